@@ -1,0 +1,88 @@
+/**
+ * `deno task compile`: builds the single `dist/blixard` binary with `deno compile`.
+ *
+ * The binary embeds `main.ts`, its npm dependencies from `node_modules` and the Iroh
+ * native addon for this platform; the `deno` npm package (the 95 MB Deno binary that `npm
+ * ci` installs to run the tooling) is left out. `deno compile` downloads its runtime base
+ * binary (`denort`) from dl.deno.land on first use; on a machine without that access, set
+ * `DENORT_BIN=/path/to/denort` (the `denort` of the same Deno version, from the release
+ * archive `denort-<target>.zip`) and Deno uses it instead.
+ *
+ * Usage: deno task compile [--target x86_64-unknown-linux-gnu] [--output dist/blixard]
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+
+const IROH_ADDON_PACKAGES: Record<string, string> = {
+  "x86_64-unknown-linux-gnu": "iroh-linux-x64-gnu",
+  "aarch64-unknown-linux-gnu": "iroh-linux-arm64-gnu",
+  "x86_64-apple-darwin": "iroh-darwin-x64",
+  "aarch64-apple-darwin": "iroh-darwin-arm64",
+  "x86_64-pc-windows-msvc": "iroh-win32-x64-msvc",
+};
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      target: { type: "string", default: Deno.build.target },
+      output: { type: "string", default: "dist/blixard" },
+    },
+  });
+  const target = values.target;
+  const addonPackage = IROH_ADDON_PACKAGES[target];
+  if (addonPackage === undefined) {
+    console.error(
+      `--target ${target}: no Iroh addon package is known for it; use one of ${
+        Object.keys(IROH_ADDON_PACKAGES).join(", ")
+      }`,
+    );
+    Deno.exit(2);
+  }
+  const addonDir = `node_modules/@number0/${addonPackage}`;
+  try {
+    Deno.statSync(addonDir);
+  } catch {
+    console.error(
+      `${addonDir} is missing: npm installs only this platform's addon; run \`npm ci\` on a ${target} machine`,
+    );
+    Deno.exit(1);
+  }
+  const args = [
+    "compile",
+    "--allow-all",
+    "--target",
+    target,
+    "--output",
+    values.output,
+    "--include",
+    "node_modules/@number0/iroh",
+    "--include",
+    addonDir,
+    "--exclude",
+    "node_modules/deno",
+    "main.ts",
+  ];
+  console.error(`deno ${args.join(" ")}`);
+  if (Deno.env.get("DENORT_BIN") === undefined) {
+    console.error(
+      "note: without DENORT_BIN, deno compile downloads its runtime from dl.deno.land; " +
+        "offline, set DENORT_BIN=/path/to/denort",
+    );
+  }
+  const { code } = await new Deno.Command(Deno.execPath(), {
+    args,
+    stdout: "inherit",
+    stderr: "inherit",
+  })
+    .output();
+  if (code !== 0) {
+    console.error(
+      `deno compile failed (exit ${code}); if it could not download the runtime, set DENORT_BIN to a local denort ` +
+        `of Deno ${Deno.version.deno} for ${target}`,
+    );
+  }
+  Deno.exit(code);
+}
