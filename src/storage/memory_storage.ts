@@ -1,0 +1,202 @@
+/**
+ * `MemoryStorage`: the in-memory twin of `SqliteStorage`, for the simulator and tests.
+ *
+ * `persist` is the sync point: what it has accepted is durable, what it has not been given
+ * is lost in a crash. A simulator models a crash by keeping only `durableImage()` and
+ * building the restarted node's storage with `MemoryStorage.fromDurableImage(image)`;
+ * a crash "before persist" is simply a `Ready` whose `persist` never ran.
+ *
+ * @module
+ */
+
+import { confStateAfter, emptyConfState } from "../raft/membership.ts";
+import {
+  type ConfState,
+  type Entry,
+  entryBytes,
+  type HardState,
+  type Snapshot,
+} from "../raft/types.ts";
+import type { DurableStorage, PersistRequest } from "./storage.ts";
+
+/** Everything a `MemoryStorage` holds durably; enough to rebuild it after a simulated crash. */
+export interface MemoryStorageImage {
+  hardState: HardState;
+  /** The latest snapshot; index 0 when the log was never compacted. */
+  snapshot: Snapshot;
+  /** The entries after `snapshot.metadata.index`, contiguous. */
+  entries: Entry[];
+}
+
+/** The snapshot of a log that was never compacted. */
+function emptySnapshot(): Snapshot {
+  return { metadata: { index: 0, term: 0, confState: emptyConfState() }, data: new Uint8Array() };
+}
+
+function copyConfState(conf: ConfState): ConfState {
+  return { voters: [...conf.voters], learners: [...conf.learners] };
+}
+
+function copyImage(image: MemoryStorageImage): MemoryStorageImage {
+  return {
+    hardState: { ...image.hardState },
+    snapshot: {
+      metadata: {
+        ...image.snapshot.metadata,
+        confState: copyConfState(image.snapshot.metadata.confState),
+      },
+      data: image.snapshot.data,
+    },
+    // Entries are immutable once created, so sharing them between images is safe.
+    entries: image.entries.slice(),
+  };
+}
+
+/**
+ * Raft storage held in memory. The log lives in one array after the snapshot:
+ * `entries[i].index === snapshot.metadata.index + 1 + i`.
+ */
+export class MemoryStorage implements DurableStorage {
+  #hardState: HardState;
+  #snapshot: Snapshot;
+  #entries: Entry[];
+
+  /** Empty storage (a node that has never run), or a copy of `image`. */
+  constructor(image?: MemoryStorageImage) {
+    const initial = image === undefined
+      ? { hardState: { term: 0, vote: 0, commit: 0 }, snapshot: emptySnapshot(), entries: [] }
+      : copyImage(image);
+    this.#hardState = initial.hardState;
+    this.#snapshot = initial.snapshot;
+    this.#entries = initial.entries;
+    this.#checkContiguous(this.#entries, this.firstIndex());
+  }
+
+  /** A storage holding exactly what `image` holds: a node restarted after a crash. */
+  static fromDurableImage(image: MemoryStorageImage): MemoryStorage {
+    return new MemoryStorage(image);
+  }
+
+  /** A copy of the durable state, unaffected by later writes to this storage. */
+  durableImage(): MemoryStorageImage {
+    return copyImage({
+      hardState: this.#hardState,
+      snapshot: this.#snapshot,
+      entries: this.#entries,
+    });
+  }
+
+  /** The persisted hard state and the configuration after the snapshot plus every membership entry. */
+  initialState(): { hardState: HardState; confState: ConfState } {
+    return {
+      hardState: { ...this.#hardState },
+      confState: copyConfState(confStateAfter(this.#snapshot.metadata.confState, this.#entries)),
+    };
+  }
+
+  /** Entries in `[low, high)`, at least one, then as many as fit in `maxBytes`. */
+  entries(low: number, high: number, maxBytes: number): Entry[] {
+    if (!(this.firstIndex() <= low && low < high && high <= this.lastIndex() + 1)) {
+      throw new RangeError(
+        `MemoryStorage.entries(${low}, ${high}): outside the log [${this.firstIndex()}, ${
+          this.lastIndex() + 1
+        })`,
+      );
+    }
+    const offset = this.firstIndex();
+    let end = low + 1;
+    let bytes = entryBytes(this.#entries[low - offset]!);
+    for (; end < high; end += 1) {
+      bytes += entryBytes(this.#entries[end - offset]!);
+      if (bytes > maxBytes) break;
+    }
+    return this.#entries.slice(low - offset, end - offset);
+  }
+
+  /** The term at `index`; the snapshot's term at `firstIndex() - 1`; `null` outside the log. */
+  term(index: number): number | null {
+    const snapshotIndex = this.#snapshot.metadata.index;
+    if (index === snapshotIndex) return this.#snapshot.metadata.term;
+    const entry = this.#entries[index - snapshotIndex - 1];
+    return entry === undefined ? null : entry.term;
+  }
+
+  /** The index after the snapshot. */
+  firstIndex(): number {
+    return this.#snapshot.metadata.index + 1;
+  }
+
+  /** The last entry's index, or the snapshot's index when no entries follow it. */
+  lastIndex(): number {
+    return this.#snapshot.metadata.index + this.#entries.length;
+  }
+
+  /** The latest snapshot (index 0 when the log was never compacted). */
+  snapshot(): Snapshot {
+    return this.#snapshot;
+  }
+
+  /**
+   * Applies `request` as one step: a newer snapshot replaces the whole log, then entries
+   * replace the suffix from their first index, then the hard state is set.
+   */
+  persist(request: PersistRequest): void {
+    const snapshot = request.snapshot;
+    if (snapshot !== null && snapshot.metadata.index > this.#snapshot.metadata.index) {
+      this.#snapshot = snapshot;
+      this.#entries = [];
+    }
+    this.#appendEntries(request.entries);
+    if (request.hardState !== null) {
+      if (request.hardState.commit > this.lastIndex()) {
+        throw new RangeError(
+          `MemoryStorage.persist: hard state commit ${request.hardState.commit} is beyond the last index ${this.lastIndex()}`,
+        );
+      }
+      this.#hardState = { ...request.hardState };
+    }
+  }
+
+  /** Records `snapshot` and drops the entries it covers; a snapshot not newer than the current one is ignored. */
+  compact(snapshot: Snapshot): void {
+    const index = snapshot.metadata.index;
+    if (index <= this.#snapshot.metadata.index) return;
+    if (index > this.lastIndex() || this.term(index) !== snapshot.metadata.term) {
+      throw new RangeError(
+        `MemoryStorage.compact: snapshot at index ${index} term ${snapshot.metadata.term} is not in the log ` +
+          `(last index ${this.lastIndex()}, term there ${this.term(index)})`,
+      );
+    }
+    if (index > this.#hardState.commit) {
+      throw new RangeError(
+        `MemoryStorage.compact: index ${index} is not committed (commit ${this.#hardState.commit})`,
+      );
+    }
+    this.#entries = this.#entries.slice(index - this.#snapshot.metadata.index);
+    this.#snapshot = snapshot;
+  }
+
+  #appendEntries(entries: readonly Entry[]): void {
+    const first = entries[0];
+    if (first === undefined) return;
+    if (first.index < this.firstIndex() || first.index > this.lastIndex() + 1) {
+      throw new RangeError(
+        `MemoryStorage.persist: entries from ${first.index} leave a gap or overwrite the snapshot ` +
+          `(log is [${this.firstIndex()}, ${this.lastIndex()}])`,
+      );
+    }
+    this.#checkContiguous(entries, first.index);
+    this.#entries.length = first.index - this.firstIndex();
+    for (const entry of entries) this.#entries.push(entry);
+  }
+
+  #checkContiguous(entries: readonly Entry[], firstIndex: number): void {
+    for (let i = 0; i < entries.length; i += 1) {
+      if (entries[i]!.index !== firstIndex + i) {
+        throw new RangeError(
+          `MemoryStorage: entry ${i} has index ${entries[i]!.index}, expected ${firstIndex + i}`,
+        );
+      }
+    }
+  }
+}
