@@ -1,0 +1,419 @@
+/**
+ * `NodeConfig`: the validated configuration of `blixard node`, from its flags and the
+ * `BLIXARD_*` environment variables (DESIGN.md sections 3 and 4a).
+ *
+ * Every value is checked here, once, so that the rest of the node can trust it. A bad
+ * value throws `UsageError` (exit code 2) with one line naming the flag or variable, the
+ * value and the rule, e.g.
+ * `--bind 127.0.0.1:70000: port must be 1–64535 so that the HTTP port (port+1000) is valid`.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevelName } from "../log/logging.ts";
+import { HelpRequested, UsageError } from "./errors.ts";
+import { NODE_USAGE } from "./usage.ts";
+
+/** The validated configuration of one node. */
+export interface NodeConfig {
+  /** Cluster node id (Raft id), an integer ≥ 1. */
+  readonly nodeId: number;
+  /** Host the P2P endpoint (UDP) and the HTTP server (TCP) bind to; IPv6 without brackets. */
+  readonly bindHost: string;
+  /** UDP port of the P2P endpoint. */
+  readonly bindPort: number;
+  /** TCP port of the HTTP server: always `bindPort + HTTP_PORT_OFFSET`. */
+  readonly httpPort: number;
+  /** Directory of the node's durable state. */
+  readonly dataDir: string;
+  /** Seeds to join through, as given: `host:port`, `http(s)://…` or `dns:NAME`. */
+  readonly peers: readonly string[];
+  /** Self-hosted iroh relay, or `null` for relays off. */
+  readonly relayUrl: string | null;
+  /** How long the join keeps retrying before start-up fails. */
+  readonly joinTimeoutMs: number;
+  /** Lowest log level written. */
+  readonly logLevel: LogLevelName;
+  /** Log line format. */
+  readonly logFormat: LogFormat;
+  /** Whether mDNS discovery is on (opt-in, DESIGN.md section 7). */
+  readonly mdnsEnabled: boolean;
+  /** File holding the cluster secret, or `null` for none. */
+  readonly clusterSecretFile: string | null;
+}
+
+/** The HTTP server listens on the bind port plus this (DESIGN.md section 3). */
+export const HTTP_PORT_OFFSET = 1000;
+/** Highest bind port: the HTTP port above it must still be a valid TCP port. */
+export const BIND_PORT_MAX = 65535 - HTTP_PORT_OFFSET;
+/** Without `--bind`, node N binds `127.0.0.1:(DEFAULT_BIND_PORT_BASE + N)`. */
+export const DEFAULT_BIND_PORT_BASE = 7000;
+/** The default bind host: loopback, so that nothing is exposed unless asked for. */
+export const DEFAULT_BIND_HOST = "127.0.0.1";
+/** Default `--join-timeout`. */
+export const DEFAULT_JOIN_TIMEOUT_MS = 30_000;
+/** Longest `--join-timeout`: beyond a day, a node that cannot join should say so. */
+export const JOIN_TIMEOUT_MS_MAX = 24 * 60 * 60 * 1000;
+/** Most `--peers` entries: each is tried in parallel during a join. */
+export const PEERS_MAX = 64;
+/** Longest single `--peers` entry or URL. */
+export const ADDRESS_CHARS_MAX = 2048;
+/** Longest path accepted for `--data-dir` and `--cluster-secret-file`. */
+export const PATH_CHARS_MAX = 4096;
+/** Longest value quoted in an error message, so that the message stays one short line. */
+const QUOTED_VALUE_CHARS_MAX = 100;
+
+/** The flags of `blixard node`; `help` comes on top of these. */
+export const NODE_FLAGS = [
+  "id",
+  "bind",
+  "data-dir",
+  "peers",
+  "relay-url",
+  "join-timeout",
+  "log-level",
+  "log-format",
+  "mdns",
+  "cluster-secret-file",
+] as const;
+/** A flag of `blixard node`. */
+export type NodeFlag = typeof NODE_FLAGS[number];
+
+/** The variable that stands in for `--<flag>`: `data-dir` → `BLIXARD_DATA_DIR`. */
+export function environmentVariableFor(flag: NodeFlag): string {
+  return `BLIXARD_${flag.toUpperCase().replaceAll("-", "_")}`;
+}
+
+/** The original variable for mDNS, same meaning as `BLIXARD_MDNS` (which wins over it). */
+export const LEGACY_MDNS_VARIABLE = "BLIXARD_ENABLE_MDNS_DISCOVERY";
+/** The original switch for P2P: only `true` (or unset) is accepted now. */
+export const P2P_ENABLED_VARIABLE = "BLIXARD_P2P_ENABLED";
+
+const PARSE_OPTIONS = {
+  id: { type: "string" },
+  bind: { type: "string" },
+  "data-dir": { type: "string" },
+  peers: { type: "string" },
+  "relay-url": { type: "string" },
+  "join-timeout": { type: "string" },
+  "log-level": { type: "string" },
+  "log-format": { type: "string" },
+  mdns: { type: "boolean" },
+  "cluster-secret-file": { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/** A raw value and where it came from, so that an error can name both. */
+interface Setting {
+  readonly value: string;
+  /** `--bind` or `BLIXARD_BIND`. */
+  readonly origin: string;
+}
+
+type Environment = Record<string, string | undefined>;
+
+/**
+ * Parses the arguments after `node` and the environment into a `NodeConfig`. Flags win
+ * over their `BLIXARD_*` variables; an empty variable counts as unset.
+ *
+ * @throws {HelpRequested} when `--help` or `-h` is among `args`, whatever else is there.
+ * @throws {UsageError} for an unknown flag or any invalid value.
+ */
+export function parseNodeConfig(args: readonly string[], environment: Environment): NodeConfig {
+  if (args.includes("--help") || args.includes("-h")) throw new HelpRequested(NODE_USAGE);
+  const flags = parseFlags(args);
+  const lookup = (flag: NodeFlag): Setting | null => {
+    const flagValue = flags[flag];
+    if (typeof flagValue === "string") return { value: flagValue, origin: `--${flag}` };
+    const variable = environmentVariableFor(flag);
+    const value = environment[variable];
+    return value === undefined || value === "" ? null : { value, origin: variable };
+  };
+  checkP2pEnabled(environment);
+  const nodeId = parseNodeId(lookup("id"));
+  const bind = parseBind(lookup("bind"), nodeId);
+  const config: NodeConfig = {
+    nodeId,
+    bindHost: bind.host,
+    bindPort: bind.port,
+    httpPort: bind.port + HTTP_PORT_OFFSET,
+    dataDir: parsePath(lookup("data-dir")) ?? `./data${nodeId}`,
+    peers: Object.freeze(parsePeers(lookup("peers"))),
+    relayUrl: parseRelayUrl(lookup("relay-url")),
+    joinTimeoutMs: parseJoinTimeout(lookup("join-timeout")),
+    logLevel: parseChoice(lookup("log-level"), LOG_LEVELS) ?? "info",
+    logFormat: parseChoice(lookup("log-format"), LOG_FORMATS) ?? "text",
+    mdnsEnabled: parseMdns(flags.mdns, environment),
+    clusterSecretFile: parsePath(lookup("cluster-secret-file")),
+  };
+  assertConfig(config);
+  return Object.freeze(config);
+}
+
+function assertConfig(config: NodeConfig): void {
+  const valid = Number.isSafeInteger(config.nodeId) && config.nodeId >= 1 &&
+    config.bindPort >= 1 && config.bindPort <= BIND_PORT_MAX &&
+    config.httpPort === config.bindPort + HTTP_PORT_OFFSET && config.httpPort <= 65535 &&
+    config.joinTimeoutMs > 0 && config.peers.length <= PEERS_MAX;
+  if (!valid) throw new Error(`NodeConfig invariant violated: ${JSON.stringify(config)}`);
+}
+
+type ParsedFlags = Partial<Record<NodeFlag, string | boolean>>;
+
+function parseFlags(args: readonly string[]): ParsedFlags {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...args],
+      options: PARSE_OPTIONS,
+      strict: true,
+      allowPositionals: false,
+      allowNegative: true,
+      tokens: true,
+    });
+  } catch (error) {
+    throw new UsageError(describeParseError(error));
+  }
+  const seen = new Set<string>();
+  for (const token of parsed.tokens) {
+    if (token.kind !== "option") continue;
+    if (seen.has(token.name)) {
+      throw new UsageError(`--${token.name}: given more than once; give it once`);
+    }
+    seen.add(token.name);
+  }
+  return parsed.values;
+}
+
+/** Turns `node:util` parseArgs errors into one line that names the flag. */
+function describeParseError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = (error as { code?: unknown }).code;
+  const name = /'(-[^' ]*)/.exec(message)?.[1] ?? "";
+  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
+    return `${quote(name)}: unknown flag; see 'blixard node --help'`;
+  }
+  if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") {
+    const argument = /'([^']*)'/.exec(message)?.[1] ?? "";
+    return `${quote(argument)}: unexpected argument; blixard node takes only flags`;
+  }
+  if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
+    if (message.includes("does not take an argument")) return `${name}: takes no value`;
+    if (message.includes("ambiguous")) {
+      return `${name}: needs a value; for a value that starts with '-', write ${name}=VALUE`;
+    }
+    return `${name}: needs a value`;
+  }
+  return quote(message.split("\n")[0] ?? "invalid arguments");
+}
+
+function fail(setting: Setting, rule: string): never {
+  const separator = setting.origin.startsWith("--") ? " " : "=";
+  throw new UsageError(`${setting.origin}${separator}${quote(setting.value)}: ${rule}`);
+}
+
+/** Shows a value as typed, in JSON quotes when it is empty or has spaces or control characters. */
+function quote(value: string): string {
+  const shown = value.length > QUOTED_VALUE_CHARS_MAX
+    ? `${value.slice(0, QUOTED_VALUE_CHARS_MAX)}…`
+    : value;
+  return shown === "" || /[\s"\p{Cc}]/u.test(shown) ? JSON.stringify(shown) : shown;
+}
+
+function checkP2pEnabled(environment: Environment): void {
+  const value = environment[P2P_ENABLED_VARIABLE];
+  if (value === undefined || value === "") return;
+  const setting = { value, origin: P2P_ENABLED_VARIABLE };
+  if (!parseBoolean(setting)) {
+    fail(setting, `Iroh P2P is the only transport; unset ${P2P_ENABLED_VARIABLE}`);
+  }
+}
+
+function parseNodeId(setting: Setting | null): number {
+  if (setting === null) {
+    throw new UsageError(
+      `--id is required (or ${environmentVariableFor("id")}): the cluster node id, an integer ≥ 1`,
+    );
+  }
+  if (!/^[1-9][0-9]*$/.test(setting.value)) fail(setting, "must be an integer ≥ 1");
+  const nodeId = Number(setting.value);
+  if (!Number.isSafeInteger(nodeId)) {
+    fail(setting, `must be at most ${Number.MAX_SAFE_INTEGER}`);
+  }
+  return nodeId;
+}
+
+function parseBind(setting: Setting | null, nodeId: number): { host: string; port: number } {
+  if (setting === null) {
+    const port = DEFAULT_BIND_PORT_BASE + nodeId;
+    if (port > BIND_PORT_MAX) {
+      throw new UsageError(
+        `--id ${nodeId}: the default bind port ${DEFAULT_BIND_PORT_BASE}+id must be at most ` +
+          `${BIND_PORT_MAX}; give --bind host:port`,
+      );
+    }
+    return { host: DEFAULT_BIND_HOST, port };
+  }
+  const parsed = parseHostPort(setting.value);
+  return typeof parsed === "string" ? fail(setting, parsed) : parsed;
+}
+
+/**
+ * Splits `host:port`, `[v6]:port` or `name:port` and checks both halves. Returns the
+ * parts (IPv6 without brackets) or the rule that the text breaks.
+ */
+export function parseHostPort(text: string): { host: string; port: number } | string {
+  let host: string;
+  let portText: string;
+  if (text.startsWith("[")) {
+    const close = text.indexOf("]:");
+    if (close < 0) return "an IPv6 address must be written [address]:port, e.g. [::1]:7001";
+    host = text.slice(1, close);
+    portText = text.slice(close + 2);
+    if (!isIpv6(host)) return `${quote(host)} is not a valid IPv6 address`;
+  } else {
+    const colon = text.lastIndexOf(":");
+    if (colon < 0) return "must be host:port, e.g. 127.0.0.1:7001 or [::1]:7001";
+    host = text.slice(0, colon);
+    portText = text.slice(colon + 1);
+    if (host.includes(":")) return "an IPv6 address needs brackets, e.g. [::1]:7001";
+    const hostRule = checkHost(host);
+    if (hostRule !== null) return hostRule;
+  }
+  const port = /^[0-9]{1,5}$/.test(portText) ? Number(portText) : Number.NaN;
+  if (!(port >= 1 && port <= BIND_PORT_MAX)) {
+    return `port must be 1–${BIND_PORT_MAX} so that the HTTP port (port+${HTTP_PORT_OFFSET}) is valid`;
+  }
+  return { host, port };
+}
+
+const DNS_LABEL = /^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/;
+
+/** Checks an IPv4 address or DNS name; returns the broken rule or `null`. */
+function checkHost(host: string): string | null {
+  if (host === "") return "the host is empty";
+  if (/^[0-9.]+$/.test(host)) {
+    const octets = host.split(".");
+    const valid = octets.length === 4 &&
+      octets.every((octet) => /^(0|[1-9][0-9]{0,2})$/.test(octet) && Number(octet) <= 255);
+    return valid ? null : `${quote(host)} is not a valid IPv4 address`;
+  }
+  return checkDnsName(host);
+}
+
+function checkDnsName(name: string): string | null {
+  const valid = name.length <= 253 && name.split(".").every((label) => DNS_LABEL.test(label));
+  return valid
+    ? null
+    : `${quote(name)} is not a valid host name (letters, digits, '-', '_' in dot-separated labels)`;
+}
+
+function isIpv6(host: string): boolean {
+  if (!host.includes(":")) return false;
+  try {
+    new URL(`http://[${host}]/`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Checks an `http://` or `https://` URL; returns the broken rule or `null`. */
+function checkHttpUrl(text: string): string | null {
+  if (text.length > ADDRESS_CHARS_MAX) return `must be at most ${ADDRESS_CHARS_MAX} characters`;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return "is not a valid URL";
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    return "must be an http:// or https:// URL";
+  }
+  if (url.username !== "" || url.password !== "") {
+    return "must not hold credentials: they would be logged";
+  }
+  return null;
+}
+
+function parsePeers(setting: Setting | null): string[] {
+  // An empty value means no peers, so that scripts can pass `--peers "$PEERS"` unchanged.
+  if (setting === null || setting.value.trim() === "") return [];
+  const peers = setting.value.split(",").map((entry) => entry.trim());
+  if (peers.length > PEERS_MAX) fail(setting, `at most ${PEERS_MAX} peers`);
+  for (const peer of peers) {
+    const rule = checkPeer(peer);
+    if (rule !== null) fail(setting, `peer ${quote(peer)}: ${rule}`);
+  }
+  return peers;
+}
+
+function checkPeer(peer: string): string | null {
+  if (peer === "") return "is empty; separate peers with single commas";
+  if (peer.length > ADDRESS_CHARS_MAX) return `must be at most ${ADDRESS_CHARS_MAX} characters`;
+  if (peer.includes("://")) return checkHttpUrl(peer);
+  if (peer.startsWith("dns:")) return checkDnsName(peer.slice("dns:".length));
+  const parsed = parseHostPort(peer);
+  return typeof parsed === "string" ? parsed : null;
+}
+
+function parseRelayUrl(setting: Setting | null): string | null {
+  if (setting === null) return null;
+  const rule = checkHttpUrl(setting.value);
+  return rule === null ? setting.value : fail(setting, rule);
+}
+
+const DURATION_UNIT_MS = new Map([["ms", 1], ["s", 1000], ["m", 60_000], ["h", 3_600_000]]);
+
+function parseJoinTimeout(setting: Setting | null): number {
+  if (setting === null) return DEFAULT_JOIN_TIMEOUT_MS;
+  const match = /^([0-9]{1,9})(ms|s|m|h)$/.exec(setting.value);
+  const amount = Number(match?.[1]);
+  const unitMs = DURATION_UNIT_MS.get(match?.[2] ?? "");
+  if (unitMs === undefined) {
+    fail(setting, "must be a whole number with a unit: ms, s, m or h (e.g. 500ms, 30s, 2m)");
+  }
+  const durationMs = amount * unitMs;
+  if (durationMs <= 0) fail(setting, "must be greater than zero");
+  if (durationMs > JOIN_TIMEOUT_MS_MAX) fail(setting, "must be at most 24h");
+  return durationMs;
+}
+
+function parseChoice<T extends string>(setting: Setting | null, choices: readonly T[]): T | null {
+  if (setting === null) return null;
+  const choice = choices.find((candidate) => candidate === setting.value);
+  return choice ?? fail(setting, `must be one of ${choices.join(", ")}`);
+}
+
+function parsePath(setting: Setting | null): string | null {
+  if (setting === null) return null;
+  if (setting.value.includes("\0")) fail(setting, "must not contain a NUL character");
+  if (setting.value.length > PATH_CHARS_MAX) {
+    fail(setting, `must be at most ${PATH_CHARS_MAX} characters`);
+  }
+  return setting.value;
+}
+
+function parseMdns(flag: string | boolean | undefined, environment: Environment): boolean {
+  if (typeof flag === "boolean") return flag;
+  for (const variable of [environmentVariableFor("mdns"), LEGACY_MDNS_VARIABLE]) {
+    const value = environment[variable];
+    if (value !== undefined && value !== "") return parseBoolean({ value, origin: variable });
+  }
+  return false;
+}
+
+const BOOLEAN_WORDS = new Map([
+  ["true", true],
+  ["false", false],
+  ["1", true],
+  ["0", false],
+  ["yes", true],
+  ["no", false],
+]);
+
+function parseBoolean(setting: Setting): boolean {
+  const value = BOOLEAN_WORDS.get(setting.value.toLowerCase());
+  return value ?? fail(setting, "must be one of true, false, 1, 0, yes, no");
+}

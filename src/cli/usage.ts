@@ -1,0 +1,73 @@
+/**
+ * The help texts of `blixard --help` and `blixard node --help` (DESIGN.md section 4a).
+ * They are written out by hand so that they read well; a test checks that every flag and
+ * environment variable that `parseNodeConfig()` accepts is described here.
+ *
+ * @module
+ */
+
+import { VERSION } from "../version.ts";
+
+/** The help of `blixard --help`: every command on one line each. */
+export const MAIN_USAGE = `blixard ${VERSION}: cluster node daemon, Raft over Iroh P2P QUIC
+
+Usage:
+  blixard node --id N [--bind host:port] [--data-dir DIR] [--peers a,b,…] [--relay-url URL]
+               [--join-timeout 30s] [--log-level info] [--log-format text|json]
+               [--mdns] [--cluster-secret-file PATH]
+  blixard cluster status  --peer host:port [--json]
+  blixard cluster leave   --peer host:port
+  blixard cluster remove  --id N --peer host:port
+  blixard kv put KEY VALUE --peer host:port      (prints the commit index)
+  blixard kv get KEY       --peer host:port      (linearizable; exit 1 when absent)
+  blixard kv delete KEY    --peer host:port
+  blixard kv list [PREFIX] --peer host:port
+  blixard --help | --version
+
+Run 'blixard node --help' for the flags and environment variables of a node.
+
+Exit codes: 0 success, 1 operation failed, 2 usage error.
+`;
+
+/** The help of `blixard node --help`: every flag, its variable, rule and default. */
+export const NODE_USAGE = `Usage: blixard node --id N [flags]
+
+Runs a cluster node. With Raft state in its data dir it restarts as that member; otherwise,
+with no --peers it starts a new single-node cluster, and with --peers it joins the cluster
+that one of them belongs to.
+
+Flags:
+  --id N                    Cluster node id, an integer ≥ 1. Required.
+  --bind host:port          UDP address of the P2P endpoint. The HTTP server listens on the
+                            same host at port+1000, so the port must be 1–64535.
+                            IPv6 in brackets: [::1]:7001. Default: 127.0.0.1:(7000+N).
+  --data-dir DIR            Holds the Raft log and state and the identity key (created 0700,
+                            locked against a second node). Default: ./data<N>.
+  --peers a,b,…             Members to join through, comma-separated. Each is host:port (a
+                            member's --bind address; its /bootstrap is fetched from port+1000),
+                            an http:// or https:// URL of a /bootstrap endpoint, or dns:NAME
+                            (TXT records). Default: none.
+  --relay-url URL           Self-hosted iroh relay (http or https). Default: none, relays off.
+  --join-timeout DURATION   How long to keep trying to join: 500ms, 30s, 2m, 1h. Default: 30s.
+  --log-level LEVEL         trace, debug, info, warning or error. Default: info.
+  --log-format FORMAT       text or json, one record per line on stderr. Default: text.
+  --mdns, --no-mdns         Advertise and browse _blixard._udp.local on the local network.
+                            Default: off.
+  --cluster-secret-file PATH
+                            File holding the cluster secret: /bootstrap answers are signed and
+                            joiners must prove the secret. Default: none, and the node warns
+                            that anyone who can reach it may join.
+  -h, --help                Show this help.
+
+Environment:
+  Every flag is also read from its variable; the flag wins, and an empty variable is unset:
+  BLIXARD_ID, BLIXARD_BIND, BLIXARD_DATA_DIR, BLIXARD_PEERS, BLIXARD_RELAY_URL,
+  BLIXARD_JOIN_TIMEOUT, BLIXARD_LOG_LEVEL, BLIXARD_LOG_FORMAT, BLIXARD_MDNS,
+  BLIXARD_CLUSTER_SECRET_FILE.
+  BLIXARD_ENABLE_MDNS_DISCOVERY  Same as BLIXARD_MDNS, which wins when both are set.
+  BLIXARD_P2P_ENABLED            Must be true or unset: Iroh P2P is the only transport.
+  Booleans are true/false, 1/0 or yes/no.
+
+HTTP (bind host, port+1000): GET /bootstrap, /health, /status, /metrics.
+Exit codes: 0 success, 1 operation failed, 2 usage error.
+`;
