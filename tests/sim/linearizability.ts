@@ -1,0 +1,582 @@
+/**
+ * A linearizability checker for histories of a key/value store, in the manner of
+ * porcupine (Athalye): the search of Wing & Gong with Lowe's memoization of
+ * (set of linearized operations, model state), applied to each key separately because a
+ * history is linearizable exactly when its per-key sub-histories are (Herlihy & Wing's
+ * locality; Horn & Kroening's P-compositionality).
+ *
+ * An operation whose outcome the client never learned (it timed out, or its node crashed)
+ * is treated as possibly effective: its return time is +infinity and any output is accepted,
+ * so the search may place it anywhere after its invocation, including after everything,
+ * which is the same as never taking effect.
+ *
+ * The search is exponential in the worst case, so it runs under a step budget and answers
+ * "unknown" when the budget runs out instead of hanging. When a key's history is rejected,
+ * the checker shrinks it, by reductions that keep the rejection sound, to a small set of
+ * operations that still cannot be linearized and reports those as the explanation.
+ *
+ * @module
+ */
+
+/** What a client asked for. Every operation names one key. */
+export type KvInput =
+  | { type: "put"; key: string; value: string }
+  | { type: "get"; key: string }
+  | { type: "delete"; key: string }
+  | {
+    type: "compareAndSet";
+    key: string;
+    /** The value the key must hold for the swap to happen; `null` means "absent". */
+    expected: string | null;
+    value: string;
+  };
+
+/** What a client was told. `put` and `delete` answer `ok`; `get` its value or `null` when absent. */
+export type KvOutput =
+  | { type: "ok" }
+  | { type: "value"; value: string | null }
+  | { type: "compareAndSet"; succeeded: boolean };
+
+/** One client operation with its invocation and return times. */
+export interface KvOperation {
+  /** Unique within a history; explanations refer to operations by it. */
+  id: number;
+  /** The client that issued it (for traces only: the check does not need it). */
+  clientId: number;
+  input: KvInput;
+  /** What the client was told, or `null` when it never learned the outcome. */
+  output: KvOutput | null;
+  invokeTime: number;
+  /** When the client learned the outcome; ignored (treated as +infinity) when `output` is `null`. */
+  returnTime: number;
+}
+
+/** The state of one key in the sequential model: its value, or `null` when absent. */
+export type RegisterState = string | null;
+
+/** The outcome of one step of the sequential model. */
+export type RegisterStep = { legal: true; state: RegisterState } | { legal: false };
+
+/** Limits of one check. */
+export interface CheckOptions {
+  /** Search steps allowed over all keys before answering "unknown". */
+  stepsMax?: number;
+  /** Search steps allowed for shrinking a rejected key's history to an explanation. */
+  explainStepsMax?: number;
+}
+
+/** The verdict on a whole history. */
+export type LinearizabilityResult =
+  | { type: "linearizable"; operationsChecked: number; keysChecked: number; steps: number }
+  | {
+    type: "notLinearizable";
+    key: string;
+    /** Operations of `key` that together cannot be linearized, in invocation order. */
+    operations: KvOperation[];
+    /**
+     * True when the explanation could not be shrunk further: dropping any remaining read,
+     * or any write no remaining operation observes, would make the rest linearizable.
+     */
+    minimal: boolean;
+    /** A readable account of the rejection, one operation per line. */
+    explanation: string;
+    operationsChecked: number;
+    steps: number;
+  }
+  | { type: "unknown"; key: string; reason: string; operationsChecked: number; steps: number };
+
+/** The default search budget: a few seconds of work on histories far larger than the simulator's. */
+export const CHECK_STEPS_MAX_DEFAULT = 5_000_000;
+/** The default budget for shrinking a rejected history. */
+export const EXPLAIN_STEPS_MAX_DEFAULT = 2_000_000;
+
+/**
+ * One step of the sequential specification of a key: a register with put, get, delete and
+ * compare-and-set. A `null` output (outcome unknown) is accepted from any state; the step
+ * still applies the operation's effect, which is a function of the state alone.
+ */
+export function stepRegister(
+  state: RegisterState,
+  input: KvInput,
+  output: KvOutput | null,
+): RegisterStep {
+  switch (input.type) {
+    case "put":
+      return { legal: true, state: input.value };
+    case "delete":
+      return { legal: true, state: null };
+    case "get":
+      if (output === null) return { legal: true, state };
+      return output.type === "value" && output.value === state
+        ? { legal: true, state }
+        : { legal: false };
+    case "compareAndSet": {
+      const succeeded = state === input.expected;
+      if (output !== null && (output.type !== "compareAndSet" || output.succeeded !== succeeded)) {
+        return { legal: false };
+      }
+      return { legal: true, state: succeeded ? input.value : state };
+    }
+  }
+}
+
+/**
+ * Decides whether `history` is linearizable with respect to the key/value register model.
+ * Keys are checked in sorted order; the first key rejected, or the first that exhausts the
+ * budget, decides the answer.
+ */
+export function checkLinearizability(
+  history: readonly KvOperation[],
+  options: CheckOptions = {},
+): LinearizabilityResult {
+  assertWellFormed(history);
+  const stepsMax = options.stepsMax ?? CHECK_STEPS_MAX_DEFAULT;
+  const explainStepsMax = options.explainStepsMax ?? EXPLAIN_STEPS_MAX_DEFAULT;
+  const byKey = partitionByKey(history);
+  let steps = 0;
+  for (const key of [...byKey.keys()].sort()) {
+    const operations = byKey.get(key) ?? [];
+    const outcome = searchLinearization(operations, stepsMax - steps);
+    steps += outcome.steps;
+    if (outcome.type === "unknown") {
+      const reason = `budget exceeded: ${stepsMax} search steps ran out on key ${
+        JSON.stringify(key)
+      } (${operations.length} operations)`;
+      return { type: "unknown", key, reason, operationsChecked: history.length, steps };
+    }
+    if (outcome.type === "notLinearizable") {
+      const rejection = explainRejection(key, operations, explainStepsMax);
+      return {
+        type: "notLinearizable",
+        key,
+        operations: rejection.operations,
+        minimal: rejection.minimal,
+        explanation: rejection.explanation,
+        operationsChecked: history.length,
+        steps,
+      };
+    }
+  }
+  return {
+    type: "linearizable",
+    operationsChecked: history.length,
+    keysChecked: byKey.size,
+    steps,
+  };
+}
+
+/** The outcome of searching one key's history. */
+export type SearchOutcome =
+  | { type: "linearizable"; steps: number; order: KvOperation[] }
+  | { type: "notLinearizable"; steps: number }
+  | { type: "unknown"; steps: number };
+
+/**
+ * Searches for a linearization of the operations of a single key (Wing & Gong, with Lowe's
+ * cache). On success `order` is the witness: the operations in linearization order.
+ */
+export function searchLinearization(
+  operations: readonly KvOperation[],
+  stepsMax: number,
+): SearchOutcome {
+  const effective = operations.filter((operation) =>
+    operation.output !== null || operation.input.type !== "get"
+  );
+  const list = EventList.build(effective);
+  const linearized = new LinearizedSet(effective.length);
+  const seen = new Map<string, Uint32Array[]>();
+  const stack: { node: number; state: RegisterState }[] = [];
+  let state: RegisterState = null;
+  let node = list.first();
+  let steps = 0;
+  while (!list.isEmpty()) {
+    steps += 1;
+    if (steps > stepsMax) return { type: "unknown", steps };
+    if (list.isCall(node)) {
+      const index = list.operationOf(node);
+      const operation = effective[index] as KvOperation;
+      const step = stepRegister(state, operation.input, operation.output);
+      if (step.legal && linearized.rememberIfNew(seen, index, step.state)) {
+        stack.push({ node, state });
+        state = step.state;
+        list.lift(node);
+        node = list.first();
+      } else {
+        node = list.next(node);
+      }
+    } else {
+      // An operation returned before any order could place it: undo the latest choice.
+      const top = stack.pop();
+      if (top === undefined) return { type: "notLinearizable", steps };
+      state = top.state;
+      linearized.remove(list.operationOf(top.node));
+      list.unlift(top.node);
+      node = list.next(top.node);
+    }
+  }
+  const order = stack.map((entry) => effective[list.operationOf(entry.node)] as KvOperation);
+  return { type: "linearizable", steps, order };
+}
+
+/** Renders one operation for traces and explanations. */
+export function formatOperation(operation: KvOperation): string {
+  const input = operation.input;
+  const key = JSON.stringify(input.key);
+  const call = input.type === "put"
+    ? `put(${key}, ${JSON.stringify(input.value)})`
+    : input.type === "compareAndSet"
+    ? `compareAndSet(${key}, ${formatValue(input.expected)} -> ${JSON.stringify(input.value)})`
+    : `${input.type}(${key})`;
+  const returned = operation.output === null ? "∞)" : `${operation.returnTime}]`;
+  return `#${operation.id} client ${operation.clientId} [${operation.invokeTime}, ${returned} ${call} → ${
+    formatOutput(operation.output)
+  }`;
+}
+
+function formatOutput(output: KvOutput | null): string {
+  if (output === null) return "unknown";
+  if (output.type === "ok") return "ok";
+  if (output.type === "value") return formatValue(output.value);
+  return output.succeeded ? "succeeded" : "failed";
+}
+
+function formatValue(value: string | null): string {
+  return value === null ? "absent" : JSON.stringify(value);
+}
+
+function assertWellFormed(history: readonly KvOperation[]): void {
+  const ids = new Set<number>();
+  for (const operation of history) {
+    if (ids.has(operation.id)) {
+      throw new Error(`history: operation id ${operation.id} appears twice`);
+    }
+    ids.add(operation.id);
+    if (!Number.isFinite(operation.invokeTime)) {
+      throw new Error(
+        `history: operation #${operation.id} has invoke time ${operation.invokeTime}`,
+      );
+    }
+    if (operation.output === null) continue;
+    if (!(operation.returnTime >= operation.invokeTime)) {
+      throw new Error(
+        `history: operation #${operation.id} returns at ${operation.returnTime}, before its invocation at ${operation.invokeTime}`,
+      );
+    }
+    const expectedOutput = operation.input.type === "get"
+      ? "value"
+      : operation.input.type === "compareAndSet"
+      ? "compareAndSet"
+      : "ok";
+    if (operation.output.type !== expectedOutput) {
+      throw new Error(
+        `history: operation #${operation.id} is a ${operation.input.type} with a ${operation.output.type} output`,
+      );
+    }
+  }
+}
+
+function partitionByKey(history: readonly KvOperation[]): Map<string, KvOperation[]> {
+  const byKey = new Map<string, KvOperation[]>();
+  for (const operation of history) {
+    const operations = byKey.get(operation.input.key);
+    if (operations === undefined) byKey.set(operation.input.key, [operation]);
+    else operations.push(operation);
+  }
+  return byKey;
+}
+
+/** Why a key's history was rejected: a small set of its operations that cannot be linearized. */
+interface Rejection {
+  /** The original operations, in invocation order. */
+  operations: KvOperation[];
+  minimal: boolean;
+  explanation: string;
+}
+
+/**
+ * Shrinks a rejected history to the operations that explain the rejection, using only
+ * reductions that preserve it soundly (if the reduced history cannot be linearized, neither
+ * can the original):
+ * - cut at the earliest return after which no linearization exists, turning operations
+ *   still pending there into unknown-outcome ones (linearizability is prefix-closed);
+ * - drop a read (a get, or a compare-and-set that failed), since a read changes no state;
+ * - drop a write whose value no remaining operation reads or compares against, while no
+ *   failed or unknown compare-and-set remains whose outcome the write could change.
+ * Dropping a write that someone observed would not be sound: it could turn a legal read
+ * into an impossible one and "explain" a violation that is not there.
+ */
+function explainRejection(
+  key: string,
+  operations: readonly KvOperation[],
+  stepsMax: number,
+): Rejection {
+  const budget = { remaining: stepsMax };
+  const cutTime = earliestRejectedCut(operations, budget);
+  let core = cutAt(operations, cutTime);
+  let changed = true;
+  while (changed && budget.remaining > 0) {
+    changed = false;
+    for (const operation of [...core].reverse()) {
+      if (!removableSoundly(operation, core)) continue;
+      const candidate = core.filter((other) => other !== operation);
+      if (isRejected(candidate, budget)) {
+        core = candidate;
+        changed = true;
+      }
+    }
+  }
+  const minimal = budget.remaining > 0;
+  const original = new Map(operations.map((operation) => [operation.id, operation]));
+  const chosen = core
+    .map((operation) => original.get(operation.id) as KvOperation)
+    .sort((a, b) => a.invokeTime - b.invokeTime || a.id - b.id);
+  const lines = chosen.map((operation) => {
+    const note = operation.output !== null && operation.returnTime === cutTime
+      ? "   ← returns at the cut"
+      : operation.output === null || operation.returnTime > cutTime
+      ? "   (still pending at the cut)"
+      : "";
+    return `  ${formatOperation(operation)}${note}`;
+  });
+  const omitted = operations.length - chosen.length;
+  const shrunk = minimal
+    ? "none of the remaining reads or unobserved writes can be dropped"
+    : "not shrunk further: explanation budget spent";
+  const header = `key ${JSON.stringify(key)}: not linearizable once time ${cutTime} is reached. ` +
+    `No order of these ${chosen.length} operations respects both real time and the register's ` +
+    `sequential behaviour (${omitted} other operations on the key omitted; ${shrunk}):`;
+  return { operations: chosen, minimal, explanation: [header, ...lines].join("\n") };
+}
+
+/** The earliest return time at which the history cut there is already rejected. */
+function earliestRejectedCut(
+  operations: readonly KvOperation[],
+  budget: { remaining: number },
+): number {
+  const returnTimes = [
+    ...new Set(
+      operations.filter((operation) => operation.output !== null).map((operation) =>
+        operation.returnTime
+      ),
+    ),
+  ].sort((a, b) => a - b);
+  // The whole history is rejected, and cutting at the last return loses only unknown-outcome
+  // operations invoked after it, which a linearization may always place last.
+  let rejected = returnTimes.length - 1;
+  let low = 0;
+  while (low < rejected && budget.remaining > 0) {
+    const middle = Math.floor((low + rejected) / 2);
+    if (isRejected(cutAt(operations, returnTimes[middle] as number), budget)) rejected = middle;
+    else low = middle + 1;
+  }
+  return returnTimes[rejected] ?? Infinity;
+}
+
+/** The history as it stood at `time`: later invocations dropped, pending operations unknown. */
+function cutAt(operations: readonly KvOperation[], time: number): KvOperation[] {
+  return operations
+    .filter((operation) => operation.invokeTime <= time)
+    .map((operation) =>
+      operation.output !== null && operation.returnTime <= time
+        ? operation
+        : { ...operation, output: null, returnTime: Infinity }
+    );
+}
+
+function removableSoundly(operation: KvOperation, core: readonly KvOperation[]): boolean {
+  if (isReadOnly(operation)) return true;
+  const written = writtenValue(operation.input);
+  const others = core.filter((other) => other !== operation);
+  // The states the key may hold just before this write: initial (absent) or another write's value.
+  const possibleBefore = new Set(
+    others.filter((other) => !isReadOnly(other)).map((other) => writtenValue(other.input)),
+  );
+  possibleBefore.add(null);
+  return others.every((other) => {
+    if (other.input.type === "get") {
+      return other.output?.type !== "value" || other.output.value !== written;
+    }
+    if (other.input.type !== "compareAndSet") return true;
+    if (other.input.expected === written) return false;
+    const succeeded = other.output?.type === "compareAndSet" && other.output.succeeded;
+    // A failed or unknown swap could succeed instead if the key kept its earlier value.
+    return succeeded || !possibleBefore.has(other.input.expected);
+  });
+}
+
+/** A get, or a compare-and-set known to have failed: neither changes the key. */
+function isReadOnly(operation: KvOperation): boolean {
+  const { input, output } = operation;
+  if (input.type === "get") return true;
+  return input.type === "compareAndSet" && output?.type === "compareAndSet" && !output.succeeded;
+}
+
+function writtenValue(input: KvInput): RegisterState {
+  return input.type === "put" || input.type === "compareAndSet" ? input.value : null;
+}
+
+function isRejected(operations: readonly KvOperation[], budget: { remaining: number }): boolean {
+  const outcome = searchLinearization(operations, budget.remaining);
+  budget.remaining -= outcome.steps;
+  return outcome.type === "notLinearizable";
+}
+
+/**
+ * The history as a doubly linked list of call and return events in time order, with
+ * Knuth's dancing links so that taking an operation out (`lift`) and putting it back
+ * (`unlift`, in reverse order) are constant time. Node 0 is the head sentinel; node
+ * `2i+1` is the call of operation `i`, node `2i+2` its return.
+ */
+class EventList {
+  static readonly NONE = -1;
+  private readonly nextNode: Int32Array;
+  private readonly previousNode: Int32Array;
+
+  private constructor(order: readonly number[]) {
+    this.nextNode = new Int32Array(order.length + 1);
+    this.previousNode = new Int32Array(order.length + 1);
+    let previous = 0;
+    for (const node of order) {
+      this.nextNode[previous] = node;
+      this.previousNode[node] = previous;
+      previous = node;
+    }
+    this.nextNode[previous] = EventList.NONE;
+  }
+
+  /**
+   * Orders events by time. At equal times calls come before returns, so operations that
+   * merely touch count as concurrent: the checker never rejects on a tie.
+   */
+  static build(operations: readonly KvOperation[]): EventList {
+    const events: { node: number; time: number; isCall: boolean }[] = [];
+    operations.forEach((operation, index) => {
+      const returnTime = operation.output === null ? Infinity : operation.returnTime;
+      events.push({ node: 2 * index + 1, time: operation.invokeTime, isCall: true });
+      events.push({ node: 2 * index + 2, time: returnTime, isCall: false });
+    });
+    events.sort((a, b) =>
+      a.time !== b.time
+        ? a.time - b.time
+        : a.isCall !== b.isCall
+        ? (a.isCall ? -1 : 1)
+        : a.node - b.node
+    );
+    return new EventList(events.map((event) => event.node));
+  }
+
+  isEmpty(): boolean {
+    return this.nextNode[0] === EventList.NONE;
+  }
+
+  first(): number {
+    return this.nextNode[0] as number;
+  }
+
+  next(node: number): number {
+    const next = this.nextNode[node] as number;
+    // Every call precedes its own return, so a walk from a call meets a return first.
+    if (next === EventList.NONE) throw new Error("EventList: walked past the last event");
+    return next;
+  }
+
+  isCall(node: number): boolean {
+    return node % 2 === 1;
+  }
+
+  operationOf(node: number): number {
+    return Math.floor((node - 1) / 2);
+  }
+
+  /** Removes a call and its return. */
+  lift(call: number): void {
+    this.unlink(call);
+    this.unlink(call + 1);
+  }
+
+  /** Undoes the latest `lift`, which must have been of `call`. */
+  unlift(call: number): void {
+    this.relink(call + 1);
+    this.relink(call);
+  }
+
+  private unlink(node: number): void {
+    const previous = this.previousNode[node] as number;
+    const next = this.nextNode[node] as number;
+    this.nextNode[previous] = next;
+    if (next !== EventList.NONE) this.previousNode[next] = previous;
+  }
+
+  private relink(node: number): void {
+    const previous = this.previousNode[node] as number;
+    const next = this.nextNode[node] as number;
+    this.nextNode[previous] = node;
+    if (next !== EventList.NONE) this.previousNode[next] = node;
+  }
+}
+
+/**
+ * The set of operations linearized so far, as a bitset with an incrementally maintained
+ * 64-bit Zobrist hash, so that the cache of visited (set, state) pairs costs a map lookup
+ * per step. Hash collisions are resolved by comparing the bitsets themselves.
+ */
+class LinearizedSet {
+  private readonly words: Uint32Array;
+  private readonly keysLow: Uint32Array;
+  private readonly keysHigh: Uint32Array;
+  private hashLow = 0;
+  private hashHigh = 0;
+
+  constructor(size: number) {
+    this.words = new Uint32Array(Math.ceil(size / 32));
+    this.keysLow = new Uint32Array(size);
+    this.keysHigh = new Uint32Array(size);
+    // A fixed SplitMix32-style sequence: the keys only need to be well spread, not secret.
+    let seed = 0x9e3779b9;
+    for (let i = 0; i < size; i++) {
+      seed = (seed + 0x9e3779b9) >>> 0;
+      this.keysLow[i] = mix32(seed);
+      this.keysHigh[i] = mix32(seed ^ 0x85ebca6b);
+    }
+  }
+
+  /**
+   * Adds operation `index` and returns true when (set, `state`) was not visited before;
+   * otherwise leaves the set unchanged and returns false.
+   */
+  rememberIfNew(seen: Map<string, Uint32Array[]>, index: number, state: RegisterState): boolean {
+    this.toggle(index);
+    const key = `${this.hashLow}:${this.hashHigh}:${state === null ? "-" : `+${state}`}`;
+    const sets = seen.get(key);
+    if (sets !== undefined && sets.some((set) => sameWords(set, this.words))) {
+      this.toggle(index);
+      return false;
+    }
+    if (sets === undefined) seen.set(key, [this.words.slice()]);
+    else sets.push(this.words.slice());
+    return true;
+  }
+
+  remove(index: number): void {
+    this.toggle(index);
+  }
+
+  private toggle(index: number): void {
+    const word = index >>> 5;
+    this.words[word] = (this.words[word] as number) ^ (1 << (index & 31));
+    this.hashLow = (this.hashLow ^ (this.keysLow[index] as number)) >>> 0;
+    this.hashHigh = (this.hashHigh ^ (this.keysHigh[index] as number)) >>> 0;
+  }
+}
+
+function mix32(value: number): number {
+  let x = value >>> 0;
+  x = Math.imul(x ^ (x >>> 16), 0x85ebca6b);
+  x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35);
+  return (x ^ (x >>> 16)) >>> 0;
+}
+
+function sameWords(a: Uint32Array, b: Uint32Array): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
