@@ -524,7 +524,7 @@ function describeOpenError(error: unknown, location: Location): Error {
     return corruptionError(`not an SQLite database or truncated (${message})`, location);
   }
   if (code === SQLITE_CORRUPT || message.includes("malformed")) {
-    return corruptionError(`the SQLite file is damaged (${message})`, location);
+    return corruptionError(`the SQLite file is damaged or truncated (${message})`, location);
   }
   if (code === SQLITE_BUSY || message.includes("database is locked")) {
     return new Error(
