@@ -1,0 +1,234 @@
+/**
+ * `NodeMetrics`: the node's Prometheus metrics, in a `prom-client` registry of its own
+ * (never the global one, so that two nodes in one process, as in tests, do not mix), every
+ * name prefixed `blixard_`.
+ *
+ * To add a metric, add one field built with {@linkcode defineCounter} or
+ * {@linkcode defineGauge} and, where callers should not touch labels, a `record…` method.
+ * A gauge that mirrors node state (term, role, commit index) is best defined with a
+ * `collect()` that reads the node's status snapshot at scrape time, so nothing has to
+ * remember to update it.
+ *
+ * Default process metrics under Deno 2.9: the `process_*` family (CPU, resident and
+ * virtual memory, open and max file descriptors, start time), the event-loop lag family and
+ * the V8 heap families work. These `prom-client` defaults are removed because Deno does
+ * not feed them: `nodejs_gc_duration_seconds` (no GC performance entries: always empty),
+ * `nodejs_active_handles*`, `nodejs_active_requests*` (always zero) and
+ * `nodejs_active_resources*` (sees only prom-client's own `setImmediate`), and
+ * `nodejs_version_info`, which reports Deno's Node-compatibility version; `blixard_build_info`
+ * carries the Blixard and Deno versions instead.
+ *
+ * @module
+ */
+
+import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
+import { VERSION } from "../version.ts";
+
+/** Prefix of every metric name. */
+export const METRIC_PREFIX = "blixard_";
+
+/** Default collectors that report nothing true under Deno (see the module doc). */
+export const DEFAULT_METRICS_REMOVED = [
+  "nodejs_gc_duration_seconds",
+  "nodejs_active_handles",
+  "nodejs_active_handles_total",
+  "nodejs_active_requests",
+  "nodejs_active_requests_total",
+  "nodejs_active_resources",
+  "nodejs_active_resources_total",
+  "nodejs_version_info",
+] as const;
+
+/**
+ * How one client-side fetch of a peer's `/bootstrap` ended: `ok`, `unreachable` (no TCP
+ * connection), `timeout`, `http_error` (status not 200), `rate_limited` (429), `invalid`
+ * (body too large or failing the schema), `wrong_identity` (answer from another node than
+ * expected), `bad_signature` (cluster secret set and the HMAC is missing or wrong).
+ */
+export const BOOTSTRAP_FETCH_OUTCOMES = [
+  "ok",
+  "unreachable",
+  "timeout",
+  "http_error",
+  "rate_limited",
+  "invalid",
+  "wrong_identity",
+  "bad_signature",
+] as const;
+/** A label value of `blixard_bootstrap_fetches_total{outcome}`. */
+export type BootstrapFetchOutcome = typeof BOOTSTRAP_FETCH_OUTCOMES[number];
+
+/** Whether this node opened the P2P connection (`outgoing`) or accepted it (`incoming`). */
+export type P2pConnectionDirection = "incoming" | "outgoing";
+
+/**
+ * How a P2P connection attempt ended: `ok`, `refused` (by policy, e.g. not a member),
+ * `timeout` (the connect deadline passed) or `failed` (any other error).
+ */
+export const P2P_CONNECTION_OUTCOMES = ["ok", "refused", "timeout", "failed"] as const;
+/** A label value of `blixard_p2p_connections_total{outcome}`. */
+export type P2pConnectionOutcome = typeof P2P_CONNECTION_OUTCOMES[number];
+
+/** One P2P connection attempt, for {@linkcode NodeMetrics.recordP2pConnection}. */
+export interface P2pConnectionEvent {
+  direction: P2pConnectionDirection;
+  /** The protocol, e.g. `blixard/raft/1`: one of the node's own constants. */
+  alpn: string;
+  outcome: P2pConnectionOutcome;
+}
+
+/** Distinct ALPN label values allowed: the node speaks a handful of protocols. */
+export const ALPN_LABELS_MAX = 16;
+const ALPN_LABEL = /^[\x21-\x7e]{1,64}$/;
+const METRIC_NAME = /^[a-z][a-z0-9_]*$/;
+
+/** What {@linkcode defineCounter} and {@linkcode defineGauge} need, the name without prefix. */
+export interface MetricDefinition<Label extends string> {
+  name: string;
+  help: string;
+  labelNames: readonly Label[];
+  /** Called at each scrape before rendering: for gauges that read state. */
+  collect?: () => void | Promise<void>;
+}
+
+function prefixedName(name: string): string {
+  if (!METRIC_NAME.test(name) || name.startsWith(METRIC_PREFIX)) {
+    throw new Error(`metric name ${JSON.stringify(name)}: lowercase snake case, without prefix`);
+  }
+  return METRIC_PREFIX + name;
+}
+
+/** Registers a counter named `blixard_<name>` in `registry`. */
+export function defineCounter<Label extends string>(
+  registry: Registry,
+  definition: MetricDefinition<Label>,
+): Counter<Label> {
+  return new Counter({ ...definition, name: prefixedName(definition.name), registers: [registry] });
+}
+
+/** Registers a gauge named `blixard_<name>` in `registry`. */
+export function defineGauge<Label extends string>(
+  registry: Registry,
+  definition: MetricDefinition<Label>,
+): Gauge<Label> {
+  return new Gauge({ ...definition, name: prefixedName(definition.name), registers: [registry] });
+}
+
+/** Options of {@linkcode NodeMetrics}. */
+export interface NodeMetricsOptions {
+  /** Whether to add the default process metrics (default `true`). */
+  defaultMetrics?: boolean;
+}
+
+/** The node's metrics and their Prometheus text rendering. */
+export class NodeMetrics {
+  /** The registry holding every metric of this node (not prom-client's global one). */
+  readonly registry: Registry = new Registry();
+
+  /** Every HTTP request served, by route (`other` for unknown paths) and status code. */
+  readonly httpRequestsTotal: Counter<"route" | "status"> = defineCounter(this.registry, {
+    name: "http_requests_total",
+    help: "HTTP requests served, by route and status code.",
+    labelNames: ["route", "status"],
+  });
+
+  /** Fetches of a peer's `/bootstrap` made by this node while joining, by outcome. */
+  readonly bootstrapFetchesTotal: Counter<"outcome"> = defineCounter(this.registry, {
+    name: "bootstrap_fetches_total",
+    help: "Fetches of a peer's /bootstrap made while joining, by outcome.",
+    labelNames: ["outcome"],
+  });
+
+  /** P2P connection attempts, by direction, protocol and outcome. */
+  readonly p2pConnectionsTotal: Counter<"direction" | "alpn" | "outcome"> = defineCounter(
+    this.registry,
+    {
+      name: "p2p_connections_total",
+      help: "P2P connection attempts, by direction, ALPN and outcome.",
+      labelNames: ["direction", "alpn", "outcome"],
+    },
+  );
+
+  /** P2P connections open now, by protocol. */
+  readonly p2pConnectionsOpen: Gauge<"alpn"> = defineGauge(this.registry, {
+    name: "p2p_connections_open",
+    help: "P2P connections open now, by ALPN.",
+    labelNames: ["alpn"],
+  });
+
+  /** Always 1; its labels carry the versions of Blixard and Deno. */
+  readonly buildInfo: Gauge<"version" | "deno"> = defineGauge(this.registry, {
+    name: "build_info",
+    help: "Always 1; labels carry the Blixard and Deno versions.",
+    labelNames: ["version", "deno"],
+  });
+
+  // Invariant: every count is ≥ 0 and equals the gauge's value for that ALPN.
+  #openByAlpn = new Map<string, number>();
+
+  /** Registers every metric; with `defaultMetrics` also the working process metrics. */
+  constructor(options: NodeMetricsOptions = {}) {
+    if (options.defaultMetrics ?? true) {
+      collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
+      for (const name of DEFAULT_METRICS_REMOVED) {
+        this.registry.removeSingleMetric(METRIC_PREFIX + name);
+      }
+    }
+    this.buildInfo.set({ version: VERSION, deno: Deno.version.deno }, 1);
+    // Known outcomes start at zero so that rate() and absent-series alerts work at once.
+    for (const outcome of BOOTSTRAP_FETCH_OUTCOMES) this.bootstrapFetchesTotal.inc({ outcome }, 0);
+  }
+
+  /** Counts one HTTP request; `route` is a known path or `other`, never a raw URL. */
+  recordHttpRequest(route: string, status: number): void {
+    if (!Number.isInteger(status) || status < 100 || status > 599) {
+      throw new Error(`HTTP status ${status} is not a status code`);
+    }
+    this.httpRequestsTotal.inc({ route, status: String(status) });
+  }
+
+  /** Counts one fetch of a peer's `/bootstrap`. */
+  recordBootstrapFetch(outcome: BootstrapFetchOutcome): void {
+    this.bootstrapFetchesTotal.inc({ outcome });
+  }
+
+  /** Counts one P2P connection attempt. */
+  recordP2pConnection(event: P2pConnectionEvent): void {
+    this.#checkAlpn(event.alpn);
+    this.p2pConnectionsTotal.inc({ ...event });
+  }
+
+  /** A P2P connection for `alpn` is now open; pair with {@linkcode p2pConnectionClosed}. */
+  p2pConnectionOpened(alpn: string): void {
+    this.#checkAlpn(alpn);
+    this.#setOpen(alpn, (this.#openByAlpn.get(alpn) ?? 0) + 1);
+  }
+
+  /** A P2P connection for `alpn` that was counted as open has closed. */
+  p2pConnectionClosed(alpn: string): void {
+    const open = this.#openByAlpn.get(alpn) ?? 0;
+    if (open === 0) throw new Error(`p2pConnectionClosed(${alpn}) without a matching open`);
+    this.#setOpen(alpn, open - 1);
+  }
+
+  /** The metrics in Prometheus text format, with the content type to answer with. */
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+
+  #setOpen(alpn: string, open: number): void {
+    this.#openByAlpn.set(alpn, open);
+    this.p2pConnectionsOpen.set({ alpn }, open);
+  }
+
+  /** ALPN label values are bounded in form and number: each one is a time series. */
+  #checkAlpn(alpn: string): void {
+    if (!ALPN_LABEL.test(alpn)) throw new Error(`ALPN label ${JSON.stringify(alpn)} is invalid`);
+    if (!this.#openByAlpn.has(alpn)) {
+      if (this.#openByAlpn.size >= ALPN_LABELS_MAX) {
+        throw new Error(`more than ${ALPN_LABELS_MAX} ALPN label values: ${alpn}`);
+      }
+      this.#setOpen(alpn, 0);
+    }
+  }
+}
