@@ -1,0 +1,64 @@
+/**
+ * The one place that imports `@number0/iroh`, the napi binding of iroh 1.0. Everything
+ * else in Blixard reaches Iroh through this module, so that a change of binding is a
+ * change of one file.
+ *
+ * Two facts about the binding shape the code around it: bytes cross as `number[]` (each
+ * call costs about 0.25 ms, so callers batch), and errors arrive as `anyhow` reports whose
+ * message holds a chain of causes with source locations and, when `RUST_BACKTRACE` is set,
+ * a whole backtrace. `describeIrohError` reduces such a report to the one line that says
+ * what went wrong.
+ *
+ * @module
+ */
+
+// @ts-types="../../node_modules/@number0/iroh/index.d.ts"
+import iroh from "@number0/iroh";
+import type * as IrohTypes from "../../node_modules/@number0/iroh/index.d.ts";
+
+/** The classes and presets of the binding that Blixard uses. */
+export const { Endpoint, EndpointAddr, EndpointId, RelayMode, SecretKey, presetMinimal } = iroh;
+
+/** A bound Iroh endpoint (the binding's `Endpoint` instance). */
+export type IrohEndpoint = IrohTypes.Endpoint;
+/** An established Iroh connection. */
+export type IrohConnection = IrohTypes.Connection;
+/** A server-side connection attempt before its handshake. */
+export type IrohIncoming = IrohTypes.Incoming;
+/** The send half of a QUIC stream. */
+export type IrohSendStream = IrohTypes.SendStream;
+/** The receive half of a QUIC stream. */
+export type IrohRecvStream = IrohTypes.RecvStream;
+
+/** Length of an endpoint id in the canonical text form: 32 bytes as lowercase hex. */
+export const ENDPOINT_ID_CHARS = 64;
+
+/**
+ * Whether `text` is an Iroh endpoint id in canonical form: 64 lowercase hex characters
+ * that decode to an ed25519 public key (about half of all 32-byte strings are not one).
+ */
+export function isValidEndpointId(text: string): boolean {
+  if (text.length !== ENDPOINT_ID_CHARS || !/^[0-9a-f]+$/.test(text)) return false;
+  try {
+    EndpointId.fromString(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The innermost cause of an error from the binding, on one line and without source
+ * locations or backtrace: `"invalid peer certificate: UnknownIssuer"` rather than twenty
+ * lines starting with `ConnectError::Connecting (/root/.cargo/…)`.
+ */
+export function describeIrohError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const report = message.split("Stack backtrace:")[0] ?? "";
+  const lines = report.split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line !== "" && line !== "Caused by:");
+  const innermost = lines.at(-1) ?? "unknown error";
+  // Drop the `(path/to/file.rs:12:34)` location that anyhow appends to context lines.
+  return innermost.replace(/\s*\([^()]*\.rs:\d+:\d+\)$/, "");
+}
