@@ -226,7 +226,11 @@ export type RejectReason =
   | { type: "notLeader"; leaderId: NodeId }
   | { type: "leadershipTransferInProgress"; leaderId: NodeId }
   | { type: "membershipChangeInProgress"; leaderId: NodeId }
-  | { type: "invalidMembershipChange"; leaderId: NodeId; detail: string };
+  | { type: "invalidMembershipChange"; leaderId: NodeId; detail: string }
+  /** A limit was reached (uncommitted bytes, pending reads): retry after some work has committed. */
+  | { type: "overloaded"; leaderId: NodeId; detail: string }
+  /** The request cannot be served as asked (e.g. a leadership transfer to a non-voter). */
+  | { type: "invalidRequest"; leaderId: NodeId; detail: string };
 
 /** The answer to `propose` and `proposeMembership`. */
 export type ProposeResult =
