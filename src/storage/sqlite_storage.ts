@@ -205,10 +205,16 @@ export class SqliteStorage implements DurableStorage {
     const view = this.#view;
     // A snapshot installed meanwhile may already cover `index`: nothing is left to compact.
     if (index <= view.snapshot.index) return;
-    assert(index <= view.hardState.commit, "only committed entries are compacted", () =>
-      `snapshot index ${index}, commit ${view.hardState.commit}`);
-    assert(this.term(index) === term, "snapshot matches the log", () =>
-      `snapshot (index ${index}, term ${term}), log term ${this.term(index)}`);
+    assert(
+      index <= view.hardState.commit,
+      "only committed entries are compacted",
+      () => `snapshot index ${index}, commit ${view.hardState.commit}`,
+    );
+    assert(
+      this.term(index) === term,
+      "snapshot matches the log",
+      () => `snapshot (index ${index}, term ${term}), log term ${this.term(index)}`,
+    );
     this.transaction(() => {
       this.#writeSnapshot(snapshot);
       this.#statements.deleteThrough.run(index);
@@ -390,7 +396,7 @@ export class SqliteStorage implements DurableStorage {
 
   #writeSnapshot(snapshot: Snapshot): void {
     const { index, term, confState } = snapshot.metadata;
-    this.#statements.updateSnapshot.run(index, term, JSON.stringify(confState), snapshot.data);
+    this.#statements.updateSnapshot.run(index, term, encodeConfState(confState), snapshot.data);
   }
 }
 
@@ -621,7 +627,13 @@ function copyMetadata(metadata: SnapshotMetadata): SnapshotMetadata {
   };
 }
 
-function parseConfState(text: unknown): ConfState | null {
+/** The JSON text a configuration is stored as (readable with the sqlite3 shell). */
+export function encodeConfState(confState: ConfState): string {
+  return JSON.stringify({ voters: confState.voters, learners: confState.learners });
+}
+
+/** Parses `encodeConfState` output; `null` when `text` is not a valid configuration. */
+export function parseConfState(text: unknown): ConfState | null {
   if (typeof text !== "string") return null;
   let value: unknown;
   try {

@@ -1,0 +1,263 @@
+/**
+ * `KvStateMachine`: the replicated state of a Blixard cluster: a key/value map, the member
+ * records (id → P2P address), the cluster id, and client sessions for exactly-once
+ * commands. It is deterministic: the same log applied on any node, to either store, gives
+ * the same state and the same snapshot bytes. It reads no clock and no randomness.
+ *
+ * @module
+ */
+
+import { assert } from "../raft/assert.ts";
+import {
+  applyMembershipChange,
+  confStatesEqual,
+  isMember,
+  membershipChangeError,
+} from "../raft/membership.ts";
+import type { ConfState, Entry, MembershipEntry, NodeId, Snapshot } from "../raft/types.ts";
+import type { ApplyResult, KvResult } from "./apply_result.ts";
+import { bytesEqual } from "./byte_keys.ts";
+import { type Command, decodeCommand, type KvCommand } from "./commands.ts";
+import { decodeMemberInfo, type MemberInfo } from "./member_info.ts";
+import { decodeStateImage, encodeStateImage, loadStateImage } from "./state_image.ts";
+import type { KeyValue, StateStore } from "./state_store.ts";
+
+/** Default for `KvStateMachineOptions.sessionsMax`. */
+export const CLIENT_SESSIONS_MAX = 4096;
+
+/** The most pairs one `list` returns. */
+export const LIST_LIMIT_MAX = 10_000;
+
+/** Options of `KvStateMachine`. */
+export interface KvStateMachineOptions {
+  /**
+   * Client sessions kept; beyond it the least recently used (by log index) is evicted.
+   * Every node of a cluster must use the same value, or their states diverge.
+   */
+  sessionsMax?: number;
+}
+
+/** A member as clients see it: its role and, when known, its P2P address record. */
+export interface Member {
+  nodeId: NodeId;
+  role: "voter" | "learner";
+  info: MemberInfo | null;
+}
+
+/** The key/value state machine over a `StateStore`. */
+export class KvStateMachine {
+  readonly #store: StateStore;
+  readonly #sessionsMax: number;
+
+  /** A state machine over `store`, which holds its state (empty or from a previous run). */
+  constructor(store: StateStore, options: KvStateMachineOptions = {}) {
+    this.#store = store;
+    this.#sessionsMax = options.sessionsMax ?? CLIENT_SESSIONS_MAX;
+    assert(Number.isSafeInteger(this.#sessionsMax) && this.#sessionsMax >= 1, "sessionsMax >= 1");
+  }
+
+  /**
+   * Applies the committed `entry`, which must be the one after `appliedIndex()`. Its effects
+   * and the new applied index are written in one store transaction.
+   */
+  apply(entry: Entry): ApplyResult {
+    return this.#store.transaction(() => {
+      const applied = this.#store.appliedIndex();
+      assert(
+        entry.index === applied + 1,
+        "entries are applied in order, once",
+        () => `entry ${entry.index} after applied index ${applied}`,
+      );
+      const result = entry.type === "membership"
+        ? this.#applyMembership(entry)
+        : this.#applyData(entry.data, entry.index);
+      this.#store.setAppliedIndex(entry.index);
+      return result;
+    });
+  }
+
+  /** The index of the last applied entry (0 before any). */
+  appliedIndex(): number {
+    return this.#store.appliedIndex();
+  }
+
+  /** The configuration after the last applied entry. */
+  appliedConfState(): ConfState {
+    return this.#store.appliedConfState();
+  }
+
+  /** The value of `key`, or `null` when absent. */
+  get(key: Uint8Array): Uint8Array | null {
+    return this.#store.get(key);
+  }
+
+  /** Up to `limit` pairs (1…`LIST_LIMIT_MAX`) whose key starts with `prefix`, by key. */
+  list(prefix: Uint8Array, limit: number): KeyValue[] {
+    assert(
+      Number.isSafeInteger(limit) && limit >= 1 && limit <= LIST_LIMIT_MAX,
+      "1 <= list limit <= LIST_LIMIT_MAX",
+      () => `limit ${limit}`,
+    );
+    return this.#store.list(prefix, { limit });
+  }
+
+  /** Every member of the applied configuration, by node id. */
+  members(): Member[] {
+    const conf = this.#store.appliedConfState();
+    const infos = new Map(this.#store.memberInfos().map((info) => [info.nodeId, info]));
+    const member = (nodeId: NodeId, role: Member["role"]) => ({
+      nodeId,
+      role,
+      info: infos.get(nodeId) ?? null,
+    });
+    return [
+      ...conf.voters.map((id) => member(id, "voter")),
+      ...conf.learners.map((id) => member(id, "learner")),
+    ]
+      .sort((a, b) => a.nodeId - b.nodeId);
+  }
+
+  /** The cluster id, or `null` before `initCluster` was applied. */
+  clusterId(): string | null {
+    return this.#store.clusterId();
+  }
+
+  /** The whole state as snapshot data, at `appliedIndex()`; the same bytes on every node. */
+  snapshotData(): Uint8Array {
+    return encodeStateImage(this.#store);
+  }
+
+  /**
+   * Replaces the state with `snapshot`'s, atomically. Throws `StateImageError` when the
+   * data is not an image, and an invariant violation when it does not match the metadata.
+   */
+  restore(snapshot: Snapshot): void {
+    const image = decodeStateImage(snapshot.data);
+    const { index, confState } = snapshot.metadata;
+    assert(
+      image.appliedIndex === index,
+      "snapshot data matches its metadata",
+      () => `data at index ${image.appliedIndex}, metadata at ${index}`,
+    );
+    assert(
+      confStatesEqual(image.confState, confState),
+      "snapshot data matches its metadata",
+      () =>
+        `data configuration ${JSON.stringify(image.confState)}, metadata ${
+          JSON.stringify(confState)
+        }`,
+    );
+    this.#store.transaction(() => loadStateImage(this.#store, image));
+  }
+
+  #applyData(data: Uint8Array, index: number): ApplyResult {
+    // Raft §8: a new leader's empty entry carries no command.
+    if (data.length === 0) return { type: "noop", index };
+    const decoded = decodeCommand(data);
+    if (!decoded.ok) return { type: "error", index, error: decoded.error };
+    return this.#applyCommand(decoded.value, index);
+  }
+
+  #applyCommand(command: Command, index: number): ApplyResult {
+    switch (command.type) {
+      case "put":
+      case "delete":
+      case "compareAndSet":
+        return this.#applyKvOnce(command, index);
+      case "initCluster": {
+        const current = this.#store.clusterId();
+        if (current !== null && current !== command.clusterId) {
+          return { type: "error", index, error: `the cluster id is already ${current}` };
+        }
+        this.#store.setClusterId(command.clusterId);
+        return { type: "initCluster", index, clusterId: command.clusterId };
+      }
+      case "setMemberInfo": {
+        const nodeId = command.info.nodeId;
+        if (!isMember(this.#store.appliedConfState(), nodeId)) {
+          return { type: "error", index, error: `node ${nodeId} is not a member` };
+        }
+        this.#store.putMemberInfo(command.info);
+        return { type: "setMemberInfo", index, nodeId };
+      }
+    }
+  }
+
+  /** Raft thesis §6.3: a command whose sequence number was already applied is not applied again. */
+  #applyKvOnce(command: KvCommand, index: number): ApplyResult {
+    const request = command.request;
+    if (request === undefined) return this.#applyKv(command, index);
+    const session = this.#store.session(request.clientId);
+    if (session !== null && request.sequence === session.sequence) return session.result;
+    if (session !== null && request.sequence < session.sequence) {
+      return {
+        type: "error",
+        index,
+        error:
+          `client ${request.clientId} sequence ${request.sequence} is older than its latest, ${session.sequence}`,
+      };
+    }
+    const result = this.#applyKv(command, index);
+    this.#store.putSession({
+      clientId: request.clientId,
+      sequence: request.sequence,
+      index,
+      result,
+    });
+    if (this.#store.sessionCount() > this.#sessionsMax) {
+      this.#store.deleteSession(this.#store.oldestSession()!.clientId);
+    }
+    return result;
+  }
+
+  #applyKv(command: KvCommand, index: number): KvResult {
+    const key = command.key;
+    switch (command.type) {
+      case "put":
+        this.#store.put(key, command.value);
+        return { type: "put", index };
+      case "delete":
+        return { type: "delete", index, existed: this.#store.delete(key) };
+      case "compareAndSet": {
+        const current = this.#store.get(key);
+        const expected = command.expected;
+        const matches = current === null || expected === null
+          ? current === expected
+          : bytesEqual(current, expected);
+        if (matches) this.#store.put(key, command.value);
+        return {
+          type: "compareAndSet",
+          index,
+          succeeded: matches,
+          current: matches ? command.value : current,
+        };
+      }
+    }
+  }
+
+  #applyMembership(entry: MembershipEntry): ApplyResult {
+    const change = entry.change;
+    const before = this.#store.appliedConfState();
+    const invalid = membershipChangeError(before, change);
+    // The core validated the change against the same configuration when it was appended.
+    assert(
+      invalid === null,
+      "committed membership changes are valid",
+      () => `entry ${entry.index}: ${invalid}`,
+    );
+    const confState = applyMembershipChange(before, change);
+    this.#store.setAppliedConfState(confState);
+    let error: string | null = null;
+    if (change.type === "addLearner") {
+      const decoded = decodeMemberInfo(change.context);
+      if (!decoded.ok) error = decoded.error;
+      else if (decoded.value.nodeId !== change.nodeId) {
+        error =
+          `member info names node ${decoded.value.nodeId}, the entry adds node ${change.nodeId}`;
+      } else this.#store.putMemberInfo(decoded.value);
+    } else if (change.type === "removeNode") {
+      this.#store.deleteMemberInfo(change.nodeId);
+    }
+    return { type: "membership", index: entry.index, confState, error };
+  }
+}

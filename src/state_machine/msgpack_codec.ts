@@ -1,0 +1,43 @@
+/**
+ * The one MessagePack configuration the state machine encodes with. Commands, member
+ * records and snapshot images must encode to the same bytes on every node, so there is a
+ * single `Packr` with fixed options, and callers build values with a fixed key order.
+ *
+ * @module
+ */
+
+import { Packr } from "msgpackr";
+import { z } from "zod";
+
+// Plain maps, no record extension: the record extension makes an encoding depend on what
+// was encoded before, and other implementations cannot read it.
+const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true });
+
+/** MessagePack bytes of `value`, in a buffer of their own. */
+export function encodeMessagePack(value: unknown): Uint8Array {
+  // `pack` returns a view into a buffer it reuses for the next call: copy it out.
+  return new Uint8Array(packr.pack(value));
+}
+
+/** The value encoded in `bytes`; throws on bytes that are not one MessagePack value. */
+export function decodeMessagePack(bytes: Uint8Array): unknown {
+  return packr.unpack(bytes);
+}
+
+/**
+ * Accepts binary data of at most `lengthMax` bytes and returns a copy as a plain
+ * `Uint8Array` (msgpackr decodes to Buffers that share the input's memory).
+ */
+export function bytesSchema(lengthMax: number) {
+  return z.instanceof(Uint8Array)
+    .refine((bytes) => bytes.length <= lengthMax, { message: `longer than ${lengthMax} bytes` })
+    .transform((bytes) => new Uint8Array(bytes));
+}
+
+/** One line naming the first problem zod found, e.g. `key: longer than 4096 bytes`. */
+export function describeZodError(error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (issue === undefined) return "invalid";
+  const path = issue.path.map(String).join(".");
+  return path === "" ? issue.message : `${path}: ${issue.message}`;
+}

@@ -1,0 +1,128 @@
+/**
+ * The state machine image carried in a Raft snapshot's `data`: every key, member record,
+ * client session, the cluster id and the applied position, in one deterministic
+ * MessagePack encoding. Nodes that applied the same log produce the same bytes, which the
+ * simulator and the tests compare.
+ *
+ * @module
+ */
+
+import { z } from "zod";
+import type { ConfState } from "../raft/types.ts";
+import { parseKvResult } from "./apply_result.ts";
+import { COMMAND_LIMITS } from "./commands.ts";
+import { canonicalMemberInfo, type MemberInfo, memberInfoSchema } from "./member_info.ts";
+import { kvResultFields } from "./apply_result.ts";
+import {
+  bytesSchema,
+  decodeMessagePack,
+  describeZodError,
+  encodeMessagePack,
+} from "./msgpack_codec.ts";
+import type { ClientSession, KeyValue, StateStore } from "./state_store.ts";
+
+/** The image layout this build writes and reads. */
+export const STATE_IMAGE_FORMAT = 1;
+
+/** How many pairs are read from the store at a time while encoding. */
+const PAGE_PAIRS = 1024;
+
+/** A decoded image. */
+export interface StateImage {
+  appliedIndex: number;
+  confState: ConfState;
+  clusterId: string | null;
+  /** By node id. */
+  members: MemberInfo[];
+  /** By key, byte order. */
+  pairs: KeyValue[];
+  /** Oldest first. */
+  sessions: ClientSession[];
+}
+
+/** Raised when snapshot data is not an image this build can read. */
+export class StateImageError extends Error {
+  override name = "StateImageError";
+}
+
+const idsSchema = z.array(z.int().min(1));
+const imageSchema = z.tuple([
+  z.literal(STATE_IMAGE_FORMAT),
+  z.int().min(0),
+  idsSchema,
+  idsSchema,
+  z.string().min(1).max(COMMAND_LIMITS.clusterIdLengthMax).nullable(),
+  z.array(memberInfoSchema),
+  z.array(bytesSchema(COMMAND_LIMITS.valueBytesMax)),
+  z.array(z.tuple([
+    z.string().min(1).max(COMMAND_LIMITS.clientIdLengthMax),
+    z.int().min(1),
+    z.int().min(1),
+    z.unknown(),
+  ])),
+]);
+
+/** The image of everything in `store`, encoded deterministically. */
+export function encodeStateImage(store: StateStore): Uint8Array {
+  const confState = store.appliedConfState();
+  return encodeMessagePack([
+    STATE_IMAGE_FORMAT,
+    store.appliedIndex(),
+    [...confState.voters].sort((a, b) => a - b),
+    [...confState.learners].sort((a, b) => a - b),
+    store.clusterId(),
+    store.memberInfos().map(canonicalMemberInfo),
+    allPairsFlat(store),
+    store.sessions().map((s) => [s.clientId, s.sequence, s.index, kvResultFields(s.result)]),
+  ]);
+}
+
+/** Decodes and validates image bytes; throws `StateImageError` when they are not an image. */
+export function decodeStateImage(bytes: Uint8Array): StateImage {
+  let value: unknown;
+  try {
+    value = decodeMessagePack(bytes);
+  } catch (error) {
+    throw new StateImageError(`snapshot data is not MessagePack: ${(error as Error).message}`);
+  }
+  const parsed = imageSchema.safeParse(value);
+  if (!parsed.success) throw new StateImageError(`snapshot data ${describeZodError(parsed.error)}`);
+  const [, appliedIndex, voters, learners, clusterId, members, flat, sessionRows] = parsed.data;
+  if (flat.length % 2 !== 0) throw new StateImageError("snapshot data has a key without a value");
+  const pairs: KeyValue[] = [];
+  for (let i = 0; i < flat.length; i += 2) pairs.push({ key: flat[i]!, value: flat[i + 1]! });
+  const sessions = sessionRows.map(([clientId, sequence, index, result]) => {
+    try {
+      return { clientId, sequence, index, result: parseKvResult(result) };
+    } catch (error) {
+      throw new StateImageError(`snapshot data session ${clientId}: ${(error as Error).message}`);
+    }
+  });
+  return { appliedIndex, confState: { voters, learners }, clusterId, members, pairs, sessions };
+}
+
+/** Replaces everything in `store` with `image`. Call inside `store.transaction`. */
+export function loadStateImage(store: StateStore, image: StateImage): void {
+  store.clear();
+  for (const { key, value } of image.pairs) store.put(key, value);
+  for (const info of image.members) store.putMemberInfo(info);
+  for (const session of image.sessions) store.putSession(session);
+  if (image.clusterId !== null) store.setClusterId(image.clusterId);
+  store.setAppliedConfState(image.confState);
+  store.setAppliedIndex(image.appliedIndex);
+}
+
+/** Every pair in the store as `[key, value, key, value, …]`, read page by page. */
+function allPairsFlat(store: StateStore): Uint8Array[] {
+  const flat: Uint8Array[] = [];
+  let startAfter: Uint8Array | undefined;
+  for (;;) {
+    const options = startAfter === undefined
+      ? { limit: PAGE_PAIRS }
+      : { limit: PAGE_PAIRS, startAfter };
+    const page = store.list(new Uint8Array(), options);
+    for (const { key, value } of page) flat.push(key, value);
+    if (page.length < PAGE_PAIRS) return flat;
+    startAfter = page.at(-1)!.key;
+  }
+}

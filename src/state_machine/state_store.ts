@@ -1,0 +1,94 @@
+/**
+ * `StateStore`: the narrow storage interface under `KvStateMachine`. Two implementations:
+ * `MemoryStateStore` (the simulator) and `SqliteStateStore` (the node, tables in the same
+ * `blixard.db` as the Raft log, so that the applied index and the state changes commit in
+ * the Raft storage's transaction).
+ *
+ * The store holds data; the rules (what a command does, when a session is evicted) live in
+ * `KvStateMachine`, so both stores behave the same by construction.
+ *
+ * @module
+ */
+
+import type { ConfState, NodeId } from "../raft/types.ts";
+import type { KvResult } from "./apply_result.ts";
+import type { MemberInfo } from "./member_info.ts";
+
+/** One key and its value. */
+export interface KeyValue {
+  key: Uint8Array;
+  value: Uint8Array;
+}
+
+/** How many keys `list` returns, and where it starts. */
+export interface ListOptions {
+  /** At most this many pairs, ≥ 1. */
+  limit: number;
+  /** Start after this key (for paging); from the start of the prefix when absent. */
+  startAfter?: Uint8Array;
+}
+
+/**
+ * A client's session (Raft thesis §6.3): its latest applied sequence number and that
+ * command's result, kept so a retry returns the first result instead of applying twice.
+ */
+export interface ClientSession {
+  clientId: string;
+  /** The latest sequence number applied for this client. */
+  sequence: number;
+  /** The log index that last used the session; the oldest is evicted first. Unique. */
+  index: number;
+  /** The result of the command with `sequence`. */
+  result: KvResult;
+}
+
+/** Storage for the key/value state machine. Writes must happen inside `transaction`. */
+export interface StateStore {
+  /** Runs `fn` so that its writes take effect together (see the implementations). */
+  transaction<T>(fn: () => T): T;
+
+  /** The value of `key`, or `null` when absent. */
+  get(key: Uint8Array): Uint8Array | null;
+  /** Sets `key` to `value`. */
+  put(key: Uint8Array, value: Uint8Array): void;
+  /** Removes `key`; true when it was present. */
+  delete(key: Uint8Array): boolean;
+  /** Pairs whose key starts with `prefix`, in byte order of the key. */
+  list(prefix: Uint8Array, options: ListOptions): KeyValue[];
+
+  /** Every member record, by node id. */
+  memberInfos(): MemberInfo[];
+  /** Creates or replaces the record of `info.nodeId`. */
+  putMemberInfo(info: MemberInfo): void;
+  /** Removes the record of `nodeId`, if any. */
+  deleteMemberInfo(nodeId: NodeId): void;
+
+  /** The index of the last entry applied; 0 before any. */
+  appliedIndex(): number;
+  /** Records the index of the last entry applied. */
+  setAppliedIndex(index: number): void;
+  /** The configuration after the last applied entry. */
+  appliedConfState(): ConfState;
+  /** Records the configuration after the last applied entry. */
+  setAppliedConfState(confState: ConfState): void;
+  /** The cluster id written by `initCluster`, or `null` before it. */
+  clusterId(): string | null;
+  /** Records the cluster id. */
+  setClusterId(clusterId: string): void;
+
+  /** The session of `clientId`, or `null`. */
+  session(clientId: string): ClientSession | null;
+  /** Every session, oldest (lowest `index`) first. */
+  sessions(): ClientSession[];
+  /** How many sessions are kept. */
+  sessionCount(): number;
+  /** The session with the lowest `index`, or `null` when there is none. */
+  oldestSession(): ClientSession | null;
+  /** Creates or replaces the session of `session.clientId`. */
+  putSession(session: ClientSession): void;
+  /** Removes the session of `clientId`. */
+  deleteSession(clientId: string): void;
+
+  /** Removes everything: keys, members, sessions, cluster id; applied index 0. */
+  clear(): void;
+}
