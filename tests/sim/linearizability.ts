@@ -31,11 +31,16 @@ export type KvInput =
     value: string;
   };
 
-/** What a client was told. `put` and `delete` answer `ok`; `get` its value or `null` when absent. */
+/**
+ * What a client was told. `put` answers `ok`; `delete` answers `ok`, or `deleted` when the
+ * store also says whether the key existed; `get` answers its value or `null` when absent;
+ * `compareAndSet` whether it succeeded and, when the store says, the key's value after it.
+ */
 export type KvOutput =
   | { type: "ok" }
+  | { type: "deleted"; existed: boolean }
   | { type: "value"; value: string | null }
-  | { type: "compareAndSet"; succeeded: boolean };
+  | { type: "compareAndSet"; succeeded: boolean; current?: string | null };
 
 /** One client operation with its invocation and return times. */
 export interface KvOperation {
@@ -104,6 +109,9 @@ export function stepRegister(
     case "put":
       return { legal: true, state: input.value };
     case "delete":
+      if (output?.type === "deleted" && output.existed !== (state !== null)) {
+        return { legal: false };
+      }
       return { legal: true, state: null };
     case "get":
       if (output === null) return { legal: true, state };
@@ -112,10 +120,13 @@ export function stepRegister(
         : { legal: false };
     case "compareAndSet": {
       const succeeded = state === input.expected;
-      if (output !== null && (output.type !== "compareAndSet" || output.succeeded !== succeeded)) {
+      const after = succeeded ? input.value : state;
+      if (output === null) return { legal: true, state: after };
+      if (output.type !== "compareAndSet" || output.succeeded !== succeeded) {
         return { legal: false };
       }
-      return { legal: true, state: succeeded ? input.value : state };
+      if (output.current !== undefined && output.current !== after) return { legal: false };
+      return { legal: true, state: after };
     }
   }
 }
@@ -236,8 +247,12 @@ export function formatOperation(operation: KvOperation): string {
 function formatOutput(output: KvOutput | null): string {
   if (output === null) return "unknown";
   if (output.type === "ok") return "ok";
+  if (output.type === "deleted") {
+    return output.existed ? "deleted (existed)" : "deleted (was absent)";
+  }
   if (output.type === "value") return formatValue(output.value);
-  return output.succeeded ? "succeeded" : "failed";
+  const current = output.current === undefined ? "" : `, now ${formatValue(output.current)}`;
+  return `${output.succeeded ? "succeeded" : "failed"}${current}`;
 }
 
 function formatValue(value: string | null): string {
@@ -262,12 +277,14 @@ function assertWellFormed(history: readonly KvOperation[]): void {
         `history: operation #${operation.id} returns at ${operation.returnTime}, before its invocation at ${operation.invokeTime}`,
       );
     }
-    const expectedOutput = operation.input.type === "get"
-      ? "value"
+    const expectedOutputs = operation.input.type === "get"
+      ? ["value"]
       : operation.input.type === "compareAndSet"
-      ? "compareAndSet"
-      : "ok";
-    if (operation.output.type !== expectedOutput) {
+      ? ["compareAndSet"]
+      : operation.input.type === "delete"
+      ? ["ok", "deleted"]
+      : ["ok"];
+    if (!expectedOutputs.includes(operation.output.type)) {
       throw new Error(
         `history: operation #${operation.id} is a ${operation.input.type} with a ${operation.output.type} output`,
       );

@@ -108,6 +108,50 @@ Deno.test("stepRegister() applies put, delete and compare-and-set and checks get
   assert.deepEqual(stepRegister("a", swap, null), { legal: true, state: "b" });
 });
 
+Deno.test("stepRegister() checks what a delete and a compare-and-set report about the old value", () => {
+  assert.deepEqual(
+    stepRegister("a", { type: "delete", key: "k" }, { type: "deleted", existed: false }),
+    {
+      legal: false,
+    },
+  );
+  assert.deepEqual(
+    stepRegister("a", { type: "delete", key: "k" }, { type: "deleted", existed: true }),
+    {
+      legal: true,
+      state: null,
+    },
+  );
+  const swap: KvInput = { type: "compareAndSet", key: "k", expected: "a", value: "b" };
+  const failedSeeing = (current: string | null) => ({
+    type: "compareAndSet" as const,
+    succeeded: false,
+    current,
+  });
+  assert.deepEqual(stepRegister("x", swap, failedSeeing("x")), { legal: true, state: "x" });
+  assert.deepEqual(stepRegister("x", swap, failedSeeing("y")), { legal: false });
+  assert.deepEqual(
+    stepRegister("a", swap, { type: "compareAndSet", succeeded: true, current: "b" }),
+    {
+      legal: true,
+      state: "b",
+    },
+  );
+});
+
+Deno.test("checkLinearizability() rejects a delete that reports a missing key after a completed put", () => {
+  const history = new History().put("k", "a", [0, 1]);
+  history.operations.push({
+    id: 2,
+    clientId: 1,
+    input: { type: "delete", key: "k" },
+    output: { type: "deleted", existed: false },
+    invokeTime: 2,
+    returnTime: 3,
+  });
+  assert.equal(verdict(history), "notLinearizable");
+});
+
 Deno.test("checkLinearizability() accepts an empty history and a sequential one", () => {
   assert.equal(verdict(new History()), "linearizable");
   const history = new History()
@@ -350,10 +394,17 @@ function historyFromRun(run: SequentialRun): KvOperation[] {
       ? stepRegister(current, input, null)
       : { legal: true as const, state: current };
     if (effect.legal) state.set(step.key, effect.state);
+    // Half the deletes and swaps also report the old value, as the real store does.
+    const detailed = index % 2 === 0;
+    const succeeded = input.type === "compareAndSet" && current === input.expected;
     const output: KvOutput = input.type === "get"
       ? { type: "value", value: current }
       : input.type === "compareAndSet"
-      ? { type: "compareAndSet", succeeded: current === input.expected }
+      ? detailed
+        ? { type: "compareAndSet", succeeded, current: succeeded ? input.value : current }
+        : { type: "compareAndSet", succeeded }
+      : input.type === "delete" && detailed
+      ? { type: "deleted", existed: current !== null }
       : { type: "ok" };
     // A lost operation may be invoked at any time before the end; it never takes effect.
     const invokeTime = point - step.invokeSlack;
