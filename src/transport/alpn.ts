@@ -12,14 +12,14 @@ export const RAFT_ALPN = "blixard/raft/1";
 /** Requests from joiners, operators and other nodes: one request/response per stream. */
 export const RPC_ALPN = "blixard/rpc/1";
 
+/** The longest ALPN TLS allows (RFC 7301 §3.1: a length byte of 1–255). */
+export const ALPN_BYTES_MAX = 255;
+
 /** `RAFT_ALPN` as the bytes the TLS handshake carries. */
 export const RAFT_ALPN_BYTES: Uint8Array = alpnBytes(RAFT_ALPN);
 
 /** `RPC_ALPN` as the bytes the TLS handshake carries. */
 export const RPC_ALPN_BYTES: Uint8Array = alpnBytes(RPC_ALPN);
-
-/** The longest ALPN TLS allows (RFC 7301 §3.1: a length byte of 1–255). */
-export const ALPN_BYTES_MAX = 255;
 
 /** Encodes an ALPN as UTF-8, refusing one that TLS cannot carry. */
 export function alpnBytes(alpn: string): Uint8Array {

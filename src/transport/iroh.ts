@@ -25,6 +25,8 @@ export type IrohEndpoint = IrohTypes.Endpoint;
 export type IrohConnection = IrohTypes.Connection;
 /** A server-side connection attempt before its handshake. */
 export type IrohIncoming = IrohTypes.Incoming;
+/** A bidirectional QUIC stream: its `send` and `recv` halves. */
+export type IrohBiStream = IrohTypes.BiStream;
 /** The send half of a QUIC stream. */
 export type IrohSendStream = IrohTypes.SendStream;
 /** The receive half of a QUIC stream. */

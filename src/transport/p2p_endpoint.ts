@@ -1,0 +1,493 @@
+/**
+ * The node's Iroh endpoint: one UDP socket, one identity (the secret key), and connections
+ * routed by protocol (ALPN). Relays are off unless a relay URL is given (DESIGN.md
+ * section 3), so by default the endpoint talks only to the addresses it is told.
+ *
+ * Outgoing: `connect()` with a deadline of its own (a native connect to an unreachable
+ * address gives up only after about 30 s) and a check that the peer's authenticated key
+ * is the P2P id that was dialled. Incoming: connections for protocols nobody `handle()`s
+ * are refused in the TLS handshake; the rest are counted against a limit and handed to the
+ * protocol's handler. A failed handshake is logged at debug level and counted, never
+ * thrown: it is the remote side's problem.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import { assert } from "../raft/assert.ts";
+import { alpnBytes, alpnText } from "./alpn.ts";
+import { assertTimeoutMs, withDeadline } from "./deadline.ts";
+import { FRAME_BYTES_MAX_DEFAULT } from "./frame_codec.ts";
+import {
+  describeIrohError,
+  Endpoint,
+  EndpointAddr,
+  EndpointId,
+  type IrohConnection,
+  type IrohEndpoint,
+  type IrohIncoming,
+  isValidEndpointId,
+  presetMinimal,
+  RelayMode,
+} from "./iroh.ts";
+import { ConnectionCloseCode, type ConnectionDirection, P2pConnection } from "./p2p_connection.ts";
+import { formatSocketAddress, isDialableAddress, parseSocketAddress } from "./socket_address.ts";
+import { TransportError, type TransportErrorCode } from "./transport_error.ts";
+
+const logger = getLogger(["blixard", "transport"]);
+
+/** Default bound on incoming connections that are open or in their handshake. */
+export const INCOMING_CONNECTIONS_MAX_DEFAULT = 256;
+
+/** Most addresses accepted for one peer: more is a misconfiguration or an attack. */
+export const PEER_ADDRESSES_MAX = 16;
+
+/** Bytes in an Iroh secret key. */
+export const SECRET_KEY_BYTES = 32;
+
+/** How to reach a peer: its P2P id and where it may be found. */
+export interface PeerAddress {
+  /** The peer's Iroh endpoint id (64 lowercase hex characters). */
+  p2pNodeId: string;
+  /** Direct `ip:port` addresses. */
+  addresses: string[];
+  /** The peer's home relay, or `null`. */
+  relayUrl: string | null;
+}
+
+/** Options of {@linkcode P2pEndpoint.bind}. */
+export interface P2pEndpointOptions {
+  /** The 32-byte Iroh secret key: the node's P2P identity. */
+  secretKey: Uint8Array;
+  /** UDP `ip:port` to bind (port 0: any free port). */
+  bindAddress: string;
+  /** A self-hosted iroh relay, or `null` for relays off. */
+  relayUrl: string | null;
+  /** Bound on incoming connections open or in their handshake (default 256). */
+  incomingConnectionsMax?: number;
+}
+
+/** Options of {@linkcode P2pEndpoint.connect}. */
+export interface ConnectOptions {
+  /** Deadline for the whole handshake. */
+  timeoutMs: number;
+  /** Gives up at once when aborted. */
+  signal?: AbortSignal;
+  /** Largest frame payload on the connection's streams (default 16 MiB). */
+  frameBytesMax?: number;
+}
+
+/** Options of {@linkcode P2pEndpoint.handle}. */
+export interface HandleOptions {
+  /** Largest frame payload on the protocol's streams (default 16 MiB). */
+  frameBytesMax?: number;
+}
+
+/** Receives each accepted connection of one protocol; it owns the connection from then on. */
+export type ConnectionHandler = (connection: P2pConnection) => void | Promise<void>;
+
+/** Why a connection could not be made or was refused. */
+export type ConnectionFailureReason =
+  | TransportErrorCode
+  /** An incoming handshake failed (TLS, ALPN, or the peer went away). */
+  | "handshake_failed"
+  /** An incoming connection was refused: too many are open. */
+  | "over_limit";
+
+/** What the endpoint reports for metrics. */
+export type P2pEvent =
+  | {
+    type: "connection_opened";
+    direction: ConnectionDirection;
+    alpn: string;
+    remoteNodeId: string;
+  }
+  | {
+    type: "connection_closed";
+    direction: ConnectionDirection;
+    alpn: string;
+    remoteNodeId: string;
+    reason: string;
+  }
+  | {
+    type: "connection_failed";
+    direction: ConnectionDirection;
+    /** `null` when the handshake failed before the protocol was known. */
+    alpn: string | null;
+    reason: ConnectionFailureReason;
+  };
+
+/** Counters of the endpoint since it was bound. */
+export interface P2pEndpointCounters {
+  /** Incoming connections open or in their handshake. */
+  incomingOpen: number;
+  /** Outgoing connections open. */
+  outgoingOpen: number;
+  /** Incoming handshakes that failed. */
+  handshakeFailures: number;
+  /** Incoming connections refused because `incomingConnectionsMax` were open. */
+  incomingRefused: number;
+}
+
+interface Route {
+  handler: ConnectionHandler;
+  frameBytesMax: number;
+}
+
+/** The node's Iroh endpoint. Create it with {@linkcode P2pEndpoint.bind}. */
+export class P2pEndpoint {
+  /** This node's P2P id: its Iroh endpoint id, 64 lowercase hex characters. */
+  readonly nodeId: string;
+  /** The relay this endpoint uses, or `null` when relays are off. */
+  readonly relayUrl: string | null;
+  readonly #native: IrohEndpoint;
+  readonly #incomingMax: number;
+  readonly #routes = new Map<string, Route>();
+  readonly #listeners = new Set<(event: P2pEvent) => void>();
+  readonly #counters: P2pEndpointCounters = {
+    incomingOpen: 0,
+    outgoingOpen: 0,
+    handshakeFailures: 0,
+    incomingRefused: 0,
+  };
+  readonly #acceptLoop: Promise<void>;
+  #closing: Promise<void> | null = null;
+
+  private constructor(native: IrohEndpoint, options: P2pEndpointOptions) {
+    this.#native = native;
+    this.nodeId = native.id().toString();
+    this.relayUrl = options.relayUrl;
+    this.#incomingMax = options.incomingConnectionsMax ?? INCOMING_CONNECTIONS_MAX_DEFAULT;
+    assert(this.#incomingMax >= 1, "incomingConnectionsMax >= 1");
+    assert(isValidEndpointId(this.nodeId), "an endpoint's own id is canonical");
+    this.#acceptLoop = this.#acceptIncoming();
+  }
+
+  /**
+   * Binds the UDP socket and starts accepting. Fails with a `TransportError`
+   * (`bind_failed`) whose one-line message names the address and what to do.
+   */
+  static async bind(options: P2pEndpointOptions): Promise<P2pEndpoint> {
+    const builder = Endpoint.builder();
+    presetMinimal(builder);
+    configureBuilder(builder, options);
+    let native: IrohEndpoint;
+    try {
+      native = await builder.bind();
+    } catch (error) {
+      throw bindError(options.bindAddress, error);
+    }
+    return new P2pEndpoint(native, options);
+  }
+
+  /**
+   * The direct `ip:port` addresses at which peers can reach this endpoint: never an
+   * unspecified address (`0.0.0.0`, `[::]`), which names no host to a peer.
+   */
+  addresses(): string[] {
+    const candidates = [...this.#native.addr().directAddresses(), ...this.#native.boundSockets()];
+    const dialable = candidates
+      .map((text) => parseSocketAddress(text))
+      .filter((address) => address !== null && isDialableAddress(address))
+      .map((address) => formatSocketAddress(address!));
+    return [...new Set(dialable)].sort();
+  }
+
+  /** Snapshot of the connection counters. */
+  counters(): P2pEndpointCounters {
+    return { ...this.#counters };
+  }
+
+  /** Registers `listener` for connection events; returns a function that removes it. */
+  onEvent(listener: (event: P2pEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Routes accepted connections that negotiated `alpn` to `handler`. The endpoint offers
+   * exactly the protocols registered here, so a peer asking for another one is refused in
+   * the handshake.
+   */
+  handle(alpn: string, handler: ConnectionHandler, options?: HandleOptions): void {
+    assert(!this.#routes.has(alpn), "one handler per ALPN", () => `alpn=${alpn}`);
+    const frameBytesMax = options?.frameBytesMax ?? FRAME_BYTES_MAX_DEFAULT;
+    this.#routes.set(alpn, { handler, frameBytesMax });
+    this.#native.setAlpns([...this.#routes.keys()].map((known) => Array.from(alpnBytes(known))));
+  }
+
+  /**
+   * Connects to `peer` for `alpn` within `options.timeoutMs`. Rejects with a
+   * `TransportError`: `invalid_peer`, `connect_timeout`, `wrong_identity` (the key at that
+   * address is not `peer.p2pNodeId`), `connect_failed` or `connection_closed`; or with the
+   * signal's reason when aborted.
+   */
+  async connect(peer: PeerAddress, alpn: string, options: ConnectOptions): Promise<P2pConnection> {
+    assertTimeoutMs(options.timeoutMs);
+    const target = endpointAddressOf(peer);
+    const description = `connect ${alpn} to ${peer.p2pNodeId} at ${describeLocation(peer)}`;
+    let native: IrohConnection;
+    try {
+      if (this.#closing !== null) {
+        throw new TransportError("connection_closed", `${description}: the endpoint is closed`);
+      }
+      native = await withDeadline(this.#native.connect(target, Array.from(alpnBytes(alpn))), {
+        timeoutMs: options.timeoutMs,
+        signal: options.signal,
+        onTimeout: () =>
+          new TransportError(
+            "connect_timeout",
+            `${description}: no answer within ${options.timeoutMs} ms`,
+          ),
+        onLate: (late) => late.close(BigInt(ConnectionCloseCode.normal), []),
+      });
+    } catch (error) {
+      if (options.signal?.aborted) throw error;
+      const failure = connectError(description, error);
+      this.#emit({ type: "connection_failed", direction: "outgoing", alpn, reason: failure.code });
+      throw failure;
+    }
+    return this.#adoptOutgoing(native, peer, { alpn, description, options });
+  }
+
+  /**
+   * Closes every connection and the socket. Pending connects and accepts end; the
+   * promise resolves once the accept loop has stopped. Safe to call more than once.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.#native.close();
+      await this.#acceptLoop;
+    })();
+    return this.#closing;
+  }
+
+  #adoptOutgoing(
+    native: IrohConnection,
+    peer: PeerAddress,
+    context: { alpn: string; description: string; options: ConnectOptions },
+  ): P2pConnection {
+    const { alpn, description, options } = context;
+    const remoteNodeId = native.remoteId().toString();
+    if (remoteNodeId !== peer.p2pNodeId) {
+      // Iroh's TLS already pins the dialled key; this is the second lock on the door.
+      native.close(BigInt(ConnectionCloseCode.wrongIdentity), []);
+      this.#emit({
+        type: "connection_failed",
+        direction: "outgoing",
+        alpn,
+        reason: "wrong_identity",
+      });
+      throw new TransportError("wrong_identity", `${description}: the peer is ${remoteNodeId}`);
+    }
+    const frameBytesMax = options.frameBytesMax ?? FRAME_BYTES_MAX_DEFAULT;
+    const connection = new P2pConnection(native, { alpn, direction: "outgoing", frameBytesMax });
+    this.#counters.outgoingOpen++;
+    this.#track(connection, () => this.#counters.outgoingOpen--);
+    return connection;
+  }
+
+  async #acceptIncoming(): Promise<void> {
+    for (;;) {
+      let incoming: IrohIncoming | null;
+      try {
+        incoming = await this.#native.acceptNext();
+      } catch (error) {
+        logger.error("Stopped accepting P2P connections: {cause}", {
+          cause: describeIrohError(error),
+        });
+        return;
+      }
+      if (incoming === null) return;
+      if (this.#counters.incomingOpen >= this.#incomingMax) {
+        this.#counters.incomingRefused++;
+        this.#emit({
+          type: "connection_failed",
+          direction: "incoming",
+          alpn: null,
+          reason: "over_limit",
+        });
+        logger.warn("Refused an incoming P2P connection: {open} are open, the limit", {
+          open: this.#counters.incomingOpen,
+        });
+        incoming.refuse().catch(() => {});
+        continue;
+      }
+      this.#counters.incomingOpen++;
+      // #acceptOne() handles its own failures; the catch only keeps a bug from becoming
+      // an unhandled rejection that would end the process.
+      this.#acceptOne(incoming).catch((error) => {
+        logger.error("Accepting a P2P connection failed unexpectedly: {error}", { error });
+      });
+    }
+  }
+
+  async #acceptOne(incoming: IrohIncoming): Promise<void> {
+    let alpn: string | null = null;
+    let connection: P2pConnection;
+    let route: Route | undefined;
+    try {
+      const accepting = await incoming.accept();
+      alpn = alpnText(await accepting.alpn());
+      route = this.#routes.get(alpn);
+      const native = await accepting.connect();
+      if (route === undefined) {
+        native.close(BigInt(ConnectionCloseCode.refused), []);
+        throw new Error(`no handler for ALPN ${alpn}`);
+      }
+      connection = new P2pConnection(native, {
+        alpn,
+        direction: "incoming",
+        frameBytesMax: route.frameBytesMax,
+      });
+    } catch (error) {
+      this.#counters.incomingOpen--;
+      this.#counters.handshakeFailures++;
+      this.#emit({
+        type: "connection_failed",
+        direction: "incoming",
+        alpn,
+        reason: "handshake_failed",
+      });
+      logger.debug("Incoming P2P handshake failed: {cause}", {
+        alpn,
+        cause: describeIrohError(error),
+      });
+      return;
+    }
+    this.#track(connection, () => this.#counters.incomingOpen--);
+    this.#runHandler(route.handler, connection);
+  }
+
+  #runHandler(handler: ConnectionHandler, connection: P2pConnection): void {
+    const fail = (error: unknown) => {
+      logger.error("The {alpn} handler failed on a connection from {peer}: {error}", {
+        alpn: connection.alpn,
+        peer: connection.remoteNodeId,
+        error,
+      });
+      connection.close("internal error", ConnectionCloseCode.refused);
+    };
+    try {
+      Promise.resolve(handler(connection)).catch(fail);
+    } catch (error) {
+      fail(error);
+    }
+  }
+
+  #track(connection: P2pConnection, onClosed: () => void): void {
+    const { direction, alpn, remoteNodeId } = connection;
+    this.#emit({ type: "connection_opened", direction, alpn, remoteNodeId });
+    connection.closed.then(() => {
+      onClosed();
+      const reason = connection.closeReason ?? "closed";
+      this.#emit({ type: "connection_closed", direction, alpn, remoteNodeId, reason });
+    });
+  }
+
+  #emit(event: P2pEvent): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        logger.error("A P2P event listener failed: {error}", { error });
+      }
+    }
+  }
+}
+
+function configureBuilder(
+  builder: ReturnType<typeof Endpoint.builder>,
+  options: P2pEndpointOptions,
+): void {
+  const { bindAddress, relayUrl, secretKey } = options;
+  if (secretKey.length !== SECRET_KEY_BYTES) {
+    throw new TransportError(
+      "bind_failed",
+      `the secret key has ${secretKey.length} bytes; an Iroh secret key has ${SECRET_KEY_BYTES}`,
+    );
+  }
+  builder.secretKey(Array.from(secretKey));
+  builder.alpns([]);
+  try {
+    builder.relayMode(
+      relayUrl === null ? RelayMode.disabled() : RelayMode.customFromUrls([relayUrl]),
+    );
+  } catch (error) {
+    throw new TransportError(
+      "bind_failed",
+      `relay URL ${relayUrl}: not usable (${describeIrohError(error)}); give an http(s) URL`,
+      { cause: error },
+    );
+  }
+  const address = parseSocketAddress(bindAddress);
+  if (address === null) {
+    throw new TransportError(
+      "bind_failed",
+      `UDP ${bindAddress}: not an ip:port address; bind to an IP address and port, ` +
+        "e.g. 127.0.0.1:7001 or [::1]:7001",
+    );
+  }
+  builder.bindAddr(formatSocketAddress(address));
+}
+
+const BIND_ADVICE: [RegExp, string][] = [
+  [/address already in use/i, "already in use; stop the process using it or choose another port"],
+  [
+    /cannot assign requested address|address not available/i,
+    "no interface of this machine has that address; bind to one of its addresses",
+  ],
+  [/permission denied/i, "permission denied; choose a port of 1024 or above"],
+];
+
+function bindError(bindAddress: string, error: unknown): TransportError {
+  const cause = describeIrohError(error);
+  const advice = BIND_ADVICE.find(([pattern]) => pattern.test(cause))?.[1];
+  const message = advice === undefined
+    ? `UDP ${bindAddress}: cannot bind (${cause}); check the bind address`
+    : `UDP ${bindAddress}: ${advice}`;
+  return new TransportError("bind_failed", message, { cause: error });
+}
+
+function endpointAddressOf(peer: PeerAddress): InstanceType<typeof EndpointAddr> {
+  const fail = (rule: string): never => {
+    throw new TransportError("invalid_peer", `peer ${peer.p2pNodeId}: ${rule}`);
+  };
+  if (!isValidEndpointId(peer.p2pNodeId)) fail("not a valid Iroh endpoint id");
+  if (peer.addresses.length > PEER_ADDRESSES_MAX) {
+    fail(`${peer.addresses.length} addresses; at most ${PEER_ADDRESSES_MAX} are accepted`);
+  }
+  const addresses = peer.addresses.map((text) => {
+    const address = parseSocketAddress(text);
+    return address !== null && isDialableAddress(address)
+      ? formatSocketAddress(address)
+      : fail(`address ${JSON.stringify(text)} is not a dialable ip:port`);
+  });
+  if (addresses.length === 0 && peer.relayUrl === null) fail("no address and no relay URL");
+  return new EndpointAddr(EndpointId.fromString(peer.p2pNodeId), peer.relayUrl, addresses);
+}
+
+function describeLocation(peer: PeerAddress): string {
+  const places = [...peer.addresses];
+  if (peer.relayUrl !== null) places.push(`relay ${peer.relayUrl}`);
+  return places.join(", ");
+}
+
+function connectError(description: string, error: unknown): TransportError {
+  if (error instanceof TransportError) return error;
+  const cause = describeIrohError(error);
+  if (/invalid peer certificate/i.test(cause)) {
+    return new TransportError(
+      "wrong_identity",
+      `${description}: the endpoint there has another key (${cause})`,
+      { cause: error },
+    );
+  }
+  if (/no application protocol|doesn't support any known protocol/i.test(cause)) {
+    return new TransportError("connect_failed", `${description}: the peer does not serve it`, {
+      cause: error,
+    });
+  }
+  const code = /timed out/i.test(cause) ? "connect_timeout" : "connect_failed";
+  return new TransportError(code, `${description}: ${cause}`, { cause: error });
+}

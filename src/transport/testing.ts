@@ -1,0 +1,51 @@
+/**
+ * Helpers for tests of the transport and of the code built on it: endpoints on loopback
+ * with ports from the OS, a peer address where nothing listens, and waiting for an event.
+ * Production code does not import this module.
+ *
+ * @module
+ */
+
+import { P2pEndpoint, type P2pEvent, type PeerAddress } from "./p2p_endpoint.ts";
+
+/** Binds an endpoint with a fresh identity on `127.0.0.1` and a port the OS picks. */
+export function bindLoopbackEndpoint(
+  options?: { incomingConnectionsMax?: number },
+): Promise<P2pEndpoint> {
+  return P2pEndpoint.bind({
+    secretKey: crypto.getRandomValues(new Uint8Array(32)),
+    bindAddress: "127.0.0.1:0",
+    relayUrl: null,
+    ...options,
+  });
+}
+
+/** How to reach `endpoint`. */
+export function peerAddressOf(endpoint: P2pEndpoint): PeerAddress {
+  return { p2pNodeId: endpoint.nodeId, addresses: endpoint.addresses(), relayUrl: null };
+}
+
+/**
+ * The address of an endpoint that existed and is closed: a valid P2P id at a UDP port
+ * where nothing answers, so a connect there waits until its deadline.
+ */
+export async function deadPeerAddress(): Promise<PeerAddress> {
+  const endpoint = await bindLoopbackEndpoint();
+  const peer = peerAddressOf(endpoint);
+  await endpoint.close();
+  return peer;
+}
+
+/** Resolves with the first event of `endpoint` that satisfies `matches`. */
+export function nextEvent(
+  endpoint: P2pEndpoint,
+  matches: (event: P2pEvent) => boolean,
+): Promise<P2pEvent> {
+  return new Promise((resolve) => {
+    const stop = endpoint.onEvent((event) => {
+      if (!matches(event)) return;
+      stop();
+      resolve(event);
+    });
+  });
+}
