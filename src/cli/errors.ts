@@ -58,3 +58,12 @@ export class HelpRequested extends Error {
     this.text = text;
   }
 }
+
+/**
+ * The reason an operation failed, on one line, for quoting inside one of the messages
+ * above: the error's message with line breaks folded into spaces.
+ */
+export function reasonOf(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.replace(/\s+/g, " ").trim();
+}

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { HelpRequested, MESSAGE_CHARS_MAX, StartupError, UsageError } from "./errors.ts";
+import { HelpRequested, MESSAGE_CHARS_MAX, reasonOf, StartupError, UsageError } from "./errors.ts";
 
 Deno.test("UsageError exits with 2 and StartupError with 1, HelpRequested with 0", () => {
   assert.equal(new UsageError("--id x: must be an integer ≥ 1").exitCode, 2);
@@ -27,4 +27,12 @@ Deno.test("UsageError and StartupError refuse a multi-line, empty or oversize me
 Deno.test("HelpRequested carries the multi-line help text", () => {
   const help = new HelpRequested("line one\nline two");
   assert.equal(help.text, "line one\nline two");
+});
+
+Deno.test("reasonOf() folds an error's message onto one line", () => {
+  assert.equal(
+    reasonOf(new Error("Address in use\n  (os error 98)")),
+    "Address in use (os error 98)",
+  );
+  assert.equal(reasonOf("plain text"), "plain text");
 });

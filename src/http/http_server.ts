@@ -11,7 +11,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import { StartupError } from "../cli/errors.ts";
+import { reasonOf, StartupError } from "../cli/errors.ts";
 import type { NodeMetrics } from "./metrics.ts";
 import { TokenBucket } from "./token_bucket.ts";
 
@@ -186,9 +186,5 @@ function listenError(error: unknown, address: string): StartupError {
       options,
     );
   }
-  const reason = error instanceof Error ? error.message : String(error);
-  return new StartupError(
-    `cannot listen on HTTP address ${address}: ${reason.replace(/\s+/g, " ")}`,
-    options,
-  );
+  return new StartupError(`cannot listen on HTTP address ${address}: ${reasonOf(error)}`, options);
 }
