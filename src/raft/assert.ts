@@ -8,6 +8,7 @@
 
 /** Thrown when an invariant of the Raft core does not hold. `invariant` names which one. */
 export class InvariantViolation extends Error {
+  /** Always `"InvariantViolation"`. */
   override name = "InvariantViolation";
   /** The invariant that failed, e.g. `"applied <= commit"`. */
   readonly invariant: string;

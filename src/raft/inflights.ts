@@ -66,6 +66,12 @@ export class Inflights {
     if (this.#count === 0) this.#start = 0;
   }
 
+  /** Frees the oldest message in flight (presumed lost), if any. */
+  freeFirstOne(): void {
+    const first = this.#lastIndexes[this.#start];
+    if (this.#count > 0 && first !== undefined) this.freeLE(first);
+  }
+
   /** Forgets every message in flight. */
   reset(): void {
     this.#start = 0;

@@ -45,3 +45,14 @@ Deno.test("Inflights.reset() empties the window", () => {
   inflights.add(1);
   strictEqual(inflights.count, 1);
 });
+
+Deno.test("Inflights.freeFirstOne() frees only the oldest message", () => {
+  const inflights = new Inflights(3);
+  inflights.freeFirstOne();
+  inflights.add(10);
+  inflights.add(20);
+  inflights.freeFirstOne();
+  strictEqual(inflights.count, 1);
+  inflights.freeLE(15);
+  strictEqual(inflights.count, 1, "the message ending at 20 is still in flight");
+});

@@ -1,0 +1,57 @@
+/**
+ * The Raft consensus core: a pure state machine in the shape of etcd-raft (DESIGN.md §9).
+ *
+ * `RaftCore` does no I/O. Time enters as `tick()`, peers' messages as `step()`, client
+ * requests as `propose()`, `proposeMembership()`, `readIndex()` and
+ * `transferLeadership()`; randomness comes from the injected `random`. Everything the
+ * node must do in response is collected in a {@linkcode Ready}.
+ *
+ * ## The Ready contract
+ *
+ * The node runs one loop. Whenever `hasReady()` is true it takes `const ready = ready()`
+ * and, in this order:
+ *
+ * 1. **Persist**: `ready.snapshot` (if not null), `ready.entries` (replacing any stored
+ *    entries from `entries[0].index` on) and `ready.hardState` (if not null), atomically
+ *    and durably (`DurableStorage.persist`). Nothing below may happen before this is on
+ *    stable storage: a vote or an acknowledgement sent before its state is durable can be
+ *    forgotten in a crash and break safety.
+ * 2. **Send** `ready.messages` to their `to` nodes. Delivery may fail or reorder; the core
+ *    retries. Report undeliverable peers with `reportUnreachable(id)`, and the outcome of
+ *    every `InstallSnapshot` with `reportSnapshot(id, ok)` (the leader waits for it).
+ * 3. **Apply**: install `ready.snapshot` into the state machine (if not null), then apply
+ *    `ready.committedEntries` in order. Serve `ready.readStates` once the applied index
+ *    reaches each `index`. `softState` tells role and leader changes.
+ * 4. **Advance**: call `advance(ready)`. Only then may `ready()` be called again.
+ *
+ * `tick()`, `step()` and the request methods may be called between `ready()` and
+ * `advance()`; their effects go into the next `Ready`.
+ *
+ * A new cluster starts from storage the node has written itself (at term 1: index 1 adds
+ * the founder as learner, index 2 promotes it, index 3 is the first command, commit 3): the
+ * core delivers entries 1 to 3 as committed, and `campaign()` makes the sole voter leader at
+ * once. A joining node starts from empty storage and learns the configuration from the log
+ * or snapshot its leader sends. Log compaction (`DurableStorage.compact`) is the node's
+ * business; the core sends `storage.snapshot()` to followers that need compacted entries.
+ *
+ * @module
+ */
+
+export { assert, InvariantViolation } from "./assert.ts";
+export {
+  applyMembershipChange,
+  confStateAfter,
+  confStatesEqual,
+  emptyConfState,
+  isMember,
+  membershipChangeError,
+} from "./membership.ts";
+export type { ProgressState } from "./progress.ts";
+export {
+  type PeerProgress,
+  type RaftConfig,
+  RaftCore,
+  type RaftStatus,
+  READ_INDEX_PENDING_MAX,
+} from "./raft_core.ts";
+export * from "./types.ts";

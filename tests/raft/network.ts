@@ -1,0 +1,321 @@
+/**
+ * An in-process network of `RaftCore` nodes on `MemoryStorage`, for short scenario tests.
+ *
+ * Each node follows the Ready contract exactly (persist, then send, then apply, then
+ * advance). Messages travel through one FIFO queue and pass through the network's drop
+ * rules; `stabilize()` runs until no node has work and no message is in flight. The state
+ * machine of every node is the list of commands it applied, so tests compare lists.
+ * Everything is deterministic: randomness comes from a seeded xoroshiro128+.
+ *
+ * @module
+ */
+
+import { uniformFloat64 } from "pure-rand/distribution/uniformFloat64";
+import { xoroshiro128plus } from "pure-rand/generator/xoroshiro128plus";
+import { confStateAfter } from "../../src/raft/membership.ts";
+import { type RaftConfig, RaftCore } from "../../src/raft/raft_core.ts";
+import type { Entry, Message, NodeId, ReadState, Ready, Snapshot } from "../../src/raft/types.ts";
+import { MemoryStorage } from "../../src/storage/memory_storage.ts";
+
+/** Core settings for every node of a test network; anything left out takes a small test default. */
+export type NetworkOptions = Partial<Omit<RaftConfig, "id" | "storage" | "applied" | "random">> & {
+  /** Seed of the nodes' election-timeout randomness. */
+  seed?: number;
+};
+
+const DEFAULTS = {
+  electionTicks: 10,
+  heartbeatTicks: 1,
+  maxInflightMessages: 64,
+  maxMessageBytes: 1 << 20,
+  maxUncommittedBytes: 1 << 24,
+  preVote: true,
+  checkQuorum: true,
+};
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Membership entries at term 1 that make `voters` voters and `learners` learners, as a founder's log would. */
+export function membershipEntries(
+  voters: readonly NodeId[],
+  learners: readonly NodeId[] = [],
+): Entry[] {
+  const entries: Entry[] = [];
+  const push = (change: Extract<Entry, { type: "membership" }>["change"]) =>
+    entries.push({ type: "membership", term: 1, index: entries.length + 1, change });
+  for (const nodeId of [...voters, ...learners]) {
+    push({ type: "addLearner", nodeId, context: new Uint8Array() });
+  }
+  for (const nodeId of voters) push({ type: "promoteLearner", nodeId });
+  return entries;
+}
+
+/** Storage whose committed log at term 1 makes the given configuration. */
+export function bootstrappedStorage(
+  voters: readonly NodeId[],
+  learners: readonly NodeId[] = [],
+): MemoryStorage {
+  const storage = new MemoryStorage();
+  const entries = membershipEntries(voters, learners);
+  storage.persist({
+    hardState: { term: 1, vote: 0, commit: entries.length },
+    snapshot: null,
+    entries,
+  });
+  return storage;
+}
+
+/** One simulated machine: durable storage, the core, and a state machine of applied commands. */
+export class TestNode {
+  readonly id: NodeId;
+  storage: MemoryStorage;
+  core: RaftCore | null = null;
+  /** Commands applied, in order (no-ops and membership entries are not commands). */
+  commands: string[] = [];
+  /** Index of the last entry applied to `commands`. */
+  appliedIndex = 0;
+  /** Every ReadState this node emitted. */
+  readonly readStates: ReadState[] = [];
+  /** Snapshots this node installed from a leader. */
+  readonly installedSnapshots: Snapshot[] = [];
+  readonly #random: () => number;
+
+  constructor(id: NodeId, storage: MemoryStorage, random: () => number) {
+    this.id = id;
+    this.storage = storage;
+    this.#random = random;
+  }
+
+  /** The running core; throws when the node is crashed. */
+  get raft(): RaftCore {
+    if (this.core === null) throw new Error(`node ${this.id} is crashed`);
+    return this.core;
+  }
+
+  /** Starts the core from storage, restoring the state machine from the storage's snapshot. */
+  start(options: NetworkOptions): void {
+    const snapshot = this.storage.snapshot();
+    this.commands = snapshot.metadata.index === 0 ? [] : decodeCommands(snapshot.data);
+    this.appliedIndex = snapshot.metadata.index;
+    const { seed: _seed, ...coreOptions } = options;
+    this.core = new RaftCore({
+      ...DEFAULTS,
+      ...coreOptions,
+      id: this.id,
+      storage: this.storage,
+      applied: this.appliedIndex,
+      random: this.#random,
+    });
+  }
+
+  /** Handles one Ready by the contract; returns the messages to send. */
+  processReady(): Message[] {
+    const raft = this.raft;
+    const ready: Ready = raft.ready();
+    this.storage.persist({
+      hardState: ready.hardState,
+      entries: ready.entries,
+      snapshot: ready.snapshot,
+    });
+    if (ready.snapshot !== null) {
+      this.installedSnapshots.push(ready.snapshot);
+      this.commands = decodeCommands(ready.snapshot.data);
+      this.appliedIndex = ready.snapshot.metadata.index;
+    }
+    for (const entry of ready.committedEntries) {
+      if (entry.index !== this.appliedIndex + 1) {
+        throw new Error(
+          `node ${this.id}: applied ${this.appliedIndex}, next committed entry ${entry.index}`,
+        );
+      }
+      if (entry.type === "normal" && entry.data.length > 0) {
+        this.commands.push(decoder.decode(entry.data));
+      }
+      this.appliedIndex = entry.index;
+    }
+    this.readStates.push(...ready.readStates);
+    raft.advance(ready);
+    return ready.messages;
+  }
+
+  /** A snapshot of the state machine at `appliedIndex`, for log compaction. */
+  takeSnapshot(): Snapshot {
+    const index = this.appliedIndex;
+    const term = this.storage.term(index);
+    if (term === null) throw new Error(`node ${this.id}: index ${index} is not in storage`);
+    const firstIndex = this.storage.firstIndex();
+    const entries = index >= firstIndex
+      ? this.storage.entries(firstIndex, index + 1, Number.POSITIVE_INFINITY)
+      : [];
+    const confState = confStateAfter(this.storage.snapshot().metadata.confState, entries);
+    return {
+      metadata: { index, term, confState },
+      data: encoder.encode(JSON.stringify(this.commands)),
+    };
+  }
+}
+
+function decodeCommands(data: Uint8Array): string[] {
+  return JSON.parse(decoder.decode(data)) as string[];
+}
+
+/** Decides whether a message in flight is dropped. */
+export type DropRule = (message: Message) => boolean;
+
+/** Nodes plus the network between them. */
+export class TestNetwork {
+  readonly nodes = new Map<NodeId, TestNode>();
+  readonly options: NetworkOptions;
+  /** Every message delivered, in order (for assertions about traffic). */
+  readonly delivered: Message[] = [];
+  #rules: DropRule[] = [];
+  #queue: Message[] = [];
+  readonly #random: () => number;
+
+  /** A network of the given nodes (by id and storage). Start them with `start()`. */
+  constructor(storages: ReadonlyMap<NodeId, MemoryStorage>, options: NetworkOptions = {}) {
+    this.options = options;
+    const generator = xoroshiro128plus(options.seed ?? 1);
+    this.#random = () => uniformFloat64(generator);
+    for (const [id, storage] of storages) {
+      this.nodes.set(id, new TestNode(id, storage, this.#random));
+    }
+    for (const node of this.nodes.values()) node.start(options);
+  }
+
+  /** A cluster of `voters` (and `learners`) that all start from the same committed configuration. */
+  static cluster(
+    voters: readonly NodeId[],
+    options: NetworkOptions & { learners?: NodeId[] } = {},
+  ): TestNetwork {
+    const { learners = [], ...rest } = options;
+    const storages = new Map<NodeId, MemoryStorage>();
+    for (const id of [...voters, ...learners]) {
+      storages.set(id, bootstrappedStorage(voters, learners));
+    }
+    return new TestNetwork(storages, rest);
+  }
+
+  /** The node with `id`. */
+  node(id: NodeId): TestNode {
+    const node = this.nodes.get(id);
+    if (node === undefined) throw new Error(`no node ${id}`);
+    return node;
+  }
+
+  /** Adds a node with empty storage (a joining machine). */
+  addEmptyNode(id: NodeId): TestNode {
+    const node = new TestNode(id, new MemoryStorage(), this.#random);
+    this.nodes.set(id, node);
+    node.start(this.options);
+    return node;
+  }
+
+  /** Drops every message for which `rule` is true, until `heal()`. */
+  drop(rule: DropRule): void {
+    this.#rules.push(rule);
+  }
+
+  /** Cuts `id` off from every other node. */
+  isolate(id: NodeId): void {
+    this.drop((message) => message.from === id || message.to === id);
+  }
+
+  /** Splits the network: messages cross between the groups no more. */
+  partition(...groups: NodeId[][]): void {
+    const groupOf = new Map<NodeId, number>();
+    groups.forEach((group, i) => group.forEach((id) => groupOf.set(id, i)));
+    this.drop((message) => groupOf.get(message.from) !== groupOf.get(message.to));
+  }
+
+  /** Removes every drop rule. */
+  heal(): void {
+    this.#rules = [];
+  }
+
+  /** The node loses its process; storage keeps what was persisted. */
+  crash(id: NodeId): void {
+    const node = this.node(id);
+    node.core = null;
+    node.storage = MemoryStorage.fromDurableImage(node.storage.durableImage());
+  }
+
+  /** Starts a crashed node again from its storage. */
+  restart(id: NodeId): void {
+    this.node(id).start(this.options);
+  }
+
+  /** Processes Readies and delivers messages until nothing is left; throws if it does not settle. */
+  stabilize(stepsMax = 100_000): void {
+    for (let steps = 0; steps < stepsMax; steps += 1) {
+      let busy = false;
+      for (const node of this.nodes.values()) {
+        if (node.core !== null && node.core.hasReady()) {
+          this.#queue.push(...node.processReady());
+          busy = true;
+        }
+      }
+      const batch = this.#queue;
+      this.#queue = [];
+      for (const message of batch) this.#deliver(message);
+      if (!busy && batch.length === 0) return;
+    }
+    throw new Error(`network did not settle within ${stepsMax} steps`);
+  }
+
+  /** `count` rounds of: tick every running node once, then stabilize. */
+  tick(count = 1): void {
+    for (let round = 0; round < count; round += 1) {
+      for (const node of this.nodes.values()) node.core?.tick();
+      this.stabilize();
+    }
+  }
+
+  /** Ticks until some node is leader (at most `roundsMax` rounds); returns its id. */
+  electLeader(roundsMax = 200): NodeId {
+    for (let round = 0; round < roundsMax; round += 1) {
+      const leader = this.leader();
+      if (leader !== null) return leader;
+      this.tick();
+    }
+    throw new Error(`no leader after ${roundsMax} rounds`);
+  }
+
+  /** The running node that is leader in the highest term, or null. */
+  leader(): NodeId | null {
+    let best: { id: NodeId; term: number } | null = null;
+    for (const node of this.nodes.values()) {
+      const status = node.core?.status();
+      if (status?.role === "leader" && (best === null || status.term > best.term)) {
+        best = { id: node.id, term: status.term };
+      }
+    }
+    return best?.id ?? null;
+  }
+
+  /** Proposes `command` on node `id` and stabilizes; returns the propose result. */
+  propose(id: NodeId, command: string): ReturnType<RaftCore["propose"]> {
+    const result = this.node(id).raft.propose(encoder.encode(command));
+    this.stabilize();
+    return result;
+  }
+
+  /** Compacts node `id`'s log up to its applied index. */
+  compact(id: NodeId): Snapshot {
+    const node = this.node(id);
+    const snapshot = node.takeSnapshot();
+    node.storage.compact(snapshot);
+    return snapshot;
+  }
+
+  #deliver(message: Message): void {
+    const sender = this.nodes.get(message.from);
+    const target = this.nodes.get(message.to);
+    const dropped = target?.core == null || this.#rules.some((rule) => rule(message));
+    if (message.type === "InstallSnapshot") sender?.core?.reportSnapshot(message.to, !dropped);
+    if (dropped) return;
+    this.delivered.push(message);
+    target!.core!.step(message);
+  }
+}
