@@ -27,6 +27,7 @@ Deno.test("decodeCommand() returns plain Uint8Arrays that do not share the entry
   const decoded = decodeCommand(data);
   ok(decoded.ok && decoded.value.type === "put");
   ok(Object.getPrototypeOf(decoded.value.value) === Uint8Array.prototype);
+  deepStrictEqual(Object.keys(data).length, data.length, "decoding added no property to the data");
   data.fill(0);
   deepStrictEqual(decoded.value.value, new Uint8Array([1, 2]));
 });

@@ -21,7 +21,9 @@ export function encodeMessagePack(value: unknown): Uint8Array {
 
 /** The value encoded in `bytes`; throws on bytes that are not one MessagePack value. */
 export function decodeMessagePack(bytes: Uint8Array): unknown {
-  return packr.unpack(bytes);
+  // msgpackr caches a `dataView` property on the buffer it reads: give it a view of our own
+  // (no copy) so that the caller's array, an entry's data for instance, stays untouched.
+  return packr.unpack(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
 }
 
 /**
