@@ -27,6 +27,14 @@ import { VERSION } from "../version.ts";
 /** Prefix of every metric name. */
 export const METRIC_PREFIX = "blixard_";
 
+/**
+ * How often the event-loop delay is sampled. prom-client's default, 10 ms, cost an idle
+ * node about 0.9% of a core under Deno 2.9 (measured: 44 ms CPU per 5 s, against 8 ms
+ * without the sampler); 100 ms costs about 0.3%. Each sample still measures the whole
+ * delay, and the delays that matter to Raft (election timeouts) are far above 100 ms.
+ */
+export const EVENT_LOOP_SAMPLE_INTERVAL_MS = 100;
+
 /** Default collectors that report nothing true under Deno (see the module doc). */
 export const DEFAULT_METRICS_REMOVED = [
   "nodejs_gc_duration_seconds",
@@ -169,7 +177,11 @@ export class NodeMetrics {
   /** Registers every metric; with `defaultMetrics` also the working process metrics. */
   constructor(options: NodeMetricsOptions = {}) {
     if (options.defaultMetrics ?? true) {
-      collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
+      collectDefaultMetrics({
+        register: this.registry,
+        prefix: METRIC_PREFIX,
+        eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_INTERVAL_MS,
+      });
       for (const name of DEFAULT_METRICS_REMOVED) {
         this.registry.removeSingleMetric(METRIC_PREFIX + name);
       }
