@@ -982,7 +982,9 @@ export class RaftCore {
 
   #broadcastAppend(): void {
     for (const nodeId of this.#tracker.progress.keys()) {
-      if (nodeId !== this.#id) this.#maybeSendAppend(nodeId, true);
+      if (nodeId === this.#id || !this.#maybeSendAppend(nodeId, true)) continue;
+      // A follower in the replicate state takes more than one message when the window allows.
+      while (this.#maybeSendAppend(nodeId, false));
     }
   }
 
