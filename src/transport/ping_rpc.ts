@@ -1,0 +1,31 @@
+/**
+ * `ping`: the cheapest proof that a peer serves `blixard/rpc/1` and who it is. A joiner
+ * pings the seed it found over HTTP before trusting it, and compares the answer with what
+ * the seed's `/bootstrap` advertised.
+ *
+ * @module
+ */
+
+import { z } from "zod";
+import { isValidEndpointId } from "./iroh.ts";
+import { defineRpc, type RpcHandler } from "./rpc.ts";
+
+/** `ping`: no request fields; the answer names the node and its P2P id. */
+export const PING_RPC = defineRpc({
+  method: "ping",
+  request: z.strictObject({}),
+  response: z.strictObject({
+    /** The answering node's cluster node id. */
+    nodeId: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+    /** The answering node's P2P id. */
+    p2pNodeId: z.string().refine(isValidEndpointId, "not a valid Iroh endpoint id"),
+  }),
+});
+
+/** The server side of `ping` for the node with `identity`. */
+export function pingHandler(
+  identity: { nodeId: number; p2pNodeId: string },
+): RpcHandler<typeof PING_RPC> {
+  const answer = PING_RPC.response.parse(identity);
+  return () => answer;
+}

@@ -1,0 +1,524 @@
+/**
+ * Request/response calls over `blixard/rpc/1` (DESIGN.md section 5): one bidirectional
+ * stream per call, one request frame and one response frame, a deadline on both sides.
+ *
+ * Methods are declared once with zod schemas, `defineRpc({ method, request, response })`,
+ * and both sides validate against them: the server validates every request before its
+ * handler runs and its own response before sending it; the client validates the request
+ * before sending and the response before returning it. New methods (join, status, kv,
+ * leave) are added by defining and registering them; this module does not change.
+ *
+ * Wire format (msgpack frames):
+ * - request:  `{ type: "rpc_request", method, body }`
+ * - response: `{ type: "rpc_response", ok: true, body }` or
+ *             `{ type: "rpc_response", ok: false, error: { code, message } }`
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import { z } from "zod";
+import { assert } from "../raft/assert.ts";
+import { RPC_ALPN } from "./alpn.ts";
+import { assertTimeoutMs, withDeadline } from "./deadline.ts";
+import { type FramedStream, StreamErrorCode } from "./framed_stream.ts";
+import type { P2pConnection } from "./p2p_connection.ts";
+import type { P2pEndpoint, PeerAddress } from "./p2p_endpoint.ts";
+import { TransportError } from "./transport_error.ts";
+
+const logger = getLogger(["blixard", "rpc"]);
+
+/** Largest request or response frame: RPCs carry commands and status, not bulk data. */
+export const RPC_FRAME_BYTES_MAX = 1024 * 1024;
+/** Default server-side deadline per request. */
+export const RPC_REQUEST_TIMEOUT_MS_DEFAULT = 10_000;
+/** Default bound on requests being handled at once, across all connections. */
+export const RPC_CONCURRENT_REQUESTS_MAX_DEFAULT = 64;
+/** Default bound on the client's open connections (one per peer). */
+export const RPC_CONNECTIONS_MAX_DEFAULT = 64;
+/** Longest error message sent to a caller. */
+const ERROR_MESSAGE_CHARS_MAX = 1024;
+
+const METHOD_NAME = /^[a-z][a-z0-9_.]{0,63}$/;
+
+/**
+ * Why a call failed. The server sends `unknown_method`, `invalid_request`,
+ * `deadline_exceeded`, `overloaded`, `internal`, or a code of the method's own that its
+ * handler throws (e.g. `not_leader`); the client adds `unavailable` (no connection),
+ * `invalid_response`, and `deadline_exceeded` for its own deadline.
+ */
+export type RpcErrorCode =
+  | "unknown_method"
+  | "invalid_request"
+  | "invalid_response"
+  | "deadline_exceeded"
+  | "overloaded"
+  | "internal"
+  | "unavailable"
+  | (string & Record<never, never>);
+
+/** A failed call. Handlers throw it to answer with `code`; callers receive it. */
+export class RpcError extends Error {
+  override name = "RpcError";
+  /** Why the call failed. */
+  readonly code: RpcErrorCode;
+
+  /** `code` is sent to the caller with `message` when a handler throws this. */
+  constructor(code: RpcErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    assert(METHOD_NAME.test(code), "RPC error codes are snake_case words", () => `code=${code}`);
+    this.code = code;
+  }
+}
+
+/** A method: its name and the schemas of its request and response bodies. */
+export interface RpcDefinition<
+  Request extends z.ZodType = z.ZodType,
+  Response extends z.ZodType = z.ZodType,
+> {
+  /** Lower-case name, e.g. `"ping"` or `"kv.put"`. */
+  readonly method: string;
+  /** Schema of the request body. */
+  readonly request: Request;
+  /** Schema of the response body. */
+  readonly response: Response;
+}
+
+/** What a caller passes for `Definition`. */
+export type RpcRequestOf<Definition extends RpcDefinition> = z.input<Definition["request"]>;
+/** What a caller receives from `Definition`. */
+export type RpcResponseOf<Definition extends RpcDefinition> = z.output<Definition["response"]>;
+
+/** What a handler knows about the call besides the request. */
+export interface RpcContext {
+  /** The caller's P2P id, authenticated by the connection's handshake. */
+  remoteNodeId: string;
+  /** Aborted when the server's deadline for this request passes. */
+  signal: AbortSignal;
+}
+
+/** Serves one method. Throw `RpcError` to answer with a specific code. */
+export type RpcHandler<Definition extends RpcDefinition> = (
+  request: z.output<Definition["request"]>,
+  context: RpcContext,
+) => z.input<Definition["response"]> | Promise<z.input<Definition["response"]>>;
+
+/** Declares a method. Its name must be lower case: letters, digits, `_` and `.`. */
+export function defineRpc<Request extends z.ZodType, Response extends z.ZodType>(
+  definition: RpcDefinition<Request, Response>,
+): RpcDefinition<Request, Response> {
+  assert(
+    METHOD_NAME.test(definition.method),
+    "RPC method names are lower case",
+    () => `method=${JSON.stringify(definition.method)}`,
+  );
+  return Object.freeze({ ...definition });
+}
+
+/** Options of a call. */
+export interface RpcCallOptions {
+  /** Deadline for the whole call, connecting included. */
+  timeoutMs: number;
+  /** Gives up at once when aborted (rejects with the abort reason). */
+  signal?: AbortSignal;
+}
+
+const requestEnvelope = z.strictObject({
+  type: z.literal("rpc_request"),
+  method: z.string().max(64),
+  body: z.unknown(),
+});
+
+const responseEnvelope = z.discriminatedUnion("ok", [
+  z.strictObject({ type: z.literal("rpc_response"), ok: z.literal(true), body: z.unknown() }),
+  z.strictObject({
+    type: z.literal("rpc_response"),
+    ok: z.literal(false),
+    error: z.strictObject({
+      code: z.string().regex(METHOD_NAME),
+      message: z.string().max(ERROR_MESSAGE_CHARS_MAX),
+    }),
+  }),
+]);
+
+type ResponseEnvelope = z.output<typeof responseEnvelope>;
+
+/** One line naming the first problem zod found: `"field term: expected number"`. */
+function describeIssue(error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (issue === undefined) return "invalid";
+  const field = issue.path.length === 0 ? "body" : `field ${issue.path.join(".")}`;
+  return `${field}: ${issue.message}`;
+}
+
+/**
+ * Calls `definition` over an existing connection: opens a stream, sends the request,
+ * and waits for the response within `options.timeoutMs`. Rejects with `RpcError`, or with
+ * the abort reason when `options.signal` aborts.
+ */
+export async function callRpc<Definition extends RpcDefinition>(
+  connection: P2pConnection,
+  definition: Definition,
+  request: RpcRequestOf<Definition>,
+  options: RpcCallOptions,
+): Promise<RpcResponseOf<Definition>> {
+  assertTimeoutMs(options.timeoutMs);
+  const description = `${definition.method} to ${connection.remoteNodeId}`;
+  const body = definition.request.safeParse(request);
+  if (!body.success) {
+    throw new RpcError("invalid_request", `${description}: not sent: ${describeIssue(body.error)}`);
+  }
+  const call = { stream: null as FramedStream | null, abandoned: false };
+  const exchange = async () => {
+    call.stream = await connection.openStream();
+    if (call.abandoned) return call.stream.reset(StreamErrorCode.cancelled);
+    await call.stream.send({ type: "rpc_request", method: definition.method, body: body.data });
+    await call.stream.finish();
+    return await call.stream.receive();
+  };
+  let frame: unknown;
+  try {
+    frame = await withDeadline(exchange(), {
+      timeoutMs: options.timeoutMs,
+      signal: options.signal,
+      onTimeout: () =>
+        new RpcError(
+          "deadline_exceeded",
+          `${description}: no answer within ${options.timeoutMs} ms`,
+        ),
+    });
+  } catch (error) {
+    call.abandoned = true;
+    call.stream?.reset(StreamErrorCode.cancelled);
+    if (error instanceof TransportError) {
+      throw new RpcError("unavailable", `${description}: ${error.message}`, { cause: error });
+    }
+    throw error;
+  }
+  return parseResponse(definition, frame, description);
+}
+
+function parseResponse<Definition extends RpcDefinition>(
+  definition: Definition,
+  frame: unknown,
+  description: string,
+): RpcResponseOf<Definition> {
+  if (frame === null) {
+    throw new RpcError("invalid_response", `${description}: the stream ended without a response`);
+  }
+  const envelope = responseEnvelope.safeParse(frame);
+  if (!envelope.success) {
+    throw new RpcError(
+      "invalid_response",
+      `${description}: malformed response: ${describeIssue(envelope.error)}`,
+    );
+  }
+  if (!envelope.data.ok) {
+    const { code, message } = envelope.data.error;
+    throw new RpcError(code, `${description}: ${code}: ${message}`);
+  }
+  const body = definition.response.safeParse(envelope.data.body);
+  if (!body.success) {
+    throw new RpcError(
+      "invalid_response",
+      `${description}: invalid response: ${describeIssue(body.error)}`,
+    );
+  }
+  return body.data as RpcResponseOf<Definition>;
+}
+
+/** Options of an {@linkcode RpcServer}. */
+export interface RpcServerOptions {
+  /** Deadline per request, from its stream's arrival (default 10 s). */
+  requestTimeoutMs?: number;
+  /** Requests handled at once; more are answered `overloaded` (default 64). */
+  concurrentRequestsMax?: number;
+}
+
+interface Method {
+  definition: RpcDefinition;
+  handler: RpcHandler<RpcDefinition>;
+}
+
+/** Serves registered methods on every `blixard/rpc/1` connection it is given. */
+export class RpcServer {
+  readonly #methods = new Map<string, Method>();
+  readonly #requestTimeoutMs: number;
+  readonly #concurrentRequestsMax: number;
+  #activeRequests = 0;
+
+  /** A server with no methods yet. */
+  constructor(options?: RpcServerOptions) {
+    this.#requestTimeoutMs = options?.requestTimeoutMs ?? RPC_REQUEST_TIMEOUT_MS_DEFAULT;
+    this.#concurrentRequestsMax = options?.concurrentRequestsMax ??
+      RPC_CONCURRENT_REQUESTS_MAX_DEFAULT;
+    assertTimeoutMs(this.#requestTimeoutMs);
+    assert(this.#concurrentRequestsMax >= 1, "concurrentRequestsMax >= 1");
+  }
+
+  /** Requests whose handlers are running (or whose request is still arriving). */
+  get activeRequests(): number {
+    return this.#activeRequests;
+  }
+
+  /** Adds a method. Each method name is registered once. */
+  register<Definition extends RpcDefinition>(
+    definition: Definition,
+    handler: RpcHandler<Definition>,
+  ): void {
+    assert(
+      !this.#methods.has(definition.method),
+      "one handler per RPC method",
+      () => `method=${definition.method}`,
+    );
+    this.#methods.set(definition.method, {
+      definition,
+      handler: handler as RpcHandler<RpcDefinition>,
+    });
+  }
+
+  /** Serves `blixard/rpc/1` connections accepted by `endpoint`. */
+  serve(endpoint: P2pEndpoint): void {
+    endpoint.handle(RPC_ALPN, (connection) => this.serveConnection(connection), {
+      frameBytesMax: RPC_FRAME_BYTES_MAX,
+    });
+  }
+
+  /** Answers every stream of `connection` until it closes. */
+  async serveConnection(connection: P2pConnection): Promise<void> {
+    for (;;) {
+      const stream = await connection.acceptStream();
+      if (stream === null) return;
+      this.#serveStream(connection, stream).catch((error) => {
+        logger.error("RPC stream from {peer} failed unexpectedly: {error}", {
+          peer: connection.remoteNodeId,
+          error,
+        });
+      });
+    }
+  }
+
+  async #serveStream(connection: P2pConnection, stream: FramedStream): Promise<void> {
+    if (this.#activeRequests >= this.#concurrentRequestsMax) {
+      const message = `${this.#activeRequests} requests in progress; retry later`;
+      return await this.#answer(connection, stream, failure("overloaded", message));
+    }
+    this.#activeRequests++;
+    const controller = new AbortController();
+    const progress = { requestReceived: false };
+    const work = this.#handle(connection, stream, { signal: controller.signal, progress });
+    // The slot is held until the handler settles, not until the answer is sent, so that the
+    // bound also holds for handlers that run on past their deadline.
+    work.then(() => {}, () => {}).finally(() => this.#activeRequests--);
+    let envelope: ResponseEnvelope;
+    try {
+      envelope = await withDeadline(work, {
+        timeoutMs: this.#requestTimeoutMs,
+        onTimeout: () =>
+          new RpcError(
+            "deadline_exceeded",
+            `the server's deadline of ${this.#requestTimeoutMs} ms passed`,
+          ),
+      });
+    } catch (error) {
+      controller.abort(error);
+      if (error instanceof TransportError || !progress.requestReceived) {
+        // No whole request arrived: nothing to answer. Resetting also ends a pending read.
+        stream.reset(StreamErrorCode.deadlineExceeded);
+        logger.debug("RPC request from {peer} not received: {message}", {
+          peer: connection.remoteNodeId,
+          message: error instanceof Error ? error.message : String(error),
+        });
+        return;
+      }
+      envelope = this.#failureFor(connection, error);
+    }
+    await this.#answer(connection, stream, envelope);
+  }
+
+  async #handle(
+    connection: P2pConnection,
+    stream: FramedStream,
+    call: { signal: AbortSignal; progress: { requestReceived: boolean } },
+  ): Promise<ResponseEnvelope> {
+    const frame = await stream.receive();
+    call.progress.requestReceived = frame !== null;
+    if (frame === null) throw new RpcError("invalid_request", "the stream ended before a request");
+    const envelope = requestEnvelope.safeParse(frame);
+    if (!envelope.success) {
+      throw new RpcError("invalid_request", `malformed request: ${describeIssue(envelope.error)}`);
+    }
+    const method = this.#methods.get(envelope.data.method);
+    if (method === undefined) {
+      throw new RpcError("unknown_method", `no method ${JSON.stringify(envelope.data.method)}`);
+    }
+    const request = method.definition.request.safeParse(envelope.data.body);
+    if (!request.success) {
+      throw new RpcError("invalid_request", describeIssue(request.error));
+    }
+    const context = { remoteNodeId: connection.remoteNodeId, signal: call.signal };
+    const result = await method.handler(request.data, context);
+    const response = method.definition.response.safeParse(result);
+    if (!response.success) {
+      logger.error("The {method} handler built an invalid response: {issue}", {
+        method: method.definition.method,
+        issue: describeIssue(response.error),
+      });
+      throw new RpcError("internal", "the server built an invalid response");
+    }
+    return { type: "rpc_response", ok: true, body: response.data };
+  }
+
+  #failureFor(connection: P2pConnection, error: unknown): ResponseEnvelope {
+    if (error instanceof RpcError) {
+      logger.debug("RPC from {peer} answered {code}: {message}", {
+        peer: connection.remoteNodeId,
+        code: error.code,
+        message: error.message,
+      });
+      return failure(error.code, error.message);
+    }
+    logger.error("An RPC handler failed on a request from {peer}: {error}", {
+      peer: connection.remoteNodeId,
+      error,
+    });
+    return failure("internal", "internal error; the server's log has the details");
+  }
+
+  async #answer(
+    connection: P2pConnection,
+    stream: FramedStream,
+    envelope: ResponseEnvelope,
+  ): Promise<void> {
+    try {
+      await stream.send(envelope);
+      await stream.finish();
+    } catch (error) {
+      logger.debug("RPC answer to {peer} not delivered: {message}", {
+        peer: connection.remoteNodeId,
+        message: error instanceof Error ? error.message : String(error),
+      });
+    }
+  }
+}
+
+function failure(code: string, message: string): ResponseEnvelope {
+  return {
+    type: "rpc_response",
+    ok: false,
+    error: { code, message: message.slice(0, ERROR_MESSAGE_CHARS_MAX) },
+  };
+}
+
+/** Options of an {@linkcode RpcClient}. */
+export interface RpcClientOptions {
+  /** Open connections kept, one per peer; the oldest is closed beyond it (default 64). */
+  connectionsMax?: number;
+}
+
+/**
+ * Calls methods on peers, keeping one connection per peer (by P2P id) and reconnecting
+ * when it has closed. A call is never retried: a method need not be idempotent.
+ */
+export class RpcClient {
+  readonly #endpoint: P2pEndpoint;
+  readonly #connectionsMax: number;
+  readonly #connections = new Map<string, Promise<P2pConnection>>();
+
+  /** A client that connects through `endpoint`. */
+  constructor(endpoint: P2pEndpoint, options?: RpcClientOptions) {
+    this.#endpoint = endpoint;
+    this.#connectionsMax = options?.connectionsMax ?? RPC_CONNECTIONS_MAX_DEFAULT;
+    assert(this.#connectionsMax >= 1, "connectionsMax >= 1");
+  }
+
+  /** Calls `definition` on `peer`; the deadline covers connecting too. Rejects with `RpcError`. */
+  async call<Definition extends RpcDefinition>(
+    peer: PeerAddress,
+    definition: Definition,
+    request: RpcRequestOf<Definition>,
+    options: RpcCallOptions,
+  ): Promise<RpcResponseOf<Definition>> {
+    assertTimeoutMs(options.timeoutMs);
+    // One deadline for connecting and calling; when it passes, `cancel` ends whichever
+    // part is still running, so that a stream is not left open.
+    const cancel = new AbortController();
+    const signal = options.signal === undefined
+      ? cancel.signal
+      : AbortSignal.any([options.signal, cancel.signal]);
+    const work = (async () => {
+      const connection = await this.#connection(peer, { timeoutMs: options.timeoutMs, signal });
+      return await callRpc(connection, definition, request, {
+        timeoutMs: options.timeoutMs,
+        signal,
+      });
+    })();
+    try {
+      return await withDeadline(work, {
+        timeoutMs: options.timeoutMs,
+        signal: options.signal,
+        onTimeout: () =>
+          new RpcError(
+            "deadline_exceeded",
+            `${definition.method} to ${peer.p2pNodeId}: no answer within ${options.timeoutMs} ms`,
+          ),
+      });
+    } finally {
+      cancel.abort();
+    }
+  }
+
+  /** Closes every connection the client holds. */
+  async close(): Promise<void> {
+    const pending = [...this.#connections.values()];
+    this.#connections.clear();
+    for (const settled of await Promise.allSettled(pending)) {
+      if (settled.status === "fulfilled") settled.value.close("client closed");
+    }
+  }
+
+  async #connection(peer: PeerAddress, options: RpcCallOptions): Promise<P2pConnection> {
+    const existing = this.#connections.get(peer.p2pNodeId);
+    if (existing !== undefined) {
+      const connection = await existing.catch(() => null);
+      if (connection !== null && !connection.isClosed) return connection;
+      if (this.#connections.get(peer.p2pNodeId) === existing) {
+        this.#connections.delete(peer.p2pNodeId);
+      }
+    }
+    return await this.#connect(peer, options);
+  }
+
+  async #connect(peer: PeerAddress, options: RpcCallOptions): Promise<P2pConnection> {
+    this.#evictOldestBeyond(this.#connectionsMax - 1);
+    const connecting = this.#endpoint.connect(peer, RPC_ALPN, {
+      timeoutMs: options.timeoutMs,
+      frameBytesMax: RPC_FRAME_BYTES_MAX,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
+    this.#connections.set(peer.p2pNodeId, connecting);
+    try {
+      const connection = await connecting;
+      connection.closed.then(() => {
+        if (this.#connections.get(peer.p2pNodeId) === connecting) {
+          this.#connections.delete(peer.p2pNodeId);
+        }
+      });
+      return connection;
+    } catch (error) {
+      if (this.#connections.get(peer.p2pNodeId) === connecting) {
+        this.#connections.delete(peer.p2pNodeId);
+      }
+      if (!(error instanceof TransportError)) throw error;
+      throw new RpcError("unavailable", error.message, { cause: error });
+    }
+  }
+
+  #evictOldestBeyond(connectionsMax: number): void {
+    for (const [p2pNodeId, oldest] of this.#connections) {
+      if (this.#connections.size <= connectionsMax) return;
+      this.#connections.delete(p2pNodeId);
+      oldest.then((connection) => connection.close("too many connections"), () => {});
+    }
+  }
+}
