@@ -39,9 +39,14 @@ export interface HttpServerOptions {
   hostname: string;
   /** TCP port; 0 lets the OS choose (tests). */
   port: number;
+  /** Supplies the `/bootstrap` and `/status` objects and the serving state. */
   routes: HttpRoutes;
+  /** Counts the requests and renders `/metrics`. */
   metrics: NodeMetrics;
-  /** Limits `/bootstrap`; by default a bucket of `BOOTSTRAP_BURST` at `BOOTSTRAP_REQUESTS_PER_SECOND`. */
+  /**
+   * Limits `/bootstrap`; by default a bucket of `BOOTSTRAP_BURST` refilled at
+   * `BOOTSTRAP_REQUESTS_PER_SECOND`. Tests inject one with a fake clock.
+   */
   bootstrapLimiter?: TokenBucket;
 }
 
@@ -186,5 +191,8 @@ function listenError(error: unknown, address: string): StartupError {
       options,
     );
   }
-  return new StartupError(`cannot listen on HTTP address ${address}: ${reasonOf(error)}`, options);
+  return new StartupError(
+    `cannot listen on HTTP address ${address} (${reasonOf(error)}): check the --bind host`,
+    options,
+  );
 }

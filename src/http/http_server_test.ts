@@ -189,6 +189,26 @@ Deno.test("startHttpServer() on a port in use throws a StartupError naming the a
   }
 });
 
+Deno.test("startHttpServer() on an address of another machine names it in a StartupError", async () => {
+  // 192.0.2.1 is TEST-NET-1 (RFC 5737): never local. Binding sends no traffic.
+  await assert.rejects(
+    startHttpServer({
+      hostname: "192.0.2.1",
+      port: 8001,
+      routes: { bootstrap: () => ({}), status: () => ({}), isServing: () => true },
+      metrics: new NodeMetrics({ defaultMetrics: false }),
+    }),
+    (error: unknown) => {
+      assert.ok(error instanceof StartupError);
+      assert.equal(
+        error.message,
+        "HTTP address 192.0.2.1:8001 is not an address of this machine: choose a --bind host it has",
+      );
+      return true;
+    },
+  );
+});
+
 Deno.test("HttpServer.shutdown() frees the port and may be called twice", async () => {
   let port = 0;
   await withServer({}, async ({ server }) => {

@@ -6,7 +6,8 @@
  * from `@logtape/logtape` directly is the same function and works as well.
  *
  * Text:  `2026-11-29T15:38:37.123Z INFO  node: ready node_id=1 http=127.0.0.1:8001`
- * JSON:  `{"timestamp":"…","level":"info","category":"blixard.node","message":"ready","properties":{…}}`
+ * JSON:  `{"timestamp":"…","level":"info","category":"blixard.node","message":"ready",`
+ *         `"properties":{"node_id":1}}`
  *
  * @module
  */
