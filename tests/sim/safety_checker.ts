@@ -50,6 +50,8 @@ interface LoggedEntry {
 interface CommittedEntry {
   term: number;
   content: string;
+  /** The lowest term of a node that knew the entry committed: it was committed in this term or earlier. */
+  knownByTerm: number;
   /** Which node first reported it, for messages. */
   witness: NodeId;
 }
@@ -103,15 +105,24 @@ export class SafetyChecker {
     }
   }
 
-  /** `nodeId` holds `entry` at or below its commit index (or applied it): it is committed. */
-  observeCommitted(nodeId: NodeId, entry: Entry): void {
+  /**
+   * `nodeId`, in term `nodeTerm`, holds `entry` at or below its commit index (or applied
+   * it): the entry is committed, and was so by term `nodeTerm` at the latest.
+   */
+  observeCommitted(nodeId: NodeId, entry: Entry, nodeTerm: number): void {
     const content = entryContent(entry);
     const committed = this.#committed.get(entry.index);
     if (committed === undefined) {
-      this.#committed.set(entry.index, { term: entry.term, content, witness: nodeId });
+      this.#committed.set(entry.index, {
+        term: entry.term,
+        content,
+        knownByTerm: nodeTerm,
+        witness: nodeId,
+      });
       this.#committedIndexMax = Math.max(this.#committedIndexMax, entry.index);
       return;
     }
+    committed.knownByTerm = Math.min(committed.knownByTerm, nodeTerm);
     if (committed.term !== entry.term || committed.content !== content) {
       throw new SafetyViolation(
         "committed entries never change",
@@ -135,7 +146,9 @@ export class SafetyChecker {
 
   /**
    * Leader Completeness (Raft §5.4.1): `nodeId`, leader of `term`, must hold every entry
-   * committed so far. Checked once per leadership, when it is first seen.
+   * committed in an earlier term. Checked once per leadership, when it is first seen. An
+   * entry counts only when some node knew it committed while in a term below `term`: a
+   * leader whose election completed late need not hold what a later term committed.
    */
   checkLeaderCompleteness(nodeId: NodeId, term: number, log: LogView): void {
     const leadership = `${nodeId}:${term}`;
@@ -143,7 +156,7 @@ export class SafetyChecker {
     this.#leadershipsChecked.add(leadership);
     for (let index = log.snapshotIndex() + 1; index <= this.#committedIndexMax; index++) {
       const committed = this.#committed.get(index);
-      if (committed === undefined) continue;
+      if (committed === undefined || committed.knownByTerm >= term) continue;
       const held = log.term(index);
       if (held !== committed.term) {
         throw new SafetyViolation(
@@ -205,7 +218,8 @@ export function entryContent(entry: Entry): string {
   return `${change.type}(${change.nodeId})${context}`;
 }
 
-function hex(bytes: Uint8Array): string {
+/** `bytes` as lowercase hexadecimal. */
+export function hex(bytes: Uint8Array): string {
   let text = "";
   for (const byte of bytes) text += byte.toString(16).padStart(2, "0");
   return text;

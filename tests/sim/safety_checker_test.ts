@@ -39,13 +39,13 @@ Deno.test("SafetyChecker.observePersisted() refuses the same index and term with
 
 Deno.test("SafetyChecker.observeCommitted() refuses a different entry at a committed index", () => {
   const checker = new SafetyChecker();
-  checker.observeCommitted(1, normal(1, 1));
-  checker.observeCommitted(2, normal(1, 1));
+  checker.observeCommitted(1, normal(1, 1), 1);
+  checker.observeCommitted(2, normal(1, 1), 2);
   assert.equal(checker.committedIndexMax, 1);
-  violates("committed entries never change", () => checker.observeCommitted(3, normal(1, 2)));
+  violates("committed entries never change", () => checker.observeCommitted(3, normal(1, 2), 2));
   violates(
     "committed entries never change",
-    () => checker.observeCommitted(3, normal(1, 1, "other")),
+    () => checker.observeCommitted(3, normal(1, 1, "other"), 2),
   );
   violates("committed entries never change", () => {
     checker.observeSnapshot(3, { index: 1, term: 5, confState: { voters: [1], learners: [] } });
@@ -55,7 +55,7 @@ Deno.test("SafetyChecker.observeCommitted() refuses a different entry at a commi
 Deno.test("SafetyChecker.checkLeaderCompleteness() refuses a leader missing a committed entry", () => {
   const checker = new SafetyChecker();
   for (const entry of [normal(1, 1), normal(2, 1), normal(3, 2)]) {
-    checker.observeCommitted(1, entry);
+    checker.observeCommitted(1, entry, 2);
   }
   checker.checkLeaderCompleteness(
     2,
@@ -66,6 +66,17 @@ Deno.test("SafetyChecker.checkLeaderCompleteness() refuses a leader missing a co
   violates(
     "leader completeness",
     () => checker.checkLeaderCompleteness(3, 5, logOf([normal(1, 1), normal(2, 1)])),
+  );
+});
+
+Deno.test("SafetyChecker.checkLeaderCompleteness() ignores entries committed only in its own term or later", () => {
+  const checker = new SafetyChecker();
+  checker.observeCommitted(1, normal(1, 1), 1);
+  checker.observeCommitted(2, normal(2, 4), 4);
+  checker.checkLeaderCompleteness(3, 3, logOf([normal(1, 1)]));
+  violates(
+    "leader completeness",
+    () => checker.checkLeaderCompleteness(3, 5, logOf([normal(1, 1)])),
   );
 });
 
@@ -80,7 +91,7 @@ Deno.test("SafetyChecker refuses diverging apply results and state images at the
 
 Deno.test("SafetyChecker.observeAcknowledged() refuses an acknowledged write that is not the committed entry", () => {
   const checker = new SafetyChecker();
-  checker.observeCommitted(1, normal(4, 2, "write"));
+  checker.observeCommitted(1, normal(4, 2, "write"), 2);
   checker.observeAcknowledged(4, 2, normal(4, 2, "write"));
   violates(
     "acknowledged writes are kept",

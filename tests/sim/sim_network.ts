@@ -78,22 +78,27 @@ export class SimNetwork<M extends Addressed> {
     return this.#inFlight.size;
   }
 
-  /** Sends `message` at time `now`: it may be lost, duplicated, or delivered after a delay. */
-  send(message: M, now: number): void {
+  /**
+   * Sends `message` at time `now`: it may be lost, duplicated, or delivered after a delay.
+   * Returns what a sender could tell: `blocked` when the link is cut (a connection would
+   * fail), otherwise `sent`, even when the message is silently lost on the way.
+   */
+  send(message: M, now: number): "sent" | "blocked" {
     this.statistics.sent += 1;
     if (this.isBlocked(message.from, message.to)) {
       this.statistics.blocked += 1;
-      return;
+      return "blocked";
     }
     if (this.#random.chance(this.#faults.dropProbability)) {
       this.statistics.dropped += 1;
-      return;
+      return "sent";
     }
     this.#schedule(message, now);
     if (this.#random.chance(this.#faults.duplicateProbability)) {
       this.statistics.duplicated += 1;
       this.#schedule(message, now);
     }
+    return "sent";
   }
 
   /** Removes and returns the next message due by `now` over a link that is still up, or `undefined`. */

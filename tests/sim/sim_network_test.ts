@@ -79,9 +79,11 @@ Deno.test("SimNetwork.partition() blocks both directions, including messages alr
 Deno.test("SimNetwork.partitionOneWay() cuts only the direction asked for", () => {
   const net = network(RELIABLE_NETWORK);
   net.partitionOneWay([1], [2]);
+  assert.equal(net.send({ from: 1, to: 2, body: { sequence: 0 } }, 0), "blocked");
+  assert.equal(net.send({ from: 2, to: 1, body: { sequence: 0 } }, 0), "sent");
   sendMany(net, 2, 1, 2);
   sendMany(net, 2, 2, 1);
-  assert.deepEqual(deliverAll(net, 10).map((message) => message.from), [2, 2]);
+  assert.deepEqual(deliverAll(net, 10).map((message) => message.from), [2, 2, 2]);
   assert.deepEqual(net.blockedLinks(), ["1>2"]);
 });
 

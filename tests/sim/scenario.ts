@@ -1,0 +1,159 @@
+/**
+ * `Scenario`: everything a simulation run is made of, derived from its seed and a profile,
+ * so that `--seed N` alone replays a run. Profiles focus the faults: `calm` has none,
+ * `crashes`, `partitions`, `lossy` and `membership` stress one family each, and `mixed`
+ * (the default) draws every family's rate from the seed, so that a range of seeds covers
+ * quiet runs, hostile runs and everything between.
+ *
+ * @module
+ */
+
+import type { ClientOptions } from "./sim_clients.ts";
+import { type FaultOptions, NO_FAULTS } from "./fault_injector.ts";
+import type { OperatorOptions } from "./membership_operator.ts";
+import type { NetworkFaults } from "./sim_network.ts";
+import type { RaftTuning } from "./sim_node.ts";
+import { SimRandom } from "./sim_random.ts";
+
+/** The fault profiles a run can take. */
+export const PROFILES = ["mixed", "calm", "crashes", "partitions", "lossy", "membership"] as const;
+
+/** One of `PROFILES`. */
+export type Profile = typeof PROFILES[number];
+
+/** A complete description of one simulation run. */
+export interface Scenario {
+  seed: number;
+  profile: Profile;
+  /** Voters the cluster grows to from its founder. */
+  nodes: number;
+  /** Units of simulated time with clients, faults and churn, before the cluster is left to settle. */
+  steps: number;
+  /** Units the cluster gets to settle (and then to serve the final reads) once faults stop. */
+  settleStepsMax: number;
+  /** Units between two ticks of a node. */
+  tickInterval: number;
+  tuning: RaftTuning;
+  network: NetworkFaults;
+  faults: FaultOptions;
+  operator: OperatorOptions;
+  clients: ClientOptions;
+  /** A node compacts its log once this many applied entries are behind its snapshot. */
+  compactionEntries: number;
+  /** Chance per node and unit of time of considering compaction. */
+  compactionProbability: number;
+}
+
+/** What a caller may fix; the rest comes from the seed. */
+export interface ScenarioChoices {
+  profile?: Profile;
+  nodes?: number;
+  steps?: number;
+}
+
+/** The default length of a run, in units of simulated time (10 units per tick). */
+export const STEPS_DEFAULT = 3000;
+
+/** The scenario of `seed`: the same seed and choices always give the same scenario. */
+export function scenarioFor(seed: number, choices: ScenarioChoices = {}): Scenario {
+  // A stream of its own, so that the scenario does not shift the run's random draws.
+  const random = new SimRandom((seed ^ 0x5bd1e995) >>> 0);
+  const profile = choices.profile ?? "mixed";
+  const nodes = choices.nodes ?? random.pick([3, 3, 5]);
+  if (!Number.isSafeInteger(nodes) || nodes < 1 || nodes > 9) {
+    throw new RangeError(`--nodes ${nodes}: must be 1..9`);
+  }
+  const tickInterval = 10;
+  const electionTicks = 10;
+  const electionUnits = electionTicks * tickInterval;
+  const scenario: Scenario = {
+    seed,
+    profile,
+    nodes,
+    steps: choices.steps ?? STEPS_DEFAULT,
+    settleStepsMax: 40 * electionUnits,
+    tickInterval,
+    tuning: {
+      electionTicks,
+      heartbeatTicks: random.integer(1, 3),
+      maxInflightMessages: random.pick([2, 8, 64]),
+      maxMessageBytes: random.pick([256, 4096, 65536]),
+      maxUncommittedBytes: random.pick([2048, 1 << 20]),
+      preVote: random.chance(0.7),
+      checkQuorum: random.chance(0.7),
+    },
+    network: {
+      dropProbability: 0,
+      duplicateProbability: 0,
+      delayMin: 1,
+      delayMax: random.integer(2, 20),
+    },
+    faults: NO_FAULTS,
+    operator: {
+      votersTarget: nodes,
+      votersMin: Math.max(1, nodes - 1),
+      removeProbability: 0,
+      transferProbability: 0,
+      catchUpLag: 5,
+      changeTimeout: 6 * electionUnits,
+    },
+    clients: {
+      clients: random.integer(2, 5),
+      keys: random.integer(1, 4),
+      thinkTimeMax: random.integer(0, 40),
+      attemptTimeout: 3 * electionUnits,
+      operationTimeout: 12 * electionUnits,
+    },
+    compactionEntries: random.pick([10, 50, 200]),
+    compactionProbability: 0.02,
+  };
+  return applyProfile(scenario, random);
+}
+
+function applyProfile(scenario: Scenario, random: SimRandom): Scenario {
+  const electionUnits = scenario.tuning.electionTicks * scenario.tickInterval;
+  const lossy = (): NetworkFaults => ({
+    ...scenario.network,
+    dropProbability: random.pick([0.01, 0.05, 0.15]),
+    duplicateProbability: random.pick([0, 0.02, 0.1]),
+    delayMax: random.integer(5, 40),
+  });
+  const crashes = (): FaultOptions => ({
+    ...scenario.faults,
+    crashProbability: 1 / random.integer(200, 1500),
+    crashedMax: random.integer(1, scenario.nodes),
+    restartDelayMin: 10,
+    restartDelayMax: random.integer(1, 8) * electionUnits,
+  });
+  const partitions = (faults: FaultOptions): FaultOptions => ({
+    ...faults,
+    partitionProbability: 1 / random.integer(300, 2000),
+    partitionDurationMin: electionUnits / 2,
+    partitionDurationMax: random.integer(2, 10) * electionUnits,
+  });
+  const churn = (operator: OperatorOptions): OperatorOptions => ({
+    ...operator,
+    removeProbability: 1 / random.integer(200, 1500),
+    transferProbability: 1 / random.integer(300, 2000),
+  });
+  switch (scenario.profile) {
+    case "calm":
+      return scenario;
+    case "crashes":
+      return { ...scenario, faults: crashes() };
+    case "partitions":
+      return { ...scenario, faults: partitions(scenario.faults) };
+    case "lossy":
+      return { ...scenario, network: lossy() };
+    case "membership":
+      return { ...scenario, operator: churn(scenario.operator) };
+    case "mixed": {
+      // Each family is on for most seeds, so that seeds also differ in which faults meet.
+      const network = random.chance(0.7) ? lossy() : scenario.network;
+      const crashed = random.chance(0.7) ? crashes() : scenario.faults;
+      const faults = random.chance(0.7) ? partitions(crashed) : crashed;
+      const operator = random.chance(0.7) ? churn(scenario.operator) : scenario.operator;
+      return { ...scenario, network, faults, operator };
+    }
+  }
+}

@@ -1,0 +1,269 @@
+/**
+ * `runSimulation`: one deterministic simulation run. A cluster grows from its founder while
+ * clients read and write, faults strike, members come and go, and logs are compacted; the
+ * safety properties are checked after every unit of time. Then faults stop, the cluster
+ * must settle (a leader, every member caught up, every client answered), every key is read
+ * once more, state machine images are compared, and the whole client history is checked
+ * for linearizability. Any failure is raised as a `SimulationFailure` carrying the seed
+ * and the trace of the events that led to it.
+ *
+ * @module
+ */
+
+import { HistoryRecorder } from "./history_recorder.ts";
+import { checkLinearizability, type LinearizabilityResult } from "./linearizability.ts";
+import { MembershipOperator } from "./membership_operator.ts";
+import { FaultInjector, type FaultStatistics } from "./fault_injector.ts";
+import type { Scenario } from "./scenario.ts";
+import { type ClusterListener, digest, SimCluster } from "./sim_cluster.ts";
+import { SimClients } from "./sim_clients.ts";
+import type { NetworkStatistics } from "./sim_network.ts";
+import { founderStorage } from "./sim_node.ts";
+import { SimRandom } from "./sim_random.ts";
+import { Trace } from "./trace.ts";
+
+/** What a run did, for reports and tests. */
+export interface SimulationReport {
+  seed: number;
+  /** Units of simulated time run, settling included. */
+  steps: number;
+  /** Client operations given to the linearizability checker. */
+  operationsChecked: number;
+  operations: { completed: number; pending: number; discarded: number };
+  /** `linearizable`, or `unknown` when the checker's budget ran out (never `notLinearizable`: that throws). */
+  linearizability: "linearizable" | "unknown";
+  faults: FaultStatistics;
+  membershipChanges: { addLearner: number; promoteLearner: number; removeNode: number };
+  leadershipTransfers: number;
+  compactions: number;
+  network: NetworkStatistics;
+  /** The highest commit index any node reached. */
+  committedIndexMax: number;
+}
+
+/** What kind of failure a run ran into. */
+export type FailureKind = "safety" | "linearizability" | "liveness" | "invariant" | "error";
+
+/** A failed run: its seed, what failed, and the last events before it. */
+export class SimulationFailure extends Error {
+  override name = "SimulationFailure";
+  readonly seed: number;
+  readonly kind: FailureKind;
+  /** Simulated time of the failure. */
+  readonly time: number;
+  readonly trace: string[];
+
+  constructor(
+    options: {
+      seed: number;
+      kind: FailureKind;
+      time: number;
+      trace: string[];
+      message: string;
+      cause?: unknown;
+    },
+  ) {
+    super(
+      `seed ${options.seed}, time ${options.time}: ${options.kind} failure: ${options.message}`,
+      { cause: options.cause },
+    );
+    this.seed = options.seed;
+    this.kind = options.kind;
+    this.time = options.time;
+    this.trace = options.trace;
+  }
+}
+
+/** Events kept for the failure trace. */
+export const TRACE_CAPACITY = 400;
+
+/** Runs `scenario` to the end; throws `SimulationFailure` at the first failure. */
+export function runSimulation(scenario: Scenario): SimulationReport {
+  const run = new Run(scenario);
+  try {
+    return run.execute();
+  } catch (error) {
+    throw run.failure(error);
+  }
+}
+
+class LivenessFailure extends Error {}
+class LinearizabilityFailure extends Error {}
+
+/** The pieces of one run, wired together. */
+class Run {
+  readonly #scenario: Scenario;
+  readonly #trace = new Trace(TRACE_CAPACITY);
+  readonly #recorder = new HistoryRecorder(500_000);
+  readonly #random: SimRandom;
+  readonly #cluster: SimCluster;
+  readonly #clients: SimClients;
+  readonly #operator: MembershipOperator;
+  readonly #faults: FaultInjector;
+  #compactions = 0;
+
+  constructor(scenario: Scenario) {
+    this.#scenario = scenario;
+    this.#random = new SimRandom(scenario.seed);
+    const listener: ClusterListener = {
+      applied: (nodeId, entry, result) => {
+        this.#clients.applied(nodeId, entry, result);
+        this.#operator.applied(entry);
+      },
+      readStates: (nodeId, readStates) => this.#clients.readStates(nodeId, readStates),
+    };
+    this.#cluster = new SimCluster({
+      random: this.#random,
+      trace: this.#trace,
+      tuning: scenario.tuning,
+      networkFaults: scenario.network,
+      tickInterval: scenario.tickInterval,
+      inFlightMax: 100_000,
+      listener,
+    });
+    const random = this.#random;
+    this.#clients = new SimClients(this.#cluster, {
+      random,
+      recorder: this.#recorder,
+      clients: scenario.clients,
+    });
+    this.#operator = new MembershipOperator(this.#cluster, {
+      random,
+      operator: scenario.operator,
+      firstFreeId: 2,
+    });
+    this.#faults = new FaultInjector(this.#cluster, { random, faults: scenario.faults });
+    this.#cluster.addNode(1, founderStorage(1));
+  }
+
+  execute(): SimulationReport {
+    for (let step = 0; step < this.#scenario.steps; step++) this.#step();
+    this.#settle();
+    this.#clients.readEveryKey();
+    this.#runUntil(
+      () => !this.#clients.finalReadsPending,
+      "the final reads of every key did not complete",
+    );
+    this.#checkFinalState();
+    const history = this.#recorder.history();
+    const verdict = checkLinearizability(history);
+    if (verdict.type === "notLinearizable") throw new LinearizabilityFailure(verdict.explanation);
+    return this.#report(history.length, verdict);
+  }
+
+  failure(error: unknown): SimulationFailure {
+    const kind: FailureKind = error instanceof LinearizabilityFailure
+      ? "linearizability"
+      : error instanceof LivenessFailure
+      ? "liveness"
+      : error instanceof Error && error.name === "SafetyViolation"
+      ? "safety"
+      : error instanceof Error && error.name === "InvariantViolation"
+      ? "invariant"
+      : "error";
+    const message = error instanceof Error ? error.message : String(error);
+    return new SimulationFailure({
+      seed: this.#scenario.seed,
+      kind,
+      time: this.#cluster.now,
+      trace: this.#trace.lines(),
+      message,
+      cause: error,
+    });
+  }
+
+  #step(): void {
+    const cluster = this.#cluster;
+    cluster.beginStep();
+    this.#faults.step();
+    this.#operator.step();
+    this.#clients.step();
+    for (const node of cluster.liveNodes()) {
+      if (
+        this.#random.chance(this.#scenario.compactionProbability) &&
+        cluster.compact(node.id, this.#scenario.compactionEntries)
+      ) {
+        this.#compactions += 1;
+      }
+    }
+    cluster.endStep();
+    this.#clients.serveReads();
+  }
+
+  /** Faults stop and churn ends; the cluster must then reach a quiet, caught-up state. */
+  #settle(): void {
+    this.#faults.stop();
+    this.#cluster.disarmCrashes();
+    this.#cluster.network.setFaults({
+      ...this.#cluster.network.faults,
+      dropProbability: 0,
+      duplicateProbability: 0,
+    });
+    this.#operator.stopChurn();
+    this.#clients.stopIssuing();
+    this.#runUntil(
+      () => this.#clients.idle() && this.#operator.settled() && this.#caughtUp(),
+      "the cluster did not settle",
+    );
+  }
+
+  #runUntil(done: () => boolean, what: string): void {
+    for (let step = 0; step < this.#scenario.settleStepsMax; step++) {
+      if (done()) return;
+      this.#step();
+    }
+    if (done()) return;
+    const nodes = this.#cluster.liveNodes().map((node) => {
+      const status = node.core.status();
+      return `${node.id}:${status.role}/t${status.term} commit ${status.commit} applied ${node.stateMachine.appliedIndex()} last ${status.lastIndex}`;
+    });
+    throw new LivenessFailure(
+      `${what} within ${this.#scenario.settleStepsMax} units after faults stopped (${
+        nodes.join("; ")
+      })`,
+    );
+  }
+
+  /** A leader exists, and every member has applied everything in the leader's log. */
+  #caughtUp(): boolean {
+    const leader = this.#cluster.leader();
+    if (leader === undefined) return false;
+    const status = leader.core.status();
+    if (status.commit !== status.lastIndex) return false;
+    const members = [...status.confState.voters, ...status.confState.learners];
+    return members.every((id) =>
+      this.#cluster.live(id)?.stateMachine.appliedIndex() === status.commit
+    );
+  }
+
+  /** Every member holds the same state, and every acknowledged write is still committed. */
+  #checkFinalState(): void {
+    const checker = this.#cluster.checker;
+    for (const node of this.#cluster.liveNodes()) {
+      checker.observeStateImage(
+        node.id,
+        node.stateMachine.appliedIndex(),
+        digest(node.stateMachine.snapshotData()),
+      );
+    }
+    for (const entry of this.#clients.acknowledged) {
+      checker.observeAcknowledged(entry.index, entry.term, entry);
+    }
+  }
+
+  #report(operationsChecked: number, verdict: LinearizabilityResult): SimulationReport {
+    return {
+      seed: this.#scenario.seed,
+      steps: this.#cluster.now,
+      operationsChecked,
+      operations: this.#recorder.counts(),
+      linearizability: verdict.type === "linearizable" ? "linearizable" : "unknown",
+      faults: this.#faults.statistics,
+      membershipChanges: this.#operator.committed,
+      leadershipTransfers: this.#operator.transfers,
+      compactions: this.#compactions,
+      network: this.#cluster.network.statistics,
+      committedIndexMax: this.#cluster.checker.committedIndexMax,
+    };
+  }
+}
