@@ -14,6 +14,7 @@ import {
   decodeMessagePack,
   describeZodError,
   encodeMessagePack,
+  plainBytes,
 } from "./msgpack_codec.ts";
 
 /** `put` took effect at `index`. */
@@ -96,7 +97,12 @@ export function parseKvResult(fields: unknown): KvResult {
     case "delete":
       return { type: "delete", index: data[1], existed: data[2] };
     case "compareAndSet":
-      return { type: "compareAndSet", index: data[1], succeeded: data[2], current: data[3] };
+      return {
+        type: "compareAndSet",
+        index: data[1],
+        succeeded: data[2],
+        current: data[3] === null ? null : plainBytes(data[3]),
+      };
   }
 }
 

@@ -18,6 +18,7 @@ import {
   decodeMessagePack,
   describeZodError,
   encodeMessagePack,
+  plainBytes,
 } from "./msgpack_codec.ts";
 
 /**
@@ -150,8 +151,29 @@ export function decodeCommand(bytes: Uint8Array): Decoded<Command> {
   }
   const parsed = commandSchema.safeParse(value);
   if (!parsed.success) return { ok: false, error: `command ${describeZodError(parsed.error)}` };
-  const command: Command = parsed.data;
-  return { ok: true, value: command };
+  return { ok: true, value: withPlainBytes(parsed.data) };
+}
+
+/** `command` with its binary fields copied out of the decoder's buffer. */
+function withPlainBytes(command: Command): Command {
+  switch (command.type) {
+    case "put":
+      return { ...command, key: plainBytes(command.key), value: plainBytes(command.value) };
+    case "delete":
+      return { ...command, key: plainBytes(command.key) };
+    case "compareAndSet": {
+      const expected = command.expected === null ? null : plainBytes(command.expected);
+      return {
+        ...command,
+        key: plainBytes(command.key),
+        expected,
+        value: plainBytes(command.value),
+      };
+    }
+    case "initCluster":
+    case "setMemberInfo":
+      return command;
+  }
 }
 
 function canonicalCommand(command: Command): Record<string, unknown> {

@@ -27,13 +27,21 @@ export function decodeMessagePack(bytes: Uint8Array): unknown {
 }
 
 /**
- * Accepts binary data of at most `lengthMax` bytes and returns a copy as a plain
- * `Uint8Array` (msgpackr decodes to Buffers that share the input's memory).
+ * Accepts binary data of at most `lengthMax` bytes. msgpackr decodes binary to Buffers
+ * that share the input's memory: decoders pass what they keep through `plainBytes`.
  */
 export function bytesSchema(lengthMax: number) {
-  return z.instanceof(Uint8Array)
-    .refine((bytes) => bytes.length <= lengthMax, { message: `longer than ${lengthMax} bytes` })
-    .transform((bytes) => new Uint8Array(bytes));
+  // z.custom without a transform: a third of the cost of instanceof().refine().transform()
+  // on the apply path, where every command is decoded.
+  return z.custom<Uint8Array>(
+    (value) => value instanceof Uint8Array && value.length <= lengthMax,
+    { message: `expected binary data of at most ${lengthMax} bytes` },
+  );
+}
+
+/** A copy of `bytes` as a plain `Uint8Array` (not a Buffer, not sharing memory). */
+export function plainBytes(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes);
 }
 
 /** One line naming the first problem zod found, e.g. `key: longer than 4096 bytes`. */

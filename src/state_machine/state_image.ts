@@ -18,6 +18,7 @@ import {
   decodeMessagePack,
   describeZodError,
   encodeMessagePack,
+  plainBytes,
 } from "./msgpack_codec.ts";
 import type { ClientSession, KeyValue, StateStore } from "./state_store.ts";
 
@@ -90,7 +91,9 @@ export function decodeStateImage(bytes: Uint8Array): StateImage {
   const [, appliedIndex, voters, learners, clusterId, members, flat, sessionRows] = parsed.data;
   if (flat.length % 2 !== 0) throw new StateImageError("snapshot data has a key without a value");
   const pairs: KeyValue[] = [];
-  for (let i = 0; i < flat.length; i += 2) pairs.push({ key: flat[i]!, value: flat[i + 1]! });
+  for (let i = 0; i < flat.length; i += 2) {
+    pairs.push({ key: plainBytes(flat[i]!), value: plainBytes(flat[i + 1]!) });
+  }
   const sessions = sessionRows.map(([clientId, sequence, index, result]) => {
     try {
       return { clientId, sequence, index, result: parseKvResult(result) };

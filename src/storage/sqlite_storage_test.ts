@@ -331,7 +331,7 @@ const invariantCases: [string, string, RegExp][] = [
   [
     "terms that decrease",
     "UPDATE raft_log SET term = 1 WHERE log_index = 8",
-    /log terms decrease at index 8 \(term 1 after 2\)/,
+    /log terms decrease: an entry of term 1 at index 8 follows term 2 from index 5/,
   ],
   [
     "an entry older than the snapshot's term",
