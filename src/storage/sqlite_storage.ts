@@ -149,17 +149,19 @@ export class SqliteStorage implements DurableStorage {
     }
   }
 
-  /** Raises `StorageCorruptionError` for this file with the operator's way out. */
+  /** A `StorageCorruptionError` naming this file, `what` is wrong, and the operator's way out. */
   corruption(what: string): StorageCorruptionError {
     return corruptionError(what, { path: this.path, dataDir: this.#dataDir });
   }
 
+  /** The hard state, and the snapshot's configuration plus every membership entry after it. */
   initialState(): { hardState: HardState; confState: ConfState } {
     const rows = this.#statements.selectMembership.all() as unknown as LogRow[];
     const confState = confStateAfter(this.#view.snapshot.confState, rows.map(rowToEntry));
     return { hardState: { ...this.#view.hardState }, confState };
   }
 
+  /** Entries in `[low, high)`: the first always, then as many as fit in `maxBytes`. */
   entries(low: number, high: number, maxBytes: number): Entry[] {
     assert(
       this.firstIndex() <= low && low < high && high <= this.lastIndex() + 1,
@@ -178,6 +180,7 @@ export class SqliteStorage implements DurableStorage {
     return entries;
   }
 
+  /** The term at `index` from memory; the snapshot's at `firstIndex() - 1`; `null` outside. */
   term(index: number): number | null {
     const view = this.#view;
     if (index === view.snapshot.index) return view.snapshot.term;
@@ -185,19 +188,26 @@ export class SqliteStorage implements DurableStorage {
     return termAt(view.termRuns, index);
   }
 
+  /** The snapshot's index + 1. */
   firstIndex(): number {
     return this.#view.snapshot.index + 1;
   }
 
+  /** The last entry's index, or the snapshot's when the log is empty. */
   lastIndex(): number {
     return this.#view.lastIndex;
   }
 
+  /** The latest snapshot, data read from disk. */
   snapshot(): Snapshot {
     const row = this.#statements.selectSnapshotData.get() as { data: Uint8Array };
     return { metadata: copyMetadata(this.#view.snapshot), data: row.data };
   }
 
+  /**
+   * Snapshot, entries, hard state in one transaction; synced on return, or with the
+   * enclosing `transaction` when called inside one. Asserts the log invariants afterwards.
+   */
   persist(request: PersistRequest): void {
     this.transaction(() => {
       if (request.snapshot !== null) this.#installSnapshot(request.snapshot);
@@ -208,6 +218,7 @@ export class SqliteStorage implements DurableStorage {
     });
   }
 
+  /** Records `snapshot` and drops the entries it covers, atomically; an older one is a no-op. */
   compact(snapshot: Snapshot): void {
     const { index, term } = snapshot.metadata;
     const view = this.#view;

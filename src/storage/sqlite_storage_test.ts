@@ -287,7 +287,10 @@ Deno.test("SqliteStorage.open() reports a file truncated inside its header", () 
   withDataDir((dataDir) => {
     writeSampleLog(dataDir);
     Deno.truncateSync(join(dataDir, DATABASE_FILE_NAME), 50);
-    assertCorrupt(dataDir, /the SQLite file is damaged or truncated \(database disk image is malformed\)/);
+    assertCorrupt(
+      dataDir,
+      /the SQLite file is damaged or truncated \(database disk image is malformed\)/,
+    );
   }));
 
 Deno.test("SqliteStorage.open() reports a file that lost its last pages", () =>
