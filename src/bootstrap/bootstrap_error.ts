@@ -114,7 +114,8 @@ export class SeedNotFoundError extends Error {
     options: { joinTimeoutMs: number; rounds: number },
   ) {
     super(
-      `no seed answered within ${options.joinTimeoutMs} ms (${options.rounds} rounds); last failures: ` +
+      `no seed found within the join timeout of ${options.joinTimeoutMs} ms ` +
+        `(${options.rounds} ${options.rounds === 1 ? "round" : "rounds"}); last failures: ` +
         (failures.length === 0 ? "none" : failures.map((failure) => failure.message).join("; ")),
     );
     this.failures = failures;

@@ -86,12 +86,15 @@ export async function resolvePeerEntry(
   for (const record of records.slice(0, DNS_TXT_RECORDS_MAX)) {
     const text = record.join("").trim();
     const url = bootstrapUrlOf(text);
-    if (typeof url === "string") sources.push({ peer: `${text} (${entry.entry})`, url });
-    else {logger.warn("Ignored TXT record {record} of {entry}: {rule}", {
+    if (typeof url === "string") {
+      sources.push({ peer: `${text} (${entry.entry})`, url });
+    } else {
+      logger.warn("Ignored TXT record {record} of {entry}: {rule}", {
         record: text,
         entry: entry.entry,
         rule: url.rule,
-      });}
+      });
+    }
   }
   if (sources.length === 0) {
     throw new BootstrapError(

@@ -1,0 +1,381 @@
+/**
+ * The joiner's side of bootstrapping (DESIGN.md section 6): fetch `/bootstrap` from the
+ * `--peers`, connect over Iroh to the P2P id a peer advertised, and check with `ping` that
+ * the node there is the one that answered over HTTP.
+ *
+ * `findSeed` tries all peers in parallel per round and takes the first that passes every
+ * check; the others are cancelled and their connections closed. A round that finds nobody
+ * is followed, after a capped exponential backoff with jitter, by another, until the join
+ * timeout. Every failed attempt is one log line naming the peer and the field or reason,
+ * and one `onEvent` call whose `outcome` is the label of
+ * `blixard_bootstrap_fetches_total{outcome}`.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import { RPC_ALPN } from "../transport/alpn.ts";
+import { abortReason, assertTimeoutMs } from "../transport/deadline.ts";
+import type { P2pConnection } from "../transport/p2p_connection.ts";
+import type { P2pEndpoint } from "../transport/p2p_endpoint.ts";
+import { PING_RPC } from "../transport/ping_rpc.ts";
+import { callRpc, RPC_FRAME_BYTES_MAX, RpcError } from "../transport/rpc.ts";
+import { TransportError } from "../transport/transport_error.ts";
+import {
+  BootstrapError,
+  type BootstrapFailureReason,
+  type BootstrapOutcome,
+  SeedNotFoundError,
+} from "./bootstrap_error.ts";
+import {
+  BOOTSTRAP_BODY_BYTES_MAX,
+  type BootstrapInfo,
+  parseBootstrapInfo,
+} from "./bootstrap_info.ts";
+import {
+  type BootstrapSource,
+  parsePeerEntry,
+  type PeerEntry,
+  resolvePeerEntry,
+  type TxtResolver,
+} from "./peer_source.ts";
+
+const logger = getLogger(["blixard", "bootstrap"]);
+
+/** Default deadline of one attempt at one peer: fetch, connect and ping together. */
+export const ATTEMPT_TIMEOUT_MS_DEFAULT = 5_000;
+/** Default pause after the first round that found no seed. */
+export const BACKOFF_INITIAL_MS_DEFAULT = 200;
+/** Default longest pause between rounds. */
+export const BACKOFF_MAX_MS_DEFAULT = 5_000;
+
+/** Options of {@linkcode fetchBootstrapInfo}. */
+export interface FetchBootstrapOptions {
+  /** Deadline for the answer, body included. */
+  timeoutMs: number;
+  /** Gives up at once when aborted (rejects with the abort reason). */
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * Fetches and validates `source`'s `/bootstrap`. Refuses a body above 64 KiB without
+ * reading it all, whether or not it declares its length. Rejects with `BootstrapError`.
+ */
+export async function fetchBootstrapInfo(
+  source: BootstrapSource,
+  options: FetchBootstrapOptions,
+): Promise<BootstrapInfo> {
+  assertTimeoutMs(options.timeoutMs);
+  const controller = new AbortController();
+  const timer = setTimeout(() => {
+    const detail = `/bootstrap: no answer within ${options.timeoutMs} ms`;
+    controller.abort(new BootstrapError(source.peer, "timeout", detail));
+  }, options.timeoutMs);
+  const onAbort = () => controller.abort(abortReason(options.signal));
+  if (options.signal?.aborted) onAbort();
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    const response = await fetch(source.url, {
+      signal: controller.signal,
+      redirect: "manual",
+      headers: { accept: "application/json" },
+    });
+    if (response.status !== 200) {
+      await response.body?.cancel();
+      const reason = response.status === 429 ? "rate_limited" : "http_status";
+      throw new BootstrapError(source.peer, reason, `/bootstrap: HTTP status ${response.status}`);
+    }
+    return parseBootstrapInfo(await readBody(response, source), source.peer);
+  } catch (error) {
+    if (controller.signal.aborted) throw controller.signal.reason;
+    if (error instanceof BootstrapError) throw error;
+    throw new BootstrapError(
+      source.peer,
+      "unreachable",
+      `/bootstrap: ${describeFetchError(error)}`,
+      {
+        cause: error,
+      },
+    );
+  } finally {
+    clearTimeout(timer);
+    options.signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+async function readBody(response: Response, source: BootstrapSource): Promise<string> {
+  const tooLarge = (detail: string) =>
+    new BootstrapError(
+      source.peer,
+      "body_too_large",
+      `/bootstrap: body ${detail}; the limit is ${BOOTSTRAP_BODY_BYTES_MAX} bytes`,
+    );
+  const declaredBytes = Number(response.headers.get("content-length") ?? "0");
+  if (declaredBytes > BOOTSTRAP_BODY_BYTES_MAX) {
+    await response.body?.cancel();
+    throw tooLarge(`of ${declaredBytes} bytes declared`);
+  }
+  const reader = response.body?.getReader();
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  const decode = (bytes?: Uint8Array): string => {
+    try {
+      return bytes === undefined ? decoder.decode() : decoder.decode(bytes, { stream: true });
+    } catch (error) {
+      throw new BootstrapError(source.peer, "not_json", "/bootstrap body: not UTF-8 text", {
+        cause: error,
+      });
+    }
+  };
+  let text = "";
+  let receivedBytes = 0;
+  for (;;) {
+    const { done, value } = await reader?.read() ?? { done: true, value: undefined };
+    if (done) return text + decode();
+    receivedBytes += value.length;
+    if (receivedBytes > BOOTSTRAP_BODY_BYTES_MAX) {
+      await reader?.cancel();
+      throw tooLarge(`exceeds ${BOOTSTRAP_BODY_BYTES_MAX} bytes`);
+    }
+    text += decode(value);
+  }
+}
+
+/** `"Connection refused (os error 111)"` rather than `"fetch failed"` and its cause chain. */
+function describeFetchError(error: unknown): string {
+  const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
+  const message = cause instanceof Error ? cause.message : String(cause);
+  return message.split(": ").at(-1) ?? message;
+}
+
+/** What {@linkcode findSeed} reports for each attempt, for logs, status and metrics. */
+export interface BootstrapEvent {
+  /** The peer as written in `--peers`, or `record (dns:NAME)`. */
+  peer: string;
+  /** The label of `blixard_bootstrap_fetches_total{outcome}`. */
+  outcome: BootstrapOutcome;
+  /** Why it failed, finer than `outcome`; `null` on success. */
+  reason: BootstrapFailureReason | null;
+  /** The `BootstrapInfo` field at fault, or `null`. */
+  field: string | null;
+  /** One line for the operator. */
+  message: string;
+}
+
+/** Options of {@linkcode findSeed}. */
+export interface FindSeedOptions {
+  /** The node's endpoint, to connect over. */
+  endpoint: P2pEndpoint;
+  /** Give up after this long, across all rounds. */
+  joinTimeoutMs: number;
+  /** Deadline of one attempt at one peer (default 5 s, never beyond the join timeout). */
+  attemptTimeoutMs?: number;
+  /** Uniform in [0, 1): the jitter of the backoff (default `Math.random`). */
+  random?: () => number;
+  /** Called once per finished attempt. */
+  onEvent?: (event: BootstrapEvent) => void;
+  /** Stops the search at once; `findSeed` rejects with the reason. */
+  signal?: AbortSignal;
+  /** First pause between rounds (default 200 ms); it doubles each round. */
+  backoffInitialMs?: number;
+  /** Longest pause between rounds (default 5 s). */
+  backoffMaxMs?: number;
+  /** TXT lookups for `dns:` entries (default `Deno.resolveDns`). */
+  resolveTxt?: TxtResolver;
+}
+
+/** A verified seed: its `/bootstrap` answer and an open `blixard/rpc/1` connection to it. */
+export interface Seed {
+  /** The peer as written in `--peers`. */
+  peer: string;
+  /** What the peer's `/bootstrap` said, verified by the connection and `ping`. */
+  info: BootstrapInfo;
+  /** Connected to `info.p2p_node_id`; the caller owns it and must close it. */
+  connection: P2pConnection;
+}
+
+/**
+ * Finds a member to join through. Throws `BootstrapError` at once for a malformed entry,
+ * and `SeedNotFoundError`, listing the last failure per peer, after `joinTimeoutMs`.
+ */
+export async function findSeed(peers: string[], options: FindSeedOptions): Promise<Seed> {
+  assertTimeoutMs(options.joinTimeoutMs);
+  if (peers.length === 0) throw new RangeError("findSeed() needs at least one peer");
+  const entries = peers.map((peer) => parsePeerEntry(peer));
+  const deadlineMs = performance.now() + options.joinTimeoutMs;
+  const failures = new Map<string, BootstrapError>();
+  for (let round = 0;; round++) {
+    options.signal?.throwIfAborted();
+    const attemptMs = Math.min(
+      options.attemptTimeoutMs ?? ATTEMPT_TIMEOUT_MS_DEFAULT,
+      Math.max(1, Math.floor(deadlineMs - performance.now())),
+    );
+    const seed = await runRound(entries, { ...options, attemptMs, failures });
+    if (seed !== null) return seed;
+    const pauseMs = backoffMs(round, options);
+    if (performance.now() + pauseMs >= deadlineMs) {
+      const lastFailures = peers.flatMap((peer) => failures.get(peer) ?? []);
+      throw new SeedNotFoundError(lastFailures, {
+        joinTimeoutMs: options.joinTimeoutMs,
+        rounds: round + 1,
+      });
+    }
+    await sleep(pauseMs, options.signal);
+  }
+}
+
+/** Capped exponential backoff with jitter: uniform in [half, all] of the capped pause. */
+export function backoffMs(
+  round: number,
+  options: { random?: () => number; backoffInitialMs?: number; backoffMaxMs?: number },
+): number {
+  const initialMs = options.backoffInitialMs ?? BACKOFF_INITIAL_MS_DEFAULT;
+  const maxMs = options.backoffMaxMs ?? BACKOFF_MAX_MS_DEFAULT;
+  const cappedMs = Math.min(maxMs, initialMs * 2 ** Math.min(round, 30));
+  const jitter = (options.random ?? Math.random)();
+  return Math.round(cappedMs / 2 + (cappedMs / 2) * jitter);
+}
+
+function sleep(durationMs: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(abortReason(signal));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, durationMs);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+interface RoundContext extends FindSeedOptions {
+  attemptMs: number;
+  failures: Map<string, BootstrapError>;
+}
+
+/** Tries every entry at once; the first verified seed wins and the rest are cancelled. */
+async function runRound(entries: PeerEntry[], context: RoundContext): Promise<Seed | null> {
+  const cancel = new AbortController();
+  const signal = context.signal === undefined
+    ? cancel.signal
+    : AbortSignal.any([context.signal, cancel.signal]);
+  const deadlineMs = performance.now() + context.attemptMs;
+  let winner: Seed | null = null;
+  const claim = (seed: Seed): boolean => {
+    if (winner !== null || signal.aborted) return false;
+    winner = seed;
+    cancel.abort(new Error("another seed answered first"));
+    return true;
+  };
+  const attempts = entries.map((entry) =>
+    attemptEntry(entry, { ...context, signal, deadlineMs, claim }).catch((error) => {
+      if (!signal.aborted) recordFailure(context, toBootstrapError(error, entry.entry));
+    })
+  );
+  await Promise.all(attempts);
+  context.signal?.throwIfAborted();
+  return winner;
+}
+
+interface AttemptContext extends RoundContext {
+  signal: AbortSignal;
+  deadlineMs: number;
+  claim: (seed: Seed) => boolean;
+}
+
+async function attemptEntry(entry: PeerEntry, context: AttemptContext): Promise<void> {
+  const sources = await resolvePeerEntry(entry, {
+    signal: context.signal,
+    ...(context.resolveTxt === undefined ? {} : { resolveTxt: context.resolveTxt }),
+  });
+  await Promise.all(sources.map((source) =>
+    attemptSource(source, context).catch((error) => {
+      if (!context.signal.aborted) {
+        recordFailure(context, toBootstrapError(error, source.peer), entry.entry);
+      }
+    })
+  ));
+}
+
+/** Fetch, connect, ping: each step within what is left of the attempt's deadline. */
+async function attemptSource(source: BootstrapSource, context: AttemptContext): Promise<void> {
+  const { signal } = context;
+  const info = await fetchBootstrapInfo(source, { timeoutMs: remainingMs(context), signal });
+  const connection = await context.endpoint.connect(
+    { p2pNodeId: info.p2p_node_id, addresses: info.p2p_addresses, relayUrl: info.p2p_relay_url },
+    RPC_ALPN,
+    { timeoutMs: remainingMs(context), signal, frameBytesMax: RPC_FRAME_BYTES_MAX },
+  );
+  try {
+    const pong = await callRpc(connection, PING_RPC, {}, {
+      timeoutMs: remainingMs(context),
+      signal,
+    });
+    if (pong.nodeId !== info.node_id || pong.p2pNodeId !== info.p2p_node_id) {
+      throw new BootstrapError(
+        source.peer,
+        "wrong_identity",
+        `ping: node ${pong.nodeId} (${pong.p2pNodeId}) answered, /bootstrap advertised node ` +
+          `${info.node_id} (${info.p2p_node_id})`,
+        { field: pong.nodeId !== info.node_id ? "node_id" : "p2p_node_id" },
+      );
+    }
+  } catch (error) {
+    connection.close("seed check failed");
+    throw error;
+  }
+  if (!context.claim({ peer: source.peer, info, connection })) {
+    connection.close("another seed answered first");
+    return;
+  }
+  const message = `peer ${source.peer}: seed found: node ${info.node_id}, P2P id ` +
+    `${info.p2p_node_id}, ${connection.path()} path`;
+  logger.info`${message}`;
+  context.onEvent?.({ peer: source.peer, outcome: "ok", reason: null, field: null, message });
+}
+
+function remainingMs(context: AttemptContext): number {
+  return Math.max(1, Math.floor(context.deadlineMs - performance.now()));
+}
+
+/**
+ * Logs and reports one failure, and keeps it as the peer's latest. `entry` is the
+ * `--peers` entry a DNS-derived source came from.
+ */
+function recordFailure(context: RoundContext, failure: BootstrapError, entry = failure.peer): void {
+  context.failures.set(entry, failure);
+  const properties = failure.field === null
+    ? { peer: failure.peer, reason: failure.reason }
+    : { peer: failure.peer, reason: failure.reason, field: failure.field };
+  // A tagged template, because the message holds text from the network: a `{` in it must
+  // not be read as a placeholder.
+  logger.with(properties).warn`${failure.message}`;
+  context.onEvent?.({
+    peer: failure.peer,
+    outcome: failure.outcome,
+    reason: failure.reason,
+    field: failure.field,
+    message: failure.message,
+  });
+}
+
+const TRANSPORT_REASONS: Partial<Record<string, BootstrapFailureReason>> = {
+  connect_timeout: "p2p_timeout",
+  wrong_identity: "wrong_identity",
+  deadline_exceeded: "p2p_timeout",
+};
+
+function toBootstrapError(error: unknown, peer: string): BootstrapError {
+  if (error instanceof BootstrapError) return error;
+  if (error instanceof TransportError) {
+    const reason = TRANSPORT_REASONS[error.code] ?? "p2p_unreachable";
+    return new BootstrapError(peer, reason, `P2P: ${error.message}`, { cause: error });
+  }
+  if (error instanceof RpcError) {
+    const reason = TRANSPORT_REASONS[error.code] ??
+      (error.code === "unavailable" ? "p2p_unreachable" : "ping_failed");
+    return new BootstrapError(peer, reason, `ping: ${error.message}`, { cause: error });
+  }
+  return new BootstrapError(peer, "unreachable", String(error), { cause: error });
+}
