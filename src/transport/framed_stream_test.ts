@@ -1,0 +1,77 @@
+import assert from "node:assert/strict";
+import type { FramedStream } from "./framed_stream.ts";
+import { bindLoopbackEndpoint, peerAddressOf } from "./testing.ts";
+import { TransportError } from "./transport_error.ts";
+
+const TEST_ALPN = "blixard/test/1";
+
+/**
+ * Runs `body` with the two ends of one stream: `local` opened it, `remote` accepted it.
+ * The first frame `local` sends is a greeting that makes the stream known to `remote`.
+ */
+async function withStreamPair(
+  body: (local: FramedStream, remote: FramedStream) => Promise<void>,
+): Promise<void> {
+  const server = await bindLoopbackEndpoint();
+  const client = await bindLoopbackEndpoint();
+  try {
+    const accepted = Promise.withResolvers<FramedStream>();
+    server.handle(TEST_ALPN, async (connection) => {
+      const stream = await connection.acceptStream();
+      if (stream !== null) accepted.resolve(stream);
+    });
+    const connection = await client.connect(peerAddressOf(server), TEST_ALPN, { timeoutMs: 5000 });
+    const local = await connection.openStream();
+    await local.send("hello");
+    const remote = await accepted.promise;
+    assert.equal(await remote.receive(), "hello");
+    await body(local, remote);
+  } finally {
+    await client.close();
+    await server.close();
+  }
+}
+
+function isStreamReset(message: RegExp): (error: unknown) => boolean {
+  return (error) =>
+    error instanceof TransportError && error.code === "stream_reset" && message.test(error.message);
+}
+
+Deno.test("FramedStream delivers concurrent send() calls in call order", async () => {
+  await withStreamPair(async (local, remote) => {
+    const sent = Array.from({ length: 50 }, (_, index) => ({ index }));
+    await Promise.all(sent.map((value) => local.send(value)));
+    await local.finish();
+    const received: unknown[] = [];
+    for (let value = await remote.receive(); value !== null; value = await remote.receive()) {
+      received.push(value);
+    }
+    assert.deepStrictEqual(received, sent);
+  });
+});
+
+Deno.test("FramedStream.receive() returns null at the end of the stream, and again after", async () => {
+  await withStreamPair(async (local, remote) => {
+    await local.sendBatch([1, 2]);
+    await local.finish();
+    assert.deepStrictEqual([await remote.receive(), await remote.receive()], [1, 2]);
+    assert.equal(await remote.receive(), null);
+    assert.equal(await remote.receive(), null);
+  });
+});
+
+Deno.test("FramedStream.receive() rejects with the peer's code when the peer resets", async () => {
+  await withStreamPair(async (local, remote) => {
+    local.reset(7);
+    await assert.rejects(remote.receive(), isStreamReset(/reset by the peer with code 7$/));
+  });
+});
+
+Deno.test("FramedStream.reset() ends a receive() that is waiting for data, at once", async () => {
+  await withStreamPair(async (_local, remote) => {
+    const waiting = remote.receive();
+    remote.reset(0);
+    await assert.rejects(waiting, isStreamReset(/reset by this side with code 0$/));
+    await assert.rejects(remote.send("late"), isStreamReset(/this side/));
+  });
+});
