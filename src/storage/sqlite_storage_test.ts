@@ -154,18 +154,32 @@ Deno.test("SqliteStorage.transaction() nested: an inner failure undoes only the 
       });
       throws(() =>
         storage.transaction(() => {
-          storage.persist({ hardState: null, entries: normals(3, 5, 1), snapshot: null });
+          storage.persist({
+            hardState: { term: 2, vote: 0, commit: 1 },
+            entries: normals(3, 5, 2),
+            snapshot: null,
+          });
           throw new Error("inner");
         }), /inner/);
-      strictEqual(storage.lastIndex(), 2);
+      deepStrictEqual([storage.lastIndex(), storage.term(3)], [2, null]);
       storage.transaction(() =>
-        storage.persist({ hardState: null, entries: normals(3, 3, 1), snapshot: null })
+        storage.persist({ hardState: { term: 1, vote: 1, commit: 2 }, entries: [], snapshot: null })
       );
     });
     storage.close();
     const reopened = SqliteStorage.open(dataDir);
-    strictEqual(reopened.lastIndex(), 3);
-    reopened.close();
+    try {
+      deepStrictEqual([reopened.lastIndex(), reopened.initialState().hardState], [2, {
+        term: 1,
+        vote: 1,
+        commit: 2,
+      }]);
+      const { count } = reopened.database.prepare("SELECT count(*) AS count FROM raft_log")
+        .get() as { count: number };
+      strictEqual(count, 2);
+    } finally {
+      reopened.close();
+    }
   }));
 
 Deno.test("SqliteStorage.transaction() nested: inner writes commit only with the outermost", () =>
@@ -335,6 +349,11 @@ const invariantCases: [string, string, RegExp][] = [
     "terms that decrease",
     "UPDATE raft_log SET term = 1 WHERE log_index = 8",
     /log terms decrease: an entry of term 1 at index 8 follows term 2 from index 5/,
+  ],
+  [
+    "a term that dips inside another term's entries",
+    "UPDATE raft_log SET term = 1 WHERE log_index = 6",
+    /log terms decrease: an entry of term 1 at index 6 follows term 2 from index 5/,
   ],
   [
     "an entry older than the snapshot's term",
