@@ -13,6 +13,8 @@ import { parseArgs } from "node:util";
 import {
   type Profile,
   PROFILES,
+  type Sabotage,
+  SABOTAGES,
   type ScenarioChoices,
   scenarioFor,
 } from "../tests/sim/scenario.ts";
@@ -24,7 +26,8 @@ import {
 
 const USAGE = `usage: deno task sim --seed N [--steps S] [--nodes K] [--profile P] [--trace-lines L]
        deno task sim --seeds COUNT [--from F] [--steps S] [--nodes K] [--profile P]
-profiles: ${PROFILES.join(", ")} (default mixed)`;
+       [--sabotage S]   a deliberate fault outside Raft's model, to see the checks catch it
+profiles: ${PROFILES.join(", ")} (default mixed); sabotages: ${SABOTAGES.join(", ")}`;
 
 /** Runs too long to list every failure in a summary are cut to this many lines. */
 const FAILURES_LISTED_MAX = 50;
@@ -62,6 +65,7 @@ function parseOptions(args: string[]): Options {
       steps: { type: "string" },
       nodes: { type: "string" },
       profile: { type: "string" },
+      sabotage: { type: "string" },
       "trace-lines": { type: "string" },
       help: { type: "boolean" },
     },
@@ -84,6 +88,11 @@ function parseOptions(args: string[]): Options {
   if (steps !== undefined) choices.steps = steps;
   if (nodes !== undefined) choices.nodes = nodes;
   if (profile !== undefined) choices.profile = profile as Profile;
+  const sabotage = values.sabotage;
+  if (sabotage !== undefined && !(SABOTAGES as readonly string[]).includes(sabotage)) {
+    throw new UsageError(`--sabotage ${sabotage}: must be one of ${SABOTAGES.join(", ")}`);
+  }
+  if (sabotage !== undefined) choices.sabotage = sabotage as Sabotage;
   return {
     seeds: seed !== undefined ? [seed] : Array.from({ length: count ?? 0 }, (_, i) => from + i),
     choices,
@@ -92,21 +101,60 @@ function parseOptions(args: string[]): Options {
   };
 }
 
+/** Sums of the figures of the runs that passed. */
+interface Totals {
+  runs: number;
+  steps: number;
+  operationsChecked: number;
+  unknownOutcomes: number;
+  inconclusive: number;
+  crashes: number;
+  partitions: number;
+  added: number;
+  removed: number;
+  transfers: number;
+  terms: number;
+  compactions: number;
+  snapshotsInstalled: number;
+  messagesDropped: number;
+  messagesDuplicated: number;
+}
+
+function addReport(totals: Totals, report: SimulationReport): void {
+  totals.steps += report.steps;
+  totals.operationsChecked += report.operationsChecked;
+  totals.unknownOutcomes += report.operations.pending;
+  totals.inconclusive += report.linearizability === "unknown" ? 1 : 0;
+  totals.crashes += report.faults.crashes;
+  totals.partitions += report.faults.partitions;
+  totals.added += report.membershipChanges.addLearner;
+  totals.removed += report.membershipChanges.removeNode;
+  totals.transfers += report.leadershipTransfers;
+  totals.terms += report.termsWithLeader;
+  totals.compactions += report.compactions;
+  totals.snapshotsInstalled += report.snapshotsInstalled;
+  totals.messagesDropped += report.network.dropped;
+  totals.messagesDuplicated += report.network.duplicated;
+}
+
 function describeReport(report: SimulationReport): string {
   const changes = report.membershipChanges;
+  const faults = report.faults;
   return [
     `seed ${report.seed}: passed, ${report.steps} units, ${report.operationsChecked} operations checked ` +
     `(${report.operations.completed} completed, ${report.operations.pending} unknown outcome), ` +
     `linearizability ${report.linearizability}`,
-    `  faults: ${report.faults.crashes} crashes, ${report.faults.restarts} restarts, ${report.faults.partitions} partitions; ` +
+    `  faults: ${faults.crashes} crashes, ${faults.restarts} restarts, ${faults.partitions} partitions; ` +
     `network: ${report.network.sent} sent, ${report.network.dropped} dropped, ${report.network.duplicated} duplicated`,
     `  membership: ${changes.addLearner} added, ${changes.promoteLearner} promoted, ${changes.removeNode} removed; ` +
-    `${report.leadershipTransfers} transfers, ${report.compactions} compactions, commit index ${report.committedIndexMax}`,
+    `${report.leadershipTransfers} transfers, ${report.termsWithLeader} terms with a leader, ` +
+    `${report.compactions} compactions, ${report.snapshotsInstalled} snapshots installed, ` +
+    `commit index ${report.committedIndexMax}`,
   ].join("\n");
 }
 
 function describeFailure(failure: SimulationFailure, traceLines: number): string {
-  const trace = failure.trace.slice(-traceLines);
+  const trace = failure.trace.slice(Math.max(0, failure.trace.length - traceLines));
   return [
     failure.message,
     `replay: deno task sim --seed ${failure.seed}`,
@@ -116,17 +164,50 @@ function describeFailure(failure: SimulationFailure, traceLines: number): string
   ].join("\n");
 }
 
+function describeTotals(
+  totals: Totals,
+  options: Options,
+  failures: number,
+  seconds: string,
+): string {
+  const profile = options.choices.profile ?? "mixed";
+  return [
+    `${totals.runs} seeds (${options.seeds[0]}..${options.seeds.at(-1)}, profile ${profile}), ` +
+    `${totals.steps} units of simulated time, ${totals.operationsChecked} operations checked for ` +
+    `linearizability (${totals.unknownOutcomes} with unknown outcome), ${totals.inconclusive} checks ` +
+    `inconclusive (budget), ${failures} violations, ${seconds} s`,
+    `passed runs had: ${totals.crashes} crashes, ${totals.partitions} partitions, ` +
+    `${totals.messagesDropped} messages dropped, ${totals.messagesDuplicated} duplicated, ` +
+    `${totals.added} members added, ${totals.removed} removed, ${totals.transfers} leadership transfers, ` +
+    `${totals.terms} terms with a leader, ${totals.compactions} compactions, ` +
+    `${totals.snapshotsInstalled} snapshots installed`,
+  ].join("\n");
+}
+
 function run(options: Options): number {
   const started = performance.now();
-  const totals = { runs: 0, steps: 0, operations: 0, unknown: 0 };
+  const totals: Totals = {
+    runs: 0,
+    steps: 0,
+    operationsChecked: 0,
+    unknownOutcomes: 0,
+    inconclusive: 0,
+    crashes: 0,
+    partitions: 0,
+    added: 0,
+    removed: 0,
+    transfers: 0,
+    terms: 0,
+    compactions: 0,
+    snapshotsInstalled: 0,
+    messagesDropped: 0,
+    messagesDuplicated: 0,
+  };
   const failures: SimulationFailure[] = [];
   for (const seed of options.seeds) {
-    const scenario = scenarioFor(seed, options.choices);
     try {
-      const report = runSimulation(scenario);
-      totals.steps += report.steps;
-      totals.operations += report.operationsChecked;
-      if (report.linearizability === "unknown") totals.unknown += 1;
+      const report = runSimulation(scenarioFor(seed, options.choices));
+      addReport(totals, report);
       if (options.verbose) console.log(describeReport(report));
     } catch (error) {
       if (!(error instanceof SimulationFailure)) throw error;
@@ -139,13 +220,7 @@ function run(options: Options): number {
     }
   }
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
-  console.log(
-    `${totals.runs} seeds (${options.seeds[0]}..${options.seeds.at(-1)}, profile ${
-      options.choices.profile ?? "mixed"
-    }), ` +
-      `${totals.steps} units of simulated time, ${totals.operations} operations checked for linearizability, ` +
-      `${totals.unknown} checks inconclusive (budget), ${failures.length} violations, ${seconds} s`,
-  );
+  console.log(describeTotals(totals, options, failures.length, seconds));
   if (failures.length > 0) {
     const listed = failures.slice(0, FAILURES_LISTED_MAX).map((failure) =>
       `  seed ${failure.seed}: ${failure.kind}`

@@ -317,8 +317,10 @@ interface Rejection {
  * - cut at the earliest return after which no linearization exists, turning operations
  *   still pending there into unknown-outcome ones (linearizability is prefix-closed);
  * - drop a read (a get, or a compare-and-set that failed), since a read changes no state;
- * - drop a write whose value no remaining operation reads or compares against, while no
- *   failed or unknown compare-and-set remains whose outcome the write could change.
+ * - drop a write whose value no remaining operation that may follow it reads, compares
+ *   against or reports (a delete reporting that the key existed counts as seeing every
+ *   value), while no failed or unknown compare-and-set that may follow it remains whose
+ *   outcome the write could change.
  * Dropping a write that someone observed would not be sound: it could turn a legal read
  * into an impossible one and "explain" a violation that is not there.
  */
@@ -389,8 +391,11 @@ function earliestRejectedCut(
   return returnTimes[rejected] ?? Infinity;
 }
 
-/** The history as it stood at `time`: later invocations dropped, pending operations unknown. */
-function cutAt(operations: readonly KvOperation[], time: number): KvOperation[] {
+/**
+ * The history as it stood at `time`: later invocations dropped, pending operations unknown.
+ * Exported for its property test: a linearizable history stays so when cut.
+ */
+export function cutAt(operations: readonly KvOperation[], time: number): KvOperation[] {
   return operations
     .filter((operation) => operation.invokeTime <= time)
     .map((operation) =>
@@ -400,7 +405,11 @@ function cutAt(operations: readonly KvOperation[], time: number): KvOperation[] 
     );
 }
 
-function removableSoundly(operation: KvOperation, core: readonly KvOperation[]): boolean {
+/**
+ * True when dropping `operation` from `core` keeps a rejection sound: if `core` is
+ * linearizable, so is `core` without it. Exported for its property test.
+ */
+export function removableSoundly(operation: KvOperation, core: readonly KvOperation[]): boolean {
   if (isReadOnly(operation)) return true;
   const written = writtenValue(operation.input);
   const others = core.filter((other) => other !== operation);
@@ -409,16 +418,31 @@ function removableSoundly(operation: KvOperation, core: readonly KvOperation[]):
     others.filter((other) => !isReadOnly(other)).map((other) => writtenValue(other.input)),
   );
   possibleBefore.add(null);
-  return others.every((other) => {
-    if (other.input.type === "get") {
-      return other.output?.type !== "value" || other.output.value !== written;
-    }
+  // Only an operation that may come after this write can see its value: one that returned
+  // before the write was invoked is ordered before it.
+  const mayFollow = others.filter((other) =>
+    other.output === null || other.returnTime >= operation.invokeTime
+  );
+  return mayFollow.every((other) => {
+    if (observes(other, written)) return false;
     if (other.input.type !== "compareAndSet") return true;
-    if (other.input.expected === written) return false;
     const succeeded = other.output?.type === "compareAndSet" && other.output.succeeded;
     // A failed or unknown swap could succeed instead if the key kept its earlier value.
     return succeeded || !possibleBefore.has(other.input.expected);
   });
+}
+
+/** True when `operation`'s input or output could depend on the key holding `value`. */
+function observes(operation: KvOperation, value: RegisterState): boolean {
+  const { input, output } = operation;
+  if (input.type === "compareAndSet") {
+    const current = output?.type === "compareAndSet" ? output.current : undefined;
+    return input.expected === value || current === value;
+  }
+  if (output?.type === "value") return output.value === value;
+  // A delete that reports whether the key existed saw absent or "some value".
+  if (output?.type === "deleted") return output.existed === (value !== null);
+  return false;
 }
 
 /** A get, or a compare-and-set known to have failed: neither changes the key. */

@@ -2,10 +2,12 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
   checkLinearizability,
+  cutAt,
   type KvInput,
   type KvOperation,
   type KvOutput,
   type RegisterState,
+  removableSoundly,
   searchLinearization,
   stepRegister,
 } from "./linearizability.ts";
@@ -302,6 +304,35 @@ Deno.test("checkLinearizability() rejects a completed write missing from every l
   assert.equal(verdict(history), "notLinearizable");
 });
 
+Deno.test("checkLinearizability() keeps in its explanation the write a delete saw existing", () => {
+  const history = new History().put("k", "a", [0, 1]);
+  history.operations.push({
+    id: 2,
+    clientId: 1,
+    input: { type: "delete", key: "k" },
+    output: { type: "deleted", existed: true },
+    invokeTime: 2,
+    returnTime: 3,
+  });
+  history.get("k", "ghost", [4, 5], 2);
+  const result = checkLinearizability(history.operations);
+  assert.equal(result.type, "notLinearizable");
+  if (result.type !== "notLinearizable") return;
+  // The ghost read alone explains the rejection; the put may go only because the delete stays out.
+  assert.deepEqual(result.operations.map((operation) => operation.id), [3]);
+  const withoutGhost = [history.operations[0]!, history.operations[1]!, {
+    ...history.operations[1]!,
+    id: 4,
+    invokeTime: 6,
+    returnTime: 7,
+  }];
+  const second = checkLinearizability(withoutGhost);
+  assert.equal(second.type, "notLinearizable");
+  if (second.type === "notLinearizable") {
+    assert.deepEqual(second.operations.map((operation) => operation.id), [1, 2, 4]);
+  }
+});
+
 Deno.test("checkLinearizability() names the key at fault and only the operations involved", () => {
   const history = new History();
   for (let i = 0; i < 20; i++) history.put("noise", `n${i}`, [i * 10, i * 10 + 15], i % 3);
@@ -461,6 +492,8 @@ const smallHistory = fc.array(
     expected: fc.constantFrom<string | null>("x", "y", null),
     read: fc.constantFrom<string | null>("x", "y", null),
     succeeded: fc.boolean(),
+    detailed: fc.boolean(),
+    existed: fc.boolean(),
     invokeTime: fc.nat(20),
     duration: fc.nat(10),
     unknown: fc.boolean(),
@@ -477,7 +510,11 @@ const smallHistory = fc.array(
     const output: KvOutput = input.type === "get"
       ? { type: "value", value: step.read }
       : input.type === "compareAndSet"
-      ? { type: "compareAndSet", succeeded: step.succeeded }
+      ? step.detailed
+        ? { type: "compareAndSet", succeeded: step.succeeded, current: step.read }
+        : { type: "compareAndSet", succeeded: step.succeeded }
+      : input.type === "delete" && step.detailed
+      ? { type: "deleted", existed: step.existed }
       : { type: "ok" };
     return {
       id: index,
@@ -526,4 +563,35 @@ Deno.test("checkLinearizability() agrees with brute-force enumeration on small h
   );
   // The generator must exercise both verdicts for the comparison to mean anything.
   assert.ok(rejected > 100 && rejected < 900, `rejected ${rejected} of 1000`);
+});
+
+Deno.test("explanation reductions are sound: a linearizable history stays so when cut or reduced", () => {
+  let reductions = 0;
+  fc.assert(
+    fc.property(sequentialRun, (run) => {
+      const history = historyFromRun(run).filter((operation) => operation.input.key === "a").slice(
+        0,
+        8,
+      );
+      assert.ok(linearizableByEnumeration(history));
+      for (const operation of history) {
+        if (!removableSoundly(operation, history)) continue;
+        reductions += 1;
+        const reduced = history.filter((other) => other !== operation);
+        assert.ok(
+          linearizableByEnumeration(reduced),
+          `dropping #${operation.id} broke ${JSON.stringify(history)}`,
+        );
+      }
+      for (const operation of history) {
+        if (operation.output === null) continue;
+        assert.ok(
+          linearizableByEnumeration(cutAt(history, operation.returnTime)),
+          `cut at ${operation.returnTime}`,
+        );
+      }
+    }),
+    { seed: 99, numRuns: 400 },
+  );
+  assert.ok(reductions > 200, `only ${reductions} reductions were exercised`);
 });

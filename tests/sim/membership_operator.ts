@@ -76,14 +76,14 @@ export class MembershipOperator {
 
   /** One unit of time: maybe propose a change or a transfer. */
   step(): void {
-    const inFlight = this.#inFlight;
-    if (inFlight !== null && this.#cluster.now < inFlight.deadline) return;
     const leader = this.#cluster.leader();
     if (leader === undefined) return;
-    if (inFlight !== null) this.#giveUp(leader, inFlight);
     if (this.#churn && this.#random.chance(this.#options.transferProbability)) {
       this.#transfer(leader);
     }
+    const inFlight = this.#inFlight;
+    if (inFlight !== null && this.#cluster.now < inFlight.deadline) return;
+    if (inFlight !== null) this.#giveUp(leader, inFlight);
     const change = this.#nextChange(leader);
     if (change !== null) this.#propose(leader, change);
   }

@@ -66,6 +66,11 @@ export class SafetyChecker {
   readonly #leadershipsChecked = new Set<string>();
   #committedIndexMax = 0;
 
+  /** How many terms had a leader. */
+  get termsWithLeader(): number {
+    return this.#leaderOfTerm.size;
+  }
+
   /** Highest index seen committed by any node. */
   get committedIndexMax(): number {
     return this.#committedIndexMax;

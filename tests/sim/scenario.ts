@@ -21,6 +21,16 @@ export const PROFILES = ["mixed", "calm", "crashes", "partitions", "lossy", "mem
 /** One of `PROFILES`. */
 export type Profile = typeof PROFILES[number];
 
+/**
+ * Deliberate faults outside Raft's model, to show that the checks catch their effects:
+ * `amnesia` (a restarted node loses its last persisted entries and its vote) and
+ * `staleReads` (reads skip ReadIndex). `none` for every real run.
+ */
+export const SABOTAGES = ["none", "amnesia", "staleReads"] as const;
+
+/** One of `SABOTAGES`. */
+export type Sabotage = typeof SABOTAGES[number];
+
 /** A complete description of one simulation run. */
 export interface Scenario {
   seed: number;
@@ -42,11 +52,13 @@ export interface Scenario {
   compactionEntries: number;
   /** Chance per node and unit of time of considering compaction. */
   compactionProbability: number;
+  sabotage: Sabotage;
 }
 
 /** What a caller may fix; the rest comes from the seed. */
 export interface ScenarioChoices {
   profile?: Profile;
+  sabotage?: Sabotage;
   nodes?: number;
   steps?: number;
 }
@@ -102,10 +114,12 @@ export function scenarioFor(seed: number, choices: ScenarioChoices = {}): Scenar
       keys: random.integer(1, 4),
       thinkTimeMax: random.integer(0, 40),
       attemptTimeout: 3 * electionUnits,
-      operationTimeout: 12 * electionUnits,
+      // Short deadlines leave operations with unknown outcomes for the checker to reason about.
+      operationTimeout: random.pick([2, 4, 12]) * electionUnits,
     },
     compactionEntries: random.pick([10, 50, 200]),
     compactionProbability: 0.02,
+    sabotage: choices.sabotage ?? "none",
   };
   return applyProfile(scenario, random);
 }
@@ -120,21 +134,21 @@ function applyProfile(scenario: Scenario, random: SimRandom): Scenario {
   });
   const crashes = (): FaultOptions => ({
     ...scenario.faults,
-    crashProbability: 1 / random.integer(200, 1500),
+    crashProbability: 1 / random.integer(100, 800),
     crashedMax: random.integer(1, scenario.nodes),
     restartDelayMin: 10,
     restartDelayMax: random.integer(1, 8) * electionUnits,
   });
   const partitions = (faults: FaultOptions): FaultOptions => ({
     ...faults,
-    partitionProbability: 1 / random.integer(300, 2000),
+    partitionProbability: 1 / random.integer(200, 1000),
     partitionDurationMin: electionUnits / 2,
     partitionDurationMax: random.integer(2, 10) * electionUnits,
   });
   const churn = (operator: OperatorOptions): OperatorOptions => ({
     ...operator,
-    removeProbability: 1 / random.integer(200, 1500),
-    transferProbability: 1 / random.integer(300, 2000),
+    removeProbability: 1 / random.integer(150, 800),
+    transferProbability: 1 / random.integer(200, 1000),
   });
   switch (scenario.profile) {
     case "calm":

@@ -32,6 +32,11 @@ export interface ClientOptions {
   attemptTimeout: number;
   /** How long an operation may take before the client gives up on it (outcome unknown). */
   operationTimeout: number;
+  /**
+   * Test-only sabotage: reads are served from the chosen node's state at once, without
+   * ReadIndex. Such reads can be stale, so runs with it show that the checker catches them.
+   */
+  staleReads?: boolean;
 }
 
 type Attempt =
@@ -255,6 +260,14 @@ export class SimClients {
       return;
     }
     const until = now + this.#options.attemptTimeout;
+    if (operation.command === null && this.#options.staleReads === true) {
+      const value = node.stateMachine.get(encoder.encode(operation.input.key));
+      this.#complete(client, operation, {
+        type: "value",
+        value: value === null ? null : decoder.decode(value),
+      });
+      return;
+    }
     if (operation.command === null) {
       const requestId = this.#nextRequestId++;
       const started = node.core.readIndex(requestId);

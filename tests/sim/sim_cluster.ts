@@ -36,6 +36,12 @@ export interface SimClusterOptions {
   tickInterval: number;
   inFlightMax: number;
   listener: ClusterListener;
+  /**
+   * Test-only sabotage: a restarted node loses the last few entries it persisted and its
+   * vote, as on a disk that acknowledged writes it never synced. Raft cannot be safe on
+   * such a disk, so runs with it show that the checks catch what follows.
+   */
+  amnesia?: boolean;
 }
 
 interface NodeSlot {
@@ -64,6 +70,8 @@ export class SimCluster {
   now = 0;
   readonly network: SimNetwork<Message>;
   readonly checker = new SafetyChecker();
+  /** Snapshots nodes installed from their leader. */
+  snapshotsInstalled = 0;
   readonly #options: SimClusterOptions;
   readonly #slots = new Map<NodeId, NodeSlot>();
   /** Transport reports (snapshot sent, peer unreachable) delivered after the current Ready. */
@@ -153,7 +161,18 @@ export class SimCluster {
   restart(id: NodeId): void {
     const slot = this.#slot(id);
     if (slot.node !== null || slot.destroyed) return;
-    slot.storage = MemoryStorage.fromDurableImage(slot.storage.durableImage());
+    const image = slot.storage.durableImage();
+    if (this.#options.amnesia === true) {
+      const kept = Math.max(0, image.entries.length - this.#options.random.integer(1, 3));
+      image.entries = image.entries.slice(0, kept);
+      const lastIndex = image.snapshot.metadata.index + kept;
+      image.hardState = {
+        term: image.hardState.term,
+        vote: 0,
+        commit: Math.min(image.hardState.commit, lastIndex),
+      };
+    }
+    slot.storage = MemoryStorage.fromDurableImage(image);
     this.#boot(slot);
     this.trace(
       `node ${id}: restarted (snapshot ${slot.storage.snapshot().metadata.index}, last ${slot.storage.lastIndex()})`,
@@ -268,6 +287,7 @@ export class SimCluster {
       persisted: (ready) => this.#checkPersisted(slot, ready),
       send: (message) => this.#send(node, message),
       installed: (snapshot) => {
+        this.snapshotsInstalled += 1;
         this.checker.observeSnapshot(slot.id, snapshot.metadata);
         this.trace(
           `node ${slot.id}: installed snapshot at ${snapshot.metadata.index} term ${snapshot.metadata.term}`,

@@ -35,7 +35,10 @@ export interface SimulationReport {
   faults: FaultStatistics;
   membershipChanges: { addLearner: number; promoteLearner: number; removeNode: number };
   leadershipTransfers: number;
+  /** Terms in which some node was leader. */
+  termsWithLeader: number;
   compactions: number;
+  snapshotsInstalled: number;
   network: NetworkStatistics;
   /** The highest commit index any node reached. */
   committedIndexMax: number;
@@ -120,12 +123,13 @@ class Run {
       tickInterval: scenario.tickInterval,
       inFlightMax: 100_000,
       listener,
+      amnesia: scenario.sabotage === "amnesia",
     });
     const random = this.#random;
     this.#clients = new SimClients(this.#cluster, {
       random,
       recorder: this.#recorder,
-      clients: scenario.clients,
+      clients: { ...scenario.clients, staleReads: scenario.sabotage === "staleReads" },
     });
     this.#operator = new MembershipOperator(this.#cluster, {
       random,
@@ -261,7 +265,9 @@ class Run {
       faults: this.#faults.statistics,
       membershipChanges: this.#operator.committed,
       leadershipTransfers: this.#operator.transfers,
+      termsWithLeader: this.#cluster.checker.termsWithLeader,
       compactions: this.#compactions,
+      snapshotsInstalled: this.#cluster.snapshotsInstalled,
       network: this.#cluster.network.statistics,
       committedIndexMax: this.#cluster.checker.committedIndexMax,
     };
