@@ -483,3 +483,74 @@ Deno.test("SqliteStorage answers like MemoryStorage over random appends, commits
       { numRuns: 60 },
     );
   }));
+
+/**
+ * A child process that appends one entry per persist to `dataDir` and prints each index
+ * once `persist` has returned (the point where a node would send messages).
+ */
+const APPENDING_CHILD = `
+  const { SqliteStorage } = await import(${
+  JSON.stringify(new URL("./sqlite_storage.ts", import.meta.url).href)
+});
+  const storage = SqliteStorage.open(Deno.args[0]);
+  const encoder = new TextEncoder();
+  for (let index = storage.lastIndex() + 1; ; index += 1) {
+    const entry = { type: "normal", term: 1, index, data: encoder.encode("entry " + index) };
+    storage.persist({ hardState: { term: 1, vote: 1, commit: index - 1 }, entries: [entry], snapshot: null });
+    await Deno.stdout.write(encoder.encode(index + "\\n"));
+  }
+`;
+
+/** Runs the appending child until it acknowledged `acknowledgedMin` more entries, then kills it with SIGKILL. */
+async function appendUntilKilled(dataDir: string, acknowledgedMin: number): Promise<number> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["eval", APPENDING_CHILD, dataDir],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  let lastAcknowledged = 0;
+  let seen = 0;
+  try {
+    const lines = child.stdout.pipeThrough(new TextDecoderStream());
+    let buffered = "";
+    for await (const chunk of lines) {
+      buffered += chunk;
+      const complete = buffered.split("\n");
+      buffered = complete.pop()!;
+      for (const line of complete) lastAcknowledged = Number(line);
+      seen += complete.length;
+      if (seen >= acknowledgedMin) break;
+    }
+  } finally {
+    child.kill("SIGKILL");
+    await child.status;
+  }
+  ok(seen >= acknowledgedMin, `the child acknowledged only ${seen} entries`);
+  return lastAcknowledged;
+}
+
+Deno.test("SqliteStorage keeps every acknowledged entry when its process is killed mid-append", async () => {
+  await withDataDir(async (dataDir) => {
+    for (let round = 0; round < 3; round += 1) {
+      const lastAcknowledged = await appendUntilKilled(dataDir, 50);
+      const storage = SqliteStorage.open(dataDir);
+      try {
+        ok(
+          storage.lastIndex() >= lastAcknowledged,
+          `last index ${storage.lastIndex()} < acknowledged ${lastAcknowledged}`,
+        );
+        const entries = storage.entries(1, storage.lastIndex() + 1, Infinity);
+        entries.forEach((entry, i) => {
+          deepStrictEqual(entry, {
+            type: "normal",
+            term: 1,
+            index: i + 1,
+            data: new TextEncoder().encode(`entry ${i + 1}`),
+          });
+        });
+      } finally {
+        storage.close();
+      }
+    }
+  });
+});
