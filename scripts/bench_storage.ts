@@ -32,6 +32,7 @@ const ENTRIES_PER_RUN: Record<number, number> = { 1: 200, 16: 3200, 256: 25_600 
 const PUTS_PER_READY = 64;
 const READIES_PER_RUN = 50;
 const LARGE_LOG_ENTRIES = 100_000;
+const READ_ENTRIES = 256;
 
 function summarize(name: string, unit: string, samples: number[]): Figure {
   const sorted = [...samples].sort((a, b) => a - b);
@@ -111,6 +112,20 @@ function writeLargeLog(root: string): string {
   return dataDir;
 }
 
+/** Microseconds per `entries()` call reading 256 consecutive entries from the large log. */
+function readMicroseconds(dataDir: string): number {
+  const storage = SqliteStorage.open(dataDir, { quickCheck: false });
+  const calls = 200;
+  const started = performance.now();
+  for (let call = 0; call < calls; call += 1) {
+    const low = 1 + ((call * 997) % (LARGE_LOG_ENTRIES - READ_ENTRIES));
+    storage.entries(low, low + READ_ENTRIES, Infinity);
+  }
+  const microseconds = ((performance.now() - started) * 1000) / calls;
+  storage.close();
+  return microseconds;
+}
+
 function openMs(dataDir: string, quickCheck: boolean): number {
   const started = performance.now();
   const storage = SqliteStorage.open(dataDir, { quickCheck });
@@ -142,6 +157,14 @@ function measure(root: string, runs: number): Figure[] {
   }
   const large = writeLargeLog(root);
   const size = Deno.statSync(`${large}/blixard.db`).size;
+  const readSamples = Array.from({ length: runs }, () => readMicroseconds(large));
+  figures.push(
+    summarize(
+      `entries() of ${READ_ENTRIES} x ${ENTRY_DATA_BYTES} B from the large log`,
+      "µs/call",
+      readSamples,
+    ),
+  );
   for (const quickCheck of [false, true]) {
     const samples = Array.from({ length: runs }, () => openMs(large, quickCheck));
     const label = quickCheck ? "with" : "without";

