@@ -177,6 +177,16 @@ export class KvStateMachine {
         if (!isMember(this.#store.appliedConfState(), nodeId)) {
           return { type: "error", index, error: `node ${nodeId} is not a member` };
         }
+        // A member's key is its identity (DESIGN.md section 6): only remove and re-join
+        // may change it, never an address announcement.
+        const known = this.#store.memberInfos().find((info) => info.nodeId === nodeId);
+        if (known !== undefined && known.p2pNodeId !== command.info.p2pNodeId) {
+          return {
+            type: "error",
+            index,
+            error: `node ${nodeId} has P2P id ${known.p2pNodeId}; setMemberInfo cannot change it`,
+          };
+        }
         this.#store.putMemberInfo(command.info);
         return { type: "setMemberInfo", index, nodeId };
       }

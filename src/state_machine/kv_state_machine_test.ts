@@ -237,10 +237,16 @@ Deno.test("KvStateMachine: membership entries keep member records, roles and the
   log.membership({ type: "addLearner", nodeId: 3, context: text("garbage") });
   log.command({ type: "setMemberInfo", info: info(2, 9002) });
   log.command({ type: "setMemberInfo", info: info(4) });
+  log.command({ type: "setMemberInfo", info: { ...info(2), p2pNodeId: "impostor" } });
   log.membership({ type: "promoteLearner", nodeId: 2 });
   const results = applyAll(sm, log);
   strictEqual((results[4] as { error: string | null }).error?.startsWith("member info"), true);
   deepStrictEqual(results[6], { type: "error", index: 7, error: "node 4 is not a member" });
+  deepStrictEqual(results[7], {
+    type: "error",
+    index: 8,
+    error: "node 2 has P2P id p2p-2; setMemberInfo cannot change it",
+  });
   deepStrictEqual(sm.members(), [
     { nodeId: 1, role: "voter", info: info(1) },
     { nodeId: 2, role: "voter", info: info(2, 9002) },
@@ -249,7 +255,7 @@ Deno.test("KvStateMachine: membership entries keep member records, roles and the
   log.membership({ type: "removeNode", nodeId: 2 });
   deepStrictEqual(applyAll(sm, log), [{
     type: "membership",
-    index: 9,
+    index: 10,
     confState: { voters: [1], learners: [3] },
     error: null,
   }]);
