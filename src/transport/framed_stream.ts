@@ -15,7 +15,7 @@
  */
 
 import { assert } from "../raft/assert.ts";
-import { encodeFrames, FrameDecoder, FrameError } from "./frame_codec.ts";
+import { encodeFrames, FRAME_HEADER_BYTES, FrameDecoder, FrameError } from "./frame_codec.ts";
 import { describeIrohError, type IrohRecvStream, type IrohSendStream } from "./iroh.ts";
 import { TransportError } from "./transport_error.ts";
 
@@ -118,28 +118,71 @@ export class FramedStream {
     return next;
   }
 
+  /**
+   * Every value left on the stream, in one native read to its end: for protocols whose
+   * peer sends one frame and finishes (RPC), this saves a read per stream. The rest of
+   * the stream may hold at most one frame's worth of bytes; more resets it and rejects
+   * with `malformed_frame`, as a malformed frame does.
+   */
+  receiveToEnd(): Promise<unknown[]> {
+    const next = this.#receiveTail.then(() => this.#receiveRest());
+    this.#receiveTail = next.catch(() => {});
+    return next;
+  }
+
+  async #receiveRest(): Promise<unknown[]> {
+    const values = this.#received.splice(0);
+    if (this.#receiveFailure !== null) throw this.#receiveFailure;
+    if (this.#ended) return values;
+    const bytesMax = this.#options.frameBytesMax + FRAME_HEADER_BYTES;
+    let rest: number[];
+    try {
+      rest = await Promise.race([this.#recv.readToEnd(bytesMax), this.#localReset.promise]);
+    } catch (error) {
+      if (error instanceof TransportError) throw error;
+      const tooLong = describeIrohError(error) === "TooLong";
+      this.#receiveFailure = tooLong
+        ? new TransportError(
+          "malformed_frame",
+          `${this.#options.description}: more than ${bytesMax} bytes before the end; stream reset`,
+        )
+        : this.#streamError(error);
+      this.reset(tooLong ? StreamErrorCode.malformedFrame : StreamErrorCode.cancelled);
+      throw this.#receiveFailure;
+    }
+    this.#decode(Uint8Array.from(rest));
+    this.#decode(new Uint8Array(0));
+    values.push(...this.#received.splice(0));
+    if (this.#receiveFailure !== null) throw this.#receiveFailure;
+    return values;
+  }
+
   async #receiveOne(): Promise<unknown | null> {
     for (;;) {
       if (this.#received.length > 0) return this.#received.shift();
       if (this.#receiveFailure !== null) throw this.#receiveFailure;
       if (this.#ended) return null;
-      const chunk = await this.#readChunk();
-      try {
-        if (chunk.length === 0) {
-          this.#ended = true;
-          this.#decoder.finish();
-        } else {
-          this.#received = this.#decoder.push(chunk);
-        }
-      } catch (error) {
-        assert(error instanceof FrameError, "the decoder throws only FrameError");
-        this.#receiveFailure = new TransportError(
-          "malformed_frame",
-          `${this.#options.description}: ${error.message}; stream reset`,
-          { cause: error },
-        );
-        this.reset(StreamErrorCode.malformedFrame);
+      this.#decode(await this.#readChunk());
+    }
+  }
+
+  /** Decodes a chunk into `#received`; an empty chunk is the end of the stream. */
+  #decode(chunk: Uint8Array): void {
+    try {
+      if (chunk.length === 0) {
+        this.#ended = true;
+        this.#decoder.finish();
+      } else {
+        this.#received.push(...this.#decoder.push(chunk));
       }
+    } catch (error) {
+      assert(error instanceof FrameError, "the decoder throws only FrameError");
+      this.#receiveFailure = new TransportError(
+        "malformed_frame",
+        `${this.#options.description}: ${error.message}; stream reset`,
+        { cause: error },
+      );
+      this.reset(StreamErrorCode.malformedFrame);
     }
   }
 

@@ -11,6 +11,7 @@ const TEST_ALPN = "blixard/test/1";
  */
 async function withStreamPair(
   body: (local: FramedStream, remote: FramedStream) => Promise<void>,
+  remoteOptions?: { frameBytesMax: number },
 ): Promise<void> {
   const server = await bindLoopbackEndpoint();
   const client = await bindLoopbackEndpoint();
@@ -19,7 +20,7 @@ async function withStreamPair(
     server.handle(TEST_ALPN, async (connection) => {
       const stream = await connection.acceptStream();
       if (stream !== null) accepted.resolve(stream);
-    });
+    }, remoteOptions);
     const connection = await client.connect(peerAddressOf(server), TEST_ALPN, { timeoutMs: 5000 });
     const local = await connection.openStream();
     await local.send("hello");
@@ -74,4 +75,26 @@ Deno.test("FramedStream.reset() ends a receive() that is waiting for data, at on
     await assert.rejects(waiting, isStreamReset(/reset by this side with code 0$/));
     await assert.rejects(remote.send("late"), isStreamReset(/this side/));
   });
+});
+
+Deno.test("FramedStream.receiveToEnd() returns every frame left, in one read", async () => {
+  await withStreamPair(async (local, remote) => {
+    await local.sendBatch(["a", { b: 2 }]);
+    await local.finish();
+    assert.deepStrictEqual(await remote.receiveToEnd(), ["a", { b: 2 }]);
+    assert.equal(await remote.receive(), null);
+  });
+});
+
+Deno.test("FramedStream.receiveToEnd() resets a stream holding more than one frame's bytes", async () => {
+  await withStreamPair(async (local, remote) => {
+    // Each frame fits the remote's limit of 1000 bytes; together they exceed it.
+    const frame = new Uint8Array(600);
+    await local.sendBatch([frame, frame]);
+    await local.finish();
+    await assert.rejects(
+      remote.receiveToEnd(),
+      (error) => error instanceof TransportError && error.code === "malformed_frame",
+    );
+  }, { frameBytesMax: 1000 });
 });

@@ -152,6 +152,26 @@ function describeIssue(error: z.ZodError): string {
 }
 
 /**
+ * Receives the one frame the other side sends and the end of the stream, in one read.
+ * Reading the end, not only the frame, also lets QUIC retire the stream at once instead
+ * of when the garbage collector drops it, which would hold back the peer's stream credit.
+ */
+async function receiveOnly(
+  stream: FramedStream,
+  context: { code: "invalid_request" | "invalid_response"; what: string; prefix: string },
+): Promise<unknown> {
+  const frames = await stream.receiveToEnd();
+  if (frames.length !== 1) {
+    const { code, what, prefix } = context;
+    throw new RpcError(
+      code,
+      `${prefix}${frames.length} ${what} frames on the stream; expected one`,
+    );
+  }
+  return frames[0];
+}
+
+/**
  * Calls `definition` over an existing connection: opens a stream, sends the request,
  * and waits for the response within `options.timeoutMs`. Rejects with `RpcError`, or with
  * the abort reason when `options.signal` aborts.
@@ -174,7 +194,11 @@ export async function callRpc<Definition extends RpcDefinition>(
     if (call.abandoned) return call.stream.reset(StreamErrorCode.cancelled);
     await call.stream.send({ type: "rpc_request", method: definition.method, body: body.data });
     await call.stream.finish();
-    return await call.stream.receive();
+    return await receiveOnly(call.stream, {
+      code: "invalid_response",
+      what: "response",
+      prefix: `${description}: `,
+    });
   };
   let frame: unknown;
   try {
@@ -203,9 +227,6 @@ function parseResponse<Definition extends RpcDefinition>(
   frame: unknown,
   description: string,
 ): RpcResponseOf<Definition> {
-  if (frame === null) {
-    throw new RpcError("invalid_response", `${description}: the stream ended without a response`);
-  }
   const envelope = responseEnvelope.safeParse(frame);
   if (!envelope.success) {
     throw new RpcError(
@@ -341,9 +362,12 @@ export class RpcServer {
     stream: FramedStream,
     call: { signal: AbortSignal; progress: { requestReceived: boolean } },
   ): Promise<ResponseEnvelope> {
-    const frame = await stream.receive();
-    call.progress.requestReceived = frame !== null;
-    if (frame === null) throw new RpcError("invalid_request", "the stream ended before a request");
+    const frame = await receiveOnly(stream, {
+      code: "invalid_request",
+      what: "request",
+      prefix: "",
+    });
+    call.progress.requestReceived = true;
     const envelope = requestEnvelope.safeParse(frame);
     if (!envelope.success) {
       throw new RpcError("invalid_request", `malformed request: ${describeIssue(envelope.error)}`);
@@ -423,7 +447,10 @@ export interface RpcClientOptions {
 export class RpcClient {
   readonly #endpoint: P2pEndpoint;
   readonly #connectionsMax: number;
-  readonly #connections = new Map<string, Promise<P2pConnection>>();
+  /** Open connections, by P2P id; the oldest first. */
+  readonly #open = new Map<string, P2pConnection>();
+  /** Connects in progress, by P2P id, shared by the calls that wait for them. */
+  readonly #connecting = new Map<string, Promise<P2pConnection>>();
 
   /** A client that connects through `endpoint`. */
   constructor(endpoint: P2pEndpoint, options?: RpcClientOptions) {
@@ -440,85 +467,78 @@ export class RpcClient {
     options: RpcCallOptions,
   ): Promise<RpcResponseOf<Definition>> {
     assertTimeoutMs(options.timeoutMs);
-    // One deadline for connecting and calling; when it passes, `cancel` ends whichever
-    // part is still running, so that a stream is not left open.
-    const cancel = new AbortController();
-    const signal = options.signal === undefined
-      ? cancel.signal
-      : AbortSignal.any([options.signal, cancel.signal]);
-    const work = (async () => {
-      const connection = await this.#connection(peer, { timeoutMs: options.timeoutMs, signal });
-      return await callRpc(connection, definition, request, {
-        timeoutMs: options.timeoutMs,
-        signal,
-      });
-    })();
-    try {
-      return await withDeadline(work, {
-        timeoutMs: options.timeoutMs,
-        signal: options.signal,
-        onTimeout: () =>
-          new RpcError(
-            "deadline_exceeded",
-            `${definition.method} to ${peer.p2pNodeId}: no answer within ${options.timeoutMs} ms`,
-          ),
-      });
-    } finally {
-      cancel.abort();
+    const open = this.#open.get(peer.p2pNodeId);
+    if (open !== undefined && !open.isClosed) {
+      return await callRpc(open, definition, request, options);
     }
+    const startedMs = performance.now();
+    const description = `${definition.method} to ${peer.p2pNodeId}`;
+    // The deadline is applied here, not only in the connect, because the connect may be
+    // shared with a call that started earlier with a longer deadline.
+    const connection = await withDeadline(this.#connect(peer, options.timeoutMs), {
+      timeoutMs: options.timeoutMs,
+      signal: options.signal,
+      onTimeout: () =>
+        new RpcError(
+          "deadline_exceeded",
+          `${description}: not connected within ${options.timeoutMs} ms`,
+        ),
+    });
+    const remainingMs = Math.floor(options.timeoutMs - (performance.now() - startedMs));
+    if (remainingMs < 1) {
+      throw new RpcError(
+        "deadline_exceeded",
+        `${description}: connecting took the whole ${options.timeoutMs} ms`,
+      );
+    }
+    return await callRpc(connection, definition, request, { ...options, timeoutMs: remainingMs });
   }
 
   /** Closes every connection the client holds. */
   async close(): Promise<void> {
-    const pending = [...this.#connections.values()];
-    this.#connections.clear();
-    for (const settled of await Promise.allSettled(pending)) {
+    const connecting = [...this.#connecting.values()];
+    this.#connecting.clear();
+    for (const connection of this.#open.values()) connection.close("client closed");
+    this.#open.clear();
+    for (const settled of await Promise.allSettled(connecting)) {
       if (settled.status === "fulfilled") settled.value.close("client closed");
     }
   }
 
-  async #connection(peer: PeerAddress, options: RpcCallOptions): Promise<P2pConnection> {
-    const existing = this.#connections.get(peer.p2pNodeId);
-    if (existing !== undefined) {
-      const connection = await existing.catch(() => null);
-      if (connection !== null && !connection.isClosed) return connection;
-      if (this.#connections.get(peer.p2pNodeId) === existing) {
-        this.#connections.delete(peer.p2pNodeId);
-      }
-    }
-    return await this.#connect(peer, options);
-  }
-
-  async #connect(peer: PeerAddress, options: RpcCallOptions): Promise<P2pConnection> {
+  /**
+   * Connects to `peer`, or joins a connect already in progress. Carries no caller's signal:
+   * one caller giving up must not fail the others that wait for the same connection.
+   */
+  #connect(peer: PeerAddress, timeoutMs: number): Promise<P2pConnection> {
+    const { p2pNodeId } = peer;
+    const pending = this.#connecting.get(p2pNodeId);
+    if (pending !== undefined) return pending;
+    this.#open.delete(p2pNodeId);
     this.#evictOldestBeyond(this.#connectionsMax - 1);
     const connecting = this.#endpoint.connect(peer, RPC_ALPN, {
-      timeoutMs: options.timeoutMs,
+      timeoutMs,
       frameBytesMax: RPC_FRAME_BYTES_MAX,
-      ...(options.signal === undefined ? {} : { signal: options.signal }),
-    });
-    this.#connections.set(peer.p2pNodeId, connecting);
-    try {
-      const connection = await connecting;
+    }).then((connection) => {
+      this.#open.set(p2pNodeId, connection);
       connection.closed.then(() => {
-        if (this.#connections.get(peer.p2pNodeId) === connecting) {
-          this.#connections.delete(peer.p2pNodeId);
-        }
+        if (this.#open.get(p2pNodeId) === connection) this.#open.delete(p2pNodeId);
       });
       return connection;
-    } catch (error) {
-      if (this.#connections.get(peer.p2pNodeId) === connecting) {
-        this.#connections.delete(peer.p2pNodeId);
-      }
+    }, (error) => {
       if (!(error instanceof TransportError)) throw error;
       throw new RpcError("unavailable", error.message, { cause: error });
-    }
+    }).finally(() => {
+      if (this.#connecting.get(p2pNodeId) === connecting) this.#connecting.delete(p2pNodeId);
+    });
+    this.#connecting.set(p2pNodeId, connecting);
+    return connecting;
   }
 
   #evictOldestBeyond(connectionsMax: number): void {
-    for (const [p2pNodeId, oldest] of this.#connections) {
-      if (this.#connections.size <= connectionsMax) return;
-      this.#connections.delete(p2pNodeId);
-      oldest.then((connection) => connection.close("too many connections"), () => {});
+    for (const [p2pNodeId, oldest] of this.#open) {
+      if (this.#open.size + this.#connecting.size <= connectionsMax) return;
+      this.#open.delete(p2pNodeId);
+      oldest.close("too many connections");
     }
   }
 }
