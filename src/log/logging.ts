@@ -87,8 +87,9 @@ const TEXT_LEVEL_LABELS: Record<LogRecord["level"], string> = {
 
 /**
  * Renders a record as one line: timestamp, level, category without the `blixard` root,
- * the message, then every property as `key=value`. Strings with spaces, quotes or control
- * characters are quoted as JSON strings, so that a value can never start a forged line.
+ * the message, then every property the message does not already show as `key=value`.
+ * Strings with spaces, quotes or control characters are quoted as JSON strings, so that a
+ * value can never start a forged line.
  */
 export function formatTextRecord(record: LogRecord): string {
   const timestamp = new Date(record.timestamp).toISOString();
@@ -97,7 +98,9 @@ export function formatTextRecord(record: LogRecord): string {
     : record.category.join(".");
   const message = escapeControlCharacters(renderMessage(record.message));
   let line = `${timestamp} ${TEXT_LEVEL_LABELS[record.level]} ${category}: ${message}`;
+  const shown = placeholdersOf(record.rawMessage);
   for (const [key, value] of Object.entries(record.properties)) {
+    if (shown.has(key)) continue;
     line += ` ${key}=${renderTextValue(value)}`;
   }
   return line + "\n";
@@ -116,6 +119,12 @@ export function formatJsonRecord(record: LogRecord): string {
     message: renderMessage(record.message),
     properties: record.properties,
   }) + "\n";
+}
+
+/** The property names a message template substitutes, like `nodeId` in `"ready {nodeId}"`. */
+function placeholdersOf(rawMessage: LogRecord["rawMessage"]): Set<string> {
+  if (typeof rawMessage !== "string") return new Set();
+  return new Set(Array.from(rawMessage.matchAll(/\{([^{}\s]+)\}/g), (match) => match[1]!));
 }
 
 /** LogTape's `message` alternates template text (even indices) and substituted values. */

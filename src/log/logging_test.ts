@@ -41,6 +41,15 @@ Deno.test("formatTextRecord() renders one line with the area and key=value prope
   assert.equal(line, "2026-11-29T15:38:37.123Z INFO  node: ready node_id=1 http=127.0.0.1:8001\n");
 });
 
+Deno.test("formatTextRecord() does not repeat properties the message already shows", () => {
+  const line = formatTextRecord(record({
+    message: ["ready node_id=", 1, ""],
+    rawMessage: "ready node_id={nodeId}",
+    properties: { nodeId: 1, startMs: 80 },
+  }));
+  assert.equal(line, "2026-11-29T15:38:37.123Z INFO  node: ready node_id=1 startMs=80\n");
+});
+
 Deno.test("formatTextRecord() pads every level to five characters", () => {
   const labels = (["trace", "debug", "info", "warning", "error", "fatal"] as const).map((level) =>
     formatTextRecord(record({ level })).slice(25, 31)
