@@ -27,6 +27,7 @@ import {
 const USAGE = `usage: deno task sim --seed N [--steps S] [--nodes K] [--profile P] [--trace-lines L]
        deno task sim --seeds COUNT [--from F] [--steps S] [--nodes K] [--profile P]
        [--sabotage S]   a deliberate fault outside Raft's model, to see the checks catch it
+       [--trace-all]    print every event as it happens
 profiles: ${PROFILES.join(", ")} (default mixed); sabotages: ${SABOTAGES.join(", ")}`;
 
 /** Runs too long to list every failure in a summary are cut to this many lines. */
@@ -39,6 +40,8 @@ interface Options {
   choices: ScenarioChoices;
   traceLines: number;
   verbose: boolean;
+  /** Print every event as it happens. */
+  traceAll: boolean;
 }
 
 function integerFlag(
@@ -66,6 +69,7 @@ function parseOptions(args: string[]): Options {
       nodes: { type: "string" },
       profile: { type: "string" },
       sabotage: { type: "string" },
+      "trace-all": { type: "boolean" },
       "trace-lines": { type: "string" },
       help: { type: "boolean" },
     },
@@ -98,6 +102,7 @@ function parseOptions(args: string[]): Options {
     choices,
     traceLines: integerFlag(values, "trace-lines", 0) ?? 80,
     verbose: seed !== undefined,
+    traceAll: values["trace-all"] === true,
   };
 }
 
@@ -204,10 +209,16 @@ function run(options: Options): number {
     messagesDuplicated: 0,
   };
   const failures: SimulationFailure[] = [];
+  const inconclusiveSeeds: number[] = [];
   for (const seed of options.seeds) {
     try {
-      const report = runSimulation(scenarioFor(seed, options.choices));
+      const followTrace = options.traceAll ? (line: string) => console.log(line) : undefined;
+      const report = runSimulation(
+        scenarioFor(seed, options.choices),
+        followTrace === undefined ? {} : { followTrace },
+      );
       addReport(totals, report);
+      if (report.linearizability === "unknown") inconclusiveSeeds.push(seed);
       if (options.verbose) console.log(describeReport(report));
     } catch (error) {
       if (!(error instanceof SimulationFailure)) throw error;
@@ -221,6 +232,9 @@ function run(options: Options): number {
   }
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   console.log(describeTotals(totals, options, failures.length, seconds));
+  if (inconclusiveSeeds.length > 0) {
+    console.log(`inconclusive seeds: ${inconclusiveSeeds.join(", ")}`);
+  }
   if (failures.length > 0) {
     const listed = failures.slice(0, FAILURES_LISTED_MAX).map((failure) =>
       `  seed ${failure.seed}: ${failure.kind}`

@@ -190,9 +190,7 @@ export function searchLinearization(
   operations: readonly KvOperation[],
   stepsMax: number,
 ): SearchOutcome {
-  const effective = operations.filter((operation) =>
-    operation.output !== null || operation.input.type !== "get"
-  );
+  const { effective, unobserved } = setAsideUnobserved(operations);
   const list = EventList.build(effective);
   const linearized = new LinearizedSet(effective.length);
   const seen = new Map<string, Uint32Array[]>();
@@ -226,7 +224,32 @@ export function searchLinearization(
     }
   }
   const order = stack.map((entry) => effective[list.operationOf(entry.node)] as KvOperation);
-  return { type: "linearizable", steps, order };
+  return { type: "linearizable", steps, order: [...order, ...unobserved] };
+}
+
+/**
+ * Sets aside the unknown-outcome operations nothing can observe, before the search: they
+ * only widen it. The rest is linearizable exactly when the whole is: a linearization of
+ * the rest extends to the whole by placing them last (they return at +infinity and accept
+ * any output), and `removableSoundly` gives the converse. Unknown gets never need a place.
+ */
+function setAsideUnobserved(
+  operations: readonly KvOperation[],
+): { effective: KvOperation[]; unobserved: KvOperation[] } {
+  const unobserved = operations.filter((operation) =>
+    operation.output === null && operation.input.type === "get"
+  );
+  let effective = operations.filter((operation) => !unobserved.includes(operation));
+  for (let changed = true; changed;) {
+    changed = false;
+    for (const operation of effective) {
+      if (operation.output !== null || !removableSoundly(operation, effective)) continue;
+      effective = effective.filter((other) => other !== operation);
+      unobserved.push(operation);
+      changed = true;
+    }
+  }
+  return { effective, unobserved };
 }
 
 /** Renders one operation for traces and explanations. */

@@ -97,7 +97,7 @@ export class MembershipOperator {
       this.committed[entry.change.type] += 1;
     }
     if (entry.change.type === "removeNode" && this.#cluster.exists(entry.change.nodeId)) {
-      this.#cluster.destroy(entry.change.nodeId);
+      this.#cluster.destroy(entry.change.nodeId, `its removal committed at ${entry.index}`);
     }
   }
 
@@ -132,7 +132,9 @@ export class MembershipOperator {
     if (!proposed.ok) {
       this.#cluster.trace(`operator: ${name} refused by ${leader.id}: ${proposed.reason.type}`);
       // A machine made for a refused addition is not a member: stop it, the next attempt gets a fresh id.
-      if (change.type === "addLearner") this.#cluster.destroy(change.nodeId);
+      if (change.type === "addLearner") {
+        this.#cluster.destroy(change.nodeId, "its addition was refused");
+      }
       return;
     }
     this.#inFlight = {
@@ -158,7 +160,7 @@ export class MembershipOperator {
       change.type === "addLearner" && !conf.learners.includes(change.nodeId) &&
       !conf.voters.includes(change.nodeId)
     ) {
-      this.#cluster.destroy(change.nodeId);
+      this.#cluster.destroy(change.nodeId, "its addition did not commit");
     }
   }
 

@@ -41,6 +41,8 @@ export interface Scenario {
   steps: number;
   /** Units the cluster gets to settle (and then to serve the final reads) once faults stop. */
   settleStepsMax: number;
+  /** Units without any progress after which a settling cluster fails liveness. */
+  stallStepsMax: number;
   /** Units between two ticks of a node. */
   tickInterval: number;
   tuning: RaftTuning;
@@ -83,7 +85,8 @@ export function scenarioFor(seed: number, choices: ScenarioChoices = {}): Scenar
     profile,
     nodes,
     steps: choices.steps ?? STEPS_DEFAULT,
-    settleStepsMax: 40 * electionUnits,
+    settleStepsMax: 200 * electionUnits,
+    stallStepsMax: 40 * electionUnits,
     tickInterval,
     tuning: {
       electionTicks,

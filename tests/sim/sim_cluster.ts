@@ -179,11 +179,11 @@ export class SimCluster {
     );
   }
 
-  /** Stops removed node `id` for good. */
-  destroy(id: NodeId): void {
+  /** Stops node `id` for good (it was removed, or never became a member); `why` goes to the trace. */
+  destroy(id: NodeId, why: string): void {
     const slot = this.#slot(id);
     if (slot.destroyed) return;
-    if (slot.node !== null) this.#kill(slot, "stopped (removed)");
+    if (slot.node !== null) this.#kill(slot, `stopped: ${why}`);
     slot.destroyed = true;
   }
 

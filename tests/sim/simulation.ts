@@ -81,8 +81,11 @@ export class SimulationFailure extends Error {
 export const TRACE_CAPACITY = 400;
 
 /** Runs `scenario` to the end; throws `SimulationFailure` at the first failure. */
-export function runSimulation(scenario: Scenario): SimulationReport {
-  const run = new Run(scenario);
+export function runSimulation(
+  scenario: Scenario,
+  options: { followTrace?: (line: string) => void } = {},
+): SimulationReport {
+  const run = new Run(scenario, new Trace(TRACE_CAPACITY, options.followTrace));
   try {
     return run.execute();
   } catch (error) {
@@ -96,7 +99,7 @@ class LinearizabilityFailure extends Error {}
 /** The pieces of one run, wired together. */
 class Run {
   readonly #scenario: Scenario;
-  readonly #trace = new Trace(TRACE_CAPACITY);
+  readonly #trace: Trace;
   readonly #recorder = new HistoryRecorder(500_000);
   readonly #random: SimRandom;
   readonly #cluster: SimCluster;
@@ -105,8 +108,9 @@ class Run {
   readonly #faults: FaultInjector;
   #compactions = 0;
 
-  constructor(scenario: Scenario) {
+  constructor(scenario: Scenario, trace: Trace) {
     this.#scenario = scenario;
+    this.#trace = trace;
     this.#random = new SimRandom(scenario.seed);
     const listener: ClusterListener = {
       applied: (nodeId, entry, result) => {
@@ -211,21 +215,45 @@ class Run {
     );
   }
 
+  /**
+   * Runs until `done`, which must come: the cluster fails liveness when it makes no progress
+   * (no entry applied anywhere, no operation completed) for `stallStepsMax` units, or is
+   * still not done after `settleStepsMax` units. Slow progress, such as a learner catching
+   * up through tiny messages, is not a failure; standing still is.
+   */
   #runUntil(done: () => boolean, what: string): void {
-    for (let step = 0; step < this.#scenario.settleStepsMax; step++) {
+    const { stallStepsMax, settleStepsMax } = this.#scenario;
+    let lastProgress = this.#progress();
+    let stalledSince = this.#cluster.now;
+    for (
+      let step = 0;
+      step < settleStepsMax && this.#cluster.now - stalledSince < stallStepsMax;
+      step++
+    ) {
       if (done()) return;
       this.#step();
+      const progress = this.#progress();
+      if (progress !== lastProgress) {
+        lastProgress = progress;
+        stalledSince = this.#cluster.now;
+      }
     }
     if (done()) return;
     const nodes = this.#cluster.liveNodes().map((node) => {
       const status = node.core.status();
       return `${node.id}:${status.role}/t${status.term} commit ${status.commit} applied ${node.stateMachine.appliedIndex()} last ${status.lastIndex}`;
     });
+    const stalled = this.#cluster.now - stalledSince;
     throw new LivenessFailure(
-      `${what} within ${this.#scenario.settleStepsMax} units after faults stopped (${
-        nodes.join("; ")
-      })`,
+      `${what}: no progress for ${stalled} units after faults stopped (${nodes.join("; ")})`,
     );
+  }
+
+  /** Grows whenever any node applies an entry or any operation completes. */
+  #progress(): number {
+    let applied = 0;
+    for (const node of this.#cluster.liveNodes()) applied += node.stateMachine.appliedIndex();
+    return applied + this.#recorder.counts().completed;
   }
 
   /** A leader exists, and every member has applied everything in the leader's log. */

@@ -10,13 +10,15 @@ export class Trace {
   readonly #lines: string[];
   #next = 0;
   #recorded = 0;
+  readonly #follow: ((line: string) => void) | undefined;
 
-  /** Keeps the last `capacity` events. */
-  constructor(capacity: number) {
+  /** Keeps the last `capacity` events; `follow`, when given, also sees every event as it happens. */
+  constructor(capacity: number, follow?: (line: string) => void) {
     if (!Number.isSafeInteger(capacity) || capacity < 1) {
       throw new RangeError(`Trace: capacity ${capacity} must be an integer >= 1`);
     }
     this.#lines = new Array<string>(capacity);
+    this.#follow = follow;
   }
 
   /** Events recorded since the start, including those no longer kept. */
@@ -26,7 +28,9 @@ export class Trace {
 
   /** Records one event at simulated time `time`. */
   record(time: number, text: string): void {
-    this.#lines[this.#next] = `${String(time).padStart(7)}  ${text}`;
+    const line = `${String(time).padStart(7)}  ${text}`;
+    this.#lines[this.#next] = line;
+    this.#follow?.(line);
     this.#next = (this.#next + 1) % this.#lines.length;
     this.#recorded += 1;
   }

@@ -12,6 +12,15 @@ Deno.test("Trace keeps the last events in order and counts all of them", () => {
   ]);
 });
 
+Deno.test("Trace passes every event to its follower, not only the kept ones", () => {
+  const followed: string[] = [];
+  const trace = new Trace(1, (line) => followed.push(line.trim()));
+  trace.record(1, "a");
+  trace.record(2, "b");
+  assert.deepEqual(followed, ["1  a", "2  b"]);
+  assert.deepEqual(trace.lines().map((line) => line.trim()), ["2  b"]);
+});
+
 Deno.test("Trace returns fewer lines than its capacity before it wraps", () => {
   const trace = new Trace(10);
   trace.record(1, "only");
