@@ -219,6 +219,27 @@ Deno.test("findSeed() reports the field of each bad /bootstrap answer and gives 
   });
 });
 
+Deno.test("findSeed() follows a dns: entry to the seeds its TXT records name", async () => {
+  await withSeedEndpoint(async (seedEndpoint) => {
+    await withHttp(() => json(bootstrapInfoFor(seedEndpoint, { nodeId: 1 })), async (url) => {
+      await withJoiner(async (joiner) => {
+        const lookups: string[] = [];
+        const seed = await findSeed(["dns:seeds.test"], {
+          ...oneRound(joiner, []),
+          resolveTxt: (name) => {
+            lookups.push(name);
+            return Promise.resolve([[url]]);
+          },
+        });
+        seed.connection.close("test over");
+        assert.deepStrictEqual(lookups, ["seeds.test"]);
+        assert.equal(seed.peer, `${url} (dns:seeds.test)`);
+        assert.equal(seed.info.p2p_node_id, seedEndpoint.nodeId);
+      });
+    });
+  });
+});
+
 Deno.test("findSeed() refuses a peer whose Iroh key differs from the one /bootstrap advertised", async () => {
   await withSeedEndpoint(async (seedEndpoint) => {
     const impostor = SecretKey.generate().public().toString();

@@ -307,7 +307,9 @@ export class P2pEndpoint {
           alpn: null,
           reason: "over_limit",
         });
-        logger.warn("Refused an incoming P2P connection: {open} are open, the limit", {
+        // Debug, not warning: a flood of connections must not become a flood of log lines.
+        // The refusals are counted and reported as events for metrics.
+        logger.debug("Refused an incoming P2P connection: {open} are open, the limit", {
           open: this.#counters.incomingOpen,
         });
         incoming.refuse().catch(() => {});
