@@ -77,12 +77,15 @@ export class FramedStream {
     return this.sendBatch([value]);
   }
 
-  /** Sends values as consecutive frames in a single native write. */
-  sendBatch(values: readonly unknown[]): Promise<void> {
-    // Encoding now, not when the write's turn comes, keeps frames in call order and
-    // reports an oversize value to this caller.
+  /**
+   * Sends values as consecutive frames in a single native write. Rejects with `FrameError`
+   * when a value's encoding exceeds `frameBytesMax`, and sends nothing then.
+   */
+  async sendBatch(values: readonly unknown[]): Promise<void> {
+    // Encoding before the first await, not when the write's turn comes, keeps frames in
+    // call order and reports an oversize value to this caller.
     const bytes = encodeFrames(values, { frameBytesMax: this.#options.frameBytesMax });
-    return this.#afterSends(() => this.#send.writeAll(Array.from(bytes)));
+    await this.#afterSends(() => this.#send.writeAll(Array.from(bytes)));
   }
 
   /** Ends the sending half: the peer's reads return `null` after the frames sent so far. */
