@@ -129,11 +129,18 @@ export class KvStateMachine {
 
   /**
    * Replaces the state with `snapshot`'s, atomically. Throws `StateImageError` when the
-   * data is not an image, and an invariant violation when it does not match the metadata.
+   * data is not an image, and an invariant violation when it does not match the metadata
+   * or is older than the applied state (that would take back applied commands).
    */
   restore(snapshot: Snapshot): void {
-    const image = decodeStateImage(snapshot.data);
     const { index, confState } = snapshot.metadata;
+    const applied = this.#store.appliedIndex();
+    assert(
+      index >= applied,
+      "a snapshot never takes the state back",
+      () => `snapshot at index ${index}, applied index ${applied}`,
+    );
+    const image = decodeStateImage(snapshot.data);
     assert(
       image.appliedIndex === index,
       "snapshot data matches its metadata",

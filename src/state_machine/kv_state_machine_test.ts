@@ -366,7 +366,7 @@ Deno.test("KvStateMachine.restore() rebuilds the whole state, which then goes on
   withSqliteStore(({ store }) => check(new KvStateMachine(store)));
 });
 
-Deno.test("KvStateMachine.restore() refuses data that is not an image or does not match its metadata", () => {
+Deno.test("KvStateMachine.restore() refuses data that is not an image, does not match its metadata, or is older than the state", () => {
   const source = machine();
   applyAll(source, foundedLog());
   const metadata = { index: 3, term: 1, confState: { voters: [1], learners: [] } };
@@ -388,6 +388,10 @@ Deno.test("KvStateMachine.restore() refuses data that is not an image or does no
   const target = machine();
   target.restore({ metadata, data });
   strictEqual(target.clusterId(), "cluster-a");
+  const ahead = machine();
+  applyAll(ahead, richLog());
+  throws(() => ahead.restore({ metadata, data }), /a snapshot never takes the state back/);
+  strictEqual(ahead.appliedIndex(), richLog().entries.length);
 });
 
 const entryDataArbitrary: fc.Arbitrary<Uint8Array> = fc.oneof(
