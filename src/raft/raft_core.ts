@@ -373,8 +373,9 @@ export class RaftCore {
     progress.probeSent = true;
   }
 
-  /** True when `ready()` has work for the node. */
+  /** True when `ready()` has work for the node; false while a `Ready` awaits `advance()`. */
   hasReady(): boolean {
+    if (this.#readyInProgress) return false;
     return this.#broadcastPending || this.#readHeartbeatPending || this.#messages.length > 0 ||
       this.#readStates.length > 0 || this.#log.unstable.entries.length > 0 ||
       this.#log.hasPendingSnapshot() ||
@@ -535,7 +536,11 @@ export class RaftCore {
       }
       const fromLeader = message.type === "AppendEntries" || message.type === "Heartbeat" ||
         message.type === "InstallSnapshot";
+      const electionElapsed = this.#electionElapsed;
       this.#becomeFollower(message.term, fromLeader ? message.from : NO_NODE);
+      // Raft Figure 2: only a leader's message or a granted vote restarts the election timer.
+      // A candidate with a stale log must not hold off elections by bumping the term.
+      if (message.type === "RequestVote") this.#electionElapsed = electionElapsed;
       return true;
     }
     if (message.term < this.#term) {

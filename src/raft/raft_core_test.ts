@@ -460,11 +460,34 @@ Deno.test("RaftCore refuses proposals beyond maxUncommittedBytes and accepts aga
   ok(core.propose(new Uint8Array(100)).ok);
 });
 
-Deno.test("RaftCore.ready() twice without advance() is an invariant violation", () => {
+Deno.test("RaftCore.ready() twice without advance() is an invariant violation; hasReady() is false meanwhile", () => {
   const { core } = leaderOfThree();
   core.propose(new Uint8Array([1]));
-  core.ready();
+  const ready = core.ready();
+  strictEqual(core.hasReady(), false);
   throws(() => core.ready(), InvariantViolation);
+  core.advance(ready);
+  core.propose(new Uint8Array([2]));
+  strictEqual(core.hasReady(), true);
+});
+
+Deno.test("a learner answers vote requests: its vote counts only where a candidate has it as a voter", () => {
+  // Thesis §4.1: servers answer RPCs without consulting their configuration. A learner may
+  // already be a voter in the candidate's log (its promotion not yet replicated to it).
+  const storage = bootstrappedStorage([1, 2, 3], [4]);
+  const learner = newCore(4, storage, { checkQuorum: false });
+  learner.step({
+    type: "RequestVote",
+    term: 2,
+    from: 2,
+    to: 4,
+    lastLogIndex: 7,
+    lastLogTerm: 1,
+    preVote: false,
+    leadershipTransfer: false,
+  });
+  const response = messagesOfType(drain(learner, storage), "RequestVoteResponse")[0]!;
+  deepStrictEqual([response.voteGranted, learner.status().role], [true, "follower"]);
 });
 
 Deno.test("RaftCore entries stepped in between ready() and advance() stay unstable for the next Ready", () => {

@@ -169,6 +169,10 @@ export class TestNetwork {
   readonly options: NetworkOptions;
   /** Every message delivered, in order (for assertions about traffic). */
   readonly delivered: Message[] = [];
+  /** Deliver each batch of messages in a random order instead of FIFO. */
+  reorder = false;
+  /** Probability that a delivered message is delivered a second time. */
+  duplicateProbability = 0;
   #rules: DropRule[] = [];
   #queue: Message[] = [];
   readonly #random: () => number;
@@ -258,7 +262,13 @@ export class TestNetwork {
       }
       const batch = this.#queue;
       this.#queue = [];
-      for (const message of batch) this.#deliver(message);
+      if (this.reorder) this.#shuffle(batch);
+      for (const message of batch) {
+        this.#deliver(message);
+        if (this.duplicateProbability > 0 && this.#random() < this.duplicateProbability) {
+          this.#deliver(message);
+        }
+      }
       if (!busy && batch.length === 0) return;
     }
     throw new Error(`network did not settle within ${stepsMax} steps`);
@@ -307,6 +317,18 @@ export class TestNetwork {
     const snapshot = node.takeSnapshot();
     node.storage.compact(snapshot);
     return snapshot;
+  }
+
+  /** A uniform draw in [0, 1) from the network's seeded stream. */
+  random(): number {
+    return this.#random();
+  }
+
+  #shuffle(messages: Message[]): void {
+    for (let i = messages.length - 1; i > 0; i -= 1) {
+      const j = Math.floor(this.#random() * (i + 1));
+      [messages[i], messages[j]] = [messages[j]!, messages[i]!];
+    }
   }
 
   #deliver(message: Message): void {
