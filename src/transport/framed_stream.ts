@@ -16,7 +16,13 @@
 
 import { assert } from "../raft/assert.ts";
 import { encodeFrames, FRAME_HEADER_BYTES, FrameDecoder, FrameError } from "./frame_codec.ts";
-import { describeIrohError, type IrohRecvStream, type IrohSendStream } from "./iroh.ts";
+import {
+  describeIrohError,
+  fromBindingBytes,
+  type IrohRecvStream,
+  type IrohSendStream,
+  toBindingBytes,
+} from "./iroh.ts";
 import { TransportError } from "./transport_error.ts";
 
 /** Application error codes sent with RESET_STREAM and STOP_SENDING. */
@@ -85,7 +91,7 @@ export class FramedStream {
     // Encoding before the first await, not when the write's turn comes, keeps frames in
     // call order and reports an oversize value to this caller.
     const bytes = encodeFrames(values, { frameBytesMax: this.#options.frameBytesMax });
-    await this.#afterSends(() => this.#send.writeAll(Array.from(bytes)));
+    await this.#afterSends(() => this.#send.writeAll(toBindingBytes(bytes)));
   }
 
   /** Ends the sending half: the peer's reads return `null` after the frames sent so far. */
@@ -153,7 +159,7 @@ export class FramedStream {
       this.reset(tooLong ? StreamErrorCode.malformedFrame : StreamErrorCode.cancelled);
       throw this.#receiveFailure;
     }
-    this.#decode(Uint8Array.from(rest));
+    this.#decode(fromBindingBytes(rest));
     this.#decode(new Uint8Array(0));
     values.push(...this.#received.splice(0));
     if (this.#receiveFailure !== null) throw this.#receiveFailure;
@@ -192,7 +198,7 @@ export class FramedStream {
   async #readChunk(): Promise<Uint8Array> {
     try {
       const read = this.#recv.read(READ_CHUNK_BYTES);
-      return Uint8Array.from(await Promise.race([read, this.#localReset.promise]));
+      return fromBindingBytes(await Promise.race([read, this.#localReset.promise]));
     } catch (error) {
       if (error instanceof TransportError) throw error;
       this.#receiveFailure = this.#streamError(error);
