@@ -24,14 +24,19 @@ export class InvariantViolation extends Error {
   }
 }
 
-/**
- * Throws `InvariantViolation` naming `invariant` when `condition` is false. `detail` is a
- * function so that building the message costs nothing on the hot path when all is well.
- */
+/** Optional context of an `assert`. */
+export interface AssertOptions {
+  /** Builds the values that broke the invariant; called only on failure, so it costs nothing otherwise. */
+  detail?: () => string;
+}
+
+/** Throws `InvariantViolation` naming `invariant` when `condition` is false. */
 export function assert(
   condition: boolean,
   invariant: string,
-  detail?: () => string,
+  options: AssertOptions = {},
 ): asserts condition {
-  if (!condition) throw new InvariantViolation(invariant, detail === undefined ? "" : detail());
+  if (!condition) {
+    throw new InvariantViolation(invariant, options.detail === undefined ? "" : options.detail());
+  }
 }

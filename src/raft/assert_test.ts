@@ -3,9 +3,11 @@ import { assert, InvariantViolation } from "./assert.ts";
 
 Deno.test("assert() passes silently when the condition holds", () => {
   let detailCalls = 0;
-  assert(1 + 1 === 2, "arithmetic", () => {
-    detailCalls += 1;
-    return "never built";
+  assert(1 + 1 === 2, "arithmetic", {
+    detail: () => {
+      detailCalls += 1;
+      return "never built";
+    },
   });
   strictEqual(detailCalls, 0);
 });
@@ -15,7 +17,9 @@ Deno.test("assert() throws an InvariantViolation naming the invariant and its va
   const applied = 7;
   throws(
     () =>
-      assert(applied <= commit, "applied <= commit", () => `applied ${applied}, commit ${commit}`),
+      assert(applied <= commit, "applied <= commit", {
+        detail: () => `applied ${applied}, commit ${commit}`,
+      }),
     (error: unknown) => {
       if (!(error instanceof InvariantViolation)) return false;
       deepStrictEqual(

@@ -21,7 +21,7 @@ export class Inflights {
     assert(
       Number.isSafeInteger(capacity) && capacity >= 1,
       "inflight capacity >= 1",
-      () => `${capacity}`,
+      { detail: () => `${capacity}` },
     );
     this.#capacity = capacity;
   }
@@ -41,7 +41,7 @@ export class Inflights {
     assert(
       !this.full(),
       "no send when the inflight window is full",
-      () => `capacity ${this.#capacity}`,
+      { detail: () => `capacity ${this.#capacity}` },
     );
     const position = (this.#start + this.#count) % this.#capacity;
     if (this.#count > 0) {
@@ -49,7 +49,7 @@ export class Inflights {
       assert(
         lastIndex > previous,
         "inflight indexes increase",
-        () => `${lastIndex} after ${previous}`,
+        { detail: () => `${lastIndex} after ${previous}` },
       );
     }
     if (position === this.#lastIndexes.length) this.#lastIndexes.push(lastIndex);

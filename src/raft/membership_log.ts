@@ -56,7 +56,10 @@ export class MembershipLog {
     assert(
       confStatesEqual(log.conf, options.confState),
       "recovered configuration matches storage",
-      () => `recovered ${JSON.stringify(log.conf)}, storage ${JSON.stringify(options.confState)}`,
+      {
+        detail: () =>
+          `recovered ${JSON.stringify(log.conf)}, storage ${JSON.stringify(options.confState)}`,
+      },
     );
     return log;
   }

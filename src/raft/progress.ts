@@ -116,7 +116,7 @@ export class Progress {
       assert(
         lastIndex + 1 - count === this.next,
         "replicate sends continue at next",
-        () => `sent [${lastIndex + 1 - count}, ${lastIndex}], next ${this.next}`,
+        { detail: () => `sent [${lastIndex + 1 - count}, ${lastIndex}], next ${this.next}` },
       );
       this.next = lastIndex + 1;
       this.inflights.add(lastIndex);

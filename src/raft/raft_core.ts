@@ -127,7 +127,7 @@ function validateConfig(config: RaftConfig): void {
     assert(
       Number.isSafeInteger(value) && value >= 1,
       `config.${name} is an integer >= 1`,
-      () => `${value}`,
+      { detail: () => `${value}` },
     );
   positive("id", config.id);
   positive("electionTicks", config.electionTicks);
@@ -138,12 +138,12 @@ function validateConfig(config: RaftConfig): void {
   assert(
     config.heartbeatTicks < config.electionTicks,
     "config.heartbeatTicks < config.electionTicks",
-    () => `heartbeat ${config.heartbeatTicks}, election ${config.electionTicks}`,
+    { detail: () => `heartbeat ${config.heartbeatTicks}, election ${config.electionTicks}` },
   );
   assert(
     Number.isSafeInteger(config.applied) && config.applied >= 0,
     "config.applied >= 0",
-    () => `${config.applied}`,
+    { detail: () => `${config.applied}` },
   );
 }
 
@@ -398,12 +398,12 @@ export class RaftCore {
       assert(
         hardState.term >= this.#previousHardState.term,
         "the term never decreases",
-        () => `${this.#previousHardState.term} -> ${hardState.term}`,
+        { detail: () => `${this.#previousHardState.term} -> ${hardState.term}` },
       );
       assert(
         hardState.commit >= this.#previousHardState.commit,
         "the commit index never decreases",
-        () => `${this.#previousHardState.commit} -> ${hardState.commit}`,
+        { detail: () => `${this.#previousHardState.commit} -> ${hardState.commit}` },
       );
     }
     const ready: Ready = {
@@ -510,7 +510,9 @@ export class RaftCore {
 
   #nextElectionTimeout(): number {
     const random = this.#config.random();
-    assert(random >= 0 && random < 1, "config.random() is in [0, 1)", () => `${random}`);
+    assert(random >= 0 && random < 1, "config.random() is in [0, 1)", {
+      detail: () => `${random}`,
+    });
     return this.#config.electionTicks + Math.floor(random * this.#config.electionTicks);
   }
 
@@ -612,7 +614,7 @@ export class RaftCore {
     assert(
       this.#vote === NO_NODE || this.#vote === nodeId,
       "a vote is never changed within a term",
-      () => `term ${this.#term}: voted for ${this.#vote}, now ${nodeId}`,
+      { detail: () => `term ${this.#term}: voted for ${this.#vote}, now ${nodeId}` },
     );
     this.#vote = nodeId;
   }
@@ -662,7 +664,9 @@ export class RaftCore {
   /** Clears per-term and per-role state; a new term also clears the vote. */
   #reset(term: number): void {
     if (term !== this.#term) {
-      assert(term > this.#term, "the term never decreases", () => `${this.#term} -> ${term}`);
+      assert(term > this.#term, "the term never decreases", {
+        detail: () => `${this.#term} -> ${term}`,
+      });
       this.#term = term;
       this.#vote = NO_NODE;
     }
@@ -699,7 +703,9 @@ export class RaftCore {
   }
 
   #becomeLeader(): void {
-    assert(this.#role === "candidate", "only a candidate becomes leader", () => this.#role);
+    assert(this.#role === "candidate", "only a candidate becomes leader", {
+      detail: () => this.#role,
+    });
     this.#reset(this.#term);
     this.#role = "leader";
     this.#leaderId = this.#id;
@@ -814,7 +820,7 @@ export class RaftCore {
       assert(
         conflict > committed,
         "a leader never overwrites committed entries",
-        () => `conflict at ${conflict}, committed ${committed}`,
+        { detail: () => `conflict at ${conflict}, committed ${committed}` },
       );
       this.#appendToLog(message.entries.slice(conflict - message.prevLogIndex - 1));
     }
@@ -956,7 +962,7 @@ export class RaftCore {
     assert(
       entry.index === this.#log.lastIndex() + 1,
       "a leader only appends to its log",
-      () => `entry ${entry.index}, last index ${this.#log.lastIndex()}`,
+      { detail: () => `entry ${entry.index}, last index ${this.#log.lastIndex()}` },
     );
     this.#appendToLog([entry]);
     this.#tracker.progress.get(this.#id)?.maybeUpdate(entry.index);
@@ -1044,7 +1050,7 @@ export class RaftCore {
     assert(
       snapshot.metadata.index >= progress.next - 1,
       "the snapshot covers what the follower misses",
-      () => `snapshot ${snapshot.metadata.index}, follower next ${progress.next}`,
+      { detail: () => `snapshot ${snapshot.metadata.index}, follower next ${progress.next}` },
     );
     this.#send({ type: "InstallSnapshot", term: this.#term, from: this.#id, to, snapshot });
     progress.becomeSnapshot(snapshot.metadata.index);
@@ -1175,7 +1181,10 @@ export class RaftCore {
     assert(
       log.applied <= log.committed && log.committed <= log.lastIndex(),
       "applied <= commit <= lastIndex",
-      () => `applied ${log.applied}, commit ${log.committed}, last index ${log.lastIndex()}`,
+      {
+        detail: () =>
+          `applied ${log.applied}, commit ${log.committed}, last index ${log.lastIndex()}`,
+      },
     );
     assert(this.#role !== "leader" || this.#leaderId === this.#id, "a leader follows itself");
   }

@@ -56,9 +56,11 @@ export class RaftLog {
       this.firstIndex() - 1 <= this.applied && this.applied <= this.committed &&
         this.committed <= this.lastIndex(),
       "firstIndex - 1 <= applied <= committed <= lastIndex",
-      () =>
-        `first index ${this.firstIndex()}, applied ${this.applied}, committed ${this.committed}, ` +
-        `last index ${this.lastIndex()}: the state machine must be at least at the snapshot and at most at the commit index`,
+      {
+        detail: () =>
+          `first index ${this.firstIndex()}, applied ${this.applied}, committed ${this.committed}, ` +
+          `last index ${this.lastIndex()}: the state machine must be at least at the snapshot and at most at the commit index`,
+      },
     );
   }
 
@@ -75,7 +77,9 @@ export class RaftLog {
   /** Term of the last entry. */
   lastTerm(): number {
     const term = this.term(this.lastIndex());
-    assert(term !== null, "the last entry's term is known", () => `last index ${this.lastIndex()}`);
+    assert(term !== null, "the last entry's term is known", {
+      detail: () => `last index ${this.lastIndex()}`,
+    });
     return term;
   }
 
@@ -129,12 +133,12 @@ export class RaftLog {
     assert(
       first.index - 1 >= this.committed,
       "committed entries are never truncated",
-      () => `append from ${first.index}, committed ${this.committed}`,
+      { detail: () => `append from ${first.index}, committed ${this.committed}` },
     );
     assert(
       first.index <= this.lastIndex() + 1,
       "appended entries leave no gap",
-      () => `append from ${first.index}, last index ${this.lastIndex()}`,
+      { detail: () => `append from ${first.index}, last index ${this.lastIndex()}` },
     );
     this.unstable.truncateAndAppend(entries);
     return this.lastIndex();
@@ -145,7 +149,7 @@ export class RaftLog {
     assert(
       this.firstIndex() <= low && low <= high && high <= this.lastIndex() + 1,
       "slice within the log",
-      () => `[${low}, ${high}) of [${this.firstIndex()}, ${this.lastIndex() + 1})`,
+      { detail: () => `[${low}, ${high}) of [${this.firstIndex()}, ${this.lastIndex() + 1})` },
     );
     if (low === high) return [];
     const offset = this.unstable.offset;
@@ -171,7 +175,7 @@ export class RaftLog {
     assert(
       index <= this.lastIndex(),
       "committed <= lastIndex",
-      () => `commit to ${index}, last index ${this.lastIndex()}`,
+      { detail: () => `commit to ${index}, last index ${this.lastIndex()}` },
     );
     this.committed = index;
   }
@@ -191,7 +195,7 @@ export class RaftLog {
     assert(
       this.applied <= index && index <= this.committed,
       "applied <= committed and never decreases",
-      () => `applied ${this.applied} -> ${index}, committed ${this.committed}`,
+      { detail: () => `applied ${this.applied} -> ${index}, committed ${this.committed}` },
     );
     this.applied = index;
   }
@@ -201,7 +205,7 @@ export class RaftLog {
     assert(
       snapshot.metadata.index > this.committed,
       "a restored snapshot is newer than the commit index",
-      () => `snapshot ${snapshot.metadata.index}, committed ${this.committed}`,
+      { detail: () => `snapshot ${snapshot.metadata.index}, committed ${this.committed}` },
     );
     this.committed = snapshot.metadata.index;
     this.unstable.restore(snapshot);

@@ -39,7 +39,7 @@ export class ReadIndexQueue {
 
   /** Holds at most `maxPendingReads` reads (pending plus deferred). */
   constructor(maxPendingReads: number) {
-    assert(maxPendingReads >= 1, "maxPendingReads >= 1", () => `${maxPendingReads}`);
+    assert(maxPendingReads >= 1, "maxPendingReads >= 1", { detail: () => `${maxPendingReads}` });
     this.#maxPendingReads = maxPendingReads;
   }
 
@@ -55,7 +55,9 @@ export class ReadIndexQueue {
 
   /** Keeps a read until the leader has committed an entry of its term. */
   defer(read: DeferredRead): void {
-    assert(!this.full(), "pending reads within their limit", () => `${this.#maxPendingReads}`);
+    assert(!this.full(), "pending reads within their limit", {
+      detail: () => `${this.#maxPendingReads}`,
+    });
     this.#deferred.push(read);
   }
 
@@ -71,7 +73,7 @@ export class ReadIndexQueue {
     assert(
       this.#pending.length < this.#maxPendingReads,
       "pending reads within their limit",
-      () => `${this.#maxPendingReads}`,
+      { detail: () => `${this.#maxPendingReads}` },
     );
     this.#lastContext += 1;
     this.#pending.push({

@@ -23,7 +23,9 @@ export class UnstableLog {
 
   /** `offset` is the index after the last durable entry. */
   constructor(offset: number) {
-    assert(Number.isSafeInteger(offset) && offset >= 1, "unstable offset >= 1", () => `${offset}`);
+    assert(Number.isSafeInteger(offset) && offset >= 1, "unstable offset >= 1", {
+      detail: () => `${offset}`,
+    });
     this.offset = offset;
   }
 
@@ -98,7 +100,9 @@ export class UnstableLog {
     assert(
       this.offset <= low && low <= high && high <= this.offset + this.entries.length,
       "unstable slice within bounds",
-      () => `[${low}, ${high}) of [${this.offset}, ${this.offset + this.entries.length})`,
+      {
+        detail: () => `[${low}, ${high}) of [${this.offset}, ${this.offset + this.entries.length})`,
+      },
     );
     return this.entries.slice(low - this.offset, high - this.offset);
   }
