@@ -28,7 +28,7 @@ export function assertTimeoutMs(timeoutMs: number): void {
   assert(
     Number.isInteger(timeoutMs) && timeoutMs >= 1 && timeoutMs <= DEADLINE_MS_MAX,
     "1 <= timeoutMs <= one day",
-    () => `timeoutMs=${timeoutMs}`,
+    { detail: () => `timeoutMs=${timeoutMs}` },
   );
 }
 

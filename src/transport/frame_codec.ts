@@ -53,7 +53,7 @@ function frameBytesMaxOf(options: FrameOptions | undefined): number {
   assert(
     Number.isInteger(frameBytesMax) && frameBytesMax >= 1 && frameBytesMax <= FRAME_BYTES_LIMIT,
     "1 <= frameBytesMax <= 2^32-1",
-    () => `frameBytesMax=${frameBytesMax}`,
+    { detail: () => `frameBytesMax=${frameBytesMax}` },
   );
   return frameBytesMax;
 }

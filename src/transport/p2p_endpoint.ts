@@ -210,7 +210,7 @@ export class P2pEndpoint {
    * the handshake.
    */
   handle(alpn: string, handler: ConnectionHandler, options?: HandleOptions): void {
-    assert(!this.#routes.has(alpn), "one handler per ALPN", () => `alpn=${alpn}`);
+    assert(!this.#routes.has(alpn), "one handler per ALPN", { detail: () => `alpn=${alpn}` });
     const frameBytesMax = options?.frameBytesMax ?? FRAME_BYTES_MAX_DEFAULT;
     this.#routes.set(alpn, { handler, frameBytesMax });
     this.#native.setAlpns([...this.#routes.keys()].map((known) => Array.from(alpnBytes(known))));

@@ -66,7 +66,9 @@ export class RpcError extends Error {
   /** `code` is sent to the caller with `message` when a handler throws this. */
   constructor(code: RpcErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
-    assert(METHOD_NAME.test(code), "RPC error codes are snake_case words", () => `code=${code}`);
+    assert(METHOD_NAME.test(code), "RPC error codes are snake_case words", {
+      detail: () => `code=${code}`,
+    });
     this.code = code;
   }
 }
@@ -110,7 +112,7 @@ export function defineRpc<Request extends z.ZodType, Response extends z.ZodType>
   assert(
     METHOD_NAME.test(definition.method),
     "RPC method names are lower case",
-    () => `method=${JSON.stringify(definition.method)}`,
+    { detail: () => `method=${JSON.stringify(definition.method)}` },
   );
   return Object.freeze({ ...definition });
 }
@@ -290,7 +292,7 @@ export class RpcServer {
     assert(
       !this.#methods.has(definition.method),
       "one handler per RPC method",
-      () => `method=${definition.method}`,
+      { detail: () => `method=${definition.method}` },
     );
     this.#methods.set(definition.method, {
       definition,
@@ -343,12 +345,15 @@ export class RpcServer {
       });
     } catch (error) {
       controller.abort(error);
-      if (error instanceof TransportError || !progress.requestReceived) {
-        // No whole request arrived: nothing to answer. Resetting also ends a pending read.
+      const requestLate = !progress.requestReceived && error instanceof RpcError &&
+        error.code === "deadline_exceeded";
+      if (error instanceof TransportError || requestLate) {
+        // The stream is broken, or the request did not arrive in time: nobody to answer.
+        // Resetting also ends the read that is still waiting for the request.
         stream.reset(StreamErrorCode.deadlineExceeded);
         logger.debug("RPC request from {peer} not received: {message}", {
           peer: connection.remoteNodeId,
-          message: error instanceof Error ? error.message : String(error),
+          message: error.message,
         });
         return;
       }

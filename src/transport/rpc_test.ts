@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { z } from "zod";
 import { RPC_ALPN, RPC_ALPN_BYTES } from "./alpn.ts";
-import { encodeFrame } from "./frame_codec.ts";
+import { encodeFrame, FrameDecoder } from "./frame_codec.ts";
 import { StreamErrorCode } from "./framed_stream.ts";
 import {
   describeIrohError,
@@ -198,7 +198,7 @@ Deno.test("RpcServer sends a handler's RpcError code, and hides other errors as 
   });
 });
 
-Deno.test("RpcServer resets a stream with a malformed frame and keeps serving the connection", async () => {
+Deno.test("RpcServer resets a stream with a malformed frame, answers one without a request, and keeps serving", async () => {
   await withRpc(async ({ server, rpcClient }) => {
     const builder = Endpoint.builder();
     presetMinimal(builder);
@@ -220,6 +220,14 @@ Deno.test("RpcServer resets a stream with a malformed frame and keeps serving th
         garbage.recv.read(1024),
         (error) => describeIrohError(error) === `Reset(${StreamErrorCode.malformedFrame})`,
       );
+      const empty = await connection.openBi();
+      await empty.send.finish();
+      const [refusal] = new FrameDecoder().push(new Uint8Array(await empty.recv.readToEnd(4096)));
+      assert.deepStrictEqual(refusal, {
+        type: "rpc_response",
+        ok: false,
+        error: { code: "invalid_request", message: "0 request frames on the stream; expected one" },
+      });
       const valid = await connection.openBi();
       await valid.send.writeAll(
         Array.from(encodeFrame({ type: "rpc_request", method: "ping", body: {} })),
