@@ -59,7 +59,7 @@ export class MemoryStateStore implements StateStore {
   }
 
   list(prefix: Uint8Array, options: ListOptions): KeyValue[] {
-    assert(options.limit >= 1, "list limit >= 1", () => `limit ${options.limit}`);
+    assert(options.limit >= 1, "list limit >= 1", { detail: () => `limit ${options.limit}` });
     const after = options.startAfter;
     const start = after === undefined || hex(after) < hex(prefix) ? prefix : keySuccessor(after);
     const result: KeyValue[] = [];
@@ -127,7 +127,7 @@ export class MemoryStateStore implements StateStore {
     assert(
       session.index > this.#newestSessionIndex,
       "sessions are used in index order",
-      () => `session index ${session.index} after ${this.#newestSessionIndex}`,
+      { detail: () => `session index ${session.index} after ${this.#newestSessionIndex}` },
     );
     this.#newestSessionIndex = session.index;
     this.#sessions.delete(session.clientId);

@@ -75,7 +75,7 @@ export class SqliteStateStore implements StateStore {
   }
 
   list(prefix: Uint8Array, options: ListOptions): KeyValue[] {
-    assert(options.limit >= 1, "list limit >= 1", () => `limit ${options.limit}`);
+    assert(options.limit >= 1, "list limit >= 1", { detail: () => `limit ${options.limit}` });
     const after = options.startAfter;
     const successor = after === undefined ? prefix : keySuccessor(after);
     const low = compareBytes(successor, prefix) > 0 ? successor : prefix;

@@ -164,7 +164,7 @@ export class SqliteStorage implements DurableStorage {
     assert(
       this.firstIndex() <= low && low < high && high <= this.lastIndex() + 1,
       "firstIndex <= low < high <= lastIndex + 1",
-      () => `low ${low}, high ${high}, log [${this.firstIndex()}, ${this.lastIndex()}]`,
+      { detail: () => `low ${low} }, high ${high}, log [${this.firstIndex()}, ${this.lastIndex()}]`,
     );
     const entries: Entry[] = [];
     let totalBytes = 0;
@@ -176,7 +176,7 @@ export class SqliteStorage implements DurableStorage {
         high,
         ENTRY_PAGE_ROWS,
       ) as unknown as LogRow[];
-      assert(rows[0]?.[0] === from, "stored log is contiguous", () => `no entry at ${from}`);
+      assert(rows[0]?.[0] === from, "stored log is contiguous", { detail: () => `no entry at ${from}` });
       for (const row of rows) {
         const entry = rowToEntry(row);
         totalBytes += entryBytes(entry);
@@ -222,7 +222,7 @@ export class SqliteStorage implements DurableStorage {
       if (request.entries.length > 0) this.#append(request.entries);
       if (request.hardState !== null) this.#writeHardState(request.hardState);
       const violation = logViolation(this.#view);
-      assert(violation === null, "persisted log invariants hold", () => `${violation}`);
+      assert(violation === null, "persisted log invariants hold", { detail: () => `${violation}` });
     });
   }
 
@@ -235,12 +235,12 @@ export class SqliteStorage implements DurableStorage {
     assert(
       index <= view.hardState.commit,
       "only committed entries are compacted",
-      () => `snapshot index ${index}, commit ${view.hardState.commit}`,
+      { detail: () => `snapshot index ${index} }, commit ${view.hardState.commit}`,
     );
     assert(
       this.term(index) === term,
       "snapshot matches the log",
-      () => `snapshot (index ${index}, term ${term}), log term ${this.term(index)}`,
+      { detail: () => `snapshot (index ${index}, term ${term}) }, log term ${this.term(index)}`,
     );
     this.transaction(() => {
       this.#writeSnapshot(snapshot);
@@ -260,7 +260,7 @@ export class SqliteStorage implements DurableStorage {
    * must be synchronous: an `await` inside would let other code run mid-transaction.
    */
   transaction<T>(fn: () => T): T {
-    assert(!this.#closed, "storage is open", () => this.path);
+    assert(!this.#closed, "storage is open", { detail: () => this.path });
     const outermost = this.#depth === 0;
     const statements = this.#statements;
     (outermost ? statements.begin : statements.savepoint).run();
@@ -397,7 +397,7 @@ export class SqliteStorage implements DurableStorage {
     assert(
       first.index <= this.#view.lastIndex + 1,
       "appended entries leave no gap",
-      () => `first new index ${first.index}, last index ${this.#view.lastIndex}`,
+      { detail: () => `first new index ${first.index} }, last index ${this.#view.lastIndex}`,
     );
     this.#statements.deleteFrom.run(first.index);
     let runs = truncateRuns(this.#view.termRuns, first.index);
@@ -406,12 +406,12 @@ export class SqliteStorage implements DurableStorage {
       assert(
         entry.index === previous.index + 1,
         "appended entries are contiguous",
-        () => `index ${entry.index} after ${previous.index}`,
+        { detail: () => `index ${entry.index} after ${previous.index}` },
       );
       assert(
         entry.term >= previous.term,
         "log terms never decrease",
-        () => `term ${entry.term} at ${entry.index} after term ${previous.term}`,
+        { detail: () => `term ${entry.term} at ${entry.index} after term ${previous.term}` },
       );
       const row = entryToRow(entry);
       this.#statements.insertEntry.run(entry.index, entry.term, row.kind, row.nodeId, row.data);
@@ -428,12 +428,12 @@ export class SqliteStorage implements DurableStorage {
     assert(
       hardState.term >= current.term,
       "term never decreases",
-      () => `term ${hardState.term} after ${current.term}`,
+      { detail: () => `term ${hardState.term} after ${current.term}` },
     );
     assert(
       hardState.commit >= current.commit,
       "commit index never decreases",
-      () => `commit ${hardState.commit} after ${current.commit}`,
+      { detail: () => `commit ${hardState.commit} after ${current.commit}` },
     );
     this.#statements.updateHardState.run(hardState.term, hardState.vote, hardState.commit);
     this.#view = { ...this.#view, hardState: { ...hardState } };
@@ -637,7 +637,7 @@ function termAt(runs: readonly TermRun[], index: number): number {
   assert(
     run !== undefined && run.firstIndex <= index,
     "term runs cover the log",
-    () => `index ${index}`,
+    { detail: () => `index ${index}` },
   );
   return run.term;
 }
