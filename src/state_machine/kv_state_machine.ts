@@ -66,7 +66,7 @@ export class KvStateMachine {
       assert(
         entry.index === applied + 1,
         "entries are applied in order, once",
-        () => `entry ${entry.index} after applied index ${applied}`,
+        { detail: () => `entry ${entry.index} after applied index ${applied}` },
       );
       const result = entry.type === "membership"
         ? this.#applyMembership(entry)
@@ -91,14 +91,17 @@ export class KvStateMachine {
     return this.#store.get(key);
   }
 
-  /** Up to `limit` pairs (1…`LIST_LIMIT_MAX`) whose key starts with `prefix`, by key. */
-  list(prefix: Uint8Array, limit: number): KeyValue[] {
+  /**
+   * Up to `limit` pairs (1…`LIST_LIMIT_MAX`) whose key starts with `prefix`, by key,
+   * after `startAfter` when given (paging: the last key of the previous page).
+   */
+  list(prefix: Uint8Array, limit: number, startAfter: Uint8Array | null = null): KeyValue[] {
     assert(
       Number.isSafeInteger(limit) && limit >= 1 && limit <= LIST_LIMIT_MAX,
       "1 <= list limit <= LIST_LIMIT_MAX",
-      () => `limit ${limit}`,
+      { detail: () => `limit ${limit}` },
     );
-    return this.#store.list(prefix, { limit });
+    return this.#store.list(prefix, startAfter === null ? { limit } : { limit, startAfter });
   }
 
   /** Every member of the applied configuration, by node id. */
@@ -138,21 +141,23 @@ export class KvStateMachine {
     assert(
       index >= applied,
       "a snapshot never takes the state back",
-      () => `snapshot at index ${index}, applied index ${applied}`,
+      { detail: () => `snapshot at index ${index}, applied index ${applied}` },
     );
     const image = decodeStateImage(snapshot.data);
     assert(
       image.appliedIndex === index,
       "snapshot data matches its metadata",
-      () => `data at index ${image.appliedIndex}, metadata at ${index}`,
+      { detail: () => `data at index ${image.appliedIndex}, metadata at ${index}` },
     );
     assert(
       confStatesEqual(image.confState, confState),
       "snapshot data matches its metadata",
-      () =>
-        `data configuration ${JSON.stringify(image.confState)}, metadata ${
-          JSON.stringify(confState)
-        }`,
+      {
+        detail: () =>
+          `data configuration ${JSON.stringify(image.confState)}, metadata ${
+            JSON.stringify(confState)
+          }`,
+      },
     );
     this.#store.transaction(() => loadStateImage(this.#store, image));
   }
@@ -260,7 +265,7 @@ export class KvStateMachine {
     assert(
       invalid === null,
       "committed membership changes are valid",
-      () => `entry ${entry.index}: ${invalid}`,
+      { detail: () => `entry ${entry.index}: ${invalid}` },
     );
     const confState = applyMembershipChange(before, change);
     this.#store.setAppliedConfState(confState);

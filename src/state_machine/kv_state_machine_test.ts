@@ -287,6 +287,19 @@ Deno.test("KvStateMachine.list() returns pairs by key under a binary prefix and 
   throws(() => sm.list(bytes(), 10_001), InvariantViolation);
 });
 
+Deno.test("KvStateMachine.list() pages with startAfter: each page starts after the previous one's last key", () => {
+  const sm = machine();
+  const log = new LogBuilder();
+  for (const key of [bytes(1, 1), bytes(1, 2), bytes(1, 3), bytes(2, 1)]) {
+    log.command({ type: "put", key, value: key });
+  }
+  applyAll(sm, log);
+  const firstPage = sm.list(bytes(1), 2);
+  deepStrictEqual(firstPage.map((p) => [...p.key]), [[1, 1], [1, 2]]);
+  const secondPage = sm.list(bytes(1), 2, firstPage[1]!.key);
+  deepStrictEqual(secondPage.map((p) => [...p.key]), [[1, 3]]);
+});
+
 /** A log touching every part of the state: members, cluster id, keys, sessions. */
 function richLog(): LogBuilder {
   const log = foundedLog();

@@ -164,7 +164,7 @@ export class SqliteStorage implements DurableStorage {
     assert(
       this.firstIndex() <= low && low < high && high <= this.lastIndex() + 1,
       "firstIndex <= low < high <= lastIndex + 1",
-      { detail: () => `low ${low} }, high ${high}, log [${this.firstIndex()}, ${this.lastIndex()}]`,
+      { detail: () => `low ${low}, high ${high}, log [${this.firstIndex()}, ${this.lastIndex()}]` },
     );
     const entries: Entry[] = [];
     let totalBytes = 0;
@@ -176,7 +176,9 @@ export class SqliteStorage implements DurableStorage {
         high,
         ENTRY_PAGE_ROWS,
       ) as unknown as LogRow[];
-      assert(rows[0]?.[0] === from, "stored log is contiguous", { detail: () => `no entry at ${from}` });
+      assert(rows[0]?.[0] === from, "stored log is contiguous", {
+        detail: () => `no entry at ${from}`,
+      });
       for (const row of rows) {
         const entry = rowToEntry(row);
         totalBytes += entryBytes(entry);
@@ -235,12 +237,12 @@ export class SqliteStorage implements DurableStorage {
     assert(
       index <= view.hardState.commit,
       "only committed entries are compacted",
-      { detail: () => `snapshot index ${index} }, commit ${view.hardState.commit}`,
+      { detail: () => `snapshot index ${index}, commit ${view.hardState.commit}` },
     );
     assert(
       this.term(index) === term,
       "snapshot matches the log",
-      { detail: () => `snapshot (index ${index}, term ${term}) }, log term ${this.term(index)}`,
+      { detail: () => `snapshot (index ${index}, term ${term}), log term ${this.term(index)}` },
     );
     this.transaction(() => {
       this.#writeSnapshot(snapshot);
@@ -397,7 +399,7 @@ export class SqliteStorage implements DurableStorage {
     assert(
       first.index <= this.#view.lastIndex + 1,
       "appended entries leave no gap",
-      { detail: () => `first new index ${first.index} }, last index ${this.#view.lastIndex}`,
+      { detail: () => `first new index ${first.index}, last index ${this.#view.lastIndex}` },
     );
     this.#statements.deleteFrom.run(first.index);
     let runs = truncateRuns(this.#view.termRuns, first.index);
