@@ -3,14 +3,15 @@
  * failed start harmless (DESIGN.md sections 1, 3, 6):
  *
  * 1. lock the data dir and load (or create) the P2P identity;
- * 2. bind the Iroh endpoint on UDP `--bind` and serve `blixard/rpc/1`;
+ * 2. bind the Iroh endpoint on UDP `--bind` and answer `ping` on `blixard/rpc/1`;
  * 3. serve HTTP on TCP bind port + 1000;
- * 4. log "ready";
- * 5. with `--peers`, find a seed: `/bootstrap` over HTTP, then an Iroh connection that must
- *    reach the advertised P2P id, then `ping`.
+ * 4. open the Raft storage and decide (DESIGN.md section 6): a data dir with Raft state
+ *    restarts as that member; otherwise no `--peers` founds a cluster, and `--peers` joins;
+ * 5. start the Raft loop, the Raft transport and the cluster RPC methods; log "ready";
+ * 6. a joiner then joins in the background (`/status` shows its progress).
  *
- * A step that fails releases everything before it, so a failed start writes nothing to
- * the data dir but the identity key, and leaves no port bound.
+ * Steps 1–3 release everything when a later one fails, and nothing but `identity.key` is
+ * written before step 4, so a start that fails on a port or a lock leaves no trace.
  *
  * @module
  */
@@ -20,18 +21,25 @@ import { reasonOf, StartupError } from "../cli/errors.ts";
 import { getLogger } from "../log/logging.ts";
 import { NodeMetrics } from "../http/metrics.ts";
 import { startHttpServer } from "../http/http_server.ts";
-import { P2pEndpoint } from "../transport/p2p_endpoint.ts";
-import { RpcServer } from "../transport/rpc.ts";
-import { PING_RPC, pingHandler } from "../transport/ping_rpc.ts";
-import { findSeed, type Seed } from "../bootstrap/bootstrap_client.ts";
 import { bootstrapInfoFor } from "../bootstrap/bootstrap_info.ts";
+import { P2pEndpoint } from "../transport/p2p_endpoint.ts";
+import { RpcClient, RpcServer } from "../transport/rpc.ts";
+import { PING_RPC, pingHandler } from "../transport/ping_rpc.ts";
+import { RaftTransport } from "../transport/raft_transport.ts";
+import type { StatusJson } from "../transport/cluster_rpcs.ts";
 import { openDataDir } from "./data_dir.ts";
 import { loadOrCreateIdentity } from "./identity.ts";
 import { ResourceStack } from "./resource_stack.ts";
 import { JoinProgress } from "./join_progress.ts";
 import { wireEndpointMetrics } from "./endpoint_metrics.ts";
+import { registerClusterMetrics } from "./cluster_metrics.ts";
+import { openClusterState } from "./cluster_state.ts";
+import { ClusterMember } from "./cluster_member.ts";
 
 const log = getLogger(["blixard", "node"]);
+
+/** Concurrent RPC requests a node serves (clients keep many writes in flight). */
+const RPC_CONCURRENT_REQUESTS_MAX = 1024;
 
 /** A running node. */
 export interface Node {
@@ -40,7 +48,7 @@ export interface Node {
   /** Resolves with the process exit code once the node has stopped. */
   readonly finished: Promise<number>;
   /** Stops gracefully; resolves once everything is released. Idempotent. */
-  stop(reason: string): Promise<void>;
+  stop(reason: string, exitCode?: number): Promise<void>;
 }
 
 /** Starts a node from `config`. Rejects with `StartupError` when it cannot start. */
@@ -64,68 +72,97 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
   const endpoint = await bindEndpoint(config, identity.secretKey);
   resources.push("P2P endpoint", () => endpoint.close());
   wireEndpointMetrics(endpoint, metrics);
-
-  const rpcServer = new RpcServer();
+  const rpcServer = new RpcServer({ concurrentRequestsMax: RPC_CONCURRENT_REQUESTS_MAX });
   rpcServer.register(PING_RPC, pingHandler({ nodeId: config.nodeId, p2pNodeId: endpoint.nodeId }));
   rpcServer.serve(endpoint);
 
-  const join = new JoinProgress(config.peers.length > 0 ? "discovering" : null);
-  let serving = true;
+  // The HTTP routes read `member`, which exists from step 5 on; until then the node is starting.
+  let member: ClusterMember | null = null;
+  const joinProgress = new JoinProgress(null);
+  const startingStatus = (): StatusJson => ({
+    node_id: config.nodeId,
+    cluster_id: null,
+    role: "joining",
+    term: 0,
+    leader_id: null,
+    commit_index: 0,
+    applied_index: 0,
+    members: [],
+    join: joinProgress.toJson(),
+  });
+  const status = () => member?.status() ?? startingStatus();
   const http = await startHttpServer({
     hostname: config.bindHost,
     port: config.httpPort,
     metrics,
     routes: {
-      bootstrap: () =>
-        bootstrapInfoFor(endpoint, { nodeId: config.nodeId, clusterId: null, leaderId: null }),
-      status: () => ({
-        node_id: config.nodeId,
-        cluster_id: null,
-        role: serving ? (join.phase === null ? "follower" : "joining") : "stopping",
-        term: null,
-        leader_id: null,
-        commit_index: null,
-        applied_index: null,
-        members: [],
-        join: join.toJson(),
-      }),
-      isServing: () => serving,
+      bootstrap: () => {
+        const current = status();
+        return bootstrapInfoFor(endpoint, {
+          nodeId: config.nodeId,
+          clusterId: current.cluster_id,
+          leaderId: current.leader_id,
+        });
+      },
+      status,
+      isServing: () => member?.isServing ?? true,
     },
   });
   resources.push("HTTP server", () => http.shutdown());
 
-  log.info("ready node_id={nodeId} p2p_node_id={p2pNodeId} udp={udp} http={http} in {startMs} ms", {
-    nodeId: config.nodeId,
-    p2pNodeId: endpoint.nodeId,
-    udp: endpoint.addresses().join(","),
-    http: joinHostPort(config.bindHost, http.port),
-    startMs: Math.round(performance.now() - startedAtMs),
+  const state = openClusterState(config, { dataDirPath: dataDir.path, endpoint });
+  resources.push("storage", () => state.storage.close());
+  const rpcClient = new RpcClient(endpoint);
+  resources.push("RPC client", () => rpcClient.close());
+  member = new ClusterMember({
+    config,
+    endpoint,
+    state,
+    rpcClient,
+    joinProgress,
+    metrics,
+    onStop: () => resources.releaseAll(),
   });
+  const transport = new RaftTransport({
+    endpoint,
+    nodeId: config.nodeId,
+    directory: member.directory,
+    onMessage: (message) => member?.raft.step(message),
+    onUnreachable: (nodeId) => member?.raft.reportUnreachable(nodeId),
+  });
+  member.attachTransport(transport);
+  member.service.register(rpcServer);
+  const { observeJoinPhase } = registerClusterMetrics(metrics, {
+    status,
+    raft: () => member?.raft ?? null,
+  });
+  joinProgress.onPhase((phase, elapsedMs) => observeJoinPhase(phase, elapsedMs));
+  member.start();
 
-  const stopped = Promise.withResolvers<number>();
-  let stopping: Promise<void> | null = null;
-  const stop = (reason: string, exitCode = 0): Promise<void> => {
-    stopping ??= (async () => {
-      serving = false;
-      log.info("stopping: {reason}", { reason });
-      await resources.releaseAll();
-      log.info("stopped");
-      stopped.resolve(exitCode);
-    })();
-    return stopping;
-  };
-
-  if (config.peers.length > 0) {
-    connectToSeed(config, { endpoint, metrics, join }).then(
-      (seed) => seed.connection.close("seed verified"),
-      (error) => {
-        log.error("{message}", { message: reasonOf(error) });
-        stop("could not join", 1);
-      },
+  log.info(
+    "ready node_id={nodeId} p2p_node_id={p2pNodeId} udp={udp} http={http} ({start}) in {startMs} ms",
+    {
+      nodeId: config.nodeId,
+      p2pNodeId: endpoint.nodeId,
+      udp: endpoint.addresses().join(","),
+      http: joinHostPort(config.bindHost, http.port),
+      start: state.start,
+      startMs: Math.round(performance.now() - startedAtMs),
+    },
+  );
+  if (state.start === "join") member.joinInBackground();
+  if (state.start === "restart") member.announceAddressesInBackground();
+  if (config.clusterSecretFile === null && state.start !== "restart") {
+    log.warn(
+      "no --cluster-secret-file: anyone who can reach this node's ports may join the cluster",
     );
   }
-
-  return { nodeId: config.nodeId, p2pNodeId: endpoint.nodeId, finished: stopped.promise, stop };
+  return {
+    nodeId: config.nodeId,
+    p2pNodeId: endpoint.nodeId,
+    finished: member.finished,
+    stop: (reason, exitCode) => member!.stop(reason, exitCode),
+  };
 }
 
 async function bindEndpoint(config: NodeConfig, secretKey: Uint8Array): Promise<P2pEndpoint> {
@@ -136,28 +173,6 @@ async function bindEndpoint(config: NodeConfig, secretKey: Uint8Array): Promise<
     // The endpoint's message names the UDP address and the cause; say which flag sets it.
     throw new StartupError(`--bind ${bindAddress}: ${reasonOf(error)}`, { cause: error });
   }
-}
-
-async function connectToSeed(
-  config: NodeConfig,
-  context: { endpoint: P2pEndpoint; metrics: NodeMetrics; join: JoinProgress },
-): Promise<Seed> {
-  const seed = await findSeed([...config.peers], {
-    endpoint: context.endpoint,
-    joinTimeoutMs: config.joinTimeoutMs,
-    onEvent: (event) => {
-      context.metrics.recordBootstrapFetch(event.outcome);
-      if (event.reason !== null) context.join.failed(event.message);
-    },
-  });
-  context.join.advance("connected");
-  log.info("connected to seed {peer}: node {seedId}, p2p_node_id={p2pNodeId}, path {path}", {
-    peer: seed.peer,
-    seedId: seed.info.node_id,
-    p2pNodeId: seed.info.p2p_node_id,
-    path: seed.connection.path(),
-  });
-  return seed;
 }
 
 /** `host:port`, with IPv6 hosts in brackets. */

@@ -12,7 +12,7 @@
 import { z } from "zod";
 import type { Entry, Message } from "../raft/types.ts";
 
-const NODE_ID_MAX = 2 ** 31 - 1;
+const NODE_ID_MAX = Number.MAX_SAFE_INTEGER;
 const index = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 const term = index;
 const positiveNodeId = z.number().int().min(1).max(NODE_ID_MAX);

@@ -51,15 +51,15 @@ Deno.test("a restarted node keeps its p2p_node_id", async () => {
   }
 });
 
-Deno.test("a node with --peers reaches the first node over Iroh and pings it", async () => {
+Deno.test("a node with --peers verifies the first node's P2P id over Iroh with a ping", async () => {
   const group = new NodeGroup();
   try {
     const first = await group.start({ id: 1 });
     await first.waitForHealthy();
     const firstId = (await first.getJson("/bootstrap")).p2p_node_id as string;
     const second = await group.start({ id: 2, peers: [first.address] });
-    const line = await second.waitForLog(/connected to seed/);
-    assert.ok(line.includes(firstId), `the seed's P2P id is logged: ${line}`);
+    const line = await second.waitForLog(/seed found/);
+    assert.ok(line.includes(`node 1, P2P id ${firstId}`), `the verified seed is logged: ${line}`);
   } finally {
     await group.cleanup();
   }
@@ -72,7 +72,7 @@ Deno.test("with one dead and one live peer the seed is still found", async () =>
     await live.waitForHealthy();
     const deadAddress = `127.0.0.1:${await freeBindPort()}`;
     const joiner = await group.start({ id: 2, peers: [deadAddress, live.address] });
-    const line = await joiner.waitForLog(/connected to seed/);
+    const line = await joiner.waitForLog(/seed found/);
     assert.ok(line.includes(live.address), line);
   } finally {
     await group.cleanup();
@@ -223,6 +223,11 @@ Deno.test("a joiner whose only peer is down exits non-zero after the join timeou
     await startExpectingFailure(group, node);
     assert.equal(node.exitStatus?.code, 1);
     assert.match(node.stderr, new RegExp(`no seed found.*${deadAddress.replaceAll(".", "\\.")}`));
+    assert.deepEqual(
+      Array.from(Deno.readDirSync(node.dataDir), (entry) => entry.name).sort(),
+      ["LOCK", "identity.key"],
+      "a failed join leaves nothing but the identity",
+    );
   } finally {
     await group.cleanup();
   }

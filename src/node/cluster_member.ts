@@ -1,0 +1,309 @@
+/**
+ * `ClusterMember`: the node as a member of its cluster, once its storage is open. It owns
+ * the Raft loop, the member directory, the leader's membership manager and the RPC
+ * service, and the lifecycle around them: joining, announcing changed addresses after a
+ * restart, leaving, and the graceful stop that hands leadership over first.
+ *
+ * @module
+ */
+
+import type { NodeConfig } from "../cli/node_config.ts";
+import { reasonOf } from "../cli/errors.ts";
+import type { NodeMetrics } from "../http/metrics.ts";
+import { getLogger } from "../log/logging.ts";
+import { NO_NODE } from "../raft/types.ts";
+import { ANNOUNCE_RPC, REMOVE_RPC, type StatusJson } from "../transport/cluster_rpcs.ts";
+import type { P2pEndpoint } from "../transport/p2p_endpoint.ts";
+import type { RaftTransport } from "../transport/raft_transport.ts";
+import type { RpcClient } from "../transport/rpc.ts";
+import { ClusterError } from "./cluster_error.ts";
+import { ClusterService } from "./cluster_service.ts";
+import { type ClusterState, removeIfPristine } from "./cluster_state.ts";
+import type { JoinProgress } from "./join_progress.ts";
+import { joinCluster, JoinRefusedError } from "./joiner.ts";
+import { MemberDirectory, sameAddresses } from "./member_directory.ts";
+import { MembershipManager } from "./membership_manager.ts";
+import { DEFAULT_RAFT_TIMING, RaftNode } from "./raft_node.ts";
+import { statusJson } from "./status_view.ts";
+
+const log = getLogger(["blixard", "node"]);
+
+/** How often the leader looks for learners to promote. */
+const AUTOPILOT_INTERVAL_MS = 20;
+/** How long a stopping or leaving leader waits for its successor to take over. */
+const HANDOVER_TIMEOUT_MS = 2_000;
+/** Pause between attempts to announce changed addresses. */
+const ANNOUNCE_RETRY_MS = 250;
+/** Lets the answer to `cluster.leave` reach the caller before the node stops. */
+const LEAVE_STOP_DELAY_MS = 100;
+
+/** Options of a {@linkcode ClusterMember}. */
+export interface ClusterMemberOptions {
+  config: NodeConfig;
+  endpoint: P2pEndpoint;
+  state: ClusterState;
+  rpcClient: RpcClient;
+  joinProgress: JoinProgress;
+  metrics: NodeMetrics;
+  /** Releases the node's resources (HTTP, endpoint, storage, lock) once the member stopped. */
+  onStop: () => Promise<void>;
+}
+
+/** The node as a cluster member. */
+export class ClusterMember {
+  readonly raft: RaftNode;
+  readonly directory: MemberDirectory;
+  readonly service: ClusterService;
+  readonly membership: MembershipManager;
+  readonly #options: ClusterMemberOptions;
+  readonly #stopped = Promise.withResolvers<number>();
+  #transport: RaftTransport | null = null;
+  #autopilot: ReturnType<typeof setInterval> | null = null;
+  #stopping: Promise<void> | null = null;
+  readonly #abort = new AbortController();
+
+  constructor(options: ClusterMemberOptions) {
+    this.#options = options;
+    const { config, state } = options;
+    const nodeId = config.nodeId;
+    this.directory = new MemberDirectory(nodeId, () => this.raft.status().confState);
+    this.raft = new RaftNode({
+      nodeId,
+      storage: state.storage,
+      stateMachine: state.stateMachine,
+      timing: DEFAULT_RAFT_TIMING,
+      send: (messages) => this.#transport?.send(messages),
+    });
+    this.membership = new MembershipManager({ nodeId, raft: this.raft, directory: this.directory });
+    this.service = new ClusterService({
+      nodeId,
+      raft: this.raft,
+      stateMachine: state.stateMachine,
+      directory: this.directory,
+      membership: this.membership,
+      rpcClient: options.rpcClient,
+      status: () => this.status(),
+      leave: (signal) => this.leave(signal),
+    });
+    this.#learnKnownMembers();
+    this.raft.on({
+      appended: (entries) => this.directory.learnFromEntries(entries),
+      applied: (entry) => {
+        if (entry.type === "normal") return;
+        this.#refreshMembers();
+        if (entry.change.nodeId !== nodeId) return;
+        if (entry.change.type === "promoteLearner") this.#becameVoter();
+        if (entry.change.type === "removeNode") this.#removed();
+      },
+    });
+  }
+
+  /** Resolves with the exit code once stopped. */
+  get finished(): Promise<number> {
+    return this.#stopped.promise;
+  }
+
+  /** False once stopping: `/health` answers 503. */
+  get isServing(): boolean {
+    return this.#stopping === null;
+  }
+
+  /** Connects the Raft transport (created after this member, since it reads the directory). */
+  attachTransport(transport: RaftTransport): void {
+    this.#transport = transport;
+  }
+
+  /** Starts the transport, the Raft loop and the autopilot. */
+  start(): void {
+    this.#transport?.start();
+    this.raft.start();
+    this.#autopilot = setInterval(
+      () => this.membership.promoteCaughtUpLearners(),
+      AUTOPILOT_INTERVAL_MS,
+    );
+  }
+
+  /** The `/status` document. */
+  status(): StatusJson {
+    const { stateMachine } = this.#options.state;
+    const raft = this.raft.status();
+    const hasRaftState = raft.lastIndex > 0 || raft.term > 0;
+    return statusJson({
+      nodeId: this.#options.config.nodeId,
+      raft: hasRaftState ? raft : null,
+      clusterId: stateMachine.clusterId(),
+      appliedIndex: stateMachine.appliedIndex(),
+      members: stateMachine.members(),
+      directory: this.directory,
+      join: this.#options.joinProgress.toJson(),
+      stopping: this.#stopping !== null,
+    });
+  }
+
+  /** Joins through `--peers` in the background; a failed join stops the node with exit 1. */
+  joinInBackground(): void {
+    const { config, endpoint, joinProgress, metrics, state } = this.#options;
+    joinProgress.advance("discovering");
+    joinCluster({
+      peers: config.peers,
+      endpoint,
+      self: state.self,
+      directory: this.directory,
+      progress: joinProgress,
+      joinTimeoutMs: config.joinTimeoutMs,
+      onBootstrapEvent: (event) => {
+        metrics.recordBootstrapFetch(event.outcome);
+        if (event.reason !== null) joinProgress.failed(event.message);
+      },
+      signal: this.#abort.signal,
+    }).then(
+      () => this.#refreshMembers(),
+      (error) => {
+        if (this.#stopping !== null) return;
+        const message = error instanceof JoinRefusedError ? error.message : reasonOf(error);
+        log.error("join failed: {message}", { message });
+        this.stop("the join failed", 1);
+      },
+    );
+  }
+
+  /**
+   * After a restart, records this node's current addresses through the log when they
+   * differ from its member record (a restart with another `--bind`), retrying until a
+   * leader takes it.
+   */
+  announceAddressesInBackground(): void {
+    const self = this.#options.state.self;
+    const known = this.directory.recordOf(self.nodeId);
+    if (known !== null && sameAddresses(known, self)) return;
+    log.info("addresses changed to {addresses}: announcing them to the cluster", {
+      addresses: self.addresses.join(","),
+    });
+    const attempt = async (): Promise<void> => {
+      while (this.#stopping === null) {
+        try {
+          const signal = AbortSignal.any([this.#abort.signal, AbortSignal.timeout(5_000)]);
+          const { index } = this.raft.softState.role === "leader"
+            ? await this.membership.announce(self, signal)
+            : await this.service.forwardToLeader(ANNOUNCE_RPC, { member: self }, signal);
+          log.info("new addresses recorded at index {index}", { index });
+          return;
+        } catch (error) {
+          log.debug("announcing addresses failed, retrying: {error}", { error });
+          await new Promise((resolve) => setTimeout(resolve, ANNOUNCE_RETRY_MS));
+        }
+      }
+    };
+    void attempt();
+  }
+
+  /**
+   * `cluster.leave`: hands leadership over if this node leads, has the leader remove it,
+   * answers, then stops. The last voter cannot leave.
+   */
+  async leave(signal: AbortSignal): Promise<{ index: number }> {
+    const { voters } = this.raft.status().confState;
+    const nodeId = this.#options.config.nodeId;
+    if (voters.length === 1 && voters[0] === nodeId) {
+      throw new ClusterError(
+        "invalid",
+        `node ${nodeId} is the last voter; stop it instead of leaving`,
+      );
+    }
+    await this.#handOverLeadership();
+    const { index } = this.raft.softState.role === "leader"
+      ? await this.membership.remove(nodeId, { force: false, signal })
+      : await this.service.forwardToLeader(REMOVE_RPC, { nodeId, force: false }, signal);
+    setTimeout(() => this.stop("left the cluster"), LEAVE_STOP_DELAY_MS);
+    return { index };
+  }
+
+  /** Stops gracefully: a leader hands over first; then everything is released. Idempotent. */
+  stop(reason: string, exitCode = 0): Promise<void> {
+    this.#stopping ??= (async () => {
+      log.info("stopping: {reason}", { reason });
+      if (exitCode === 0) await this.#handOverLeadership();
+      this.#abort.abort(new ClusterError("stopping", "the node is stopping"));
+      if (this.#autopilot !== null) clearInterval(this.#autopilot);
+      this.raft.stop();
+      this.#transport?.close();
+      if (
+        this.#options.joinProgress.phase !== null && this.#options.joinProgress.phase !== "voter"
+      ) {
+        removeIfPristine(this.#options.state.storage);
+      }
+      await this.#options.onStop();
+      log.info("stopped");
+      this.#stopped.resolve(exitCode);
+    })();
+    return this.#stopping;
+  }
+
+  /** A leader transfers leadership to its most up-to-date active voter and waits for it. */
+  async #handOverLeadership(): Promise<void> {
+    if (this.raft.softState.role !== "leader") return;
+    const status = this.raft.status();
+    const candidates = status.progress
+      .filter((peer) => !peer.isLearner && peer.recentActive && peer.nodeId !== status.id)
+      .sort((a, b) => b.matchIndex - a.matchIndex);
+    const target = candidates[0];
+    if (target === undefined) return;
+    try {
+      this.raft.transferLeadership(target.nodeId);
+    } catch (error) {
+      log.warn("could not hand leadership to node {nodeId}: {error}", {
+        nodeId: target.nodeId,
+        error,
+      });
+      return;
+    }
+    log.info("handing leadership to node {nodeId}", { nodeId: target.nodeId });
+    const deadline = performance.now() + HANDOVER_TIMEOUT_MS;
+    while (performance.now() < deadline && this.raft.softState.role === "leader") {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const leaderId = this.raft.softState.leaderId;
+    if (this.raft.softState.role === "leader") {
+      log.warn("leadership was not taken over within {ms} ms", { ms: HANDOVER_TIMEOUT_MS });
+    } else {
+      log.info("node {leaderId} leads now", {
+        leaderId: leaderId === NO_NODE ? "none yet" : leaderId,
+      });
+    }
+  }
+
+  #learnKnownMembers(): void {
+    const { storage, stateMachine } = this.#options.state;
+    for (const member of stateMachine.members()) {
+      if (member.info !== null) this.directory.remember(member.info);
+    }
+    // Members added by entries that are in the log but not applied yet.
+    const applied = stateMachine.appliedIndex();
+    const last = storage.lastIndex();
+    let next = Math.max(applied + 1, storage.firstIndex());
+    while (next <= last) {
+      const entries = storage.entries(next, last + 1, 1024 * 1024);
+      this.directory.learnFromEntries(entries);
+      next = entries[entries.length - 1]!.index + 1;
+    }
+  }
+
+  #refreshMembers(): void {
+    for (const member of this.#options.state.stateMachine.members()) {
+      if (member.info !== null) this.directory.remember(member.info);
+    }
+    this.#transport?.refreshMembers();
+  }
+
+  #becameVoter(): void {
+    const progress = this.#options.joinProgress;
+    if (progress.phase === null || progress.phase === "voter") return;
+    progress.advance("voter");
+    log.info("promoted to voter: the join is complete");
+  }
+
+  #removed(): void {
+    log.warn("this node was removed from the cluster; stopping");
+    setTimeout(() => this.stop("removed from the cluster"), 0);
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * Opens the node's durable cluster state and makes the start-up decision of DESIGN.md
+ * section 6:
+ *
+ * 1. the data dir holds Raft state → restart as that member (no bootstrap, no join, even
+ *    when every `--peers` address is down);
+ * 2. no `--peers` → found a new single-node cluster (the founding log, `founding.ts`);
+ * 3. otherwise → join.
+ *
+ * @module
+ */
+
+import type { NodeConfig } from "../cli/node_config.ts";
+import { reasonOf, StartupError } from "../cli/errors.ts";
+import { SqliteStorage } from "../storage/sqlite_storage.ts";
+import { StorageCorruptionError } from "../storage/storage.ts";
+import { KvStateMachine } from "../state_machine/kv_state_machine.ts";
+import { SqliteStateStore } from "../state_machine/sqlite_state_store.ts";
+import { foundingLog } from "../state_machine/founding.ts";
+import type { MemberInfo } from "../state_machine/member_info.ts";
+import type { P2pEndpoint } from "../transport/p2p_endpoint.ts";
+import { getLogger } from "../log/logging.ts";
+
+const log = getLogger(["blixard", "node"]);
+
+/** How this start began. */
+export type StartMode = "restart" | "found" | "join";
+
+/** The node's storage, state machine and the start-up decision. */
+export interface ClusterState {
+  storage: SqliteStorage;
+  stateMachine: KvStateMachine;
+  start: StartMode;
+  /** This node's own member record, as it is now (addresses of this run). */
+  self: MemberInfo;
+}
+
+/** Opens `<data-dir>/blixard.db` and decides how the node starts. */
+export function openClusterState(
+  config: NodeConfig,
+  context: { dataDirPath: string; endpoint: P2pEndpoint },
+): ClusterState {
+  const storage = openStorage(context.dataDirPath);
+  try {
+    const stateMachine = new KvStateMachine(new SqliteStateStore(storage));
+    const self: MemberInfo = {
+      nodeId: config.nodeId,
+      p2pNodeId: context.endpoint.nodeId,
+      addresses: context.endpoint.addresses(),
+      relayUrl: context.endpoint.relayUrl,
+    };
+    const { hardState } = storage.initialState();
+    if (hardState.term > 0 || storage.lastIndex() > 0) {
+      checkOwnership(stateMachine, self, storage.path);
+      return { storage, stateMachine, start: "restart", self };
+    }
+    if (config.peers.length > 0) return { storage, stateMachine, start: "join", self };
+    const clusterId = crypto.randomUUID();
+    storage.persist({ ...foundingLog(self, clusterId), snapshot: null });
+    log.info("founded cluster {clusterId} with this node as its only voter", { clusterId });
+    return { storage, stateMachine, start: "found", self };
+  } catch (error) {
+    storage.close();
+    throw error;
+  }
+}
+
+/** Removes a database that never received Raft state (a join that did not succeed). */
+export function removeIfPristine(storage: SqliteStorage): void {
+  if (storage.initialState().hardState.term > 0 || storage.lastIndex() > 0) return;
+  storage.close();
+  for (const suffix of ["", "-wal", "-shm"]) {
+    try {
+      Deno.removeSync(storage.path + suffix);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+  }
+}
+
+function openStorage(dataDirPath: string): SqliteStorage {
+  try {
+    return SqliteStorage.open(dataDirPath);
+  } catch (error) {
+    if (error instanceof StorageCorruptionError) {
+      throw new StartupError(reasonOf(error), { cause: error });
+    }
+    throw new StartupError(
+      `cannot open the Raft storage in ${dataDirPath}: ${reasonOf(error)}`,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * A data dir belongs to one member: restarting it under another `--id` would make one
+ * key speak for two ids. The applied member records tell which id this key has.
+ */
+function checkOwnership(stateMachine: KvStateMachine, self: MemberInfo, path: string): void {
+  const mine = stateMachine.members().find((member) => member.info?.p2pNodeId === self.p2pNodeId);
+  if (mine === undefined || mine.nodeId === self.nodeId) return;
+  throw new StartupError(
+    `${path} belongs to node ${mine.nodeId}, not --id ${self.nodeId}: start it with --id ${mine.nodeId}, ` +
+      `or use another --data-dir for node ${self.nodeId}`,
+  );
+}

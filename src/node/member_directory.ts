@@ -1,0 +1,95 @@
+/**
+ * `MemberDirectory`: where each member is (its P2P id, addresses, relay) and who counts as
+ * a member right now, for the Raft transport and for forwarding RPCs to the leader.
+ *
+ * Addresses come from, newest first: records learned while joining (the seed's member
+ * list), membership entries as soon as they are appended (a leader replicates to a new
+ * learner before the change commits), and the applied state machine. Membership itself
+ * is the configuration at the end of the log, which is what the core acts on: a removed
+ * node's key stops counting the moment its removal is appended.
+ *
+ * @module
+ */
+
+import { isMember } from "../raft/membership.ts";
+import type { ConfState, Entry, NodeId } from "../raft/types.ts";
+import { decodeMemberInfo, type MemberInfo } from "../state_machine/member_info.ts";
+import type { PeerAddress } from "../transport/p2p_endpoint.ts";
+import type { RaftPeerDirectory } from "../transport/raft_transport.ts";
+
+/** The membership and addresses a node knows of. */
+export class MemberDirectory implements RaftPeerDirectory {
+  readonly #selfId: NodeId;
+  readonly #confState: () => ConfState;
+  readonly #records = new Map<NodeId, MemberInfo>();
+  /** Members named by the seed while this node had no configuration of its own yet. */
+  #provisional = new Set<NodeId>();
+
+  /** `confState` reads the configuration in force (the core's, including appended changes). */
+  constructor(selfId: NodeId, confState: () => ConfState) {
+    this.#selfId = selfId;
+    this.#confState = confState;
+  }
+
+  /** Records `info` (newer knowledge replaces older). */
+  remember(info: MemberInfo): void {
+    this.#records.set(info.nodeId, info);
+  }
+
+  /**
+   * Records the members a seed reported while joining: until this node's own log names
+   * it, they may connect to it (the leader replicates to a learner at once).
+   */
+  rememberProvisional(infos: readonly MemberInfo[]): void {
+    for (const info of infos) {
+      this.remember(info);
+      this.#provisional.add(info.nodeId);
+    }
+  }
+
+  /** Learns the record of every learner added in `entries` (as soon as they are appended). */
+  learnFromEntries(entries: readonly Entry[]): void {
+    for (const entry of entries) {
+      if (entry.type !== "membership" || entry.change.type !== "addLearner") continue;
+      const decoded = decodeMemberInfo(entry.change.context);
+      if (decoded.ok) this.remember(decoded.value);
+    }
+  }
+
+  /** The record of `nodeId`, or `null`. */
+  recordOf(nodeId: NodeId): MemberInfo | null {
+    return this.#records.get(nodeId) ?? null;
+  }
+
+  addressOf(nodeId: NodeId): PeerAddress | null {
+    if (nodeId === this.#selfId || !this.#counts(nodeId)) return null;
+    const record = this.#records.get(nodeId);
+    if (record === undefined) return null;
+    return { p2pNodeId: record.p2pNodeId, addresses: record.addresses, relayUrl: record.relayUrl };
+  }
+
+  memberIdOf(p2pNodeId: string): NodeId | null {
+    for (const record of this.#records.values()) {
+      if (record.p2pNodeId !== p2pNodeId || record.nodeId === this.#selfId) continue;
+      return this.#counts(record.nodeId) ? record.nodeId : null;
+    }
+    return null;
+  }
+
+  /**
+   * A member of the configuration in force; or, until this node's own log has reached the
+   * entry that added it (before which the log may not yet name the current leader), one of
+   * the members the seed reported.
+   */
+  #counts(nodeId: NodeId): boolean {
+    const conf = this.#confState();
+    if (isMember(conf, nodeId)) return true;
+    return !isMember(conf, this.#selfId) && this.#provisional.has(nodeId);
+  }
+}
+
+/** Whether two records name the same addresses and relay. */
+export function sameAddresses(a: MemberInfo, b: MemberInfo): boolean {
+  return a.relayUrl === b.relayUrl && a.addresses.length === b.addresses.length &&
+    a.addresses.every((address, i) => address === b.addresses[i]);
+}

@@ -1,0 +1,85 @@
+/**
+ * The `/status` document (DESIGN.md section 4): a stable snake_case JSON shape that
+ * scripts rely on, built from a read of the node's state. The same document answers the
+ * `cluster.status` RPC.
+ *
+ * @module
+ */
+
+import type { RaftStatus } from "../raft/raft_core.ts";
+import { NO_NODE, type NodeId } from "../raft/types.ts";
+import type { Member } from "../state_machine/kv_state_machine.ts";
+import type { StatusJson } from "../transport/cluster_rpcs.ts";
+import type { JoinStatusJson } from "./join_progress.ts";
+import type { MemberDirectory } from "./member_directory.ts";
+
+/** What `/status` is built from. */
+export interface StatusSources {
+  nodeId: NodeId;
+  /** `null` until the node has a Raft state (a joiner before its first entries). */
+  raft: RaftStatus | null;
+  clusterId: string | null;
+  appliedIndex: number;
+  /** The applied members with their records. */
+  members: Member[];
+  directory: MemberDirectory;
+  join: JoinStatusJson | null;
+  stopping: boolean;
+}
+
+/** The `/status` document. */
+export function statusJson(sources: StatusSources): StatusJson {
+  const raft = sources.raft;
+  return {
+    node_id: sources.nodeId,
+    cluster_id: sources.clusterId,
+    role: roleOf(sources),
+    term: raft?.term ?? 0,
+    leader_id: raft === null || raft.leaderId === NO_NODE ? null : raft.leaderId,
+    commit_index: raft?.commit ?? 0,
+    applied_index: sources.appliedIndex,
+    members: membersOf(sources),
+    join: sources.join,
+  };
+}
+
+function roleOf(sources: StatusSources): StatusJson["role"] {
+  if (sources.stopping) return "stopping";
+  const raft = sources.raft;
+  if (raft === null) return "joining";
+  const { voters, learners } = raft.confState;
+  if (learners.includes(sources.nodeId)) return "learner";
+  if (!voters.includes(sources.nodeId)) return "joining";
+  switch (raft.role) {
+    case "leader":
+      return "leader";
+    case "candidate":
+    case "preCandidate":
+      return "candidate";
+    case "follower":
+      return "follower";
+  }
+}
+
+/**
+ * The configuration in force (the core's, which includes appended changes) with each
+ * member's record; the applied members fill in what the directory does not know.
+ */
+function membersOf(sources: StatusSources): StatusJson["members"] {
+  const conf = sources.raft?.confState ?? { voters: [], learners: [] };
+  const applied = new Map(sources.members.map((member) => [member.nodeId, member]));
+  const entry = (nodeId: NodeId, role: "voter" | "learner") => {
+    const record = sources.directory.recordOf(nodeId) ?? applied.get(nodeId)?.info ?? null;
+    return {
+      node_id: nodeId,
+      role,
+      p2p_node_id: record?.p2pNodeId ?? null,
+      p2p_addresses: record?.addresses ?? [],
+      p2p_relay_url: record?.relayUrl ?? null,
+    };
+  };
+  return [
+    ...conf.voters.map((nodeId) => entry(nodeId, "voter" as const)),
+    ...conf.learners.map((nodeId) => entry(nodeId, "learner" as const)),
+  ].sort((a, b) => a.node_id - b.node_id);
+}

@@ -1,0 +1,175 @@
+/**
+ * The RPC methods of `blixard/rpc/1` beyond `ping`: joining, status, membership and the
+ * key/value API. Node and client share these definitions, so both sides validate the
+ * same shapes.
+ *
+ * @module
+ */
+
+import { z } from "zod";
+import { defineRpc } from "./rpc.ts";
+import { isValidEndpointId } from "./iroh.ts";
+
+/** Largest key, in bytes. */
+export const KEY_BYTES_MAX = 4096;
+/**
+ * Largest value, in bytes. A compare-and-set carries two values in one RPC frame of at most
+ * `RPC_FRAME_BYTES_MAX` (1 MiB), so a value stays well below half of it.
+ */
+export const VALUE_BYTES_MAX = 256 * 1024;
+/** Most key and value bytes in one `kv.list` answer; the client pages with `startAfter`. */
+export const LIST_RESPONSE_BYTES_MAX = 768 * 1024;
+/** Most pairs one `kv.list` answers. */
+export const LIST_LIMIT_MAX = 10_000;
+
+const nodeId = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+const index = z.number().int().nonnegative();
+const p2pNodeId = z.string().refine(isValidEndpointId, "not a valid Iroh endpoint id");
+const bytes = (maxBytes: number) =>
+  z.custom<Uint8Array>((value) => value instanceof Uint8Array, "expected bytes")
+    .refine((value) => value.length <= maxBytes, `at most ${maxBytes} bytes`);
+
+/** How to reach a member: the wire form of `MemberInfo`. */
+export const memberAddressSchema = z.strictObject({
+  nodeId,
+  p2pNodeId,
+  addresses: z.array(z.string().min(1).max(256)).max(16),
+  relayUrl: z.string().min(1).max(2048).nullable(),
+});
+
+/** A member as `/status` shows it (snake_case, DESIGN.md section 4). */
+export const statusMemberSchema = z.strictObject({
+  node_id: nodeId,
+  role: z.enum(["voter", "learner"]),
+  p2p_node_id: z.string().nullable(),
+  p2p_addresses: z.array(z.string()),
+  p2p_relay_url: z.string().nullable(),
+});
+
+/** The `/status` document, also answered by `cluster.status`. */
+export const statusSchema = z.strictObject({
+  node_id: nodeId,
+  cluster_id: z.string().nullable(),
+  role: z.enum(["leader", "follower", "candidate", "learner", "joining", "stopping"]),
+  term: index,
+  leader_id: nodeId.nullable(),
+  commit_index: index,
+  applied_index: index,
+  members: z.array(statusMemberSchema),
+  join: z.strictObject({
+    phase: z.string(),
+    since: z.string(),
+    last_error: z.string().nullable(),
+  }).nullable(),
+});
+
+/** `/status` as a type. */
+export type StatusJson = z.infer<typeof statusSchema>;
+
+/** Identifies a client's write so that a retry is applied once (Raft thesis §6.3). */
+const clientRequest = z.strictObject({
+  clientId: z.string().min(1).max(64),
+  sequence: z.number().int().min(1),
+});
+
+/** `cluster.status`: the answering node's `/status`. */
+export const STATUS_RPC = defineRpc({
+  method: "cluster.status",
+  request: z.strictObject({}),
+  response: statusSchema,
+});
+
+/**
+ * `cluster.join`: add the caller as a learner. Answered by the leader (a follower forwards)
+ * once the change is committed, with what the joiner needs to follow the cluster.
+ */
+export const JOIN_RPC = defineRpc({
+  method: "cluster.join",
+  request: z.strictObject({ member: memberAddressSchema }),
+  response: z.strictObject({
+    clusterId: z.string().nullable(),
+    leaderId: nodeId,
+    /** The index of the entry that added the joiner. */
+    index,
+    members: z.array(memberAddressSchema),
+  }),
+});
+
+/** `cluster.announce`: a member's addresses changed (restart with another `--bind`). */
+export const ANNOUNCE_RPC = defineRpc({
+  method: "cluster.announce",
+  request: z.strictObject({ member: memberAddressSchema }),
+  response: z.strictObject({ index }),
+});
+
+/** `cluster.remove`: remove member `nodeId` (a dead one, typically). */
+export const REMOVE_RPC = defineRpc({
+  method: "cluster.remove",
+  request: z.strictObject({ nodeId, force: z.boolean() }),
+  response: z.strictObject({ index }),
+});
+
+/** `cluster.leave`: the answering node leaves the cluster, then stops. */
+export const LEAVE_RPC = defineRpc({
+  method: "cluster.leave",
+  request: z.strictObject({}),
+  response: z.strictObject({ index }),
+});
+
+/** `kv.put`: set a key; answered after commit with the entry's index. */
+export const PUT_RPC = defineRpc({
+  method: "kv.put",
+  request: z.strictObject({
+    key: bytes(KEY_BYTES_MAX),
+    value: bytes(VALUE_BYTES_MAX),
+    request: clientRequest,
+  }),
+  response: z.strictObject({ index }),
+});
+
+/** `kv.delete`: remove a key; answered after commit. */
+export const DELETE_RPC = defineRpc({
+  method: "kv.delete",
+  request: z.strictObject({ key: bytes(KEY_BYTES_MAX), request: clientRequest }),
+  response: z.strictObject({ index, existed: z.boolean() }),
+});
+
+/** `kv.compare_and_set`: set a key only if it holds `expected` (`null`: only if absent). */
+export const COMPARE_AND_SET_RPC = defineRpc({
+  method: "kv.compare_and_set",
+  request: z.strictObject({
+    key: bytes(KEY_BYTES_MAX),
+    expected: bytes(VALUE_BYTES_MAX).nullable(),
+    value: bytes(VALUE_BYTES_MAX),
+    request: clientRequest,
+  }),
+  response: z.strictObject({
+    index,
+    succeeded: z.boolean(),
+    current: bytes(VALUE_BYTES_MAX).nullable(),
+  }),
+});
+
+/** `kv.get`: a linearizable read of one key. */
+export const GET_RPC = defineRpc({
+  method: "kv.get",
+  request: z.strictObject({ key: bytes(KEY_BYTES_MAX) }),
+  response: z.strictObject({ value: bytes(VALUE_BYTES_MAX).nullable(), appliedIndex: index }),
+});
+
+/** `kv.list`: a linearizable read of the keys under a prefix, in byte order. */
+export const LIST_RPC = defineRpc({
+  method: "kv.list",
+  request: z.strictObject({
+    prefix: bytes(KEY_BYTES_MAX),
+    /** Continue after this key (the last of the previous page), or from the start. */
+    startAfter: bytes(KEY_BYTES_MAX).nullable(),
+    limit: z.number().int().min(1).max(LIST_LIMIT_MAX),
+  }),
+  response: z.strictObject({
+    items: z.array(z.strictObject({ key: bytes(KEY_BYTES_MAX), value: bytes(VALUE_BYTES_MAX) })),
+    /** More pairs follow: ask again with `startAfter` = the last key. */
+    more: z.boolean(),
+    appliedIndex: index,
+  }),
+});

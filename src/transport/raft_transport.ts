@@ -1,0 +1,314 @@
+/**
+ * Raft messages between members over `blixard/raft/1` (DESIGN.md section 5).
+ *
+ * - One link per peer: a connection (whichever side opened it) and one long-lived stream
+ *   this node writes on. Messages queued while a write is in flight go out together in the
+ *   next single write, so a busy leader batches naturally.
+ * - Every queue is bounded. When a peer's queue is full, or its connection fails, the
+ *   queued messages are dropped and the core is told the peer is unreachable: Raft
+ *   retransmits what matters, and the core backs off to probing.
+ * - Only members may speak Raft: an incoming connection whose authenticated key is not a
+ *   member's is closed at once, and a message whose `from` is not the id that key belongs
+ *   to, or whose `to` is not this node, ends the stream.
+ * - A connection a peer opened to us is used to send back to it too. A restarted peer
+ *   whose address changed is reachable as soon as it connects, before its new address is
+ *   replicated.
+ *
+ * @module
+ */
+
+import type { Message, NodeId } from "../raft/types.ts";
+import { getLogger } from "../log/logging.ts";
+import { RAFT_ALPN } from "./alpn.ts";
+import type { FramedStream } from "./framed_stream.ts";
+import { StreamErrorCode } from "./framed_stream.ts";
+import { ConnectionCloseCode, type P2pConnection } from "./p2p_connection.ts";
+import type { P2pEndpoint, PeerAddress } from "./p2p_endpoint.ts";
+import { parseRaftMessage, RaftMessageError } from "./raft_message_schema.ts";
+
+const log = getLogger(["blixard", "raft_transport"]);
+
+/** Messages waiting for one peer; beyond this they are dropped (Raft retransmits). */
+export const PEER_QUEUE_MESSAGES_MAX = 4096;
+/** Messages in one write: bounds the size of a batch. */
+export const BATCH_MESSAGES_MAX = 512;
+/** Deadline of one connection attempt to a peer. */
+export const CONNECT_TIMEOUT_MS = 2_000;
+/** First pause after a failed connection attempt; doubled per failure up to the maximum. */
+export const RECONNECT_BACKOFF_MIN_MS = 10;
+/** Longest pause between connection attempts to a peer. */
+export const RECONNECT_BACKOFF_MAX_MS = 1_000;
+/** Largest Raft frame: a whole snapshot travels in one. */
+export const RAFT_FRAME_BYTES_MAX = 64 * 1024 * 1024;
+
+/** Who may speak Raft to this node and where the members are. */
+export interface RaftPeerDirectory {
+  /** How to reach member `nodeId`, or `null` when it is not known. */
+  addressOf(nodeId: NodeId): PeerAddress | null;
+  /** The member id of the P2P key `p2pNodeId`, or `null` when it is not a member. */
+  memberIdOf(p2pNodeId: string): NodeId | null;
+}
+
+/** Options of a {@linkcode RaftTransport}. */
+export interface RaftTransportOptions {
+  endpoint: P2pEndpoint;
+  /** This node's Raft id. */
+  nodeId: NodeId;
+  directory: RaftPeerDirectory;
+  /** Receives each valid message from a member. */
+  onMessage: (message: Message) => void;
+  /** Told when messages to a peer were dropped. */
+  onUnreachable: (nodeId: NodeId) => void;
+}
+
+/** Sends and receives Raft messages for one node. */
+export class RaftTransport {
+  readonly #options: RaftTransportOptions;
+  readonly #links = new Map<NodeId, PeerLink>();
+  /** Every open connection on the Raft ALPN, both directions, by the member id of its key. */
+  readonly #connections = new Map<NodeId, Set<P2pConnection>>();
+  #closed = false;
+
+  /** A transport for `options.nodeId`; call `start()` to accept connections. */
+  constructor(options: RaftTransportOptions) {
+    this.#options = options;
+  }
+
+  /** Accepts members' connections on `blixard/raft/1`. */
+  start(): void {
+    this.#options.endpoint.handle(RAFT_ALPN, (connection) => this.#accept(connection), {
+      frameBytesMax: RAFT_FRAME_BYTES_MAX,
+    });
+  }
+
+  /** Queues `messages` for their recipients; never blocks, never throws for a peer's fault. */
+  send(messages: readonly Message[]): void {
+    if (this.#closed) return;
+    for (const message of messages) this.#link(message.to).enqueue(message);
+  }
+
+  /**
+   * Re-checks every connection against the directory, closing those whose key is no
+   * longer a member's: a removed node's key is refused at once, not at its next connect.
+   */
+  refreshMembers(): void {
+    for (const [nodeId, connections] of this.#connections) {
+      for (const connection of connections) {
+        if (this.#options.directory.memberIdOf(connection.remoteNodeId) === nodeId) continue;
+        connection.close("not a member of this cluster", ConnectionCloseCode.refused);
+      }
+    }
+    for (const [nodeId, link] of this.#links) {
+      if (this.#options.directory.addressOf(nodeId) === null) {
+        link.close();
+        this.#links.delete(nodeId);
+      }
+    }
+  }
+
+  /** Closes every link and connection. */
+  close(): void {
+    this.#closed = true;
+    for (const link of this.#links.values()) link.close();
+    this.#links.clear();
+    for (const connections of this.#connections.values()) {
+      for (const connection of connections) {
+        connection.close("node stopping", ConnectionCloseCode.shutdown);
+      }
+    }
+  }
+
+  #link(nodeId: NodeId): PeerLink {
+    let link = this.#links.get(nodeId);
+    if (link === undefined) {
+      link = new PeerLink(nodeId, {
+        connect: () => this.#connect(nodeId),
+        onUnreachable: () => this.#options.onUnreachable(nodeId),
+      });
+      this.#links.set(nodeId, link);
+    }
+    return link;
+  }
+
+  /** An open connection to `nodeId`: one the peer opened, else a new one. */
+  async #connect(nodeId: NodeId): Promise<P2pConnection> {
+    const existing = [...this.#connections.get(nodeId) ?? []].find((connection) =>
+      !connection.isClosed
+    );
+    if (existing !== undefined) return existing;
+    const address = this.#options.directory.addressOf(nodeId);
+    if (address === null) throw new Error(`node ${nodeId} is not a known member`);
+    const connection = await this.#options.endpoint.connect(address, RAFT_ALPN, {
+      timeoutMs: CONNECT_TIMEOUT_MS,
+      frameBytesMax: RAFT_FRAME_BYTES_MAX,
+    });
+    if (this.#closed) {
+      connection.close("node stopping", ConnectionCloseCode.shutdown);
+      throw new Error("transport closed");
+    }
+    this.#track(nodeId, connection);
+    return connection;
+  }
+
+  #accept(connection: P2pConnection): void {
+    const nodeId = this.#options.directory.memberIdOf(connection.remoteNodeId);
+    if (nodeId === null || this.#closed) {
+      log.warn("refused a Raft connection from {p2pNodeId}: not a member of this cluster", {
+        p2pNodeId: connection.remoteNodeId,
+      });
+      connection.close("not a member of this cluster", ConnectionCloseCode.refused);
+      return;
+    }
+    this.#track(nodeId, connection);
+  }
+
+  /** Remembers `connection` of member `nodeId` and reads every stream the peer opens on it. */
+  #track(nodeId: NodeId, connection: P2pConnection): void {
+    let connections = this.#connections.get(nodeId);
+    if (connections === undefined) {
+      connections = new Set();
+      this.#connections.set(nodeId, connections);
+    }
+    connections.add(connection);
+    connection.closed.then(() => connections.delete(connection));
+    this.#acceptStreams(nodeId, connection).catch((error) => {
+      log.warn("Raft connection with node {nodeId} failed: {error}", { nodeId, error });
+    });
+  }
+
+  async #acceptStreams(nodeId: NodeId, connection: P2pConnection): Promise<void> {
+    for (;;) {
+      const stream = await connection.acceptStream();
+      if (stream === null) return;
+      this.#receive(nodeId, stream).catch((error) => {
+        log.debug("Raft stream from node {nodeId} ended: {error}", { nodeId, error });
+      });
+    }
+  }
+
+  async #receive(nodeId: NodeId, stream: FramedStream): Promise<void> {
+    for (;;) {
+      const value = await stream.receive();
+      if (value === null || this.#closed) return;
+      let message: Message;
+      try {
+        message = parseRaftMessage(value);
+      } catch (error) {
+        if (!(error instanceof RaftMessageError)) throw error;
+        log.warn("node {nodeId} sent a malformed Raft message: {detail}; stream reset", {
+          nodeId,
+          detail: error.message,
+        });
+        stream.reset(StreamErrorCode.protocolViolation);
+        return;
+      }
+      if (message.from !== nodeId || message.to !== this.#options.nodeId) {
+        log.warn("node {nodeId} sent a Raft message from {from} to {to}; stream reset", {
+          nodeId,
+          from: message.from,
+          to: message.to,
+        });
+        stream.reset(StreamErrorCode.protocolViolation);
+        return;
+      }
+      this.#options.onMessage(message);
+    }
+  }
+}
+
+/** The outgoing half of the conversation with one peer. */
+class PeerLink {
+  readonly #nodeId: NodeId;
+  readonly #connect: () => Promise<P2pConnection>;
+  readonly #onUnreachable: () => void;
+  #queue: Message[] = [];
+  #flushing = false;
+  #stream: FramedStream | null = null;
+  #connection: P2pConnection | null = null;
+  #failures = 0;
+  #retryAtMs = 0;
+  #closed = false;
+
+  constructor(
+    nodeId: NodeId,
+    hooks: { connect: () => Promise<P2pConnection>; onUnreachable: () => void },
+  ) {
+    this.#nodeId = nodeId;
+    this.#connect = hooks.connect;
+    this.#onUnreachable = hooks.onUnreachable;
+  }
+
+  enqueue(message: Message): void {
+    if (this.#closed) return;
+    if (this.#queue.length >= PEER_QUEUE_MESSAGES_MAX) {
+      this.#dropQueue();
+      return;
+    }
+    this.#queue.push(message);
+    if (!this.#flushing) void this.#flush();
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#queue = [];
+    this.#stream?.reset(StreamErrorCode.cancelled);
+    this.#stream = null;
+  }
+
+  async #flush(): Promise<void> {
+    this.#flushing = true;
+    try {
+      while (this.#queue.length > 0 && !this.#closed) {
+        const stream = await this.#openStream();
+        const batch = this.#queue.splice(0, BATCH_MESSAGES_MAX);
+        await stream.sendBatch(batch);
+        this.#failures = 0;
+      }
+    } catch (error) {
+      this.#failed(error);
+    } finally {
+      this.#flushing = false;
+    }
+  }
+
+  async #openStream(): Promise<FramedStream> {
+    if (this.#stream !== null && this.#connection !== null && !this.#connection.isClosed) {
+      return this.#stream;
+    }
+    this.#stream = null;
+    if (performance.now() < this.#retryAtMs) {
+      throw new Error("backing off after a failed connection");
+    }
+    this.#connection = await this.#connect();
+    this.#stream = await this.#connection.openStream();
+    return this.#stream;
+  }
+
+  #failed(error: unknown): void {
+    this.#failures++;
+    const backoffMs = Math.min(
+      RECONNECT_BACKOFF_MAX_MS,
+      RECONNECT_BACKOFF_MIN_MS * 2 ** (this.#failures - 1),
+    );
+    this.#retryAtMs = performance.now() + backoffMs;
+    if (this.#failures === 1 || this.#failures % 20 === 0) {
+      log.debug(
+        "node {nodeId} unreachable ({failures} failures, retry in {backoffMs} ms): {error}",
+        {
+          nodeId: this.#nodeId,
+          failures: this.#failures,
+          backoffMs,
+          error,
+        },
+      );
+    }
+    this.#stream?.reset(StreamErrorCode.cancelled);
+    this.#stream = null;
+    this.#dropQueue();
+  }
+
+  #dropQueue(): void {
+    this.#queue = [];
+    this.#onUnreachable();
+  }
+}
