@@ -10,6 +10,14 @@
  * so the search may place it anywhere after its invocation, including after everything,
  * which is the same as never taking effect.
  *
+ * Unknown outcomes are what make the search blow up (every subset of them is a state of
+ * the search), so three measures, each preserving the answer, keep them in check: unknown
+ * operations nothing observes are set aside before the search; at each step candidates
+ * with a known outcome are tried first, then unknown ones that lead to a state some known
+ * operation needs, then the rest, and an unknown operation that would change nothing is
+ * not tried; and a branch is abandoned as soon as a state some known operation needs can
+ * no longer be written.
+ *
  * The search is exponential in the worst case, so it runs under a step budget and answers
  * "unknown" when the budget runs out instead of hanging. When a key's history is rejected,
  * the checker shrinks it, by reductions that keep the rejection sound, to a small set of
@@ -194,37 +202,136 @@ export function searchLinearization(
   const list = EventList.build(effective);
   const linearized = new LinearizedSet(effective.length);
   const seen = new Map<string, Uint32Array[]>();
-  const stack: { node: number; state: RegisterState }[] = [];
+  const demand = new StateDemand(effective);
+  const stack: { node: number; state: RegisterState; pass: Pass }[] = [];
+  let knownLeft = effective.filter((operation) => operation.output !== null).length;
   let state: RegisterState = null;
   let node = list.first();
+  let pass: Pass = "known";
   let steps = 0;
-  while (!list.isEmpty()) {
+  // Once every operation with a known outcome is placed, the rest (unknown outcomes, which
+  // accept any output and never return) can follow in any order.
+  while (knownLeft > 0) {
     steps += 1;
     if (steps > stepsMax) return { type: "unknown", steps };
-    if (list.isCall(node)) {
+    // A state some operation needs can no longer be reached from here: nothing below can succeed.
+    const dead = demand.impossibleFrom(state);
+    if (list.isCall(node) && !dead) {
       const index = list.operationOf(node);
       const operation = effective[index] as KvOperation;
       const step = stepRegister(state, operation.input, operation.output);
-      if (step.legal && linearized.rememberIfNew(seen, index, step.state)) {
-        stack.push({ node, state });
+      if (
+        step.legal && passOf(operation, state, step.state, demand) === pass &&
+        linearized.rememberIfNew(seen, index, step.state)
+      ) {
+        stack.push({ node, state, pass });
+        if (operation.output !== null) knownLeft -= 1;
+        demand.count(operation, -1);
         state = step.state;
         list.lift(node);
         node = list.first();
+        pass = "known";
       } else {
         node = list.next(node);
       }
+    } else if (pass !== "other" && !dead) {
+      // Every candidate of this pass was tried: on to the next pass.
+      pass = pass === "known" ? "useful" : "other";
+      node = list.first();
     } else {
       // An operation returned before any order could place it: undo the latest choice.
       const top = stack.pop();
       if (top === undefined) return { type: "notLinearizable", steps };
+      const index = list.operationOf(top.node);
+      const operation = effective[index] as KvOperation;
+      if (operation.output !== null) knownLeft += 1;
+      demand.count(operation, 1);
       state = top.state;
-      linearized.remove(list.operationOf(top.node));
+      linearized.remove(index);
       list.unlift(top.node);
       node = list.next(top.node);
+      pass = top.pass;
     }
   }
-  const order = stack.map((entry) => effective[list.operationOf(entry.node)] as KvOperation);
-  return { type: "linearizable", steps, order: [...order, ...unobserved] };
+  const placed = stack.map((entry) => effective[list.operationOf(entry.node)] as KvOperation);
+  const rest = effective.filter((operation) => !placed.includes(operation));
+  return { type: "linearizable", steps, order: [...placed, ...rest, ...unobserved] };
+}
+
+/**
+ * The passes in which a search level tries its candidates: those with a known outcome,
+ * which the history constrains; then unknown-outcome ones that lead to a state a remaining
+ * known operation observes; then the other unknown-outcome ones. Any order of candidates
+ * gives the same answer; this one keeps a history full of unknown outcomes from sending
+ * the search through every subset of them before it places the operation that decides.
+ */
+type Pass = "known" | "useful" | "other";
+
+/**
+ * The pass in which `operation` is tried when it would take the key from `before` to
+ * `after`, or `null` when it need not be tried there at all: an unknown-outcome operation
+ * that changes nothing can always be moved to the end of the order instead.
+ */
+function passOf(
+  operation: KvOperation,
+  before: RegisterState,
+  after: RegisterState,
+  demand: StateDemand,
+): Pass | null {
+  if (operation.output !== null) return "known";
+  if (after === before) return null;
+  return demand.wanted(after) ? "useful" : "other";
+}
+
+/**
+ * What the operations not yet placed need and offer: the states known-outcome operations
+ * observe exactly (a get's value, a swap's expected or reported value), and the values
+ * operations may write. A state some operation needs, that the key does not hold and that
+ * nothing left can write, can never come: the search below that point is dead.
+ */
+class StateDemand {
+  readonly #needs = new Map<RegisterState, number>();
+  readonly #writers = new Map<RegisterState, number>();
+  /** States needed that nothing left can write. */
+  readonly #starved = new Set<RegisterState>();
+
+  constructor(operations: readonly KvOperation[]) {
+    for (const operation of operations) this.count(operation, 1);
+  }
+
+  /** Counts `operation` `delta` more times (-1 when it is placed, +1 when taken back). */
+  count(operation: KvOperation, delta: number): void {
+    const needed = neededState(operation);
+    if (needed !== undefined) this.#add(this.#needs, needed, delta);
+    if (!isReadOnly(operation)) this.#add(this.#writers, writtenValue(operation.input), delta);
+  }
+
+  /** True when an operation not yet placed observes `state`. */
+  wanted(state: RegisterState): boolean {
+    return (this.#needs.get(state) ?? 0) > 0;
+  }
+
+  /** True when, from `state`, some needed state can no longer be reached. */
+  impossibleFrom(state: RegisterState): boolean {
+    return this.#starved.size > 1 || (this.#starved.size === 1 && !this.#starved.has(state));
+  }
+
+  #add(counts: Map<RegisterState, number>, state: RegisterState, delta: number): void {
+    counts.set(state, (counts.get(state) ?? 0) + delta);
+    const starved = (this.#needs.get(state) ?? 0) > 0 && (this.#writers.get(state) ?? 0) === 0;
+    if (starved) this.#starved.add(state);
+    else this.#starved.delete(state);
+  }
+}
+
+/** The state a known-outcome operation can only be placed in, if it names one exactly. */
+function neededState(operation: KvOperation): RegisterState | undefined {
+  const { input, output } = operation;
+  if (output?.type === "value") return output.value;
+  if (output?.type === "compareAndSet" && input.type === "compareAndSet") {
+    return output.succeeded ? input.expected : output.current;
+  }
+  return undefined;
 }
 
 /**
