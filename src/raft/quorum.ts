@@ -20,10 +20,20 @@ export function quorumValue(
   voters: readonly NodeId[],
   valueOf: (nodeId: NodeId) => number,
 ): number {
-  if (voters.length === 0) return 0;
-  const values = voters.map(valueOf);
-  values.sort((a, b) => b - a);
-  return values[majority(voters.length) - 1]!;
+  const count = voters.length;
+  if (count === 0) return 0;
+  // Insertion sort, descending: configurations are small, and this runs on every acknowledgement.
+  const values = new Array<number>(count);
+  for (let i = 0; i < count; i += 1) {
+    const value = valueOf(voters[i]!);
+    let j = i;
+    while (j > 0 && values[j - 1]! < value) {
+      values[j] = values[j - 1]!;
+      j -= 1;
+    }
+    values[j] = value;
+  }
+  return values[majority(count) - 1]!;
 }
 
 /** The outcome of an election so far. */
