@@ -53,5 +53,6 @@ export {
   RaftCore,
   type RaftStatus,
   READ_INDEX_PENDING_MAX,
+  SNAPSHOT_RETRY_ELECTION_TIMEOUTS,
 } from "./raft_core.ts";
 export * from "./types.ts";

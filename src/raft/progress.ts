@@ -29,6 +29,8 @@ export class Progress {
   state: ProgressState = "probe";
   /** In the snapshot state: the index of the snapshot sent. */
   pendingSnapshot = 0;
+  /** In the snapshot state: election timeouts the leader has waited for the outcome. */
+  snapshotRounds = 0;
   /** Heard from since the last check-quorum round. */
   recentActive = false;
   /** In the probe state: a message is out and the leader waits for its answer. */
@@ -129,6 +131,7 @@ export class Progress {
     this.state = state;
     this.next = next;
     this.pendingSnapshot = 0;
+    this.snapshotRounds = 0;
     this.probeSent = false;
     this.inflights.reset();
   }

@@ -76,6 +76,9 @@ export interface RaftConfig {
 /** Default of `RaftConfig.maxPendingReads`. */
 export const READ_INDEX_PENDING_MAX = 4096;
 
+/** Election timeouts a leader waits for a snapshot's outcome before it sends the snapshot again. */
+export const SNAPSHOT_RETRY_ELECTION_TIMEOUTS = 10;
+
 /** What the leader knows about one member's replication. */
 export interface PeerProgress {
   /** The member. */
@@ -501,10 +504,26 @@ export class RaftCore {
       }
       // Thesis §3.10: a transfer that did not complete within an election timeout is aborted.
       if (this.#leadTransferee !== NO_NODE) this.#leadTransferee = NO_NODE;
+      this.#retryStalledSnapshots();
     }
     if (this.#heartbeatElapsed >= this.#config.heartbeatTicks) {
       this.#heartbeatElapsed = 0;
       this.#broadcastHeartbeat();
+    }
+  }
+
+  /**
+   * A snapshot lost on the way with no `reportSnapshot` would leave its follower waiting
+   * forever: after `SNAPSHOT_RETRY_ELECTION_TIMEOUTS` election timeouts without an answer,
+   * the leader sends it again.
+   */
+  #retryStalledSnapshots(): void {
+    for (const progress of this.#tracker.progress.values()) {
+      if (progress.state !== "snapshot") continue;
+      progress.snapshotRounds += 1;
+      if (progress.snapshotRounds < SNAPSHOT_RETRY_ELECTION_TIMEOUTS) continue;
+      progress.pendingSnapshot = 0;
+      progress.becomeProbe();
     }
   }
 

@@ -173,6 +173,8 @@ export class TestNetwork {
   reorder = false;
   /** Probability that a delivered message is delivered a second time. */
   duplicateProbability = 0;
+  /** Report the outcome of every InstallSnapshot to its sender, as the transport must. */
+  reportSnapshots = true;
   #rules: DropRule[] = [];
   #queue: Message[] = [];
   readonly #random: () => number;
@@ -335,7 +337,9 @@ export class TestNetwork {
     const sender = this.nodes.get(message.from);
     const target = this.nodes.get(message.to);
     const dropped = target?.core == null || this.#rules.some((rule) => rule(message));
-    if (message.type === "InstallSnapshot") sender?.core?.reportSnapshot(message.to, !dropped);
+    if (message.type === "InstallSnapshot" && this.reportSnapshots) {
+      sender?.core?.reportSnapshot(message.to, !dropped);
+    }
     if (dropped) return;
     this.delivered.push(message);
     target!.core!.step(message);

@@ -1,4 +1,5 @@
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
+import { SNAPSHOT_RETRY_ELECTION_TIMEOUTS } from "../../src/raft/raft_core.ts";
 import type { NodeId } from "../../src/raft/types.ts";
 import { TestNetwork } from "./network.ts";
 
@@ -76,6 +77,24 @@ Deno.test("a snapshot that fails to arrive is reported and sent again", () => {
   network.tick(5);
   ok(lost >= 2, "the first snapshot was dropped and a second one sent");
   deepStrictEqual(network.node(follower).commands, before);
+});
+
+Deno.test("a snapshot lost with no outcome reported is sent again after SNAPSHOT_RETRY_ELECTION_TIMEOUTS", () => {
+  const network = TestNetwork.cluster([1, 2, 3]);
+  network.reportSnapshots = false;
+  const leader = network.electLeader();
+  const follower = [1, 2, 3].find((id) => id !== leader)!;
+  network.crash(follower);
+  const before = proposeMany(network, leader, "before", 4);
+  network.tick(2);
+  network.compact(leader);
+  network.restart(follower);
+  let sent = 0;
+  network.drop((m) => m.type === "InstallSnapshot" && sent++ === 0);
+  network.tick(10 * (SNAPSHOT_RETRY_ELECTION_TIMEOUTS - 1));
+  deepStrictEqual([sent, network.node(follower).commands], [1, []], "the leader still waits");
+  network.tick(10 + 2);
+  deepStrictEqual([sent, network.node(follower).commands], [2, before]);
 });
 
 Deno.test("the core keeps replicating, electing and restarting after log compaction everywhere", () => {
