@@ -18,7 +18,8 @@
  *    forgotten in a crash and break safety.
  * 2. **Send** `ready.messages` to their `to` nodes. Delivery may fail or reorder; the core
  *    retries. Report undeliverable peers with `reportUnreachable(id)`, and the outcome of
- *    every `InstallSnapshot` with `reportSnapshot(id, ok)` (the leader waits for it).
+ *    every `InstallSnapshot` with `reportSnapshot(id, ok)` (without a report, a lost
+ *    snapshot is only sent again after `SNAPSHOT_RETRY_ELECTION_TIMEOUTS` election timeouts).
  * 3. **Apply**: install `ready.snapshot` into the state machine (if not null), then apply
  *    `ready.committedEntries` in order. Serve `ready.readStates` once the applied index
  *    reaches each `index`. `softState` tells role and leader changes.
@@ -26,6 +27,11 @@
  *
  * `tick()`, `step()` and the request methods may be called between `ready()` and
  * `advance()`; their effects go into the next `Ready`.
+ *
+ * Hand every message from a peer to `step()`: stale, duplicated and misaddressed ones are
+ * ignored there. Filter by membership with care: `status().confState` includes uncommitted
+ * changes, which a new leader may undo, so a node may briefly not list the very leader it
+ * must hear from to get its log repaired.
  *
  * A new cluster starts from storage the node has written itself (at term 1: index 1 adds
  * the founder as learner, index 2 promotes it, index 3 is the first command, commit 3): the
