@@ -62,6 +62,14 @@ async function dispatch(
       const { runNodeCommand } = await import("./node_command.ts");
       return await runNodeCommand(rest, env);
     }
+    case "cluster": {
+      const { runClusterCommand } = await import("./cluster_command.ts");
+      return await runClusterCommand(rest, { env, output });
+    }
+    case "kv": {
+      const { runKvCommand } = await import("./kv_command.ts");
+      return await runKvCommand(rest, { env, output });
+    }
     default:
       throw new UsageError(`unknown command '${command}'; see 'blixard --help'`);
   }

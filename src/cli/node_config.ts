@@ -366,15 +366,19 @@ function parseRelayUrl(setting: Setting | null): string | null {
 
 const DURATION_UNIT_MS = new Map([["ms", 1], ["s", 1000], ["m", 60_000], ["h", 3_600_000]]);
 
+/** A duration such as `500ms`, `30s`, `2m` or `1h` in milliseconds, or `null` when malformed. */
+export function parseDuration(text: string): number | null {
+  const match = /^([0-9]{1,9})(ms|s|m|h)$/.exec(text);
+  const unitMs = DURATION_UNIT_MS.get(match?.[2] ?? "");
+  return unitMs === undefined ? null : Number(match?.[1]) * unitMs;
+}
+
 function parseJoinTimeout(setting: Setting | null): number {
   if (setting === null) return DEFAULT_JOIN_TIMEOUT_MS;
-  const match = /^([0-9]{1,9})(ms|s|m|h)$/.exec(setting.value);
-  const amount = Number(match?.[1]);
-  const unitMs = DURATION_UNIT_MS.get(match?.[2] ?? "");
-  if (unitMs === undefined) {
+  const durationMs = parseDuration(setting.value);
+  if (durationMs === null) {
     fail(setting, "must be a whole number with a unit: ms, s, m or h (e.g. 500ms, 30s, 2m)");
   }
-  const durationMs = amount * unitMs;
   if (durationMs <= 0) fail(setting, "must be greater than zero");
   if (durationMs > JOIN_TIMEOUT_MS_MAX) fail(setting, "must be at most 24h");
   return durationMs;

@@ -23,6 +23,7 @@ import {
   GET_RPC,
   JOIN_RPC,
   LEAVE_RPC,
+  LIST_LIMIT_MAX,
   LIST_RESPONSE_BYTES_MAX,
   LIST_RPC,
   PUT_RPC,
@@ -250,7 +251,12 @@ function listPage(
   stateMachine: KvStateMachine,
   request: { prefix: Uint8Array; startAfter: Uint8Array | null; limit: number },
 ) {
-  const pairs = stateMachine.list(request.prefix, request.limit + 1, request.startAfter);
+  // One more than asked tells whether more follow, within the state machine's own limit.
+  const limit = Math.min(request.limit + 1, LIST_LIMIT_MAX);
+  const pairs = stateMachine.list(
+    request.prefix,
+    request.startAfter === null ? { limit } : { limit, startAfter: request.startAfter },
+  );
   const items: { key: Uint8Array; value: Uint8Array }[] = [];
   let bytes = 0;
   for (const pair of pairs.slice(0, request.limit)) {
@@ -258,7 +264,8 @@ function listPage(
     if (items.length > 0 && bytes > LIST_RESPONSE_BYTES_MAX) break;
     items.push(pair);
   }
-  return { items, more: items.length < pairs.length, appliedIndex: stateMachine.appliedIndex() };
+  const more = items.length < pairs.length || (pairs.length === limit && limit === request.limit);
+  return { items, more, appliedIndex: stateMachine.appliedIndex() };
 }
 
 /** The key/value result of a write, or the error the state machine gave. */
@@ -279,7 +286,10 @@ function guard<Definition extends RpcDefinition>(
     try {
       return await handler(request, context);
     } catch (error) {
-      if (error instanceof RpcError) throw error;
+      // A forwarded call's failure: pass on the leader's own words, not our call's description.
+      if (error instanceof RpcError) {
+        throw new RpcError(error.code, error.remoteMessage ?? error.message);
+      }
       if (error instanceof ClusterError) throw new RpcError(error.code, error.message);
       if (context.signal.aborted) throw new RpcError("timeout", "the request's deadline passed");
       throw error;

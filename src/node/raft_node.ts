@@ -222,7 +222,15 @@ export class RaftNode {
     const accepted = this.#core.readIndex(requestId);
     if (!accepted.ok) return Promise.reject(rejection(accepted.reason));
     const { promise, resolve, reject } = Promise.withResolvers<T>();
-    this.#reads.set(requestId, { index: null, run: () => resolve(read()), reject });
+    // A failing read rejects its caller; it must never escape into the Ready loop.
+    const run = () => {
+      try {
+        resolve(read());
+      } catch (error) {
+        reject(error);
+      }
+    };
+    this.#reads.set(requestId, { index: null, run, reject });
     this.#scheduleReady();
     return this.#withDeadline(promise, options.signal, () => {
       this.#reads.delete(requestId);

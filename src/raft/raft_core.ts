@@ -138,6 +138,10 @@ function validateConfig(config: RaftConfig): void {
   positive("maxInflightMessages", config.maxInflightMessages);
   positive("maxMessageBytes", config.maxMessageBytes);
   positive("maxUncommittedBytes", config.maxUncommittedBytes);
+  if (config.maxCommittedBytesPerReady !== undefined) {
+    positive("maxCommittedBytesPerReady", config.maxCommittedBytesPerReady);
+  }
+  if (config.maxPendingReads !== undefined) positive("maxPendingReads", config.maxPendingReads);
   assert(
     config.heartbeatTicks < config.electionTicks,
     "config.heartbeatTicks < config.electionTicks",

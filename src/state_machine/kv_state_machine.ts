@@ -20,7 +20,7 @@ import { bytesEqual } from "./byte_keys.ts";
 import { type Command, decodeCommand, type KvCommand } from "./commands.ts";
 import { decodeMemberInfo, type MemberInfo } from "./member_info.ts";
 import { decodeStateImage, encodeStateImage, loadStateImage } from "./state_image.ts";
-import type { KeyValue, StateStore } from "./state_store.ts";
+import type { KeyValue, ListOptions, StateStore } from "./state_store.ts";
 
 /** Default for `KvStateMachineOptions.sessionsMax`. */
 export const CLIENT_SESSIONS_MAX = 4096;
@@ -92,16 +92,17 @@ export class KvStateMachine {
   }
 
   /**
-   * Up to `limit` pairs (1…`LIST_LIMIT_MAX`) whose key starts with `prefix`, by key,
-   * after `startAfter` when given (paging: the last key of the previous page).
+   * Up to `options.limit` pairs (1…`LIST_LIMIT_MAX`) whose key starts with `prefix`, by
+   * key, after `options.startAfter` when given (paging: the last key of the previous page).
    */
-  list(prefix: Uint8Array, limit: number, startAfter: Uint8Array | null = null): KeyValue[] {
+  list(prefix: Uint8Array, options: ListOptions): KeyValue[] {
+    const limit = options.limit;
     assert(
       Number.isSafeInteger(limit) && limit >= 1 && limit <= LIST_LIMIT_MAX,
       "1 <= list limit <= LIST_LIMIT_MAX",
       { detail: () => `limit ${limit}` },
     );
-    return this.#store.list(prefix, startAfter === null ? { limit } : { limit, startAfter });
+    return this.#store.list(prefix, options);
   }
 
   /** Every member of the applied configuration, by node id. */

@@ -197,7 +197,7 @@ Deno.test("KvStateMachine: a malformed command is an error result on every store
     for (const data of garbage) log.data(data);
     results.push(applyAll(sm, log));
     images.push(sm.snapshotData());
-    deepStrictEqual([sm.appliedIndex(), sm.list(bytes(), 10)], [garbage.length, []]);
+    deepStrictEqual([sm.appliedIndex(), sm.list(bytes(), { limit: 10 })], [garbage.length, []]);
   };
   run(machine());
   withSqliteStore(({ store }) => run(new KvStateMachine(store)));
@@ -278,13 +278,13 @@ Deno.test("KvStateMachine.list() returns pairs by key under a binary prefix and 
     log.command({ type: "put", key, value: key });
   }
   applyAll(sm, log);
-  deepStrictEqual(sm.list(bytes(0xff), 10).map((p) => [...p.key]), [[0xff], [0xff, 0], [
+  deepStrictEqual(sm.list(bytes(0xff), { limit: 10 }).map((p) => [...p.key]), [[0xff], [0xff, 0], [
     0xff,
     0xff,
   ]]);
-  deepStrictEqual(sm.list(bytes(0xff), 2).map((p) => [...p.key]), [[0xff], [0xff, 0]]);
-  throws(() => sm.list(bytes(), 0), InvariantViolation);
-  throws(() => sm.list(bytes(), 10_001), InvariantViolation);
+  deepStrictEqual(sm.list(bytes(0xff), { limit: 2 }).map((p) => [...p.key]), [[0xff], [0xff, 0]]);
+  throws(() => sm.list(bytes(), { limit: 0 }), InvariantViolation);
+  throws(() => sm.list(bytes(), { limit: 10_001 }), InvariantViolation);
 });
 
 Deno.test("KvStateMachine.list() pages with startAfter: each page starts after the previous one's last key", () => {
@@ -294,9 +294,9 @@ Deno.test("KvStateMachine.list() pages with startAfter: each page starts after t
     log.command({ type: "put", key, value: key });
   }
   applyAll(sm, log);
-  const firstPage = sm.list(bytes(1), 2);
+  const firstPage = sm.list(bytes(1), { limit: 2 });
   deepStrictEqual(firstPage.map((p) => [...p.key]), [[1, 1], [1, 2]]);
-  const secondPage = sm.list(bytes(1), 2, firstPage[1]!.key);
+  const secondPage = sm.list(bytes(1), { limit: 2, startAfter: firstPage[1]!.key });
   deepStrictEqual(secondPage.map((p) => [...p.key]), [[1, 3]]);
 });
 
@@ -424,7 +424,10 @@ Deno.test("KvStateMachine: random command sequences give equal results and state
         const sqliteResults = storage.transaction(() => applyAll(sqlite, log));
         deepStrictEqual(sqliteResults, memoryResults);
         deepStrictEqual(sqlite.snapshotData(), memory.snapshotData());
-        deepStrictEqual(sqlite.list(new Uint8Array(), 100), memory.list(new Uint8Array(), 100));
+        deepStrictEqual(
+          sqlite.list(new Uint8Array(), { limit: 100 }),
+          memory.list(new Uint8Array(), { limit: 100 }),
+        );
       }, { commit: dataList.length });
       // A node that restores a snapshot taken part way and applies the rest ends the same.
       const partial = new KvStateMachine(new MemoryStateStore(), { sessionsMax: 3 });

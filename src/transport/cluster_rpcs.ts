@@ -9,9 +9,11 @@
 import { z } from "zod";
 import { defineRpc } from "./rpc.ts";
 import { isValidEndpointId } from "./iroh.ts";
+import { COMMAND_LIMITS } from "../state_machine/commands.ts";
+import { LIST_LIMIT_MAX } from "../state_machine/kv_state_machine.ts";
 
-/** Largest key, in bytes. */
-export const KEY_BYTES_MAX = 4096;
+/** Largest key, in bytes: the state machine's own limit. */
+export const KEY_BYTES_MAX = COMMAND_LIMITS.keyBytesMax;
 /**
  * Largest value, in bytes. A compare-and-set carries two values in one RPC frame of at most
  * `RPC_FRAME_BYTES_MAX` (1 MiB), so a value stays well below half of it.
@@ -19,8 +21,7 @@ export const KEY_BYTES_MAX = 4096;
 export const VALUE_BYTES_MAX = 256 * 1024;
 /** Most key and value bytes in one `kv.list` answer; the client pages with `startAfter`. */
 export const LIST_RESPONSE_BYTES_MAX = 768 * 1024;
-/** Most pairs one `kv.list` answers. */
-export const LIST_LIMIT_MAX = 10_000;
+export { LIST_LIMIT_MAX };
 
 const nodeId = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
 const index = z.number().int().nonnegative();

@@ -62,10 +62,17 @@ export class RpcError extends Error {
   override name = "RpcError";
   /** Why the call failed. */
   readonly code: RpcErrorCode;
+  /** The server's own message when the server answered with this error, else `null`. */
+  readonly remoteMessage: string | null;
 
   /** `code` is sent to the caller with `message` when a handler throws this. */
-  constructor(code: RpcErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(
+    code: RpcErrorCode,
+    message: string,
+    options?: { cause?: unknown; remoteMessage?: string },
+  ) {
     super(message, options);
+    this.remoteMessage = options?.remoteMessage ?? null;
     assert(METHOD_NAME.test(code), "RPC error codes are snake_case words", {
       detail: () => `code=${code}`,
     });
@@ -238,7 +245,7 @@ function parseResponse<Definition extends RpcDefinition>(
   }
   if (!envelope.data.ok) {
     const { code, message } = envelope.data.error;
-    throw new RpcError(code, `${description}: ${code}: ${message}`);
+    throw new RpcError(code, `${description}: ${code}: ${message}`, { remoteMessage: message });
   }
   const body = definition.response.safeParse(envelope.data.body);
   if (!body.success) {

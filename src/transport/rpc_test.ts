@@ -189,7 +189,9 @@ Deno.test("RpcServer sends a handler's RpcError code, and hides other errors as 
     const peer = peerAddressOf(server);
     await assert.rejects(
       rpcClient.call(peer, WAIT_RPC, { id: 1 }, { timeoutMs: 5000 }),
-      isRpcError("not_leader", /node 3 leads/),
+      (error) =>
+        isRpcError("not_leader", /node 3 leads/)(error) &&
+        (error as RpcError).remoteMessage === "node 3 leads",
     );
     await assert.rejects(
       rpcClient.call(peer, WAIT_RPC, { id: 2 }, { timeoutMs: 5000 }),

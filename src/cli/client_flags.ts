@@ -1,0 +1,125 @@
+/**
+ * What the operator commands (`cluster …`, `kv …`) share: the flags `--peer host:port`
+ * (also `BLIXARD_PEER`), `--timeout`, `--json`, `--id`, `--force`, parsed with `node:util`
+ * `parseArgs`; connecting a client; and turning its failures into one line and exit 1.
+ *
+ * @module
+ */
+
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { reasonOf, UsageError } from "./errors.ts";
+import { parseDuration } from "./node_config.ts";
+import type { CliOutput, Environment } from "./cli.ts";
+import { BlixardClient, OPERATION_TIMEOUT_MS_DEFAULT } from "../client/client.ts";
+
+/** What every operator command knows after parsing. */
+export interface ClientFlags {
+  peer: string;
+  timeoutMs: number;
+  json: boolean;
+  force: boolean;
+  id: number | null;
+  positionals: string[];
+}
+
+const OPTIONS = {
+  peer: { type: "string" },
+  timeout: { type: "string" },
+  json: { type: "boolean" },
+  force: { type: "boolean" },
+  id: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} satisfies ParseArgsConfig["options"];
+
+/** A flag name of the operator commands. */
+export type ClientFlagName = Exclude<keyof typeof OPTIONS, "help">;
+
+/** One operator command: its usage line, its flags, and its help text. */
+export interface ClientCommandSpec {
+  usage: string;
+  allowed: ClientFlagName[];
+  help: string;
+}
+
+/**
+ * Parses `args`, connects to `--peer`, runs `action` and closes the client. `action`
+ * resolves to the exit code. Failures to reach the node or of the operation print one
+ * line and give exit code 1; bad flags throw `UsageError` (exit 2).
+ */
+export async function runClientCommand(
+  args: readonly string[],
+  context: { env: Environment; output: CliOutput; spec: ClientCommandSpec },
+  action: (client: BlixardClient, flags: ClientFlags) => Promise<number>,
+): Promise<number> {
+  const flags = parseClientFlags(args, { env: context.env, ...context.spec });
+  if (flags === "help") {
+    context.output.stdout(context.spec.help);
+    return 0;
+  }
+  let client: BlixardClient;
+  try {
+    client = await BlixardClient.connect(flags.peer, { timeoutMs: flags.timeoutMs });
+  } catch (error) {
+    context.output.stderr(`blixard: cannot reach ${flags.peer}: ${reasonOf(error)}\n`);
+    return 1;
+  }
+  try {
+    return await action(client, flags);
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    context.output.stderr(`blixard: ${reasonOf(error)}\n`);
+    return 1;
+  } finally {
+    await client.close();
+  }
+}
+
+/** Parses `args` (after the subcommand); `usage` names the command in error messages. */
+export function parseClientFlags(
+  args: readonly string[],
+  options: { env: Environment; usage: string; allowed: ClientFlagName[] },
+): ClientFlags | "help" {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...args], options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message.split("\n")[0]}; usage: ${options.usage}`);
+  }
+  const { values, positionals } = parsed;
+  if (values.help === true) return "help";
+  for (const name of Object.keys(values) as (keyof typeof OPTIONS)[]) {
+    if (name !== "help" && !options.allowed.includes(name as ClientFlagName)) {
+      throw new UsageError(`--${name}: not a flag of this command; usage: ${options.usage}`);
+    }
+  }
+  const peer = values.peer ?? options.env.BLIXARD_PEER;
+  if (peer === undefined || peer === "") {
+    throw new UsageError(
+      `--peer is required (host:port of any member, or BLIXARD_PEER); usage: ${options.usage}`,
+    );
+  }
+  const timeoutMs = values.timeout === undefined
+    ? OPERATION_TIMEOUT_MS_DEFAULT
+    : timeoutFlag(values.timeout);
+  let id: number | null = null;
+  if (values.id !== undefined) {
+    id = /^[0-9]{1,15}$/.test(values.id) ? Number(values.id) : Number.NaN;
+    if (!(id >= 1)) throw new UsageError(`--id ${values.id}: must be an integer ≥ 1`);
+  }
+  return {
+    peer,
+    timeoutMs,
+    json: values.json ?? false,
+    force: values.force ?? false,
+    id,
+    positionals,
+  };
+}
+
+function timeoutFlag(text: string): number {
+  const timeoutMs = parseDuration(text);
+  if (timeoutMs === null || timeoutMs <= 0) {
+    throw new UsageError(`--timeout ${text}: must be a duration such as 500ms, 10s or 1m`);
+  }
+  return timeoutMs;
+}

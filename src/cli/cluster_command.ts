@@ -1,0 +1,133 @@
+/**
+ * `blixard cluster status|leave|remove`: the operator's view of membership (DESIGN.md
+ * section 4a). Each reaches the node through the same path a joiner takes: `/bootstrap`
+ * over HTTP, then Iroh with the advertised key.
+ *
+ * @module
+ */
+
+import type { StatusJson } from "../transport/cluster_rpcs.ts";
+import type { CliOutput, Environment } from "./cli.ts";
+import { type ClientCommandSpec, runClientCommand } from "./client_flags.ts";
+import { UsageError } from "./errors.ts";
+
+const HELP = `Usage:
+  blixard cluster status --peer host:port [--json] [--timeout 10s]
+      The leader, the term and every member with role and P2P id (--json: the /status document).
+  blixard cluster leave --peer host:port [--timeout 10s]
+      The node at --peer leaves the cluster (a leader hands over leadership first), then stops.
+  blixard cluster remove --id N --peer host:port [--force] [--timeout 10s]
+      Removes member N (typically a dead one). Refused when the remaining reachable voters
+      would be fewer than a quorum, unless --force.
+
+--peer is any member's host:port (its --bind address); BLIXARD_PEER works too.
+Exit codes: 0 success, 1 operation failed, 2 usage error.
+`;
+
+const SPECS = {
+  status: {
+    usage: "blixard cluster status --peer host:port [--json]",
+    allowed: ["peer", "timeout", "json"],
+    help: HELP,
+  },
+  leave: {
+    usage: "blixard cluster leave --peer host:port",
+    allowed: ["peer", "timeout"],
+    help: HELP,
+  },
+  remove: {
+    usage: "blixard cluster remove --id N --peer host:port [--force]",
+    allowed: ["peer", "timeout", "id", "force"],
+    help: HELP,
+  },
+} satisfies Record<string, ClientCommandSpec>;
+
+/** Runs `blixard cluster <subcommand> …`; resolves to the exit code. */
+export async function runClusterCommand(
+  args: readonly string[],
+  context: { env: Environment; output: CliOutput },
+): Promise<number> {
+  const [subcommand, ...rest] = args;
+  const { output } = context;
+  switch (subcommand) {
+    case "status":
+      return await runClientCommand(
+        rest,
+        { ...context, spec: SPECS.status },
+        async (client, flags) => {
+          const status = await client.status({ timeoutMs: flags.timeoutMs });
+          output.stdout(flags.json ? JSON.stringify(status, null, 2) + "\n" : formatStatus(status));
+          return 0;
+        },
+      );
+    case "leave":
+      return await runClientCommand(
+        rest,
+        { ...context, spec: SPECS.leave },
+        async (client, flags) => {
+          const { index } = await client.leave({ timeoutMs: flags.timeoutMs });
+          output.stdout(`the node left the cluster at index ${index} and is stopping\n`);
+          return 0;
+        },
+      );
+    case "remove":
+      return await runClientCommand(
+        rest,
+        { ...context, spec: SPECS.remove },
+        async (client, flags) => {
+          if (flags.id === null) {
+            throw new UsageError(
+              `--id is required; usage: ${SPECS.remove.usage}`,
+            );
+          }
+          const { index } = await client.remove(flags.id, {
+            force: flags.force,
+            timeoutMs: flags.timeoutMs,
+          });
+          output.stdout(`node ${flags.id} removed at index ${index}\n`);
+          return 0;
+        },
+      );
+    case "-h":
+    case "--help":
+      output.stdout(HELP);
+      return 0;
+    case undefined:
+      output.stderr(HELP);
+      return 2;
+    default:
+      throw new UsageError(`unknown cluster command '${subcommand}'; see 'blixard cluster --help'`);
+  }
+}
+
+/** The human form of `/status`: two header lines and one row per member. */
+export function formatStatus(status: StatusJson): string {
+  const lines = [
+    `cluster ${status.cluster_id ?? "(none yet)"}`,
+    `node ${status.node_id} is ${status.role}; leader ${
+      status.leader_id ?? "unknown"
+    }; term ${status.term}; ` +
+    `commit ${status.commit_index}; applied ${status.applied_index}`,
+    "",
+  ];
+  const rows = [["NODE", "ROLE", "P2P ID", "ADDRESSES"]];
+  for (const member of status.members) {
+    const leader = member.node_id === status.leader_id ? " (leader)" : "";
+    rows.push([
+      String(member.node_id),
+      member.role + leader,
+      member.p2p_node_id ?? "unknown",
+      member.p2p_addresses.join(",") +
+      (member.p2p_relay_url === null ? "" : ` relay ${member.p2p_relay_url}`),
+    ]);
+  }
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  for (const row of rows) {
+    lines.push(row.map((cell, column) => cell.padEnd(widths[column]!)).join("  ").trimEnd());
+  }
+  if (status.join !== null) {
+    lines.push("", `join: ${status.join.phase} since ${status.join.since}`);
+    if (status.join.last_error !== null) lines.push(`last join error: ${status.join.last_error}`);
+  }
+  return lines.join("\n") + "\n";
+}

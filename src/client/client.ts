@@ -1,0 +1,338 @@
+/**
+ * `BlixardClient`: a program's way into a cluster, and what the `cluster` and `kv`
+ * commands and the benchmark use. Like a joiner, it knows only a member's ordinary
+ * `host:port`: it reads that member's P2P identity from `/bootstrap`, connects over Iroh
+ * (checking the key), and from then on talks RPC on `blixard/rpc/1`.
+ *
+ * Writes carry a client id and a sequence number, so retrying one after a timeout, a lost
+ * connection or a leader change applies it once (Raft thesis §6.3). The client keeps a
+ * pool of such sessions, one per write in flight, since a session sends one command at a
+ * time. When the node it talks to fails, the client moves to another member it learned
+ * from `cluster.status`, which is how it rides through a failover.
+ *
+ * @module
+ */
+
+import { findSeed } from "../bootstrap/bootstrap_client.ts";
+import {
+  COMPARE_AND_SET_RPC,
+  DELETE_RPC,
+  GET_RPC,
+  KEY_BYTES_MAX,
+  LEAVE_RPC,
+  LIST_RPC,
+  PUT_RPC,
+  REMOVE_RPC,
+  STATUS_RPC,
+  type StatusJson,
+  VALUE_BYTES_MAX,
+} from "../transport/cluster_rpcs.ts";
+import { P2pEndpoint, type PeerAddress } from "../transport/p2p_endpoint.ts";
+import {
+  RpcClient,
+  type RpcDefinition,
+  RpcError,
+  type RpcRequestOf,
+  type RpcResponseOf,
+} from "../transport/rpc.ts";
+
+/** Deadline of one operation, retries included, unless the call says otherwise. */
+export const OPERATION_TIMEOUT_MS_DEFAULT = 10_000;
+/** Deadline of one attempt at one node. */
+const ATTEMPT_TIMEOUT_MS = 3_000;
+/** Pauses between retries. */
+const RETRY_BACKOFF_MIN_MS = 10;
+const RETRY_BACKOFF_MAX_MS = 200;
+
+/** Codes after which an operation is retried (at another member when the node is gone). */
+const RETRYABLE = new Set([
+  "unavailable",
+  "deadline_exceeded",
+  "timeout",
+  "dropped",
+  "no_leader",
+  "not_leader",
+  "overloaded",
+  "stopping",
+  "busy",
+  "connection_closed",
+]);
+
+/** An operation failed; `code` is the RPC error code (e.g. `invalid`, `timeout`). */
+export class ClientError extends Error {
+  override name = "ClientError";
+  readonly code: string;
+
+  constructor(code: string, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** Options of {@linkcode BlixardClient.connect}. */
+export interface ConnectOptions {
+  /** Deadline for reaching the first node. */
+  timeoutMs?: number;
+}
+
+/** Per-operation options. */
+export interface OperationOptions {
+  /** Deadline, retries included (default 10 s). */
+  timeoutMs?: number;
+}
+
+interface Session {
+  clientId: string;
+  nextSequence: number;
+}
+
+/** A connection to a Blixard cluster. Close it with `close()`. */
+export class BlixardClient {
+  readonly #endpoint: P2pEndpoint;
+  readonly #rpc: RpcClient;
+  /** Members to talk to; the first is the current one. */
+  #targets: PeerAddress[];
+  readonly #freeSessions: Session[] = [];
+
+  private constructor(endpoint: P2pEndpoint, first: PeerAddress) {
+    this.#endpoint = endpoint;
+    this.#rpc = new RpcClient(endpoint);
+    this.#targets = [first];
+  }
+
+  /**
+   * Connects through `peer` (`host:port` of any member, or a `/bootstrap` URL): reads its
+   * identity over HTTP, connects over Iroh with that key, and learns the other members.
+   */
+  static async connect(peer: string, options: ConnectOptions = {}): Promise<BlixardClient> {
+    const secretKey = crypto.getRandomValues(new Uint8Array(32));
+    const endpoint = await P2pEndpoint.bind({
+      secretKey,
+      bindAddress: bindAddressFor(peer),
+      relayUrl: null,
+    });
+    try {
+      const seed = await findSeed([peer], {
+        endpoint,
+        joinTimeoutMs: options.timeoutMs ?? OPERATION_TIMEOUT_MS_DEFAULT,
+        backoffInitialMs: 50,
+        backoffMaxMs: 500,
+      });
+      seed.connection.close("seed verified");
+      const client = new BlixardClient(endpoint, {
+        p2pNodeId: seed.info.p2p_node_id,
+        addresses: seed.info.p2p_addresses,
+        relayUrl: seed.info.p2p_relay_url,
+      });
+      await client.#learnMembers();
+      return client;
+    } catch (error) {
+      await endpoint.close();
+      throw error;
+    }
+  }
+
+  /** The `/status` of the node the client talks to. */
+  async status(options: OperationOptions = {}): Promise<StatusJson> {
+    return await this.#call(STATUS_RPC, {}, options);
+  }
+
+  /** Sets `key` to `value`; resolves with the commit index once committed. */
+  async put(
+    key: Uint8Array | string,
+    value: Uint8Array | string,
+    options: OperationOptions = {},
+  ): Promise<{ index: number }> {
+    const [keyBytes, valueBytes] = [checkedKey(key), checkedValue(value)];
+    return await this.#write((request) =>
+      this.#call(PUT_RPC, { key: keyBytes, value: valueBytes, request }, options)
+    );
+  }
+
+  /** Removes `key`; `existed` tells whether it was there. */
+  async delete(
+    key: Uint8Array | string,
+    options: OperationOptions = {},
+  ): Promise<{ index: number; existed: boolean }> {
+    const keyBytes = checkedKey(key);
+    return await this.#write((request) =>
+      this.#call(DELETE_RPC, { key: keyBytes, request }, options)
+    );
+  }
+
+  /** Sets `key` to `value` if it holds `expected` (`null`: only if absent). */
+  async compareAndSet(
+    key: Uint8Array | string,
+    change: { expected: Uint8Array | string | null; value: Uint8Array | string },
+    options: OperationOptions = {},
+  ): Promise<{ index: number; succeeded: boolean; current: Uint8Array | null }> {
+    const request = {
+      key: checkedKey(key),
+      expected: change.expected === null ? null : checkedValue(change.expected),
+      value: checkedValue(change.value),
+    };
+    return await this.#write((session) =>
+      this.#call(COMPARE_AND_SET_RPC, { ...request, request: session }, options)
+    );
+  }
+
+  /** The value of `key` (linearizable), or `null` when absent. */
+  async get(key: Uint8Array | string, options: OperationOptions = {}): Promise<Uint8Array | null> {
+    const { value } = await this.#call(GET_RPC, { key: checkedKey(key) }, options);
+    return value;
+  }
+
+  /** Every pair under `prefix` (linearizable per page), in byte order of the key, up to `limit`. */
+  async list(
+    prefix: Uint8Array | string = new Uint8Array(),
+    options: OperationOptions & { limit?: number } = {},
+  ): Promise<{ key: Uint8Array; value: Uint8Array }[]> {
+    const limit = options.limit ?? Number.MAX_SAFE_INTEGER;
+    const items: { key: Uint8Array; value: Uint8Array }[] = [];
+    let startAfter: Uint8Array | null = null;
+    for (;;) {
+      const pageLimit = Math.min(10_000, limit - items.length);
+      const page: RpcResponseOf<typeof LIST_RPC> = await this.#call(
+        LIST_RPC,
+        { prefix: checkedKey(prefix, { allowEmpty: true }), startAfter, limit: pageLimit },
+        options,
+      );
+      items.push(...page.items);
+      if (!page.more || items.length >= limit || page.items.length === 0) return items;
+      startAfter = page.items[page.items.length - 1]!.key;
+    }
+  }
+
+  /** Asks the node the client talks to to leave the cluster (it then stops). */
+  async leave(options: OperationOptions = {}): Promise<{ index: number }> {
+    return await this.#callOnce(LEAVE_RPC, {}, options);
+  }
+
+  /** Removes member `nodeId`; `force` skips the quorum check. */
+  async remove(
+    nodeId: number,
+    options: OperationOptions & { force?: boolean } = {},
+  ): Promise<{ index: number }> {
+    return await this.#call(REMOVE_RPC, { nodeId, force: options.force ?? false }, options);
+  }
+
+  /** Closes the connections and the client's endpoint. */
+  async close(): Promise<void> {
+    await this.#rpc.close();
+    await this.#endpoint.close();
+  }
+
+  async #learnMembers(): Promise<void> {
+    const status = await this.#callOnce(STATUS_RPC, {}, { timeoutMs: ATTEMPT_TIMEOUT_MS });
+    const current = this.#targets[0]!;
+    const others = status.members.flatMap((member) =>
+      member.p2p_node_id === null || member.p2p_node_id === current.p2pNodeId ? [] : [{
+        p2pNodeId: member.p2p_node_id,
+        addresses: member.p2p_addresses,
+        relayUrl: member.p2p_relay_url,
+      }]
+    );
+    this.#targets = [current, ...others];
+  }
+
+  /** Runs a write with a session of its own, retried under the same sequence number. */
+  async #write<T>(
+    send: (request: { clientId: string; sequence: number }) => Promise<T>,
+  ): Promise<T> {
+    const session = this.#freeSessions.pop() ?? { clientId: crypto.randomUUID(), nextSequence: 1 };
+    const request = { clientId: session.clientId, sequence: session.nextSequence };
+    session.nextSequence++;
+    try {
+      return await send(request);
+    } finally {
+      this.#freeSessions.push(session);
+    }
+  }
+
+  /** Calls `definition`, retrying retryable failures (moving to another member) until the deadline. */
+  async #call<Definition extends RpcDefinition>(
+    definition: Definition,
+    request: RpcRequestOf<Definition>,
+    options: OperationOptions,
+  ): Promise<RpcResponseOf<Definition>> {
+    const deadlineMs = performance.now() + (options.timeoutMs ?? OPERATION_TIMEOUT_MS_DEFAULT);
+    for (let attempt = 0;; attempt++) {
+      const remainingMs = Math.floor(deadlineMs - performance.now());
+      try {
+        return await this.#callOnce(definition, request, {
+          timeoutMs: Math.min(ATTEMPT_TIMEOUT_MS, remainingMs),
+        });
+      } catch (error) {
+        if (
+          !(error instanceof ClientError) || !RETRYABLE.has(error.code) ||
+          deadlineMs - performance.now() < 1
+        ) {
+          throw error;
+        }
+        // The node is gone or cannot serve: try the next member.
+        if (error.code !== "overloaded" && error.code !== "busy") this.#rotate();
+        const backoffMs = Math.min(
+          RETRY_BACKOFF_MAX_MS,
+          RETRY_BACKOFF_MIN_MS * 2 ** Math.min(attempt, 10),
+        );
+        await new Promise((resolve) =>
+          setTimeout(resolve, Math.min(backoffMs, Math.max(0, deadlineMs - performance.now())))
+        );
+      }
+    }
+  }
+
+  async #callOnce<Definition extends RpcDefinition>(
+    definition: Definition,
+    request: RpcRequestOf<Definition>,
+    options: OperationOptions,
+  ): Promise<RpcResponseOf<Definition>> {
+    const timeoutMs = Math.max(1, options.timeoutMs ?? OPERATION_TIMEOUT_MS_DEFAULT);
+    try {
+      return await this.#rpc.call(this.#targets[0]!, definition, request, { timeoutMs });
+    } catch (error) {
+      if (error instanceof RpcError) {
+        throw new ClientError(error.code, error.remoteMessage ?? error.message);
+      }
+      throw new ClientError("unavailable", error instanceof Error ? error.message : String(error));
+    }
+  }
+
+  #rotate(): void {
+    if (this.#targets.length > 1) this.#targets.push(this.#targets.shift()!);
+  }
+}
+
+const encoder = new TextEncoder();
+
+function checkedKey(key: Uint8Array | string, options: { allowEmpty?: boolean } = {}): Uint8Array {
+  const bytes = typeof key === "string" ? encoder.encode(key) : key;
+  if (bytes.length > KEY_BYTES_MAX) {
+    throw new ClientError(
+      "invalid",
+      `the key has ${bytes.length} bytes; the limit is ${KEY_BYTES_MAX}`,
+    );
+  }
+  if (bytes.length === 0 && options.allowEmpty !== true) {
+    throw new ClientError("invalid", "the key is empty");
+  }
+  return bytes;
+}
+
+function checkedValue(value: Uint8Array | string): Uint8Array {
+  const bytes = typeof value === "string" ? encoder.encode(value) : value;
+  if (bytes.length > VALUE_BYTES_MAX) {
+    throw new ClientError(
+      "invalid",
+      `the value has ${bytes.length} bytes; the limit is ${VALUE_BYTES_MAX} (${
+        VALUE_BYTES_MAX / 1024
+      } KiB)`,
+    );
+  }
+  return bytes;
+}
+
+/** Where the client's own endpoint binds: any port, on the peer's address family. */
+function bindAddressFor(peer: string): string {
+  return peer.startsWith("[") || peer.includes("://[") ? "[::]:0" : "0.0.0.0:0";
+}
