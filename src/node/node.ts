@@ -38,6 +38,8 @@ import { ClusterMember } from "./cluster_member.ts";
 
 const log = getLogger(["blixard", "node"]);
 
+/** How long a stop waits for the Iroh endpoint to close. */
+const ENDPOINT_CLOSE_WAIT_MS = 300;
 /** Concurrent RPC requests a node serves (clients keep many writes in flight). */
 const RPC_CONCURRENT_REQUESTS_MAX = 1024;
 
@@ -70,7 +72,9 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
 
   const metrics = new NodeMetrics();
   const endpoint = await bindEndpoint(config, identity.secretKey);
-  resources.push("P2P endpoint", () => endpoint.close());
+  // Closing waits for native connects in flight (to a dead peer: up to their deadline);
+  // the process exits right after a stop, which frees the socket anyway.
+  resources.push("P2P endpoint", () => boundedWait(endpoint.close(), ENDPOINT_CLOSE_WAIT_MS));
   wireEndpointMetrics(endpoint, metrics);
   const rpcServer = new RpcServer({ concurrentRequestsMax: RPC_CONCURRENT_REQUESTS_MAX });
   rpcServer.register(PING_RPC, pingHandler({ nodeId: config.nodeId, p2pNodeId: endpoint.nodeId }));
@@ -173,6 +177,13 @@ async function bindEndpoint(config: NodeConfig, secretKey: Uint8Array): Promise<
     // The endpoint's message names the UDP address and the cause; say which flag sets it.
     throw new StartupError(`--bind ${bindAddress}: ${reasonOf(error)}`, { cause: error });
   }
+}
+
+/** Waits for `work`, but no longer than `waitMs`. */
+function boundedWait(work: Promise<void>, waitMs: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const elapsed = new Promise<void>((resolve) => timer = setTimeout(resolve, waitMs));
+  return Promise.race([work, elapsed]).finally(() => clearTimeout(timer));
 }
 
 /** `host:port`, with IPv6 hosts in brackets. */
