@@ -37,6 +37,16 @@ const TABLE: TableRow[] = [
   { profile: "mixed", seed: 4 },
   { profile: "mixed", seed: 5 },
   { profile: "mixed", seed: 6 },
+  {
+    profile: "mixed",
+    seed: 502,
+    regression: "a history with 30 unknown outcomes out of 32 is checked, not left inconclusive",
+  },
+  {
+    profile: "mixed",
+    seed: 871,
+    regression: "a learner catching up slowly through 256-byte messages is progress, not a stall",
+  },
 ];
 
 /** Runs a scenario; a failure becomes an assertion error carrying the replay command and the trace. */
