@@ -21,6 +21,7 @@ import type { DurableStorage, PersistRequest } from "./storage.ts";
 
 /** Everything a `MemoryStorage` holds durably; enough to rebuild it after a simulated crash. */
 export interface MemoryStorageImage {
+  /** The persisted term, vote and commit index. */
   hardState: HardState;
   /** The latest snapshot; index 0 when the log was never compacted. */
   snapshot: Snapshot;

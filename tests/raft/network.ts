@@ -68,8 +68,11 @@ export function bootstrappedStorage(
 
 /** One simulated machine: durable storage, the core, and a state machine of applied commands. */
 export class TestNode {
+  /** The node's Raft id. */
   readonly id: NodeId;
+  /** Its durable storage; replaced by a copy of the durable image on a crash. */
   storage: MemoryStorage;
+  /** The running core, or `null` while crashed. */
   core: RaftCore | null = null;
   /** Commands applied, in order (no-ops and membership entries are not commands). */
   commands: string[] = [];
@@ -81,6 +84,7 @@ export class TestNode {
   readonly installedSnapshots: Snapshot[] = [];
   readonly #random: () => number;
 
+  /** A machine that is not started yet; `random` feeds its election timeouts. */
   constructor(id: NodeId, storage: MemoryStorage, random: () => number) {
     this.id = id;
     this.storage = storage;
@@ -165,7 +169,9 @@ export type DropRule = (message: Message) => boolean;
 
 /** Nodes plus the network between them. */
 export class TestNetwork {
+  /** Every machine, by id. */
   readonly nodes = new Map<NodeId, TestNode>();
+  /** The core settings every node starts with. */
   readonly options: NetworkOptions;
   /** Every message delivered, in order (for assertions about traffic). */
   readonly delivered: Message[] = [];
