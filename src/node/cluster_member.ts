@@ -88,7 +88,8 @@ export class ClusterMember {
     this.#learnKnownMembers();
     this.raft.on({
       appended: (entries) => this.directory.learnFromEntries(entries),
-      applied: (entry) => {
+      applied: (entry, result) => {
+        if (result.type === "setMemberInfo") this.#refreshMembers();
         if (entry.type === "normal") return;
         this.#refreshMembers();
         if (entry.change.nodeId !== nodeId) return;

@@ -33,6 +33,19 @@ export async function freeBindPort(): Promise<number> {
   throw new Error(`no free UDP port with a free TCP port + 1000 after ${PORT_ATTEMPTS_MAX} tries`);
 }
 
+/** `count` consecutive bind ports, each with its UDP port and TCP port + 1000 free; returns the first. */
+export async function freeConsecutiveBindPorts(count: number): Promise<number> {
+  for (let attempt = 0; attempt < PORT_ATTEMPTS_MAX; attempt++) {
+    const first = await freeBindPort();
+    let allFree = first + count - 1 <= BIND_PORT_MAX;
+    for (let port = first + 1; allFree && port < first + count; port++) {
+      allFree = await isUdpPortFree(port) && isTcpPortFree(port + HTTP_PORT_OFFSET);
+    }
+    if (allFree) return first;
+  }
+  throw new Error(`no ${count} consecutive free bind ports after ${PORT_ATTEMPTS_MAX} tries`);
+}
+
 /** True when TCP `port` on 127.0.0.1 can be bound right now. */
 export function isTcpPortFree(port: number): boolean {
   try {
