@@ -150,7 +150,17 @@ Deno.test("a leader that removes itself steps down once the removal commits, and
   const network = TestNetwork.cluster([1, 2, 3]);
   const leader = network.electLeader();
   ok(network.propose(leader, "before").ok);
+  const others = [1, 2, 3].filter((id) => id !== leader);
+  for (const id of others) network.isolate(id);
   ok(change(network, leader, { type: "removeNode", nodeId: leader }).ok);
+  const pending = network.node(leader).raft.status();
+  deepStrictEqual(
+    [pending.role, pending.confState.voters],
+    ["leader", others],
+    "uncommitted: still leading",
+  );
+  network.heal();
+  network.tick(1);
   strictEqual(network.node(leader).raft.status().role, "follower");
   const successor = network.leader();
   ok(successor !== null && successor !== leader, "the most up-to-date voter took over at once");
