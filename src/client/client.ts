@@ -38,8 +38,8 @@ import {
 
 /** Deadline of one operation, retries included, unless the call says otherwise. */
 export const OPERATION_TIMEOUT_MS_DEFAULT = 10_000;
-/** Deadline of one attempt at one node. */
-const ATTEMPT_TIMEOUT_MS = 3_000;
+/** Default deadline of one attempt at one node, before the client tries another. */
+export const ATTEMPT_TIMEOUT_MS_DEFAULT = 3_000;
 /** Pauses between retries. */
 const RETRY_BACKOFF_MIN_MS = 10;
 const RETRY_BACKOFF_MAX_MS = 200;
@@ -73,6 +73,12 @@ export class ClientError extends Error {
 export interface ConnectOptions {
   /** Deadline for reaching the first node. */
   timeoutMs?: number;
+  /**
+   * Deadline of one attempt at one node (default 3 s). A node that died with the request
+   * in flight answers nothing, so this bounds how long the client waits before it moves
+   * to another member.
+   */
+  attemptTimeoutMs?: number;
 }
 
 /** Per-operation options. */
@@ -93,11 +99,13 @@ export class BlixardClient {
   /** Members to talk to; the first is the current one. */
   #targets: PeerAddress[];
   readonly #freeSessions: Session[] = [];
+  readonly #attemptTimeoutMs: number;
 
-  private constructor(endpoint: P2pEndpoint, first: PeerAddress) {
+  private constructor(endpoint: P2pEndpoint, first: PeerAddress, attemptTimeoutMs: number) {
     this.#endpoint = endpoint;
     this.#rpc = new RpcClient(endpoint);
     this.#targets = [first];
+    this.#attemptTimeoutMs = attemptTimeoutMs;
   }
 
   /**
@@ -123,7 +131,7 @@ export class BlixardClient {
         p2pNodeId: seed.info.p2p_node_id,
         addresses: seed.info.p2p_addresses,
         relayUrl: seed.info.p2p_relay_url,
-      });
+      }, options.attemptTimeoutMs ?? ATTEMPT_TIMEOUT_MS_DEFAULT);
       await client.#learnMembers();
       return client;
     } catch (error) {
@@ -223,7 +231,7 @@ export class BlixardClient {
   }
 
   async #learnMembers(): Promise<void> {
-    const status = await this.#callOnce(STATUS_RPC, {}, { timeoutMs: ATTEMPT_TIMEOUT_MS });
+    const status = await this.#callOnce(STATUS_RPC, {}, { timeoutMs: this.#attemptTimeoutMs });
     const current = this.#targets[0]!;
     const others = status.members.flatMap((member) =>
       member.p2p_node_id === null || member.p2p_node_id === current.p2pNodeId ? [] : [{
@@ -260,7 +268,7 @@ export class BlixardClient {
       const remainingMs = Math.floor(deadlineMs - performance.now());
       try {
         return await this.#callOnce(definition, request, {
-          timeoutMs: Math.min(ATTEMPT_TIMEOUT_MS, remainingMs),
+          timeoutMs: Math.min(this.#attemptTimeoutMs, remainingMs),
         });
       } catch (error) {
         if (

@@ -68,9 +68,23 @@ export interface ClusterServiceOptions {
 /** Registers the cluster and key/value methods on an `RpcServer`. */
 export class ClusterService {
   readonly #options: ClusterServiceOptions;
+  /**
+   * Aborted when the known leader changes: a request forwarded to a leader that is gone
+   * would otherwise wait for its whole deadline. The caller then retries (writes carry a
+   * session, so a retry is applied once) and reaches the new leader.
+   */
+  #leaderEpoch = new AbortController();
 
   constructor(options: ClusterServiceOptions) {
     this.#options = options;
+    options.raft.on({
+      softState: () => {
+        this.#leaderEpoch.abort(
+          new ClusterError("no_leader", "the leader changed while the request was forwarded"),
+        );
+        this.#leaderEpoch = new AbortController();
+      },
+    });
   }
 
   /** Registers every method on `server`. */
@@ -128,10 +142,16 @@ export class ClusterService {
         `the address of leader ${leaderId} is not known yet; retry shortly`,
       );
     }
-    return await this.#options.rpcClient.call(leader, definition, request, {
-      timeoutMs: FORWARD_TIMEOUT_MS,
-      signal,
-    });
+    const epoch = this.#leaderEpoch.signal;
+    try {
+      return await this.#options.rpcClient.call(leader, definition, request, {
+        timeoutMs: FORWARD_TIMEOUT_MS,
+        signal: AbortSignal.any([signal, epoch]),
+      });
+    } catch (error) {
+      if (epoch.aborted && !signal.aborted) throw epoch.reason;
+      throw error;
+    }
   }
 
   #registerKv(server: RpcServer): void {
