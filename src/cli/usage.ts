@@ -51,12 +51,13 @@ Flags:
   --join-timeout DURATION   How long to keep trying to join: 500ms, 30s, 2m, 1h. Default: 30s.
   --log-level LEVEL         trace, debug, info, warning or error. Default: info.
   --log-format FORMAT       text or json, one record per line on stderr. Default: text.
-  --mdns, --no-mdns         Advertise and browse _blixard._udp.local on the local network.
-                            Default: off.
+  --mdns, --no-mdns         mDNS discovery (_blixard._udp.local). Not implemented in this
+                            version: accepted and ignored with a warning. Default: off.
   --cluster-secret-file PATH
-                            File holding the cluster secret: /bootstrap answers are signed and
-                            joiners must prove the secret. Default: none, and the node warns
-                            that anyone who can reach it may join.
+                            Cluster secret (signed /bootstrap, joiners prove the secret). Not
+                            implemented in this version: the node refuses to start with it
+                            rather than run unprotected. Without it the node warns that anyone
+                            who can reach its ports may join.
   -h, --help                Show this help.
 
 Environment:

@@ -66,6 +66,7 @@ export async function startNode(config: NodeConfig): Promise<Node> {
 
 async function assemble(config: NodeConfig, resources: ResourceStack): Promise<Node> {
   const startedAtMs = performance.now();
+  refuseUnsupported(config);
   const dataDir = await openDataDir(config.dataDir);
   resources.push("data dir lock", () => dataDir.release());
   const identity = await loadOrCreateIdentity(dataDir.path);
@@ -167,6 +168,24 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
     finished: member.finished,
     stop: (reason, exitCode) => member!.stop(reason, exitCode),
   };
+}
+
+/**
+ * Options this version parses but does not implement yet. A secret that is silently not
+ * enforced would be worse than none, so it stops the start; mDNS only narrows discovery.
+ */
+function refuseUnsupported(config: NodeConfig): void {
+  if (config.clusterSecretFile !== null) {
+    throw new StartupError(
+      `--cluster-secret-file ${config.clusterSecretFile}: cluster secrets are not implemented in this version; ` +
+        "remove the flag (and BLIXARD_CLUSTER_SECRET_FILE) and restrict who can reach the node's ports instead",
+    );
+  }
+  if (config.mdnsEnabled) {
+    log.warn(
+      "mDNS discovery is not implemented in this version: --mdns is ignored and only --peers is used",
+    );
+  }
 }
 
 async function bindEndpoint(config: NodeConfig, secretKey: Uint8Array): Promise<P2pEndpoint> {

@@ -232,3 +232,18 @@ Deno.test("a joiner whose only peer is down exits non-zero after the join timeou
     await group.cleanup();
   }
 });
+
+Deno.test("--cluster-secret-file is refused, not silently ignored, while secrets are not implemented", async () => {
+  const group = new NodeGroup();
+  try {
+    const node = await group.start({ id: 1, args: ["--cluster-secret-file", "/etc/hostname"] });
+    const line = await startExpectingFailure(group, node);
+    assert.equal(node.exitStatus?.code, 1);
+    assert.match(
+      line,
+      /--cluster-secret-file \/etc\/hostname: cluster secrets are not implemented/,
+    );
+  } finally {
+    await group.cleanup();
+  }
+});
