@@ -276,15 +276,23 @@ class PeerLink {
       return this.#stream;
     }
     this.#stream = null;
-    if (performance.now() < this.#retryAtMs) {
-      throw new Error("backing off after a failed connection");
-    }
+    if (performance.now() < this.#retryAtMs) throw new BackingOff();
     this.#connection = await this.#connect();
     this.#stream = await this.#connection.openStream();
     return this.#stream;
   }
 
   #failed(error: unknown): void {
+    // Messages sent while the link backs off are dropped, but they are no new failure:
+    // counting them would push the next attempt out again on every heartbeat, and a peer
+    // that came back would never be tried again.
+    if (!(error instanceof BackingOff)) this.#backOff(error);
+    this.#stream?.reset(StreamErrorCode.cancelled);
+    this.#stream = null;
+    this.#dropQueue();
+  }
+
+  #backOff(error: unknown): void {
     this.#failures++;
     const backoffMs = Math.min(
       RECONNECT_BACKOFF_MAX_MS,
@@ -302,13 +310,19 @@ class PeerLink {
         },
       );
     }
-    this.#stream?.reset(StreamErrorCode.cancelled);
-    this.#stream = null;
-    this.#dropQueue();
   }
 
   #dropQueue(): void {
     this.#queue = [];
     this.#onUnreachable();
+  }
+}
+
+/** A send while the link waits out its backoff after a failed connection. */
+class BackingOff extends Error {
+  override name = "BackingOff";
+
+  constructor() {
+    super("backing off after a failed connection");
   }
 }
