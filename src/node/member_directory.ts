@@ -23,7 +23,7 @@ export class MemberDirectory implements RaftPeerDirectory {
   readonly #confState: () => ConfState;
   readonly #records = new Map<NodeId, MemberInfo>();
   /** Members named by the seed while this node had no configuration of its own yet. */
-  #provisional = new Set<NodeId>();
+  readonly #provisional = new Set<NodeId>();
 
   /** `confState` reads the configuration in force (the core's, including appended changes). */
   constructor(selfId: NodeId, confState: () => ConfState) {
@@ -69,9 +69,10 @@ export class MemberDirectory implements RaftPeerDirectory {
   }
 
   memberIdOf(p2pNodeId: string): NodeId | null {
+    // Records of removed members stay; the same key may have rejoined under another id.
     for (const record of this.#records.values()) {
       if (record.p2pNodeId !== p2pNodeId || record.nodeId === this.#selfId) continue;
-      return this.#counts(record.nodeId) ? record.nodeId : null;
+      if (this.#counts(record.nodeId)) return record.nodeId;
     }
     return null;
   }
@@ -79,12 +80,13 @@ export class MemberDirectory implements RaftPeerDirectory {
   /**
    * A member of the configuration in force; or, until this node's own log has reached the
    * entry that added it (before which the log may not yet name the current leader), one of
-   * the members the seed reported.
+   * the members the seed reported. From then on the log alone decides: the seed's list is
+   * forgotten, so it does not come back if this node is removed later.
    */
   #counts(nodeId: NodeId): boolean {
     const conf = this.#confState();
-    if (isMember(conf, nodeId)) return true;
-    return !isMember(conf, this.#selfId) && this.#provisional.has(nodeId);
+    if (isMember(conf, this.#selfId)) this.#provisional.clear();
+    return isMember(conf, nodeId) || this.#provisional.has(nodeId);
   }
 }
 
