@@ -49,6 +49,7 @@ export class NodeProcess {
   #stderrText = "";
   #stdoutText = "";
   #exitStatus: Deno.CommandStatus | null = null;
+  #paused = false;
 
   private constructor(
     options: {
@@ -203,6 +204,46 @@ export class NodeProcess {
     return await this.stop("SIGKILL");
   }
 
+  /**
+   * SIGSTOP: the node stays alive but does nothing, like a machine that hangs or a network
+   * that drops everything. `resume()` undoes it; `NodeGroup.cleanup()` resumes it too.
+   */
+  pause(): void {
+    this.#signal("SIGSTOP");
+    this.#paused = true;
+  }
+
+  /** SIGCONT after `pause()`. */
+  resume(): void {
+    this.#signal("SIGCONT");
+    this.#paused = false;
+  }
+
+  /** Whether `pause()` stopped the node and it was not resumed since. */
+  get isPaused(): boolean {
+    return this.#paused && this.#exitStatus === null;
+  }
+
+  /** Waits for the exit, failing when it takes longer than `timeoutMs`. */
+  async waitForExit(options: { timeoutMs?: number } = {}): Promise<Deno.CommandStatus> {
+    const timeoutMs = options.timeoutMs ?? 20_000;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new Error(`node ${this.id} did not exit within ${timeoutMs} ms\n${this.#stderrText}`),
+          ),
+        timeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([this.exited, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   #signal(signal: Deno.Signal): void {
     try {
       this.#child.kill(signal);
@@ -258,8 +299,9 @@ export class NodeGroup {
     return dir;
   }
 
-  /** Kills every child still running (SIGKILL), awaits them, removes the temp dirs. */
+  /** Resumes paused children, kills every child still running (SIGKILL), awaits them, removes the temp dirs. */
   async cleanup(): Promise<void> {
+    for (const node of this.nodes) if (node.isPaused) node.resume();
     await Promise.all(this.nodes.map((node) => node.kill()));
     for (const dir of this.#tempDirs) await Deno.remove(dir, { recursive: true }).catch(() => {});
   }

@@ -1,0 +1,63 @@
+/**
+ * Calls a node's `blixard/rpc/1` methods directly, without `BlixardClient`'s sessions,
+ * retries and paging, so that a test can send exactly the request it means: the same
+ * client id and sequence twice, or one `kv.list` page.
+ *
+ * @module
+ */
+
+import { P2pEndpoint, type PeerAddress } from "../../src/transport/p2p_endpoint.ts";
+import {
+  RpcClient,
+  type RpcDefinition,
+  type RpcRequestOf,
+  type RpcResponseOf,
+} from "../../src/transport/rpc.ts";
+import type { NodeProcess } from "./node_process.ts";
+
+/** Deadline of one call: generous, since a test waits for a committed answer. */
+const CALL_TIMEOUT_MS = 15_000;
+
+/** An RPC connection from the test to one node. Close it with `close()`. */
+export class RawRpc {
+  readonly #endpoint: P2pEndpoint;
+  readonly #client: RpcClient;
+  readonly #peer: PeerAddress;
+
+  private constructor(endpoint: P2pEndpoint, peer: PeerAddress) {
+    this.#endpoint = endpoint;
+    this.#client = new RpcClient(endpoint);
+    this.#peer = peer;
+  }
+
+  /** Binds a fresh endpoint on 127.0.0.1 and targets `node` by the key its `/bootstrap` gives. */
+  static async connect(node: NodeProcess): Promise<RawRpc> {
+    const info = await node.getJson("/bootstrap");
+    const endpoint = await P2pEndpoint.bind({
+      secretKey: crypto.getRandomValues(new Uint8Array(32)),
+      bindAddress: "127.0.0.1:0",
+      relayUrl: null,
+    });
+    return new RawRpc(endpoint, {
+      p2pNodeId: info.p2p_node_id as string,
+      addresses: info.p2p_addresses as string[],
+      relayUrl: null,
+    });
+  }
+
+  /** Calls `definition` once on the node; rejects with the node's `RpcError`. */
+  async call<Definition extends RpcDefinition>(
+    definition: Definition,
+    request: RpcRequestOf<Definition>,
+  ): Promise<RpcResponseOf<Definition>> {
+    return await this.#client.call(this.#peer, definition, request, {
+      timeoutMs: CALL_TIMEOUT_MS,
+    });
+  }
+
+  /** Closes the connection and the endpoint. */
+  async close(): Promise<void> {
+    await this.#client.close();
+    await this.#endpoint.close();
+  }
+}
