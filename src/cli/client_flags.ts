@@ -39,6 +39,12 @@ export interface ClientCommandSpec {
   usage: string;
   allowed: ClientFlagName[];
   help: string;
+  /**
+   * Checks the parsed arguments and throws `UsageError` for a wrong command line. It runs
+   * before connecting, so a mistyped command fails at once with exit 2, even when the peer
+   * is down, and nothing invalid is ever sent.
+   */
+  check?: (flags: ClientFlags) => void;
 }
 
 /**
@@ -56,6 +62,7 @@ export async function runClientCommand(
     context.output.stdout(context.spec.help);
     return 0;
   }
+  context.spec.check?.(flags);
   let client: BlixardClient;
   try {
     client = await BlixardClient.connect(flags.peer, { timeoutMs: flags.timeoutMs });

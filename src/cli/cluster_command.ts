@@ -24,6 +24,8 @@ const HELP = `Usage:
 Exit codes: 0 success, 1 operation failed, 2 usage error.
 `;
 
+const REMOVE_USAGE = "blixard cluster remove --id N --peer host:port [--force]";
+
 const SPECS = {
   status: {
     usage: "blixard cluster status --peer host:port [--json]",
@@ -36,9 +38,12 @@ const SPECS = {
     help: HELP,
   },
   remove: {
-    usage: "blixard cluster remove --id N --peer host:port [--force]",
+    usage: REMOVE_USAGE,
     allowed: ["peer", "timeout", "id", "force"],
     help: HELP,
+    check: (flags) => {
+      if (flags.id === null) throw new UsageError(`--id is required; usage: ${REMOVE_USAGE}`);
+    },
   },
 } satisfies Record<string, ClientCommandSpec>;
 
@@ -75,12 +80,7 @@ export async function runClusterCommand(
         rest,
         { ...context, spec: SPECS.remove },
         async (client, flags) => {
-          if (flags.id === null) {
-            throw new UsageError(
-              `--id is required; usage: ${SPECS.remove.usage}`,
-            );
-          }
-          const { index } = await client.remove(flags.id, {
+          const { index } = await client.remove(flags.id!, {
             force: flags.force,
             timeoutMs: flags.timeoutMs,
           });

@@ -1,14 +1,19 @@
 /**
  * `blixard kv put|get|delete|list`: the key/value API from the command line (DESIGN.md
  * section 4a). Writes go through the leader and print the commit index; reads are
- * linearizable from any member. Keys and values are taken as UTF-8 text.
+ * linearizable from any member. Keys and values are taken as UTF-8 text. The arguments are
+ * checked before connecting: an empty KEY, a KEY over 4096 bytes or a VALUE over 256 KiB
+ * is a usage error (exit 2), like any other wrong command line.
  *
  * @module
  */
 
 import type { CliOutput, Environment } from "./cli.ts";
-import { type ClientCommandSpec, type ClientFlags, runClientCommand } from "./client_flags.ts";
+import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from "../transport/cluster_rpcs.ts";
+import { type ClientCommandSpec, runClientCommand } from "./client_flags.ts";
 import { UsageError } from "./errors.ts";
+
+const VALUE_KIB_MAX = VALUE_BYTES_MAX / 1024;
 
 const HELP = `Usage:
   blixard kv put KEY VALUE --peer host:port     Sets KEY; prints the commit index.
@@ -18,19 +23,30 @@ const HELP = `Usage:
 
 Flags: --timeout 10s (deadline, retries included), --json (list: one JSON array).
 --peer is any member's host:port (its --bind address); BLIXARD_PEER works too.
+A KEY has 1 to ${KEY_BYTES_MAX} bytes and a VALUE at most ${VALUE_KIB_MAX} KiB (as UTF-8);
+anything else is a usage error, refused before the command connects.
 Exit codes: 0 success, 1 operation failed (or key absent), 2 usage error.
 `;
 
-const spec = (usage: string, allowed: ClientCommandSpec["allowed"]): ClientCommandSpec => ({
+const spec = (
+  usage: string,
+  allowed: ClientCommandSpec["allowed"],
+  check: (positionals: readonly string[], usage: string) => void,
+): ClientCommandSpec => ({
   usage,
   allowed,
   help: HELP,
+  check: (flags) => check(flags.positionals, usage),
 });
 const SPECS = {
-  put: spec("blixard kv put KEY VALUE --peer host:port", ["peer", "timeout"]),
-  get: spec("blixard kv get KEY --peer host:port", ["peer", "timeout"]),
-  delete: spec("blixard kv delete KEY --peer host:port", ["peer", "timeout"]),
-  list: spec("blixard kv list [PREFIX] --peer host:port [--json]", ["peer", "timeout", "json"]),
+  put: spec("blixard kv put KEY VALUE --peer host:port", ["peer", "timeout"], checkKeyAndValue),
+  get: spec("blixard kv get KEY --peer host:port", ["peer", "timeout"], checkKeyOnly),
+  delete: spec("blixard kv delete KEY --peer host:port", ["peer", "timeout"], checkKeyOnly),
+  list: spec(
+    "blixard kv list [PREFIX] --peer host:port [--json]",
+    ["peer", "timeout", "json"],
+    checkPrefix,
+  ),
 };
 
 const decoder = new TextDecoder();
@@ -48,7 +64,7 @@ export async function runKvCommand(
         rest,
         { ...context, spec: SPECS.put },
         async (client, flags) => {
-          const [key, value] = positionals(flags, 2, SPECS.put.usage);
+          const [key, value] = flags.positionals;
           const { index } = await client.put(key!, value!, { timeoutMs: flags.timeoutMs });
           output.stdout(`${index}\n`);
           return 0;
@@ -59,7 +75,7 @@ export async function runKvCommand(
         rest,
         { ...context, spec: SPECS.get },
         async (client, flags) => {
-          const [key] = positionals(flags, 1, SPECS.get.usage);
+          const [key] = flags.positionals;
           const value = await client.get(key!, { timeoutMs: flags.timeoutMs });
           if (value === null) {
             output.stderr(`blixard: key ${JSON.stringify(key)} not found\n`);
@@ -74,7 +90,7 @@ export async function runKvCommand(
         rest,
         { ...context, spec: SPECS.delete },
         async (client, flags) => {
-          const [key] = positionals(flags, 1, SPECS.delete.usage);
+          const [key] = flags.positionals;
           const { index, existed } = await client.delete(key!, { timeoutMs: flags.timeoutMs });
           output.stdout(`${index}\n`);
           if (!existed) output.stderr(`blixard: key ${JSON.stringify(key)} did not exist\n`);
@@ -86,11 +102,6 @@ export async function runKvCommand(
         rest,
         { ...context, spec: SPECS.list },
         async (client, flags) => {
-          if (flags.positionals.length > 1) {
-            throw new UsageError(
-              `too many arguments; usage: ${SPECS.list.usage}`,
-            );
-          }
           const items = await client.list(flags.positionals[0] ?? "", {
             timeoutMs: flags.timeoutMs,
           });
@@ -117,13 +128,53 @@ export async function runKvCommand(
   }
 }
 
-function positionals(flags: ClientFlags, count: number, usage: string): string[] {
-  if (flags.positionals.length !== count) {
+const encoder = new TextEncoder();
+
+function checkKeyAndValue(positionals: readonly string[], usage: string): void {
+  checkCount(positionals, { count: 2, usage });
+  checkKey(positionals[0]!, usage);
+  const valueBytes = encoder.encode(positionals[1]!).length;
+  if (valueBytes > VALUE_BYTES_MAX) {
     throw new UsageError(
-      `expected ${
-        count === 1 ? "KEY" : "KEY and VALUE"
-      }, got ${flags.positionals.length} argument(s); usage: ${usage}`,
+      `VALUE has ${valueBytes} bytes; the limit is ${VALUE_BYTES_MAX} (${VALUE_KIB_MAX} KiB); usage: ${usage}`,
     );
   }
-  return flags.positionals;
+}
+
+function checkKeyOnly(positionals: readonly string[], usage: string): void {
+  checkCount(positionals, { count: 1, usage });
+  checkKey(positionals[0]!, usage);
+}
+
+function checkPrefix(positionals: readonly string[], usage: string): void {
+  if (positionals.length > 1) throw new UsageError(`too many arguments; usage: ${usage}`);
+  const prefixBytes = encoder.encode(positionals[0] ?? "").length;
+  if (prefixBytes > KEY_BYTES_MAX) {
+    throw new UsageError(
+      `PREFIX has ${prefixBytes} bytes; the limit is ${KEY_BYTES_MAX}; usage: ${usage}`,
+    );
+  }
+}
+
+function checkCount(positionals: readonly string[], options: { count: number; usage: string }) {
+  if (positionals.length !== options.count) {
+    throw new UsageError(
+      `expected ${
+        options.count === 1 ? "KEY" : "KEY and VALUE"
+      }, got ${positionals.length} argument(s); usage: ${options.usage}`,
+    );
+  }
+}
+
+/** An empty or oversize key is a usage error: the command line alone shows it is wrong. */
+function checkKey(key: string, usage: string): void {
+  const keyBytes = encoder.encode(key).length;
+  if (keyBytes === 0) {
+    throw new UsageError(`KEY is empty: a key has 1 to ${KEY_BYTES_MAX} bytes; usage: ${usage}`);
+  }
+  if (keyBytes > KEY_BYTES_MAX) {
+    throw new UsageError(
+      `KEY has ${keyBytes} bytes; the limit is ${KEY_BYTES_MAX}; usage: ${usage}`,
+    );
+  }
 }
