@@ -10,9 +10,10 @@
  * - Only members may speak Raft: an incoming connection whose authenticated key is not a
  *   member's is closed at once, and a message whose `from` is not the id that key belongs
  *   to, or whose `to` is not this node, ends the stream.
- * - A connection a peer opened to us is used to send back to it too. A restarted peer
- *   whose address changed is reachable as soon as it connects, before its new address is
- *   replicated.
+ * - A connection a peer opened to us is used to send back to it too, and the newest
+ *   connection wins: a restarted peer is reached over the connection it opens, even when the
+ *   one to its previous run still looks open (kill -9 sends no close) or its address
+ *   changed and the new one is not replicated yet.
  *
  * @module
  */
@@ -130,9 +131,9 @@ export class RaftTransport {
     return link;
   }
 
-  /** An open connection to `nodeId`: one the peer opened, else a new one. */
+  /** An open connection to `nodeId`: the newest one either side opened, else a new one. */
   async #connect(nodeId: NodeId): Promise<P2pConnection> {
-    const existing = [...this.#connections.get(nodeId) ?? []].find((connection) =>
+    const existing = [...this.#connections.get(nodeId) ?? []].findLast((connection) =>
       !connection.isClosed
     );
     if (existing !== undefined) return existing;
@@ -160,6 +161,10 @@ export class RaftTransport {
       return;
     }
     this.#track(nodeId, connection);
+    // A peer opens a connection when it has none to us: typically it restarted. Our old
+    // connection to a peer killed with kill -9 looks open until QUIC's idle timeout (about
+    // 30 s) and swallows everything we send, so move to the new one at once.
+    this.#links.get(nodeId)?.moveToNewestConnection();
   }
 
   /** Remembers `connection` of member `nodeId` and reads every stream the peer opens on it. */
@@ -246,6 +251,15 @@ class PeerLink {
     }
     this.#queue.push(message);
     if (!this.#flushing) void this.#flush();
+  }
+
+  /** Drops the current stream; the next send opens one on the newest connection. */
+  moveToNewestConnection(): void {
+    this.#stream?.reset(StreamErrorCode.cancelled);
+    this.#stream = null;
+    this.#connection = null;
+    this.#failures = 0;
+    this.#retryAtMs = 0;
   }
 
   close(): void {

@@ -386,3 +386,25 @@ Deno.test("RaftTransport keeps reconnecting while messages keep coming: a peer t
     await stopNodes([a, b]);
   }
 });
+
+Deno.test("RaftTransport sends over the connection a restarted member opened, while the old one still looks open", async () => {
+  const [a, b] = [await startNode(1), await startNode(2)];
+  let restarted: TestNode | null = null;
+  try {
+    introduce([a, b]);
+    a.transport.send([heartbeat(1, 2, 1)]);
+    await eventually("the first message arrived", () => b.received.length === 1);
+    // Node 2 comes back with the same key while its previous run's connection stays open, as
+    // after kill -9: nothing closes that connection until QUIC's idle timeout.
+    restarted = await startNode(2, { secretKey: b.secretKey, directory: b.directory });
+    restarted.transport.send([heartbeat(2, 1, 1)]);
+    await eventually("node 1 heard from the restarted node", () => a.received.length === 1);
+    let sequence = 100;
+    await eventually("a message reached the restarted node", () => restarted!.received.length > 0, {
+      every: () => a.transport.send([heartbeat(1, 2, sequence++)]),
+    });
+    assert.ok(sequencesOf(restarted.received).every((received) => received >= 100));
+  } finally {
+    await stopNodes(restarted === null ? [a, b] : [a, b, restarted]);
+  }
+});
