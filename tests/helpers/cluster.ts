@@ -18,8 +18,15 @@ export async function statusOf(node: NodeProcess): Promise<StatusJson> {
   return await node.getJson("/status") as unknown as StatusJson;
 }
 
-/** Waits until `node` is a voter in a configuration of `voters` voters with a known leader. */
-export async function waitForVoters(node: NodeProcess, voters: number): Promise<StatusJson> {
+/**
+ * Waits until `node` is a voter in a configuration of `voters` voters with a known leader
+ * (within `CLUSTER_WAIT_MS` unless `options.timeoutMs` says otherwise).
+ */
+export async function waitForVoters(
+  node: NodeProcess,
+  voters: number,
+  options: { timeoutMs?: number } = {},
+): Promise<StatusJson> {
   return await node.waitForStatus(
     `${voters} voters and a leader`,
     (status) => {
@@ -27,7 +34,7 @@ export async function waitForVoters(node: NodeProcess, voters: number): Promise<
       return typed.leader_id !== null && typed.role !== "learner" && typed.role !== "joining" &&
         typed.members.filter((member) => member.role === "voter").length === voters;
     },
-    { timeoutMs: CLUSTER_WAIT_MS },
+    { timeoutMs: options.timeoutMs ?? CLUSTER_WAIT_MS },
   ) as unknown as StatusJson;
 }
 
