@@ -1,0 +1,423 @@
+/**
+ * `deno task bench`: the figures of DESIGN.md section 12, on loopback, with real node
+ * processes. Each figure is the median of several runs, with min and max.
+ *
+ * - startup: single-node start (process spawn) → `GET /health` 200, fresh data dir;
+ * - memory: resident memory (VmRSS) of an idle node, and of each node of a 3-node cluster
+ *   idle and after the write run;
+ * - formation: three nodes started at once, nothing → three voters agreeing on a leader;
+ * - join: joiner process start → voter (its own log's timestamp), into a 3-node cluster;
+ * - failover: kill -9 of the leader → the next write acknowledged to a client that keeps
+ *   writing (sequentially, through a follower);
+ * - throughput: 256-byte puts at 1, 16, 64 and 256 in flight through `BlixardClient`
+ *   connected to the leader: writes/s, p50 and p99 latency;
+ * - idle: leader changes in a 3-node cluster left idle (`--idle-seconds`, default 20).
+ *
+ * Prints a table, and writes the JSON to `bench-results/` (or `--json PATH`).
+ *
+ * Usage: deno task bench [--runs 7] [--formation-runs 20] [--only startup,formation,...]
+ *                        [--idle-seconds 20] [--write-seconds 3] [--json PATH]
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { BlixardClient } from "../src/client/client.ts";
+import type { StatusJson } from "../src/transport/cluster_rpcs.ts";
+import { NodeGroup, type NodeProcess } from "../tests/helpers/node_process.ts";
+import { freeBindPort } from "../tests/helpers/ports.ts";
+
+const SECTIONS = ["startup", "formation", "join", "failover", "throughput", "idle"] as const;
+type Section = typeof SECTIONS[number];
+const CONCURRENCY_LEVELS = [1, 16, 64, 256];
+const VALUE_BYTES = 256;
+const POLL_MS = 2;
+const WAIT_MS = 30_000;
+
+/** Median, min and max of a set of measurements. */
+interface Summary {
+  median: number;
+  min: number;
+  max: number;
+  runs: number;
+}
+
+function summarize(values: number[]): Summary {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  const median = sorted.length % 2 === 1
+    ? sorted[middle]!
+    : (sorted[middle - 1]! + sorted[middle]!) / 2;
+  return { median, min: sorted[0]!, max: sorted[sorted.length - 1]!, runs: sorted.length };
+}
+
+function percentile(sorted: number[], fraction: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))]!;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function getStatus(node: NodeProcess): Promise<StatusJson | null> {
+  try {
+    const response = await fetch(`http://127.0.0.1:${node.httpPort}/status`);
+    if (!response.ok) {
+      await response.body?.cancel();
+      return null;
+    }
+    return await response.json() as StatusJson;
+  } catch {
+    return null;
+  }
+}
+
+/** VmRSS of `pid` in MiB. */
+function residentMiB(pid: number): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const match = /VmRSS:\s+(\d+) kB/.exec(status);
+  if (match === null) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(match[1]) / 1024;
+}
+
+async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | null>,
+  timeoutMs = WAIT_MS,
+): Promise<T> {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    const value = await probe();
+    if (value !== null) return value;
+    await sleep(POLL_MS);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+function isFormed(status: StatusJson | null, voters: number): boolean {
+  return status !== null && status.leader_id !== null && status.role !== "joining" &&
+    status.role !== "learner" &&
+    status.members.filter((member) => member.role === "voter").length === voters;
+}
+
+/** Starts `size` nodes at once (2.. join through node 1) and resolves when all agree. */
+async function formAtOnce(
+  group: NodeGroup,
+  size: number,
+): Promise<{ nodes: NodeProcess[]; elapsedMs: number }> {
+  const ports = [];
+  for (let i = 0; i < size; i++) ports.push(await freeBindPort());
+  const startedMs = performance.now();
+  const nodes: NodeProcess[] = [];
+  for (let id = 1; id <= size; id++) {
+    const peers = id === 1 ? [] : [`127.0.0.1:${ports[0]}`];
+    nodes.push(await group.start({ id, bindPort: ports[id - 1]!, peers }));
+  }
+  await waitFor("formation", async () => {
+    const statuses = await Promise.all(nodes.map(getStatus));
+    const leaders = new Set(statuses.map((status) => status?.leader_id));
+    return statuses.every((status) => isFormed(status, size)) && leaders.size === 1 ? true : null;
+  });
+  return { nodes, elapsedMs: performance.now() - startedMs };
+}
+
+async function leaderOf(nodes: NodeProcess[]): Promise<NodeProcess> {
+  return await waitFor("a leader", async () => {
+    const status = await getStatus(nodes.find((node) => node.exitStatus === null)!);
+    return nodes.find((node) => node.id === status?.leader_id && node.exitStatus === null) ?? null;
+  });
+}
+
+async function benchStartup(runs: number): Promise<{ startupMs: Summary; idleRssMiB: Summary }> {
+  const startup: number[] = [];
+  const rss: number[] = [];
+  for (let run = 0; run < runs; run++) {
+    const group = new NodeGroup();
+    try {
+      const node = await group.start({ id: 1 });
+      await waitFor("/health", async () => {
+        try {
+          const response = await fetch(`http://127.0.0.1:${node.httpPort}/health`);
+          await response.body?.cancel();
+          return response.status === 200 ? true : null;
+        } catch {
+          return null;
+        }
+      });
+      startup.push(performance.now() - node.startedAtMs);
+      await sleep(2000);
+      rss.push(residentMiB(node.pid));
+    } finally {
+      await group.cleanup();
+    }
+  }
+  return { startupMs: summarize(startup), idleRssMiB: summarize(rss) };
+}
+
+async function benchFormation(runs: number): Promise<Summary> {
+  const times: number[] = [];
+  for (let run = 0; run < runs; run++) {
+    const group = new NodeGroup();
+    try {
+      times.push((await formAtOnce(group, 3)).elapsedMs);
+    } finally {
+      await group.cleanup();
+    }
+  }
+  return summarize(times);
+}
+
+async function benchJoin(runs: number): Promise<Summary> {
+  const times: number[] = [];
+  const group = new NodeGroup();
+  try {
+    const { nodes } = await formAtOnce(group, 3);
+    const client = await BlixardClient.connect(nodes[0]!.address);
+    try {
+      for (let run = 0; run < runs; run++) {
+        const id = 10 + run;
+        const spawnedAtMs = Date.now();
+        const joiner = await group.start({ id, peers: [nodes[1]!.address] });
+        const line = await joiner.waitForLog(/promoted to voter/, { timeoutMs: WAIT_MS });
+        const loggedAtMs = Date.parse(JSON.parse(line).timestamp);
+        times.push(loggedAtMs - spawnedAtMs);
+        await joiner.kill();
+        await client.remove(id, { force: true });
+      }
+    } finally {
+      await client.close();
+    }
+  } finally {
+    await group.cleanup();
+  }
+  return summarize(times);
+}
+
+async function benchFailover(runs: number): Promise<Summary> {
+  const times: number[] = [];
+  for (let run = 0; run < runs; run++) {
+    const group = new NodeGroup();
+    try {
+      const { nodes } = await formAtOnce(group, 3);
+      const leader = await leaderOf(nodes);
+      const follower = nodes.find((node) => node !== leader)!;
+      const client = await BlixardClient.connect(follower.address, { attemptTimeoutMs: 1000 });
+      try {
+        let killedAtMs: number | null = null;
+        let failoverMs: number | null = null;
+        const writer = (async () => {
+          for (let i = 0; failoverMs === null; i++) {
+            const issuedAtMs = performance.now();
+            await client.put(`failover/${i}`, "x".repeat(VALUE_BYTES), { timeoutMs: 20_000 });
+            if (killedAtMs !== null && issuedAtMs > killedAtMs) {
+              failoverMs = performance.now() - killedAtMs;
+            }
+          }
+        })();
+        await sleep(500 + Math.random() * 500);
+        killedAtMs = performance.now();
+        await leader.kill();
+        await writer;
+        times.push(failoverMs!);
+      } finally {
+        await client.close();
+      }
+    } finally {
+      await group.cleanup();
+    }
+  }
+  return summarize(times);
+}
+
+interface ThroughputFigure {
+  concurrency: number;
+  writesPerSecond: Summary;
+  p50Ms: Summary;
+  p99Ms: Summary;
+}
+
+async function benchThroughput(
+  runs: number,
+  writeSeconds: number,
+): Promise<{ levels: ThroughputFigure[]; rssIdleMiB: number[]; rssAfterMiB: number[] }> {
+  const group = new NodeGroup();
+  try {
+    const { nodes } = await formAtOnce(group, 3);
+    await sleep(2000);
+    const rssIdleMiB = nodes.map((node) => residentMiB(node.pid));
+    const leader = await leaderOf(nodes);
+    const client = await BlixardClient.connect(leader.address);
+    const value = new Uint8Array(VALUE_BYTES).fill(120);
+    const levels: ThroughputFigure[] = [];
+    try {
+      for (const concurrency of CONCURRENCY_LEVELS) {
+        const rates: number[] = [];
+        const p50s: number[] = [];
+        const p99s: number[] = [];
+        for (let run = 0; run < runs; run++) {
+          const latencies: number[] = [];
+          const measure = async (durationMs: number, record: boolean) => {
+            const endMs = performance.now() + durationMs;
+            await Promise.all(Array.from({ length: concurrency }, async (_, worker) => {
+              for (let i = 0; performance.now() < endMs; i++) {
+                const startMs = performance.now();
+                await client.put(`bench/${concurrency}/${worker}/${i % 1000}`, value);
+                if (record) latencies.push(performance.now() - startMs);
+              }
+            }));
+          };
+          await measure(300, false);
+          const startedMs = performance.now();
+          await measure(writeSeconds * 1000, true);
+          const elapsedSeconds = (performance.now() - startedMs) / 1000;
+          latencies.sort((a, b) => a - b);
+          rates.push(latencies.length / elapsedSeconds);
+          p50s.push(percentile(latencies, 0.5));
+          p99s.push(percentile(latencies, 0.99));
+        }
+        levels.push({
+          concurrency,
+          writesPerSecond: summarize(rates),
+          p50Ms: summarize(p50s),
+          p99Ms: summarize(p99s),
+        });
+        console.error(`  ${concurrency} in flight: ${summarize(rates).median.toFixed(0)} writes/s`);
+      }
+    } finally {
+      await client.close();
+    }
+    const rssAfterMiB = nodes.map((node) => residentMiB(node.pid));
+    return { levels, rssIdleMiB, rssAfterMiB };
+  } finally {
+    await group.cleanup();
+  }
+}
+
+async function benchIdle(
+  seconds: number,
+): Promise<{ seconds: number; leaderChanges: number; termChanges: number }> {
+  const group = new NodeGroup();
+  try {
+    const { nodes } = await formAtOnce(group, 3);
+    const before = await Promise.all(nodes.map(getStatus));
+    const leaderChangesBefore = await Promise.all(nodes.map(leaderChangesOf));
+    await sleep(seconds * 1000);
+    const after = await Promise.all(nodes.map(getStatus));
+    const leaderChangesAfter = await Promise.all(nodes.map(leaderChangesOf));
+    const termChanges = after.reduce((sum, status, i) => sum + (status!.term - before[i]!.term), 0);
+    const leaderChanges = leaderChangesAfter.reduce(
+      (sum, value, i) => sum + value - leaderChangesBefore[i]!,
+      0,
+    );
+    return { seconds, leaderChanges, termChanges };
+  } finally {
+    await group.cleanup();
+  }
+}
+
+async function leaderChangesOf(node: NodeProcess): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${node.httpPort}/metrics`)).text();
+  const match = /^blixard_raft_leader_changes_total (\d+)/m.exec(text);
+  return Number(match?.[1] ?? Number.NaN);
+}
+
+function row(name: string, summary: Summary, unit: string, target = ""): string {
+  const number = (value: number) => value.toFixed(value < 10 ? 2 : value < 100 ? 1 : 0);
+  return `${name.padEnd(44)} ${number(summary.median).padStart(8)} ${unit.padEnd(9)} ` +
+    `(min ${number(summary.min)}, max ${number(summary.max)}, ${summary.runs} runs)${
+      target === "" ? "" : `  target ${target}`
+    }`;
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      runs: { type: "string", default: "7" },
+      "formation-runs": { type: "string", default: "20" },
+      only: { type: "string" },
+      "idle-seconds": { type: "string", default: "20" },
+      "write-seconds": { type: "string", default: "3" },
+      json: { type: "string" },
+    },
+  });
+  const runs = Number(values.runs);
+  const selected = new Set<Section>(
+    values.only === undefined
+      ? SECTIONS
+      : values.only.split(",").map((name) => name.trim() as Section),
+  );
+  const results: Record<string, unknown> = {
+    date: new Date().toISOString(),
+    machine: {
+      cpus: navigator.hardwareConcurrency,
+      os: Deno.build.target,
+      deno: Deno.version.deno,
+    },
+  };
+  const lines: string[] = [];
+  if (selected.has("startup")) {
+    console.error("startup…");
+    const startup = await benchStartup(runs);
+    results.startup = startup;
+    lines.push(row("single-node start → /health 200", startup.startupMs, "ms", "< 250 ms"));
+    lines.push(row("idle resident memory, single node", startup.idleRssMiB, "MiB", "< 64 MiB"));
+  }
+  if (selected.has("formation")) {
+    console.error("formation…");
+    const formation = await benchFormation(Number(values["formation-runs"]));
+    results.formation = formation;
+    lines.push(
+      row("3-node formation, nothing → 3 voters", formation, "ms", "median < 400, max < 1000"),
+    );
+  }
+  if (selected.has("join")) {
+    console.error("join…");
+    const join = await benchJoin(runs);
+    results.join = join;
+    lines.push(row("join, joiner process start → voter", join, "ms", "< 250 ms"));
+  }
+  if (selected.has("failover")) {
+    console.error("failover…");
+    const failover = await benchFailover(runs);
+    results.failover = failover;
+    lines.push(row("failover, kill -9 leader → next write", failover, "ms", "< 600 ms"));
+  }
+  if (selected.has("throughput")) {
+    console.error("throughput…");
+    const throughput = await benchThroughput(
+      Math.max(1, Math.min(runs, 3)),
+      Number(values["write-seconds"]),
+    );
+    results.throughput = throughput;
+    for (const level of throughput.levels) {
+      lines.push(
+        row(`writes/s, ${level.concurrency} in flight`, level.writesPerSecond, "writes/s"),
+      );
+      lines.push(row(`  p50 latency, ${level.concurrency} in flight`, level.p50Ms, "ms"));
+      lines.push(row(`  p99 latency, ${level.concurrency} in flight`, level.p99Ms, "ms"));
+    }
+    lines.push(
+      `resident memory per node, idle:        ${
+        throughput.rssIdleMiB.map((v) => v.toFixed(1)).join(", ")
+      } MiB`,
+    );
+    lines.push(
+      `resident memory per node, after writes: ${
+        throughput.rssAfterMiB.map((v) => v.toFixed(1)).join(", ")
+      } MiB`,
+    );
+  }
+  if (selected.has("idle")) {
+    console.error("idle…");
+    const idle = await benchIdle(Number(values["idle-seconds"]));
+    results.idle = idle;
+    lines.push(
+      `idle 3-node cluster for ${idle.seconds} s: ${idle.leaderChanges} leader changes, ${idle.termChanges} term changes`,
+    );
+  }
+  console.log(lines.join("\n"));
+  const path = values.json ??
+    `bench-results/bench-${(results.date as string).replaceAll(":", "-")}.json`;
+  await Deno.mkdir(path.split("/").slice(0, -1).join("/") || ".", { recursive: true });
+  await Deno.writeTextFile(path, JSON.stringify(results, null, 2) + "\n");
+  console.log(`\nJSON: ${path}`);
+}
