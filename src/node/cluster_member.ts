@@ -240,13 +240,21 @@ export class ClusterMember {
     return this.#stopping;
   }
 
-  /** A leader transfers leadership to its most up-to-date active voter and waits for it. */
+  /**
+   * A leader transfers leadership to its most up-to-date active voter and waits until it
+   * hears from the new leader (at most `HANDOVER_TIMEOUT_MS`).
+   */
   async #handOverLeadership(): Promise<void> {
     if (this.raft.softState.role !== "leader") return;
     const status = this.raft.status();
+    // Not only recently active voters: check-quorum clears that flag every election
+    // timeout, and a stop that lands right after would hand over to nobody. A live voter
+    // has the highest match index; among equals, one heard from recently wins.
     const candidates = status.progress
-      .filter((peer) => !peer.isLearner && peer.recentActive && peer.nodeId !== status.id)
-      .sort((a, b) => b.matchIndex - a.matchIndex);
+      .filter((peer) => !peer.isLearner && peer.nodeId !== status.id)
+      .sort((a, b) =>
+        b.matchIndex - a.matchIndex || Number(b.recentActive) - Number(a.recentActive)
+      );
     const target = candidates[0];
     if (target === undefined) return;
     try {
@@ -259,16 +267,21 @@ export class ClusterMember {
       return;
     }
     log.info("handing leadership to node {nodeId}", { nodeId: target.nodeId });
+    // Stepping down is not enough: wait until this node hears from the new leader, so that
+    // the cluster has one before this node stops (and stops voting).
+    const newLeaderKnown = () =>
+      this.raft.softState.role !== "leader" && this.raft.softState.leaderId !== NO_NODE;
     const deadline = performance.now() + HANDOVER_TIMEOUT_MS;
-    while (performance.now() < deadline && this.raft.softState.role === "leader") {
+    while (performance.now() < deadline && !newLeaderKnown()) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
-    const leaderId = this.raft.softState.leaderId;
-    if (this.raft.softState.role === "leader") {
+    if (newLeaderKnown()) {
+      log.info("node {leaderId} leads now", { leaderId: this.raft.softState.leaderId });
+    } else if (this.raft.softState.role === "leader") {
       log.warn("leadership was not taken over within {ms} ms", { ms: HANDOVER_TIMEOUT_MS });
     } else {
-      log.info("node {leaderId} leads now", {
-        leaderId: leaderId === NO_NODE ? "none yet" : leaderId,
+      log.warn("stepped down, but no new leader was heard of within {ms} ms", {
+        ms: HANDOVER_TIMEOUT_MS,
       });
     }
   }
