@@ -15,7 +15,7 @@ import {
 } from "../../src/transport/rpc.ts";
 import type { NodeProcess } from "./node_process.ts";
 
-/** Deadline of one call: generous, since a test waits for a committed answer. */
+/** Default deadline of one call: generous, since a test waits for a committed answer. */
 const CALL_TIMEOUT_MS = 15_000;
 
 /** An RPC connection from the test to one node. Close it with `close()`. */
@@ -49,9 +49,10 @@ export class RawRpc {
   async call<Definition extends RpcDefinition>(
     definition: Definition,
     request: RpcRequestOf<Definition>,
+    options: { timeoutMs?: number } = {},
   ): Promise<RpcResponseOf<Definition>> {
     return await this.#client.call(this.#peer, definition, request, {
-      timeoutMs: CALL_TIMEOUT_MS,
+      timeoutMs: options.timeoutMs ?? CALL_TIMEOUT_MS,
     });
   }
 
