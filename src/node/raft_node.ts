@@ -35,6 +35,7 @@ import type { ApplyResult } from "../state_machine/apply_result.ts";
 import type { KvStateMachine } from "../state_machine/kv_state_machine.ts";
 import type { SqliteStorage } from "../storage/sqlite_storage.ts";
 import { getLogger } from "../log/logging.ts";
+import { assert } from "../raft/assert.ts";
 import { ClusterError } from "./cluster_error.ts";
 
 const log = getLogger(["blixard", "raft"]);
@@ -77,6 +78,8 @@ export interface RaftNodeOptions {
   timing?: RaftTiming;
   /** Uniform in [0, 1). */
   random?: () => number;
+  /** Entries applied past the snapshot before the log is compacted; tests lower it. */
+  snapshotIntervalEntries?: number;
 }
 
 /** What happened in one pass, for observers (membership, metrics). */
@@ -110,9 +113,12 @@ export class RaftNode {
   readonly #stateMachine: KvStateMachine;
   readonly #send: (messages: Message[]) => void;
   readonly #timing: RaftTiming;
+  readonly #snapshotIntervalEntries: number;
   readonly #proposals = new Map<number, PendingProposal>();
   readonly #reads = new Map<number, PendingRead>();
   readonly #listeners: RaftNodeEvents[] = [];
+  /** When each peer was last heard from (`performance.now()`), for `activePeers()`. */
+  readonly #lastHeardMs = new Map<NodeId, number>();
   #nextReadId = 1;
   #readyScheduled = false;
   #tickTimer: ReturnType<typeof setInterval> | null = null;
@@ -128,6 +134,11 @@ export class RaftNode {
     this.#stateMachine = options.stateMachine;
     this.#send = options.send;
     this.#timing = options.timing ?? DEFAULT_RAFT_TIMING;
+    this.#snapshotIntervalEntries = options.snapshotIntervalEntries ?? SNAPSHOT_INTERVAL_ENTRIES;
+    assert(
+      Number.isSafeInteger(this.#snapshotIntervalEntries) && this.#snapshotIntervalEntries >= 1,
+      "snapshotIntervalEntries >= 1",
+    );
     this.#core = new RaftCore({
       id: options.nodeId,
       storage: options.storage,
@@ -174,6 +185,7 @@ export class RaftNode {
   /** Hands a peer's message to the core. */
   step(message: Message): void {
     if (this.#stopped) return;
+    this.#lastHeardMs.set(message.from, performance.now());
     this.#core.step(message);
     this.#scheduleReady();
   }
@@ -187,6 +199,20 @@ export class RaftNode {
   /** The core's state. */
   status(): RaftStatus {
     return this.#core.status();
+  }
+
+  /**
+   * The peers heard from within the last election timeout. The core's `recentActive` is
+   * not the same: check-quorum clears it at the start of every round, so just after a
+   * round starts every live peer looks inactive until its next answer arrives.
+   */
+  activePeers(): Set<NodeId> {
+    const sinceMs = performance.now() - this.#timing.tickMs * this.#timing.electionTicks;
+    const active = new Set<NodeId>();
+    for (const [nodeId, heardMs] of this.#lastHeardMs) {
+      if (heardMs >= sinceMs) active.add(nodeId);
+    }
+    return active;
   }
 
   /** The current role and leader. */
@@ -406,19 +432,20 @@ export class RaftNode {
   }
 
   /**
-   * Compacts the log once `SNAPSHOT_INTERVAL_ENTRIES` are applied past the snapshot. A
+   * Compacts the log once `snapshotIntervalEntries` are applied past the snapshot. A
    * leader waits while an active follower still needs the entries (so it is not forced
    * into a snapshot transfer for a small lag), up to `SNAPSHOT_FORCE_FACTOR` intervals.
    */
   #maybeCompact(): void {
     const applied = this.#stateMachine.appliedIndex();
     const logEntries = applied - (this.#storage.firstIndex() - 1);
-    if (logEntries < SNAPSHOT_INTERVAL_ENTRIES) return;
+    const interval = this.#snapshotIntervalEntries;
+    if (logEntries < interval) return;
     const status = this.#core.status();
     const lagging = status.progress.some((peer) =>
       peer.nodeId !== this.nodeId && peer.recentActive && peer.matchIndex < applied
     );
-    if (lagging && logEntries < SNAPSHOT_INTERVAL_ENTRIES * SNAPSHOT_FORCE_FACTOR) return;
+    if (lagging && logEntries < interval * SNAPSHOT_FORCE_FACTOR) return;
     const term = this.#storage.term(applied);
     if (term === null) return;
     this.#storage.compact({
