@@ -52,7 +52,13 @@ export class MembershipManager {
    * Adds `member` as a learner (leader only). Idempotent for the same id and P2P id; the
    * same id with another P2P id is refused (`invalid`) until the old member is removed.
    */
-  async join(member: MemberInfo, signal: AbortSignal): Promise<{ index: number }> {
+  join(member: MemberInfo, signal: AbortSignal): Promise<{ index: number }> {
+    // Decided when its turn comes, not before: a joiner that asks again while its first
+    // request waits in the queue must find itself added, not be refused as a member.
+    return this.#inTurn(() => this.#join(member, signal));
+  }
+
+  async #join(member: MemberInfo, signal: AbortSignal): Promise<{ index: number }> {
     const conf = this.#confState();
     const byKey = this.#memberWithKey(conf, member.p2pNodeId);
     if (byKey !== null && byKey !== member.nodeId) {
@@ -73,7 +79,7 @@ export class MembershipManager {
       // Re-joining with the same id and key: nothing to add; refresh its addresses.
       return await this.announce(member, signal);
     }
-    const result = await this.#change({
+    const result = await this.#proposeUntilAccepted({
       type: "addLearner",
       nodeId: member.nodeId,
       context: encodeMemberInfo(member),
@@ -104,7 +110,14 @@ export class MembershipManager {
    * the leader has heard from recently would be fewer than a quorum of the new
    * configuration: the cluster would stop accepting writes.
    */
-  async remove(
+  remove(
+    nodeId: NodeId,
+    options: { force: boolean; signal: AbortSignal },
+  ): Promise<{ index: number }> {
+    return this.#inTurn(() => this.#remove(nodeId, options));
+  }
+
+  async #remove(
     nodeId: NodeId,
     options: { force: boolean; signal: AbortSignal },
   ): Promise<{ index: number }> {
@@ -119,7 +132,7 @@ export class MembershipManager {
       );
     }
     if (!options.force) this.#checkQuorumAfterRemoval(conf, nodeId);
-    const result = await this.#change({ type: "removeNode", nodeId }, options.signal);
+    const result = await this.#proposeUntilAccepted({ type: "removeNode", nodeId }, options.signal);
     log.info("node {nodeId} removed at index {index}", { nodeId, index: result.index });
     return { index: result.index };
   }
@@ -137,7 +150,8 @@ export class MembershipManager {
     );
     if (learner === undefined) return;
     const signal = AbortSignal.timeout(10_000);
-    this.#change({ type: "promoteLearner", nodeId: learner.nodeId }, signal).then(
+    const change = { type: "promoteLearner" as const, nodeId: learner.nodeId };
+    this.#inTurn(() => this.#proposeUntilAccepted(change, signal)).then(
       (result) =>
         log.info("node {nodeId} promoted to voter at index {index}", {
           nodeId: learner.nodeId,
@@ -154,9 +168,7 @@ export class MembershipManager {
   #checkQuorumAfterRemoval(conf: ConfState, nodeId: NodeId): void {
     const remaining = conf.voters.filter((voter) => voter !== nodeId);
     if (remaining.length === conf.voters.length) return; // a learner: quorum is unaffected
-    const active = new Set(
-      this.#raft.status().progress.filter((peer) => peer.recentActive).map((peer) => peer.nodeId),
-    );
+    const active = this.#raft.activePeers();
     active.add(this.#nodeId);
     const reachable = remaining.filter((voter) => active.has(voter)).length;
     const quorum = Math.floor(remaining.length / 2) + 1;
@@ -169,12 +181,12 @@ export class MembershipManager {
     }
   }
 
-  /** Queues `change` behind the others and resolves once it is applied here. */
-  #change(change: MembershipChange, signal: AbortSignal): Promise<ApplyResult> {
+  /** Runs `task` once every change queued before it has settled. */
+  #inTurn<T>(task: () => Promise<T>): Promise<T> {
     this.#queued++;
     const run = async () => {
       try {
-        return await this.#proposeUntilAccepted(change, signal);
+        return await task();
       } finally {
         this.#queued--;
       }
