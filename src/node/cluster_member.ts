@@ -247,14 +247,12 @@ export class ClusterMember {
   async #handOverLeadership(): Promise<void> {
     if (this.raft.softState.role !== "leader") return;
     const status = this.raft.status();
-    // Not only recently active voters: check-quorum clears that flag every election
-    // timeout, and a stop that lands right after would hand over to nobody. A live voter
-    // has the highest match index; among equals, one heard from recently wins.
+    // Voters heard from within an election timeout, not the core's recentActive: check-quorum
+    // clears that flag every round, and a stop right after would hand over to nobody.
+    const active = this.raft.activePeers();
     const candidates = status.progress
-      .filter((peer) => !peer.isLearner && peer.nodeId !== status.id)
-      .sort((a, b) =>
-        b.matchIndex - a.matchIndex || Number(b.recentActive) - Number(a.recentActive)
-      );
+      .filter((peer) => !peer.isLearner && peer.nodeId !== status.id && active.has(peer.nodeId))
+      .sort((a, b) => b.matchIndex - a.matchIndex);
     const target = candidates[0];
     if (target === undefined) return;
     try {
