@@ -11,6 +11,7 @@ import { reasonOf, UsageError } from "./errors.ts";
 import { parseDuration } from "./node_config.ts";
 import type { CliOutput, Environment } from "./cli.ts";
 import { BlixardClient, OPERATION_TIMEOUT_MS_DEFAULT } from "../client/client.ts";
+import { DEADLINE_MS_MAX } from "../transport/deadline.ts";
 
 /** What every operator command knows after parsing. */
 export interface ClientFlags {
@@ -125,8 +126,11 @@ export function parseClientFlags(
 
 function timeoutFlag(text: string): number {
   const timeoutMs = parseDuration(text);
-  if (timeoutMs === null || timeoutMs <= 0) {
-    throw new UsageError(`--timeout ${text}: must be a duration such as 500ms, 10s or 1m`);
+  // The transport refuses deadlines beyond a day as a bug; on the command line it is a typo.
+  if (timeoutMs === null || timeoutMs <= 0 || timeoutMs > DEADLINE_MS_MAX) {
+    throw new UsageError(
+      `--timeout ${text}: must be a duration of at most 24h, such as 500ms, 10s or 1m`,
+    );
   }
   return timeoutMs;
 }
