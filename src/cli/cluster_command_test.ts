@@ -1,0 +1,140 @@
+import assert from "node:assert/strict";
+import type { StatusJson } from "../transport/cluster_rpcs.ts";
+import { type CliOutput, runCli } from "./cli.ts";
+import { formatStatus } from "./cluster_command.ts";
+
+/** A node id repeated to the 64 characters of a P2P id. */
+const p2pId = (digit: string) => digit.repeat(64);
+
+const STATUS: StatusJson = {
+  node_id: 2,
+  cluster_id: "5e1f0c1a-cluster",
+  role: "follower",
+  term: 7,
+  leader_id: 1,
+  commit_index: 42,
+  applied_index: 41,
+  members: [
+    {
+      node_id: 1,
+      role: "voter",
+      p2p_node_id: p2pId("a"),
+      p2p_addresses: ["127.0.0.1:7001"],
+      p2p_relay_url: null,
+    },
+    {
+      node_id: 2,
+      role: "voter",
+      p2p_node_id: p2pId("b"),
+      p2p_addresses: ["127.0.0.1:7002", "[::1]:7002"],
+      p2p_relay_url: "https://relay.example",
+    },
+    { node_id: 13, role: "learner", p2p_node_id: null, p2p_addresses: [], p2p_relay_url: null },
+  ],
+  join: null,
+};
+
+Deno.test("formatStatus() prints the header, then one aligned row per member with the leader marked", () => {
+  assert.equal(
+    formatStatus(STATUS),
+    [
+      "cluster 5e1f0c1a-cluster",
+      "node 2 is follower; leader 1; term 7; commit 42; applied 41",
+      "",
+      `NODE  ROLE            P2P ID${" ".repeat(60)}ADDRESSES`,
+      `1     voter (leader)  ${p2pId("a")}  127.0.0.1:7001`,
+      `2     voter           ${p2pId("b")}  127.0.0.1:7002,[::1]:7002 relay https://relay.example`,
+      `13    learner         unknown`,
+      "",
+    ].join("\n"),
+  );
+});
+
+Deno.test("formatStatus() shows a node before its cluster and leader are known, with its join progress", () => {
+  const joining: StatusJson = {
+    ...STATUS,
+    cluster_id: null,
+    role: "joining",
+    leader_id: null,
+    members: [],
+    join: { phase: "connected", since: "2026-11-29T16:00:00.000Z", last_error: "seed timed out" },
+  };
+  assert.equal(
+    formatStatus(joining),
+    [
+      "cluster (none yet)",
+      "node 2 is joining; leader unknown; term 7; commit 42; applied 41",
+      "",
+      "NODE  ROLE  P2P ID  ADDRESSES",
+      "",
+      "join: connected since 2026-11-29T16:00:00.000Z",
+      "last join error: seed timed out",
+      "",
+    ].join("\n"),
+  );
+  const noError = formatStatus({ ...joining, join: { ...joining.join!, last_error: null } });
+  assert.doesNotMatch(noError, /last join error/);
+});
+
+function capture(): CliOutput & { out: string; err: string } {
+  const output = {
+    out: "",
+    err: "",
+    stdout: (text: string) => void (output.out += text),
+    stderr: (text: string) => void (output.err += text),
+  };
+  return output;
+}
+
+Deno.test("blixard cluster: usage errors are one line on stderr with exit 2, before any connection", async () => {
+  // 127.0.0.1:1 serves nothing: a command that tried to connect would exit 1, not 2.
+  const cases: [string[], RegExp][] = [
+    [
+      ["cluster", "remove", "--peer", "127.0.0.1:1"],
+      /^blixard: --id is required; usage: blixard cluster remove/,
+    ],
+    [
+      ["cluster", "remove", "--peer", "127.0.0.1:1", "--id", "0"],
+      /^blixard: --id 0: must be an integer/,
+    ],
+    [["cluster", "status"], /^blixard: --peer is required/],
+    [
+      ["cluster", "status", "--peer", "127.0.0.1:1", "--force"],
+      /^blixard: --force: not a flag of this command/,
+    ],
+    [
+      ["cluster", "leave", "--peer", "127.0.0.1:1", "--json"],
+      /^blixard: --json: not a flag of this command/,
+    ],
+    [
+      ["cluster", "status", "--peer", "127.0.0.1:1", "--timeout", "soon"],
+      /^blixard: --timeout soon: must be/,
+    ],
+    [
+      ["cluster", "promote"],
+      /^blixard: unknown cluster command 'promote'; see 'blixard cluster --help'/,
+    ],
+  ];
+  for (const [args, message] of cases) {
+    const output = capture();
+    assert.equal(await runCli(args, { env: {}, output }), 2, args.join(" "));
+    assert.match(output.err, message, args.join(" "));
+    assert.equal(output.err.split("\n").length, 2, `one line: ${output.err}`);
+    assert.equal(output.out, "");
+  }
+});
+
+Deno.test("blixard cluster: --help prints the help on stdout with exit 0; no subcommand prints it on stderr with exit 2", async () => {
+  const help = capture();
+  assert.equal(await runCli(["cluster", "--help"], { env: {}, output: help }), 0);
+  assert.match(help.out, /^Usage:\n {2}blixard cluster status/);
+  const subcommandHelp = capture();
+  assert.equal(
+    await runCli(["cluster", "remove", "--help"], { env: {}, output: subcommandHelp }),
+    0,
+  );
+  assert.equal(subcommandHelp.out, help.out);
+  const bare = capture();
+  assert.equal(await runCli(["cluster"], { env: {}, output: bare }), 2);
+  assert.equal(bare.err, help.out);
+});
