@@ -11,8 +11,14 @@ import type { NodeConfig } from "../cli/node_config.ts";
 import { reasonOf } from "../cli/errors.ts";
 import type { NodeMetrics } from "../http/metrics.ts";
 import { getLogger } from "../log/logging.ts";
+import { isMember } from "../raft/membership.ts";
 import { NO_NODE } from "../raft/types.ts";
-import { ANNOUNCE_RPC, REMOVE_RPC, type StatusJson } from "../transport/cluster_rpcs.ts";
+import {
+  ANNOUNCE_RPC,
+  REMOVE_RPC,
+  STATUS_RPC,
+  type StatusJson,
+} from "../transport/cluster_rpcs.ts";
 import type { P2pEndpoint } from "../transport/p2p_endpoint.ts";
 import type { RaftTransport } from "../transport/raft_transport.ts";
 import type { RpcClient } from "../transport/rpc.ts";
@@ -24,6 +30,7 @@ import { joinCluster, JoinRefusedError } from "./joiner.ts";
 import { MemberDirectory, sameAddresses } from "./member_directory.ts";
 import { MembershipManager } from "./membership_manager.ts";
 import { DEFAULT_RAFT_TIMING, RaftNode } from "./raft_node.ts";
+import { RemovalWatch } from "./removal_watch.ts";
 import { statusJson } from "./status_view.ts";
 
 const log = getLogger(["blixard", "node"]);
@@ -61,6 +68,7 @@ export class ClusterMember {
   #autopilot: ReturnType<typeof setInterval> | null = null;
   #stopping: Promise<void> | null = null;
   readonly #abort = new AbortController();
+  readonly #removalWatch: RemovalWatch;
 
   constructor(options: ClusterMemberOptions) {
     this.#options = options;
@@ -85,6 +93,7 @@ export class ClusterMember {
       status: () => this.status(),
       leave: (signal) => this.leave(signal),
     });
+    this.#removalWatch = this.#watchForRemoval();
     this.#learnKnownMembers();
     this.raft.on({
       appended: (entries) => this.directory.learnFromEntries(entries),
@@ -122,6 +131,7 @@ export class ClusterMember {
       () => this.membership.promoteCaughtUpLearners(),
       AUTOPILOT_INTERVAL_MS,
     );
+    this.#removalWatch.start();
   }
 
   /** The `/status` document. */
@@ -226,6 +236,7 @@ export class ClusterMember {
       if (exitCode === 0) await this.#handOverLeadership();
       this.#abort.abort(new ClusterError("stopping", "the node is stopping"));
       if (this.#autopilot !== null) clearInterval(this.#autopilot);
+      this.#removalWatch.stop();
       this.raft.stop();
       this.#transport?.close();
       if (
@@ -317,5 +328,40 @@ export class ClusterMember {
   #removed(): void {
     log.warn("this node was removed from the cluster; stopping");
     setTimeout(() => this.stop("removed from the cluster"), 0);
+  }
+
+  /**
+   * The removal entry never reaches a node the others already refuse (see
+   * `removal_watch.ts`): while leaderless, it asks the members whether it still is one.
+   */
+  #watchForRemoval(): RemovalWatch {
+    const { config, endpoint, rpcClient, state } = this.#options;
+    const nodeId = config.nodeId;
+    return new RemovalWatch({
+      self: () => {
+        const status = this.raft.status();
+        if (status.leaderId !== NO_NODE || !isMember(status.confState, nodeId)) return null;
+        return {
+          nodeId,
+          p2pNodeId: endpoint.nodeId,
+          clusterId: state.stateMachine.clusterId(),
+          lastIndex: status.lastIndex,
+        };
+      },
+      peers: () => {
+        const { voters, learners } = this.raft.status().confState;
+        return [...voters, ...learners].flatMap((id) => this.directory.addressOf(id) ?? []);
+      },
+      askStatus: (peer, options) => rpcClient.call(peer, STATUS_RPC, {}, options),
+      onRemoved: (evidence) => {
+        log.warn(
+          "this node was removed from the cluster: {evidence}; stopping. Its data dir no " +
+            "longer belongs to a member: to add this machine again, start it with an empty " +
+            "--data-dir and --peers",
+          { evidence },
+        );
+        this.stop("removed from the cluster");
+      },
+    });
   }
 }
