@@ -10,13 +10,16 @@
  * so the search may place it anywhere after its invocation, including after everything,
  * which is the same as never taking effect.
  *
- * Unknown outcomes are what make the search blow up (every subset of them is a state of
- * the search), so three measures, each preserving the answer, keep them in check: unknown
- * operations nothing observes are set aside before the search; at each step candidates
- * with a known outcome are tried first, then unknown ones that lead to a state some known
- * operation needs, then the rest, and an unknown operation that would change nothing is
- * not tried; and a branch is abandoned as soon as a state some known operation needs can
- * no longer be written.
+ * Unknown outcomes are what make the search blow up (every subset of them, placed anywhere,
+ * is a state of the search). These measures, each preserving the answer, keep them in check:
+ * - unknown operations nothing observes are set aside before the search (they go last);
+ * - an unknown operation is placed only where it changes the key, and only right before an
+ *   operation that may need its effect (any other order has an equivalent that is tried);
+ * - candidates with a known outcome are tried first, then unknown ones leading to a state
+ *   some known operation needs, then the rest;
+ * - a search state is skipped when one differing only by fewer unknown operations placed
+ *   was explored, and a branch is abandoned once a state some known operation needs can
+ *   no longer be written.
  *
  * The search is exponential in the worst case, so it runs under a step budget and answers
  * "unknown" when the budget runs out instead of hanging. When a key's history is rejected,
@@ -199,9 +202,15 @@ export function searchLinearization(
   stepsMax: number,
 ): SearchOutcome {
   const { effective, unobserved } = setAsideUnobserved(operations);
+  const outcome = searchEffective(effective, stepsMax);
+  if (outcome.type !== "linearizable") return outcome;
+  return { type: "linearizable", steps: outcome.steps, order: [...outcome.order, ...unobserved] };
+}
+
+/** The search proper, over the operations that were not set aside. */
+function searchEffective(effective: readonly KvOperation[], stepsMax: number): SearchOutcome {
   const list = EventList.build(effective);
-  const linearized = new LinearizedSet(effective.length);
-  const seen = new Map<string, Uint32Array[]>();
+  const memo = new SearchMemo(effective);
   const demand = new StateDemand(effective);
   const stack: { node: number; state: RegisterState; pass: Pass }[] = [];
   let knownLeft = effective.filter((operation) => operation.output !== null).length;
@@ -220,9 +229,13 @@ export function searchLinearization(
       const index = list.operationOf(node);
       const operation = effective[index] as KvOperation;
       const step = stepRegister(state, operation.input, operation.output);
+      const previous = stack.at(-1);
+      const afterUnknown = previous !== undefined &&
+        effective[list.operationOf(previous.node)]?.output === null;
+      const allowed = !afterUnknown || needsPreviousEffect(operation, previous.state);
       if (
-        step.legal && passOf(operation, state, step.state, demand) === pass &&
-        linearized.rememberIfNew(seen, index, step.state)
+        step.legal && allowed && passOf(operation, state, step.state, demand) === pass &&
+        memo.placeIfUncovered(index, step.state)
       ) {
         stack.push({ node, state, pass });
         if (operation.output !== null) knownLeft -= 1;
@@ -247,7 +260,7 @@ export function searchLinearization(
       if (operation.output !== null) knownLeft += 1;
       demand.count(operation, 1);
       state = top.state;
-      linearized.remove(index);
+      memo.unplace(index);
       list.unlift(top.node);
       node = list.next(top.node);
       pass = top.pass;
@@ -255,7 +268,23 @@ export function searchLinearization(
   }
   const placed = stack.map((entry) => effective[list.operationOf(entry.node)] as KvOperation);
   const rest = effective.filter((operation) => !placed.includes(operation));
-  return { type: "linearizable", steps, order: [...placed, ...rest, ...unobserved] };
+  return { type: "linearizable", steps, order: [...placed, ...rest] };
+}
+
+/**
+ * Whether `operation`, placed right after an unknown-outcome operation that took the key
+ * from `before` to another state, may need that operation's effect. If not, the order is
+ * redundant and need not be tried: after a blind write the unknown operation was useless
+ * (it may as well go last), and a read that is also legal in `before` could have come
+ * first (which the search tries anyway).
+ */
+function needsPreviousEffect(operation: KvOperation, before: RegisterState): boolean {
+  const { input, output } = operation;
+  const blindWrite = (input.type === "put" || input.type === "delete") &&
+    (output === null || output.type === "ok");
+  if (blindWrite) return false;
+  if (output !== null && isReadOnly(operation)) return !stepRegister(before, input, output).legal;
+  return true;
 }
 
 /**
@@ -449,8 +478,8 @@ interface Rejection {
  * - drop a read (a get, or a compare-and-set that failed), since a read changes no state;
  * - drop a write whose value no remaining operation that may follow it reads, compares
  *   against or reports (a delete reporting that the key existed counts as seeing every
- *   value), while no failed or unknown compare-and-set that may follow it remains whose
- *   outcome the write could change.
+ *   value), while no compare-and-set known to have failed (without reporting the value it
+ *   found) that may follow it remains whose outcome the write could change.
  * Dropping a write that someone observed would not be sound: it could turn a legal read
  * into an impossible one and "explain" a violation that is not there.
  */
@@ -555,10 +584,14 @@ export function removableSoundly(operation: KvOperation, core: readonly KvOperat
   );
   return mayFollow.every((other) => {
     if (observes(other, written)) return false;
-    if (other.input.type !== "compareAndSet") return true;
-    const succeeded = other.output?.type === "compareAndSet" && other.output.succeeded;
-    // A failed or unknown swap could succeed instead if the key kept its earlier value.
-    return succeeded || !possibleBefore.has(other.input.expected);
+    const output = other.output;
+    if (other.input.type !== "compareAndSet" || output?.type !== "compareAndSet") return true;
+    // A swap that reported the value it found is pinned to that state, which is not this
+    // write's; an unknown one that would now succeed can move to the end instead. Only a
+    // swap known to have failed, without the value it found, could succeed if the key kept
+    // its earlier value.
+    if (output.succeeded || output.current !== undefined) return true;
+    return !possibleBefore.has(other.input.expected);
   });
 }
 
@@ -687,57 +720,82 @@ class EventList {
 }
 
 /**
- * The set of operations linearized so far, as a bitset with an incrementally maintained
- * 64-bit Zobrist hash, so that the cache of visited (set, state) pairs costs a map lookup
- * per step. Hash collisions are resolved by comparing the bitsets themselves.
+ * The operations placed so far, and the search states explored, so that no state is
+ * explored twice (Lowe's memoization). A state is the set of known-outcome operations
+ * placed, the key's value, and the set U of unknown-outcome operations placed. It is
+ * covered by an explored state that differs only by placing a subset of U: whatever
+ * completes this state completes that one too, with the missing unknown-outcome
+ * operations placed last (they accept any output and never return). Sets are bitsets; the
+ * known set has an incrementally maintained 64-bit Zobrist hash, so a lookup is one map
+ * access plus comparisons on collisions.
  */
-class LinearizedSet {
-  private readonly words: Uint32Array;
-  private readonly keysLow: Uint32Array;
-  private readonly keysHigh: Uint32Array;
-  private hashLow = 0;
-  private hashHigh = 0;
+class SearchMemo {
+  readonly #unknown: boolean[];
+  readonly #knownWords: Uint32Array;
+  readonly #unknownWords: Uint32Array;
+  readonly #keysLow: Uint32Array;
+  readonly #keysHigh: Uint32Array;
+  #hashLow = 0;
+  #hashHigh = 0;
+  readonly #explored = new Map<string, { known: Uint32Array; unknown: Uint32Array }[]>();
 
-  constructor(size: number) {
-    this.words = new Uint32Array(Math.ceil(size / 32));
-    this.keysLow = new Uint32Array(size);
-    this.keysHigh = new Uint32Array(size);
+  constructor(operations: readonly KvOperation[]) {
+    const size = operations.length;
+    this.#unknown = operations.map((operation) => operation.output === null);
+    this.#knownWords = new Uint32Array(Math.ceil(size / 32));
+    this.#unknownWords = new Uint32Array(Math.ceil(size / 32));
+    this.#keysLow = new Uint32Array(size);
+    this.#keysHigh = new Uint32Array(size);
     // A fixed SplitMix32-style sequence: the keys only need to be well spread, not secret.
     let seed = 0x9e3779b9;
     for (let i = 0; i < size; i++) {
       seed = (seed + 0x9e3779b9) >>> 0;
-      this.keysLow[i] = mix32(seed);
-      this.keysHigh[i] = mix32(seed ^ 0x85ebca6b);
+      this.#keysLow[i] = mix32(seed);
+      this.#keysHigh[i] = mix32(seed ^ 0x85ebca6b);
     }
   }
 
   /**
-   * Adds operation `index` and returns true when (set, `state`) was not visited before;
-   * otherwise leaves the set unchanged and returns false.
+   * Places operation `index`, the key then holding `state`, and returns true, unless an
+   * explored state covers the result: then it places nothing and returns false.
    */
-  rememberIfNew(seen: Map<string, Uint32Array[]>, index: number, state: RegisterState): boolean {
-    this.toggle(index);
-    const key = `${this.hashLow}:${this.hashHigh}:${state === null ? "-" : `+${state}`}`;
-    const sets = seen.get(key);
-    if (sets !== undefined && sets.some((set) => sameWords(set, this.words))) {
-      this.toggle(index);
+  placeIfUncovered(index: number, state: RegisterState): boolean {
+    this.#toggle(index);
+    const key = `${this.#hashLow}:${this.#hashHigh}:${state === null ? "-" : `+${state}`}`;
+    const explored = this.#explored.get(key);
+    const covered = explored?.some((earlier) =>
+      sameWords(earlier.known, this.#knownWords) && isSubset(earlier.unknown, this.#unknownWords)
+    );
+    if (covered === true) {
+      this.#toggle(index);
       return false;
     }
-    if (sets === undefined) seen.set(key, [this.words.slice()]);
-    else sets.push(this.words.slice());
+    const entry = { known: this.#knownWords.slice(), unknown: this.#unknownWords.slice() };
+    if (explored === undefined) this.#explored.set(key, [entry]);
+    else explored.push(entry);
     return true;
   }
 
-  remove(index: number): void {
-    this.toggle(index);
+  /** Takes operation `index` back. */
+  unplace(index: number): void {
+    this.#toggle(index);
   }
 
-  private toggle(index: number): void {
+  #toggle(index: number): void {
+    const words = this.#unknown[index] === true ? this.#unknownWords : this.#knownWords;
     const word = index >>> 5;
-    this.words[word] = (this.words[word] as number) ^ (1 << (index & 31));
-    this.hashLow = (this.hashLow ^ (this.keysLow[index] as number)) >>> 0;
-    this.hashHigh = (this.hashHigh ^ (this.keysHigh[index] as number)) >>> 0;
+    words[word] = (words[word] as number) ^ (1 << (index & 31));
+    if (this.#unknown[index] === true) return;
+    this.#hashLow = (this.#hashLow ^ (this.#keysLow[index] as number)) >>> 0;
+    this.#hashHigh = (this.#hashHigh ^ (this.#keysHigh[index] as number)) >>> 0;
   }
+}
+
+function isSubset(subset: Uint32Array, of: Uint32Array): boolean {
+  for (let i = 0; i < subset.length; i++) {
+    if (((subset[i] as number) & ~(of[i] as number)) !== 0) return false;
+  }
+  return true;
 }
 
 function mix32(value: number): number {
