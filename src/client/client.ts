@@ -263,7 +263,8 @@ export class BlixardClient {
     request: RpcRequestOf<Definition>,
     options: OperationOptions,
   ): Promise<RpcResponseOf<Definition>> {
-    const deadlineMs = performance.now() + (options.timeoutMs ?? OPERATION_TIMEOUT_MS_DEFAULT);
+    const timeoutMs = options.timeoutMs ?? OPERATION_TIMEOUT_MS_DEFAULT;
+    const deadlineMs = performance.now() + timeoutMs;
     for (let attempt = 0;; attempt++) {
       const remainingMs = Math.floor(deadlineMs - performance.now());
       try {
@@ -271,11 +272,15 @@ export class BlixardClient {
           timeoutMs: Math.min(this.#attemptTimeoutMs, remainingMs),
         });
       } catch (error) {
-        if (
-          !(error instanceof ClientError) || !RETRYABLE.has(error.code) ||
-          deadlineMs - performance.now() < 1
-        ) {
-          throw error;
+        if (!(error instanceof ClientError) || !RETRYABLE.has(error.code)) throw error;
+        if (deadlineMs - performance.now() < 1) {
+          // The last attempt's error alone names one member and its own deadline, which
+          // reads as if that member were the problem; say what the whole operation met.
+          throw new ClientError(
+            error.code,
+            `${definition.method} did not complete within ${timeoutMs} ms (${attempt + 1} ` +
+              `attempts): no leader, or no quorum reachable; last error: ${error.message}`,
+          );
         }
         // The node is gone or cannot serve: try the next member.
         if (error.code !== "overloaded" && error.code !== "busy") this.#rotate();

@@ -212,7 +212,11 @@ async function assertCutOffReadFails(node: NodeProcess, others: NodeProcess[]): 
     assert.equal(read.code, 1, describeRun(read));
     assert.equal(read.stdout, "", describeRun(read));
     assert.equal(stderrLines(read).length, 1, describeRun(read));
-    assert.match(read.stderr, /^blixard: /, describeRun(read));
+    assert.match(
+      read.stderr,
+      /^blixard: kv.get did not complete within 2000 ms /,
+      describeRun(read),
+    );
   } finally {
     for (const other of others) other.resume();
   }
