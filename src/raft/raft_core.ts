@@ -578,7 +578,9 @@ export class RaftCore {
   /**
    * A stale leader's AppendEntries or Heartbeat gets an answer with our term so it steps
    * down: with check-quorum or pre-vote this node may not otherwise disturb it. A stale
-   * pre-candidate gets a rejection so it learns the newer term.
+   * candidate or pre-candidate gets a refusal carrying our term so it learns the newer term
+   * (Raft §5.1, Figure 2). Without it, a node whose log cannot win keeps campaigning one
+   * term ahead of the only candidate that can, which never catches up (simulation seed 143).
    */
   #answerStaleMessage(message: Message): void {
     const to = message.from;
@@ -593,14 +595,14 @@ export class RaftCore {
         hintIndex: 0,
         hintTerm: 0,
       });
-    } else if (message.type === "RequestVote" && message.preVote) {
+    } else if (message.type === "RequestVote") {
       this.#send({
         type: "RequestVoteResponse",
         term: this.#term,
         from: this.#id,
         to,
         voteGranted: false,
-        preVote: true,
+        preVote: message.preVote,
       });
     }
   }

@@ -244,6 +244,37 @@ Deno.test("RaftCore pre-vote changes neither term nor vote", () => {
   deepStrictEqual([core.status().term, core.status().vote, ready.hardState], [1, 0, null]);
 });
 
+Deno.test("RaftCore refuses a RequestVote of an older term with its own term, and the candidate steps down to it (Raft §5.1)", () => {
+  const { core, storage } = follower({ preVote: false, checkQuorum: false });
+  const request = {
+    type: "RequestVote",
+    to: 2,
+    lastLogIndex: 6,
+    lastLogTerm: 1,
+    preVote: false,
+  } as const;
+  core.step({ ...request, term: 5, from: 3, leadershipTransfer: false });
+  drain(core, storage);
+  core.step({ ...request, term: 4, from: 1, leadershipTransfer: false });
+  deepStrictEqual(messagesOfType(drain(core, storage), "RequestVoteResponse"), [
+    { type: "RequestVoteResponse", term: 5, from: 2, to: 1, voteGranted: false, preVote: false },
+  ]);
+  deepStrictEqual([core.status().term, core.status().vote], [5, 3]);
+
+  const candidate = follower({ preVote: false, checkQuorum: false });
+  candidate.core.campaign();
+  deepStrictEqual([candidate.core.status().role, candidate.core.status().term], ["candidate", 2]);
+  candidate.core.step({
+    type: "RequestVoteResponse",
+    term: 5,
+    from: 1,
+    to: 2,
+    voteGranted: false,
+    preVote: false,
+  });
+  deepStrictEqual([candidate.core.status().role, candidate.core.status().term], ["follower", 5]);
+});
+
 Deno.test("RaftCore with check-quorum ignores vote requests within the leader lease unless for a transfer", () => {
   const { core, storage } = follower();
   core.step(appendFrom1(1));
