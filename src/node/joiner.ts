@@ -14,6 +14,7 @@
 
 import { findSeed, type Seed } from "../bootstrap/bootstrap_client.ts";
 import type { BootstrapEvent } from "../bootstrap/bootstrap_client.ts";
+import { SeedNotFoundError } from "../bootstrap/bootstrap_error.ts";
 import type { MemberInfo } from "../state_machine/member_info.ts";
 import { JOIN_RPC, STATUS_RPC } from "../transport/cluster_rpcs.ts";
 import type { P2pEndpoint } from "../transport/p2p_endpoint.ts";
@@ -67,28 +68,36 @@ export interface JoinOptions {
 /** Joins the cluster of one of `peers`, or rejects after the join timeout. */
 export async function joinCluster(options: JoinOptions): Promise<JoinOutcome> {
   const deadlineMs = performance.now() + options.joinTimeoutMs;
+  /** Why the last join request failed, once a seed was found. */
+  let lastJoinError: string | null = null;
   for (let attempt = 0;; attempt++) {
     const remainingMs = Math.floor(deadlineMs - performance.now());
-    if (remainingMs <= 0) {
-      throw new Error(
-        `could not join within --join-timeout ${options.joinTimeoutMs} ms; last error: ${
-          options.progress.toJson()?.last_error ?? "none"
-        }`,
-      );
+    if (remainingMs <= 0) throw joinTimeoutError(options, lastJoinError);
+    let seed: Seed;
+    try {
+      seed = await findSeed([...options.peers], {
+        endpoint: options.endpoint,
+        joinTimeoutMs: remainingMs,
+        backoffInitialMs: SEED_BACKOFF_MIN_MS,
+        backoffMaxMs: SEED_BACKOFF_MAX_MS,
+        ...(options.onBootstrapEvent === undefined ? {} : { onEvent: options.onBootstrapEvent }),
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+      });
+    } catch (error) {
+      // A search that ran into the join's deadline after seeds were found and the join
+      // failed: the join's failure explains the outcome, not the last moments of the search.
+      if (error instanceof SeedNotFoundError && lastJoinError !== null) {
+        throw joinTimeoutError(options, lastJoinError);
+      }
+      throw error;
     }
-    const seed = await findSeed([...options.peers], {
-      endpoint: options.endpoint,
-      joinTimeoutMs: remainingMs,
-      backoffInitialMs: SEED_BACKOFF_MIN_MS,
-      backoffMaxMs: SEED_BACKOFF_MAX_MS,
-      ...(options.onBootstrapEvent === undefined ? {} : { onEvent: options.onBootstrapEvent }),
-      ...(options.signal === undefined ? {} : { signal: options.signal }),
-    });
     try {
       return await requestJoin(seed, options, deadlineMs);
     } catch (error) {
       if (error instanceof JoinRefusedError) throw error;
       const message = error instanceof Error ? error.message : String(error);
+      // A request cut short by the join's own deadline does not explain why the join failed.
+      if (lastJoinError === null || performance.now() < deadlineMs) lastJoinError = message;
       options.progress.failed(message);
       log.warn("join through {peer} failed, retrying: {message}", { peer: seed.peer, message });
       await sleep(backoffMs(attempt), options.signal);
@@ -145,6 +154,14 @@ async function requestJoin(
     }
     throw error;
   }
+}
+
+function joinTimeoutError(options: JoinOptions, lastJoinError: string | null): Error {
+  return new Error(
+    `could not join within --join-timeout ${options.joinTimeoutMs} ms; last error: ${
+      lastJoinError ?? "none"
+    }`,
+  );
 }
 
 function backoffMs(attempt: number): number {

@@ -1,0 +1,171 @@
+import assert from "node:assert/strict";
+import { bootstrapInfoFor } from "../bootstrap/bootstrap_info.ts";
+import { NodeMetrics } from "../http/metrics.ts";
+import { startHttpServer } from "../http/http_server.ts";
+import type { MemberInfo } from "../state_machine/member_info.ts";
+import { JOIN_RPC, STATUS_RPC, type StatusJson } from "../transport/cluster_rpcs.ts";
+import { SecretKey } from "../transport/iroh.ts";
+import type { P2pEndpoint } from "../transport/p2p_endpoint.ts";
+import { PING_RPC, pingHandler } from "../transport/ping_rpc.ts";
+import { RpcError, type RpcHandler, RpcServer } from "../transport/rpc.ts";
+import { bindLoopbackEndpoint } from "../transport/testing.ts";
+import { JoinProgress } from "./join_progress.ts";
+import { joinCluster, JoinRefusedError } from "./joiner.ts";
+import { MemberDirectory } from "./member_directory.ts";
+
+/**
+ * A seed that is no real node: `/bootstrap` over HTTP and `ping`, `cluster.status` and
+ * `cluster.join` over Iroh, with the join answered by the test.
+ */
+async function startFakeSeed(join: RpcHandler<typeof JOIN_RPC>) {
+  const endpoint = await bindLoopbackEndpoint();
+  const seedRecord: MemberInfo = {
+    nodeId: 1,
+    p2pNodeId: endpoint.nodeId,
+    addresses: endpoint.addresses(),
+    relayUrl: null,
+  };
+  const status: StatusJson = {
+    node_id: 1,
+    cluster_id: "fake-cluster",
+    role: "leader",
+    term: 2,
+    leader_id: 1,
+    commit_index: 5,
+    applied_index: 5,
+    members: [{
+      node_id: 1,
+      role: "voter",
+      p2p_node_id: seedRecord.p2pNodeId,
+      p2p_addresses: seedRecord.addresses,
+      p2p_relay_url: null,
+    }],
+    join: null,
+  };
+  const server = new RpcServer();
+  server.register(PING_RPC, pingHandler({ nodeId: 1, p2pNodeId: endpoint.nodeId }));
+  server.register(STATUS_RPC, () => status);
+  server.register(JOIN_RPC, join);
+  server.serve(endpoint);
+  const http = await startHttpServer({
+    hostname: "127.0.0.1",
+    port: 0,
+    metrics: new NodeMetrics(),
+    routes: {
+      bootstrap: () => bootstrapInfoFor(endpoint, { nodeId: 1, clusterId: "fake-cluster" }),
+      status: () => status,
+      isServing: () => true,
+    },
+  });
+  return {
+    peer: `http://127.0.0.1:${http.port}/bootstrap`,
+    seedRecord,
+    close: async () => {
+      await http.shutdown();
+      await endpoint.close();
+    },
+  };
+}
+
+/** The joiner: node 2 with its own endpoint, an empty directory and a fresh progress. */
+async function startJoiner() {
+  const endpoint = await bindLoopbackEndpoint();
+  const self: MemberInfo = {
+    nodeId: 2,
+    p2pNodeId: endpoint.nodeId,
+    addresses: endpoint.addresses(),
+    relayUrl: null,
+  };
+  const directory = new MemberDirectory(2, () => ({ voters: [], learners: [] }));
+  return { endpoint, self, directory, progress: new JoinProgress("discovering") };
+}
+
+function joinOptions(
+  joiner: {
+    endpoint: P2pEndpoint;
+    self: MemberInfo;
+    directory: MemberDirectory;
+    progress: JoinProgress;
+  },
+  options: { peer: string; joinTimeoutMs: number },
+) {
+  return { ...joiner, peers: [options.peer], joinTimeoutMs: options.joinTimeoutMs };
+}
+
+Deno.test("joinCluster() retries a refusal that may pass, then joins and records what the seed said", async () => {
+  const requests: MemberInfo[] = [];
+  // A member the join answer names that the seed's status did not (it joined meanwhile).
+  const third: MemberInfo = {
+    nodeId: 3,
+    p2pNodeId: SecretKey.generate().public().toString(),
+    addresses: ["127.0.0.1:7003"],
+    relayUrl: null,
+  };
+  const seed = await startFakeSeed((request) => {
+    requests.push(request.member);
+    if (requests.length < 3) throw new RpcError("no_leader", "electing a leader; retry");
+    return { clusterId: "fake-cluster", leaderId: 1, index: 9, members: [seed.seedRecord, third] };
+  });
+  const joiner = await startJoiner();
+  try {
+    const outcome = await joinCluster(
+      joinOptions(joiner, { peer: seed.peer, joinTimeoutMs: 10_000 }),
+    );
+    assert.deepStrictEqual(outcome, { clusterId: "fake-cluster", leaderId: 1, peer: seed.peer });
+    assert.equal(requests.length, 3);
+    for (const request of requests) assert.deepStrictEqual(request, joiner.self);
+    assert.equal(joiner.progress.phase, "learner");
+    assert.match(joiner.progress.toJson()?.last_error ?? "", /electing a leader/);
+    // Until its own log names it, the joiner accepts the seed's members.
+    assert.equal(joiner.directory.memberIdOf(seed.seedRecord.p2pNodeId), 1);
+    assert.equal(joiner.directory.memberIdOf(third.p2pNodeId), 3);
+  } finally {
+    await joiner.endpoint.close();
+    await seed.close();
+  }
+});
+
+Deno.test("joinCluster() stops at once with JoinRefusedError when the cluster answers invalid", async () => {
+  let requests = 0;
+  const seed = await startFakeSeed(() => {
+    requests++;
+    throw new RpcError("invalid", "node id 2 is taken by a member with P2P id abc");
+  });
+  const joiner = await startJoiner();
+  try {
+    await assert.rejects(
+      joinCluster(joinOptions(joiner, { peer: seed.peer, joinTimeoutMs: 10_000 })),
+      (error) =>
+        error instanceof JoinRefusedError &&
+        /^the cluster refused node 2: .*node id 2 is taken by a member with P2P id abc/.test(
+          error.message,
+        ),
+    );
+    assert.equal(requests, 1);
+  } finally {
+    await joiner.endpoint.close();
+    await seed.close();
+  }
+});
+
+Deno.test("joinCluster() gives up after the join timeout, naming the last error", async () => {
+  let requests = 0;
+  const seed = await startFakeSeed(() => {
+    requests++;
+    throw new RpcError("busy", "another membership change is in progress");
+  });
+  const joiner = await startJoiner();
+  try {
+    await assert.rejects(
+      joinCluster(joinOptions(joiner, { peer: seed.peer, joinTimeoutMs: 700 })),
+      (error) =>
+        !(error instanceof JoinRefusedError) && error instanceof Error &&
+        /^could not join within --join-timeout 700 ms; last error: .*another membership change/
+          .test(error.message),
+    );
+    assert.ok(requests >= 2, `retried: ${requests} requests`);
+  } finally {
+    await joiner.endpoint.close();
+    await seed.close();
+  }
+});
