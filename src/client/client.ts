@@ -58,6 +58,19 @@ const RETRYABLE = new Set([
   "connection_closed",
 ]);
 
+/**
+ * Codes of a node that answered but knows no leader yet, or lost its leader: it forwards
+ * to the next leader by itself. Moving to another member would often mean trying the dead
+ * leader and losing a whole attempt deadline on it.
+ */
+const LEADER_CHANGING = new Set(["no_leader", "not_leader", "dropped"]);
+/**
+ * How long the client stays with a node that keeps answering `LEADER_CHANGING` before it
+ * tries another (that node may be cut off from the majority): beyond the longest election
+ * timeout (600 ms), so that a plain election is waited out where the client is.
+ */
+const LEADER_CHANGE_WAIT_MS = 1_000;
+
 /** An operation failed; `code` is the RPC error code (e.g. `invalid`, `timeout`). */
 export class ClientError extends Error {
   override name = "ClientError";
@@ -265,6 +278,8 @@ export class BlixardClient {
   ): Promise<RpcResponseOf<Definition>> {
     const timeoutMs = options.timeoutMs ?? OPERATION_TIMEOUT_MS_DEFAULT;
     const deadlineMs = performance.now() + timeoutMs;
+    /** Since when the current node has answered that the leader is changing. */
+    let leaderChangingSinceMs: number | null = null;
     for (let attempt = 0;; attempt++) {
       const remainingMs = Math.floor(deadlineMs - performance.now());
       try {
@@ -282,8 +297,17 @@ export class BlixardClient {
               `attempts): no leader, or no quorum reachable; last error: ${error.message}`,
           );
         }
-        // The node is gone or cannot serve: try the next member.
-        if (error.code !== "overloaded" && error.code !== "busy") this.#rotate();
+        if (LEADER_CHANGING.has(error.code)) {
+          leaderChangingSinceMs ??= performance.now();
+        }
+        const waitHere = error.code === "overloaded" || error.code === "busy" ||
+          (leaderChangingSinceMs !== null &&
+            performance.now() - leaderChangingSinceMs < LEADER_CHANGE_WAIT_MS);
+        if (!waitHere) {
+          // The node is gone or cannot serve: try the next member.
+          this.#rotate();
+          leaderChangingSinceMs = null;
+        }
         const backoffMs = Math.min(
           RETRY_BACKOFF_MAX_MS,
           RETRY_BACKOFF_MIN_MS * 2 ** Math.min(attempt, 10),

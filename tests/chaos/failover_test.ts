@@ -20,6 +20,8 @@ const decoder = new TextDecoder();
 
 /** Writes before and after each fault. */
 const WRITES_PER_PHASE = 20;
+/** Reads that must complete after the fault, while the writes go on. */
+const READS_AFTER_FAULT = 20;
 /** Deadline of one read in the reader loop: a read that cannot complete is simply retried. */
 const READ_ATTEMPT_TIMEOUT_MS = 1_000;
 
@@ -38,17 +40,24 @@ Deno.test("reads from every survivor never return a value older than the last ac
     const register = new Register(client);
     const reads = readLoop(readers, register);
     try {
-      await register.waitForAcknowledged(WRITES_PER_PHASE);
+      await waitUntil(
+        "writes and reads before the fault",
+        () => register.lastAcknowledged >= WRITES_PER_PHASE && reads.state.completed >= 5,
+      );
       await leader.kill();
       register.markFault();
-      await register.waitForAcknowledged(2 * WRITES_PER_PHASE);
+      await waitUntil(
+        "writes and reads after the fault",
+        () =>
+          register.lastAcknowledged >= 2 * WRITES_PER_PHASE &&
+          reads.state.afterFault >= READS_AFTER_FAULT,
+      );
     } finally {
       await register.stop();
       reads.stop();
+      await reads.done;
     }
-    const { violations, afterFault } = await reads.done;
-    assert.deepEqual(violations, [], "a read returned a value older than an acknowledged write");
-    assert.ok(afterFault > 0, "some reads completed after the leader was killed");
+    assert.deepEqual(reads.state.violations, [], "a read returned an older value");
     assert.deepEqual(register.failures, [], "writes carry sessions and are retried");
 
     await agreedLeader(survivors);
@@ -149,14 +158,6 @@ class Register {
     this.acknowledgedAtFault = this.lastAcknowledged;
   }
 
-  async waitForAcknowledged(count: number): Promise<void> {
-    const deadline = performance.now() + 30_000;
-    while (this.lastAcknowledged < count) {
-      assert.ok(performance.now() < deadline, `${this.lastAcknowledged} of ${count} writes`);
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-  }
-
   async stop(): Promise<void> {
     this.#stopping = true;
     await this.#loop;
@@ -168,11 +169,9 @@ class Register {
  * must show at least the number acknowledged before the read started.
  */
 function readLoop(readers: RawRpc[], register: Register) {
-  let stopping = false;
+  const state = { stopping: false, violations: [] as string[], completed: 0, afterFault: 0 };
   const done = (async () => {
-    const violations: string[] = [];
-    let afterFault = 0;
-    for (let round = 0; !stopping; round++) {
+    for (let round = 0; !state.stopping; round++) {
       const reader = readers[round % readers.length]!;
       const floor = register.lastAcknowledged;
       const faultBefore = register.acknowledgedAtFault !== null;
@@ -185,12 +184,21 @@ function readLoop(readers: RawRpc[], register: Register) {
         continue; // No leader yet, or the read could not be confirmed: never an answer.
       }
       const read = value === null ? 0 : Number(decoder.decode(value));
-      if (read < floor) violations.push(`read ${read} after ${floor} was acknowledged`);
-      if (faultBefore) afterFault++;
+      if (read < floor) state.violations.push(`read ${read} after ${floor} was acknowledged`);
+      state.completed++;
+      if (faultBefore) state.afterFault++;
     }
-    return { violations, afterFault };
   })();
-  return { done, stop: () => stopping = true };
+  return { state, done, stop: () => state.stopping = true };
+}
+
+/** Polls `condition` until it holds, failing with `what` after 30 s. */
+async function waitUntil(what: string, condition: () => boolean): Promise<void> {
+  const deadline = performance.now() + 30_000;
+  while (!condition()) {
+    assert.ok(performance.now() < deadline, `timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
 
 /**
