@@ -215,14 +215,14 @@ async function assertCutOffReadFails(node: NodeProcess, others: NodeProcess[]): 
       "--peer",
       node.address,
       "--timeout",
-      "2s",
+      "1s",
     ]);
     assert.equal(read.code, 1, describeRun(read));
     assert.equal(read.stdout, "", describeRun(read));
     assert.equal(stderrLines(read).length, 1, describeRun(read));
     assert.match(
       read.stderr,
-      /^blixard: kv.get did not complete within 2000 ms /,
+      /^blixard: kv.get did not complete within 1000 ms /,
       describeRun(read),
     );
   } finally {
