@@ -1,9 +1,10 @@
 /**
  * `Scenario`: everything a simulation run is made of, derived from its seed and a profile,
  * so that `--seed N` alone replays a run. Profiles focus the faults: `calm` has none,
- * `crashes`, `partitions`, `lossy` and `membership` stress one family each, and `mixed`
- * (the default) draws every family's rate from the seed, so that a range of seeds covers
- * quiet runs, hostile runs and everything between.
+ * `crashes`, `partitions`, `lossy` and `membership` stress one family each, `stragglers`
+ * adds messages that arrive many election timeouts late to crashes, churn and loss, and
+ * `mixed` (the default) draws every family's rate from the seed, so that a range of seeds
+ * covers quiet runs, hostile runs and everything between.
  *
  * @module
  */
@@ -16,7 +17,15 @@ import type { RaftTuning } from "./sim_node.ts";
 import { SimRandom } from "./sim_random.ts";
 
 /** The fault profiles a run can take. */
-export const PROFILES = ["mixed", "calm", "crashes", "partitions", "lossy", "membership"] as const;
+export const PROFILES = [
+  "mixed",
+  "calm",
+  "crashes",
+  "partitions",
+  "lossy",
+  "membership",
+  "stragglers",
+] as const;
 
 /** One of `PROFILES`. */
 export type Profile = typeof PROFILES[number];
@@ -162,6 +171,15 @@ function applyProfile(scenario: Scenario, random: SimRandom): Scenario {
       return { ...scenario, faults: partitions(scenario.faults) };
     case "lossy":
       return { ...scenario, network: lossy() };
+    case "stragglers": {
+      // A few messages arrive many election timeouts late, after leaders and terms changed.
+      const network = {
+        ...lossy(),
+        stragglerProbability: 0.01,
+        stragglerDelayMax: 30 * electionUnits,
+      };
+      return { ...scenario, network, operator: churn(scenario.operator), faults: crashes() };
+    }
     case "membership":
       return { ...scenario, operator: churn(scenario.operator) };
     case "mixed": {

@@ -23,6 +23,12 @@ export interface NetworkFaults {
   duplicateProbability: number;
   delayMin: number;
   delayMax: number;
+  /**
+   * Chance that a message straggles: it arrives after `delayMax` and up to
+   * `stragglerDelayMax`, long after messages sent later (a stale term, an old log).
+   */
+  stragglerProbability?: number;
+  stragglerDelayMax?: number;
 }
 
 /** A network that loses nothing and delivers after a fixed delay. */
@@ -153,7 +159,11 @@ export class SimNetwork<M extends Addressed> {
   }
 
   #schedule(message: M, now: number): void {
-    const delay = this.#random.integer(this.#faults.delayMin, this.#faults.delayMax);
+    const { delayMin, delayMax, stragglerProbability, stragglerDelayMax } = this.#faults;
+    const straggles = this.#random.chance(stragglerProbability ?? 0);
+    const delay = straggles
+      ? this.#random.integer(delayMax, stragglerDelayMax ?? delayMax)
+      : this.#random.integer(delayMin, delayMax);
     if (!this.#inFlight.push(now + delay, structuredClone(message))) this.statistics.dropped += 1;
   }
 }
@@ -163,13 +173,18 @@ function linkName(from: number, to: number): string {
 }
 
 function checkFaults(faults: NetworkFaults): NetworkFaults {
-  const probabilities = [faults.dropProbability, faults.duplicateProbability];
+  const probabilities = [
+    faults.dropProbability,
+    faults.duplicateProbability,
+    faults.stragglerProbability ?? 0,
+  ];
   if (probabilities.some((probability) => !(probability >= 0 && probability <= 1))) {
     throw new RangeError(`SimNetwork: probabilities must be in [0, 1]: ${JSON.stringify(faults)}`);
   }
   if (
     !Number.isSafeInteger(faults.delayMin) || faults.delayMin < 1 ||
-    faults.delayMax < faults.delayMin
+    faults.delayMax < faults.delayMin ||
+    (faults.stragglerDelayMax ?? faults.delayMax) < faults.delayMax
   ) {
     throw new RangeError(
       `SimNetwork: delays must be integers with 1 <= delayMin <= delayMax: ${

@@ -96,6 +96,20 @@ Deno.test("SimNetwork.forget() drops messages to and from a node, and the in-fli
   assert.deepEqual(deliverAll(net, 10).map((message) => message.from), [2, 2]);
 });
 
+Deno.test("SimNetwork lets stragglers arrive after every ordinary message", () => {
+  const net = network({
+    ...RELIABLE_NETWORK,
+    delayMax: 5,
+    stragglerProbability: 0.1,
+    stragglerDelayMax: 500,
+  });
+  sendMany(net, 1000);
+  const early = deliverAll(net, 5).length;
+  const late = deliverAll(net, 500).length;
+  assert.equal(early + late, 1000);
+  assert.ok(late > 50 && late < 150, `${late} stragglers`);
+});
+
 Deno.test("SimNetwork replays identically from the same seed", () => {
   const run = () => {
     const net = network({

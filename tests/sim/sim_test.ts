@@ -31,6 +31,8 @@ const TABLE: TableRow[] = [
   { profile: "membership", seed: 1 },
   { profile: "membership", seed: 2 },
   { profile: "membership", seed: 3, nodes: 5 },
+  { profile: "stragglers", seed: 1 },
+  { profile: "stragglers", seed: 2, nodes: 5 },
   { profile: "mixed", seed: 1 },
   { profile: "mixed", seed: 2 },
   { profile: "mixed", seed: 3 },

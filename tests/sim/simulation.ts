@@ -206,6 +206,7 @@ class Run {
       ...this.#cluster.network.faults,
       dropProbability: 0,
       duplicateProbability: 0,
+      stragglerProbability: 0,
     });
     this.#operator.stopChurn();
     this.#clients.stopIssuing();
