@@ -25,7 +25,9 @@ const PLATFORMS = {
 
 const lock = JSON.parse(readFileSync(LOCK_PATH, "utf8"));
 const iroh = lock.packages["node_modules/@number0/iroh"];
-if (iroh === undefined) throw new Error("package-lock.json has no @number0/iroh: run npm install first");
+if (iroh === undefined) {
+  throw new Error("package-lock.json has no @number0/iroh: run npm install first");
+}
 let added = 0;
 for (const name of Object.keys(iroh.optionalDependencies ?? {})) {
   const key = `node_modules/${name}`;
@@ -35,6 +37,10 @@ for (const name of Object.keys(iroh.optionalDependencies ?? {})) {
   lock.packages[key] = { version: iroh.optionalDependencies[name], optional: true, ...platform };
   added++;
 }
-lock.packages = Object.fromEntries(Object.entries(lock.packages).sort(([a], [b]) => a.localeCompare(b)));
+lock.packages = Object.fromEntries(
+  Object.entries(lock.packages).sort(([a], [b]) => a.localeCompare(b)),
+);
 writeFileSync(LOCK_PATH, JSON.stringify(lock, null, 2) + "\n");
-console.log(`package-lock.json: added ${added} placeholder entries for unpublished Iroh platform packages`);
+console.log(
+  `package-lock.json: added ${added} placeholder entries for unpublished Iroh platform packages`,
+);
