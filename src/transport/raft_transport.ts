@@ -228,6 +228,8 @@ class PeerLink {
   readonly #onUnreachable: () => void;
   #queue: Message[] = [];
   #flushing = false;
+  /** Stops waiting for the write in flight, if any. */
+  #abandonWrite: (() => void) | null = null;
   #stream: FramedStream | null = null;
   #connection: P2pConnection | null = null;
   #failures = 0;
@@ -253,13 +255,19 @@ class PeerLink {
     if (!this.#flushing) void this.#flush();
   }
 
-  /** Drops the current stream; the next send opens one on the newest connection. */
+  /**
+   * Leaves the current stream; the next send opens one on the newest connection. The stream
+   * is finished, never reset, so that what was written on it still arrives: when both sides
+   * connect at once, a reset here discarded the first messages unread and unreported. A
+   * write still in flight is no longer waited for (see `#write`).
+   */
   moveToNewestConnection(): void {
-    this.#stream?.reset(StreamErrorCode.cancelled);
+    this.#stream?.finish().catch(() => {});
     this.#stream = null;
     this.#connection = null;
     this.#failures = 0;
     this.#retryAtMs = 0;
+    this.#abandonWrite?.();
   }
 
   close(): void {
@@ -275,14 +283,28 @@ class PeerLink {
       while (this.#queue.length > 0 && !this.#closed) {
         const stream = await this.#openStream();
         const batch = this.#queue.splice(0, BATCH_MESSAGES_MAX);
-        await stream.sendBatch(batch);
-        this.#failures = 0;
+        if (await this.#write(stream, batch) === "abandoned") this.#onUnreachable();
+        else this.#failures = 0;
       }
     } catch (error) {
       this.#failed(error);
     } finally {
       this.#flushing = false;
     }
+  }
+
+  /**
+   * Writes `batch`, unless the link moves to a newer connection first: the old one may lead
+   * to a process that died (kill -9), where a write can block until QUIC's idle timeout.
+   * An abandoned batch may still arrive; it is reported unreachable, and Raft retransmits.
+   */
+  #write(stream: FramedStream, batch: Message[]): Promise<"written" | "abandoned"> {
+    const abandoned = Promise.withResolvers<"abandoned">();
+    this.#abandonWrite = () => abandoned.resolve("abandoned");
+    const written = stream.sendBatch(batch).then(() => "written" as const);
+    return Promise.race([written, abandoned.promise]).finally(() => {
+      this.#abandonWrite = null;
+    });
   }
 
   async #openStream(): Promise<FramedStream> {

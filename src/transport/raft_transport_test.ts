@@ -166,6 +166,32 @@ Deno.test("RaftTransport delivers a member's messages in order, in batches of at
   }
 });
 
+Deno.test("RaftTransport delivers what two members send each other at once, over two connections", async () => {
+  // Each round both links connect at the same moment, so each node also accepts the other's
+  // connection and moves its link to it. Several rounds, since the interleaving varies.
+  for (let round = 0; round < 5; round++) {
+    const [a, b] = [await startNode(1), await startNode(2)];
+    try {
+      introduce([a, b]);
+      a.transport.send([heartbeat(1, 2, 1)]);
+      b.transport.send([heartbeat(2, 1, 1)]);
+      await eventually(
+        `both messages arrived in round ${round}`,
+        () => a.received.length === 1 && b.received.length === 1,
+      );
+      a.transport.send([heartbeat(1, 2, 2)]);
+      b.transport.send([heartbeat(2, 1, 2)]);
+      await eventually(
+        `the next messages arrived in round ${round}`,
+        () => a.received.length === 2 && b.received.length === 2,
+      );
+      assert.deepStrictEqual([sequencesOf(a.received), sequencesOf(b.received)], [[1, 2], [1, 2]]);
+    } finally {
+      await stopNodes([a, b]);
+    }
+  }
+});
+
 Deno.test("RaftTransport closes a connection from a key that is not a member and delivers none of its messages", async () => {
   const a = await startNode(1);
   const outsider = await startNode(2);
