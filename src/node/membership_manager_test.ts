@@ -1,12 +1,8 @@
 import assert from "node:assert/strict";
 import type { Entry } from "../raft/types.ts";
 import { ClusterError } from "./cluster_error.ts";
-import {
-  eventually,
-  InProcessCluster,
-  memberInfoOf,
-  type TestMember,
-} from "./testing/in_process_cluster.ts";
+import { eventually } from "../transport/testing.ts";
+import { InProcessCluster, memberInfoOf, type TestMember } from "./testing/in_process_cluster.ts";
 
 function isInvalid(message: RegExp): (error: unknown) => boolean {
   return (error) =>

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { encodeCommand } from "../state_machine/commands.ts";
 import { ClusterError } from "./cluster_error.ts";
-import { eventually, InProcessCluster, within } from "./testing/in_process_cluster.ts";
+import { eventually, within } from "../transport/testing.ts";
+import { InProcessCluster } from "./testing/in_process_cluster.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -19,7 +19,7 @@ import {
   type RaftPeerDirectory,
   RaftTransport,
 } from "./raft_transport.ts";
-import { nextEvent, peerAddressOf } from "./testing.ts";
+import { eventually, nextEvent, peerAddressOf, within } from "./testing.ts";
 import { TransportError } from "./transport_error.ts";
 
 /** Membership as the tests set it: node id → P2P id and address; `hidden` ids have no address. */
@@ -95,33 +95,6 @@ function heartbeat(from: NodeId, to: NodeId, sequence: number): Heartbeat {
 
 function sequencesOf(messages: Message[]): number[] {
   return messages.map((message) => (message as Heartbeat).commit);
-}
-
-/** Polls `condition` until it holds; fails naming `what` if it does not within `timeoutMs`. */
-async function eventually(
-  what: string,
-  condition: () => boolean,
-  options: { timeoutMs?: number; every?: () => void } = {},
-): Promise<void> {
-  const deadline = performance.now() + (options.timeoutMs ?? 10_000);
-  while (!condition()) {
-    if (performance.now() > deadline) assert.fail(`timed out waiting until ${what}`);
-    options.every?.();
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
-/** `promise`, or a failure naming `what` when it does not settle within `timeoutMs`. */
-async function within<T>(what: string, promise: Promise<T>, timeoutMs = 10_000): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), timeoutMs);
-  });
-  try {
-    return await Promise.race([promise, expired]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 function isStreamReset(code: number): (error: unknown) => boolean {

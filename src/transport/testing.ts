@@ -1,6 +1,7 @@
 /**
  * Helpers for tests of the transport and of the code built on it: endpoints on loopback
- * with ports from the OS, a peer address where nothing listens, and waiting for an event.
+ * with ports from the OS, a peer address where nothing listens, and waiting for an event,
+ * a condition or a promise with a bound, so that a broken test fails instead of hanging.
  * Production code does not import this module.
  *
  * @module
@@ -48,4 +49,41 @@ export function nextEvent(
       resolve(event);
     });
   });
+}
+
+/** How long `eventually` and `within` wait by default: generous, since tests wait for progress. */
+export const WAIT_TIMEOUT_MS_DEFAULT = 10_000;
+
+/**
+ * Polls `condition` every 5 ms until it holds, calling `options.every` before each wait;
+ * rejects naming `what` if it does not hold within `options.timeoutMs`.
+ */
+export async function eventually(
+  what: string,
+  condition: () => boolean,
+  options: { timeoutMs?: number; every?: () => void } = {},
+): Promise<void> {
+  const deadline = performance.now() + (options.timeoutMs ?? WAIT_TIMEOUT_MS_DEFAULT);
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    options.every?.();
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** `promise`, or a rejection naming `what` when it does not settle within `timeoutMs`. */
+export async function within<T>(
+  what: string,
+  promise: Promise<T>,
+  timeoutMs = WAIT_TIMEOUT_MS_DEFAULT,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([promise, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -2,7 +2,8 @@
  * Raft nodes in one process, for tests of the node layer without a network: each
  * `RaftNode` over its own `SqliteStorage` in a temp dir, with a `MemberDirectory` and a
  * `MembershipManager` wired the way `ClusterMember` wires them, and messages carried by an
- * in-memory network that a test can cut per node. Production code does not import this.
+ * in-memory network that a test can cut per node or filter by message. Production code does
+ * not import this.
  *
  * @module
  */
@@ -16,12 +17,10 @@ import { SqliteStorage } from "../../storage/sqlite_storage.ts";
 import { MemberDirectory } from "../member_directory.ts";
 import { MembershipManager } from "../membership_manager.ts";
 import { RaftNode, type RaftTiming } from "../raft_node.ts";
+import { eventually } from "../../transport/testing.ts";
 
 /** A 100–200 ms election timeout and 20 ms heartbeats: elections in a test take a blink. */
 export const FAST_RAFT_TIMING: RaftTiming = { tickMs: 10, electionTicks: 10, heartbeatTicks: 2 };
-
-/** How long `eventually` waits by default: generous, since a test only waits for progress. */
-const EVENTUALLY_TIMEOUT_MS = 10_000;
 
 /** The member record of test node `nodeId`: a distinct, stable P2P id per `keySeed`. */
 export function memberInfoOf(nodeId: NodeId, options: { keySeed?: number } = {}): MemberInfo {
@@ -31,36 +30,6 @@ export function memberInfoOf(nodeId: NodeId, options: { keySeed?: number } = {})
     addresses: [`127.0.0.1:${7000 + nodeId}`],
     relayUrl: null,
   };
-}
-
-/** Polls `condition` every 5 ms until it holds; fails naming `what` if it never does. */
-export async function eventually(
-  what: string,
-  condition: () => boolean,
-  timeoutMs = EVENTUALLY_TIMEOUT_MS,
-): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
-/** `promise`, or a failure naming `what` when it does not settle within `timeoutMs`. */
-export async function within<T>(
-  what: string,
-  promise: Promise<T>,
-  timeoutMs = EVENTUALLY_TIMEOUT_MS,
-): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), timeoutMs);
-  });
-  try {
-    return await Promise.race([promise, expired]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** One node of an `InProcessCluster`. */
