@@ -158,11 +158,17 @@ function describeReport(report: SimulationReport): string {
   ].join("\n");
 }
 
-function describeFailure(failure: SimulationFailure, traceLines: number): string {
-  const trace = failure.trace.slice(Math.max(0, failure.trace.length - traceLines));
+function describeFailure(failure: SimulationFailure, options: Options): string {
+  const trace = failure.trace.slice(Math.max(0, failure.trace.length - options.traceLines));
+  const flags = Object.entries(options.choices).map(([name, value]) => ` --${name} ${value}`).join(
+    "",
+  );
   return [
     failure.message,
-    `replay: deno task sim --seed ${failure.seed}`,
+    `replay: deno task sim --seed ${failure.seed}${flags}`,
+    ...(failure.kind === "linearizability"
+      ? ["(the events below end the run; --trace-all prints those around the time named above)"]
+      : []),
     `last ${trace.length} events:`,
     ...trace,
     failure.message,
@@ -223,7 +229,7 @@ function run(options: Options): number {
     } catch (error) {
       if (!(error instanceof SimulationFailure)) throw error;
       failures.push(error);
-      console.log(options.verbose ? describeFailure(error, options.traceLines) : error.message);
+      console.log(options.verbose ? describeFailure(error, options) : error.message);
     }
     totals.runs += 1;
     if (!options.verbose && totals.runs % 100 === 0) {
