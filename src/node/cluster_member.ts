@@ -35,8 +35,11 @@ import { statusJson } from "./status_view.ts";
 
 const log = getLogger(["blixard", "node"]);
 
-/** How often the leader looks for learners to promote. */
-const AUTOPILOT_INTERVAL_MS = 20;
+/**
+ * How often the leader looks for learners to promote when nothing happens; it also looks
+ * after every batch of Ready passes, which is what makes a join fast.
+ */
+const AUTOPILOT_INTERVAL_MS = 100;
 /** How long a stopping or leaving leader waits for its successor to take over. */
 const HANDOVER_TIMEOUT_MS = 2_000;
 /** Pause between attempts to announce changed addresses. */
@@ -97,6 +100,7 @@ export class ClusterMember {
     this.#learnKnownMembers();
     this.raft.on({
       appended: (entries) => this.directory.learnFromEntries(entries),
+      afterReady: () => this.membership.promoteCaughtUpLearners(),
       applied: (entry, result) => {
         if (result.type === "setMemberInfo") this.#refreshMembers();
         if (entry.type === "normal") return;

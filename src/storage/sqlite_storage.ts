@@ -260,10 +260,30 @@ export class SqliteStorage implements DurableStorage {
    * call returns, rolled back when `fn` throws. A nested call is a savepoint: its failure
    * undoes only its own writes, its success commits with the outermost transaction. `fn`
    * must be synchronous: an `await` inside would let other code run mid-transaction.
+   *
+   * `durable: false` (outermost call only) commits without waiting for the disk: the
+   * transaction stays atomic and survives a process crash, and a power loss can only take
+   * it back whole, together with the non-durable ones after it. For writes that can be
+   * rebuilt from durable state (the commit index, applying committed entries), the way
+   * etcd skips the sync when only the commit index changed. The next durable commit syncs
+   * everything before it.
    */
-  transaction<T>(fn: () => T): T {
+  transaction<T>(fn: () => T, options: { durable?: boolean } = {}): T {
     assert(!this.#closed, "storage is open", { detail: () => this.path });
     const outermost = this.#depth === 0;
+    const durable = options.durable ?? true;
+    assert(outermost || durable, "only the outermost transaction chooses its durability");
+    // exec, not a statement prepared at open: one prepared before the journal mode was set
+    // runs without effect.
+    if (!durable) this.database.exec("PRAGMA synchronous = OFF");
+    try {
+      return this.#transaction(fn, outermost);
+    } finally {
+      if (!durable) this.database.exec("PRAGMA synchronous = FULL");
+    }
+  }
+
+  #transaction<T>(fn: () => T, outermost: boolean): T {
     const statements = this.#statements;
     (outermost ? statements.begin : statements.savepoint).run();
     const savedView = this.#view;

@@ -80,6 +80,45 @@ Deno.test("SqliteStorage.open() sets WAL, synchronous=FULL and an exclusive lock
     }
   }));
 
+Deno.test("SqliteStorage.transaction({ durable: false }) commits, survives reopen, and leaves synchronous=FULL", () =>
+  withDataDir((dataDir) => {
+    const storage = SqliteStorage.open(dataDir);
+    const synchronous = () =>
+      Object.values(storage.database.prepare("PRAGMA synchronous").get()!)[0];
+    try {
+      storage.transaction(() => {
+        storage.persist({
+          hardState: { term: 1, vote: 0, commit: 0 },
+          entries: normals(1, 2, 1),
+          snapshot: null,
+        });
+      });
+      let inside: unknown = null;
+      storage.transaction(() => {
+        inside = synchronous();
+        storage.persist({
+          hardState: { term: 1, vote: 0, commit: 2 },
+          entries: [],
+          snapshot: null,
+        });
+      }, { durable: false });
+      strictEqual(inside, 0, "the non-durable commit does not sync");
+      strictEqual(synchronous(), 2, "FULL again for the next transaction");
+      throws(
+        () => storage.transaction(() => storage.transaction(() => {}, { durable: false })),
+        /only the outermost transaction chooses its durability/,
+      );
+    } finally {
+      storage.close();
+    }
+    const reopened = SqliteStorage.open(dataDir);
+    try {
+      deepStrictEqual(reopened.initialState().hardState, { term: 1, vote: 0, commit: 2 });
+    } finally {
+      reopened.close();
+    }
+  }));
+
 Deno.test("SqliteStorage.open() refuses a data dir another storage holds open", () =>
   withDataDir((dataDir) => {
     const storage = SqliteStorage.open(dataDir);
