@@ -21,13 +21,16 @@ import {
   KEY_BYTES_MAX,
   LEAVE_RPC,
   LIST_RPC,
-  PUT_RPC,
+  PUT_MANY_BYTES_MAX,
+  PUT_MANY_ITEMS_MAX,
+  PUT_MANY_RPC,
   REMOVE_RPC,
   STATUS_RPC,
   type StatusJson,
   VALUE_BYTES_MAX,
 } from "../transport/cluster_rpcs.ts";
 import { P2pEndpoint, type PeerAddress } from "../transport/p2p_endpoint.ts";
+import { type PutItem, WriteBatcher } from "./write_batcher.ts";
 import {
   RpcClient,
   type RpcDefinition,
@@ -113,6 +116,11 @@ export class BlixardClient {
   #targets: PeerAddress[];
   readonly #freeSessions: Session[] = [];
   readonly #attemptTimeoutMs: number;
+  readonly #putBatcher = new WriteBatcher(
+    async (items, { timeoutMs }) =>
+      (await this.#callOnce(PUT_MANY_RPC, { items }, { timeoutMs })).results,
+    { itemsMax: PUT_MANY_ITEMS_MAX, bytesMax: PUT_MANY_BYTES_MAX },
+  );
 
   private constructor(endpoint: P2pEndpoint, first: PeerAddress, attemptTimeoutMs: number) {
     this.#endpoint = endpoint;
@@ -164,9 +172,13 @@ export class BlixardClient {
     value: Uint8Array | string,
     options: OperationOptions = {},
   ): Promise<{ index: number }> {
-    const [keyBytes, valueBytes] = [checkedKey(key), checkedValue(value)];
+    const item = { key: checkedKey(key), value: checkedValue(value) };
     return await this.#write((request) =>
-      this.#call(PUT_RPC, { key: keyBytes, value: valueBytes, request }, options)
+      this.#retrying(
+        "kv.put",
+        options,
+        (timeoutMs) => this.#putInBatch({ ...item, request }, timeoutMs),
+      )
     );
   }
 
@@ -271,11 +283,43 @@ export class BlixardClient {
   }
 
   /** Calls `definition`, retrying retryable failures (moving to another member) until the deadline. */
-  async #call<Definition extends RpcDefinition>(
+  #call<Definition extends RpcDefinition>(
     definition: Definition,
     request: RpcRequestOf<Definition>,
     options: OperationOptions,
   ): Promise<RpcResponseOf<Definition>> {
+    return this.#retrying(
+      definition.method,
+      options,
+      (timeoutMs) => this.#callOnce(definition, request, { timeoutMs }),
+    );
+  }
+
+  /** One put through the batcher: its own result, or its own error, within `timeoutMs`. */
+  async #putInBatch(item: PutItem, timeoutMs: number): Promise<{ index: number }> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(new ClientError("deadline_exceeded", `kv.put: no answer within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
+    try {
+      const result = await Promise.race([this.#putBatcher.submit(item, { timeoutMs }), deadline]);
+      if ("error" in result) throw new ClientError(result.error.code, result.error.message);
+      return result;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Runs `attempt`, retrying retryable failures (moving to another member) until the deadline. */
+  async #retrying<T>(
+    method: string,
+    options: OperationOptions,
+    attemptWithin: (timeoutMs: number) => Promise<T>,
+  ): Promise<T> {
     const timeoutMs = options.timeoutMs ?? OPERATION_TIMEOUT_MS_DEFAULT;
     const deadlineMs = performance.now() + timeoutMs;
     /** Since when the current node has answered that the leader is changing. */
@@ -283,9 +327,7 @@ export class BlixardClient {
     for (let attempt = 0;; attempt++) {
       const remainingMs = Math.floor(deadlineMs - performance.now());
       try {
-        return await this.#callOnce(definition, request, {
-          timeoutMs: Math.min(this.#attemptTimeoutMs, remainingMs),
-        });
+        return await attemptWithin(Math.max(1, Math.min(this.#attemptTimeoutMs, remainingMs)));
       } catch (error) {
         if (!(error instanceof ClientError) || !RETRYABLE.has(error.code)) throw error;
         if (deadlineMs - performance.now() < 1) {
@@ -293,7 +335,7 @@ export class BlixardClient {
           // reads as if that member were the problem; say what the whole operation met.
           throw new ClientError(
             error.code,
-            `${definition.method} did not complete within ${timeoutMs} ms (${attempt + 1} ` +
+            `${method} did not complete within ${timeoutMs} ms (${attempt + 1} ` +
               `attempts): no leader, or no quorum reachable; last error: ${error.message}`,
           );
         }

@@ -26,6 +26,7 @@ import {
   LIST_LIMIT_MAX,
   LIST_RESPONSE_BYTES_MAX,
   LIST_RPC,
+  PUT_MANY_RPC,
   PUT_RPC,
   REMOVE_RPC,
   STATUS_RPC,
@@ -170,6 +171,26 @@ export class ClusterService {
       }),
     );
     server.register(
+      PUT_MANY_RPC,
+      this.#leaderOnly(PUT_MANY_RPC, async (request, context) => {
+        // Proposed together, before any await: one Ready, one fsync for the whole batch.
+        const pending = request.items.map((item) =>
+          propose(
+            encodeCommand({ type: "put", key: item.key, value: item.value, request: item.request }),
+            context.signal,
+          )
+        );
+        const settled = await Promise.allSettled(pending);
+        return {
+          results: settled.map((outcome) =>
+            outcome.status === "fulfilled"
+              ? { index: outcome.value.index }
+              : { error: itemError(outcome.reason) }
+          ),
+        };
+      }),
+    );
+    server.register(
       DELETE_RPC,
       this.#leaderOnly(DELETE_RPC, async (request, context) => {
         const result = await propose(
@@ -296,6 +317,12 @@ function kvResult(result: ApplyResult): ApplyResult {
 
 function unexpected(result: ApplyResult): ClusterError {
   return new ClusterError("invalid", `unexpected result of type ${result.type}`);
+}
+
+/** One item's failure inside a batch answer, coded like a whole call's failure would be. */
+function itemError(error: unknown): { code: string; message: string } {
+  if (error instanceof ClusterError) return { code: error.code, message: error.message };
+  return { code: "internal", message: "the write failed on the leader" };
 }
 
 /** Turns `ClusterError`s and aborts into `RpcError`s with the matching code. */

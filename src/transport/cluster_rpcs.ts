@@ -128,6 +128,37 @@ export const PUT_RPC = defineRpc({
   response: z.strictObject({ index }),
 });
 
+/** Most puts in one `kv.put_many`, and most key and value bytes in it. */
+export const PUT_MANY_ITEMS_MAX = 512;
+export const PUT_MANY_BYTES_MAX = 768 * 1024;
+
+/**
+ * `kv.put_many`: several independent puts in one request, each with its own session, each
+ * answered on its own (a result or an error). The leader proposes them together, so they
+ * share a Ready and an fsync; this is how a client with many writes in flight batches them.
+ */
+export const PUT_MANY_RPC = defineRpc({
+  method: "kv.put_many",
+  request: z.strictObject({
+    items: z.array(
+      z.strictObject({
+        key: bytes(KEY_BYTES_MAX),
+        value: bytes(VALUE_BYTES_MAX),
+        request: clientRequest,
+      }),
+    )
+      .min(1).max(PUT_MANY_ITEMS_MAX),
+  }),
+  response: z.strictObject({
+    results: z.array(z.union([
+      z.strictObject({ index }),
+      z.strictObject({
+        error: z.strictObject({ code: z.string().max(64), message: z.string().max(1024) }),
+      }),
+    ])),
+  }),
+});
+
 /** `kv.delete`: remove a key; answered after commit. */
 export const DELETE_RPC = defineRpc({
   method: "kv.delete",
