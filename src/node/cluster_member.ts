@@ -77,7 +77,10 @@ export class ClusterMember {
     this.#options = options;
     const { config, state } = options;
     const nodeId = config.nodeId;
-    this.directory = new MemberDirectory(nodeId, () => this.raft.status().confState);
+    this.directory = new MemberDirectory(nodeId, {
+      latest: () => this.raft.status().confState,
+      applied: () => state.stateMachine.appliedConfState(),
+    });
     this.raft = new RaftNode({
       nodeId,
       storage: state.storage,

@@ -76,7 +76,8 @@ async function startJoiner() {
     addresses: endpoint.addresses(),
     relayUrl: null,
   };
-  const directory = new MemberDirectory(2, () => ({ voters: [], learners: [] }));
+  const none = () => ({ voters: [], learners: [] });
+  const directory = new MemberDirectory(2, { latest: none, applied: none });
   return { endpoint, self, directory, progress: new JoinProgress("discovering") };
 }
 

@@ -4,9 +4,13 @@
  *
  * Addresses come from, newest first: records learned while joining (the seed's member
  * list), membership entries as soon as they are appended (a leader replicates to a new
- * learner before the change commits), and the applied state machine. Membership itself
- * is the configuration at the end of the log, which is what the core acts on: a removed
- * node's key stops counting the moment its removal is appended.
+ * learner before the change commits), and the applied state machine.
+ *
+ * A node counts as a member while it is in the configuration at the end of the log (what
+ * the core acts on, so a new learner is reachable at once) or in the applied one. A
+ * removed node's key therefore stops counting when its removal is applied, not when it is
+ * appended: an appended removal may still be truncated by a new leader, and that leader
+ * may be the very node it removes (its AppendEntries must get through to repair our log).
  *
  * @module
  */
@@ -17,18 +21,26 @@ import { decodeMemberInfo, type MemberInfo } from "../state_machine/member_info.
 import type { PeerAddress } from "../transport/p2p_endpoint.ts";
 import type { RaftPeerDirectory } from "../transport/raft_transport.ts";
 
+/** Where a directory reads membership from. */
+export interface MemberConfigurations {
+  /** The configuration at the end of the log, appended changes included (the core's). */
+  latest: () => ConfState;
+  /** The configuration of the applied state machine. */
+  applied: () => ConfState;
+}
+
 /** The membership and addresses a node knows of. */
 export class MemberDirectory implements RaftPeerDirectory {
   readonly #selfId: NodeId;
-  readonly #confState: () => ConfState;
+  readonly #configurations: MemberConfigurations;
   readonly #records = new Map<NodeId, MemberInfo>();
   /** Members named by the seed while this node had no configuration of its own yet. */
   readonly #provisional = new Set<NodeId>();
 
-  /** `confState` reads the configuration in force (the core's, including appended changes). */
-  constructor(selfId: NodeId, confState: () => ConfState) {
+  /** A directory for node `selfId`; `configurations` reads the latest and applied ones. */
+  constructor(selfId: NodeId, configurations: MemberConfigurations) {
     this.#selfId = selfId;
-    this.#confState = confState;
+    this.#configurations = configurations;
   }
 
   /** Records `info` (newer knowledge replaces older). */
@@ -84,9 +96,10 @@ export class MemberDirectory implements RaftPeerDirectory {
    * forgotten, so it does not come back if this node is removed later.
    */
   #counts(nodeId: NodeId): boolean {
-    const conf = this.#confState();
-    if (isMember(conf, this.#selfId)) this.#provisional.clear();
-    return isMember(conf, nodeId) || this.#provisional.has(nodeId);
+    const latest = this.#configurations.latest();
+    if (isMember(latest, this.#selfId)) this.#provisional.clear();
+    return isMember(latest, nodeId) || isMember(this.#configurations.applied(), nodeId) ||
+      this.#provisional.has(nodeId);
   }
 }
 

@@ -14,10 +14,16 @@ function info(nodeId: NodeId, options: { keyOf?: number; port?: number } = {}): 
   };
 }
 
-/** A directory for node `selfId` whose configuration the test sets through `conf`. */
+/**
+ * A directory for node `selfId` whose configurations the test sets through `conf` (the
+ * latest) and `applied` (which follows `conf` unless a test sets it apart).
+ */
 function directoryOf(selfId: NodeId, initial: ConfState) {
-  const state = { conf: initial };
-  const directory = new MemberDirectory(selfId, () => state.conf);
+  const state: { conf: ConfState; applied: ConfState | null } = { conf: initial, applied: null };
+  const directory = new MemberDirectory(selfId, {
+    latest: () => state.conf,
+    applied: () => state.applied ?? state.conf,
+  });
   return { directory, state };
 }
 
@@ -45,7 +51,20 @@ Deno.test("MemberDirectory.addressOf(self) is null and this node's own key is no
   assert.deepStrictEqual(directory.recordOf(1), info(1));
 });
 
-Deno.test("MemberDirectory stops counting a removed member the moment the configuration drops it", () => {
+Deno.test("MemberDirectory keeps counting a member whose removal is appended but not yet applied", () => {
+  const { directory, state } = directoryOf(1, { voters: [1, 2, 3], learners: [] });
+  for (const id of [1, 2, 3]) directory.remember(info(id));
+  // Node 3 may still win an election and truncate the uncommitted removal: its
+  // AppendEntries must get through.
+  state.applied = { voters: [1, 2, 3], learners: [] };
+  state.conf = { voters: [1, 2], learners: [] };
+  assert.equal(directory.memberIdOf(info(3).p2pNodeId), 3);
+  assert.equal(directory.addressOf(3)?.p2pNodeId, info(3).p2pNodeId);
+  state.applied = { voters: [1, 2], learners: [] };
+  assert.equal(directory.memberIdOf(info(3).p2pNodeId), null);
+});
+
+Deno.test("MemberDirectory stops counting a removed member once no configuration names it", () => {
   const { directory, state } = directoryOf(1, { voters: [1, 2, 3], learners: [] });
   for (const id of [1, 2, 3]) directory.remember(info(id));
   assert.equal(directory.memberIdOf(info(3).p2pNodeId), 3);

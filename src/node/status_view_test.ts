@@ -43,7 +43,10 @@ function sources(raft: RaftStatus | null, overrides: Partial<StatusSources> = {}
     clusterId: "c-1",
     appliedIndex: 16,
     members: [],
-    directory: new MemberDirectory(1, () => raft?.confState ?? { voters: [], learners: [] }),
+    directory: new MemberDirectory(1, {
+      latest: () => raft?.confState ?? { voters: [], learners: [] },
+      applied: () => ({ voters: [], learners: [] }),
+    }),
     join: null,
     stopping: false,
     ...overrides,

@@ -219,7 +219,10 @@ export class InProcessCluster {
         ? {}
         : { snapshotIntervalEntries: this.#options.snapshotIntervalEntries }),
     });
-    const directory = new MemberDirectory(info.nodeId, () => raft.status().confState);
+    const directory = new MemberDirectory(info.nodeId, {
+      latest: () => raft.status().confState,
+      applied: () => stateMachine.appliedConfState(),
+    });
     raft.on({
       appended: (entries) => directory.learnFromEntries(entries),
       applied: () => {
