@@ -152,7 +152,14 @@ async function spawnNode(
     // which a node takes as "stop at once".)
     detached: true,
   }).spawn();
-  const copied = child.stderr.pipeTo(log.writable);
+  // Written chunk by chunk: FsFile.writable holds everything back until the stream ends.
+  const copied = (async () => {
+    try {
+      for await (const chunk of child.stderr) await log.write(chunk);
+    } finally {
+      log.close();
+    }
+  })();
   const exited = Promise.all([child.status, copied.catch(() => {})]).then(([status]) => status);
   console.log(
     `cluster3: started node ${id} (pid ${child.pid}) on 127.0.0.1:${bindPort}, HTTP ${
@@ -173,8 +180,11 @@ async function watchFormation(nodes: ClusterNode[]): Promise<void> {
       if (seen !== node.lastSeen) console.log(`cluster3: node ${node.id}: ${seen}`);
       node.lastSeen = seen;
     });
+    // Formed when every node, by its own account, is a voter among three and follows a leader.
     const formed = statuses.every((status) =>
       status !== null && status.leader_id !== null &&
+      (status.role === "leader" || status.role === "follower") &&
+      (status.join === null || status.join.phase === "voter") &&
       status.members.filter((member) => member.role === "voter").length === nodes.length
     );
     if (formed) return;
