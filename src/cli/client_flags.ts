@@ -17,11 +17,16 @@ import { DEADLINE_MS_MAX } from "../transport/deadline.ts";
 export interface ClientFlags {
   peer: string;
   timeoutMs: number;
+  /** How long to keep trying to reach `--peer`: `--timeout` when given, else a few seconds. */
+  connectTimeoutMs: number;
   json: boolean;
   force: boolean;
   id: number | null;
   positionals: string[];
 }
+
+/** How long an operator command keeps trying to reach `--peer` without `--timeout`. */
+export const CONNECT_TIMEOUT_MS_DEFAULT = 3_000;
 
 const OPTIONS = {
   peer: { type: "string" },
@@ -66,7 +71,7 @@ export async function runClientCommand(
   context.spec.check?.(flags);
   let client: BlixardClient;
   try {
-    client = await BlixardClient.connect(flags.peer, { timeoutMs: flags.timeoutMs });
+    client = await BlixardClient.connect(flags.peer, { timeoutMs: flags.connectTimeoutMs });
   } catch (error) {
     context.output.stderr(`blixard: cannot reach ${flags.peer}: ${reasonOf(error)}\n`);
     return 1;
@@ -117,6 +122,9 @@ export function parseClientFlags(
   return {
     peer,
     timeoutMs,
+    // A node that refuses connections is usually down: say so after a few seconds unless
+    // the operator asked to wait longer.
+    connectTimeoutMs: values.timeout === undefined ? CONNECT_TIMEOUT_MS_DEFAULT : timeoutMs,
     json: values.json ?? false,
     force: values.force ?? false,
     id,

@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { OPERATION_TIMEOUT_MS_DEFAULT } from "../client/client.ts";
 import type { CliOutput } from "./cli.ts";
-import { type ClientFlagName, parseClientFlags, runClientCommand } from "./client_flags.ts";
+import {
+  type ClientFlagName,
+  type ClientFlags,
+  CONNECT_TIMEOUT_MS_DEFAULT,
+  parseClientFlags,
+  runClientCommand,
+} from "./client_flags.ts";
 import { UsageError } from "./errors.ts";
 
 const USAGE = "blixard test --peer host:port";
@@ -38,6 +44,7 @@ Deno.test("parseClientFlags() reads every flag and keeps the positionals in orde
   assert.deepStrictEqual(flags, {
     peer: "10.0.0.1:7001",
     timeoutMs: OPERATION_TIMEOUT_MS_DEFAULT,
+    connectTimeoutMs: CONNECT_TIMEOUT_MS_DEFAULT,
     json: true,
     force: true,
     id: 3,
@@ -66,8 +73,13 @@ Deno.test("parseClientFlags() parses --timeout as a duration and refuses anythin
     3_600_000,
   ]];
   for (const [text, timeoutMs] of cases) {
-    const flags = parse(["--peer", "h:1", "--timeout", text]);
-    assert.equal((flags as { timeoutMs: number }).timeoutMs, timeoutMs, text);
+    const flags = parse(["--peer", "h:1", "--timeout", text]) as ClientFlags;
+    assert.equal(flags.timeoutMs, timeoutMs, text);
+    assert.equal(
+      flags.connectTimeoutMs,
+      timeoutMs,
+      "an explicit --timeout also bounds reaching --peer",
+    );
   }
   for (const text of ["10", "0s", "-1s", "1.5s", "ten", "", "25h", "999999999h"]) {
     assert.throws(
