@@ -1,10 +1,12 @@
 /**
- * Ports for child nodes, chosen by the operating system.
+ * Ports for child nodes.
  *
- * A node needs UDP `port` (Iroh) and TCP `port + 1000` (HTTP) on 127.0.0.1. The OS picks a
- * free UDP port; we keep it only when its HTTP twin is free too. Both probes are closed
- * before the child binds, so another process could take them in between: callers that
- * see "in use" at start retry with new ports (`startNodeWithFreshPorts` does).
+ * A node needs UDP `port` (Iroh) and TCP `port + 1000` (HTTP) on 127.0.0.1. Ports are
+ * drawn at random below the kernel's ephemeral range (32768 and up on Linux) and kept only
+ * when both are free right now. Not from the OS's own choice (port 0): that is an ephemeral
+ * port, and every client endpoint and outgoing socket in the meantime draws from the same
+ * range, so a probed-free port could be taken before the child binds it. A port handed out
+ * once is not handed out again by this process, so two nodes of one test never share one.
  *
  * UDP goes through `node:dgram`: Deno's own UDP API is still behind `--unstable-net`.
  *
@@ -14,20 +16,22 @@
 import dgram from "node:dgram";
 
 const HOST = "127.0.0.1";
-const PORT_ATTEMPTS_MAX = 50;
+const PORT_ATTEMPTS_MAX = 200;
 const HTTP_PORT_OFFSET = 1000;
 const BIND_PORT_MAX = 64535;
+/** Bind ports come from [low, high); their HTTP twins stay below the ephemeral range too. */
+const RANGE_LOW = 20_000;
+const RANGE_HIGH = 31_000;
+const handedOut = new Set<number>();
 
 /** A bind port whose UDP port and TCP port + 1000 were free on 127.0.0.1 a moment ago. */
 export async function freeBindPort(): Promise<number> {
   for (let attempt = 0; attempt < PORT_ATTEMPTS_MAX; attempt++) {
-    const udp = await bindUdp(0);
-    const port = udp.address().port;
-    try {
-      if (port > BIND_PORT_MAX) continue;
-      if (isTcpPortFree(port + HTTP_PORT_OFFSET)) return port;
-    } finally {
-      await closeUdp(udp);
+    const port = RANGE_LOW + Math.floor(Math.random() * (RANGE_HIGH - RANGE_LOW));
+    if (handedOut.has(port)) continue;
+    if (await isUdpPortFree(port) && isTcpPortFree(port + HTTP_PORT_OFFSET)) {
+      handedOut.add(port);
+      return port;
     }
   }
   throw new Error(`no free UDP port with a free TCP port + 1000 after ${PORT_ATTEMPTS_MAX} tries`);
@@ -39,9 +43,12 @@ export async function freeConsecutiveBindPorts(count: number): Promise<number> {
     const first = await freeBindPort();
     let allFree = first + count - 1 <= BIND_PORT_MAX;
     for (let port = first + 1; allFree && port < first + count; port++) {
-      allFree = await isUdpPortFree(port) && isTcpPortFree(port + HTTP_PORT_OFFSET);
+      allFree = !handedOut.has(port) && await isUdpPortFree(port) &&
+        isTcpPortFree(port + HTTP_PORT_OFFSET);
     }
-    if (allFree) return first;
+    if (!allFree) continue;
+    for (let port = first + 1; port < first + count; port++) handedOut.add(port);
+    return first;
   }
   throw new Error(`no ${count} consecutive free bind ports after ${PORT_ATTEMPTS_MAX} tries`);
 }
