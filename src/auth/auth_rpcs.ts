@@ -1,0 +1,50 @@
+/**
+ * The two `blixard/rpc/1` methods of authentication (DESIGN.md section 8), served only by
+ * a node that has a cluster secret:
+ *
+ * 1. `cluster.challenge` `{}` → `{ challenge }`: 32 fresh random bytes for the caller's key,
+ *    valid once and for a short time;
+ * 2. `cluster.authenticate` `{ challenge, proof }` → `{ validForMs }`: the proof of
+ *    `secret_proof.ts`; on success the node treats the caller's key as authenticated for
+ *    `validForMs`. Errors: `challenge_expired` (ask for a new one), `secret_refused`.
+ *
+ * @module
+ */
+
+import { z } from "zod";
+import { defineRpc } from "../transport/rpc.ts";
+import { MAC_BYTES } from "./cluster_secret.ts";
+import { CHALLENGE_BYTES } from "./secret_proof.ts";
+
+const exactBytes = (length: number) =>
+  z.custom<Uint8Array>((value) => value instanceof Uint8Array, "expected bytes")
+    .refine((value) => value.length === length, `exactly ${length} bytes`);
+
+/** `cluster.challenge`: a fresh challenge for the caller's key. */
+export const CHALLENGE_RPC = defineRpc({
+  method: "cluster.challenge",
+  request: z.strictObject({}),
+  response: z.strictObject({ challenge: exactBytes(CHALLENGE_BYTES) }),
+});
+
+/** `cluster.authenticate`: prove the secret for the challenge; the caller's key is then let in. */
+export const AUTHENTICATE_RPC = defineRpc({
+  method: "cluster.authenticate",
+  request: z.strictObject({
+    challenge: exactBytes(CHALLENGE_BYTES),
+    proof: exactBytes(MAC_BYTES),
+  }),
+  response: z.strictObject({ validForMs: z.number().int().positive() }),
+});
+
+/** The error code of a call refused because the caller is neither member nor authenticated. */
+export const UNAUTHENTICATED = "unauthenticated";
+/** The error code of a proof that does not match the node's secret. */
+export const SECRET_REFUSED = "secret_refused";
+/** The error code of an authentication whose challenge is unknown, used or expired. */
+export const CHALLENGE_EXPIRED = "challenge_expired";
+
+/** What a node without the caller's authentication answers, with `UNAUTHENTICATED`. */
+export const UNAUTHENTICATED_MESSAGE =
+  "this cluster requires the cluster secret: pass --cluster-secret-file " +
+  "(or set BLIXARD_CLUSTER_SECRET_FILE or BLIXARD_CLUSTER_SECRET)";

@@ -1,0 +1,134 @@
+import assert from "node:assert/strict";
+import { z } from "zod";
+import { RPC_ALPN } from "../transport/alpn.ts";
+import type { P2pEndpoint } from "../transport/p2p_endpoint.ts";
+import { defineRpc, RpcClient, RpcError, RpcServer } from "../transport/rpc.ts";
+import { bindLoopbackEndpoint, peerAddressOf } from "../transport/testing.ts";
+import { CHALLENGE_RPC } from "./auth_rpcs.ts";
+import { AuthenticatingRpcClient } from "./authenticate.ts";
+import { ClusterSecret } from "./cluster_secret.ts";
+import { SecretGate } from "./secret_gate.ts";
+
+const encoder = new TextEncoder();
+const SECRET = await ClusterSecret.fromBytes(encoder.encode("the cluster secret of the test"));
+const OTHER_SECRET = await ClusterSecret.fromBytes(
+  encoder.encode("another secret, also 30 bytes!"),
+);
+
+const COUNT_RPC = defineRpc({
+  method: "test.count",
+  request: z.strictObject({}),
+  response: z.strictObject({ calls: z.number() }),
+});
+
+/** A node-like server over real Iroh: a gate, and one guarded method that counts its calls. */
+async function withGatedServer(
+  body: (
+    server: { endpoint: P2pEndpoint; gate: SecretGate; challenges: () => number },
+  ) => Promise<void>,
+): Promise<void> {
+  const endpoint = await bindLoopbackEndpoint();
+  const rpcServer = new RpcServer();
+  const gate = new SecretGate({
+    secret: SECRET,
+    selfP2pNodeId: endpoint.nodeId,
+    isMember: () => false,
+  });
+  let challenges = 0;
+  gate.register({
+    register: (definition, handler) =>
+      rpcServer.register(definition, (request, context) => {
+        if (definition.method === CHALLENGE_RPC.method) challenges++;
+        return handler(request, context);
+      }),
+  });
+  let calls = 0;
+  gate.guard(rpcServer).register(COUNT_RPC, () => ({ calls: ++calls }));
+  endpoint.handle(RPC_ALPN, (connection) => rpcServer.serveConnection(connection));
+  try {
+    await body({ endpoint, gate, challenges: () => challenges });
+  } finally {
+    await endpoint.close();
+  }
+}
+
+async function withClient<Client extends RpcClient>(
+  create: (endpoint: P2pEndpoint) => Client,
+  body: (client: Client, endpoint: P2pEndpoint) => Promise<void>,
+): Promise<void> {
+  const endpoint = await bindLoopbackEndpoint();
+  const client = create(endpoint);
+  try {
+    await body(client, endpoint);
+  } finally {
+    await client.close();
+    await endpoint.close();
+  }
+}
+
+Deno.test("AuthenticatingRpcClient proves the secret when refused, and the refused call then runs once", async () => {
+  await withGatedServer(async (server) => {
+    await withClient(
+      (endpoint) => new AuthenticatingRpcClient(endpoint, { secret: SECRET }),
+      async (client, endpoint) => {
+        const peer = peerAddressOf(server.endpoint);
+        assert.deepStrictEqual(await client.call(peer, COUNT_RPC, {}, { timeoutMs: 5_000 }), {
+          calls: 1,
+        });
+        assert.equal(server.gate.admits(endpoint.nodeId), true);
+        assert.deepStrictEqual(await client.call(peer, COUNT_RPC, {}, { timeoutMs: 5_000 }), {
+          calls: 2,
+        });
+        assert.equal(server.challenges(), 1, "authenticated once");
+      },
+    );
+  });
+});
+
+Deno.test("AuthenticatingRpcClient shares one authentication among concurrent refused calls", async () => {
+  await withGatedServer(async (server) => {
+    await withClient(
+      (endpoint) => new AuthenticatingRpcClient(endpoint, { secret: SECRET }),
+      async (client) => {
+        const peer = peerAddressOf(server.endpoint);
+        const answers = await Promise.all(
+          Array.from({ length: 8 }, () => client.call(peer, COUNT_RPC, {}, { timeoutMs: 5_000 })),
+        );
+        assert.deepStrictEqual(answers.map((answer) => answer.calls).sort((a, b) => a - b), [
+          1,
+          2,
+          3,
+          4,
+          5,
+          6,
+          7,
+          8,
+        ]);
+        assert.equal(server.challenges(), 1);
+      },
+    );
+  });
+});
+
+Deno.test("a client without the secret is refused unauthenticated, and one with another secret secret_refused", async () => {
+  await withGatedServer(async (server) => {
+    const peer = peerAddressOf(server.endpoint);
+    await withClient((endpoint) => new RpcClient(endpoint), async (client, endpoint) => {
+      await assert.rejects(
+        client.call(peer, COUNT_RPC, {}, { timeoutMs: 5_000 }),
+        (error) => error instanceof RpcError && error.code === "unauthenticated",
+      );
+      assert.equal(server.gate.admits(endpoint.nodeId), false);
+    });
+    await withClient(
+      (endpoint) => new AuthenticatingRpcClient(endpoint, { secret: OTHER_SECRET }),
+      async (client, endpoint) => {
+        await assert.rejects(
+          client.call(peer, COUNT_RPC, {}, { timeoutMs: 5_000 }),
+          (error) => error instanceof RpcError && error.code === "secret_refused",
+        );
+        assert.equal(server.gate.admits(endpoint.nodeId), false);
+      },
+    );
+  });
+});

@@ -1,0 +1,223 @@
+import assert from "node:assert/strict";
+import { z } from "zod";
+import { SecretKey } from "../transport/iroh.ts";
+import { defineRpc, RpcError, type RpcHandler } from "../transport/rpc.ts";
+import { AUTHENTICATE_RPC, CHALLENGE_RPC } from "./auth_rpcs.ts";
+import { ClusterSecret } from "./cluster_secret.ts";
+import { computeProof } from "./secret_proof.ts";
+import {
+  AUTHENTICATION_TTL_MS,
+  CHALLENGE_BURST,
+  CHALLENGE_TTL_MS,
+  type RpcRegistrar,
+  SecretGate,
+  type SecretGateLimits,
+} from "./secret_gate.ts";
+
+const encoder = new TextEncoder();
+const SECRET = await ClusterSecret.fromBytes(encoder.encode("the cluster secret of the test"));
+const OTHER_SECRET = await ClusterSecret.fromBytes(
+  encoder.encode("another secret, also 30 bytes!"),
+);
+
+const ECHO_RPC = defineRpc({
+  method: "test.echo",
+  request: z.strictObject({ text: z.string() }),
+  response: z.strictObject({ text: z.string() }),
+});
+
+function newKey(): string {
+  return SecretKey.generate().public().toString();
+}
+
+/**
+ * A gate on a fake server: the handlers are called directly, as the RPC server would call
+ * them after validating the request, with the caller's key as the context.
+ */
+function gateHarness(
+  options: { members?: string[]; limits?: Partial<SecretGateLimits> } = {},
+) {
+  const clock = { nowMs: 0 };
+  const serverKey = newKey();
+  const handlers = new Map<string, RpcHandler<never>>();
+  const server = {
+    register: (definition: { method: string }, handler: RpcHandler<never>) => {
+      handlers.set(definition.method, handler);
+    },
+  } as unknown as RpcRegistrar;
+  const gate = new SecretGate({
+    secret: SECRET,
+    selfP2pNodeId: serverKey,
+    isMember: (key) => options.members?.includes(key) ?? false,
+    now: () => clock.nowMs,
+    ...(options.limits === undefined ? {} : { limits: options.limits }),
+  });
+  gate.register(server);
+  let echoes = 0;
+  gate.guard(server).register(ECHO_RPC, (request) => {
+    echoes++;
+    return { text: request.text };
+  });
+  const call = async (method: string, caller: string, request: unknown): Promise<unknown> => {
+    const handler = handlers.get(method) as unknown as (
+      request: unknown,
+      context: { remoteNodeId: string; signal: AbortSignal },
+    ) => unknown;
+    return await handler(request, { remoteNodeId: caller, signal: new AbortController().signal });
+  };
+  const challenge = async (caller: string) =>
+    (await call(CHALLENGE_RPC.method, caller, {}) as { challenge: Uint8Array }).challenge;
+  const answer = async (
+    caller: string,
+    challenge: Uint8Array,
+    proofOptions: { secret?: ClusterSecret; callerKey?: string; serverKey?: string } = {},
+  ) => {
+    const proof = await computeProof(proofOptions.secret ?? SECRET, {
+      challenge,
+      callerP2pNodeId: proofOptions.callerKey ?? caller,
+      serverP2pNodeId: proofOptions.serverKey ?? serverKey,
+    });
+    return await call(AUTHENTICATE_RPC.method, caller, { challenge, proof });
+  };
+  const echo = (caller: string) => call(ECHO_RPC.method, caller, { text: "hi" });
+  return {
+    clock,
+    gate,
+    serverKey,
+    challenge,
+    answer,
+    echo,
+    echoes: () => echoes,
+    authenticate: async (caller: string) => await answer(caller, await challenge(caller)),
+  };
+}
+
+function isRpcError(code: string, message?: RegExp): (error: unknown) => boolean {
+  return (error) =>
+    error instanceof RpcError && error.code === code &&
+    (message === undefined || message.test(error.message));
+}
+
+Deno.test("SecretGate refuses a caller that is neither member nor authenticated before the method runs", async () => {
+  const harness = gateHarness();
+  await assert.rejects(
+    harness.echo(newKey()),
+    isRpcError(
+      "unauthenticated",
+      /^this cluster requires the cluster secret: pass --cluster-secret-file/,
+    ),
+  );
+  assert.equal(harness.echoes(), 0);
+});
+
+Deno.test("SecretGate admits members without a proof", async () => {
+  const member = newKey();
+  const harness = gateHarness({ members: [member] });
+  assert.deepStrictEqual(await harness.echo(member), { text: "hi" });
+  assert.equal(harness.gate.admits(member), true);
+});
+
+Deno.test("SecretGate admits a caller that answered its challenge with the right proof", async () => {
+  const harness = gateHarness();
+  const caller = newKey();
+  assert.deepStrictEqual(await harness.authenticate(caller), {
+    validForMs: AUTHENTICATION_TTL_MS,
+  });
+  assert.deepStrictEqual(await harness.echo(caller), { text: "hi" });
+  assert.equal(harness.gate.admits(newKey()), false, "only that key");
+});
+
+Deno.test("SecretGate refuses a proof of another secret, or bound to another server or caller key", async () => {
+  const harness = gateHarness();
+  const caller = newKey();
+  const wrongProofs = [
+    { secret: OTHER_SECRET },
+    { serverKey: newKey() },
+    { callerKey: newKey() },
+  ];
+  for (const wrong of wrongProofs) {
+    await assert.rejects(
+      harness.answer(caller, await harness.challenge(caller), wrong),
+      isRpcError("secret_refused", /^the proof does not match this cluster's secret/),
+      JSON.stringify(Object.keys(wrong)),
+    );
+    assert.equal(harness.gate.admits(caller), false);
+  }
+});
+
+Deno.test("SecretGate takes each challenge once: a replayed or a wrong answer burns it", async () => {
+  const harness = gateHarness();
+  const caller = newKey();
+  const challenge = await harness.challenge(caller);
+  await harness.answer(caller, challenge);
+  await assert.rejects(harness.answer(caller, challenge), isRpcError("challenge_expired"));
+  const burnt = await harness.challenge(caller);
+  await assert.rejects(
+    harness.answer(caller, burnt, { secret: OTHER_SECRET }),
+    isRpcError("secret_refused"),
+  );
+  await assert.rejects(harness.answer(caller, burnt), isRpcError("challenge_expired"));
+});
+
+Deno.test("SecretGate answers a challenge only from the key it was issued to, and only the latest", async () => {
+  const harness = gateHarness();
+  const caller = newKey();
+  const thief = newKey();
+  const challenge = await harness.challenge(caller);
+  // The thief proves the secret correctly for itself, but the challenge is not its own.
+  await assert.rejects(harness.answer(thief, challenge), isRpcError("challenge_expired"));
+  const newer = await harness.challenge(caller);
+  await assert.rejects(harness.answer(caller, challenge), isRpcError("challenge_expired"));
+  await assert.rejects(
+    harness.answer(caller, newer),
+    isRpcError("challenge_expired"),
+    "burnt by the stale answer",
+  );
+  await harness.authenticate(caller);
+  assert.equal(harness.gate.admits(caller), true);
+});
+
+Deno.test("SecretGate lets a challenge expire after CHALLENGE_TTL_MS", async () => {
+  const harness = gateHarness();
+  const caller = newKey();
+  const challenge = await harness.challenge(caller);
+  harness.clock.nowMs += CHALLENGE_TTL_MS;
+  await assert.rejects(harness.answer(caller, challenge), isRpcError("challenge_expired"));
+});
+
+Deno.test("SecretGate forgets an authentication after its time to live", async () => {
+  const harness = gateHarness();
+  const caller = newKey();
+  await harness.authenticate(caller);
+  harness.clock.nowMs += AUTHENTICATION_TTL_MS - 1;
+  assert.equal(harness.gate.admits(caller), true);
+  harness.clock.nowMs += 1;
+  await assert.rejects(harness.echo(caller), isRpcError("unauthenticated"));
+});
+
+Deno.test("SecretGate rate-limits challenges: a burst, then overloaded until the bucket refills", async () => {
+  const harness = gateHarness();
+  for (let i = 0; i < CHALLENGE_BURST; i++) await harness.challenge(newKey());
+  await assert.rejects(harness.challenge(newKey()), isRpcError("overloaded", /retry in \d+ ms/));
+  harness.clock.nowMs += 1_000;
+  await harness.challenge(newKey());
+});
+
+Deno.test("SecretGate bounds outstanding challenges and authenticated keys, the oldest giving way", async () => {
+  const harness = gateHarness({
+    limits: { challengesOutstandingMax: 2, authenticatedKeysMax: 2 },
+  });
+  const [first, second, third] = [newKey(), newKey(), newKey()];
+  const firstChallenge = await harness.challenge(first);
+  const secondChallenge = await harness.challenge(second);
+  await harness.challenge(third);
+  await assert.rejects(harness.answer(first, firstChallenge), isRpcError("challenge_expired"));
+  await harness.answer(second, secondChallenge);
+  await harness.authenticate(first);
+  await harness.authenticate(third);
+  assert.deepStrictEqual([first, second, third].map((key) => harness.gate.admits(key)), [
+    true,
+    false,
+    true,
+  ]);
+});
