@@ -1,7 +1,8 @@
 /**
  * The joiner's side of bootstrapping (DESIGN.md section 6): fetch `/bootstrap` from the
- * `--peers`, connect over Iroh to the P2P id a peer advertised, and check with `ping` that
- * the node there is the one that answered over HTTP.
+ * `--peers`, check its signature when this side has a cluster secret (section 8), connect
+ * over Iroh to the P2P id a peer advertised, and check with `ping` that the node there is
+ * the one that answered over HTTP.
  *
  * `findSeed` tries all peers in parallel per round and takes the first that passes every
  * check; the others are cancelled and their connections closed. A round that finds nobody
@@ -14,6 +15,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
+import type { ClusterSecret } from "../auth/cluster_secret.ts";
 import { RPC_ALPN } from "../transport/alpn.ts";
 import { abortReason, assertTimeoutMs } from "../transport/deadline.ts";
 import type { P2pConnection } from "../transport/p2p_connection.ts";
@@ -32,6 +34,7 @@ import {
   type BootstrapInfo,
   parseBootstrapInfo,
 } from "./bootstrap_info.ts";
+import { verifyBootstrapSignature } from "./bootstrap_signature.ts";
 import {
   type BootstrapSource,
   parsePeerEntry,
@@ -181,6 +184,11 @@ export interface FindSeedOptions {
   backoffMaxMs?: number;
   /** TXT lookups for `dns:` entries (default `Deno.resolveDns`). */
   resolveTxt?: TxtResolver;
+  /**
+   * The cluster secret, or `null` for none (the default). With one, an answer that is not
+   * signed with it is refused before anything connects to the P2P id it names.
+   */
+  clusterSecret?: ClusterSecret | null;
 }
 
 /** A verified seed: its `/bootstrap` answer and an open `blixard/rpc/1` connection to it. */
@@ -298,10 +306,12 @@ async function attemptEntry(entry: PeerEntry, context: AttemptContext): Promise<
   ));
 }
 
-/** Fetch, connect, ping: each step within what is left of the attempt's deadline. */
+/** Fetch, verify, connect, ping: each step within what is left of the attempt's deadline. */
 async function attemptSource(source: BootstrapSource, context: AttemptContext): Promise<void> {
   const { signal } = context;
   const info = await fetchBootstrapInfo(source, { timeoutMs: remainingMs(context), signal });
+  const secret = context.clusterSecret ?? null;
+  if (secret !== null) await verifyBootstrapSignature(info, { secret, peer: source.peer });
   const connection = await context.endpoint.connect(
     { p2pNodeId: info.p2p_node_id, addresses: info.p2p_addresses, relayUrl: info.p2p_relay_url },
     RPC_ALPN,

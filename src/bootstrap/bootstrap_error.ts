@@ -33,7 +33,12 @@ export type BootstrapFailureReason =
   /** The P2P key or node id the peer proved differs from what `/bootstrap` advertised. */
   | "wrong_identity"
   /** The peer answered ping with an error or a malformed response. */
-  | "ping_failed";
+  | "ping_failed"
+  /**
+   * This side has a cluster secret and the `/bootstrap` answer is unsigned or its
+   * `signature` does not verify with it (DESIGN.md section 8).
+   */
+  | "bad_signature";
 
 /**
  * The label of `blixard_bootstrap_fetches_total{outcome}` (`BOOTSTRAP_FETCH_OUTCOMES` in
@@ -63,6 +68,7 @@ const OUTCOME_OF_REASON: Record<BootstrapFailureReason, BootstrapOutcome> = {
   p2p_timeout: "timeout",
   wrong_identity: "wrong_identity",
   ping_failed: "invalid",
+  bad_signature: "bad_signature",
 };
 
 /** Options of a {@linkcode BootstrapError}. */

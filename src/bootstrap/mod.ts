@@ -4,7 +4,8 @@
  * `BootstrapInfo` (`bootstrap_info.ts`), and `findSeed` (`bootstrap_client.ts`) races the
  * peers, connects over Iroh to the P2P id a peer advertised and pings it, retrying with
  * capped exponential backoff until the join timeout. `bootstrapInfoFor` builds the
- * node's own `/bootstrap` answer.
+ * node's own `/bootstrap` answer, and `bootstrap_signature.ts` signs it with the cluster
+ * secret and verifies it on the joiner's side.
  *
  * @module
  */
@@ -12,4 +13,5 @@
 export * from "./bootstrap_client.ts";
 export * from "./bootstrap_error.ts";
 export * from "./bootstrap_info.ts";
+export * from "./bootstrap_signature.ts";
 export * from "./peer_source.ts";
