@@ -1,16 +1,25 @@
 /**
  * What the operator commands (`cluster …`, `kv …`) share: the flags `--peer host:port`
  * (also `BLIXARD_PEER`), `--timeout`, `--json`, `--id`, `--force`, parsed with `node:util`
- * `parseArgs`; connecting a client; and turning its failures into one line and exit 1.
+ * `parseArgs`, and the cluster secret (`--cluster-secret-file`, `BLIXARD_CLUSTER_SECRET_FILE`
+ * or `BLIXARD_CLUSTER_SECRET`, as for a node); connecting a client; and turning its
+ * failures into one line and exit 1.
  *
  * @module
  */
 
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { reasonOf, UsageError } from "./errors.ts";
-import { parseDuration } from "./node_config.ts";
+import { parseClusterSecretSource, parseDuration } from "./node_config.ts";
 import type { CliOutput, Environment } from "./cli.ts";
-import { BlixardClient, OPERATION_TIMEOUT_MS_DEFAULT } from "../client/client.ts";
+import { SECRET_REFUSED, UNAUTHENTICATED } from "../auth/auth_rpcs.ts";
+import {
+  type ClusterSecret,
+  ClusterSecretError,
+  type ClusterSecretSource,
+  loadClusterSecret,
+} from "../auth/cluster_secret.ts";
+import { BlixardClient, ClientError, OPERATION_TIMEOUT_MS_DEFAULT } from "../client/client.ts";
 import { DEADLINE_MS_MAX } from "../transport/deadline.ts";
 
 /** What every operator command knows after parsing. */
@@ -22,6 +31,8 @@ export interface ClientFlags {
   json: boolean;
   force: boolean;
   id: number | null;
+  /** Where the cluster secret comes from, or `null` for none. */
+  clusterSecret: ClusterSecretSource | null;
   positionals: string[];
 }
 
@@ -34,11 +45,18 @@ const OPTIONS = {
   json: { type: "boolean" },
   force: { type: "boolean" },
   id: { type: "string" },
+  "cluster-secret-file": { type: "string" },
   help: { type: "boolean", short: "h" },
 } satisfies ParseArgsConfig["options"];
 
-/** A flag name of the operator commands. */
-export type ClientFlagName = Exclude<keyof typeof OPTIONS, "help">;
+/**
+ * Flags every command takes: each one talks to a node, and a node of a cluster with a
+ * secret answers only callers that prove it.
+ */
+const COMMON_FLAGS: readonly (keyof typeof OPTIONS)[] = ["help", "cluster-secret-file"];
+
+/** A flag name of the operator commands that each command allows or not. */
+export type ClientFlagName = Exclude<keyof typeof OPTIONS, "help" | "cluster-secret-file">;
 
 /** One operator command: its usage line, its flags, and its help text. */
 export interface ClientCommandSpec {
@@ -69,11 +87,16 @@ export async function runClientCommand(
     return 0;
   }
   context.spec.check?.(flags);
+  let clusterSecret: ClusterSecret | null = null;
   let client: BlixardClient;
   try {
-    client = await BlixardClient.connect(flags.peer, { timeoutMs: flags.connectTimeoutMs });
+    if (flags.clusterSecret !== null) clusterSecret = await loadClusterSecret(flags.clusterSecret);
+    client = await BlixardClient.connect(flags.peer, {
+      timeoutMs: flags.connectTimeoutMs,
+      clusterSecret,
+    });
   } catch (error) {
-    context.output.stderr(`blixard: cannot reach ${flags.peer}: ${reasonOf(error)}\n`);
+    context.output.stderr(`blixard: ${describeConnectFailure(error, flags.peer)}\n`);
     return 1;
   }
   try {
@@ -101,7 +124,7 @@ export function parseClientFlags(
   const { values, positionals } = parsed;
   if (values.help === true) return "help";
   for (const name of Object.keys(values) as (keyof typeof OPTIONS)[]) {
-    if (name !== "help" && !options.allowed.includes(name as ClientFlagName)) {
+    if (!COMMON_FLAGS.includes(name) && !options.allowed.includes(name as ClientFlagName)) {
       throw new UsageError(`--${name}: not a flag of this command; usage: ${options.usage}`);
     }
   }
@@ -128,8 +151,22 @@ export function parseClientFlags(
     json: values.json ?? false,
     force: values.force ?? false,
     id,
+    clusterSecret: parseClusterSecretSource(values["cluster-secret-file"], options.env),
     positionals,
   };
+}
+
+/**
+ * One line on why connecting failed. A node that refused the caller was reached: saying
+ * "cannot reach" would send the operator looking at the network instead of the secret.
+ */
+function describeConnectFailure(error: unknown, peer: string): string {
+  if (error instanceof ClusterSecretError) return error.message;
+  const refused = error instanceof ClientError &&
+    (error.code === UNAUTHENTICATED || error.code === SECRET_REFUSED);
+  return refused
+    ? `${peer} refused this client: ${error.message}`
+    : `cannot reach ${peer}: ${reasonOf(error)}`;
 }
 
 function timeoutFlag(text: string): number {

@@ -48,6 +48,7 @@ Deno.test("parseClientFlags() reads every flag and keeps the positionals in orde
     json: true,
     force: true,
     id: 3,
+    clusterSecret: null,
     positionals: ["a", "b"],
   });
 });
@@ -153,4 +154,51 @@ Deno.test("runClientCommand() reports a peer it cannot reach on one line with ex
   assert.match(output.err, /^blixard: cannot reach 127\.0\.0\.1:1: .+\n$/);
   assert.equal(output.err.split("\n").length, 2, "one line");
   assert.equal(output.out, "");
+});
+
+Deno.test("parseClientFlags() takes the cluster secret on every command: its file flag, or either variable", () => {
+  const fromFlag = parse(["--peer", "h:1", "--cluster-secret-file", "/run/secret"], {
+    allowed: ["peer"],
+  }) as ClientFlags;
+  assert.deepStrictEqual(fromFlag.clusterSecret, {
+    kind: "file",
+    path: "/run/secret",
+    origin: "--cluster-secret-file",
+  });
+  const secret = "a secret of more than sixteen bytes";
+  const fromVariable = parse(["--peer", "h:1"], {
+    env: { BLIXARD_CLUSTER_SECRET: secret },
+  }) as ClientFlags;
+  assert.equal(fromVariable.clusterSecret?.kind, "value");
+  assert.ok(!JSON.stringify(fromVariable).includes(secret), "the secret prints redacted");
+  assert.throws(
+    () =>
+      parse(["--peer", "h:1"], {
+        env: { BLIXARD_CLUSTER_SECRET: secret, BLIXARD_CLUSTER_SECRET_FILE: "/etc/secret" },
+      }),
+    isOneLineUsageError(/^BLIXARD_CLUSTER_SECRET_FILE and BLIXARD_CLUSTER_SECRET are both set/),
+  );
+});
+
+Deno.test("runClientCommand() reports a secret file it cannot read on one line with exit code 1, before connecting", async () => {
+  const output = capture();
+  const spec = { usage: USAGE, allowed: ["peer"] as ClientFlagName[], help: "" };
+  const missing = `${Deno.makeTempDirSync()}/missing-secret`;
+  try {
+    const code = await runClientCommand(
+      ["--peer", "127.0.0.1:1", "--cluster-secret-file", missing],
+      { env: {}, output, spec },
+      () => Promise.resolve(0),
+    );
+    assert.equal(code, 1);
+    assert.equal(output.err.split("\n").length, 2, "one line");
+    assert.ok(
+      output.err.startsWith(
+        `blixard: --cluster-secret-file ${missing}: cannot read it (no such file)`,
+      ),
+      output.err,
+    );
+  } finally {
+    await Deno.remove(missing.slice(0, missing.lastIndexOf("/")), { recursive: true });
+  }
 });

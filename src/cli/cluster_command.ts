@@ -21,6 +21,8 @@ const HELP = `Usage:
       would be fewer than a quorum, unless --force.
 
 --peer is any member's host:port (its --bind address); BLIXARD_PEER works too.
+--cluster-secret-file PATH: the cluster's secret, when it has one (also from
+BLIXARD_CLUSTER_SECRET_FILE, or the secret itself in BLIXARD_CLUSTER_SECRET).
 Exit codes: 0 success, 1 operation failed, 2 usage error.
 `;
 

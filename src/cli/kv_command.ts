@@ -23,6 +23,8 @@ const HELP = `Usage:
 
 Flags: --timeout 10s (deadline, retries included), --json (list: one JSON array).
 --peer is any member's host:port (its --bind address); BLIXARD_PEER works too.
+--cluster-secret-file PATH: the cluster's secret, when it has one (also from
+BLIXARD_CLUSTER_SECRET_FILE, or the secret itself in BLIXARD_CLUSTER_SECRET).
 A KEY has 1 to ${KEY_BYTES_MAX} bytes and a VALUE at most ${VALUE_KIB_MAX} KiB (as UTF-8);
 anything else is a usage error, refused before the command connects.
 Exit codes: 0 success, 1 operation failed (or key absent), 2 usage error.

@@ -11,6 +11,11 @@
  */
 
 import { parseArgs } from "node:util";
+import {
+  CLUSTER_SECRET_VARIABLE,
+  type ClusterSecretSource,
+  SecretText,
+} from "../auth/cluster_secret.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevelName } from "../log/logging.ts";
 import { HelpRequested, UsageError } from "./errors.ts";
 import { NODE_USAGE } from "./usage.ts";
@@ -39,8 +44,11 @@ export interface NodeConfig {
   readonly logFormat: LogFormat;
   /** Whether mDNS discovery is on (opt-in, DESIGN.md section 7). */
   readonly mdnsEnabled: boolean;
-  /** File holding the cluster secret, or `null` for none. */
-  readonly clusterSecretFile: string | null;
+  /**
+   * Where the cluster secret comes from (its file, or `BLIXARD_CLUSTER_SECRET`), or `null`
+   * for none. It is read and checked at start; a secret value prints as `[redacted]`.
+   */
+  readonly clusterSecret: ClusterSecretSource | null;
 }
 
 /** The HTTP server listens on the bind port plus this (DESIGN.md section 3). */
@@ -145,7 +153,7 @@ export function parseNodeConfig(args: readonly string[], environment: Environmen
     logLevel: parseChoice(lookup("log-level"), LOG_LEVELS) ?? "info",
     logFormat: parseChoice(lookup("log-format"), LOG_FORMATS) ?? "text",
     mdnsEnabled: parseMdns(flags.mdns, environment),
-    clusterSecretFile: parsePath(lookup("cluster-secret-file")),
+    clusterSecret: parseClusterSecretSource(flags["cluster-secret-file"], environment),
   };
   assertConfig(config);
   return Object.freeze(config);
@@ -397,6 +405,42 @@ function parsePath(setting: Setting | null): string | null {
     fail(setting, `must be at most ${PATH_CHARS_MAX} characters`);
   }
   return setting.value;
+}
+
+/**
+ * Where the cluster secret comes from: `--cluster-secret-file` (`flagPath`), else
+ * `BLIXARD_CLUSTER_SECRET_FILE` or `BLIXARD_CLUSTER_SECRET` (both set is a usage error:
+ * which one the operator meant is unclear); `null` for none. The operator commands share it.
+ */
+export function parseClusterSecretSource(
+  flagPath: string | boolean | undefined,
+  environment: Environment,
+): ClusterSecretSource | null {
+  const flag = "--cluster-secret-file";
+  if (typeof flagPath === "string") {
+    return { kind: "file", path: parsePath({ value: flagPath, origin: flag })!, origin: flag };
+  }
+  const fileVariable = environmentVariableFor("cluster-secret-file");
+  const path = environment[fileVariable];
+  const value = environment[CLUSTER_SECRET_VARIABLE];
+  const pathSet = path !== undefined && path !== "";
+  const valueSet = value !== undefined && value !== "";
+  if (pathSet && valueSet) {
+    throw new UsageError(
+      `${fileVariable} and ${CLUSTER_SECRET_VARIABLE} are both set: set only one of them`,
+    );
+  }
+  if (pathSet) {
+    return {
+      kind: "file",
+      path: parsePath({ value: path, origin: fileVariable })!,
+      origin: fileVariable,
+    };
+  }
+  if (valueSet) {
+    return { kind: "value", text: new SecretText(value), origin: CLUSTER_SECRET_VARIABLE };
+  }
+  return null;
 }
 
 function parseMdns(flag: string | boolean | undefined, environment: Environment): boolean {

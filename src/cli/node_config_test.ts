@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { SecretText } from "../auth/cluster_secret.ts";
 import { HelpRequested, UsageError } from "./errors.ts";
 import {
   environmentVariableFor,
@@ -41,7 +42,7 @@ Deno.test("parseNodeConfig() fills every default from --id alone", () => {
     logLevel: "info",
     logFormat: "text",
     mdnsEnabled: false,
-    clusterSecretFile: null,
+    clusterSecret: null,
   });
 });
 
@@ -78,7 +79,11 @@ Deno.test("parseNodeConfig() reads every flag", () => {
     logLevel: "debug",
     logFormat: "json",
     mdnsEnabled: true,
-    clusterSecretFile: "/etc/blixard/secret",
+    clusterSecret: {
+      kind: "file",
+      path: "/etc/blixard/secret",
+      origin: "--cluster-secret-file",
+    },
   });
 });
 
@@ -107,7 +112,7 @@ Deno.test("parseNodeConfig() reads every flag from its BLIXARD_ variable", () =>
     logLevel: "warning",
     logFormat: "json",
     mdnsEnabled: true,
-    clusterSecretFile: "/secret",
+    clusterSecret: { kind: "file", path: "/secret", origin: "BLIXARD_CLUSTER_SECRET_FILE" },
   });
 });
 
@@ -135,6 +140,41 @@ Deno.test("parseNodeConfig() lets a flag win over its variable", () => {
   assert.equal(config.nodeId, 4);
   assert.equal(config.logLevel, "error");
   assert.equal(config.mdnsEnabled, false);
+});
+
+Deno.test("parseNodeConfig() reads the secret itself from BLIXARD_CLUSTER_SECRET and never shows it", () => {
+  const secret = "a secret of more than sixteen bytes";
+  const config = parse(["--id", "1"], { BLIXARD_CLUSTER_SECRET: secret });
+  const source = config.clusterSecret;
+  assert.ok(source?.kind === "value");
+  assert.equal(source.origin, "BLIXARD_CLUSTER_SECRET");
+  assert.equal(source.text.reveal(), secret);
+  assert.ok(source.text instanceof SecretText);
+  for (const shown of [JSON.stringify(config), String(source.text), Deno.inspect(config)]) {
+    assert.ok(!shown.includes(secret), shown);
+  }
+});
+
+Deno.test("parseNodeConfig() lets --cluster-secret-file win over both secret variables", () => {
+  const config = parse(["--id", "1", "--cluster-secret-file", "/run/secret"], {
+    BLIXARD_CLUSTER_SECRET_FILE: "/etc/secret",
+    BLIXARD_CLUSTER_SECRET: "a secret of more than sixteen bytes",
+  });
+  assert.deepEqual(config.clusterSecret, {
+    kind: "file",
+    path: "/run/secret",
+    origin: "--cluster-secret-file",
+  });
+});
+
+Deno.test("parseNodeConfig() refuses both secret variables at once, without showing the secret", () => {
+  const secret = "a secret of more than sixteen bytes";
+  assertUsageError(
+    ["--id", "1"],
+    { BLIXARD_CLUSTER_SECRET_FILE: "/etc/secret", BLIXARD_CLUSTER_SECRET: secret },
+    "BLIXARD_CLUSTER_SECRET_FILE and BLIXARD_CLUSTER_SECRET are both set: set only one of them",
+  );
+  assert.equal(parse(["--id", "1"], { BLIXARD_CLUSTER_SECRET: "" }).clusterSecret, null);
 });
 
 Deno.test("parseNodeConfig() does not validate a variable that a flag overrides", () => {

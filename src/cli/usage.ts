@@ -24,7 +24,9 @@ Usage:
   blixard kv list [PREFIX] --peer host:port
   blixard --help | --version
 
-Run 'blixard node --help' for the flags and environment variables of a node.
+Run 'blixard node --help' for the flags and environment variables of a node. The cluster
+and kv commands take --cluster-secret-file PATH (or BLIXARD_CLUSTER_SECRET_FILE, or
+BLIXARD_CLUSTER_SECRET) when the cluster has a secret.
 
 Exit codes: 0 success, 1 operation failed, 2 usage error.
 `;
@@ -54,10 +56,12 @@ Flags:
   --mdns, --no-mdns         mDNS discovery (_blixard._udp.local). Not implemented in this
                             version: accepted and ignored with a warning. Default: off.
   --cluster-secret-file PATH
-                            Cluster secret (signed /bootstrap, joiners prove the secret). Not
-                            implemented in this version: the node refuses to start with it
-                            rather than run unprotected. Without it the node warns that anyone
-                            who can reach its ports may join.
+                            File holding the cluster secret: 16–4096 bytes (one trailing newline
+                            is ignored), the same on every node, mode 0600 (a file that group or
+                            others may access is refused). /bootstrap is signed with it, joiners
+                            and clients must prove it, and a joiner refuses a seed whose
+                            /bootstrap is not signed with it. Without a secret the node warns
+                            that anyone who can reach its ports may join. Default: none.
   -h, --help                Show this help.
 
 Environment:
@@ -65,6 +69,8 @@ Environment:
   BLIXARD_ID, BLIXARD_BIND, BLIXARD_DATA_DIR, BLIXARD_PEERS, BLIXARD_RELAY_URL,
   BLIXARD_JOIN_TIMEOUT, BLIXARD_LOG_LEVEL, BLIXARD_LOG_FORMAT, BLIXARD_MDNS,
   BLIXARD_CLUSTER_SECRET_FILE.
+  BLIXARD_CLUSTER_SECRET         The cluster secret itself, instead of a file (not both);
+                                 --cluster-secret-file wins over it.
   BLIXARD_ENABLE_MDNS_DISCOVERY  Same as BLIXARD_MDNS, which wins when both are set.
   BLIXARD_P2P_ENABLED            Must be true or unset: Iroh P2P is the only transport.
   Booleans are true/false, 1/0 or yes/no.

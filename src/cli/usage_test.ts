@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { CLUSTER_SECRET_VARIABLE } from "../auth/cluster_secret.ts";
 import { VERSION } from "../version.ts";
 import {
   environmentVariableFor,
@@ -14,6 +15,7 @@ Deno.test("NODE_USAGE describes every flag of parseNodeConfig() and its variable
     assert.ok(NODE_USAGE.includes(environmentVariableFor(flag)), environmentVariableFor(flag));
   }
   assert.ok(NODE_USAGE.includes(LEGACY_MDNS_VARIABLE));
+  assert.ok(NODE_USAGE.includes(CLUSTER_SECRET_VARIABLE));
   assert.ok(NODE_USAGE.includes(P2P_ENABLED_VARIABLE));
   assert.ok(NODE_USAGE.includes("--help"));
 });

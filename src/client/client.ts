@@ -10,9 +10,16 @@
  * time. When the node it talks to fails, the client moves to another member it learned
  * from `cluster.status`, which is how it rides through a failover.
  *
+ * With the cluster's secret (`clusterSecret`), the client refuses a `/bootstrap` answer not
+ * signed with it, and proves the secret to each node that asks (DESIGN.md section 8),
+ * including the members it moves to later. Without it, a cluster that has a secret answers
+ * `unauthenticated`, which the client reports at once.
+ *
  * @module
  */
 
+import { AuthenticatingRpcClient } from "../auth/authenticate.ts";
+import type { ClusterSecret } from "../auth/cluster_secret.ts";
 import { findSeed } from "../bootstrap/bootstrap_client.ts";
 import {
   COMPARE_AND_SET_RPC,
@@ -95,6 +102,8 @@ export interface ConnectOptions {
    * to another member.
    */
   attemptTimeoutMs?: number;
+  /** The cluster's secret, when it has one (default: none). */
+  clusterSecret?: ClusterSecret | null;
 }
 
 /** Per-operation options. */
@@ -122,11 +131,17 @@ export class BlixardClient {
     { itemsMax: PUT_MANY_ITEMS_MAX, bytesMax: PUT_MANY_BYTES_MAX },
   );
 
-  private constructor(endpoint: P2pEndpoint, first: PeerAddress, attemptTimeoutMs: number) {
+  private constructor(
+    endpoint: P2pEndpoint,
+    first: PeerAddress,
+    options: { attemptTimeoutMs: number; clusterSecret: ClusterSecret | null },
+  ) {
     this.#endpoint = endpoint;
-    this.#rpc = new RpcClient(endpoint);
+    this.#rpc = options.clusterSecret === null
+      ? new RpcClient(endpoint)
+      : new AuthenticatingRpcClient(endpoint, { secret: options.clusterSecret });
     this.#targets = [first];
-    this.#attemptTimeoutMs = attemptTimeoutMs;
+    this.#attemptTimeoutMs = options.attemptTimeoutMs;
   }
 
   /**
@@ -140,19 +155,24 @@ export class BlixardClient {
       bindAddress: bindAddressFor(peer),
       relayUrl: null,
     });
+    const clusterSecret = options.clusterSecret ?? null;
     try {
       const seed = await findSeed([peer], {
         endpoint,
         joinTimeoutMs: options.timeoutMs ?? OPERATION_TIMEOUT_MS_DEFAULT,
         backoffInitialMs: 50,
         backoffMaxMs: 500,
+        clusterSecret,
       });
       seed.connection.close("seed verified");
       const client = new BlixardClient(endpoint, {
         p2pNodeId: seed.info.p2p_node_id,
         addresses: seed.info.p2p_addresses,
         relayUrl: seed.info.p2p_relay_url,
-      }, options.attemptTimeoutMs ?? ATTEMPT_TIMEOUT_MS_DEFAULT);
+      }, {
+        attemptTimeoutMs: options.attemptTimeoutMs ?? ATTEMPT_TIMEOUT_MS_DEFAULT,
+        clusterSecret,
+      });
       await client.#learnMembers();
       return client;
     } catch (error) {

@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { ClusterSecret } from "../auth/cluster_secret.ts";
 import type { NodeConfig } from "../cli/node_config.ts";
 import { reasonOf } from "../cli/errors.ts";
 import type { NodeMetrics } from "../http/metrics.ts";
@@ -50,6 +51,8 @@ const LEAVE_STOP_DELAY_MS = 100;
 /** Options of a {@linkcode ClusterMember}. */
 export interface ClusterMemberOptions {
   config: NodeConfig;
+  /** The cluster secret, or `null` for none: a joiner proves it to its seed. */
+  clusterSecret: ClusterSecret | null;
   endpoint: P2pEndpoint;
   state: ClusterState;
   rpcClient: RpcClient;
@@ -169,6 +172,7 @@ export class ClusterMember {
       directory: this.directory,
       progress: joinProgress,
       joinTimeoutMs: config.joinTimeoutMs,
+      clusterSecret: this.#options.clusterSecret,
       onBootstrapEvent: (event) => {
         metrics.recordBootstrapFetch(event.outcome);
         if (event.reason !== null) joinProgress.failed(event.message);

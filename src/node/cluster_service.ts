@@ -88,8 +88,11 @@ export class ClusterService {
     });
   }
 
-  /** Registers every method on `server`. */
-  register(server: RpcServer): void {
+  /**
+   * Registers every method on `server`: an `RpcServer`, or with a cluster secret the
+   * `SecretGate`'s guarded view of one, which admits members and authenticated callers only.
+   */
+  register(server: Pick<RpcServer, "register">): void {
     const { membership, stateMachine } = this.#options;
     server.register(STATUS_RPC, () => this.#options.status());
     server.register(
@@ -155,7 +158,7 @@ export class ClusterService {
     }
   }
 
-  #registerKv(server: RpcServer): void {
+  #registerKv(server: Pick<RpcServer, "register">): void {
     const { raft, stateMachine } = this.#options;
     const propose = async (data: Uint8Array, signal: AbortSignal) =>
       kvResult(await raft.propose(data, { signal }));

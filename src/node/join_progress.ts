@@ -9,6 +9,8 @@
 export const JOIN_PHASES = [
   "discovering",
   "connected",
+  /** Proved the cluster secret to the seed; skipped when the node has no secret. */
+  "authenticated",
   "joining",
   "learner",
   "voter",

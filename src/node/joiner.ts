@@ -5,13 +5,23 @@
  * to this node the moment it appends the change; the seed's member list lets the leader's
  * connection in before this node's own log names it.
  *
- * Errors that retrying cannot fix (the id is taken by another key) end the join at once;
- * the others are retried, seed search included, with capped exponential backoff and
- * jitter until `--join-timeout`.
+ * With a cluster secret (DESIGN.md section 8), the seed's `/bootstrap` must be signed with
+ * it, and the joiner proves the secret to the seed over the P2P connection before it asks
+ * anything else.
+ *
+ * Errors that retrying cannot fix end the join at once: the id is taken by another key,
+ * the seed wants a secret this node does not have, or refuses the one it has. The others
+ * are retried, seed search included, with capped exponential backoff and jitter until
+ * `--join-timeout`. An answer that is unsigned or signed with another secret is one of
+ * those: the joiner cannot tell a wrong secret from a man in the middle, and another peer
+ * may answer honestly.
  *
  * @module
  */
 
+import { SECRET_REFUSED, UNAUTHENTICATED } from "../auth/auth_rpcs.ts";
+import { authenticate } from "../auth/authenticate.ts";
+import type { ClusterSecret } from "../auth/cluster_secret.ts";
 import { findSeed, type Seed } from "../bootstrap/bootstrap_client.ts";
 import type { BootstrapEvent } from "../bootstrap/bootstrap_client.ts";
 import { SeedNotFoundError } from "../bootstrap/bootstrap_error.ts";
@@ -27,7 +37,7 @@ const log = getLogger(["blixard", "join"]);
 
 /** Deadline of one join request; the leader answers once the change is committed. */
 const JOIN_REQUEST_TIMEOUT_MS = 10_000;
-/** Deadline of the status request that lists the members. */
+/** Deadline of the status request that lists the members, and of authenticating. */
 const STATUS_REQUEST_TIMEOUT_MS = 3_000;
 /** First and longest pause between join attempts. */
 const RETRY_BACKOFF_MIN_MS = 25;
@@ -61,6 +71,8 @@ export interface JoinOptions {
   directory: MemberDirectory;
   progress: JoinProgress;
   joinTimeoutMs: number;
+  /** The cluster secret, or `null` for none. */
+  clusterSecret: ClusterSecret | null;
   onBootstrapEvent?: (event: BootstrapEvent) => void;
   signal?: AbortSignal;
 }
@@ -80,6 +92,7 @@ export async function joinCluster(options: JoinOptions): Promise<JoinOutcome> {
         joinTimeoutMs: remainingMs,
         backoffInitialMs: SEED_BACKOFF_MIN_MS,
         backoffMaxMs: SEED_BACKOFF_MAX_MS,
+        clusterSecret: options.clusterSecret,
         ...(options.onBootstrapEvent === undefined ? {} : { onEvent: options.onBootstrapEvent }),
         ...(options.signal === undefined ? {} : { signal: options.signal }),
       });
@@ -120,6 +133,33 @@ async function requestJoin(
   });
   const timeout = (capMs: number) =>
     Math.max(1, Math.min(capMs, Math.floor(deadlineMs - performance.now())));
+  try {
+    return await askToJoin(seed, options, timeout);
+  } catch (error) {
+    throw refusal(error, seed, options) ?? error;
+  }
+}
+
+/** Authenticate (with a secret), learn the members, ask to join. */
+async function askToJoin(
+  seed: Seed,
+  options: JoinOptions,
+  timeout: (capMs: number) => number,
+): Promise<JoinOutcome> {
+  if (options.clusterSecret !== null) {
+    await authenticate(
+      (definition, request, callOptions) =>
+        callRpc(seed.connection, definition, request, callOptions),
+      {
+        secret: options.clusterSecret,
+        callerP2pNodeId: options.endpoint.nodeId,
+        serverP2pNodeId: seed.connection.remoteNodeId,
+        timeoutMs: timeout(STATUS_REQUEST_TIMEOUT_MS),
+      },
+    );
+    options.progress.advance("authenticated");
+    log.info("proved the cluster secret to seed {peer}", { peer: seed.peer });
+  }
   const status = await callRpc(seed.connection, STATUS_RPC, {}, {
     timeoutMs: timeout(STATUS_REQUEST_TIMEOUT_MS),
   });
@@ -134,25 +174,44 @@ async function requestJoin(
     ),
   );
   options.progress.advance("joining");
-  try {
-    const answer = await callRpc(seed.connection, JOIN_RPC, { member: options.self }, {
-      timeoutMs: timeout(JOIN_REQUEST_TIMEOUT_MS),
-    });
-    options.directory.rememberProvisional(answer.members);
-    options.progress.advance("learner");
-    log.info("joined cluster {clusterId} as a learner through {peer}; leader is node {leaderId}", {
-      clusterId: answer.clusterId,
-      peer: seed.peer,
-      leaderId: answer.leaderId,
-    });
-    return { clusterId: answer.clusterId, leaderId: answer.leaderId, peer: seed.peer };
-  } catch (error) {
-    if (error instanceof RpcError && error.code === "invalid") {
-      throw new JoinRefusedError(
+  const answer = await callRpc(seed.connection, JOIN_RPC, { member: options.self }, {
+    timeoutMs: timeout(JOIN_REQUEST_TIMEOUT_MS),
+  });
+  options.directory.rememberProvisional(answer.members);
+  options.progress.advance("learner");
+  log.info("joined cluster {clusterId} as a learner through {peer}; leader is node {leaderId}", {
+    clusterId: answer.clusterId,
+    peer: seed.peer,
+    leaderId: answer.leaderId,
+  });
+  return { clusterId: answer.clusterId, leaderId: answer.leaderId, peer: seed.peer };
+}
+
+/**
+ * The refusal that retrying cannot change, or `null`. The seed's answers come over a
+ * connection to the key its `/bootstrap` named (signed, when this node has a secret), so
+ * they speak for the cluster.
+ */
+function refusal(error: unknown, seed: Seed, options: JoinOptions): JoinRefusedError | null {
+  if (!(error instanceof RpcError)) return null;
+  const seedName = `node ${seed.info.node_id} at ${seed.peer}`;
+  const reason = error.remoteMessage ?? error.message;
+  switch (error.code) {
+    case "invalid":
+      return new JoinRefusedError(
         `the cluster refused node ${options.self.nodeId}: ${error.message}`,
       );
-    }
-    throw error;
+    case UNAUTHENTICATED:
+      return new JoinRefusedError(
+        `the cluster refused node ${options.self.nodeId}: ${seedName}: ${reason}`,
+      );
+    case SECRET_REFUSED:
+      return new JoinRefusedError(
+        `the cluster refused the secret: ${seedName}: ${reason}; give this node the cluster's ` +
+          "secret (--cluster-secret-file)",
+      );
+    default:
+      return null;
   }
 }
 

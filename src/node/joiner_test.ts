@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
+import { ClusterSecret } from "../auth/cluster_secret.ts";
+import { SecretGate } from "../auth/secret_gate.ts";
+import { SeedNotFoundError } from "../bootstrap/bootstrap_error.ts";
 import { bootstrapInfoFor } from "../bootstrap/bootstrap_info.ts";
+import { signBootstrapInfo } from "../bootstrap/bootstrap_signature.ts";
 import { NodeMetrics } from "../http/metrics.ts";
 import { startHttpServer } from "../http/http_server.ts";
 import type { MemberInfo } from "../state_machine/member_info.ts";
@@ -13,11 +17,23 @@ import { JoinProgress } from "./join_progress.ts";
 import { joinCluster, JoinRefusedError } from "./joiner.ts";
 import { MemberDirectory } from "./member_directory.ts";
 
+/** Secrets for the tests of joining a cluster that has one. */
+const SECRET = await ClusterSecret.fromBytes(
+  new TextEncoder().encode("the cluster's secret, 32 bytes."),
+);
+const OTHER_SECRET = await ClusterSecret.fromBytes(
+  new TextEncoder().encode("another secret of 32 bytes......"),
+);
+
 /**
  * A seed that is no real node: `/bootstrap` over HTTP and `ping`, `cluster.status` and
- * `cluster.join` over Iroh, with the join answered by the test.
+ * `cluster.join` over Iroh, with the join answered by the test. With `signWith`, its
+ * `/bootstrap` is signed; with `gateWith`, status and join are behind a `SecretGate`.
  */
-async function startFakeSeed(join: RpcHandler<typeof JOIN_RPC>) {
+async function startFakeSeed(
+  join: RpcHandler<typeof JOIN_RPC>,
+  secrets: { signWith?: ClusterSecret; gateWith?: ClusterSecret } = {},
+) {
   const endpoint = await bindLoopbackEndpoint();
   const seedRecord: MemberInfo = {
     nodeId: 1,
@@ -44,15 +60,26 @@ async function startFakeSeed(join: RpcHandler<typeof JOIN_RPC>) {
   };
   const server = new RpcServer();
   server.register(PING_RPC, pingHandler({ nodeId: 1, p2pNodeId: endpoint.nodeId }));
-  server.register(STATUS_RPC, () => status);
-  server.register(JOIN_RPC, join);
+  const gate = secrets.gateWith === undefined ? null : new SecretGate({
+    secret: secrets.gateWith,
+    selfP2pNodeId: endpoint.nodeId,
+    isMember: () => false,
+  });
+  gate?.register(server);
+  const guarded = gate?.guard(server) ?? server;
+  guarded.register(STATUS_RPC, () => status);
+  guarded.register(JOIN_RPC, join);
   server.serve(endpoint);
+  const bootstrap = () => {
+    const info = bootstrapInfoFor(endpoint, { nodeId: 1, clusterId: "fake-cluster" });
+    return secrets.signWith === undefined ? info : signBootstrapInfo(info, secrets.signWith);
+  };
   const http = await startHttpServer({
     hostname: "127.0.0.1",
     port: 0,
     metrics: new NodeMetrics(),
     routes: {
-      bootstrap: () => bootstrapInfoFor(endpoint, { nodeId: 1, clusterId: "fake-cluster" }),
+      bootstrap,
       status: () => status,
       isServing: () => true,
     },
@@ -60,6 +87,7 @@ async function startFakeSeed(join: RpcHandler<typeof JOIN_RPC>) {
   return {
     peer: `http://127.0.0.1:${http.port}/bootstrap`,
     seedRecord,
+    gate,
     close: async () => {
       await http.shutdown();
       await endpoint.close();
@@ -88,9 +116,26 @@ function joinOptions(
     directory: MemberDirectory;
     progress: JoinProgress;
   },
-  options: { peer: string; joinTimeoutMs: number },
+  options: { peer: string; joinTimeoutMs: number; clusterSecret?: ClusterSecret },
 ) {
-  return { ...joiner, peers: [options.peer], joinTimeoutMs: options.joinTimeoutMs };
+  return {
+    ...joiner,
+    peers: [options.peer],
+    joinTimeoutMs: options.joinTimeoutMs,
+    clusterSecret: options.clusterSecret ?? null,
+  };
+}
+
+/** A join handler that counts its requests and admits the joiner. */
+function admitting(seed: () => { seedRecord: MemberInfo }) {
+  const handler = Object.assign(
+    () => {
+      handler.requests++;
+      return { clusterId: "fake-cluster", leaderId: 1, index: 9, members: [seed().seedRecord] };
+    },
+    { requests: 0 },
+  );
+  return handler;
 }
 
 Deno.test("joinCluster() retries a refusal that may pass, then joins and records what the seed said", async () => {
@@ -165,6 +210,105 @@ Deno.test("joinCluster() gives up after the join timeout, naming the last error"
           .test(error.message),
     );
     assert.ok(requests >= 2, `retried: ${requests} requests`);
+  } finally {
+    await joiner.endpoint.close();
+    await seed.close();
+  }
+});
+
+Deno.test("joinCluster() with the secret checks the signed /bootstrap, proves the secret to the seed, then joins", async () => {
+  let seed: Awaited<ReturnType<typeof startFakeSeed>> | null = null;
+  const join = admitting(() => seed!);
+  seed = await startFakeSeed(join, { signWith: SECRET, gateWith: SECRET });
+  const joiner = await startJoiner();
+  const phases: string[] = [];
+  joiner.progress.onPhase((phase) => phases.push(phase));
+  try {
+    const outcome = await joinCluster(
+      joinOptions(joiner, { peer: seed.peer, joinTimeoutMs: 10_000, clusterSecret: SECRET }),
+    );
+    assert.equal(outcome.clusterId, "fake-cluster");
+    assert.equal(join.requests, 1);
+    assert.deepStrictEqual(phases, ["connected", "authenticated", "joining", "learner"]);
+    assert.ok(seed.gate!.admits(joiner.endpoint.nodeId), "the seed admits the joiner's key");
+  } finally {
+    await joiner.endpoint.close();
+    await seed.close();
+  }
+});
+
+Deno.test("joinCluster() without the secret stops at once when the seed requires it", async () => {
+  let seed: Awaited<ReturnType<typeof startFakeSeed>> | null = null;
+  const join = admitting(() => seed!);
+  seed = await startFakeSeed(join, { signWith: SECRET, gateWith: SECRET });
+  const joiner = await startJoiner();
+  try {
+    await assert.rejects(
+      joinCluster(joinOptions(joiner, { peer: seed.peer, joinTimeoutMs: 10_000 })),
+      (error) =>
+        error instanceof JoinRefusedError &&
+        /^the cluster refused node 2: node 1 at http:\/\/127\.0\.0\.1:\d+\/bootstrap: this cluster requires the cluster secret: pass --cluster-secret-file/
+          .test(error.message),
+    );
+    assert.equal(join.requests, 0);
+  } finally {
+    await joiner.endpoint.close();
+    await seed.close();
+  }
+});
+
+for (
+  const [what, signWith, pattern] of [
+    [
+      "signed with another secret",
+      OTHER_SECRET,
+      /signature does not match this side's cluster secret/,
+    ],
+    ["an unsigned /bootstrap", undefined, /is not signed, but this side has a cluster secret/],
+  ] as const
+) {
+  Deno.test(`joinCluster() with the secret refuses ${what} and gives up at the join timeout`, async () => {
+    let seed: Awaited<ReturnType<typeof startFakeSeed>> | null = null;
+    const join = admitting(() => seed!);
+    seed = await startFakeSeed(join, signWith === undefined ? {} : { signWith });
+    const joiner = await startJoiner();
+    try {
+      await assert.rejects(
+        joinCluster(
+          joinOptions(joiner, { peer: seed.peer, joinTimeoutMs: 300, clusterSecret: SECRET }),
+        ),
+        (error) =>
+          error instanceof SeedNotFoundError &&
+          error.failures.every((failure) => failure.reason === "bad_signature") &&
+          pattern.test(error.message),
+      );
+      assert.equal(join.requests, 0);
+      assert.equal(joiner.progress.phase, "discovering", "never connected to the advertised key");
+    } finally {
+      await joiner.endpoint.close();
+      await seed.close();
+    }
+  });
+}
+
+Deno.test("joinCluster() stops at once saying the cluster refused the secret when the seed refuses the proof", async () => {
+  let seed: Awaited<ReturnType<typeof startFakeSeed>> | null = null;
+  const join = admitting(() => seed!);
+  // Signed with the joiner's secret, but the gate holds another: only the proof can fail.
+  seed = await startFakeSeed(join, { signWith: SECRET, gateWith: OTHER_SECRET });
+  const joiner = await startJoiner();
+  try {
+    await assert.rejects(
+      joinCluster(
+        joinOptions(joiner, { peer: seed.peer, joinTimeoutMs: 10_000, clusterSecret: SECRET }),
+      ),
+      (error) =>
+        error instanceof JoinRefusedError &&
+        /^the cluster refused the secret: node 1 at .*: the proof does not match this cluster's secret/
+          .test(error.message),
+    );
+    assert.equal(join.requests, 0);
+    assert.equal(seed.gate!.admits(joiner.endpoint.nodeId), false);
   } finally {
     await joiner.endpoint.close();
     await seed.close();

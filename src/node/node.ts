@@ -2,12 +2,14 @@
  * `startNode()`: one cluster node, assembled from its parts in the order that keeps a
  * failed start harmless (DESIGN.md sections 1, 3, 6):
  *
- * 1. lock the data dir and load (or create) the P2P identity;
- * 2. bind the Iroh endpoint on UDP `--bind` and answer `ping` on `blixard/rpc/1`;
- * 3. serve HTTP on TCP bind port + 1000;
+ * 1. read the cluster secret, if any; lock the data dir and load (or create) the P2P identity;
+ * 2. bind the Iroh endpoint on UDP `--bind` and answer `ping` on `blixard/rpc/1` (with a
+ *    secret, also `cluster.challenge` and `cluster.authenticate`, section 8);
+ * 3. serve HTTP on TCP bind port + 1000 (with a secret, `/bootstrap` is signed);
  * 4. open the Raft storage and decide (DESIGN.md section 6): a data dir with Raft state
  *    restarts as that member; otherwise no `--peers` founds a cluster, and `--peers` joins;
- * 5. start the Raft loop, the Raft transport and the cluster RPC methods; log "ready";
+ * 5. start the Raft loop, the Raft transport and the cluster RPC methods (with a secret,
+ *    behind the `SecretGate`: members and authenticated callers only); log "ready";
  * 6. a joiner then joins in the background (`/status` shows its progress).
  *
  * Steps 1–3 release everything when a later one fails, and nothing but `identity.key` is
@@ -16,12 +18,20 @@
  * @module
  */
 
+import { AuthenticatingRpcClient } from "../auth/authenticate.ts";
+import {
+  type ClusterSecret,
+  ClusterSecretError,
+  loadClusterSecret,
+} from "../auth/cluster_secret.ts";
+import { SecretGate } from "../auth/secret_gate.ts";
 import type { NodeConfig } from "../cli/node_config.ts";
 import { reasonOf, StartupError } from "../cli/errors.ts";
 import { getLogger } from "../log/logging.ts";
 import { NodeMetrics } from "../http/metrics.ts";
 import { startHttpServer } from "../http/http_server.ts";
 import { bootstrapInfoFor } from "../bootstrap/bootstrap_info.ts";
+import { signBootstrapInfo } from "../bootstrap/bootstrap_signature.ts";
 import { P2pEndpoint } from "../transport/p2p_endpoint.ts";
 import { RpcClient, RpcServer } from "../transport/rpc.ts";
 import { PING_RPC, pingHandler } from "../transport/ping_rpc.ts";
@@ -66,7 +76,8 @@ export async function startNode(config: NodeConfig): Promise<Node> {
 
 async function assemble(config: NodeConfig, resources: ResourceStack): Promise<Node> {
   const startedAtMs = performance.now();
-  refuseUnsupported(config);
+  warnUnsupported(config);
+  const clusterSecret = await readClusterSecret(config);
   const dataDir = await openDataDir(config.dataDir);
   resources.push("data dir lock", () => dataDir.release());
   const identity = await loadOrCreateIdentity(dataDir.path);
@@ -77,12 +88,19 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
   // the process exits right after a stop, which frees the socket anyway.
   resources.push("P2P endpoint", () => boundedWait(endpoint.close(), ENDPOINT_CLOSE_WAIT_MS));
   wireEndpointMetrics(endpoint, metrics);
+  // The HTTP routes and the gate read `member`, which exists from step 5 on; until then the
+  // node is starting and knows no members.
+  let member: ClusterMember | null = null;
   const rpcServer = new RpcServer({ concurrentRequestsMax: RPC_CONCURRENT_REQUESTS_MAX });
   rpcServer.register(PING_RPC, pingHandler({ nodeId: config.nodeId, p2pNodeId: endpoint.nodeId }));
+  const gate = clusterSecret === null ? null : new SecretGate({
+    secret: clusterSecret,
+    selfP2pNodeId: endpoint.nodeId,
+    isMember: (p2pNodeId) => member !== null && member.directory.memberIdOf(p2pNodeId) !== null,
+  });
+  gate?.register(rpcServer);
   rpcServer.serve(endpoint);
 
-  // The HTTP routes read `member`, which exists from step 5 on; until then the node is starting.
-  let member: ClusterMember | null = null;
   const joinProgress = new JoinProgress(null);
   const startingStatus = (): StatusJson => ({
     node_id: config.nodeId,
@@ -103,11 +121,12 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
     routes: {
       bootstrap: () => {
         const current = status();
-        return bootstrapInfoFor(endpoint, {
+        const info = bootstrapInfoFor(endpoint, {
           nodeId: config.nodeId,
           clusterId: current.cluster_id,
           leaderId: current.leader_id,
         });
+        return clusterSecret === null ? info : signBootstrapInfo(info, clusterSecret);
       },
       status,
       isServing: () => member?.isServing ?? true,
@@ -117,10 +136,15 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
 
   const state = openClusterState(config, { dataDirPath: dataDir.path, endpoint });
   resources.push("storage", () => state.storage.close());
-  const rpcClient = new RpcClient(endpoint);
+  // Members admit each other without a proof; the secret is for a node a member does not
+  // know (yet, or any more), e.g. a removed node asking whether it still is one.
+  const rpcClient = clusterSecret === null
+    ? new RpcClient(endpoint)
+    : new AuthenticatingRpcClient(endpoint, { secret: clusterSecret });
   resources.push("RPC client", () => rpcClient.close());
   member = new ClusterMember({
     config,
+    clusterSecret,
     endpoint,
     state,
     rpcClient,
@@ -136,7 +160,7 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
     onUnreachable: (nodeId) => member?.raft.reportUnreachable(nodeId),
   });
   member.attachTransport(transport);
-  member.service.register(rpcServer);
+  member.service.register(gate?.guard(rpcServer) ?? rpcServer);
   const { observeJoinPhase } = registerClusterMetrics(metrics, {
     status,
     raft: () => member?.raft ?? null,
@@ -157,7 +181,13 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
   );
   if (state.start === "join") member.joinInBackground();
   if (state.start === "restart") member.announceAddressesInBackground();
-  if (config.clusterSecretFile === null && state.start !== "restart") {
+  if (config.clusterSecret !== null) {
+    log.info(
+      "cluster secret from {origin}: /bootstrap is signed, and callers that are not members " +
+        "must prove the secret",
+      { origin: config.clusterSecret.origin },
+    );
+  } else if (state.start !== "restart") {
     log.warn(
       "no --cluster-secret-file: anyone who can reach this node's ports may join the cluster",
     );
@@ -170,21 +200,28 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
   };
 }
 
-/**
- * Options this version parses but does not implement yet. A secret that is silently not
- * enforced would be worse than none, so it stops the start; mDNS only narrows discovery.
- */
-function refuseUnsupported(config: NodeConfig): void {
-  if (config.clusterSecretFile !== null) {
-    throw new StartupError(
-      `--cluster-secret-file ${config.clusterSecretFile}: cluster secrets are not implemented in this version; ` +
-        "remove the flag (and BLIXARD_CLUSTER_SECRET_FILE) and restrict who can reach the node's ports instead",
-    );
-  }
+/** Options this version parses but does not implement yet: mDNS only narrows discovery. */
+function warnUnsupported(config: NodeConfig): void {
   if (config.mdnsEnabled) {
     log.warn(
       "mDNS discovery is not implemented in this version: --mdns is ignored and only --peers is used",
     );
+  }
+}
+
+/**
+ * The cluster secret, read before anything is written: a secret that cannot be read stops
+ * the start with one line naming the file (never the secret) and what to do.
+ */
+async function readClusterSecret(config: NodeConfig): Promise<ClusterSecret | null> {
+  if (config.clusterSecret === null) return null;
+  try {
+    return await loadClusterSecret(config.clusterSecret);
+  } catch (error) {
+    if (error instanceof ClusterSecretError) {
+      throw new StartupError(error.message, { cause: error });
+    }
+    throw error;
   }
 }
 

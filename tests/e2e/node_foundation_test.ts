@@ -233,17 +233,25 @@ Deno.test("a joiner whose only peer is down exits non-zero after the join timeou
   }
 });
 
-Deno.test("--cluster-secret-file is refused, not silently ignored, while secrets are not implemented", async () => {
+Deno.test("a cluster secret file that others may read fails the start with one line naming it, before anything is written", async () => {
   const group = new NodeGroup();
+  const secretDir = Deno.makeTempDirSync({ prefix: "blixard-secret-" });
   try {
-    const node = await group.start({ id: 1, args: ["--cluster-secret-file", "/etc/hostname"] });
+    const secretPath = `${secretDir}/secret`;
+    Deno.writeTextFileSync(secretPath, "a secret of more than sixteen bytes\n");
+    Deno.chmodSync(secretPath, 0o644);
+    const node = await group.start({ id: 1, args: ["--cluster-secret-file", secretPath] });
     const line = await startExpectingFailure(group, node);
     assert.equal(node.exitStatus?.code, 1);
-    assert.match(
+    assert.equal(
       line,
-      /--cluster-secret-file \/etc\/hostname: cluster secrets are not implemented/,
+      `blixard: --cluster-secret-file ${secretPath}: group or others may access it (mode 0644): ` +
+        "run chmod 600 on it",
     );
+    assert.doesNotMatch(node.stderr, /sixteen bytes/, "the secret is not shown");
+    assert.deepEqual(Array.from(Deno.readDirSync(node.dataDir)), [], "nothing written");
   } finally {
     await group.cleanup();
+    await Deno.remove(secretDir, { recursive: true });
   }
 });
