@@ -119,7 +119,9 @@ export async function loadClusterSecret(source: ClusterSecretSource): Promise<Cl
   const bytes = source.kind === "file"
     ? await readSecretFile(source)
     : new TextEncoder().encode(source.text.reveal());
-  const subject = source.kind === "file" ? `${describeSource(source)}: the file` : source.origin;
+  const subject = source.kind === "file"
+    ? `${describeClusterSecretSource(source)}: the file`
+    : source.origin;
   const advice = source.kind === "file"
     ? HOW_TO_WRITE
     : `set it to a random secret of ${CLUSTER_SECRET_BYTES_MIN}–${CLUSTER_SECRET_BYTES_MAX} bytes`;
@@ -130,14 +132,20 @@ export async function loadClusterSecret(source: ClusterSecretSource): Promise<Cl
   return await ClusterSecret.fromBytes(bytes);
 }
 
-/** `--cluster-secret-file /etc/blixard/secret` or `BLIXARD_CLUSTER_SECRET_FILE=…`. */
-function describeSource(source: { path: string; origin: string }): string {
+/**
+ * Where the secret comes from, for messages and logs: `--cluster-secret-file PATH`,
+ * `BLIXARD_CLUSTER_SECRET_FILE=PATH` or `BLIXARD_CLUSTER_SECRET` (never its value).
+ */
+export function describeClusterSecretSource(source: ClusterSecretSource): string {
+  if (source.kind === "value") return source.origin;
   return `${source.origin}${source.origin.startsWith("--") ? " " : "="}${source.path}`;
 }
 
 /** The file's bytes without one trailing newline, after checking what it is. */
-async function readSecretFile(source: { path: string; origin: string }): Promise<Uint8Array> {
-  const described = describeSource(source);
+async function readSecretFile(
+  source: ClusterSecretSource & { kind: "file" },
+): Promise<Uint8Array> {
+  const described = describeClusterSecretSource(source);
   let bytes: Uint8Array;
   try {
     const info = await Deno.stat(source.path);

@@ -19,6 +19,7 @@ import {
   type ClusterSecretSource,
   loadClusterSecret,
 } from "../auth/cluster_secret.ts";
+import { SeedNotFoundError } from "../bootstrap/bootstrap_error.ts";
 import { BlixardClient, ClientError, OPERATION_TIMEOUT_MS_DEFAULT } from "../client/client.ts";
 import { DEADLINE_MS_MAX } from "../transport/deadline.ts";
 
@@ -162,6 +163,10 @@ export function parseClientFlags(
  */
 function describeConnectFailure(error: unknown, peer: string): string {
   if (error instanceof ClusterSecretError) return error.message;
+  // The peer answered, with a /bootstrap this side's secret does not vouch for.
+  const unsigned = error instanceof SeedNotFoundError && error.failures.length > 0 &&
+    error.failures.every((failure) => failure.reason === "bad_signature");
+  if (unsigned) return error.failures[0]!.message;
   const refused = error instanceof ClientError &&
     (error.code === UNAUTHENTICATED || error.code === SECRET_REFUSED);
   return refused

@@ -22,6 +22,7 @@ import { AuthenticatingRpcClient } from "../auth/authenticate.ts";
 import {
   type ClusterSecret,
   ClusterSecretError,
+  describeClusterSecretSource,
   loadClusterSecret,
 } from "../auth/cluster_secret.ts";
 import { SecretGate } from "../auth/secret_gate.ts";
@@ -183,9 +184,9 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
   if (state.start === "restart") member.announceAddressesInBackground();
   if (config.clusterSecret !== null) {
     log.info(
-      "cluster secret from {origin}: /bootstrap is signed, and callers that are not members " +
+      "cluster secret from {source}: /bootstrap is signed, and callers that are not members " +
         "must prove the secret",
-      { origin: config.clusterSecret.origin },
+      { source: describeClusterSecretSource(config.clusterSecret) },
     );
   } else if (state.start !== "restart") {
     log.warn(

@@ -6,9 +6,11 @@
  * was down, then restarted from its data dir) would campaign forever, unseen, its
  * `/status` still listing itself as a voter. So while a node that believes it is a member
  * has no leader, it asks the members it knows for their status over `blixard/rpc/1`
- * (which any key may call) and concludes that it was removed when one of them has applied
- * entries beyond this node's whole log and does not list it, or lists its id with another
- * key. The node then says so in its log and stops.
+ * (any key may ask; with a cluster secret, a key the members no longer know proves the
+ * secret first, which the node's `AuthenticatingRpcClient` does) and concludes that it
+ * was removed when one of them has applied entries beyond this node's whole log and does
+ * not list it, or lists its id with another key. The node then says so in its log and
+ * stops.
  *
  * Only state committed past everything this node holds counts: a member that lags behind
  * may not know yet that this node was added.
