@@ -23,6 +23,7 @@
 
 import { parseArgs } from "node:util";
 import { BlixardClient } from "../src/client/client.ts";
+import { fetchStatus } from "../src/client/http_status.ts";
 import type { StatusJson } from "../src/transport/cluster_rpcs.ts";
 import { NodeGroup, type NodeProcess } from "../tests/helpers/node_process.ts";
 import { freeBindPort } from "../tests/helpers/ports.ts";
@@ -57,17 +58,8 @@ function percentile(sorted: number[], fraction: number): number {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function getStatus(node: NodeProcess): Promise<StatusJson | null> {
-  try {
-    const response = await fetch(`http://127.0.0.1:${node.httpPort}/status`);
-    if (!response.ok) {
-      await response.body?.cancel();
-      return null;
-    }
-    return await response.json() as StatusJson;
-  } catch {
-    return null;
-  }
+function getStatus(node: NodeProcess): Promise<StatusJson | null> {
+  return fetchStatus(node.httpPort);
 }
 
 /** VmRSS of `pid` in MiB. */

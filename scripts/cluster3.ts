@@ -14,6 +14,7 @@
 
 import { parseArgs } from "node:util";
 import { formatStatus } from "../src/cli/cluster_command.ts";
+import { fetchStatus } from "../src/client/http_status.ts";
 import type { StatusJson } from "../src/transport/cluster_rpcs.ts";
 
 const MAIN_PATH = new URL("../main.ts", import.meta.url).pathname;
@@ -67,9 +68,7 @@ async function main(args: string[]): Promise<number> {
     );
     // Followers first, the leader last: a leader that still has followers hands over
     // leadership before it stops, which is pointless when all of them are stopping.
-    const leaderIds = (await Promise.all(nodes.map(fetchStatus))).map((status) =>
-      status?.leader_id
-    );
+    const leaderIds = (await Promise.all(nodes.map(statusOf))).map((status) => status?.leader_id);
     const ordered = [...nodes].sort((a, b) =>
       Number(leaderIds.includes(a.id)) - Number(leaderIds.includes(b.id))
     );
@@ -110,7 +109,7 @@ async function main(args: string[]): Promise<number> {
     interrupted.promise.then(() => false),
   ]);
   if (formed) {
-    const status = await fetchStatus(nodes[1]!);
+    const status = await statusOf(nodes[1]!);
     if (status !== null) console.log("\n" + formatStatus(status));
     printNextSteps(nodes, basePort);
     await interrupted.promise;
@@ -173,7 +172,7 @@ async function spawnNode(
 async function watchFormation(nodes: ClusterNode[]): Promise<void> {
   const deadline = performance.now() + FORMATION_TIMEOUT_MS;
   while (performance.now() < deadline) {
-    const statuses = await Promise.all(nodes.map(fetchStatus));
+    const statuses = await Promise.all(nodes.map(statusOf));
     statuses.forEach((status, i) => {
       const node = nodes[i]!;
       const seen = status === null ? "starting" : describe(status);
@@ -201,17 +200,8 @@ function describe(status: StatusJson): string {
   }, term ${status.term}, ${voters} voters${join}`;
 }
 
-async function fetchStatus(node: ClusterNode): Promise<StatusJson | null> {
-  try {
-    const response = await fetch(`http://127.0.0.1:${node.bindPort + HTTP_PORT_OFFSET}/status`);
-    if (!response.ok) {
-      await response.body?.cancel();
-      return null;
-    }
-    return await response.json() as StatusJson;
-  } catch {
-    return null;
-  }
+function statusOf(node: ClusterNode): Promise<StatusJson | null> {
+  return fetchStatus(node.bindPort + HTTP_PORT_OFFSET);
 }
 
 function printNextSteps(nodes: ClusterNode[], basePort: number): void {
