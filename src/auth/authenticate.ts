@@ -11,7 +11,7 @@
  * @module
  */
 
-import { assertTimeoutMs } from "../transport/deadline.ts";
+import { assertTimeoutMs, withDeadline } from "../transport/deadline.ts";
 import type { P2pEndpoint, PeerAddress } from "../transport/p2p_endpoint.ts";
 import {
   type RpcCallOptions,
@@ -46,6 +46,7 @@ export type RpcCall = <Definition extends RpcDefinition>(
 
 /** Options of {@linkcode authenticate}. */
 export interface AuthenticateOptions {
+  /** The secret to prove. */
   secret: ClusterSecret;
   /** This side's P2P id. */
   callerP2pNodeId: string;
@@ -53,6 +54,7 @@ export interface AuthenticateOptions {
   serverP2pNodeId: string;
   /** Deadline of the whole exchange. */
   timeoutMs: number;
+  /** Gives up at once when aborted. */
   signal?: AbortSignal | undefined;
 }
 
@@ -130,7 +132,18 @@ export class AuthenticatingRpcClient extends RpcClient {
       if (!(error instanceof RpcError) || error.code !== UNAUTHENTICATED) throw error;
     }
     const remainingMs = () => Math.floor(options.timeoutMs - (performance.now() - startedMs));
-    await this.#authenticateTo(peer, remainingMs());
+    const authenticateMs = Math.max(1, remainingMs());
+    // The authentication may be another call's, with a longer deadline: wait only for ours.
+    await withDeadline(this.#authenticateTo(peer, authenticateMs), {
+      timeoutMs: authenticateMs,
+      signal: options.signal,
+      onTimeout: () =>
+        new RpcError(
+          "deadline_exceeded",
+          `${definition.method} to ${peer.p2pNodeId}: not authenticated within ` +
+            `${options.timeoutMs} ms`,
+        ),
+    });
     const retryMs = remainingMs();
     if (retryMs < 1) {
       throw new RpcError(
@@ -149,11 +162,6 @@ export class AuthenticatingRpcClient extends RpcClient {
   #authenticateTo(peer: PeerAddress, timeoutMs: number): Promise<void> {
     const pending = this.#authenticating.get(peer.p2pNodeId);
     if (pending !== undefined) return pending;
-    if (timeoutMs < 1) {
-      return Promise.reject(
-        new RpcError("deadline_exceeded", `authenticating to ${peer.p2pNodeId}: no time left`),
-      );
-    }
     const call: RpcCall = (definition, request, callOptions) =>
       super.call(peer, definition, request, callOptions);
     const authenticating = authenticate(call, {

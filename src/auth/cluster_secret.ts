@@ -67,6 +67,7 @@ export type ClusterSecretSource =
  * file (never the secret) and what to do.
  */
 export class ClusterSecretError extends Error {
+  /** Always `"ClusterSecretError"`. */
   override name = "ClusterSecretError";
 }
 

@@ -47,19 +47,26 @@ export const AUTHENTICATED_KEYS_MAX = 1024;
 /** How long an authentication lasts; the caller authenticates again when refused after it. */
 export const AUTHENTICATION_TTL_MS = 10 * 60_000;
 /**
- * Sustained challenges per second, and the burst. Each caller needs one per node per
+ * Sustained challenges per second, across all callers. Each caller needs one per node per
  * authentication; the limit also bounds the log lines of refused proofs.
  */
 export const CHALLENGES_PER_SECOND = 20;
+/** Challenges allowed in a burst, e.g. a script running many commands at once. */
 export const CHALLENGE_BURST = 40;
 
 /** The bounds of a gate; the constants above unless a test sets them. */
 export interface SecretGateLimits {
+  /** `CHALLENGES_OUTSTANDING_MAX` */
   challengesOutstandingMax: number;
+  /** `CHALLENGE_TTL_MS` */
   challengeTtlMs: number;
+  /** `AUTHENTICATED_KEYS_MAX` */
   authenticatedKeysMax: number;
+  /** `AUTHENTICATION_TTL_MS` */
   authenticationTtlMs: number;
+  /** `CHALLENGES_PER_SECOND` */
   challengesPerSecond: number;
+  /** `CHALLENGE_BURST` */
   challengeBurst: number;
 }
 
