@@ -381,7 +381,7 @@ export class RaftNode {
         snapshot: ready.snapshot,
       });
       if (ready.snapshot !== null) this.#stateMachine.restore(ready.snapshot);
-      return ready.committedEntries.map((entry) => this.#stateMachine.apply(entry));
+      return this.#stateMachine.applyAll(ready.committedEntries);
     }, options);
   }
 

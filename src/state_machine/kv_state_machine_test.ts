@@ -69,6 +69,39 @@ Deno.test("KvStateMachine: put, get and delete report their index and whether th
   deepStrictEqual([sm.get(text("k")), sm.get(bytes()), sm.appliedIndex()], [null, bytes(), 4]);
 });
 
+Deno.test("KvStateMachine.applyAll() gives the results of applying one at a time, and refuses a gap", () =>
+  withSqliteStore(({ store }) => {
+    const log = foundedLog();
+    for (let i = 0; i < 20; i++) {
+      log.command({
+        type: "put",
+        key: text(`k${i % 3}`),
+        value: text(`v${i}`),
+        request: { clientId: `c${i % 4}`, sequence: 1 + Math.floor(i / 4) },
+      });
+    }
+    log.command({ type: "delete", key: text("k1") });
+    const oneByOne = machine();
+    const expected = applyAll(oneByOne, log);
+    const batched = new KvStateMachine(store);
+    deepStrictEqual(batched.applyAll(log.entries.slice(0, 10)), expected.slice(0, 10));
+    deepStrictEqual(batched.applyAll(log.entries.slice(10)), expected.slice(10));
+    deepStrictEqual([batched.appliedIndex(), batched.snapshotData()], [
+      oneByOne.appliedIndex(),
+      oneByOne.snapshotData(),
+    ]);
+    const gap = new LogBuilder();
+    for (let i = 0; i < log.entries.length + 2; i++) {
+      gap.command({ type: "put", key: text("x"), value: text("y") });
+    }
+    throws(() => batched.applyAll(gap.entries.slice(log.entries.length + 1)), InvariantViolation);
+    strictEqual(
+      batched.appliedIndex(),
+      log.entries.length,
+      "nothing of a refused batch is applied",
+    );
+  }));
+
 Deno.test("KvStateMachine: compareAndSet succeeds only on the expected value, null meaning absent", () => {
   const sm = machine();
   const log = new LogBuilder();
