@@ -61,6 +61,8 @@ export class FramedStream {
   #ended = false;
   #receiveFailure: TransportError | null = null;
   #sendTail: Promise<unknown> = Promise.resolve();
+  /** Sends started or waiting; the next one starts at once only when this is 0. */
+  #sendsPending = 0;
   #receiveTail: Promise<unknown> = Promise.resolve();
   #reset = false;
   /** Rejects when this side resets, to free callers waiting on a read or write. */
@@ -209,13 +211,20 @@ export class FramedStream {
   }
 
   #afterSends(write: () => Promise<void>): Promise<void> {
-    const next = this.#sendTail.then(async () => {
+    const run = async () => {
       try {
         await Promise.race([write(), this.#localReset.promise]);
       } catch (error) {
         throw error instanceof TransportError ? error : this.#streamError(error);
+      } finally {
+        this.#sendsPending--;
       }
-    });
+    };
+    // With nothing pending, the native write starts now, not after the caller's synchronous
+    // work: a leader replicates while it fsyncs (raft_node.ts), and every hop saved counts.
+    const idle = this.#sendsPending === 0;
+    this.#sendsPending++;
+    const next = idle ? run() : this.#sendTail.then(run);
     this.#sendTail = next.catch(() => {});
     return next;
   }

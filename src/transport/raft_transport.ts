@@ -281,7 +281,9 @@ class PeerLink {
     this.#flushing = true;
     try {
       while (this.#queue.length > 0 && !this.#closed) {
-        const stream = await this.#openStream();
+        // The stream in hand is used without an await, so the write starts now, even inside
+        // the caller's synchronous work (a leader replicating while it fsyncs).
+        const stream = this.#usableStream() ?? await this.#openStream();
         const batch = this.#queue.splice(0, BATCH_MESSAGES_MAX);
         if (await this.#write(stream, batch) === "abandoned") this.#onUnreachable();
         else this.#failures = 0;
@@ -307,10 +309,16 @@ class PeerLink {
     });
   }
 
-  async #openStream(): Promise<FramedStream> {
+  #usableStream(): FramedStream | null {
     if (this.#stream !== null && this.#connection !== null && !this.#connection.isClosed) {
       return this.#stream;
     }
+    return null;
+  }
+
+  async #openStream(): Promise<FramedStream> {
+    const usable = this.#usableStream();
+    if (usable !== null) return usable;
     this.#stream = null;
     if (performance.now() < this.#retryAtMs) throw new BackingOff();
     this.#connection = await this.#connect();
