@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import type { FramedStream } from "./framed_stream.ts";
+import { FramedStream } from "./framed_stream.ts";
+import type { IrohRecvStream, IrohSendStream } from "./iroh.ts";
 import { bindLoopbackEndpoint, peerAddressOf } from "./testing.ts";
 import { TransportError } from "./transport_error.ts";
 
@@ -49,6 +50,42 @@ Deno.test("FramedStream delivers concurrent send() calls in call order", async (
     }
     assert.deepStrictEqual(received, sent);
   });
+});
+
+Deno.test("FramedStream starts the native write of a send at once when no send is pending", async () => {
+  const calls: string[] = [];
+  const pending: (() => void)[] = [];
+  const send = {
+    writeAll: () => {
+      calls.push("writeAll");
+      return new Promise<void>((resolve) => pending.push(resolve));
+    },
+    finish: () => {
+      calls.push("finish");
+      return Promise.resolve();
+    },
+  } as unknown as IrohSendStream;
+  const stream = new FramedStream({ send, recv: {} as IrohRecvStream }, {
+    frameBytesMax: 1024,
+    description: "test stream",
+  });
+  const first = stream.send("a");
+  const second = stream.send("b");
+  // No await in between: the first write is already with the native side, the second waits.
+  assert.deepStrictEqual(calls, ["writeAll"]);
+  pending.shift()!();
+  await first;
+  while (pending.length === 0) await new Promise((resolve) => setTimeout(resolve, 0));
+  assert.deepStrictEqual(calls, ["writeAll", "writeAll"]);
+  pending.shift()!();
+  await second;
+  const finished = stream.finish();
+  assert.deepStrictEqual(
+    calls,
+    ["writeAll", "writeAll", "finish"],
+    "idle again: the finish starts at once",
+  );
+  await finished;
 });
 
 Deno.test("FramedStream.receive() returns null at the end of the stream, and again after", async () => {
