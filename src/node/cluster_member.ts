@@ -28,6 +28,7 @@ import { ClusterService } from "./cluster_service.ts";
 import { type ClusterState, removeIfPristine } from "./cluster_state.ts";
 import type { JoinProgress } from "./join_progress.ts";
 import { joinCluster, JoinRefusedError } from "./joiner.ts";
+import type { Seed } from "../bootstrap/bootstrap_client.ts";
 import { MemberDirectory, sameAddresses } from "./member_directory.ts";
 import { MembershipManager } from "./membership_manager.ts";
 import { DEFAULT_RAFT_TIMING, RaftNode } from "./raft_node.ts";
@@ -161,11 +162,15 @@ export class ClusterMember {
     });
   }
 
-  /** Joins through `--peers` in the background; a failed join stops the node with exit 1. */
-  joinInBackground(): void {
+  /**
+   * Joins through `--peers` in the background; a failed join stops the node with exit 1.
+   * `firstSeed` is a seed search the node started before this member existed.
+   */
+  joinInBackground(firstSeed?: Promise<Seed>): void {
     const { config, endpoint, joinProgress, metrics, state } = this.#options;
     joinProgress.advance("discovering");
     joinCluster({
+      ...(firstSeed === undefined ? {} : { firstSeed }),
       peers: config.peers,
       endpoint,
       self: state.self,

@@ -75,6 +75,30 @@ export interface JoinOptions {
   clusterSecret: ClusterSecret | null;
   onBootstrapEvent?: (event: BootstrapEvent) => void;
   signal?: AbortSignal;
+  /**
+   * A seed search started earlier (see `startSeedSearch`), used for the first attempt: the
+   * node starts looking for a seed while it still opens its storage and HTTP server.
+   */
+  firstSeed?: Promise<Seed>;
+}
+
+/** The options a seed search needs; a subset of `JoinOptions`. */
+export type SeedSearchOptions = Pick<
+  JoinOptions,
+  "peers" | "endpoint" | "clusterSecret" | "onBootstrapEvent" | "signal"
+>;
+
+/** Starts looking for a seed now, for at most `timeoutMs`, as the join will. */
+export function startSeedSearch(options: SeedSearchOptions, timeoutMs: number): Promise<Seed> {
+  return findSeed([...options.peers], {
+    endpoint: options.endpoint,
+    joinTimeoutMs: timeoutMs,
+    backoffInitialMs: SEED_BACKOFF_MIN_MS,
+    backoffMaxMs: SEED_BACKOFF_MAX_MS,
+    clusterSecret: options.clusterSecret,
+    ...(options.onBootstrapEvent === undefined ? {} : { onEvent: options.onBootstrapEvent }),
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+  });
 }
 
 /** Joins the cluster of one of `peers`, or rejects after the join timeout. */
@@ -87,15 +111,9 @@ export async function joinCluster(options: JoinOptions): Promise<JoinOutcome> {
     if (remainingMs <= 0) throw joinTimeoutError(options, lastJoinError);
     let seed: Seed;
     try {
-      seed = await findSeed([...options.peers], {
-        endpoint: options.endpoint,
-        joinTimeoutMs: remainingMs,
-        backoffInitialMs: SEED_BACKOFF_MIN_MS,
-        backoffMaxMs: SEED_BACKOFF_MAX_MS,
-        clusterSecret: options.clusterSecret,
-        ...(options.onBootstrapEvent === undefined ? {} : { onEvent: options.onBootstrapEvent }),
-        ...(options.signal === undefined ? {} : { signal: options.signal }),
-      });
+      seed = attempt === 0 && options.firstSeed !== undefined
+        ? await options.firstSeed
+        : await startSeedSearch(options, remainingMs);
     } catch (error) {
       // A search that ran into the join's deadline after seeds were found and the join
       // failed: the join's failure explains the outcome, not the last moments of the search.

@@ -273,13 +273,20 @@ for (
     seed = await startFakeSeed(join, signWith === undefined ? {} : { signWith });
     const joiner = await startJoiner();
     try {
+      const reasons: (string | null)[] = [];
       await assert.rejects(
-        joinCluster(
-          joinOptions(joiner, { peer: seed.peer, joinTimeoutMs: 300, clusterSecret: SECRET }),
-        ),
+        joinCluster({
+          ...joinOptions(joiner, { peer: seed.peer, joinTimeoutMs: 1500, clusterSecret: SECRET }),
+          onBootstrapEvent: (event) => reasons.push(event.reason),
+        }),
+        // The last attempt may be cut short by the join's deadline on a loaded machine
+        // (a timeout); what matters is that the answers seen were refused, never used.
         (error) =>
           error instanceof SeedNotFoundError &&
-          error.failures.every((failure) => failure.reason === "bad_signature") &&
+          error.failures.every((failure) =>
+            failure.reason === "bad_signature" || failure.reason === "timeout"
+          ) &&
+          reasons.includes("bad_signature") &&
           pattern.test(error.message),
       );
       assert.equal(join.requests, 0);
