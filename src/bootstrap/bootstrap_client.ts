@@ -17,7 +17,7 @@
 import { getLogger } from "@logtape/logtape";
 import type { ClusterSecret } from "../auth/cluster_secret.ts";
 import { RPC_ALPN } from "../transport/alpn.ts";
-import { abortReason, assertTimeoutMs } from "../transport/deadline.ts";
+import { abortReason, assertTimeoutMs, sleep } from "../transport/deadline.ts";
 import type { P2pConnection } from "../transport/p2p_connection.ts";
 import type { P2pEndpoint } from "../transport/p2p_endpoint.ts";
 import { PING_RPC } from "../transport/ping_rpc.ts";
@@ -241,20 +241,6 @@ export function backoffMs(
   const cappedMs = Math.min(maxMs, initialMs * 2 ** Math.min(round, 30));
   const jitter = (options.random ?? Math.random)();
   return Math.round(cappedMs / 2 + (cappedMs / 2) * jitter);
-}
-
-function sleep(durationMs: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(abortReason(signal));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, durationMs);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 interface RoundContext extends FindSeedOptions {

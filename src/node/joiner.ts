@@ -30,6 +30,7 @@ import { JOIN_RPC, STATUS_RPC } from "../transport/cluster_rpcs.ts";
 import type { P2pEndpoint } from "../transport/p2p_endpoint.ts";
 import { callRpc, RpcError } from "../transport/rpc.ts";
 import { getLogger } from "../log/logging.ts";
+import { sleep } from "../transport/deadline.ts";
 import type { JoinProgress } from "./join_progress.ts";
 import type { MemberDirectory } from "./member_directory.ts";
 
@@ -244,14 +245,4 @@ function joinTimeoutError(options: JoinOptions, lastJoinError: string | null): E
 function backoffMs(attempt: number): number {
   const capped = Math.min(RETRY_BACKOFF_MAX_MS, RETRY_BACKOFF_MIN_MS * 2 ** Math.min(attempt, 20));
   return capped / 2 + (capped / 2) * Math.random();
-}
-
-function sleep(durationMs: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(resolve, durationMs);
-    signal?.addEventListener("abort", () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    }, { once: true });
-  });
 }

@@ -76,3 +76,20 @@ export function abortReason(signal: AbortSignal | undefined): Error {
     ? reason
     : new DOMException("the operation was aborted", "AbortError");
 }
+
+/** Resolves after `durationMs`, or rejects with the abort reason as soon as `signal` aborts. */
+export function sleep(durationMs: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortReason(signal));
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(abortReason(signal));
+    };
+    // The listener goes when the timer fires: a long-lived signal must not collect them.
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, durationMs);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}

@@ -65,8 +65,14 @@ export class FramedStream {
   #sendsPending = 0;
   #receiveTail: Promise<unknown> = Promise.resolve();
   #reset = false;
-  /** Rejects when this side resets, to free callers waiting on a read or write. */
-  readonly #localReset = Promise.withResolvers<never>();
+  /**
+   * Callers waiting on a native read or write, freed at once when this side resets. Not a
+   * shared "reset" promise raced against each operation: every race leaves a reaction on a
+   * promise that never settles, which keeps each operation's result (a whole read chunk)
+   * alive for the life of the stream. A Raft stream lives for hours.
+   */
+  readonly #resetWaiters = new Set<(error: TransportError) => void>();
+  #resetError: TransportError | null = null;
 
   /** Wraps the two halves of a native bidirectional stream. */
   constructor(
@@ -77,7 +83,6 @@ export class FramedStream {
     this.#recv = native.recv;
     this.#options = options;
     this.#decoder = new FrameDecoder({ frameBytesMax: options.frameBytesMax });
-    this.#localReset.promise.catch(() => {});
   }
 
   /** Sends one value as one frame. */
@@ -114,7 +119,9 @@ export class FramedStream {
       `${this.#options.description}: reset by this side with code ${code}`,
     );
     this.#receiveFailure ??= error;
-    this.#localReset.reject(error);
+    this.#resetError = error;
+    for (const abandon of this.#resetWaiters) abandon(error);
+    this.#resetWaiters.clear();
     this.#send.reset(BigInt(code)).catch(() => {});
     this.#recv.stop(BigInt(code)).catch(() => {});
   }
@@ -148,7 +155,7 @@ export class FramedStream {
     const bytesMax = this.#options.frameBytesMax + FRAME_HEADER_BYTES;
     let rest: number[];
     try {
-      rest = await Promise.race([this.#recv.readToEnd(bytesMax), this.#localReset.promise]);
+      rest = await this.#unlessReset(this.#recv.readToEnd(bytesMax));
     } catch (error) {
       if (error instanceof TransportError) throw error;
       const tooLong = describeIrohError(error) === "TooLong";
@@ -200,7 +207,7 @@ export class FramedStream {
   async #readChunk(): Promise<Uint8Array> {
     try {
       const read = this.#recv.read(READ_CHUNK_BYTES);
-      return fromBindingBytes(await Promise.race([read, this.#localReset.promise]));
+      return fromBindingBytes(await this.#unlessReset(read));
     } catch (error) {
       if (error instanceof TransportError) throw error;
       this.#receiveFailure = this.#streamError(error);
@@ -213,7 +220,7 @@ export class FramedStream {
   #afterSends(write: () => Promise<void>): Promise<void> {
     const run = async () => {
       try {
-        await Promise.race([write(), this.#localReset.promise]);
+        await this.#unlessReset(write());
       } catch (error) {
         throw error instanceof TransportError ? error : this.#streamError(error);
       } finally {
@@ -227,6 +234,18 @@ export class FramedStream {
     const next = idle ? run() : this.#sendTail.then(run);
     this.#sendTail = next.catch(() => {});
     return next;
+  }
+
+  /** `work`, or a rejection as soon as this side resets; leaves nothing behind once settled. */
+  #unlessReset<T>(work: Promise<T>): Promise<T> {
+    if (this.#resetError !== null) {
+      work.catch(() => {});
+      return Promise.reject(this.#resetError);
+    }
+    return new Promise<T>((resolve, reject) => {
+      this.#resetWaiters.add(reject);
+      work.then(resolve, reject).finally(() => this.#resetWaiters.delete(reject));
+    });
   }
 
   #streamError(error: unknown): TransportError {
