@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { OPERATION_TIMEOUT_MS_DEFAULT } from "../client/client.ts";
-import type { CliOutput } from "./cli.ts";
 import {
   type ClientFlagName,
   type ClientFlags,
@@ -9,6 +8,7 @@ import {
   runClientCommand,
 } from "./client_flags.ts";
 import { UsageError } from "./errors.ts";
+import { captureOutput } from "./testing.ts";
 
 const USAGE = "blixard test --peer host:port";
 const ALL: ClientFlagName[] = ["peer", "timeout", "json", "force", "id"];
@@ -27,16 +27,6 @@ function parse(
 function isOneLineUsageError(message: RegExp): (error: unknown) => boolean {
   return (error) =>
     error instanceof UsageError && message.test(error.message) && !error.message.includes("\n");
-}
-
-function capture(): CliOutput & { out: string; err: string } {
-  const output = {
-    out: "",
-    err: "",
-    stdout: (text: string) => void (output.out += text),
-    stderr: (text: string) => void (output.err += text),
-  };
-  return output;
 }
 
 Deno.test("parseClientFlags() reads every flag and keeps the positionals in order", () => {
@@ -116,7 +106,7 @@ Deno.test("parseClientFlags() answers help before checking anything else", () =>
 });
 
 Deno.test("runClientCommand() checks the command line before connecting: a usage error needs no peer", async () => {
-  const output = capture();
+  const output = captureOutput();
   let checked = 0;
   const spec = {
     usage: USAGE,
@@ -143,7 +133,7 @@ Deno.test("runClientCommand() checks the command line before connecting: a usage
 });
 
 Deno.test("runClientCommand() reports a peer it cannot reach on one line with exit code 1", async () => {
-  const output = capture();
+  const output = captureOutput();
   const spec = { usage: USAGE, allowed: ["peer", "timeout"] as ClientFlagName[], help: "" };
   const code = await runClientCommand(
     ["--timeout", "300ms"],
@@ -181,7 +171,7 @@ Deno.test("parseClientFlags() takes the cluster secret on every command: its fil
 });
 
 Deno.test("runClientCommand() reports a secret file it cannot read on one line with exit code 1, before connecting", async () => {
-  const output = capture();
+  const output = captureOutput();
   const spec = { usage: USAGE, allowed: ["peer"] as ClientFlagName[], help: "" };
   const missing = `${Deno.makeTempDirSync()}/missing-secret`;
   try {

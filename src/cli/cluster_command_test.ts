@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import type { StatusJson } from "../transport/cluster_rpcs.ts";
-import { type CliOutput, runCli } from "./cli.ts";
+import { runCli } from "./cli.ts";
 import { formatStatus } from "./cluster_command.ts";
+import { captureOutput } from "./testing.ts";
 
 /** A node id repeated to the 64 characters of a P2P id. */
 const p2pId = (digit: string) => digit.repeat(64);
@@ -76,16 +77,6 @@ Deno.test("formatStatus() shows a node before its cluster and leader are known, 
   assert.doesNotMatch(noError, /last join error/);
 });
 
-function capture(): CliOutput & { out: string; err: string } {
-  const output = {
-    out: "",
-    err: "",
-    stdout: (text: string) => void (output.out += text),
-    stderr: (text: string) => void (output.err += text),
-  };
-  return output;
-}
-
 Deno.test("blixard cluster: usage errors are one line on stderr with exit 2, before any connection", async () => {
   // 127.0.0.1:1 serves nothing: a command that tried to connect would exit 1, not 2.
   const cases: [string[], RegExp][] = [
@@ -116,7 +107,7 @@ Deno.test("blixard cluster: usage errors are one line on stderr with exit 2, bef
     ],
   ];
   for (const [args, message] of cases) {
-    const output = capture();
+    const output = captureOutput();
     assert.equal(await runCli(args, { env: {}, output }), 2, args.join(" "));
     assert.match(output.err, message, args.join(" "));
     assert.equal(output.err.split("\n").length, 2, `one line: ${output.err}`);
@@ -125,16 +116,16 @@ Deno.test("blixard cluster: usage errors are one line on stderr with exit 2, bef
 });
 
 Deno.test("blixard cluster: --help prints the help on stdout with exit 0; no subcommand prints it on stderr with exit 2", async () => {
-  const help = capture();
+  const help = captureOutput();
   assert.equal(await runCli(["cluster", "--help"], { env: {}, output: help }), 0);
   assert.match(help.out, /^Usage:\n {2}blixard cluster status/);
-  const subcommandHelp = capture();
+  const subcommandHelp = captureOutput();
   assert.equal(
     await runCli(["cluster", "remove", "--help"], { env: {}, output: subcommandHelp }),
     0,
   );
   assert.equal(subcommandHelp.out, help.out);
-  const bare = capture();
+  const bare = captureOutput();
   assert.equal(await runCli(["cluster"], { env: {}, output: bare }), 2);
   assert.equal(bare.err, help.out);
 });

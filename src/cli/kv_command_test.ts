@@ -1,20 +1,11 @@
 import assert from "node:assert/strict";
 import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from "../transport/cluster_rpcs.ts";
-import { type CliOutput, runCli } from "./cli.ts";
-
-function capture(): CliOutput & { out: string; err: string } {
-  const output = {
-    out: "",
-    err: "",
-    stdout: (text: string) => void (output.out += text),
-    stderr: (text: string) => void (output.err += text),
-  };
-  return output;
-}
+import { runCli } from "./cli.ts";
+import { captureOutput } from "./testing.ts";
 
 /** `blixard kv …` against 127.0.0.1:1, where nothing listens: a connect would exit 1, not 2. */
 async function kv(args: string[], env: Record<string, string> = {}) {
-  const output = capture();
+  const output = captureOutput();
   const code = await runCli(["kv", ...args], {
     env: { BLIXARD_PEER: "127.0.0.1:1", ...env },
     output,
