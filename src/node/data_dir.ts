@@ -46,12 +46,7 @@ export async function openDataDir(path: string): Promise<DataDir> {
   try {
     file = await Deno.open(lockPath, { read: true, write: true, create: true, mode: 0o600 });
   } catch (error) {
-    throw new StartupError(
-      `data dir ${path} is not writable (${
-        reasonOf(error)
-      }): give the user running blixard write access or choose another --data-dir`,
-      { cause: error },
-    );
+    throw notWritable(path, error);
   }
   if (!await file.tryLock(true)) {
     const holder = await readHolderPid(file);
@@ -116,12 +111,7 @@ async function checkWritable(path: string): Promise<void> {
     const probe = await Deno.makeTempFile({ dir: path, prefix: ".write-probe-" });
     await Deno.remove(probe);
   } catch (error) {
-    throw new StartupError(
-      `data dir ${path} is not writable (${
-        reasonOf(error)
-      }): give the user running blixard write access or choose another --data-dir`,
-      { cause: error },
-    );
+    throw notWritable(path, error);
   }
 }
 
@@ -135,4 +125,13 @@ async function readHolderPid(file: Deno.FsFile): Promise<string> {
 async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
   let written = 0;
   while (written < bytes.length) written += await file.write(bytes.subarray(written));
+}
+
+function notWritable(path: string, error: unknown): StartupError {
+  return new StartupError(
+    `data dir ${path} is not writable (${
+      reasonOf(error)
+    }): give the user running blixard write access or choose another --data-dir`,
+    { cause: error },
+  );
 }
