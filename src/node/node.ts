@@ -46,6 +46,7 @@ import { wireEndpointMetrics } from "./endpoint_metrics.ts";
 import { registerClusterMetrics } from "./cluster_metrics.ts";
 import { openClusterState } from "./cluster_state.ts";
 import { ClusterMember } from "./cluster_member.ts";
+import { startingStatusJson } from "./status_view.ts";
 import { startSeedSearch } from "./joiner.ts";
 import type { Seed } from "../bootstrap/bootstrap_client.ts";
 import { DATABASE_FILE_NAME } from "../storage/sqlite_storage.ts";
@@ -113,18 +114,7 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
   gate?.register(rpcServer);
   rpcServer.serve(endpoint);
 
-  const startingStatus = (): StatusJson => ({
-    node_id: config.nodeId,
-    cluster_id: null,
-    role: "joining",
-    term: 0,
-    leader_id: null,
-    commit_index: 0,
-    applied_index: 0,
-    members: [],
-    join: joinProgress.toJson(),
-  });
-  const status = () => member?.status() ?? startingStatus();
+  const status = () => member?.status() ?? startingStatusJson(config.nodeId, joinProgress.toJson());
   const http = await startHttpServer({
     hostname: config.bindHost,
     port: config.httpPort,

@@ -43,6 +43,21 @@ export function statusJson(sources: StatusSources): StatusJson {
   };
 }
 
+/** The `/status` document of a node that is still starting: no Raft state, no members yet. */
+export function startingStatusJson(nodeId: NodeId, join: JoinStatusJson | null): StatusJson {
+  return {
+    node_id: nodeId,
+    cluster_id: null,
+    role: "joining",
+    term: 0,
+    leader_id: null,
+    commit_index: 0,
+    applied_index: 0,
+    members: [],
+    join,
+  };
+}
+
 function roleOf(sources: StatusSources): StatusJson["role"] {
   if (sources.stopping) return "stopping";
   const raft = sources.raft;

@@ -4,7 +4,7 @@ import { type ConfState, NO_NODE, type Role } from "../raft/types.ts";
 import type { MemberInfo } from "../state_machine/member_info.ts";
 import { statusSchema } from "../transport/cluster_rpcs.ts";
 import { MemberDirectory } from "./member_directory.ts";
-import { statusJson, type StatusSources } from "./status_view.ts";
+import { startingStatusJson, statusJson, type StatusSources } from "./status_view.ts";
 
 function raftStatus(
   role: Role,
@@ -83,19 +83,22 @@ Deno.test("statusJson() reports no leader as null and zeros before any Raft stat
   assert.equal(status.leader_id, null);
   assert.equal(statusJson(sources(raftStatus("leader", THREE_VOTERS))).leader_id, 1);
   const empty = statusJson(sources(null, { clusterId: null, appliedIndex: 0 }));
+  const starting = {
+    node_id: 1,
+    cluster_id: null,
+    role: "joining",
+    term: 0,
+    leader_id: null,
+    commit_index: 0,
+    applied_index: 0,
+    members: [],
+    join: null,
+  };
+  assert.deepStrictEqual({ ...empty, join: null }, starting);
   assert.deepStrictEqual(
-    { ...empty, join: null },
-    {
-      node_id: 1,
-      cluster_id: null,
-      role: "joining",
-      term: 0,
-      leader_id: null,
-      commit_index: 0,
-      applied_index: 0,
-      members: [],
-      join: null,
-    },
+    startingStatusJson(1, null),
+    starting,
+    "what /status shows before the storage is open",
   );
 });
 
