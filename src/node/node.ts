@@ -37,7 +37,6 @@ import { P2pEndpoint } from "../transport/p2p_endpoint.ts";
 import { RpcClient, RpcServer } from "../transport/rpc.ts";
 import { PING_RPC, pingHandler } from "../transport/ping_rpc.ts";
 import { RaftTransport } from "../transport/raft_transport.ts";
-import type { StatusJson } from "../transport/cluster_rpcs.ts";
 import { openDataDir } from "./data_dir.ts";
 import { loadOrCreateIdentity } from "./identity.ts";
 import { ResourceStack } from "./resource_stack.ts";
