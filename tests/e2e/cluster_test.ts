@@ -143,3 +143,22 @@ Deno.test("a node whose id is taken by another key is refused with one clear lin
     await group.cleanup();
   }
 });
+
+Deno.test("a node that starts joining as the leader is killed -9 becomes a voter under the new leader", async () => {
+  const group = new NodeGroup();
+  try {
+    const nodes = await formCluster(group, 3);
+    const leader = await agreedLeader(nodes);
+    const survivors = nodes.filter((node) => node !== leader);
+    // The joiner starts, then the leader dies while the joiner looks for its seed or asks
+    // to join: the join meets "no leader" and retries until the survivors elect one.
+    const joiner = await group.start({ id: 4, peers: survivors.map((node) => node.address) });
+    await leader.kill();
+    const status = await waitForVoters(joiner, 4);
+    assert.notEqual(status.leader_id, leader.id);
+    assert.deepEqual(status.members.map((member) => member.node_id), [1, 2, 3, 4]);
+    assert.doesNotMatch(joiner.stderr, /join failed/);
+  } finally {
+    await group.cleanup();
+  }
+});
