@@ -264,7 +264,16 @@ function parseBind(setting: Setting | null, nodeId: number): { host: string; por
     return { host: DEFAULT_BIND_HOST, port };
   }
   const parsed = parseHostPort(setting.value);
-  return typeof parsed === "string" ? fail(setting, parsed) : parsed;
+  if (typeof parsed === "string") return fail(setting, parsed);
+  // The P2P endpoint binds a socket address, not a name (a name could also stand for
+  // several addresses, and peers must be told one they can dial).
+  if (!/^[0-9.]+$/.test(parsed.host) && !isIpv6(parsed.host)) {
+    return fail(
+      setting,
+      "the host must be an IP address, e.g. 127.0.0.1:7001, 0.0.0.0:7001 or [::1]:7001",
+    );
+  }
+  return parsed;
 }
 
 /**

@@ -263,8 +263,14 @@ Deno.test("parseNodeConfig() checks the --bind port leaves room for the HTTP por
 });
 
 Deno.test("parseNodeConfig() checks the --bind host", () => {
-  assert.equal(parse(["--id", "1", "--bind", "localhost:7001"]).bindHost, "localhost");
+  assert.equal(parse(["--id", "1", "--bind", "0.0.0.0:7001"]).bindHost, "0.0.0.0");
   assert.equal(parse(["--id", "1", "--bind", "[fe80::1]:7001"]).bindHost, "fe80::1");
+  // The P2P endpoint binds an address: a name was accepted here and then failed at bind.
+  assertUsageError(
+    ["--id", "1", "--bind", "localhost:7001"],
+    {},
+    "--bind localhost:7001: the host must be an IP address, e.g. 127.0.0.1:7001, 0.0.0.0:7001 or [::1]:7001",
+  );
   const cases: Array<[string, string]> = [
     ["127.0.0.1", "must be host:port, e.g. 127.0.0.1:7001 or [::1]:7001"],
     [":7001", "the host is empty"],
