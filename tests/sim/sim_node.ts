@@ -7,24 +7,25 @@
  * @module
  */
 
-import { RaftCore } from "../../src/raft/raft_core.ts";
-import type { Entry, NodeId } from "../../src/raft/types.ts";
-import { encodeCommand } from "../../src/state_machine/commands.ts";
+import { type RaftConfig, RaftCore } from "../../src/raft/raft_core.ts";
+import type { NodeId } from "../../src/raft/types.ts";
 import { KvStateMachine } from "../../src/state_machine/kv_state_machine.ts";
-import { encodeMemberInfo } from "../../src/state_machine/member_info.ts";
+import { encodeMemberInfo, type MemberInfo } from "../../src/state_machine/member_info.ts";
+import { foundingLog } from "../../src/state_machine/founding.ts";
 import { MemoryStateStore } from "../../src/state_machine/memory_state_store.ts";
 import { MemoryStorage } from "../../src/storage/memory_storage.ts";
 
 /** The core's settings the simulator varies per run. */
-export interface RaftTuning {
-  electionTicks: number;
-  heartbeatTicks: number;
-  maxInflightMessages: number;
-  maxMessageBytes: number;
-  maxUncommittedBytes: number;
-  preVote: boolean;
-  checkQuorum: boolean;
-}
+export type RaftTuning = Pick<
+  RaftConfig,
+  | "electionTicks"
+  | "heartbeatTicks"
+  | "maxInflightMessages"
+  | "maxMessageBytes"
+  | "maxUncommittedBytes"
+  | "preVote"
+  | "checkQuorum"
+>;
 
 /** The cluster id every simulated cluster takes. */
 export const SIM_CLUSTER_ID = "sim-cluster";
@@ -76,23 +77,10 @@ export class SimNode {
  * 2 promotes it, index 3 names the cluster; all committed.
  */
 export function founderStorage(founder: NodeId): MemoryStorage {
-  const entries: Entry[] = [
-    {
-      type: "membership",
-      term: 1,
-      index: 1,
-      change: { type: "addLearner", nodeId: founder, context: memberContext(founder) },
-    },
-    { type: "membership", term: 1, index: 2, change: { type: "promoteLearner", nodeId: founder } },
-    {
-      type: "normal",
-      term: 1,
-      index: 3,
-      data: encodeCommand({ type: "initCluster", clusterId: SIM_CLUSTER_ID }),
-    },
-  ];
+  // The same founding log the node writes (src/state_machine/founding.ts).
+  const { entries, hardState } = foundingLog(simMemberInfo(founder), SIM_CLUSTER_ID);
   return new MemoryStorage({
-    hardState: { term: 1, vote: 0, commit: 3 },
+    hardState,
     snapshot: {
       metadata: { index: 0, term: 0, confState: { voters: [], learners: [] } },
       data: new Uint8Array(),
@@ -101,12 +89,17 @@ export function founderStorage(founder: NodeId): MemoryStorage {
   });
 }
 
-/** The member record a simulated node joins with (its P2P identity is made up). */
-export function memberContext(nodeId: NodeId): Uint8Array {
-  return encodeMemberInfo({
+/** The member record of a simulated node (its P2P identity is made up). */
+function simMemberInfo(nodeId: NodeId): MemberInfo {
+  return {
     nodeId,
     p2pNodeId: `sim-p2p-${nodeId}`,
     addresses: [`127.0.0.1:${7000 + nodeId}`],
     relayUrl: null,
-  });
+  };
+}
+
+/** The member record a simulated node joins with, encoded as an `addLearner` context. */
+export function memberContext(nodeId: NodeId): Uint8Array {
+  return encodeMemberInfo(simMemberInfo(nodeId));
 }
