@@ -2,11 +2,13 @@
  * `ClusterSecret`: the shared secret of a cluster (DESIGN.md section 8), loaded from
  * `--cluster-secret-file PATH`, `BLIXARD_CLUSTER_SECRET_FILE` or `BLIXARD_CLUSTER_SECRET`.
  *
- * The secret is the file's bytes (one trailing newline dropped, since editors add one), or
- * the variable's UTF-8 bytes: a file holding `s3cret…\n` and `BLIXARD_CLUSTER_SECRET=s3cret…`
- * are the same secret. It must have 16 to 4096 bytes, and a file must be a regular file that
- * neither group nor others may access (like an SSH private key), because whoever reads it
- * can join the cluster.
+ * The secret is 32 random bytes, written as 64 hex digits or as their 44 base64
+ * characters (`blixard cluster new-secret FILE` writes one): a file holding the text and a
+ * newline (editors add one, and it is dropped) and `BLIXARD_CLUSTER_SECRET` holding the
+ * text are the same secret. Anything else is refused: `/bootstrap` carries an HMAC under
+ * the secret over public data, so a secret that could be guessed could be tested offline.
+ * A file must be a regular file that neither group nor others may access (like an SSH
+ * private key), because whoever reads it can join the cluster.
  *
  * Once loaded, the bytes live only inside a non-extractable WebCrypto HMAC-SHA256 key:
  * nothing can print, log or serialise them, and verification compares in constant time.
@@ -14,20 +16,27 @@
  * @module
  */
 
-/** Fewest bytes a secret may have: below 128 bits it could be guessed. */
+/** Bytes of a cluster secret: 256 random bits, beyond any offline guessing. */
+export const CLUSTER_SECRET_BYTES = 32;
+/** Fewest bytes of HMAC key material `ClusterSecret.fromBytes` takes. */
 export const CLUSTER_SECRET_BYTES_MIN = 16;
-/** Most bytes a secret may have: a larger file is not a secret but the wrong file. */
+/** Most bytes a secret file may hold: a larger file is not a secret but the wrong file. */
 export const CLUSTER_SECRET_BYTES_MAX = 4096;
 /** Bytes of an HMAC-SHA256 output. */
 export const MAC_BYTES = 32;
 
+/** The domain label of a secret's fingerprint (see `ClusterSecret.fingerprint`). */
+export const FINGERPRINT_LABEL = "blixard-secret-fingerprint-v1";
+
 /** The variable that holds the secret itself (there is no flag: `ps` would show it). */
 export const CLUSTER_SECRET_VARIABLE = "BLIXARD_CLUSTER_SECRET";
 
+/** What a secret is, said once for every message about it. */
+const SECRET_FORMAT = `${CLUSTER_SECRET_BYTES} random bytes written as 64 hex digits or 44 ` +
+  "base64 characters";
 /** What a secret's file must do, said once for every message about it. */
-const HOW_TO_WRITE = `write a random secret of ${CLUSTER_SECRET_BYTES_MIN}–` +
-  `${CLUSTER_SECRET_BYTES_MAX} bytes to it, readable only by the node's user ` +
-  "(e.g. head -c 32 /dev/urandom | base64 > FILE; chmod 600 FILE), the same file on every node";
+const HOW_TO_WRITE = `it must hold ${SECRET_FORMAT}, readable only by the node's user: ` +
+  "create one with blixard cluster new-secret FILE and copy that file to every node";
 
 /**
  * Text that holds a secret. It prints, logs and serialises as `[redacted]`, so a
@@ -71,6 +80,15 @@ export class ClusterSecretError extends Error {
   override name = "ClusterSecretError";
 }
 
+/**
+ * A secret that is set but empty (`BLIXARD_CLUSTER_SECRET=""`, an empty file): a usage
+ * error (exit 2), since `"$(cat /missing)"` must not silently start a node without one.
+ */
+export class EmptyClusterSecretError extends ClusterSecretError {
+  /** Always `"EmptyClusterSecretError"`. */
+  override name = "EmptyClusterSecretError";
+}
+
 /** The cluster secret, as an HMAC-SHA256 key. */
 export class ClusterSecret {
   readonly #key: CryptoKey;
@@ -103,6 +121,16 @@ export class ClusterSecret {
     return new Uint8Array(await crypto.subtle.sign("HMAC", this.#key, new Uint8Array(message)));
   }
 
+  /**
+   * The secret's fingerprint: lowercase hex of HMAC-SHA256(secret, `FINGERPRINT_LABEL`).
+   * It names the secret without revealing it (the secret has 256 random bits, so it cannot
+   * be guessed back from it), and the label keeps it apart from every other MAC.
+   */
+  async fingerprint(): Promise<string> {
+    const mac = await this.sign(new TextEncoder().encode(FINGERPRINT_LABEL));
+    return Array.from(mac, (byte) => byte.toString(16).padStart(2, "0")).join("");
+  }
+
   /** Whether `mac` is the HMAC of `message`; compares in constant time. */
   async verify(message: Uint8Array, mac: Uint8Array): Promise<boolean> {
     if (mac.length !== MAC_BYTES) return false;
@@ -117,7 +145,7 @@ export class ClusterSecret {
 
 /** Loads the secret from `source`; rejects with `ClusterSecretError`. */
 export async function loadClusterSecret(source: ClusterSecretSource): Promise<ClusterSecret> {
-  const bytes = source.kind === "file"
+  const text = source.kind === "file"
     ? await readSecretFile(source)
     : new TextEncoder().encode(source.text.reveal());
   const subject = source.kind === "file"
@@ -125,12 +153,41 @@ export async function loadClusterSecret(source: ClusterSecretSource): Promise<Cl
     : source.origin;
   const advice = source.kind === "file"
     ? HOW_TO_WRITE
-    : `set it to a random secret of ${CLUSTER_SECRET_BYTES_MIN}–${CLUSTER_SECRET_BYTES_MAX} bytes`;
-  if (bytes.length === 0) throw new ClusterSecretError(`${subject} is empty: ${advice}`);
-  if (bytes.length < CLUSTER_SECRET_BYTES_MIN || bytes.length > CLUSTER_SECRET_BYTES_MAX) {
-    throw new ClusterSecretError(`${subject} holds ${bytes.length} bytes: ${advice}`);
+    : `set it to ${SECRET_FORMAT} (blixard cluster new-secret FILE writes one)`;
+  const trimmed = withoutTrailingNewline(text);
+  if (trimmed.length === 0) throw new EmptyClusterSecretError(`${subject} is empty: ${advice}`);
+  const bytes = decodeSecretText(trimmed);
+  if (bytes === null) {
+    throw new ClusterSecretError(
+      `${subject} is not a cluster secret (${trimmed.length} characters): ${advice}`,
+    );
   }
   return await ClusterSecret.fromBytes(bytes);
+}
+
+/**
+ * The 32 bytes that `text` writes as 64 hex digits or as base64 (44 characters with its
+ * `=`, or 43 without), or `null` when it is neither.
+ */
+export function decodeSecretText(text: Uint8Array): Uint8Array | null {
+  const ascii = String.fromCharCode(...text.subarray(0, 128));
+  if (text.length === CLUSTER_SECRET_BYTES * 2 && /^[0-9a-fA-F]+$/.test(ascii)) {
+    return Uint8Array.from(
+      { length: CLUSTER_SECRET_BYTES },
+      (_, i) => parseInt(ascii.slice(2 * i, 2 * i + 2), 16),
+    );
+  }
+  if (/^[A-Za-z0-9+/]{43}=?$/.test(ascii) && text.length <= 44) {
+    const decoded = Uint8Array.from(atob(ascii.padEnd(44, "=")), (char) => char.charCodeAt(0));
+    if (decoded.length === CLUSTER_SECRET_BYTES) return decoded;
+  }
+  return null;
+}
+
+/** A fresh secret as its file holds it: 32 random bytes in base64, and a newline. */
+export function newSecretText(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(CLUSTER_SECRET_BYTES));
+  return `${btoa(String.fromCharCode(...bytes))}\n`;
 }
 
 /**
@@ -177,7 +234,7 @@ async function readSecretFile(
       },
     );
   }
-  return withoutTrailingNewline(bytes);
+  return bytes;
 }
 
 function readFailure(error: unknown): string {

@@ -4,13 +4,19 @@ import {
   ClusterSecret,
   ClusterSecretError,
   type ClusterSecretSource,
+  decodeSecretText,
+  EmptyClusterSecretError,
   loadClusterSecret,
+  newSecretText,
   SecretText,
   withoutTrailingNewline,
 } from "./cluster_secret.ts";
 
 const encoder = new TextEncoder();
-const SECRET_TEXT = "correct horse battery staple 42";
+/** 32 bytes as 64 hex digits, and the same bytes in base64. */
+const SECRET_BYTES = Uint8Array.from({ length: 32 }, (_, i) => (i * 37 + 11) % 256);
+const SECRET_TEXT = Array.from(SECRET_BYTES, (byte) => byte.toString(16).padStart(2, "0")).join("");
+const SECRET_BASE64 = btoa(String.fromCharCode(...SECRET_BYTES));
 const MESSAGE = encoder.encode("a message to sign");
 
 /** A temp dir for one test, removed afterwards whatever the test does. */
@@ -62,27 +68,39 @@ Deno.test("loadClusterSecret(): a file with one trailing newline is the same sec
       const fromFile = await loadClusterSecret(await secretFile(dir, SECRET_TEXT + ending));
       assert.deepStrictEqual(await fromFile.sign(MESSAGE), mac, JSON.stringify(ending));
     }
-    // Only one newline is dropped: a second one is part of the secret.
-    const twoNewlines = await loadClusterSecret(await secretFile(dir, `${SECRET_TEXT}\n\n`));
-    assert.notDeepStrictEqual(await twoNewlines.sign(MESSAGE), mac);
+    // Only one newline is dropped: with a second one the text is not a secret.
+    await assertRefused(
+      await secretFile(dir, `${SECRET_TEXT}\n\n`),
+      /is not a cluster secret \(65 characters\)/,
+      SECRET_TEXT,
+    );
   });
 });
 
-Deno.test("loadClusterSecret() refuses a missing, empty, short, oversize or non-regular file, naming the flag and the file", async () => {
+Deno.test("loadClusterSecret() refuses a missing, empty, guessable, oversize or non-regular file, naming the flag and the file", async () => {
   await withTempDir(async (dir) => {
-    const short = "fifteen bytes!!";
+    const guessable = "correct horse battery staple 42";
     await assertRefused(
       { kind: "file", path: `${dir}/missing`, origin: "--cluster-secret-file" },
-      new RegExp(`^--cluster-secret-file ${dir}/missing: cannot read it \\(no such file\\): write`),
+      new RegExp(
+        `^--cluster-secret-file ${dir}/missing: cannot read it \\(no such file\\): it must`,
+      ),
     );
     await assertRefused(
       await secretFile(dir, "\n", { name: "empty" }),
-      new RegExp(`^--cluster-secret-file ${dir}/empty: the file is empty: write a random secret`),
+      new RegExp(`^--cluster-secret-file ${dir}/empty: the file is empty: it must hold 32 random`),
+    );
+    await assert.rejects(
+      loadClusterSecret(await secretFile(dir, "", { name: "empty2" })),
+      EmptyClusterSecretError,
     );
     await assertRefused(
-      await secretFile(dir, `${short}\n`, { name: "short" }),
-      new RegExp(`^--cluster-secret-file ${dir}/short: the file holds 15 bytes: write`),
-      short,
+      await secretFile(dir, `${guessable}\n`, { name: "guessable" }),
+      new RegExp(
+        `^--cluster-secret-file ${dir}/guessable: the file is not a cluster secret \\(31 characters\\): ` +
+          "it must hold 32 random bytes written as 64 hex digits or 44 base64 characters",
+      ),
+      guessable,
     );
     await assertRefused(
       await secretFile(dir, new Uint8Array(CLUSTER_SECRET_BYTES_MAX + 3), { name: "huge" }),
@@ -93,6 +111,35 @@ Deno.test("loadClusterSecret() refuses a missing, empty, short, oversize or non-
       new RegExp(`^BLIXARD_CLUSTER_SECRET_FILE=${dir}: not a regular file`),
     );
   });
+});
+
+Deno.test("decodeSecretText() takes 32 bytes as 64 hex digits or base64, with or without padding, and nothing else", () => {
+  const decode = (text: string) => decodeSecretText(encoder.encode(text));
+  assert.deepStrictEqual(decode(SECRET_TEXT), SECRET_BYTES);
+  assert.deepStrictEqual(decode(SECRET_TEXT.toUpperCase()), SECRET_BYTES);
+  assert.deepStrictEqual(decode(SECRET_BASE64), SECRET_BYTES);
+  assert.deepStrictEqual(decode(SECRET_BASE64.replace(/=$/, "")), SECRET_BYTES);
+  for (
+    const wrong of [
+      SECRET_TEXT.slice(2), // 31 bytes
+      `${SECRET_TEXT}00`, // 33 bytes
+      `${SECRET_TEXT.slice(1)}g`,
+      btoa(String.fromCharCode(...SECRET_BYTES.subarray(1))), // 31 bytes in base64
+      `${SECRET_BASE64}=`,
+      "a passphrase that is long enough but not random at all",
+      "",
+    ]
+  ) {
+    assert.equal(decode(wrong), null, wrong);
+  }
+});
+
+Deno.test("newSecretText() writes 32 fresh random bytes in base64 and a newline, a valid secret", () => {
+  const first = newSecretText();
+  const second = newSecretText();
+  assert.match(first, /^[A-Za-z0-9+/]{43}=\n$/);
+  assert.notEqual(first, second);
+  assert.equal(decodeSecretText(encoder.encode(first.trimEnd()))?.length, 32);
 });
 
 Deno.test("loadClusterSecret() refuses a file that group or others may access, saying chmod 600", async () => {
@@ -113,13 +160,35 @@ Deno.test("loadClusterSecret() refuses a file that group or others may access, s
   });
 });
 
-Deno.test("loadClusterSecret() refuses a short BLIXARD_CLUSTER_SECRET without showing it", async () => {
+Deno.test("loadClusterSecret() refuses a guessable BLIXARD_CLUSTER_SECRET without showing it", async () => {
   await assertRefused(
     valueSource("too short"),
-    /^BLIXARD_CLUSTER_SECRET holds 9 bytes: set it to a random secret of 16–4096 bytes$/,
+    /^BLIXARD_CLUSTER_SECRET is not a cluster secret \(9 characters\): set it to 32 random bytes written as 64 hex digits or 44 base64 characters/,
     "too short",
   );
-  await assertRefused(valueSource(""), /^BLIXARD_CLUSTER_SECRET is empty/);
+  await assert.rejects(loadClusterSecret(valueSource("")), EmptyClusterSecretError);
+});
+
+Deno.test("loadClusterSecret(): the hex and the base64 of the same bytes are the same secret", async () => {
+  const fromHex = await loadClusterSecret(valueSource(SECRET_TEXT));
+  const fromBase64 = await loadClusterSecret(valueSource(SECRET_BASE64));
+  assert.deepStrictEqual(await fromHex.sign(MESSAGE), await fromBase64.sign(MESSAGE));
+  assert.equal(await fromHex.fingerprint(), await fromBase64.fingerprint());
+});
+
+Deno.test("ClusterSecret.fingerprint() is 64 hex digits that differ between secrets and show neither", async () => {
+  const secret = await ClusterSecret.fromBytes(SECRET_BYTES);
+  const other = await ClusterSecret.fromBytes(SECRET_BYTES.map((byte) => byte ^ 1));
+  const fingerprint = await secret.fingerprint();
+  assert.match(fingerprint, /^[0-9a-f]{64}$/);
+  assert.equal(await secret.fingerprint(), fingerprint);
+  assert.notEqual(await other.fingerprint(), fingerprint);
+  assert.notEqual(fingerprint, SECRET_TEXT);
+  // Not a MAC any other message could give: the label is its own.
+  assert.notDeepStrictEqual(
+    Array.from(await secret.sign(encoder.encode("blixard-auth-v1"))),
+    fingerprint,
+  );
 });
 
 Deno.test("ClusterSecret.verify() accepts its own MAC only, for the same message", async () => {

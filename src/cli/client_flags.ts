@@ -17,6 +17,7 @@ import {
   type ClusterSecret,
   ClusterSecretError,
   type ClusterSecretSource,
+  EmptyClusterSecretError,
   loadClusterSecret,
 } from "../auth/cluster_secret.ts";
 import { SeedNotFoundError } from "../bootstrap/bootstrap_error.ts";
@@ -97,6 +98,7 @@ export async function runClientCommand(
       clusterSecret,
     });
   } catch (error) {
+    if (error instanceof EmptyClusterSecretError) throw new UsageError(error.message);
     context.output.stderr(`blixard: ${describeConnectFailure(error, flags.peer)}\n`);
     return 1;
   }

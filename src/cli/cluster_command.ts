@@ -9,7 +9,8 @@
 import type { StatusJson } from "../transport/cluster_rpcs.ts";
 import type { CliOutput, Environment } from "./cli.ts";
 import { type ClientCommandSpec, runClientCommand } from "./client_flags.ts";
-import { UsageError } from "./errors.ts";
+import { reasonOf, UsageError } from "./errors.ts";
+import { newSecretText } from "../auth/cluster_secret.ts";
 
 const HELP = `Usage:
   blixard cluster status --peer host:port [--json] [--timeout 10s]
@@ -19,6 +20,9 @@ const HELP = `Usage:
   blixard cluster remove --id N --peer host:port [--force] [--timeout 10s]
       Removes member N (typically a dead one). Refused when the remaining reachable voters
       would be fewer than a quorum, unless --force.
+  blixard cluster new-secret FILE
+      Writes a new cluster secret (32 random bytes, base64) to FILE with mode 0600; never
+      overwrites. Copy FILE to every node and operator and pass it as --cluster-secret-file.
 
 --peer is any member's host:port (its --bind address); BLIXARD_PEER works too.
 --cluster-secret-file PATH: the cluster's secret, when it has one (also from
@@ -90,6 +94,8 @@ export async function runClusterCommand(
           return 0;
         },
       );
+    case "new-secret":
+      return await writeNewSecret(rest, output);
     case "-h":
     case "--help":
       output.stdout(HELP);
@@ -100,6 +106,40 @@ export async function runClusterCommand(
     default:
       throw new UsageError(`unknown cluster command '${subcommand}'; see 'blixard cluster --help'`);
   }
+}
+
+const NEW_SECRET_USAGE = "blixard cluster new-secret FILE";
+
+/**
+ * `blixard cluster new-secret FILE`: a fresh secret in a new file that only its owner may
+ * read. An existing file is never replaced: it may be the secret of a running cluster.
+ */
+async function writeNewSecret(args: readonly string[], output: CliOutput): Promise<number> {
+  if (args.length === 1 && (args[0] === "-h" || args[0] === "--help")) {
+    output.stdout(HELP);
+    return 0;
+  }
+  const path = args[0];
+  if (args.length !== 1 || path === undefined || path === "" || path.startsWith("-")) {
+    throw new UsageError(`expected one FILE; usage: ${NEW_SECRET_USAGE}`);
+  }
+  try {
+    // createNew: O_EXCL, so an existing file (or a link planted there) is never written.
+    await Deno.writeTextFile(path, newSecretText(), { createNew: true, mode: 0o600 });
+    // The mode given at creation is masked by the umask; 0600 is what the node demands.
+    await Deno.chmod(path, 0o600);
+  } catch (error) {
+    const reason = error instanceof Deno.errors.AlreadyExists
+      ? "the file exists (it may be a cluster's secret): choose another path, or remove it first"
+      : `cannot write it (${reasonOf(error)}): choose a path in a directory you may write`;
+    output.stderr(`blixard: ${path}: ${reason}\n`);
+    return 1;
+  }
+  output.stdout(
+    `wrote a new cluster secret to ${path} (mode 0600): copy it to every node and pass ` +
+      "--cluster-secret-file\n",
+  );
+  return 0;
 }
 
 /** The human form of `/status`: two header lines and one row per member. */

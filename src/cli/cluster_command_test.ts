@@ -3,6 +3,7 @@ import type { StatusJson } from "../transport/cluster_rpcs.ts";
 import { runCli } from "./cli.ts";
 import { formatStatus } from "./cluster_command.ts";
 import { captureOutput } from "./testing.ts";
+import { loadClusterSecret } from "../auth/cluster_secret.ts";
 
 /** A node id repeated to the 64 characters of a P2P id. */
 const p2pId = (digit: string) => digit.repeat(64);
@@ -128,4 +129,38 @@ Deno.test("blixard cluster: --help prints the help on stdout with exit 0; no sub
   const bare = captureOutput();
   assert.equal(await runCli(["cluster"], { env: {}, output: bare }), 2);
   assert.equal(bare.err, help.out);
+});
+
+Deno.test("blixard cluster new-secret FILE writes a valid secret with mode 0600, and never overwrites a file", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "blixard-new-secret-" });
+  try {
+    const path = `${dir}/secret`;
+    const written = captureOutput();
+    assert.equal(await runCli(["cluster", "new-secret", path], { env: {}, output: written }), 0);
+    assert.match(written.out, new RegExp(`^wrote a new cluster secret to ${path} \\(mode 0600\\)`));
+    assert.equal((await Deno.stat(path)).mode! & 0o777, 0o600);
+    const text = await Deno.readTextFile(path);
+    await loadClusterSecret({ kind: "file", path, origin: "--cluster-secret-file" });
+    assert.ok(!written.out.includes(text.trim()), "the secret is not printed");
+
+    const again = captureOutput();
+    assert.equal(await runCli(["cluster", "new-secret", path], { env: {}, output: again }), 1);
+    assert.equal(
+      again.err,
+      `blixard: ${path}: the file exists (it may be a cluster's secret): choose another path, ` +
+        "or remove it first\n",
+    );
+    assert.equal(await Deno.readTextFile(path), text, "the existing secret is kept");
+
+    for (const args of [["cluster", "new-secret"], ["cluster", "new-secret", "a", "b"]]) {
+      const usage = captureOutput();
+      assert.equal(await runCli(args, { env: {}, output: usage }), 2, args.join(" "));
+      assert.match(
+        usage.err,
+        /^blixard: expected one FILE; usage: blixard cluster new-secret FILE\n$/,
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

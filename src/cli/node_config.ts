@@ -432,8 +432,19 @@ export function parseClusterSecretSource(
   const fileVariable = environmentVariableFor("cluster-secret-file");
   const path = environment[fileVariable];
   const value = environment[CLUSTER_SECRET_VARIABLE];
-  const pathSet = path !== undefined && path !== "";
-  const valueSet = value !== undefined && value !== "";
+  // Unlike other variables, set-but-empty is an error here: `"$(cat /missing)"` must not
+  // start a node of a cluster with a secret without one.
+  for (const [variable, text] of [[fileVariable, path], [CLUSTER_SECRET_VARIABLE, value]]) {
+    if (text === "") {
+      throw new UsageError(
+        `${variable} is set but empty: set it to the cluster secret${
+          variable === fileVariable ? "'s file" : ""
+        }, or unset it for a cluster without a secret`,
+      );
+    }
+  }
+  const pathSet = path !== undefined;
+  const valueSet = value !== undefined;
   if (pathSet && valueSet) {
     throw new UsageError(
       `${fileVariable} and ${CLUSTER_SECRET_VARIABLE} are both set: set only one of them`,

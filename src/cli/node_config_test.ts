@@ -174,7 +174,20 @@ Deno.test("parseNodeConfig() refuses both secret variables at once, without show
     { BLIXARD_CLUSTER_SECRET_FILE: "/etc/secret", BLIXARD_CLUSTER_SECRET: secret },
     "BLIXARD_CLUSTER_SECRET_FILE and BLIXARD_CLUSTER_SECRET are both set: set only one of them",
   );
-  assert.equal(parse(["--id", "1"], { BLIXARD_CLUSTER_SECRET: "" }).clusterSecret, null);
+});
+
+Deno.test('parseNodeConfig() refuses a secret variable that is set but empty (exit 2), as "$(cat /missing)" gives', () => {
+  assertUsageError(
+    ["--id", "1"],
+    { BLIXARD_CLUSTER_SECRET: "" },
+    "BLIXARD_CLUSTER_SECRET is set but empty: set it to the cluster secret, or unset it for a cluster without a secret",
+  );
+  assertUsageError(
+    ["--id", "1"],
+    { BLIXARD_CLUSTER_SECRET_FILE: "" },
+    "BLIXARD_CLUSTER_SECRET_FILE is set but empty: set it to the cluster secret's file, or unset it for a cluster without a secret",
+  );
+  assert.equal(parse(["--id", "1"], {}).clusterSecret, null);
 });
 
 Deno.test("parseNodeConfig() does not validate a variable that a flag overrides", () => {

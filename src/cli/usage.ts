@@ -18,6 +18,7 @@ Usage:
   blixard cluster status  --peer host:port [--json]
   blixard cluster leave   --peer host:port
   blixard cluster remove  --id N --peer host:port
+  blixard cluster new-secret FILE                (a new secret, mode 0600)
   blixard kv put KEY VALUE --peer host:port      (prints the commit index)
   blixard kv get KEY       --peer host:port      (linearizable; exit 1 when absent)
   blixard kv delete KEY    --peer host:port
@@ -56,9 +57,12 @@ Flags:
   --mdns, --no-mdns         mDNS discovery (_blixard._udp.local). Not implemented in this
                             version: accepted and ignored with a warning. Default: off.
   --cluster-secret-file PATH
-                            File holding the cluster secret: 16–4096 bytes (one trailing newline
-                            is ignored), the same on every node, mode 0600 (a file that group or
-                            others may access is refused). /bootstrap is signed with it, joiners
+                            File holding the cluster secret: 32 random bytes as 64 hex digits or
+                            44 base64 characters (blixard cluster new-secret FILE writes one),
+                            the same on every node, mode 0600 (a file that group or others may
+                            access is refused; an empty one is a usage error). The data dir
+                            records its fingerprint: a restart without it, or with another, is
+                            refused. /bootstrap is signed with it, joiners
                             and clients must prove it, and a joiner refuses a seed whose
                             /bootstrap is not signed with it. Without a secret the node warns
                             that anyone who can reach its ports may join. Default: none.
@@ -70,7 +74,8 @@ Environment:
   BLIXARD_JOIN_TIMEOUT, BLIXARD_LOG_LEVEL, BLIXARD_LOG_FORMAT, BLIXARD_MDNS,
   BLIXARD_CLUSTER_SECRET_FILE.
   BLIXARD_CLUSTER_SECRET         The cluster secret itself, instead of a file (not both);
-                                 --cluster-secret-file wins over it.
+                                 --cluster-secret-file wins over it. Set but empty (or
+                                 BLIXARD_CLUSTER_SECRET_FILE set but empty) is a usage error.
   BLIXARD_ENABLE_MDNS_DISCOVERY  Same as BLIXARD_MDNS, which wins when both are set.
   BLIXARD_P2P_ENABLED            Must be true or unset: Iroh P2P is the only transport.
   Booleans are true/false, 1/0 or yes/no.

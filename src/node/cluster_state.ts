@@ -20,6 +20,7 @@ import { foundingLog } from "../state_machine/founding.ts";
 import type { MemberInfo } from "../state_machine/member_info.ts";
 import type { P2pEndpoint } from "../transport/p2p_endpoint.ts";
 import { getLogger } from "../log/logging.ts";
+import { checkSecretFingerprint, recordSecretFingerprint } from "./secret_fingerprint.ts";
 
 const log = getLogger(["blixard", "node"]);
 
@@ -35,10 +36,14 @@ export interface ClusterState {
   self: MemberInfo;
 }
 
-/** Opens `<data-dir>/blixard.db` and decides how the node starts. */
+/**
+ * Opens `<data-dir>/blixard.db` and decides how the node starts. A restart checks the
+ * cluster secret's fingerprint recorded in the data dir (`secret_fingerprint.ts`); founding
+ * and joining record it (`secretFingerprint`: `null` without a secret).
+ */
 export function openClusterState(
   config: NodeConfig,
-  context: { dataDirPath: string; endpoint: P2pEndpoint },
+  context: { dataDirPath: string; endpoint: P2pEndpoint; secretFingerprint?: string | null },
 ): ClusterState {
   const storage = openStorage(context.dataDirPath);
   try {
@@ -52,8 +57,10 @@ export function openClusterState(
     const { hardState } = storage.initialState();
     if (hardState.term > 0 || storage.lastIndex() > 0) {
       checkOwnership(stateMachine, self, storage.path);
+      checkSecretFingerprint(context.dataDirPath, context.secretFingerprint ?? null);
       return { storage, stateMachine, start: "restart", self };
     }
+    recordSecretFingerprint(context.dataDirPath, context.secretFingerprint ?? null);
     if (config.peers.length > 0) return { storage, stateMachine, start: "join", self };
     const clusterId = crypto.randomUUID();
     storage.persist({ ...foundingLog(self, clusterId), snapshot: null });
@@ -65,10 +72,14 @@ export function openClusterState(
   }
 }
 
-/** Removes a database that never received Raft state (a join that did not succeed). */
+/**
+ * Removes a database that never received Raft state (a join that did not succeed), and
+ * the secret fingerprint the join recorded beside it.
+ */
 export function removeIfPristine(storage: SqliteStorage): void {
   if (storage.initialState().hardState.term > 0 || storage.lastIndex() > 0) return;
   storage.close();
+  recordSecretFingerprint(storage.path.replace(/\/[^/]*$/, ""), null);
   for (const suffix of ["", "-wal", "-shm"]) {
     try {
       Deno.removeSync(storage.path + suffix);

@@ -23,11 +23,12 @@ import {
   type ClusterSecret,
   ClusterSecretError,
   describeClusterSecretSource,
+  EmptyClusterSecretError,
   loadClusterSecret,
 } from "../auth/cluster_secret.ts";
 import { SecretGate } from "../auth/secret_gate.ts";
 import type { NodeConfig } from "../cli/node_config.ts";
-import { reasonOf, StartupError } from "../cli/errors.ts";
+import { reasonOf, StartupError, UsageError } from "../cli/errors.ts";
 import { getLogger } from "../log/logging.ts";
 import { NodeMetrics } from "../http/metrics.ts";
 import { startHttpServer } from "../http/http_server.ts";
@@ -134,7 +135,11 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
   });
   resources.push("HTTP server", () => http.shutdown());
 
-  const state = openClusterState(config, { dataDirPath: dataDir.path, endpoint });
+  const state = openClusterState(config, {
+    dataDirPath: dataDir.path,
+    endpoint,
+    secretFingerprint: await clusterSecret?.fingerprint() ?? null,
+  });
   resources.push("storage", () => state.storage.close());
   // Members admit each other without a proof; the secret is for a node a member does not
   // know (yet, or any more), e.g. a removed node asking whether it still is one.
@@ -218,6 +223,7 @@ async function readClusterSecret(config: NodeConfig): Promise<ClusterSecret | nu
   try {
     return await loadClusterSecret(config.clusterSecret);
   } catch (error) {
+    if (error instanceof EmptyClusterSecretError) throw new UsageError(error.message);
     if (error instanceof ClusterSecretError) {
       throw new StartupError(error.message, { cause: error });
     }

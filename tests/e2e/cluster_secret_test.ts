@@ -8,7 +8,6 @@
 
 import assert from "node:assert/strict";
 import { UNAUTHENTICATED } from "../../src/auth/auth_rpcs.ts";
-import { ClusterSecret } from "../../src/auth/cluster_secret.ts";
 import { parseBootstrapInfo } from "../../src/bootstrap/bootstrap_info.ts";
 import { verifyBootstrapSignature } from "../../src/bootstrap/bootstrap_signature.ts";
 import { GET_RPC, PUT_RPC, REMOVE_RPC, STATUS_RPC } from "../../src/transport/cluster_rpcs.ts";
@@ -18,18 +17,14 @@ import { type CliRun, describeRun, runBlixard } from "../helpers/cli.ts";
 import { agreedLeader, statusOf, waitForVoters } from "../helpers/cluster.ts";
 import { NodeGroup, type NodeProcess } from "../helpers/node_process.ts";
 import { RawRpc } from "../helpers/raw_rpc.ts";
+import {
+  OTHER_SECRET_TEXT as WRONG_SECRET_TEXT,
+  SECRET_TEXT,
+  secretOf,
+  writeSecretFile,
+} from "../helpers/secrets.ts";
 
-const SECRET_TEXT = "e2e cluster secret 7f3a9c1d5b2e8f4a";
-const WRONG_SECRET_TEXT = "e2e wrong secret 0b9d4e7a2c6f1a3e";
 const encoder = new TextEncoder();
-
-/** A 0600 file holding `text` and a newline, the way an operator writes one. */
-function writeSecretFile(dir: string, name: string, text: string): string {
-  const path = `${dir}/${name}`;
-  Deno.writeTextFileSync(path, `${text}\n`);
-  Deno.chmodSync(path, 0o600);
-  return path;
-}
 
 /** The last log line of `node` that matches `pattern`. */
 function logLine(node: NodeProcess, pattern: RegExp): string | undefined {
@@ -46,7 +41,7 @@ Deno.test("a cluster with a secret admits only callers that prove it", async (t)
   const secretDir = Deno.makeTempDirSync({ prefix: "blixard-secret-e2e-" });
   const secretFile = writeSecretFile(secretDir, "secret", SECRET_TEXT);
   const wrongSecretFile = writeSecretFile(secretDir, "wrong", WRONG_SECRET_TEXT);
-  const secret = await ClusterSecret.fromBytes(encoder.encode(SECRET_TEXT));
+  const secret = await secretOf(SECRET_TEXT);
   const cliRuns: CliRun[] = [];
   const withSecret = ["--cluster-secret-file", secretFile];
   try {
