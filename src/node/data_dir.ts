@@ -18,6 +18,9 @@
  */
 
 import { reasonOf, StartupError } from "../cli/errors.ts";
+import { getLogger } from "../log/logging.ts";
+
+const log = getLogger(["blixard", "node"]);
 
 /** The lock file's name inside the data dir. */
 export const LOCK_FILE_NAME = "LOCK";
@@ -99,7 +102,58 @@ async function ensureDirectory(path: string): Promise<void> {
       `data dir ${path} is not a directory: choose another --data-dir or move the file away`,
     );
   }
+  await checkPermissions(path, info);
   await checkWritable(path);
+}
+
+/**
+ * The data dir holds the node's Raft credential (`identity.key`) and its state. A dir that
+ * group or others may write is refused: they could replace the key or the database. One
+ * they may only read or enter is narrowed to 0700, with a warning: the files inside are
+ * 0600 anyway, and refusing would stop nodes whose dir was made with a plain `mkdir`.
+ */
+async function checkPermissions(path: string, info: Deno.FileInfo): Promise<void> {
+  if (info.mode === null || (info.mode & 0o077) === 0) return;
+  const mode = formatMode(info.mode);
+  if ((info.mode & 0o022) !== 0) {
+    throw new StartupError(
+      `data dir ${path} is writable by group or others (mode ${mode}): run chmod 700 ${path}`,
+    );
+  }
+  await restrictMode(path, 0o700);
+  log.warn("data dir {path} was accessible to group or others (mode {mode}): made it 0700", {
+    path,
+    mode,
+  });
+}
+
+/**
+ * Narrows `path` (a file the node owns) to `mode` when group or others have any access,
+ * and returns the mode it had, or `null` when it was already private or does not exist.
+ */
+export async function restrictMode(path: string, mode: number): Promise<string | null> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  }
+  if (info.mode === null || (info.mode & 0o077) === 0) return null;
+  try {
+    await Deno.chmod(path, mode);
+  } catch (error) {
+    throw new StartupError(
+      `${path} is accessible to group or others (mode ${formatMode(info.mode)}) and cannot be ` +
+        `made private (${reasonOf(error)}): run chmod ${mode.toString(8)} ${path} as its owner`,
+      { cause: error },
+    );
+  }
+  return formatMode(info.mode);
+}
+
+function formatMode(mode: number): string {
+  return (mode & 0o777).toString(8).padStart(4, "0");
 }
 
 /**

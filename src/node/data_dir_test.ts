@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { StartupError } from "../cli/errors.ts";
-import { LOCK_FILE_NAME, openDataDir } from "./data_dir.ts";
+import { LOCK_FILE_NAME, openDataDir, restrictMode } from "./data_dir.ts";
 
 async function withTempDir(body: (root: string) => Promise<void>): Promise<void> {
   const root = await Deno.makeTempDir({ prefix: "blixard-data-dir-test-" });
@@ -184,5 +184,52 @@ Deno.test("openDataDir() is not fooled by a LOCK file left with a pid", async ()
     const dataDir = await openDataDir(root);
     assert.equal(await Deno.readTextFile(`${root}/${LOCK_FILE_NAME}`), `${Deno.pid}\n`);
     await dataDir.release();
+  });
+});
+
+Deno.test("openDataDir() refuses a dir that group or others may write, saying the chmod to run", async () => {
+  await withTempDir(async (root) => {
+    for (const mode of [0o777, 0o720, 0o702, 0o1777]) {
+      const path = `${root}/data-${mode.toString(8)}`;
+      await Deno.mkdir(path);
+      await Deno.chmod(path, mode);
+      await assert.rejects(
+        openDataDir(path),
+        assertStartupError(
+          new RegExp(
+            `^data dir ${path} is writable by group or others \\(mode 0${
+              (mode & 0o777).toString(8)
+            }\\): run chmod 700 ${path}$`,
+          ),
+        ),
+      );
+      assert.deepEqual(await listNames(path), [], "nothing written");
+    }
+  });
+});
+
+Deno.test("openDataDir() narrows a dir that group or others may only read to 0700", async () => {
+  await withTempDir(async (root) => {
+    const path = `${root}/data`;
+    await Deno.mkdir(path);
+    await Deno.chmod(path, 0o755);
+    const dataDir = await openDataDir(path);
+    try {
+      assert.equal((await Deno.stat(path)).mode! & 0o777, 0o700);
+    } finally {
+      await dataDir.release();
+    }
+  });
+});
+
+Deno.test("restrictMode() narrows a file open to others and reports its old mode; a private or missing one is left alone", async () => {
+  await withTempDir(async (root) => {
+    const path = `${root}/blixard.db`;
+    await Deno.writeTextFile(path, "x");
+    await Deno.chmod(path, 0o644);
+    assert.equal(await restrictMode(path, 0o600), "0644");
+    assert.equal((await Deno.stat(path)).mode! & 0o777, 0o600);
+    assert.equal(await restrictMode(path, 0o600), null);
+    assert.equal(await restrictMode(`${root}/missing`, 0o600), null);
   });
 });

@@ -9,7 +9,6 @@
  * @module
  */
 
-import { getLogger } from "@logtape/logtape";
 import { reasonOf, StartupError } from "../cli/errors.ts";
 
 /** The key file's name inside the data dir. */
@@ -21,16 +20,12 @@ const IDENTITY_FILE_BYTES_MAX = 1024;
 const WHAT_TO_DO = "restore it from a backup, or delete it to start this node with a new " +
   "P2P identity (the cluster must then remove the old member first)";
 
-const log = getLogger(["blixard", "identity"]);
-
 /** The node's secret key and how it was obtained. */
 export interface Identity {
   /** The 32-byte Iroh secret key. Never log it. */
   secretKey: Uint8Array;
   /** `true` when this call made the key (first start). */
   created: boolean;
-  /** `true` when the file is readable or writable by group or others (already logged). */
-  permissionsTooOpen: boolean;
 }
 
 /**
@@ -47,7 +42,7 @@ export async function loadOrCreateIdentity(dataDirPath: string): Promise<Identit
   const keyPath = `${dataDirPath}/${IDENTITY_FILE_NAME}`;
   if (!await pathExists(keyPath)) {
     const secretKey = await createKeyFile(dataDirPath, keyPath);
-    return { secretKey, created: true, permissionsTooOpen: false };
+    return { secretKey, created: true };
   }
   let info: Deno.FileInfo;
   try {
@@ -56,6 +51,16 @@ export async function loadOrCreateIdentity(dataDirPath: string): Promise<Identit
     throw unreadable(keyPath, error);
   }
   if (!info.isFile) throw malformed(keyPath, "is not a regular file");
+  // The key is the node's Raft credential: whoever reads it is this member to the others,
+  // and whoever may write it could swap it. Refused like the cluster secret's file, before
+  // it is read.
+  if (info.mode !== null && (info.mode & 0o077) !== 0) {
+    const mode = (info.mode & 0o777).toString(8).padStart(4, "0");
+    throw new StartupError(
+      `identity key ${keyPath} is accessible to group or others (mode ${mode}): ` +
+        `run chmod 600 ${keyPath}`,
+    );
+  }
   if (info.size > IDENTITY_FILE_BYTES_MAX) {
     throw malformed(keyPath, `has ${info.size} bytes, expected ${SECRET_KEY_BYTES * 2 + 1}`);
   }
@@ -66,15 +71,7 @@ export async function loadOrCreateIdentity(dataDirPath: string): Promise<Identit
     throw unreadable(keyPath, error);
   }
   const secretKey = decodeKey(keyPath, text);
-  const permissionsTooOpen = info.mode !== null && (info.mode & 0o077) !== 0;
-  if (permissionsTooOpen) {
-    const mode = (info.mode! & 0o777).toString(8).padStart(4, "0");
-    log.warn("identity key is accessible to group or others: run chmod 600 on it", {
-      path: keyPath,
-      mode,
-    });
-  }
-  return { secretKey, created: false, permissionsTooOpen };
+  return { secretKey, created: false };
 }
 
 /**

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { StartupError } from "../cli/errors.ts";
-import { configureLogging, resetLogging } from "../log/logging.ts";
 import { IDENTITY_FILE_NAME, loadOrCreateIdentity, SECRET_KEY_BYTES } from "./identity.ts";
 
 async function withTempDir(body: (dir: string) => Promise<void>): Promise<void> {
@@ -38,7 +37,6 @@ Deno.test("loadOrCreateIdentity() creates a 0600 key file of 64 hex characters a
   await withTempDir(async (dir) => {
     const identity = await loadOrCreateIdentity(dir);
     assert.equal(identity.created, true);
-    assert.equal(identity.permissionsTooOpen, false);
     assert.equal(identity.secretKey.length, SECRET_KEY_BYTES);
     const keyPath = `${dir}/${IDENTITY_FILE_NAME}`;
     const text = await Deno.readTextFile(keyPath);
@@ -162,21 +160,22 @@ Deno.test("loadOrCreateIdentity() refuses a dangling link instead of creating a 
   });
 });
 
-Deno.test("loadOrCreateIdentity() flags and logs a key file readable by others", async () => {
+Deno.test("loadOrCreateIdentity() refuses a key file that group or others may access, saying the chmod to run", async () => {
   await withTempDir(async (dir) => {
-    const keyPath = await writeKeyFile(dir, KEY_HEX + "\n", 0o644);
-    const lines: string[] = [];
-    await configureLogging({ level: "info", format: "text", write: (line) => lines.push(line) });
-    try {
-      const identity = await loadOrCreateIdentity(dir);
-      assert.equal(identity.permissionsTooOpen, true);
-      assert.deepEqual(identity.secretKey, KEY_BYTES);
-    } finally {
-      await resetLogging();
+    for (const mode of [0o644, 0o640, 0o604, 0o620, 0o602]) {
+      const keyPath = await writeKeyFile(dir, KEY_HEX + "\n", mode);
+      await assert.rejects(loadOrCreateIdentity(dir), (error) => {
+        assert.ok(error instanceof StartupError, String(error));
+        assert.equal(
+          error.message,
+          `identity key ${keyPath} is accessible to group or others (mode 0${mode.toString(8)}): ` +
+            `run chmod 600 ${keyPath}`,
+        );
+        return true;
+      });
+      assert.equal(await Deno.readTextFile(keyPath), KEY_HEX + "\n", "the key is kept");
     }
-    assert.equal(lines.length, 1);
-    assert.match(lines[0] ?? "", / WARN {2}identity: .*chmod 600/);
-    assert.ok(lines[0]?.includes(`path=${keyPath} mode=0644`));
-    assert.ok(!lines[0]?.includes(KEY_HEX), "the key itself is never logged");
+    await Deno.chmod(`${dir}/${IDENTITY_FILE_NAME}`, 0o400);
+    assert.deepEqual((await loadOrCreateIdentity(dir)).secretKey, KEY_BYTES);
   });
 });

@@ -38,13 +38,13 @@ import { P2pEndpoint } from "../transport/p2p_endpoint.ts";
 import { RpcClient, RpcServer } from "../transport/rpc.ts";
 import { PING_RPC, pingHandler } from "../transport/ping_rpc.ts";
 import { RaftTransport } from "../transport/raft_transport.ts";
-import { openDataDir } from "./data_dir.ts";
+import { openDataDir, restrictMode } from "./data_dir.ts";
 import { loadOrCreateIdentity } from "./identity.ts";
 import { ResourceStack } from "./resource_stack.ts";
 import { JoinProgress } from "./join_progress.ts";
 import { wireEndpointMetrics } from "./endpoint_metrics.ts";
 import { registerClusterMetrics } from "./cluster_metrics.ts";
-import { openClusterState } from "./cluster_state.ts";
+import { openClusterState, type StartMode } from "./cluster_state.ts";
 import { ClusterMember } from "./cluster_member.ts";
 import { startingStatusJson } from "./status_view.ts";
 import { startSeedSearch } from "./joiner.ts";
@@ -141,6 +141,7 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
     secretFingerprint: await clusterSecret?.fingerprint() ?? null,
   });
   resources.push("storage", () => state.storage.close());
+  await restrictDatabaseModes(dataDir.path, state.start);
   // Members admit each other without a proof; the secret is for a node a member does not
   // know (yet, or any more), e.g. a removed node asking whether it still is one.
   const rpcClient = clusterSecret === null
@@ -274,6 +275,24 @@ function startEarlySeedSearch(
   // The join consumes it; until then (or if the start fails) nobody else awaits it.
   search.catch(() => {});
   return search;
+}
+
+/**
+ * `blixard.db` and its WAL files hold every key and value: owner only. SQLite creates them
+ * under the umask (usually 0644), and earlier versions left them so: narrowed, not refused,
+ * with a warning when an existing file was open to others.
+ */
+async function restrictDatabaseModes(dataDir: string, start: StartMode): Promise<void> {
+  for (const suffix of ["", "-wal", "-shm"]) {
+    const path = `${dataDir}/${DATABASE_FILE_NAME}${suffix}`;
+    const previous = await restrictMode(path, 0o600);
+    if (previous !== null && start === "restart") {
+      log.warn("{path} was accessible to group or others (mode {mode}): made it 0600", {
+        path,
+        mode: previous,
+      });
+    }
+  }
 }
 
 function databaseExists(dataDir: string): boolean {

@@ -121,3 +121,46 @@ Deno.test("a guessable cluster secret is refused at start, and cluster new-secre
     await Deno.remove(secretDir, { recursive: true });
   }
 });
+
+Deno.test("identity.key or a data dir open to others is refused with the chmod to run; blixard.db is made 0600", async () => {
+  const group = new NodeGroup();
+  try {
+    const first = await group.start({ id: 1 });
+    await waitForVoters(first, 1);
+    assert.equal((await first.stop()).code, 0);
+    const dataDir = first.dataDir;
+    const keyPath = `${dataDir}/identity.key`;
+    const databasePath = `${dataDir}/blixard.db`;
+    const restart = { id: 1, bindPort: first.bindPort };
+
+    // On main this only logged a warning: the Raft credential stayed readable by all.
+    Deno.chmodSync(keyPath, 0o644);
+    await expectRefusedStart(group, restart, {
+      code: 1,
+      line: new RegExp(
+        `^blixard: identity key ${keyPath} is accessible to group or others \\(mode 0644\\): ` +
+          `run chmod 600 ${keyPath}$`,
+      ),
+    });
+    Deno.chmodSync(keyPath, 0o600);
+
+    Deno.chmodSync(dataDir, 0o777);
+    await expectRefusedStart(group, restart, {
+      code: 1,
+      line: new RegExp(
+        `^blixard: data dir ${dataDir} is writable by group or others \\(mode 0777\\): ` +
+          `run chmod 700 ${dataDir}$`,
+      ),
+    });
+
+    Deno.chmodSync(dataDir, 0o755);
+    Deno.chmodSync(databasePath, 0o644);
+    const back = await group.start(restart);
+    await waitForVoters(back, 1);
+    assert.equal(Deno.statSync(databasePath).mode! & 0o777, 0o600);
+    assert.equal(Deno.statSync(dataDir).mode! & 0o777, 0o700);
+    assert.match(back.stderr, /blixard\.db was accessible to group or others \(mode 0644\)/);
+  } finally {
+    await group.cleanup();
+  }
+});
