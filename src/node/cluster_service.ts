@@ -114,6 +114,11 @@ export class ClusterService {
       ANNOUNCE_RPC,
       this.#leaderOnly(ANNOUNCE_RPC, (request, context) => {
         return membership.announce(memberInfo(request.member), context.signal);
+      }, {
+        // Only a member itself announces its addresses (after a restart), straight to the
+        // leader it knows; nobody forwards another's, so no member vouches for one either.
+        callerMustBe: (request) => request.member.p2pNodeId,
+        membersVouch: false,
       }),
     );
     server.register(
@@ -245,18 +250,23 @@ export class ClusterService {
   /**
    * Serves `handler` on the leader; elsewhere forwards the request to the leader, unless
    * the caller is itself a member (the request was already forwarded once).
-   * `callerMustBe` names the P2P id the caller must have (a joiner joins as itself).
+   * `callerMustBe` names the P2P id the caller must have (a joiner joins as itself); a
+   * member forwarding the request vouches for it unless `membersVouch` is `false`.
    */
   #leaderOnly<Definition extends RpcDefinition>(
     definition: Definition,
     handler: RpcHandler<Definition>,
-    options: { callerMustBe?: (request: z.output<Definition["request"]>) => string } = {},
+    options: {
+      callerMustBe?: (request: z.output<Definition["request"]>) => string;
+      membersVouch?: boolean;
+    } = {},
   ): RpcHandler<Definition> {
     return guard(async (request, context) => {
       // A member forwarding a request vouches for its origin (it checked the caller itself).
       const fromMember = this.#options.directory.memberIdOf(context.remoteNodeId) !== null;
+      const vouched = fromMember && options.membersVouch !== false;
       const expectedCaller = options.callerMustBe?.(request);
-      if (!fromMember && expectedCaller !== undefined && expectedCaller !== context.remoteNodeId) {
+      if (!vouched && expectedCaller !== undefined && expectedCaller !== context.remoteNodeId) {
         throw new ClusterError(
           "invalid",
           `the request names P2P id ${expectedCaller} but comes from ${context.remoteNodeId}`,

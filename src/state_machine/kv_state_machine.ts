@@ -25,6 +25,13 @@ import type { KeyValue, ListOptions, StateStore } from "./state_store.ts";
 /** Default for `KvStateMachineOptions.sessionsMax`. */
 export const CLIENT_SESSIONS_MAX = 4096;
 
+/**
+ * Revoked keys kept; beyond it the oldest revocation is forgotten. Every removal adds one,
+ * so over a long life the set must be bounded; a key revoked that long ago belongs to a
+ * machine that had to hold the secret to come back, and rotating the secret shuts it out.
+ */
+export const REVOKED_KEYS_MAX = 4096;
+
 /** The most pairs one `list` returns. */
 export const LIST_LIMIT_MAX = 10_000;
 
@@ -133,6 +140,19 @@ export class KvStateMachine {
       ...conf.learners.map((id) => member(id, "learner")),
     ]
       .sort((a, b) => a.nodeId - b.nodeId);
+  }
+
+  /**
+   * Whether `p2pNodeId` is the key of a removed member: every member refuses it from the
+   * moment it applies the removal, whatever it proves.
+   */
+  isRevoked(p2pNodeId: string): boolean {
+    return this.#store.isRevoked(p2pNodeId);
+  }
+
+  /** The revoked keys, oldest first. */
+  revokedKeys(): string[] {
+    return this.#store.revokedKeys().map((revoked) => revoked.p2pNodeId);
   }
 
   /** The cluster id, or `null` before `initCluster` was applied. */
@@ -272,6 +292,17 @@ export class KvStateMachine {
     }
   }
 
+  /** Revokes the key of member `nodeId`, removed by entry `index`; the set stays bounded. */
+  #revokeKeyOf(nodeId: NodeId, index: number): void {
+    const info = this.#store.memberInfos().find((member) => member.nodeId === nodeId);
+    if (info === undefined) return;
+    this.#store.revokeKey({ p2pNodeId: info.p2pNodeId, index });
+    const revoked = this.#store.revokedKeys();
+    for (const oldest of revoked.slice(0, Math.max(0, revoked.length - REVOKED_KEYS_MAX))) {
+      this.#store.forgetRevokedKey(oldest.p2pNodeId);
+    }
+  }
+
   #applyMembership(entry: MembershipEntry): ApplyResult {
     const change = entry.change;
     const before = this.#store.appliedConfState();
@@ -293,6 +324,7 @@ export class KvStateMachine {
           `member info names node ${decoded.value.nodeId}, the entry adds node ${change.nodeId}`;
       } else this.#store.putMemberInfo(decoded.value);
     } else if (change.type === "removeNode") {
+      this.#revokeKeyOf(change.nodeId, entry.index);
       this.#store.deleteMemberInfo(change.nodeId);
     }
     return { type: "membership", index: entry.index, confState, error };

@@ -4,7 +4,7 @@ import { InvariantViolation } from "../raft/assert.ts";
 import type { Entry, MembershipChange } from "../raft/types.ts";
 import { kvCommandArbitrary } from "./arbitraries.ts";
 import { type Command, encodeCommand } from "./commands.ts";
-import { KvStateMachine } from "./kv_state_machine.ts";
+import { KvStateMachine, REVOKED_KEYS_MAX } from "./kv_state_machine.ts";
 import { encodeMemberInfo, type MemberInfo } from "./member_info.ts";
 import { MemoryStateStore } from "./memory_state_store.ts";
 import { StateImageError } from "./state_image.ts";
@@ -296,6 +296,43 @@ Deno.test("KvStateMachine: membership entries keep member records, roles and the
   deepStrictEqual(sm.appliedConfState(), { voters: [1], learners: [3] });
 });
 
+Deno.test("KvStateMachine: removing a member revokes its key for good; a snapshot carries the revocation", () => {
+  const sm = machine();
+  const log = foundedLog();
+  log.membership({ type: "addLearner", nodeId: 2, context: encodeMemberInfo(info(2)) });
+  log.membership({ type: "addLearner", nodeId: 3, context: text("garbage") });
+  applyAll(sm, log);
+  strictEqual(sm.isRevoked("p2p-2"), false);
+  log.membership({ type: "removeNode", nodeId: 2 });
+  log.membership({ type: "removeNode", nodeId: 3 });
+  applyAll(sm, log);
+  strictEqual(sm.isRevoked("p2p-2"), true);
+  deepStrictEqual(sm.revokedKeys(), ["p2p-2"], "a member without a record has no key to revoke");
+  strictEqual(sm.isRevoked("p2p-1"), false);
+
+  const restored = machine();
+  restored.restore({
+    metadata: { index: sm.appliedIndex(), term: 1, confState: sm.appliedConfState() },
+    data: sm.snapshotData(),
+  });
+  strictEqual(restored.isRevoked("p2p-2"), true);
+  deepStrictEqual(restored.snapshotData(), sm.snapshotData());
+});
+
+Deno.test("KvStateMachine: revoked keys are bounded, the oldest revocation forgotten first", () => {
+  const sm = machine();
+  const log = foundedLog();
+  for (let nodeId = 2; nodeId <= REVOKED_KEYS_MAX + 3; nodeId += 1) {
+    log.membership({ type: "addLearner", nodeId, context: encodeMemberInfo(info(nodeId)) });
+    log.membership({ type: "removeNode", nodeId });
+  }
+  applyAll(sm, log);
+  const revoked = sm.revokedKeys();
+  strictEqual(revoked.length, REVOKED_KEYS_MAX);
+  deepStrictEqual([revoked[0], revoked.at(-1)], ["p2p-4", `p2p-${REVOKED_KEYS_MAX + 3}`]);
+  strictEqual(sm.isRevoked("p2p-3"), false);
+});
+
 Deno.test("KvStateMachine: a membership entry that does not fit the configuration is an invariant violation", () => {
   const sm = machine();
   const log = foundedLog();
@@ -333,10 +370,12 @@ Deno.test("KvStateMachine.list() pages with startAfter: each page starts after t
   deepStrictEqual(secondPage.map((p) => [...p.key]), [[1, 3]]);
 });
 
-/** A log touching every part of the state: members, cluster id, keys, sessions. */
+/** A log touching every part of the state: members, revoked keys, cluster id, keys, sessions. */
 function richLog(): LogBuilder {
   const log = foundedLog();
   log.membership({ type: "addLearner", nodeId: 2, context: encodeMemberInfo(info(2)) });
+  log.membership({ type: "addLearner", nodeId: 3, context: encodeMemberInfo(info(3)) });
+  log.membership({ type: "removeNode", nodeId: 3 });
   for (let i = 0; i < 40; i += 1) {
     const key = bytes(i % 7, 0xff, i % 3);
     log.command({

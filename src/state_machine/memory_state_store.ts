@@ -9,7 +9,13 @@ import type { ConfState, NodeId } from "../raft/types.ts";
 import { assert } from "../raft/assert.ts";
 import { hasPrefix, keySuccessor } from "./byte_keys.ts";
 import { canonicalMemberInfo, type MemberInfo } from "./member_info.ts";
-import type { ClientSession, KeyValue, ListOptions, StateStore } from "./state_store.ts";
+import type {
+  ClientSession,
+  KeyValue,
+  ListOptions,
+  RevokedKey,
+  StateStore,
+} from "./state_store.ts";
 
 const HEX_BY_BYTE = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, "0"));
 
@@ -29,6 +35,7 @@ export class MemoryStateStore implements StateStore {
   #sortedKeys: string[] = [];
   #pairs = new Map<string, KeyValue>();
   #members = new Map<NodeId, MemberInfo>();
+  #revoked = new Map<string, number>();
   /** Insertion order is `index` order: a session is re-inserted whenever it is used. */
   #sessions = new Map<string, ClientSession>();
   /** The highest `index` ever given to `putSession`; keeps the map's order honest. */
@@ -81,6 +88,23 @@ export class MemoryStateStore implements StateStore {
 
   deleteMemberInfo(nodeId: NodeId): void {
     this.#members.delete(nodeId);
+  }
+
+  revokedKeys(): RevokedKey[] {
+    return [...this.#revoked].map(([p2pNodeId, index]) => ({ p2pNodeId, index }))
+      .sort((a, b) => a.index - b.index || (a.p2pNodeId < b.p2pNodeId ? -1 : 1));
+  }
+
+  isRevoked(p2pNodeId: string): boolean {
+    return this.#revoked.has(p2pNodeId);
+  }
+
+  revokeKey(revoked: RevokedKey): void {
+    this.#revoked.set(revoked.p2pNodeId, revoked.index);
+  }
+
+  forgetRevokedKey(p2pNodeId: string): void {
+    this.#revoked.delete(p2pNodeId);
   }
 
   appliedIndex(): number {
@@ -142,6 +166,7 @@ export class MemoryStateStore implements StateStore {
     this.#sortedKeys = [];
     this.#pairs.clear();
     this.#members.clear();
+    this.#revoked.clear();
     this.#sessions.clear();
     this.#newestSessionIndex = 0;
     this.#appliedIndex = 0;

@@ -14,7 +14,13 @@ import { encodeConfState, parseConfState, type SqliteStorage } from "../storage/
 import { decodeKvResult, encodeKvResult } from "./apply_result.ts";
 import { compareBytes, keySuccessor, prefixEnd } from "./byte_keys.ts";
 import { decodeMemberInfo, encodeMemberInfo, type MemberInfo } from "./member_info.ts";
-import type { ClientSession, KeyValue, ListOptions, StateStore } from "./state_store.ts";
+import type {
+  ClientSession,
+  KeyValue,
+  ListOptions,
+  RevokedKey,
+  StateStore,
+} from "./state_store.ts";
 
 /** The layout of the state machine tables this build reads and writes. */
 export const STATE_SCHEMA_VERSION = 1;
@@ -31,6 +37,15 @@ const SCHEMA_SQL = `
   INSERT INTO sm_state (id, applied_index, conf_state, cluster_id)
     VALUES (1, 0, '{"voters":[],"learners":[]}', NULL);
   INSERT INTO meta (name, value) VALUES ('state_schema_version', ${STATE_SCHEMA_VERSION});
+`;
+
+/**
+ * Revoked keys came after schema version 1 and are added to its databases in place: a
+ * table an older build does not read leaves its reading of the others unchanged.
+ */
+const REVOKED_SQL = `
+  CREATE TABLE IF NOT EXISTS sm_revoked (
+    p2p_node_id TEXT PRIMARY KEY, revoked_index INTEGER NOT NULL) WITHOUT ROWID;
 `;
 
 interface SessionRow {
@@ -97,6 +112,26 @@ export class SqliteStateStore implements StateStore {
 
   deleteMemberInfo(nodeId: NodeId): void {
     this.#write(this.#statements.deleteMember, nodeId);
+  }
+
+  revokedKeys(): RevokedKey[] {
+    const rows = this.#statements.selectRevoked.all() as unknown as {
+      p2p_node_id: string;
+      revoked_index: number;
+    }[];
+    return rows.map((row) => ({ p2pNodeId: row.p2p_node_id, index: row.revoked_index }));
+  }
+
+  isRevoked(p2pNodeId: string): boolean {
+    return this.#statements.selectRevokedKey.get(p2pNodeId) !== undefined;
+  }
+
+  revokeKey(revoked: RevokedKey): void {
+    this.#write(this.#statements.upsertRevoked, revoked.p2pNodeId, revoked.index);
+  }
+
+  forgetRevokedKey(p2pNodeId: string): void {
+    this.#write(this.#statements.deleteRevoked, p2pNodeId);
   }
 
   appliedIndex(): number {
@@ -167,7 +202,7 @@ export class SqliteStateStore implements StateStore {
   clear(): void {
     assert(this.#storage.inTransaction(), "state store writes happen inside a transaction");
     this.#storage.database.exec(`
-      DELETE FROM sm_kv; DELETE FROM sm_member; DELETE FROM sm_session;
+      DELETE FROM sm_kv; DELETE FROM sm_member; DELETE FROM sm_session; DELETE FROM sm_revoked;
       UPDATE sm_state SET applied_index = 0, conf_state = '{"voters":[],"learners":[]}', cluster_id = NULL;
     `);
   }
@@ -223,6 +258,10 @@ function createOrCheckSchema(storage: SqliteStorage): void {
         `${STATE_SCHEMA_VERSION}); run the blixard release that wrote it`,
     );
   }
+  const hasRevoked = storage.database.prepare(
+    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sm_revoked'",
+  ).get();
+  if (hasRevoked === undefined) storage.transaction(() => storage.database.exec(REVOKED_SQL));
   const hasState = storage.database.prepare("SELECT 1 FROM sm_state WHERE id = 1").get();
   if (hasState === undefined) throw storage.corruption("the sm_state row is missing");
 }
@@ -246,6 +285,14 @@ function prepareStatements(storage: SqliteStorage) {
       "INSERT INTO sm_member (node_id, info) VALUES (?, ?) ON CONFLICT (node_id) DO UPDATE SET info = excluded.info",
     ),
     deleteMember: prepare("DELETE FROM sm_member WHERE node_id = ?"),
+    selectRevoked: prepare(
+      "SELECT p2p_node_id, revoked_index FROM sm_revoked ORDER BY revoked_index, p2p_node_id",
+    ),
+    selectRevokedKey: prepare("SELECT 1 FROM sm_revoked WHERE p2p_node_id = ?"),
+    upsertRevoked: prepare(
+      "INSERT OR REPLACE INTO sm_revoked (p2p_node_id, revoked_index) VALUES (?, ?)",
+    ),
+    deleteRevoked: prepare("DELETE FROM sm_revoked WHERE p2p_node_id = ?"),
     selectApplied: prepare("SELECT applied_index FROM sm_state WHERE id = 1"),
     updateApplied: prepare("UPDATE sm_state SET applied_index = ? WHERE id = 1"),
     selectConfState: prepare("SELECT conf_state FROM sm_state WHERE id = 1"),

@@ -146,3 +146,22 @@ Deno.test("SqliteStateStore reports unreadable member, session and configuration
     });
   }
 });
+
+Deno.test("SqliteStateStore adds the revoked-key table to a database written before it, keeping its state", () => {
+  withDataDir((dataDir) => {
+    writeAppliedState(dataDir);
+    const database = new DatabaseSync(join(dataDir, DATABASE_FILE_NAME));
+    database.exec("DROP TABLE sm_revoked");
+    database.close();
+    const storage = SqliteStorage.open(dataDir);
+    try {
+      const store = new SqliteStateStore(storage);
+      deepStrictEqual(store.revokedKeys(), []);
+      strictEqual(store.appliedIndex(), 2);
+      storage.transaction(() => store.revokeKey({ p2pNodeId: "p2p-2", index: 3 }));
+      strictEqual(store.isRevoked("p2p-2"), true);
+    } finally {
+      storage.close();
+    }
+  });
+});

@@ -20,10 +20,10 @@ import {
   encodeMessagePack,
   plainBytes,
 } from "./msgpack_codec.ts";
-import type { ClientSession, KeyValue, StateStore } from "./state_store.ts";
+import type { ClientSession, KeyValue, RevokedKey, StateStore } from "./state_store.ts";
 
-/** The image layout this build writes and reads. */
-export const STATE_IMAGE_FORMAT = 1;
+/** The image layout this build writes; it also reads format 1 (before revoked keys). */
+export const STATE_IMAGE_FORMAT = 2;
 
 /** How many pairs are read from the store at a time while encoding. */
 const PAGE_PAIRS = 1024;
@@ -39,6 +39,8 @@ export interface StateImage {
   pairs: KeyValue[];
   /** Oldest first. */
   sessions: ClientSession[];
+  /** Oldest first. */
+  revokedKeys: RevokedKey[];
 }
 
 /** Raised when snapshot data is not an image this build can read. */
@@ -47,8 +49,8 @@ export class StateImageError extends Error {
 }
 
 const idsSchema = z.array(z.int().min(1));
-const imageSchema = z.tuple([
-  z.literal(STATE_IMAGE_FORMAT),
+const imageFields = [
+  z.literal([1, STATE_IMAGE_FORMAT]),
   z.int().min(0),
   idsSchema,
   idsSchema,
@@ -61,6 +63,11 @@ const imageSchema = z.tuple([
     z.int().min(1),
     z.unknown(),
   ])),
+] as const;
+const revokedSchema = z.array(z.tuple([z.string().min(1).max(128), z.int().min(1)]));
+const imageSchema = z.union([
+  z.tuple([...imageFields, revokedSchema]),
+  z.tuple(imageFields),
 ]);
 
 /** The image of everything in `store`, encoded deterministically. */
@@ -75,6 +82,7 @@ export function encodeStateImage(store: StateStore): Uint8Array {
     store.memberInfos().map(canonicalMemberInfo),
     allPairsFlat(store),
     store.sessions().map((s) => [s.clientId, s.sequence, s.index, kvResultFields(s.result)]),
+    store.revokedKeys().map((revoked) => [revoked.p2pNodeId, revoked.index]),
   ]);
 }
 
@@ -88,7 +96,12 @@ export function decodeStateImage(bytes: Uint8Array): StateImage {
   }
   const parsed = imageSchema.safeParse(value);
   if (!parsed.success) throw new StateImageError(`snapshot data ${describeZodError(parsed.error)}`);
-  const [, appliedIndex, voters, learners, clusterId, members, flat, sessionRows] = parsed.data;
+  const [format, appliedIndex, voters, learners, clusterId, members, flat, sessionRows] =
+    parsed.data;
+  const revokedRows = parsed.data.length === 9 ? parsed.data[8] : [];
+  if ((format === 1) !== (parsed.data.length === 8)) {
+    throw new StateImageError(`snapshot data of format ${format} has ${parsed.data.length} fields`);
+  }
   if (flat.length % 2 !== 0) throw new StateImageError("snapshot data has a key without a value");
   const pairs: KeyValue[] = [];
   for (let i = 0; i < flat.length; i += 2) {
@@ -101,7 +114,16 @@ export function decodeStateImage(bytes: Uint8Array): StateImage {
       throw new StateImageError(`snapshot data session ${clientId}: ${(error as Error).message}`);
     }
   });
-  return { appliedIndex, confState: { voters, learners }, clusterId, members, pairs, sessions };
+  const revokedKeys = revokedRows.map(([p2pNodeId, index]) => ({ p2pNodeId, index }));
+  return {
+    appliedIndex,
+    confState: { voters, learners },
+    clusterId,
+    members,
+    pairs,
+    sessions,
+    revokedKeys,
+  };
 }
 
 /** Replaces everything in `store` with `image`. Call inside `store.transaction`. */
@@ -110,6 +132,7 @@ export function loadStateImage(store: StateStore, image: StateImage): void {
   for (const { key, value } of image.pairs) store.put(key, value);
   for (const info of image.members) store.putMemberInfo(info);
   for (const session of image.sessions) store.putSession(session);
+  for (const revoked of image.revokedKeys) store.revokeKey(revoked);
   if (image.clusterId !== null) store.setClusterId(image.clusterId);
   store.setAppliedConfState(image.confState);
   store.setAppliedIndex(image.appliedIndex);

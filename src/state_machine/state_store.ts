@@ -42,6 +42,13 @@ export interface ClientSession {
   result: KvResult;
 }
 
+/** A removed member's key, refused by every member from the entry that removed it on. */
+export interface RevokedKey {
+  p2pNodeId: string;
+  /** The index of the entry that removed the member. */
+  index: number;
+}
+
 /** Storage for the key/value state machine. Writes must happen inside `transaction`. */
 export interface StateStore {
   /** Runs `fn` so that its writes take effect together (see the implementations). */
@@ -62,6 +69,15 @@ export interface StateStore {
   putMemberInfo(info: MemberInfo): void;
   /** Removes the record of `nodeId`, if any. */
   deleteMemberInfo(nodeId: NodeId): void;
+
+  /** Every revoked key, oldest (lowest `index`) first. */
+  revokedKeys(): RevokedKey[];
+  /** Whether `p2pNodeId` is revoked. */
+  isRevoked(p2pNodeId: string): boolean;
+  /** Revokes `revoked.p2pNodeId` (again: its index is replaced). */
+  revokeKey(revoked: RevokedKey): void;
+  /** Forgets the revocation of `p2pNodeId`, if any. */
+  forgetRevokedKey(p2pNodeId: string): void;
 
   /** The index of the last entry applied; 0 before any. */
   appliedIndex(): number;
@@ -89,6 +105,6 @@ export interface StateStore {
   /** Removes the session of `clientId`. */
   deleteSession(clientId: string): void;
 
-  /** Removes everything: keys, members, sessions, cluster id; applied index 0. */
+  /** Removes everything: keys, members, revoked keys, sessions, cluster id; applied index 0. */
   clear(): void;
 }

@@ -80,6 +80,21 @@ for (const [name, withStore] of kinds) {
     deepStrictEqual(page("", "ab"), ["abc", "b"]);
   });
 
+  test("revoked keys are kept by key, oldest revocation first, and cleared with the rest", (store) => {
+    store.revokeKey({ p2pNodeId: "p9", index: 12 });
+    store.revokeKey({ p2pNodeId: "p3", index: 7 });
+    deepStrictEqual(store.revokedKeys(), [
+      { p2pNodeId: "p3", index: 7 },
+      { p2pNodeId: "p9", index: 12 },
+    ]);
+    deepStrictEqual([store.isRevoked("p3"), store.isRevoked("p4")], [true, false]);
+    store.forgetRevokedKey("p3");
+    store.forgetRevokedKey("p4");
+    deepStrictEqual(store.revokedKeys(), [{ p2pNodeId: "p9", index: 12 }]);
+    store.clear();
+    deepStrictEqual([store.revokedKeys(), store.isRevoked("p9")], [[], false]);
+  });
+
   test("member records are kept by node id", (store) => {
     const info = (nodeId: number) => ({
       nodeId,

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { authenticate, AuthenticatingRpcClient } from "../../src/auth/authenticate.ts";
+import type { ClusterSecret } from "../../src/auth/cluster_secret.ts";
 import { P2pEndpoint, type PeerAddress } from "../../src/transport/p2p_endpoint.ts";
 import {
   RpcClient,
@@ -24,17 +26,29 @@ export class RawRpc {
   readonly #client: RpcClient;
   readonly #peer: PeerAddress;
 
-  private constructor(endpoint: P2pEndpoint, peer: PeerAddress) {
+  readonly #secret: ClusterSecret | null;
+
+  private constructor(endpoint: P2pEndpoint, peer: PeerAddress, secret: ClusterSecret | null) {
     this.#endpoint = endpoint;
-    this.#client = new RpcClient(endpoint);
+    this.#client = secret === null
+      ? new RpcClient(endpoint)
+      : new AuthenticatingRpcClient(endpoint, { secret });
     this.#peer = peer;
+    this.#secret = secret;
   }
 
-  /** Binds a fresh endpoint on 127.0.0.1 and targets `node` by the key its `/bootstrap` gives. */
-  static async connect(node: NodeProcess): Promise<RawRpc> {
+  /**
+   * Binds an endpoint on 127.0.0.1 (with a fresh key unless `options.secretKey` gives one)
+   * and targets `node` by the key its `/bootstrap` gives. With `options.secret` the calls
+   * prove it when the node asks, as the CLI does.
+   */
+  static async connect(
+    node: NodeProcess,
+    options: { secret?: ClusterSecret; secretKey?: Uint8Array } = {},
+  ): Promise<RawRpc> {
     const info = await node.getJson("/bootstrap");
     const endpoint = await P2pEndpoint.bind({
-      secretKey: crypto.getRandomValues(new Uint8Array(32)),
+      secretKey: options.secretKey ?? crypto.getRandomValues(new Uint8Array(32)),
       bindAddress: "127.0.0.1:0",
       relayUrl: null,
     });
@@ -42,7 +56,22 @@ export class RawRpc {
       p2pNodeId: info.p2p_node_id as string,
       addresses: info.p2p_addresses as string[],
       relayUrl: null,
-    });
+    }, options.secret ?? null);
+  }
+
+  /** Proves the secret given to `connect` to the node now, before it asks. */
+  async authenticate(): Promise<void> {
+    if (this.#secret === null) throw new Error("RawRpc.connect() was given no secret");
+    await authenticate(
+      (definition, request, callOptions) =>
+        this.#client.call(this.#peer, definition, request, callOptions),
+      {
+        secret: this.#secret,
+        callerP2pNodeId: this.#endpoint.nodeId,
+        serverP2pNodeId: this.#peer.p2pNodeId,
+        timeoutMs: CALL_TIMEOUT_MS,
+      },
+    );
   }
 
   /** Calls `definition` once on the node; rejects with the node's `RpcError`. */
