@@ -44,6 +44,15 @@ export const SECRET_REFUSED = "secret_refused";
 /** The error code of an authentication whose challenge is unknown, used or expired. */
 export const CHALLENGE_EXPIRED = "challenge_expired";
 
+/**
+ * The error code of a call from a removed member's key: revoked cluster-wide when its
+ * removal was applied, whatever it proves. Only a new key (a new data dir) may join again.
+ */
+export const REVOKED = "revoked";
+/** What a node answers a revoked key, with `REVOKED`. */
+export const REVOKED_MESSAGE = "this P2P key belongs to a member that was removed from the " +
+  "cluster and is revoked: to add this machine again, start it with an empty --data-dir";
+
 /** What a node without the caller's authentication answers, with `UNAUTHENTICATED`. */
 export const UNAUTHENTICATED_MESSAGE =
   "this cluster requires the cluster secret: pass --cluster-secret-file " +

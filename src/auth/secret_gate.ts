@@ -28,6 +28,8 @@ import {
   AUTHENTICATE_RPC,
   CHALLENGE_EXPIRED,
   CHALLENGE_RPC,
+  REVOKED,
+  REVOKED_MESSAGE,
   SECRET_REFUSED,
   UNAUTHENTICATED,
   UNAUTHENTICATED_MESSAGE,
@@ -90,6 +92,11 @@ export interface SecretGateOptions {
   selfP2pNodeId: string;
   /** Whether `p2pNodeId` is a current member's key (members need no authentication). */
   isMember: (p2pNodeId: string) => boolean;
+  /**
+   * Whether `p2pNodeId` is a removed member's key: refused everything, even once proven,
+   * from the moment the removal is applied here (not after its authentication expires).
+   */
+  isRevoked?: (p2pNodeId: string) => boolean;
   /** Monotonic clock in milliseconds; `performance.now` unless a test injects one. */
   now?: () => number;
   /** Bounds other than the defaults (tests). */
@@ -146,6 +153,7 @@ export class SecretGate {
         handler: RpcHandler<Definition>,
       ) => {
         server.register(definition, (request, context) => {
+          this.#refuseRevoked(context.remoteNodeId);
           if (!this.admits(context.remoteNodeId)) {
             throw new RpcError(UNAUTHENTICATED, UNAUTHENTICATED_MESSAGE);
           }
@@ -157,10 +165,19 @@ export class SecretGate {
 
   /** Whether the caller with key `p2pNodeId` may call guarded methods now. */
   admits(p2pNodeId: string): boolean {
+    if (this.#options.isRevoked?.(p2pNodeId) === true) return false;
     return this.#options.isMember(p2pNodeId) || this.#authenticated.get(p2pNodeId) === true;
   }
 
+  /** Answers a revoked key `revoked` (so a removed node learns why), and forgets its proof. */
+  #refuseRevoked(p2pNodeId: string): void {
+    if (this.#options.isRevoked?.(p2pNodeId) !== true) return;
+    this.#authenticated.take(p2pNodeId);
+    throw new RpcError(REVOKED, REVOKED_MESSAGE);
+  }
+
   #challenge(callerP2pNodeId: string): { challenge: Uint8Array } {
+    this.#refuseRevoked(callerP2pNodeId);
     const taken = this.#challengeLimiter.tryTake();
     if (!taken.allowed) {
       throw new RpcError(
@@ -178,6 +195,7 @@ export class SecretGate {
     callerP2pNodeId: string,
     request: { challenge: Uint8Array; proof: Uint8Array },
   ): Promise<{ validForMs: number }> {
+    this.#refuseRevoked(callerP2pNodeId);
     // Taken, not read: a challenge is good for one attempt, right or wrong.
     const issued = this.#challenges.take(callerP2pNodeId);
     if (issued === undefined || !sameBytes(issued, request.challenge)) {

@@ -35,7 +35,7 @@ function newKey(): string {
  * them after validating the request, with the caller's key as the context.
  */
 function gateHarness(
-  options: { members?: string[]; limits?: Partial<SecretGateLimits> } = {},
+  options: { members?: string[]; revoked?: Set<string>; limits?: Partial<SecretGateLimits> } = {},
 ) {
   const clock = { nowMs: 0 };
   const serverKey = newKey();
@@ -49,6 +49,7 @@ function gateHarness(
     secret: SECRET,
     selfP2pNodeId: serverKey,
     isMember: (key) => options.members?.includes(key) ?? false,
+    isRevoked: (key) => options.revoked?.has(key) ?? false,
     now: () => clock.nowMs,
     ...(options.limits === undefined ? {} : { limits: options.limits }),
   });
@@ -220,4 +221,25 @@ Deno.test("SecretGate bounds outstanding challenges and authenticated keys, the 
     false,
     true,
   ]);
+});
+
+Deno.test("SecretGate refuses a revoked key at once, even authenticated or a member, and will not authenticate it again", async () => {
+  const removed = newKey();
+  const revoked = new Set<string>();
+  const harness = gateHarness({ members: [removed], revoked });
+  await harness.authenticate(removed);
+  assert.deepEqual(await harness.echo(removed), { text: "hi" });
+  const challenge = await harness.challenge(removed);
+  revoked.add(removed);
+  assert.equal(harness.gate.admits(removed), false);
+  await assert.rejects(
+    harness.echo(removed),
+    isRpcError("revoked", /^this P2P key belongs to a member that was removed/),
+  );
+  await assert.rejects(harness.answer(removed, challenge), isRpcError("revoked"));
+  await assert.rejects(harness.challenge(removed), isRpcError("revoked"));
+  assert.equal(harness.echoes(), 1);
+  const other = newKey();
+  await harness.authenticate(other);
+  assert.deepEqual(await harness.echo(other), { text: "hi" }, "other keys are unaffected");
 });

@@ -84,6 +84,7 @@ export class ClusterMember {
     this.directory = new MemberDirectory(nodeId, {
       latest: () => this.raft.status().confState,
       applied: () => state.stateMachine.appliedConfState(),
+      revoked: (p2pNodeId) => state.stateMachine.isRevoked(p2pNodeId),
     });
     this.raft = new RaftNode({
       nodeId,

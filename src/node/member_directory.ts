@@ -27,6 +27,8 @@ export interface MemberConfigurations {
   latest: () => ConfState;
   /** The configuration of the applied state machine. */
   applied: () => ConfState;
+  /** Whether the applied state revoked `p2pNodeId` (a removed member's key); none if absent. */
+  revoked?: (p2pNodeId: string) => boolean;
 }
 
 /** The membership and addresses a node knows of. */
@@ -81,12 +83,20 @@ export class MemberDirectory implements RaftPeerDirectory {
   }
 
   memberIdOf(p2pNodeId: string): NodeId | null {
+    // A revoked key is nobody's, whatever records or a seed's list say: Raft links and
+    // the secret gate ask here.
+    if (this.isRevoked(p2pNodeId)) return null;
     // Records of removed members stay; the same key may have rejoined under another id.
     for (const record of this.#records.values()) {
       if (record.p2pNodeId !== p2pNodeId || record.nodeId === this.#selfId) continue;
       if (this.#counts(record.nodeId)) return record.nodeId;
     }
     return null;
+  }
+
+  /** Whether `p2pNodeId` belongs to a removed member, revoked cluster-wide. */
+  isRevoked(p2pNodeId: string): boolean {
+    return this.#configurations.revoked?.(p2pNodeId) ?? false;
   }
 
   /**

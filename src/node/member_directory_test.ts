@@ -144,3 +144,21 @@ Deno.test("sameAddresses() compares addresses in order and the relay, not the id
   assert.equal(sameAddresses(two, { ...base, addresses: ["127.0.0.1:2", "127.0.0.1:1"] }), false);
   assert.equal(sameAddresses(two, { ...base, addresses: ["127.0.0.1:1"] }), false);
 });
+
+Deno.test("MemberDirectory.memberIdOf() answers null for a revoked key, whatever the records say", () => {
+  const revoked = new Set<string>();
+  const state = { conf: { voters: [1, 2], learners: [3] } as ConfState };
+  const directory = new MemberDirectory(1, {
+    latest: () => state.conf,
+    applied: () => state.conf,
+    revoked: (p2pNodeId) => revoked.has(p2pNodeId),
+  });
+  for (const id of [1, 2, 3]) directory.remember(info(id));
+  directory.rememberProvisional([info(5)]);
+  assert.equal(directory.memberIdOf(info(3).p2pNodeId), 3);
+  revoked.add(info(3).p2pNodeId).add(info(5).p2pNodeId);
+  assert.equal(directory.isRevoked(info(3).p2pNodeId), true);
+  assert.equal(directory.memberIdOf(info(3).p2pNodeId), null);
+  assert.equal(directory.memberIdOf(info(5).p2pNodeId), null);
+  assert.equal(directory.memberIdOf(info(2).p2pNodeId), 2);
+});

@@ -59,6 +59,13 @@ export class MembershipManager {
   }
 
   async #join(member: MemberInfo, signal: AbortSignal): Promise<{ index: number }> {
+    if (this.#directory.isRevoked(member.p2pNodeId)) {
+      throw new ClusterError(
+        "invalid",
+        `P2P id ${member.p2pNodeId} belongs to a member that was removed, and is revoked: ` +
+          "to add this machine again, start it with an empty --data-dir (a new identity.key)",
+      );
+    }
     const conf = this.#confState();
     const byKey = this.#memberWithKey(conf, member.p2pNodeId);
     if (byKey !== null && byKey !== member.nodeId) {

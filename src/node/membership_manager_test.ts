@@ -231,3 +231,26 @@ Deno.test("MembershipManager.remove() of an unreachable voter is allowed: the ot
     await cluster.close();
   }
 });
+
+Deno.test("MembershipManager.join() refuses the key of a removed member, under any id: it is revoked", async () => {
+  const cluster = InProcessCluster.create({ voters: 1 });
+  try {
+    const leader = await cluster.leader();
+    const joiner = cluster.addNode(memberInfoOf(2));
+    await leader.membership.join(joiner.info, signal());
+    await leader.membership.remove(2, { force: false, signal: signal() });
+    assert.equal(leader.directory.isRevoked(joiner.info.p2pNodeId), true);
+    assert.equal(leader.directory.memberIdOf(joiner.info.p2pNodeId), null);
+    for (const nodeId of [2, 3]) {
+      await assert.rejects(
+        leader.membership.join({ ...joiner.info, nodeId }, signal()),
+        isInvalid(
+          /belongs to a member that was removed, and is revoked: .*start it with an empty --data-dir/,
+        ),
+      );
+    }
+    assert.deepStrictEqual(leader.raft.status().confState, { voters: [1], learners: [] });
+  } finally {
+    await cluster.close();
+  }
+});

@@ -46,7 +46,7 @@ import { wireEndpointMetrics } from "./endpoint_metrics.ts";
 import { registerClusterMetrics } from "./cluster_metrics.ts";
 import { openClusterState, type StartMode } from "./cluster_state.ts";
 import { ClusterMember } from "./cluster_member.ts";
-import { startingStatusJson } from "./status_view.ts";
+import { publicStatusJson, startingStatusJson } from "./status_view.ts";
 import { startSeedSearch } from "./joiner.ts";
 import type { Seed } from "../bootstrap/bootstrap_client.ts";
 import { DATABASE_FILE_NAME } from "../storage/sqlite_storage.ts";
@@ -110,6 +110,7 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
     secret: clusterSecret,
     selfP2pNodeId: endpoint.nodeId,
     isMember: (p2pNodeId) => member !== null && member.directory.memberIdOf(p2pNodeId) !== null,
+    isRevoked: (p2pNodeId) => member !== null && member.directory.isRevoked(p2pNodeId),
   });
   gate?.register(rpcServer);
   rpcServer.serve(endpoint);
@@ -129,7 +130,9 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
         });
         return clusterSecret === null ? info : signBootstrapInfo(info, clusterSecret);
       },
-      status,
+      // With a secret, strangers see no more than they need (status_view.ts); the whole
+      // document stays behind the gate, on cluster.status.
+      status: clusterSecret === null ? status : () => publicStatusJson(status()),
       isServing: () => member?.isServing ?? true,
     },
   });

@@ -1,16 +1,16 @@
 /**
  * `RemovalWatch`: how a node finds out that the cluster removed it (DESIGN.md section 6).
  *
- * Members refuse a removed node's key as soon as its removal is appended, so the entry
- * that removes it never reaches it. Left alone, a node removed while it ran (or while it
+ * Members refuse a removed node's key as soon as they apply its removal, so the entry
+ * that removes it usually never reaches it. Left alone, a node removed while it ran (or while it
  * was down, then restarted from its data dir) would campaign forever, unseen, its
  * `/status` still listing itself as a voter. So while a node that believes it is a member
  * has no leader, it asks the members it knows for their status over `blixard/rpc/1`
  * (any key may ask; with a cluster secret, a key the members no longer know proves the
  * secret first, which the node's `AuthenticatingRpcClient` does) and concludes that it
  * was removed when one of them has applied entries beyond this node's whole log and does
- * not list it, or lists its id with another key. The node then says so in its log and
- * stops.
+ * not list it, or lists its id with another key; or, with a secret, when a member refuses
+ * its key as revoked. The node then says so in its log and stops.
  *
  * Only state committed past everything this node holds counts: a member that lags behind
  * may not know yet that this node was added.
@@ -20,6 +20,8 @@
 
 import type { StatusJson } from "../transport/cluster_rpcs.ts";
 import type { PeerAddress } from "../transport/p2p_endpoint.ts";
+import { RpcError } from "../transport/rpc.ts";
+import { REVOKED } from "../auth/auth_rpcs.ts";
 
 /** How often a node without a leader asks the others whether it is still a member. */
 export const REMOVAL_CHECK_INTERVAL_MS = 1_000;
@@ -55,6 +57,17 @@ export function removalEvidence(peer: StatusJson, self: SelfView): string | null
     return `${where} lists node ${self.nodeId} with another P2P id, ${record.p2p_node_id}`;
   }
   return null;
+}
+
+/**
+ * Why `peer`'s refusal shows that this node was removed, or `null` when it does not. With
+ * a cluster secret the members refuse a removed member's key as `revoked` from the moment
+ * they apply its removal, so the status that `removalEvidence` reads never comes; the
+ * refusal itself says it, from a member this node knows by its key.
+ */
+export function revocationEvidence(refusal: unknown, peer: PeerAddress): string | null {
+  if (!(refusal instanceof RpcError) || refusal.code !== REVOKED) return null;
+  return `member ${peer.p2pNodeId} refuses this node's key as revoked`;
 }
 
 /** Options of a {@linkcode RemovalWatch}. */
@@ -103,14 +116,14 @@ export class RemovalWatch {
     if (this.#asking || this.#removed) return null;
     this.#asking = true;
     try {
+      const peers = this.#options.peers();
       const answers = await Promise.allSettled(
-        this.#options.peers().map((peer) =>
-          this.#options.askStatus(peer, { timeoutMs: STATUS_TIMEOUT_MS })
-        ),
+        peers.map((peer) => this.#options.askStatus(peer, { timeoutMs: STATUS_TIMEOUT_MS })),
       );
-      for (const answer of answers) {
-        if (answer.status !== "fulfilled") continue;
-        const evidence = removalEvidence(answer.value, self);
+      for (const [i, answer] of answers.entries()) {
+        const evidence = answer.status === "fulfilled"
+          ? removalEvidence(answer.value, self)
+          : revocationEvidence(answer.reason, peers[i]!);
         if (evidence === null) continue;
         this.#removed = true;
         this.stop();

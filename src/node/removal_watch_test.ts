@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
 import type { StatusJson } from "../transport/cluster_rpcs.ts";
 import type { PeerAddress } from "../transport/p2p_endpoint.ts";
+import { RpcError } from "../transport/rpc.ts";
 import {
   LEADERLESS_CHECKS_MIN,
   removalEvidence,
   RemovalWatch,
+  revocationEvidence,
   type SelfView,
 } from "./removal_watch.ts";
 
@@ -123,4 +125,14 @@ Deno.test("RemovalWatch reports nothing while every member that answers still li
   );
   for (let i = 0; i < 3 * LEADERLESS_CHECKS_MIN; i++) assert.equal(await watch.check(), null);
   assert.deepEqual(removed, []);
+});
+
+Deno.test("revocationEvidence() takes a member's revoked refusal as removal, and nothing else", () => {
+  const peer = { p2pNodeId: "a".repeat(64), addresses: ["127.0.0.1:7001"], relayUrl: null };
+  assert.equal(
+    revocationEvidence(new RpcError("revoked", "removed"), peer),
+    `member ${"a".repeat(64)} refuses this node's key as revoked`,
+  );
+  assert.equal(revocationEvidence(new RpcError("unauthenticated", "who?"), peer), null);
+  assert.equal(revocationEvidence(new Error("revoked"), peer), null);
 });

@@ -58,6 +58,41 @@ export function startingStatusJson(nodeId: NodeId, join: JoinStatusJson | null):
   };
 }
 
+/** `/status` over HTTP on a node with a cluster secret: see {@linkcode publicStatusJson}. */
+export interface PublicStatusJson {
+  node_id: NodeId;
+  cluster_id: string | null;
+  role: StatusJson["role"];
+  leader_id: NodeId | null;
+  members: { node_id: NodeId; role: "voter" | "learner" }[];
+  join: { phase: string; since: string } | null;
+  /** Where the whole document is, for an operator who holds the secret. */
+  full_status: string;
+}
+
+/** Where the whole status is with a secret. */
+export const FULL_STATUS_COMMAND = "blixard cluster status --json --cluster-secret-file FILE";
+
+/**
+ * What `/status` shows anyone who reaches the HTTP port of a node with a cluster secret:
+ * enough to tell whether the node serves, what it is and whether the cluster has a leader
+ * and how many members of each role (the ids and the leader are in `/bootstrap` anyway).
+ * Not the members' P2P ids and addresses (a map for an attacker, and the gate on
+ * `cluster.status` would be moot), the term and indexes, or join errors: the whole document
+ * answers the authenticated `cluster.status` RPC.
+ */
+export function publicStatusJson(status: StatusJson): PublicStatusJson {
+  return {
+    node_id: status.node_id,
+    cluster_id: status.cluster_id,
+    role: status.role,
+    leader_id: status.leader_id,
+    members: status.members.map((member) => ({ node_id: member.node_id, role: member.role })),
+    join: status.join === null ? null : { phase: status.join.phase, since: status.join.since },
+    full_status: FULL_STATUS_COMMAND,
+  };
+}
+
 function roleOf(sources: StatusSources): StatusJson["role"] {
   if (sources.stopping) return "stopping";
   const raft = sources.raft;

@@ -2,9 +2,15 @@ import assert from "node:assert/strict";
 import type { RaftStatus } from "../raft/raft_core.ts";
 import { type ConfState, NO_NODE, type Role } from "../raft/types.ts";
 import type { MemberInfo } from "../state_machine/member_info.ts";
-import { statusSchema } from "../transport/cluster_rpcs.ts";
+import { type StatusJson, statusSchema } from "../transport/cluster_rpcs.ts";
 import { MemberDirectory } from "./member_directory.ts";
-import { startingStatusJson, statusJson, type StatusSources } from "./status_view.ts";
+import {
+  FULL_STATUS_COMMAND,
+  publicStatusJson,
+  startingStatusJson,
+  statusJson,
+  type StatusSources,
+} from "./status_view.ts";
 
 function raftStatus(
   role: Role,
@@ -152,4 +158,41 @@ Deno.test("statusJson() produces a document the /status schema accepts, join pro
   assert.equal(status.commit_index, 17);
   assert.equal(status.applied_index, 16);
   assert.equal(status.cluster_id, "c-1");
+});
+
+Deno.test("publicStatusJson() keeps ids and roles and drops P2P ids, addresses, term, indexes and join errors", () => {
+  const full: StatusJson = {
+    node_id: 2,
+    cluster_id: "cluster-a",
+    role: "follower",
+    term: 7,
+    leader_id: 1,
+    commit_index: 42,
+    applied_index: 41,
+    members: [
+      {
+        node_id: 1,
+        role: "voter",
+        p2p_node_id: "a".repeat(64),
+        p2p_addresses: ["10.0.0.1:7001"],
+        p2p_relay_url: "https://relay.example",
+      },
+      { node_id: 2, role: "learner", p2p_node_id: null, p2p_addresses: [], p2p_relay_url: null },
+    ],
+    join: { phase: "learner", since: "2026-01-01T00:00:00.000Z", last_error: "node 1 refused" },
+  };
+  const shown = publicStatusJson(full);
+  assert.deepStrictEqual(shown, {
+    node_id: 2,
+    cluster_id: "cluster-a",
+    role: "follower",
+    leader_id: 1,
+    members: [{ node_id: 1, role: "voter" }, { node_id: 2, role: "learner" }],
+    join: { phase: "learner", since: "2026-01-01T00:00:00.000Z" },
+    full_status: FULL_STATUS_COMMAND,
+  });
+  const text = JSON.stringify(shown);
+  for (const hidden of ["a".repeat(64), "10.0.0.1", "relay.example", "refused"]) {
+    assert.ok(!text.includes(hidden), hidden);
+  }
 });

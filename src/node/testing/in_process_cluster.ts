@@ -222,6 +222,7 @@ export class InProcessCluster {
     const directory = new MemberDirectory(info.nodeId, {
       latest: () => raft.status().confState,
       applied: () => stateMachine.appliedConfState(),
+      revoked: (p2pNodeId) => stateMachine.isRevoked(p2pNodeId),
     });
     raft.on({
       appended: (entries) => directory.learnFromEntries(entries),
