@@ -10,7 +10,15 @@ import type { StatusJson } from "../transport/cluster_rpcs.ts";
 import type { CliOutput, Environment } from "./cli.ts";
 import { type ClientCommandSpec, runClientCommand } from "./client_flags.ts";
 import { reasonOf, UsageError } from "./errors.ts";
-import { newSecretText } from "../auth/cluster_secret.ts";
+import { parseArgs } from "node:util";
+import {
+  EmptyClusterSecretError,
+  loadClusterSecret,
+  newSecretText,
+} from "../auth/cluster_secret.ts";
+import { openDataDir } from "../node/data_dir.ts";
+import { rotateSecretFingerprint } from "../node/secret_fingerprint.ts";
+import { parseClusterSecretSource } from "./node_config.ts";
 
 const HELP = `Usage:
   blixard cluster status --peer host:port [--json] [--timeout 10s]
@@ -23,6 +31,9 @@ const HELP = `Usage:
   blixard cluster new-secret FILE
       Writes a new cluster secret (32 random bytes, base64) to FILE with mode 0600; never
       overwrites. Copy FILE to every node and operator and pass it as --cluster-secret-file.
+  blixard cluster rotate-secret --data-dir DIR --cluster-secret-file OLD --new-secret-file NEW
+      On a stopped node: checks that DIR records OLD, then records NEW, so that the node
+      starts with --cluster-secret-file NEW. Rotate one node at a time (docs/operations.md).
 
 --peer is any member's host:port (its --bind address); BLIXARD_PEER works too.
 --cluster-secret-file PATH: the cluster's secret, when it has one (also from
@@ -96,6 +107,8 @@ export async function runClusterCommand(
       );
     case "new-secret":
       return await writeNewSecret(rest, output);
+    case "rotate-secret":
+      return await rotateSecret(rest, context);
     case "-h":
     case "--help":
       output.stdout(HELP);
@@ -138,6 +151,75 @@ async function writeNewSecret(args: readonly string[], output: CliOutput): Promi
   output.stdout(
     `wrote a new cluster secret to ${path} (mode 0600): copy it to every node and pass ` +
       "--cluster-secret-file\n",
+  );
+  return 0;
+}
+
+const ROTATE_USAGE =
+  "blixard cluster rotate-secret --data-dir DIR --cluster-secret-file OLD --new-secret-file NEW";
+
+/**
+ * `blixard cluster rotate-secret`: moves a stopped node's data dir from the old secret to
+ * the new one. It takes the data dir's lock, so it refuses while the node runs.
+ */
+async function rotateSecret(
+  args: readonly string[],
+  context: { env: Environment; output: CliOutput },
+): Promise<number> {
+  let values;
+  try {
+    values = parseArgs({
+      args: [...args],
+      options: {
+        "data-dir": { type: "string" },
+        "cluster-secret-file": { type: "string" },
+        "new-secret-file": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+    }).values;
+  } catch (error) {
+    throw new UsageError(`${reasonOf(error)}; usage: ${ROTATE_USAGE}`);
+  }
+  if (values.help === true) {
+    context.output.stdout(HELP);
+    return 0;
+  }
+  const dataDir = values["data-dir"];
+  const newPath = values["new-secret-file"];
+  const old = parseClusterSecretSource(values["cluster-secret-file"], context.env);
+  if (dataDir === undefined || newPath === undefined || old === null) {
+    throw new UsageError(
+      `--data-dir, --cluster-secret-file and --new-secret-file are required; usage: ${ROTATE_USAGE}`,
+    );
+  }
+  const newSource = { kind: "file" as const, path: newPath, origin: "--new-secret-file" };
+  try {
+    const [previous, next] = await Promise.all(
+      [old, newSource].map(async (source) => await (await loadClusterSecret(source)).fingerprint()),
+    );
+    if (previous === next) {
+      throw new UsageError("--new-secret-file holds the same secret as --cluster-secret-file");
+    }
+    // openDataDir would create a mistyped one.
+    if (!(await Deno.stat(dataDir).catch(() => null))?.isDirectory) {
+      throw new Error(`data dir ${dataDir} does not exist: pass the node's --data-dir`);
+    }
+    const locked = await openDataDir(dataDir);
+    try {
+      rotateSecretFingerprint(dataDir, { previous: previous!, next: next! });
+    } finally {
+      await locked.release();
+    }
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    if (error instanceof EmptyClusterSecretError) throw new UsageError(error.message);
+    context.output.stderr(`blixard: ${reasonOf(error)}\n`);
+    return 1;
+  }
+  context.output.stdout(
+    `data dir ${dataDir} now records the new secret: start the node with ` +
+      `--cluster-secret-file ${newPath}\n`,
   );
   return 0;
 }

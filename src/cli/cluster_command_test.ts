@@ -4,6 +4,8 @@ import { runCli } from "./cli.ts";
 import { formatStatus } from "./cluster_command.ts";
 import { captureOutput } from "./testing.ts";
 import { loadClusterSecret } from "../auth/cluster_secret.ts";
+import { openDataDir } from "../node/data_dir.ts";
+import { readSecretFingerprint, recordSecretFingerprint } from "../node/secret_fingerprint.ts";
 
 /** A node id repeated to the 64 characters of a P2P id. */
 const p2pId = (digit: string) => digit.repeat(64);
@@ -160,6 +162,70 @@ Deno.test("blixard cluster new-secret FILE writes a valid secret with mode 0600,
         /^blixard: expected one FILE; usage: blixard cluster new-secret FILE\n$/,
       );
     }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("blixard cluster rotate-secret moves a stopped node's data dir from the old secret to the new, and refuses the wrong old one", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "blixard-rotate-secret-" });
+  try {
+    const dataDir = `${dir}/data`;
+    const [oldFile, newFile, otherFile] = ["old", "new", "other"].map((name) => `${dir}/${name}`);
+    for (const path of [oldFile!, newFile!, otherFile!]) {
+      assert.equal(
+        await runCli(["cluster", "new-secret", path], { env: {}, output: captureOutput() }),
+        0,
+      );
+    }
+    const fingerprintOf = async (path: string) =>
+      await (await loadClusterSecret({ kind: "file", path, origin: "--cluster-secret-file" }))
+        .fingerprint();
+    await Deno.mkdir(dataDir, { mode: 0o700 });
+    recordSecretFingerprint(dataDir, await fingerprintOf(oldFile!));
+    const rotate = async (old: string) => {
+      const output = captureOutput();
+      const code = await runCli([
+        "cluster",
+        "rotate-secret",
+        "--data-dir",
+        dataDir,
+        "--cluster-secret-file",
+        old,
+        "--new-secret-file",
+        newFile!,
+      ], { env: {}, output });
+      return { code, output };
+    };
+    const wrong = await rotate(otherFile!);
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.output.err, /^blixard: data dir .* records the secret with fingerprint/);
+    assert.equal(readSecretFingerprint(dataDir), await fingerprintOf(oldFile!));
+    const rotated = await rotate(oldFile!);
+    assert.equal(rotated.code, 0, rotated.output.err);
+    assert.match(
+      rotated.output.out,
+      /now records the new secret: start the node with --cluster-secret-file/,
+    );
+    assert.equal(readSecretFingerprint(dataDir), await fingerprintOf(newFile!));
+
+    const locked = await openDataDir(dataDir);
+    try {
+      const busy = await rotate(oldFile!);
+      assert.equal(busy.code, 1);
+      assert.match(busy.output.err, /is in use by another blixard process/);
+    } finally {
+      await locked.release();
+    }
+    const usage = captureOutput();
+    assert.equal(
+      await runCli(["cluster", "rotate-secret", "--data-dir", dataDir], { env: {}, output: usage }),
+      2,
+    );
+    assert.match(
+      usage.err,
+      /^blixard: --data-dir, --cluster-secret-file and --new-secret-file are required/,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

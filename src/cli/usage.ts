@@ -19,6 +19,7 @@ Usage:
   blixard cluster leave   --peer host:port
   blixard cluster remove  --id N --peer host:port
   blixard cluster new-secret FILE                (a new secret, mode 0600)
+  blixard cluster rotate-secret --data-dir DIR --cluster-secret-file OLD --new-secret-file NEW
   blixard kv put KEY VALUE --peer host:port      (prints the commit index)
   blixard kv get KEY       --peer host:port      (linearizable; exit 1 when absent)
   blixard kv delete KEY    --peer host:port

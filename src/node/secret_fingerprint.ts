@@ -94,3 +94,35 @@ export function checkSecretFingerprint(dataDir: string, fingerprint: string | nu
       "--cluster-secret-file, or use another --data-dir",
   );
 }
+
+/**
+ * Rotates the secret of a stopped node's data dir (`blixard cluster rotate-secret`): checks
+ * that `previous` is the fingerprint recorded there, then records `next`. Again with the
+ * same `next` it does nothing, so a rotation interrupted halfway can simply be run again.
+ *
+ * @throws {StartupError} naming the data dir and what to do, when `previous` is not the
+ * recorded secret or nothing is recorded.
+ */
+export function rotateSecretFingerprint(
+  dataDir: string,
+  fingerprints: { previous: string; next: string },
+): void {
+  const recorded = readSecretFingerprint(dataDir);
+  if (recorded === fingerprints.next) return;
+  if (recorded === null) {
+    throw new StartupError(
+      `data dir ${dataDir} records no cluster secret: start the node once with its current ` +
+        "secret (which records it), or, if it has none, simply start it with the new one",
+    );
+  }
+  if (recorded !== fingerprints.previous) {
+    throw new StartupError(
+      `data dir ${dataDir} records the secret with fingerprint ${
+        recorded.slice(0, SHOWN_DIGITS)
+      }…, ` +
+        `not the --cluster-secret-file's ${fingerprints.previous.slice(0, SHOWN_DIGITS)}…: ` +
+        "pass the secret the node runs with now",
+    );
+  }
+  recordSecretFingerprint(dataDir, fingerprints.next);
+}

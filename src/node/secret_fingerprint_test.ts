@@ -5,6 +5,7 @@ import {
   FINGERPRINT_FILE_NAME,
   readSecretFingerprint,
   recordSecretFingerprint,
+  rotateSecretFingerprint,
 } from "./secret_fingerprint.ts";
 
 const FINGERPRINT = "a1".repeat(32);
@@ -75,5 +76,32 @@ Deno.test("readSecretFingerprint() refuses a damaged record with one line naming
     assertStartupError(
       () => readSecretFingerprint(dir),
       new RegExp(`^${dir}/${FINGERPRINT_FILE_NAME} is not a secret fingerprint`),
+    );
+  }));
+
+Deno.test("rotateSecretFingerprint() records the next secret only over the previous one, and again is a no-op", () =>
+  withDataDir((dir) => {
+    const NEXT = "c3".repeat(32);
+    assertStartupError(
+      () => rotateSecretFingerprint(dir, { previous: FINGERPRINT, next: NEXT }),
+      new RegExp(`^data dir ${dir} records no cluster secret`),
+    );
+    recordSecretFingerprint(dir, FINGERPRINT);
+    assertStartupError(
+      () => rotateSecretFingerprint(dir, { previous: OTHER_FINGERPRINT, next: NEXT }),
+      new RegExp(
+        `^data dir ${dir} records the secret with fingerprint a1a1a1a1a1a1…, not the ` +
+          "--cluster-secret-file's b2b2b2b2b2b2…: pass the secret the node runs with now",
+      ),
+    );
+    assert.equal(readSecretFingerprint(dir), FINGERPRINT);
+    rotateSecretFingerprint(dir, { previous: FINGERPRINT, next: NEXT });
+    assert.equal(readSecretFingerprint(dir), NEXT);
+    rotateSecretFingerprint(dir, { previous: FINGERPRINT, next: NEXT });
+    assert.equal(readSecretFingerprint(dir), NEXT);
+    checkSecretFingerprint(dir, NEXT);
+    assertStartupError(
+      () => checkSecretFingerprint(dir, FINGERPRINT),
+      /belongs to a cluster whose/,
     );
   }));
