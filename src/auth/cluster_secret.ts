@@ -97,7 +97,10 @@ export class ClusterSecret {
     this.#key = key;
   }
 
-  /** A secret of `bytes` (16–4096 of them, checked by the caller's loader). */
+  /**
+   * A secret of key material `bytes` (16–4096 of them; `loadClusterSecret` gives exactly
+   * `CLUSTER_SECRET_BYTES` random ones, tests may use text).
+   */
   static async fromBytes(bytes: Uint8Array): Promise<ClusterSecret> {
     if (bytes.length < CLUSTER_SECRET_BYTES_MIN || bytes.length > CLUSTER_SECRET_BYTES_MAX) {
       throw new RangeError(

@@ -9,6 +9,10 @@
  * sent again once the caller has authenticated. `ping` stays open: it tells no more than
  * `/bootstrap` does, and joiners use it to check the seed's identity first.
  *
+ * A removed member's key is revoked (`isRevoked`, the replicated revoked set): it is refused
+ * everything, `revoked`, from the moment this node applies the removal, even if it proved
+ * the secret before or proves it again.
+ *
  * Authentication belongs to the key, not to one connection: the QUIC handshake proves the
  * key on every connection, and a client whose connection broke keeps its standing. It
  * expires after a bounded time, and the caller authenticates again when refused.
