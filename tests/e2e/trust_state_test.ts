@@ -6,9 +6,13 @@
  */
 
 import assert from "node:assert/strict";
+import { UNAUTHENTICATED } from "../../src/auth/auth_rpcs.ts";
+import { JOIN_RPC, PUT_RPC } from "../../src/transport/cluster_rpcs.ts";
+import { RpcError } from "../../src/transport/rpc.ts";
 import { describeRun, runBlixard } from "../helpers/cli.ts";
 import { waitForVoters } from "../helpers/cluster.ts";
 import { NodeGroup, type NodeProcess } from "../helpers/node_process.ts";
+import { RawRpc } from "../helpers/raw_rpc.ts";
 import { OTHER_SECRET_TEXT, SECRET_TEXT, writeSecretFile } from "../helpers/secrets.ts";
 
 /** The last line of `node`'s stderr: what the operator reads when a start fails. */
@@ -74,6 +78,32 @@ Deno.test("a member restarted without the cluster secret, with another, or with 
 
     const back = await group.start({ ...restart, args: withSecret });
     await waitForVoters(back, 2);
+    // Through the follower, too, a stranger's write and join are refused before any forward.
+    const stranger = await RawRpc.connect(back);
+    try {
+      const strangerKey = "f".repeat(64);
+      for (
+        const call of [
+          () =>
+            stranger.call(PUT_RPC, {
+              key: new Uint8Array([1]),
+              value: new Uint8Array([2]),
+              request: { clientId: "stranger", sequence: 1 },
+            }),
+          () =>
+            stranger.call(JOIN_RPC, {
+              member: { nodeId: 9, p2pNodeId: strangerKey, addresses: [], relayUrl: null },
+            }),
+        ]
+      ) {
+        await assert.rejects(
+          call(),
+          (error) => error instanceof RpcError && error.code === UNAUTHENTICATED,
+        );
+      }
+    } finally {
+      await stranger.close();
+    }
     const texts = group.nodes.flatMap((node) => [node.stderr, node.stdout]);
     for (const text of texts) assert.ok(!text.includes(SECRET_TEXT), "the secret leaked");
   } finally {
@@ -134,25 +164,28 @@ Deno.test("identity.key or a data dir open to others is refused with the chmod t
     const databasePath = `${dataDir}/blixard.db`;
     const restart = { id: 1, bindPort: first.bindPort };
 
-    // On main this only logged a warning: the Raft credential stayed readable by all.
-    Deno.chmodSync(keyPath, 0o644);
-    await expectRefusedStart(group, restart, {
-      code: 1,
-      line: new RegExp(
-        `^blixard: identity key ${keyPath} is accessible to group or others \\(mode 0644\\): ` +
-          `run chmod 600 ${keyPath}$`,
-      ),
-    });
-    Deno.chmodSync(keyPath, 0o600);
-
-    Deno.chmodSync(dataDir, 0o777);
-    await expectRefusedStart(group, restart, {
-      code: 1,
-      line: new RegExp(
-        `^blixard: data dir ${dataDir} is writable by group or others \\(mode 0777\\): ` +
-          `run chmod 700 ${dataDir}$`,
-      ),
-    });
+    // On main identity.key only drew a warning, though it is the node's Raft credential.
+    const refusals: [string, number, string][] = [
+      [
+        keyPath,
+        0o644,
+        `identity key ${keyPath} is accessible to group or others \\(mode 0644\\): run chmod 600`,
+      ],
+      [
+        dataDir,
+        0o777,
+        `data dir ${dataDir} is writable by group or others \\(mode 0777\\): run chmod 700`,
+      ],
+    ];
+    for (const [path, mode, message] of refusals) {
+      const before = Deno.statSync(path).mode! & 0o777;
+      Deno.chmodSync(path, mode);
+      await expectRefusedStart(group, restart, {
+        code: 1,
+        line: new RegExp(`^blixard: ${message} ${path}$`),
+      });
+      Deno.chmodSync(path, before);
+    }
 
     Deno.chmodSync(dataDir, 0o755);
     Deno.chmodSync(databasePath, 0o644);
