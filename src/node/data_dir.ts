@@ -120,7 +120,7 @@ async function checkPermissions(path: string, info: Deno.FileInfo): Promise<void
       `data dir ${path} is writable by group or others (mode ${mode}): run chmod 700 ${path}`,
     );
   }
-  await restrictMode(path, 0o700);
+  restrictMode(path, 0o700);
   log.warn("data dir {path} was accessible to group or others (mode {mode}): made it 0700", {
     path,
     mode,
@@ -130,18 +130,19 @@ async function checkPermissions(path: string, info: Deno.FileInfo): Promise<void
 /**
  * Narrows `path` (a file the node owns) to `mode` when group or others have any access,
  * and returns the mode it had, or `null` when it was already private or does not exist.
+ * Synchronous, so that a caller can keep a start free of turns of the event loop.
  */
-export async function restrictMode(path: string, mode: number): Promise<string | null> {
+export function restrictMode(path: string, mode: number): string | null {
   let info: Deno.FileInfo;
   try {
-    info = await Deno.stat(path);
+    info = Deno.statSync(path);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return null;
     throw error;
   }
   if (info.mode === null || (info.mode & 0o077) === 0) return null;
   try {
-    await Deno.chmod(path, mode);
+    Deno.chmodSync(path, mode);
   } catch (error) {
     throw new StartupError(
       `${path} is accessible to group or others (mode ${formatMode(info.mode)}) and cannot be ` +

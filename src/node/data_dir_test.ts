@@ -227,9 +227,9 @@ Deno.test("restrictMode() narrows a file open to others and reports its old mode
     const path = `${root}/blixard.db`;
     await Deno.writeTextFile(path, "x");
     await Deno.chmod(path, 0o644);
-    assert.equal(await restrictMode(path, 0o600), "0644");
+    assert.equal(restrictMode(path, 0o600), "0644");
     assert.equal((await Deno.stat(path)).mode! & 0o777, 0o600);
-    assert.equal(await restrictMode(path, 0o600), null);
-    assert.equal(await restrictMode(`${root}/missing`, 0o600), null);
+    assert.equal(restrictMode(path, 0o600), null);
+    assert.equal(restrictMode(`${root}/missing`, 0o600), null);
   });
 });

@@ -83,6 +83,9 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
   const startedAtMs = performance.now();
   warnUnsupported(config);
   const clusterSecret = await readClusterSecret(config);
+  // Computed now: once the HTTP server answers, the start must not yield to the event loop
+  // again (a /health 200 tells a supervisor the node is up and may be signalled).
+  const secretFingerprint = await clusterSecret?.fingerprint() ?? null;
   const dataDir = await openDataDir(config.dataDir);
   resources.push("data dir lock", () => dataDir.release());
   const identity = await loadOrCreateIdentity(dataDir.path);
@@ -141,10 +144,10 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
   const state = openClusterState(config, {
     dataDirPath: dataDir.path,
     endpoint,
-    secretFingerprint: await clusterSecret?.fingerprint() ?? null,
+    secretFingerprint,
   });
   resources.push("storage", () => state.storage.close());
-  await restrictDatabaseModes(dataDir.path, state.start);
+  restrictDatabaseModes(dataDir.path, state.start);
   // Members admit each other without a proof; the secret is for a node a member does not
   // know (yet, or any more), e.g. a removed node asking whether it still is one.
   const rpcClient = clusterSecret === null
@@ -285,10 +288,10 @@ function startEarlySeedSearch(
  * under the umask (usually 0644), and earlier versions left them so: narrowed, not refused,
  * with a warning when an existing file was open to others.
  */
-async function restrictDatabaseModes(dataDir: string, start: StartMode): Promise<void> {
+function restrictDatabaseModes(dataDir: string, start: StartMode): void {
   for (const suffix of ["", "-wal", "-shm"]) {
     const path = `${dataDir}/${DATABASE_FILE_NAME}${suffix}`;
-    const previous = await restrictMode(path, 0o600);
+    const previous = restrictMode(path, 0o600);
     if (previous !== null && start === "restart") {
       log.warn("{path} was accessible to group or others (mode {mode}): made it 0600", {
         path,
