@@ -104,13 +104,13 @@ export function startWriter(client: BlixardClient, options: WriterOptions): Writ
 }
 
 /**
- * Reads every acknowledged write back through `client`, one key at a time, and fails with
- * the list of keys whose value is missing or different.
+ * Reads every acknowledged write back through `client`, one key at a time, and returns one
+ * line per key whose value is missing or different (empty when none was lost).
  */
-export async function assertEveryWriteReadable(
+export async function lostWrites(
   client: BlixardClient,
   acknowledged: ReadonlyMap<string, string>,
-): Promise<void> {
+): Promise<string[]> {
   const decoder = new TextDecoder();
   const wrong: string[] = [];
   for (const [key, value] of acknowledged) {
@@ -118,5 +118,17 @@ export async function assertEveryWriteReadable(
     const text = read === null ? null : decoder.decode(read);
     if (text !== value) wrong.push(`${key}: expected ${value}, read ${text}`);
   }
+  return wrong;
+}
+
+/**
+ * Reads every acknowledged write back through `client`, one key at a time, and fails with
+ * the list of keys whose value is missing or different.
+ */
+export async function assertEveryWriteReadable(
+  client: BlixardClient,
+  acknowledged: ReadonlyMap<string, string>,
+): Promise<void> {
+  const wrong = await lostWrites(client, acknowledged);
   assert.deepEqual(wrong, [], `${wrong.length} of ${acknowledged.size} acknowledged writes lost`);
 }

@@ -1,0 +1,210 @@
+/**
+ * `deno task chaos`: faults on real node processes on loopback, with every client
+ * operation recorded and checked for linearizability, and every acknowledged write read
+ * back (tests/chaos/harness/). Prints one table and writes the JSON report.
+ *
+ *   deno task chaos                              every profile, the issue's counts, 3 and 5 nodes
+ *   deno task chaos --profile crashes --cycles 5 one profile, 5 cycles per fault and size
+ *   deno task chaos --fault isolate-leader --nodes 5 --minutes 10
+ *   deno task chaos --fuzz [--fuzz-runs 100000]  fuzz every decoder instead
+ *
+ * Partitions need root and nftables, the disk profile root and mount (tmpfs); without
+ * them those faults are skipped with a line saying why. Traffic stays on 127.0.0.1; the
+ * harness kills only the processes it started, by pid, and removes its nftables table
+ * and mounts when it ends, fails, or gets SIGINT/SIGTERM.
+ *
+ * Exit codes: 0 no violation, lost write or error; 1 otherwise; 2 usage error.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { runFuzzTargets } from "../tests/fuzz/decoder_targets.ts";
+import {
+  buildReport,
+  emptyFigures,
+  type FaultFigures,
+  formatTable,
+} from "../tests/chaos/harness/chaos_report.ts";
+import { releaseOnSignal, runFault } from "../tests/chaos/harness/fault_runner.ts";
+import { type Fault, FAULTS, PROFILE_NAMES } from "../tests/chaos/harness/faults.ts";
+import { unavailableReason } from "../tests/chaos/harness/system_command.ts";
+
+const USAGE = `usage: deno task chaos [--profile P[,P…]] [--fault F[,F…]] [--cycles N] [--nodes 3,5]
+                       [--clients 4] [--minutes 120] [--json PATH]
+       deno task chaos --fuzz [--fuzz-runs 100000]
+profiles: ${PROFILE_NAMES.join(", ")}
+faults: ${FAULTS.map((fault) => fault.name).join(", ")}
+--cycles N: cycles per fault and cluster size (default: the fault's own count, split over the sizes)`;
+
+class UsageError extends Error {}
+
+interface Options {
+  faults: Fault[];
+  cycles: number | null;
+  sizes: number[];
+  clients: number;
+  minutes: number;
+  json: string;
+  fuzz: boolean;
+  fuzzRuns: number;
+}
+
+function positiveInteger(text: string, flag: string, max: number): number {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < 1 || value > max) {
+    throw new UsageError(`--${flag} ${text}: must be an integer from 1 to ${max}`);
+  }
+  return value;
+}
+
+function parseOptions(args: string[]): Options {
+  const { values } = parseArgs({
+    args,
+    options: {
+      profile: { type: "string" },
+      fault: { type: "string" },
+      cycles: { type: "string" },
+      nodes: { type: "string", default: "3,5" },
+      clients: { type: "string", default: "4" },
+      minutes: { type: "string", default: "120" },
+      json: { type: "string" },
+      fuzz: { type: "boolean", default: false },
+      "fuzz-runs": { type: "string", default: "100000" },
+      help: { type: "boolean", default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    Deno.exit(0);
+  }
+  const profiles = values.profile?.split(",") ?? [...PROFILE_NAMES];
+  for (const profile of profiles) {
+    if (!(PROFILE_NAMES as readonly string[]).includes(profile)) {
+      throw new UsageError(`--profile ${profile}: not one of ${PROFILE_NAMES.join(", ")}`);
+    }
+  }
+  const faultNames = values.fault?.split(",") ?? null;
+  for (const name of faultNames ?? []) {
+    if (!FAULTS.some((fault) => fault.name === name)) {
+      throw new UsageError(`--fault ${name}: not one of ${FAULTS.map((f) => f.name).join(", ")}`);
+    }
+  }
+  const faults = FAULTS.filter((fault) =>
+    faultNames === null ? profiles.includes(fault.profile) : faultNames.includes(fault.name)
+  );
+  const sizes = values.nodes.split(",").map((text) => positiveInteger(text, "nodes", 7));
+  for (const size of sizes) {
+    if (size < 3) throw new UsageError(`--nodes ${size}: faults need at least 3 nodes`);
+  }
+  const stamp = new Date().toISOString().replaceAll(":", "-").slice(0, 19);
+  return {
+    faults,
+    cycles: values.cycles === undefined ? null : positiveInteger(values.cycles, "cycles", 100_000),
+    sizes,
+    clients: positiveInteger(values.clients, "clients", 32),
+    minutes: positiveInteger(values.minutes, "minutes", 24 * 60),
+    json: values.json ?? `bench-results/chaos-${stamp}.json`,
+    fuzz: values.fuzz,
+    fuzzRuns: positiveInteger(values["fuzz-runs"], "fuzz-runs", 10_000_000),
+  };
+}
+
+async function runChaos(options: Options): Promise<number> {
+  const startedMs = performance.now();
+  const endMs = startedMs + options.minutes * 60_000;
+  const skipped: { fault: string; reason: string }[] = [];
+  const runnable: Fault[] = [];
+  for (const fault of options.faults) {
+    const reason = fault.needs === null
+      ? null
+      : await unavailableReason(fault.needs === "nft" ? "nft" : "mount");
+    if (reason === null) runnable.push(fault);
+    else skipped.push({ fault: fault.name, reason });
+  }
+  for (const { fault, reason } of skipped) console.error(`skipping ${fault}: ${reason}`);
+  const allFigures: FaultFigures[] = [];
+  let runsLeft = runnable.length * options.sizes.length;
+  for (const fault of runnable) {
+    const figures = emptyFigures(fault.profile, fault.name);
+    allFigures.push(figures);
+    for (const size of options.sizes) {
+      // Each run gets an equal share of the time that is left.
+      const deadlineMs = performance.now() + (endMs - performance.now()) / runsLeft--;
+      const cycles = options.cycles ??
+        Math.ceil(fault.defaultCycles / options.sizes.length);
+      console.error(`${fault.name}: ${size} nodes, up to ${cycles} cycles`);
+      await runFault(fault, figures, {
+        size,
+        cycles,
+        deadlineMs,
+        clients: options.clients,
+        onCycle: (progress) => {
+          if (progress.cycles % 10 === 0) {
+            console.error(
+              `  ${fault.name}: ${progress.cycles} cycles, ${progress.violations} violations`,
+            );
+          }
+        },
+      });
+    }
+  }
+  const report = buildReport(allFigures, {
+    command: `deno task chaos ${Deno.args.join(" ")}`.trim(),
+    durationSeconds: (performance.now() - startedMs) / 1000,
+    skipped,
+  });
+  console.log(formatTable(report));
+  for (const figures of report.faults) {
+    for (const line of [...figures.details, ...figures.observations]) {
+      console.log(`${figures.fault}: ${line}`);
+    }
+  }
+  const directory = options.json.includes("/") ? options.json.replace(/\/[^/]*$/, "") : ".";
+  await Deno.mkdir(directory, { recursive: true });
+  await Deno.writeTextFile(options.json, JSON.stringify(report, null, 2) + "\n");
+  console.log(`report written to ${options.json}`);
+  return report.violations + report.lostAcknowledgedWrites + report.errors === 0 ? 0 : 1;
+}
+
+async function runFuzz(options: Options): Promise<number> {
+  const results = await runFuzzTargets({ numRuns: options.fuzzRuns });
+  for (const result of results) {
+    console.log(
+      `${result.target.padEnd(32)} ${String(result.runs).padStart(8)} cases  ` +
+        `${result.failure === null ? "ok" : `FAILED: ${result.failure}`}  ${
+          Math.round(result.durationMs)
+        } ms`,
+    );
+  }
+  return results.every((result) => result.failure === null) ? 0 : 1;
+}
+
+if (import.meta.main) {
+  let options: Options;
+  try {
+    options = parseOptions(Deno.args);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    console.error(`chaos: ${message}\n${USAGE}`);
+    Deno.exit(2);
+  }
+  const onSignal = async () => {
+    console.error(
+      "chaos: interrupted; stopping the nodes and removing the nftables table and mounts",
+    );
+    await releaseOnSignal();
+    Deno.exit(130);
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  let code = 1;
+  try {
+    code = options.fuzz ? await runFuzz(options) : await runChaos(options);
+  } finally {
+    await releaseOnSignal();
+  }
+  Deno.exit(code);
+}

@@ -1,0 +1,133 @@
+/**
+ * A cluster of real node processes that the harness breaks and repairs: the members by id
+ * (the process now running for each, restarts included), its leader, restarts from the
+ * same data dir and port, joins of new machines and removals. Built on the end-to-end
+ * helpers (`NodeGroup`, `formCluster`, `agreedLeader`, `waitForVoters`), so it starts
+ * nodes exactly as the tests do, and `cleanup()` kills every child by pid.
+ *
+ * @module
+ */
+
+import { BlixardClient } from "../../../src/client/client.ts";
+import { agreedLeader, formCluster, waitForVoters } from "../../helpers/cluster.ts";
+import { NodeGroup, type NodeProcess } from "../../helpers/node_process.ts";
+
+/** Most members a chaos cluster grows to (joins during membership faults included). */
+const MEMBERS_MAX = 9;
+
+/** The cluster under test. */
+export class ChaosCluster {
+  readonly group = new NodeGroup();
+  /** The process of each member id, in id order. */
+  readonly #members = new Map<number, NodeProcess>();
+  #nextId = 1;
+
+  private constructor() {}
+
+  /** Forms a cluster of `size` voters the way the original usage does. */
+  static async form(
+    size: number,
+    options: { dataDirOf?: (id: number) => string } = {},
+  ): Promise<ChaosCluster> {
+    const cluster = new ChaosCluster();
+    try {
+      for (const node of await formCluster(cluster.group, size, options)) {
+        cluster.#members.set(node.id, node);
+      }
+      cluster.#nextId = size + 1;
+      return cluster;
+    } catch (error) {
+      await cluster.cleanup();
+      throw error;
+    }
+  }
+
+  /** The members' processes, in id order (alive or not). */
+  get members(): NodeProcess[] {
+    return [...this.#members.values()];
+  }
+
+  /** The member with `id`. */
+  member(id: number): NodeProcess {
+    const node = this.#members.get(id);
+    if (node === undefined) throw new Error(`node ${id} is not a member`);
+    return node;
+  }
+
+  /** Members that run and are not paused. */
+  live(): NodeProcess[] {
+    return this.members.filter((node) => node.exitStatus === null && !node.isPaused);
+  }
+
+  /** The leader every live member names (polls with the helpers' generous deadline). */
+  async leader(): Promise<NodeProcess> {
+    return await agreedLeader(this.live());
+  }
+
+  /** The live members but `node`. */
+  othersThan(node: NodeProcess): NodeProcess[] {
+    return this.live().filter((other) => other !== node);
+  }
+
+  /** Starts member `id` again, with its data dir and port (after kill -9 or an exit). */
+  async restart(id: number): Promise<NodeProcess> {
+    const old = this.member(id);
+    if (old.exitStatus === null) throw new Error(`node ${id} still runs (pid ${old.pid})`);
+    const node = await this.group.start({ id, bindPort: old.bindPort, dataDir: old.dataDir });
+    this.#members.set(id, node);
+    return node;
+  }
+
+  /**
+   * Waits until every live member is a voter in a configuration of all members and they
+   * name one leader.
+   */
+  async settle(): Promise<NodeProcess> {
+    for (const node of this.live()) await waitForVoters(node, this.#members.size);
+    return await this.leader();
+  }
+
+  /**
+   * Starts a new machine that joins through `through` (any member, by its `--peers`
+   * address); returns it once it is a voter. `dataDir` puts its data elsewhere (a tmpfs).
+   */
+  async join(through: NodeProcess, options: { dataDir?: string } = {}): Promise<NodeProcess> {
+    if (this.#members.size >= MEMBERS_MAX) throw new Error(`at most ${MEMBERS_MAX} members`);
+    const id = this.#nextId++;
+    const node = await this.group.start({
+      id,
+      peers: [through.address],
+      ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
+    });
+    this.#members.set(id, node);
+    await waitForVoters(node, this.#members.size);
+    return node;
+  }
+
+  /** Removes member `id` through a client of `through`, and forgets it (it stops by itself). */
+  async remove(id: number, through: NodeProcess): Promise<void> {
+    const client = await BlixardClient.connect(through.address);
+    try {
+      await client.remove(id, { timeoutMs: 30_000 });
+    } finally {
+      await client.close();
+    }
+    this.#members.delete(id);
+  }
+
+  /** Asks member `id` to leave (it stops by itself) and forgets it. */
+  async leave(id: number): Promise<void> {
+    const client = await BlixardClient.connect(this.member(id).address);
+    try {
+      await client.leave({ timeoutMs: 30_000 });
+    } finally {
+      await client.close();
+    }
+    this.#members.delete(id);
+  }
+
+  /** Resumes paused children, kills every child by pid, removes the temp data dirs. */
+  async cleanup(): Promise<void> {
+    await this.group.cleanup();
+  }
+}

@@ -1,0 +1,200 @@
+/**
+ * Runs one fault for a number of cycles on a freshly formed cluster, and adds what it saw
+ * to the fault's figures: each cycle's history checked for linearizability (the
+ * simulator's checker, `tests/sim/linearizability.ts`), the longest time without an
+ * acknowledged write after the fault struck, and at the end every write the run's
+ * unique-key writer had acknowledged, read back one by one.
+ *
+ * Everything it sets up (children, the nftables table, tmpfs mounts) is released in
+ * `finally`, and registered with `releaseOnSignal` so that SIGINT/SIGTERM release it too.
+ *
+ * @module
+ */
+
+import { BlixardClient } from "../../../src/client/client.ts";
+import { checkLinearizability } from "../../sim/linearizability.ts";
+import { lostWrites, startWriter, type Writer } from "../../helpers/writer.ts";
+import { ChaosCluster } from "./chaos_cluster.ts";
+import { addDetail, type FaultFigures, longestGapMs } from "./chaos_report.ts";
+import type { Fault, FaultContext } from "./faults.ts";
+import { NftPartition } from "./nft_partition.ts";
+import { RecordedWorkload } from "./recorded_workload.ts";
+import { TmpfsDisk } from "./tmpfs_disk.ts";
+
+/** Acknowledged writes a cycle waits for before the fault and after the repair. */
+const WRITES_AROUND_FAULT = 3;
+/** Deadline for those writes: a cluster that cannot take 3 writes in this long is down. */
+const WRITES_WAIT_MS = 30_000;
+/** Size of each node's tmpfs in the disk profile: room for the run, little to fill. */
+const DISK_BYTES = 48 * 1024 * 1024;
+/** Deadline of one read-back of an acknowledged write. */
+const READ_BACK_TIMEOUT_MS = 10_000;
+
+/** Release actions of everything set up and not yet released, for signal handlers. */
+const pendingReleases = new Set<() => Promise<void>>();
+
+/** Runs every pending release (children, nftables table, mounts); for signal handlers. */
+export async function releaseOnSignal(): Promise<void> {
+  for (const release of [...pendingReleases].reverse()) {
+    await release().catch((error) => console.error(`release failed: ${error}`));
+  }
+  pendingReleases.clear();
+}
+
+/** Registers `release` for the signal handlers until the returned function runs it, once. */
+function registered(release: () => Promise<void>): () => Promise<void> {
+  let released = false;
+  const once = async () => {
+    if (released) return;
+    released = true;
+    pendingReleases.delete(once);
+    await release();
+  };
+  pendingReleases.add(once);
+  return once;
+}
+
+/** Options of {@linkcode runFault}. */
+export interface RunFaultOptions {
+  /** Voters of the cluster. */
+  size: number;
+  /** Cycles to run at most. */
+  cycles: number;
+  /** `performance.now()` after which no new cycle starts. */
+  deadlineMs: number;
+  /** Recording clients. */
+  clients: number;
+  /** Called after each cycle (progress lines). */
+  onCycle?: (figures: FaultFigures) => void;
+}
+
+/** Forms a cluster, runs `fault`'s cycles on it, checks, and tears everything down. */
+export async function runFault(
+  fault: Fault,
+  figures: FaultFigures,
+  options: RunFaultOptions,
+): Promise<void> {
+  figures.runs++;
+  if (!figures.nodes.includes(options.size)) figures.nodes.push(options.size);
+  const releases: (() => Promise<void>)[] = [];
+  try {
+    const disks = new Map<number, TmpfsDisk>();
+    if (fault.needs === "tmpfs") {
+      for (let id = 1; id <= options.size; id++) {
+        const disk = await TmpfsDisk.mount(DISK_BYTES);
+        disks.set(id, disk);
+        releases.push(registered(() => disk.unmount()));
+      }
+    }
+    let partition: NftPartition | null = null;
+    if (fault.needs === "nft") {
+      const opened = await NftPartition.open();
+      partition = opened;
+      releases.push(registered(() => opened.close()));
+    }
+    const cluster = await ChaosCluster.form(options.size, {
+      ...(disks.size === 0 ? {} : { dataDirOf: (id: number) => `${disks.get(id)!.path}/node` }),
+    });
+    // Children die before their disks are unmounted: releases run newest first.
+    releases.push(registered(() => cluster.cleanup()));
+    const context = { cluster, partition, disks, figures };
+    await runCycles(fault, context, options);
+  } catch (error) {
+    figures.errors++;
+    addDetail(figures, `${fault.name}, ${options.size} nodes: ${describe(error)}`);
+  } finally {
+    for (const release of releases.reverse()) {
+      await release().catch((error) => addDetail(figures, `release failed: ${describe(error)}`));
+    }
+  }
+}
+
+async function runCycles(
+  fault: Fault,
+  context: Omit<FaultContext, "cycle">,
+  options: RunFaultOptions,
+): Promise<void> {
+  const { cluster, figures } = context;
+  const workload = await RecordedWorkload.start(
+    cluster.members.map((node) => node.address),
+    options.clients,
+  );
+  const writerClient = await BlixardClient.connect(cluster.members[0]!.address, {
+    attemptTimeoutMs: 1_000,
+  });
+  let writer: Writer | null = startWriter(writerClient, { prefix: "acked/", timeoutMs: 5_000 });
+  try {
+    for (let cycle = 0; cycle < options.cycles && performance.now() < options.deadlineMs; cycle++) {
+      try {
+        await runCycle(fault, { ...context, cycle }, workload);
+      } catch (error) {
+        figures.errors++;
+        addDetail(
+          figures,
+          `${fault.name}, ${options.size} nodes, cycle ${cycle}: ${describe(error)}`,
+        );
+        // The cluster may be broken past repair; the next cycles would only repeat it.
+        break;
+      }
+      options.onCycle?.(figures);
+    }
+    await writer.stop();
+    const acknowledged = writer.acknowledged;
+    writer = null;
+    await workload.stop();
+    await cluster.settle();
+    const reader = await BlixardClient.connect(cluster.live()[0]!.address);
+    try {
+      const lost = await lostWrites(reader, acknowledged);
+      figures.lostAcknowledgedWrites += lost.length;
+      for (const line of lost) addDetail(figures, `lost acknowledged write ${line}`);
+    } finally {
+      await reader.close();
+    }
+  } finally {
+    await writer?.stop();
+    await workload.stop().catch(() => {});
+    await writerClient.close();
+  }
+}
+
+async function runCycle(fault: Fault, context: FaultContext, workload: RecordedWorkload) {
+  const { figures } = context;
+  if (!await workload.waitForWrites(WRITES_AROUND_FAULT, WRITES_WAIT_MS)) {
+    throw new Error(
+      `fewer than ${WRITES_AROUND_FAULT} writes in ${WRITES_WAIT_MS} ms before the fault`,
+    );
+  }
+  const faultAtMs = performance.now();
+  await fault.inject(context);
+  await context.cluster.settle();
+  if (!await workload.waitForWrites(WRITES_AROUND_FAULT, WRITES_WAIT_MS)) {
+    throw new Error(
+      `fewer than ${WRITES_AROUND_FAULT} writes in ${WRITES_WAIT_MS} ms after the repair`,
+    );
+  }
+  const endAtMs = performance.now();
+  const record = await workload.endCycle();
+  figures.cycles++;
+  figures.ok += record.counts.ok;
+  figures.fail += record.counts.fail;
+  figures.unknown += record.counts.unknown;
+  figures.unavailabilityMs.push(longestGapMs(record.writeAcks, faultAtMs, endAtMs));
+  const result = checkLinearizability(record.history);
+  figures.operationsChecked += result.operationsChecked;
+  if (result.type === "notLinearizable") {
+    figures.violations++;
+    addDetail(
+      figures,
+      `${fault.name}, cycle ${context.cycle}: not linearizable:\n${result.explanation}`,
+    );
+  } else if (result.type === "unknown") {
+    figures.undecided++;
+    addDetail(figures, `${fault.name}, cycle ${context.cycle}: undecided: ${result.reason}`);
+  }
+}
+
+function describe(error: unknown): string {
+  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return text.length > 2_000 ? `${text.slice(0, 2_000)}…` : text;
+}

@@ -1,0 +1,343 @@
+/**
+ * The faults, each one cycle of break, hold and repair on a real cluster, grouped in the
+ * profiles `deno task chaos --profile` selects. A fault returns once it has repaired what
+ * it broke (restarted, resumed, healed, freed); the runner then waits for the cluster to
+ * settle and checks the cycle's history.
+ *
+ * Hold times exceed the election timeout (300–600 ms) so that every fault can cost the
+ * leader its leadership, and are drawn at random so that faults meet the Ready loop at
+ * different points.
+ *
+ * @module
+ */
+
+import type { NodeProcess } from "../../helpers/node_process.ts";
+import type { ChaosCluster } from "./chaos_cluster.ts";
+import { addObservation, type FaultFigures } from "./chaos_report.ts";
+import { cutsBetween, type NftPartition } from "./nft_partition.ts";
+import type { TmpfsDisk } from "./tmpfs_disk.ts";
+
+/** What a fault may use. */
+export interface FaultContext {
+  cluster: ChaosCluster;
+  /** The harness's nftables table (faults that need `nft` only). */
+  partition: NftPartition | null;
+  /** Each member's tmpfs, by node id (faults that need `tmpfs` only). */
+  disks: ReadonlyMap<number, TmpfsDisk>;
+  /** The cycle's number within its run, from 0. */
+  cycle: number;
+  /** Where a fault notes what it saw (how a node met a full disk). */
+  figures: FaultFigures;
+}
+
+/** One kind of fault. */
+export interface Fault {
+  name: string;
+  profile: ProfileName;
+  /** `nft`: root and nftables; `tmpfs`: root and mount; `null`: nothing. */
+  needs: "nft" | "tmpfs" | null;
+  /** Cycles `deno task chaos` runs by default (the issue's counts). */
+  defaultCycles: number;
+  /** Breaks, holds, repairs. */
+  inject(context: FaultContext): Promise<void>;
+}
+
+/** The profiles, each selectable with `--profile`. */
+export const PROFILE_NAMES = ["crashes", "partitions", "pauses", "disk", "membership"] as const;
+/** A profile's name. */
+export type ProfileName = typeof PROFILE_NAMES[number];
+
+/** Election timeout's upper end (ms): holds start above it. */
+const ELECTION_TIMEOUT_MS_MAX = 600;
+/** How long a flapping network keeps changing before it heals. */
+const FLAPPING_MS = 6_000;
+/** Most changes of one flapping cycle (bounded even if timers misbehave). */
+const FLAPS_MAX = 10;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A hold between `lowMs` and `highMs`. */
+function holdMs(lowMs = 2 * ELECTION_TIMEOUT_MS_MAX, highMs = 5 * ELECTION_TIMEOUT_MS_MAX) {
+  return lowMs + Math.floor(Math.random() * (highMs - lowMs));
+}
+
+function pick<T>(items: readonly T[]): T {
+  if (items.length === 0) throw new Error("nothing to pick from");
+  return items[Math.floor(Math.random() * items.length)]!;
+}
+
+async function leaderAndFollower(cluster: ChaosCluster) {
+  const leader = await cluster.leader();
+  return { leader, follower: pick(cluster.othersThan(leader)) };
+}
+
+function ports(nodes: readonly NodeProcess[]): number[] {
+  return nodes.map((node) => node.bindPort);
+}
+
+async function crash(cluster: ChaosCluster, victims: readonly NodeProcess[]): Promise<void> {
+  await Promise.all(victims.map((node) => node.kill()));
+  await sleep(holdMs(100, ELECTION_TIMEOUT_MS_MAX * 2));
+  await Promise.all(victims.map((node) => cluster.restart(node.id)));
+}
+
+async function pause(node: NodeProcess): Promise<void> {
+  node.pause();
+  try {
+    await sleep(holdMs());
+  } finally {
+    node.resume();
+  }
+}
+
+/** Holds `cuts` for a while, then heals. */
+async function partitioned(
+  partition: NftPartition | null,
+  cuts: ReturnType<typeof cutsBetween>,
+): Promise<void> {
+  if (partition === null) throw new Error("this fault needs the nftables table");
+  await partition.set(cuts);
+  try {
+    await sleep(holdMs());
+  } finally {
+    await partition.heal();
+  }
+}
+
+/** Cuts `node` off from every other live member, both ways. */
+function isolating(cluster: ChaosCluster, node: NodeProcess) {
+  return cutsBetween([node.bindPort], ports(cluster.othersThan(node)));
+}
+
+/** A random split of the live members (a majority and a minority), or one node isolated. */
+function randomCuts(cluster: ChaosCluster) {
+  const live = [...cluster.live()].sort(() => Math.random() - 0.5);
+  const minoritySize = 1 + Math.floor(Math.random() * Math.floor((live.length - 1) / 2));
+  const minority = ports(live.slice(0, minoritySize));
+  const majority = ports(live.slice(minoritySize));
+  return cutsBetween(minority, majority, Math.random() < 0.25 ? "aToB" : "both");
+}
+
+const crashes: Fault[] = [
+  {
+    name: "crash-leader",
+    profile: "crashes",
+    needs: null,
+    defaultCycles: 100,
+    inject: async ({ cluster }) => await crash(cluster, [await cluster.leader()]),
+  },
+  {
+    name: "crash-follower",
+    profile: "crashes",
+    needs: null,
+    defaultCycles: 100,
+    inject: async ({ cluster }) =>
+      await crash(cluster, [(await leaderAndFollower(cluster)).follower]),
+  },
+  {
+    name: "crash-all",
+    profile: "crashes",
+    needs: null,
+    defaultCycles: 100,
+    inject: async ({ cluster }) => await crash(cluster, cluster.live()),
+  },
+];
+
+const partitions: Fault[] = [
+  {
+    name: "isolate-leader",
+    profile: "partitions",
+    needs: "nft",
+    defaultCycles: 50,
+    inject: async ({ cluster, partition }) =>
+      await partitioned(partition, isolating(cluster, await cluster.leader())),
+  },
+  {
+    name: "isolate-follower",
+    profile: "partitions",
+    needs: "nft",
+    defaultCycles: 50,
+    inject: async ({ cluster, partition }) =>
+      await partitioned(partition, isolating(cluster, (await leaderAndFollower(cluster)).follower)),
+  },
+  {
+    // The leader on the minority side, so the majority must elect another.
+    name: "split-majority-minority",
+    profile: "partitions",
+    needs: "nft",
+    defaultCycles: 50,
+    inject: async ({ cluster, partition }) => {
+      const leader = await cluster.leader();
+      const others = [...cluster.othersThan(leader)].sort(() => Math.random() - 0.5);
+      const minority = [leader, ...others.slice(0, Math.floor((others.length - 1) / 2))];
+      const majority = others.filter((node) => !minority.includes(node));
+      await partitioned(partition, cutsBetween(ports(minority), ports(majority)));
+    },
+  },
+  {
+    // The leader's messages are lost, what it hears is not: its followers elect another.
+    name: "one-way-from-leader",
+    profile: "partitions",
+    needs: "nft",
+    defaultCycles: 50,
+    inject: async ({ cluster, partition }) => {
+      const leader = await cluster.leader();
+      await partitioned(
+        partition,
+        cutsBetween([leader.bindPort], ports(cluster.othersThan(leader)), "aToB"),
+      );
+    },
+  },
+  {
+    // The leader speaks but hears nothing: check-quorum must make it step down.
+    name: "one-way-to-leader",
+    profile: "partitions",
+    needs: "nft",
+    defaultCycles: 50,
+    inject: async ({ cluster, partition }) => {
+      const leader = await cluster.leader();
+      await partitioned(
+        partition,
+        cutsBetween(ports(cluster.othersThan(leader)), [leader.bindPort], "aToB"),
+      );
+    },
+  },
+  {
+    name: "flapping",
+    profile: "partitions",
+    needs: "nft",
+    defaultCycles: 50,
+    inject: async ({ cluster, partition }) => {
+      if (partition === null) throw new Error("this fault needs the nftables table");
+      const endMs = performance.now() + FLAPPING_MS;
+      try {
+        for (let flap = 0; flap < FLAPS_MAX && performance.now() < endMs; flap++) {
+          await partition.set(flap % 2 === 0 ? randomCuts(cluster) : []);
+          await sleep(holdMs(1_000, 3_000));
+        }
+      } finally {
+        await partition.heal();
+      }
+    },
+  },
+];
+
+const pauses: Fault[] = [
+  {
+    name: "pause-leader",
+    profile: "pauses",
+    needs: null,
+    defaultCycles: 50,
+    inject: async ({ cluster }) => await pause(await cluster.leader()),
+  },
+  {
+    name: "pause-follower",
+    profile: "pauses",
+    needs: null,
+    defaultCycles: 50,
+    inject: async ({ cluster }) => await pause((await leaderAndFollower(cluster)).follower),
+  },
+];
+
+/**
+ * Fills `node`'s disk while the clients write, holds, frees it, and restarts the node if
+ * it stopped. What the node did is noted: whether it kept running, and its last log line.
+ */
+async function fillDisk(context: FaultContext, node: NodeProcess): Promise<void> {
+  const disk = context.disks.get(node.id);
+  if (disk === undefined) throw new Error(`node ${node.id} has no tmpfs`);
+  await disk.fill();
+  try {
+    await sleep(holdMs());
+  } finally {
+    await disk.free();
+  }
+  const status = node.exitStatus;
+  if (status === null) {
+    addObservation(context.figures, "the node kept running through the full disk");
+    return;
+  }
+  const lastLine = node.stderr.trim().split("\n").findLast((line) => /error|fatal/i.test(line)) ??
+    node.stderr.trim().split("\n").at(-1) ?? "";
+  addObservation(
+    context.figures,
+    `the node exited with code ${status.code} on a full disk; restarted once space was freed. ` +
+      `Its last error line: ${lastLine.slice(0, 400)}`,
+  );
+  await context.cluster.restart(node.id);
+}
+
+const disk: Fault[] = [
+  {
+    name: "disk-full-leader",
+    profile: "disk",
+    needs: "tmpfs",
+    defaultCycles: 20,
+    inject: async (context) => await fillDisk(context, await context.cluster.leader()),
+  },
+  {
+    name: "disk-full-follower",
+    profile: "disk",
+    needs: "tmpfs",
+    defaultCycles: 20,
+    inject: async (context) =>
+      await fillDisk(context, (await leaderAndFollower(context.cluster)).follower),
+  },
+];
+
+/**
+ * Membership changes during faults: a new machine joins while a follower is paused, then a
+ * follower is killed (-9) and the new machine is removed (even cycles) or leaves (odd
+ * cycles), and the killed follower comes back.
+ */
+async function churn({ cluster, cycle }: FaultContext): Promise<void> {
+  const { leader, follower } = await leaderAndFollower(cluster);
+  follower.pause();
+  let joined: NodeProcess;
+  try {
+    joined = await cluster.join(pick(cluster.live()));
+  } finally {
+    follower.resume();
+  }
+  const victim = pick(cluster.othersThan(joined).filter((node) => node !== leader));
+  await victim.kill();
+  try {
+    if (cycle % 2 === 0) {
+      await cluster.remove(
+        joined.id,
+        pick(cluster.othersThan(joined).filter((node) => node !== victim)),
+      );
+    } else {
+      await cluster.leave(joined.id);
+    }
+  } finally {
+    await cluster.restart(victim.id);
+  }
+  const status = await joined.waitForExit({ timeoutMs: 30_000 });
+  if (status.code !== 0) {
+    throw new Error(
+      `node ${joined.id}, removed, exited with ${status.code}: ${joined.stderr.slice(-500)}`,
+    );
+  }
+}
+
+const membership: Fault[] = [
+  {
+    name: "join-remove-leave",
+    profile: "membership",
+    needs: null,
+    defaultCycles: 20,
+    inject: churn,
+  },
+];
+
+/** Every fault, in profile order. */
+export const FAULTS: readonly Fault[] = [
+  ...crashes,
+  ...partitions,
+  ...pauses,
+  ...disk,
+  ...membership,
+];
