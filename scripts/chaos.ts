@@ -21,12 +21,13 @@
 import { parseArgs } from "node:util";
 import { runFuzzTargets } from "../tests/fuzz/decoder_targets.ts";
 import {
+  addDetail,
   buildReport,
   emptyFigures,
   type FaultFigures,
   formatTable,
 } from "../tests/chaos/harness/chaos_report.ts";
-import { releaseOnSignal, runFault } from "../tests/chaos/harness/fault_runner.ts";
+import { releaseOnSignal, runFaults } from "../tests/chaos/harness/fault_runner.ts";
 import { type Fault, FAULTS, PROFILE_NAMES } from "../tests/chaos/harness/faults.ts";
 import { unavailableReason } from "../tests/chaos/harness/system_command.ts";
 
@@ -136,7 +137,8 @@ async function runChaos(options: Options): Promise<number> {
       const cycles = options.cycles ??
         Math.ceil(fault.defaultCycles / options.sizes.length);
       console.error(`${fault.name}: ${size} nodes, up to ${cycles} cycles`);
-      await runFault(fault, figures, {
+      const errorsBefore = figures.errors;
+      const outcome = await runFaults([{ fault, figures }], {
         size,
         cycles,
         deadlineMs,
@@ -149,6 +151,15 @@ async function runChaos(options: Options): Promise<number> {
           }
         },
       });
+      figures.lostAcknowledgedWrites += outcome.lostAcknowledgedWrites.length;
+      for (const line of outcome.lostAcknowledgedWrites) {
+        addDetail(figures, `${size} nodes: lost acknowledged write ${line}`);
+      }
+      if (outcome.error !== null && figures.errors === errorsBefore) {
+        // Failed outside a cycle (forming the cluster, the read-back): count it here.
+        figures.errors++;
+        addDetail(figures, `${size} nodes: ${outcome.error}`);
+      }
     }
   }
   const report = buildReport(allFigures, {

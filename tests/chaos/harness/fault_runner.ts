@@ -1,6 +1,6 @@
 /**
- * Runs one fault for a number of cycles on a freshly formed cluster, and adds what it saw
- * to the fault's figures: each cycle's history checked for linearizability (the
+ * Runs faults for a number of cycles on a freshly formed cluster (one fault per cycle, in
+ * turn), and adds what each saw to its figures: each cycle's history checked for linearizability (the
  * simulator's checker, `tests/sim/linearizability.ts`), the longest time without an
  * acknowledged write after the fault struck, and at the end every write the run's
  * unique-key writer had acknowledged, read back one by one.
@@ -27,8 +27,6 @@ const WRITES_AROUND_FAULT = 3;
 const WRITES_WAIT_MS = 30_000;
 /** Size of each node's tmpfs in the disk profile: room for the run, little to fill. */
 const DISK_BYTES = 48 * 1024 * 1024;
-/** Deadline of one read-back of an acknowledged write. */
-const READ_BACK_TIMEOUT_MS = 10_000;
 
 /** Release actions of everything set up and not yet released, for signal handlers. */
 const pendingReleases = new Set<() => Promise<void>>();
@@ -54,11 +52,17 @@ function registered(release: () => Promise<void>): () => Promise<void> {
   return once;
 }
 
-/** Options of {@linkcode runFault}. */
-export interface RunFaultOptions {
+/** A fault and the figures its cycles add to. */
+export interface FaultEntry {
+  fault: Fault;
+  figures: FaultFigures;
+}
+
+/** Options of {@linkcode runFaults}. */
+export interface RunFaultsOptions {
   /** Voters of the cluster. */
   size: number;
-  /** Cycles to run at most. */
+  /** Cycles to run at most, over all the faults. */
   cycles: number;
   /** `performance.now()` after which no new cycle starts. */
   deadlineMs: number;
@@ -68,18 +72,33 @@ export interface RunFaultOptions {
   onCycle?: (figures: FaultFigures) => void;
 }
 
-/** Forms a cluster, runs `fault`'s cycles on it, checks, and tears everything down. */
-export async function runFault(
-  fault: Fault,
-  figures: FaultFigures,
-  options: RunFaultOptions,
-): Promise<void> {
-  figures.runs++;
-  if (!figures.nodes.includes(options.size)) figures.nodes.push(options.size);
+/** What a run found beyond the per-cycle figures. */
+export interface RunOutcome {
+  /** Acknowledged writes of the run's writer not read back at the end, one line each. */
+  lostAcknowledgedWrites: string[];
+  /** Why the run stopped early (set up failed, a cycle failed, read-back failed), or `null`. */
+  error: string | null;
+}
+
+/**
+ * Forms a cluster, runs the faults' cycles on it in turn, reads back every acknowledged
+ * write, and tears everything down, even when a step fails.
+ */
+export async function runFaults(
+  entries: readonly FaultEntry[],
+  options: RunFaultsOptions,
+): Promise<RunOutcome> {
+  if (entries.length === 0) throw new RangeError("runFaults() needs at least one fault");
+  for (const { figures } of entries) {
+    figures.runs++;
+    if (!figures.nodes.includes(options.size)) figures.nodes.push(options.size);
+  }
+  const needs = new Set(entries.map(({ fault }) => fault.needs));
   const releases: (() => Promise<void>)[] = [];
+  const outcome: RunOutcome = { lostAcknowledgedWrites: [], error: null };
   try {
     const disks = new Map<number, TmpfsDisk>();
-    if (fault.needs === "tmpfs") {
+    if (needs.has("tmpfs")) {
       for (let id = 1; id <= options.size; id++) {
         const disk = await TmpfsDisk.mount(DISK_BYTES);
         disks.set(id, disk);
@@ -87,7 +106,7 @@ export async function runFault(
       }
     }
     let partition: NftPartition | null = null;
-    if (fault.needs === "nft") {
+    if (needs.has("nft")) {
       const opened = await NftPartition.open();
       partition = opened;
       releases.push(registered(() => opened.close()));
@@ -97,24 +116,24 @@ export async function runFault(
     });
     // Children die before their disks are unmounted: releases run newest first.
     releases.push(registered(() => cluster.cleanup()));
-    const context = { cluster, partition, disks, figures };
-    await runCycles(fault, context, options);
+    await runCycles(entries, { cluster, partition, disks }, options, outcome);
   } catch (error) {
-    figures.errors++;
-    addDetail(figures, `${fault.name}, ${options.size} nodes: ${describe(error)}`);
+    outcome.error ??= describe(error);
   } finally {
     for (const release of releases.reverse()) {
-      await release().catch((error) => addDetail(figures, `release failed: ${describe(error)}`));
+      await release().catch((error) => outcome.error ??= `release failed: ${describe(error)}`);
     }
   }
+  return outcome;
 }
 
 async function runCycles(
-  fault: Fault,
-  context: Omit<FaultContext, "cycle">,
-  options: RunFaultOptions,
+  entries: readonly FaultEntry[],
+  context: Omit<FaultContext, "cycle" | "figures">,
+  options: RunFaultsOptions,
+  outcome: RunOutcome,
 ): Promise<void> {
-  const { cluster, figures } = context;
+  const { cluster } = context;
   const workload = await RecordedWorkload.start(
     cluster.members.map((node) => node.address),
     options.clients,
@@ -125,14 +144,13 @@ async function runCycles(
   let writer: Writer | null = startWriter(writerClient, { prefix: "acked/", timeoutMs: 5_000 });
   try {
     for (let cycle = 0; cycle < options.cycles && performance.now() < options.deadlineMs; cycle++) {
+      const { fault, figures } = entries[cycle % entries.length]!;
       try {
-        await runCycle(fault, { ...context, cycle }, workload);
+        await runCycle(fault, { ...context, figures, cycle }, workload);
       } catch (error) {
         figures.errors++;
-        addDetail(
-          figures,
-          `${fault.name}, ${options.size} nodes, cycle ${cycle}: ${describe(error)}`,
-        );
+        outcome.error = `${fault.name}, ${options.size} nodes, cycle ${cycle}: ${describe(error)}`;
+        addDetail(figures, outcome.error);
         // The cluster may be broken past repair; the next cycles would only repeat it.
         break;
       }
@@ -145,9 +163,7 @@ async function runCycles(
     await cluster.settle();
     const reader = await BlixardClient.connect(cluster.live()[0]!.address);
     try {
-      const lost = await lostWrites(reader, acknowledged);
-      figures.lostAcknowledgedWrites += lost.length;
-      for (const line of lost) addDetail(figures, `lost acknowledged write ${line}`);
+      outcome.lostAcknowledgedWrites = await lostWrites(reader, acknowledged);
     } finally {
       await reader.close();
     }

@@ -1,0 +1,58 @@
+/**
+ * One small run of named faults on one 3-node cluster, summed into the few figures a test
+ * asserts on: the sample the suite runs so that the harness keeps working.
+ *
+ * @module
+ */
+
+import { emptyFigures, type FaultFigures } from "./chaos_report.ts";
+import { type FaultEntry, runFaults } from "./fault_runner.ts";
+import { FAULTS } from "./faults.ts";
+
+/** Recording clients of a sample: enough for overlapping operations on every key. */
+const SAMPLE_CLIENTS = 3;
+/** A sample gives up starting cycles after this long (each cycle has its own deadlines). */
+const SAMPLE_MS_MAX = 180_000;
+
+/** The figures of a sample, summed over its faults. */
+export interface SampleResult {
+  cycles: number;
+  operationsChecked: number;
+  violations: number;
+  lostAcknowledgedWrites: number;
+  error: string | null;
+  /** Everything the run noted, for assertion messages. */
+  details: string;
+}
+
+/** Runs one cycle of each named fault, in order, on one 3-node cluster. */
+export async function runFaultSample(faultNames: readonly string[]): Promise<SampleResult> {
+  const figuresByName = new Map<string, FaultFigures>();
+  const entries: FaultEntry[] = faultNames.map((name) => {
+    const fault = FAULTS.find((candidate) => candidate.name === name);
+    if (fault === undefined) throw new Error(`no fault ${name}`);
+    const figures = figuresByName.get(name) ?? emptyFigures(fault.profile, name);
+    figuresByName.set(name, figures);
+    return { fault, figures };
+  });
+  const outcome = await runFaults(entries, {
+    size: 3,
+    cycles: entries.length,
+    deadlineMs: performance.now() + SAMPLE_MS_MAX,
+    clients: SAMPLE_CLIENTS,
+  });
+  const all = [...figuresByName.values()];
+  const sum = (pick: (figures: FaultFigures) => number) =>
+    all.reduce((total, figures) => total + pick(figures), 0);
+  return {
+    cycles: sum((figures) => figures.cycles),
+    operationsChecked: sum((figures) => figures.operationsChecked),
+    violations: sum((figures) => figures.violations + figures.undecided),
+    lostAcknowledgedWrites: outcome.lostAcknowledgedWrites.length,
+    error: outcome.error,
+    details: [
+      ...outcome.lostAcknowledgedWrites,
+      ...all.flatMap((figures) => [...figures.details, ...figures.observations]),
+    ].join("\n"),
+  };
+}
