@@ -2,7 +2,9 @@
  * Network partitions between real nodes on loopback, with nftables.
  *
  * Everything lives in one table of the harness's own, `inet blixard_chaos_<pid>` (the pid
- * keeps two runs apart), with one chain on the output hook. A cut drops UDP from one
+ * keeps two runs apart), with one chain on the input hook: a datagram is lost on arrival,
+ * as on a real network, while its sender's send succeeds (a drop on the output hook would
+ * fail the send with EPERM, which a real partition never does). A cut drops UDP from one
  * node's P2P port to another's, and nothing else: clients, whose endpoints use other
  * ports, still reach every node, and HTTP (TCP) still answers, so a read served by a
  * cut-off old leader is a real test. `close()` deletes the table; the harness calls it in
@@ -42,7 +44,7 @@ export class NftPartition {
     const partition = new NftPartition(nft, options.suffix ?? String(Deno.pid));
     await runChecked(nft, ["-f", "-"], {
       stdin: `table inet ${partition.table} {\n` +
-        `  chain output {\n    type filter hook output priority 0; policy accept;\n  }\n}\n`,
+        `  chain input {\n    type filter hook input priority 0; policy accept;\n  }\n}\n`,
     });
     partition.#open = true;
     return partition;
@@ -60,11 +62,11 @@ export class NftPartition {
     for (const { from, to } of cuts) {
       if (!isPort(from) || !isPort(to)) throw new RangeError(`bad cut ${from} -> ${to}`);
     }
-    const lines = [`flush chain inet ${this.table} output`];
+    const lines = [`flush chain inet ${this.table} input`];
     for (const { from, to } of cuts) {
       // Loopback only: the rule can match nothing else.
       lines.push(
-        `add rule inet ${this.table} output ip daddr 127.0.0.0/8 udp sport ${from} ` +
+        `add rule inet ${this.table} input ip daddr 127.0.0.0/8 udp sport ${from} ` +
           `udp dport ${to} drop`,
       );
     }
