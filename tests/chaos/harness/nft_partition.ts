@@ -1,8 +1,8 @@
 /**
  * Network partitions between real nodes on loopback, with nftables.
  *
- * Everything lives in one table of the harness's own, `inet blixard_chaos_<pid>` (the pid
- * keeps two runs apart), with one chain on the input hook: a datagram is lost on arrival,
+ * Everything lives in one table of the harness's own, `inet blixard_chaos_<pid>_<random>` (two
+ * runs never share one), with one chain on the input hook: a datagram is lost on arrival,
  * as on a real network, while its sender's send succeeds (a drop on the output hook would
  * fail the send with EPERM, which a real partition never does). A cut drops UDP from one
  * node's P2P port to another's, and nothing else: clients, whose endpoints use other
@@ -26,7 +26,7 @@ const CUTS_MAX = 256;
 
 /** The harness's own nftables table; `open()` creates it, `close()` deletes it. */
 export class NftPartition {
-  /** `blixard_chaos_<pid>`. */
+  /** `blixard_chaos_<pid>_<random>`. */
   readonly table: string;
   #nft: string;
   #open = false;
@@ -41,7 +41,10 @@ export class NftPartition {
   static async open(options: { suffix?: string } = {}): Promise<NftPartition> {
     const nft = await toolPath("nft");
     if (nft === null) throw new Error("nft is not installed (apt-get install nftables)");
-    const partition = new NftPartition(nft, options.suffix ?? String(Deno.pid));
+    // The pid keeps two processes apart, the random part two test files of one `deno test`.
+    const suffix = options.suffix ??
+      `${Deno.pid}_${crypto.getRandomValues(new Uint32Array(1))[0]!.toString(16)}`;
+    const partition = new NftPartition(nft, suffix);
     await runChecked(nft, ["-f", "-"], {
       stdin: `table inet ${partition.table} {\n` +
         `  chain input {\n    type filter hook input priority 0; policy accept;\n  }\n}\n`,
