@@ -16,6 +16,8 @@ const MAIN_PATH = new URL("../../main.ts", import.meta.url).pathname;
 const HTTP_PORT_OFFSET = 1000;
 const STOP_GRACE_MS = 10_000;
 const POLL_INTERVAL_MS = 20;
+/** Default deadline of the waits: generous, since CI machines are shared and slow. */
+const WAIT_MS_DEFAULT = 30_000;
 
 /** How to start one node. */
 export interface NodeProcessOptions {
@@ -226,7 +228,7 @@ export class NodeProcess {
 
   /** Waits for the exit, failing when it takes longer than `timeoutMs`. */
   async waitForExit(options: { timeoutMs?: number } = {}): Promise<Deno.CommandStatus> {
-    const timeoutMs = options.timeoutMs ?? 20_000;
+    const timeoutMs = options.timeoutMs ?? WAIT_MS_DEFAULT;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -255,7 +257,7 @@ export class NodeProcess {
 
   async #poll<T>(
     what: string,
-    timeoutMs = 20_000,
+    timeoutMs = WAIT_MS_DEFAULT,
     probe: () => T | null | Promise<T | null>,
   ): Promise<T> {
     const deadline = performance.now() + timeoutMs;
