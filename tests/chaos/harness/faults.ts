@@ -14,7 +14,7 @@
 import type { NodeProcess } from "../../helpers/node_process.ts";
 import type { ChaosCluster } from "./chaos_cluster.ts";
 import { addObservation, type FaultFigures } from "./chaos_report.ts";
-import { cutsBetween, type NftPartition } from "./nft_partition.ts";
+import { type Cut, cutsBetween, type NftPartition } from "./nft_partition.ts";
 import type { TmpfsDisk } from "./tmpfs_disk.ts";
 
 /** What a fault may use. */
@@ -93,10 +93,7 @@ async function pause(node: NodeProcess): Promise<void> {
 }
 
 /** Holds `cuts` for a while, then heals. */
-async function partitioned(
-  partition: NftPartition | null,
-  cuts: ReturnType<typeof cutsBetween>,
-): Promise<void> {
+async function partitioned(partition: NftPartition | null, cuts: Cut[]): Promise<void> {
   if (partition === null) throw new Error("this fault needs the nftables table");
   await partition.set(cuts);
   try {
@@ -145,65 +142,46 @@ const crashes: Fault[] = [
   },
 ];
 
+/** A partition fault: `cutsFor` decides from the leader what to cut; held, then healed. */
+function partitionFault(
+  name: string,
+  cutsFor: (cluster: ChaosCluster, leader: NodeProcess) => Cut[],
+): Fault {
+  return {
+    name,
+    profile: "partitions",
+    needs: "nft",
+    defaultCycles: 50,
+    inject: async ({ cluster, partition }) => {
+      const leader = await cluster.leader();
+      await partitioned(partition, cutsFor(cluster, leader));
+    },
+  };
+}
+
 const partitions: Fault[] = [
-  {
-    name: "isolate-leader",
-    profile: "partitions",
-    needs: "nft",
-    defaultCycles: 50,
-    inject: async ({ cluster, partition }) =>
-      await partitioned(partition, isolating(cluster, await cluster.leader())),
-  },
-  {
-    name: "isolate-follower",
-    profile: "partitions",
-    needs: "nft",
-    defaultCycles: 50,
-    inject: async ({ cluster, partition }) =>
-      await partitioned(partition, isolating(cluster, (await leaderAndFollower(cluster)).follower)),
-  },
-  {
-    // The leader on the minority side, so the majority must elect another.
-    name: "split-majority-minority",
-    profile: "partitions",
-    needs: "nft",
-    defaultCycles: 50,
-    inject: async ({ cluster, partition }) => {
-      const leader = await cluster.leader();
-      const others = [...cluster.othersThan(leader)].sort(() => Math.random() - 0.5);
-      const minority = [leader, ...others.slice(0, Math.floor((others.length - 1) / 2))];
-      const majority = others.filter((node) => !minority.includes(node));
-      await partitioned(partition, cutsBetween(ports(minority), ports(majority)));
-    },
-  },
-  {
-    // The leader's messages are lost, what it hears is not: its followers elect another.
-    name: "one-way-from-leader",
-    profile: "partitions",
-    needs: "nft",
-    defaultCycles: 50,
-    inject: async ({ cluster, partition }) => {
-      const leader = await cluster.leader();
-      await partitioned(
-        partition,
-        cutsBetween([leader.bindPort], ports(cluster.othersThan(leader)), "aToB"),
-      );
-    },
-  },
-  {
-    // The leader speaks but hears nothing: check-quorum must make it step down.
-    name: "one-way-to-leader",
-    profile: "partitions",
-    needs: "nft",
-    defaultCycles: 50,
-    inject: async ({ cluster, partition }) => {
-      const leader = await cluster.leader();
-      await partitioned(
-        partition,
-        cutsBetween(ports(cluster.othersThan(leader)), [leader.bindPort], "aToB"),
-      );
-    },
-  },
+  partitionFault("isolate-leader", (cluster, leader) => isolating(cluster, leader)),
+  partitionFault(
+    "isolate-follower",
+    (cluster, leader) => isolating(cluster, pick(cluster.othersThan(leader))),
+  ),
+  // The leader on the minority side, so the majority must elect another.
+  partitionFault("split-majority-minority", (cluster, leader) => {
+    const others = [...cluster.othersThan(leader)].sort(() => Math.random() - 0.5);
+    const minority = [leader, ...others.slice(0, Math.floor((others.length - 1) / 2))];
+    const majority = others.filter((node) => !minority.includes(node));
+    return cutsBetween(ports(minority), ports(majority));
+  }),
+  // The leader's messages are lost, what it hears is not: its followers elect another.
+  partitionFault(
+    "one-way-from-leader",
+    (cluster, leader) => cutsBetween([leader.bindPort], ports(cluster.othersThan(leader)), "aToB"),
+  ),
+  // The leader speaks but hears nothing: check-quorum must make it step down.
+  partitionFault(
+    "one-way-to-leader",
+    (cluster, leader) => cutsBetween(ports(cluster.othersThan(leader)), [leader.bindPort], "aToB"),
+  ),
   {
     name: "flapping",
     profile: "partitions",

@@ -5,6 +5,7 @@
  * @module
  */
 
+import assert from "node:assert/strict";
 import { emptyFigures, type FaultFigures } from "./chaos_report.ts";
 import { type FaultEntry, runFaults } from "./fault_runner.ts";
 import { FAULTS } from "./faults.ts";
@@ -55,4 +56,17 @@ export async function runFaultSample(faultNames: readonly string[]): Promise<Sam
       ...all.flatMap((figures) => [...figures.details, ...figures.observations]),
     ].join("\n"),
   };
+}
+
+/**
+ * Runs one cycle of each named fault and asserts what must hold: every cycle ran, every
+ * history is linearizable, no acknowledged write was lost, and the clients did work.
+ */
+export async function assertFaultSampleHolds(faultNames: readonly string[]): Promise<void> {
+  const result = await runFaultSample(faultNames);
+  assert.equal(result.error, null, result.details);
+  assert.equal(result.cycles, faultNames.length, result.details);
+  assert.equal(result.violations, 0, result.details);
+  assert.equal(result.lostAcknowledgedWrites, 0, result.details);
+  assert.ok(result.operationsChecked > 0, "the clients worked during the faults");
 }
