@@ -340,7 +340,15 @@ function remainingMs(context: AttemptContext): number {
  * `--peers` entry a DNS-derived source came from.
  */
 function recordFailure(context: RoundContext, failure: BootstrapError, entry = failure.peer): void {
-  context.failures.set(entry, failure);
+  // A timeout in a round the join's deadline cut short (down to 1 ms) says less than the
+  // peer's earlier failure: the final line should say why the peer was refused.
+  const fullAttemptMs = Math.min(
+    context.attemptTimeoutMs ?? ATTEMPT_TIMEOUT_MS_DEFAULT,
+    context.joinTimeoutMs,
+  );
+  const cutShortTimeout = context.attemptMs < fullAttemptMs &&
+    (failure.reason === "timeout" || failure.reason === "p2p_timeout");
+  if (!cutShortTimeout || !context.failures.has(entry)) context.failures.set(entry, failure);
   const properties = failure.field === null
     ? { peer: failure.peer, reason: failure.reason }
     : { peer: failure.peer, reason: failure.reason, field: failure.field };
