@@ -1,6 +1,7 @@
 /**
  * Fuzzing of every decoder that reads what another machine sent, with fast-check: the
- * `/bootstrap` JSON as a joiner reads it (parse, then signature check), the frame codec,
+ * `/bootstrap` JSON as a joiner reads it (parse, then signature check), the TXT records of a
+ * `dns:` peer, the frame codec,
  * every RPC request and response schema, Raft messages, state images (snapshots) and
  * commands (log entries).
  *
@@ -22,6 +23,7 @@ import { ClusterSecret } from "../../src/auth/cluster_secret.ts";
 import { AUTHENTICATE_RPC, CHALLENGE_RPC } from "../../src/auth/auth_rpcs.ts";
 import { BootstrapError } from "../../src/bootstrap/bootstrap_error.ts";
 import { parseBootstrapInfo } from "../../src/bootstrap/bootstrap_info.ts";
+import { parsePeerEntry, resolvePeerEntry } from "../../src/bootstrap/peer_source.ts";
 import {
   signBootstrapInfo,
   verifyBootstrapSignature,
@@ -181,6 +183,30 @@ async function bootstrapTarget(): Promise<FuzzTarget<string>> {
       try {
         const info = parseBootstrapInfo(body, "fuzz");
         await verifyBootstrapSignature(info, { secret, peer: "fuzz" });
+      } catch (error) {
+        expectError(error, BootstrapError);
+      }
+    },
+  };
+}
+
+/** TXT records of a `dns:NAME` peer, as a resolver might return them. */
+function dnsTxtTarget(): FuzzTarget<string[][]> {
+  const entry = parsePeerEntry("dns:seeds.example");
+  const recordText = fc.oneof(
+    fc.string({ maxLength: 300 }),
+    fc.constantFrom("127.0.0.1:7001", "http://127.0.0.1:8001/bootstrap", "[::1]:7001"),
+    fc.webUrl(),
+  );
+  return {
+    name: "DNS TXT records",
+    input: fc.array(fc.array(recordText, { maxLength: 4 }), { maxLength: 40 }),
+    decode: async (records) => {
+      try {
+        const sources = await resolvePeerEntry(entry, {
+          resolveTxt: () => Promise.resolve(records),
+        });
+        if (sources.length > records.length) throw new Error("more sources than records");
       } catch (error) {
         expectError(error, BootstrapError);
       }
@@ -348,6 +374,7 @@ function commandTarget(): FuzzTarget<Uint8Array> {
 export async function fuzzTargets(): Promise<FuzzTarget<never>[]> {
   const targets: FuzzTarget<never>[] = [
     await bootstrapTarget() as FuzzTarget<never>,
+    dnsTxtTarget() as FuzzTarget<never>,
     frameTarget() as FuzzTarget<never>,
     raftTarget() as FuzzTarget<never>,
     stateImageTarget() as FuzzTarget<never>,

@@ -23,7 +23,7 @@ const OPERATIONS_PER_CYCLE_MAX = 50_000;
 /** Pause between one client's operations: the load stays moderate on a shared machine. */
 const THINK_MS = 5;
 /** Deadline of one operation, the client's retries included. */
-export const OPERATION_TIMEOUT_MS = 5_000;
+const OPERATION_TIMEOUT_MS = 5_000;
 /** Deadline of one attempt at one node before the client tries another. */
 const ATTEMPT_TIMEOUT_MS = 1_000;
 /** Codes after which a write surely did not take effect: it was refused before the log. */
