@@ -7,6 +7,7 @@
  *   deno task chaos --profile crashes --cycles 5 one profile, 5 cycles per fault and size
  *   deno task chaos --fault isolate-leader --nodes 5 --minutes 10
  *   deno task chaos --fuzz [--fuzz-runs 100000]  fuzz every decoder instead
+ *   deno task chaos --fuzz --fuzz-target bootstrap  only the decoders whose name has it
  *
  * Partitions need root and nftables, the disk profile root and mount (tmpfs); without
  * them those faults are skipped with a line saying why. Traffic stays on 127.0.0.1; the
@@ -33,7 +34,7 @@ import { unavailableReason } from "../tests/chaos/harness/system_command.ts";
 
 const USAGE = `usage: deno task chaos [--profile P[,P…]] [--fault F[,F…]] [--cycles N] [--nodes 3,5]
                        [--clients 4] [--minutes 120] [--json PATH]
-       deno task chaos --fuzz [--fuzz-runs 100000]
+       deno task chaos --fuzz [--fuzz-runs 100000] [--fuzz-target NAME-PART]
 profiles: ${PROFILE_NAMES.join(", ")}
 faults: ${FAULTS.map((fault) => fault.name).join(", ")}
 --cycles N: cycles per fault and cluster size (default: the fault's own count, split over the sizes)`;
@@ -49,6 +50,8 @@ interface Options {
   json: string;
   fuzz: boolean;
   fuzzRuns: number;
+  /** Only the fuzz targets whose name contains this. */
+  fuzzTarget: string | null;
 }
 
 function positiveInteger(text: string, flag: string, max: number): number {
@@ -72,6 +75,7 @@ function parseOptions(args: string[]): Options {
       json: { type: "string" },
       fuzz: { type: "boolean", default: false },
       "fuzz-runs": { type: "string", default: "100000" },
+      "fuzz-target": { type: "string" },
       help: { type: "boolean", default: false },
     },
     strict: true,
@@ -110,6 +114,7 @@ function parseOptions(args: string[]): Options {
     json: values.json ?? `bench-results/chaos-${stamp}.json`,
     fuzz: values.fuzz,
     fuzzRuns: positiveInteger(values["fuzz-runs"], "fuzz-runs", 10_000_000),
+    fuzzTarget: values["fuzz-target"] ?? null,
   };
 }
 
@@ -181,7 +186,10 @@ async function runChaos(options: Options): Promise<number> {
 }
 
 async function runFuzz(options: Options): Promise<number> {
-  const results = await runFuzzTargets({ numRuns: options.fuzzRuns });
+  const results = await runFuzzTargets({
+    numRuns: options.fuzzRuns,
+    ...(options.fuzzTarget === null ? {} : { only: options.fuzzTarget }),
+  });
   for (const result of results) {
     console.log(
       `${result.target.padEnd(32)} ${String(result.runs).padStart(8)} cases  ` +

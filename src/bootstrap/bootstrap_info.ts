@@ -95,7 +95,11 @@ export function parseBootstrapInfo(body: string, peer: string): BootstrapInfo {
     throw new BootstrapError(
       peer,
       "not_json",
-      `/bootstrap body: not JSON (${(error as Error).message})`,
+      // The parser quotes the body, which is the peer's to choose: control characters
+      // (a newline) would break the one-line message, or forge log lines.
+      `/bootstrap body: not JSON (${
+        (error as Error).message.replaceAll(/[\u0000-\u001f\u007f]/g, " ")
+      })`,
       {
         cause: error,
       },

@@ -135,3 +135,11 @@ Deno.test("bootstrapInfoFor() describes an endpoint in a form parseBootstrapInfo
   assert.deepStrictEqual(parseBootstrapInfo(JSON.stringify(info), PEER), info);
   assert.throws(() => bootstrapInfoFor({ ...endpoint, addresses: () => [] }, { nodeId: 3 }));
 });
+
+Deno.test("parseBootstrapInfo() refuses a body that is not JSON in one line, whatever control characters the body holds (found by fuzzing)", () => {
+  const body = `{"node_id":1,"signature":\nforged log line\r\u0000"}`;
+  assert.throws(
+    () => parseBootstrapInfo(body, PEER),
+    rejectsAs(null, /^peer .*: \/bootstrap body: not JSON/),
+  );
+});

@@ -421,9 +421,14 @@ export async function runFuzzTarget<Input>(
   };
 }
 
-/** Runs every target with `numRuns` cases each. */
-export async function runFuzzTargets(options: { numRuns: number }): Promise<FuzzResult[]> {
+/** Runs every target (or those whose name contains `only`) with `numRuns` cases each. */
+export async function runFuzzTargets(
+  options: { numRuns: number; only?: string },
+): Promise<FuzzResult[]> {
   const results: FuzzResult[] = [];
-  for (const target of await fuzzTargets()) results.push(await runFuzzTarget(target, options));
+  for (const target of await fuzzTargets()) {
+    if (options.only !== undefined && !target.name.includes(options.only)) continue;
+    results.push(await runFuzzTarget(target, options));
+  }
   return results;
 }
