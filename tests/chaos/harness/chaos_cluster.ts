@@ -8,12 +8,14 @@
  * @module
  */
 
-import { BlixardClient } from "../../../src/client/client.ts";
+import { BlixardClient, ClientError } from "../../../src/client/client.ts";
 import { agreedLeader, formCluster, waitForVoters } from "../../helpers/cluster.ts";
 import { NodeGroup, type NodeProcess } from "../../helpers/node_process.ts";
 
 /** Most members a chaos cluster grows to (joins during membership faults included). */
 const MEMBERS_MAX = 9;
+/** How long a leave or removal may take, leader changes included. */
+const LEAVE_WAIT_MS = 30_000;
 
 /** The cluster under test. */
 export class ChaosCluster {
@@ -108,18 +110,33 @@ export class ChaosCluster {
   async remove(id: number, through: NodeProcess): Promise<void> {
     const client = await BlixardClient.connect(through.address);
     try {
-      await client.remove(id, { timeoutMs: 30_000 });
+      await client.remove(id, { timeoutMs: LEAVE_WAIT_MS });
     } finally {
       await client.close();
     }
     this.#members.delete(id);
   }
 
-  /** Asks member `id` to leave (it stops by itself) and forgets it. */
+  /**
+   * Asks member `id` to leave (it stops by itself) and forgets it. `leave` is sent once
+   * (the CLI's behaviour); while the leader is changing the node refuses it without effect
+   * (`not_leader`, `no_leader`), and it is asked again, as an operator would.
+   */
   async leave(id: number): Promise<void> {
     const client = await BlixardClient.connect(this.member(id).address);
     try {
-      await client.leave({ timeoutMs: 30_000 });
+      const deadlineMs = performance.now() + LEAVE_WAIT_MS;
+      for (let attempt = 1;; attempt++) {
+        try {
+          await client.leave({ timeoutMs: LEAVE_WAIT_MS });
+          break;
+        } catch (error) {
+          const changing = error instanceof ClientError &&
+            (error.code === "not_leader" || error.code === "no_leader");
+          if (!changing || performance.now() > deadlineMs) throw error;
+          await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, 100 * attempt)));
+        }
+      }
     } finally {
       await client.close();
     }
