@@ -97,9 +97,7 @@ export function parseBootstrapInfo(body: string, peer: string): BootstrapInfo {
       "not_json",
       // The parser quotes the body, which is the peer's to choose: control characters
       // (a newline) would break the one-line message, or forge log lines.
-      `/bootstrap body: not JSON (${
-        (error as Error).message.replaceAll(/[\u0000-\u001f\u007f]/g, " ")
-      })`,
+      `/bootstrap body: not JSON (${(error as Error).message.replaceAll(/\p{Cc}/gu, " ")})`,
       {
         cause: error,
       },
