@@ -41,8 +41,14 @@ Deno.test("deno task cluster3 forms three voters, prints the status, and stops t
     assert.match(output, /The cluster is up/, output);
     pids = [...output.matchAll(/node \d = (\d+)/g)].map((match) => Number(match[1]));
     assert.equal(pids.length, 3);
-    assert.match(output, /1\s+voter \(leader\)/);
-    assert.match(output, /node 3: follower, leader 1, term \d+, 3 voters, join voter/);
+    // Node 1 founds the cluster, but on a loaded machine leadership may move while the
+    // others join: any node may lead by the time the table is printed.
+    assert.match(output, /^[123]\s+voter \(leader\)/m, output);
+    assert.match(
+      output,
+      /node 3: (follower|leader), leader [123], term \d+, 3 voters, join voter/,
+      output,
+    );
     script.kill("SIGINT");
     const status = await script.status;
     await reading;
