@@ -279,6 +279,9 @@ async function churn({ cluster, cycle }: FaultContext): Promise<void> {
   } finally {
     follower.resume();
   }
+  // The leader refuses a removal that would leave less than a quorum of recently active
+  // voters: the resumed follower must be heard from again before another is killed.
+  await cluster.settle();
   const victim = pick(cluster.othersThan(joined).filter((node) => node !== leader));
   await victim.kill();
   try {
