@@ -102,7 +102,7 @@ async function ensureDirectory(path: string): Promise<void> {
       `data dir ${path} is not a directory: choose another --data-dir or move the file away`,
     );
   }
-  await checkPermissions(path, info);
+  checkPermissions(path, info);
   await checkWritable(path);
 }
 
@@ -112,7 +112,7 @@ async function ensureDirectory(path: string): Promise<void> {
  * they may only read or enter is narrowed to 0700, with a warning: the files inside are
  * 0600 anyway, and refusing would stop nodes whose dir was made with a plain `mkdir`.
  */
-async function checkPermissions(path: string, info: Deno.FileInfo): Promise<void> {
+function checkPermissions(path: string, info: Deno.FileInfo): void {
   if (info.mode === null || (info.mode & 0o077) === 0) return;
   const mode = formatMode(info.mode);
   if ((info.mode & 0o022) !== 0) {
