@@ -100,6 +100,7 @@ function settle(nodes: Map<NodeId, BenchNode>): void {
         entries: ready.entries,
         snapshot: ready.snapshot,
       });
+      for (const message of ready.messagesBeforePersist) messages.push(message);
       for (const message of ready.messages) messages.push(message);
       const last = ready.committedEntries.at(-1);
       if (last !== undefined) node.appliedIndex = last.index;

@@ -31,7 +31,6 @@ import { setImmediate } from "node:timers";
 import { RaftCore, type RaftStatus } from "../raft/raft_core.ts";
 import type {
   Entry,
-  HardState,
   MembershipChange,
   Message,
   NodeId,
@@ -141,8 +140,6 @@ export class RaftNode {
   #tickTimer: ReturnType<typeof setInterval> | null = null;
   #stopped = false;
   #softState: SoftState = { role: "follower", leaderId: NO_NODE };
-  /** The hard state last handed to storage (term and vote decide whether a Ready syncs). */
-  #persisted: HardState;
   /** Counters for metrics. */
   readonly counters = { leaderChanges: 0, proposals: 0, proposalsFailed: 0, readyPasses: 0 };
 
@@ -158,7 +155,6 @@ export class RaftNode {
       Number.isSafeInteger(this.#snapshotIntervalEntries) && this.#snapshotIntervalEntries >= 1,
       "snapshotIntervalEntries >= 1",
     );
-    this.#persisted = options.storage.initialState().hardState;
     this.#core = new RaftCore({
       id: options.nodeId,
       storage: options.storage,
@@ -354,20 +350,9 @@ export class RaftNode {
       if (ready.entries.length > 0) {
         for (const listener of this.#listeners) listener.appended?.(ready.entries);
       }
-      const keepsTermAndVote = ready.hardState === null ||
-        (ready.hardState.term === this.#persisted.term &&
-          ready.hardState.vote === this.#persisted.vote);
-      const early = keepsTermAndVote && ready.snapshot === null
-        ? ready.messages.filter(isReplication)
-        : [];
-      if (early.length > 0) this.#send(early);
-      const results = this.#persistAndApply(ready, {
-        durable: !keepsTermAndVote || needsSync(ready),
-      });
-      const late = early.length === 0
-        ? ready.messages
-        : ready.messages.filter((message) => !isReplication(message));
-      if (late.length > 0) this.#send(late);
+      if (ready.messagesBeforePersist.length > 0) this.#send(ready.messagesBeforePersist);
+      const results = this.#persistAndApply(ready, { durable: ready.mustSync });
+      if (ready.messages.length > 0) this.#send(ready.messages);
       this.#observe(ready, results);
       this.#core.advance(ready);
       this.#maybeCompact();
@@ -378,7 +363,6 @@ export class RaftNode {
   }
 
   #persistAndApply(ready: Ready, options: { durable: boolean }): ApplyResult[] {
-    if (ready.hardState !== null) this.#persisted = ready.hardState;
     return this.#storage.transaction(() => {
       this.#storage.persist({
         hardState: ready.hardState,
@@ -515,14 +499,4 @@ function rejection(reason: RejectReason): ClusterError {
     case "invalidRequest":
       return new ClusterError("invalid", reason.detail, { leaderId });
   }
-}
-
-/** A leader's replication traffic, which may leave before the leader's own write is durable. */
-function isReplication(message: Message): boolean {
-  return message.type === "AppendEntries" || message.type === "Heartbeat";
-}
-
-/** Whether the Ready holds anything that must be on disk before it counts: entries or a snapshot. */
-function needsSync(ready: Ready): boolean {
-  return ready.entries.length > 0 || ready.snapshot !== null;
 }

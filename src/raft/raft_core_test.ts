@@ -89,7 +89,9 @@ function messagesOfType<T extends Message["type"]>(
   ready: Ready,
   type: T,
 ): Extract<Message, { type: T }>[] {
-  return ready.messages.filter((m): m is Extract<Message, { type: T }> => m.type === type);
+  return [...ready.messagesBeforePersist, ...ready.messages].filter((
+    m,
+  ): m is Extract<Message, { type: T }> => m.type === type);
 }
 
 /** Makes node 1 of a 3-voter cluster leader by stepping in the votes it asks for. */

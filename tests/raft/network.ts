@@ -140,7 +140,7 @@ export class TestNode {
     }
     this.readStates.push(...ready.readStates);
     raft.advance(ready);
-    return ready.messages;
+    return [...ready.messagesBeforePersist, ...ready.messages];
   }
 
   /** A snapshot of the state machine at `appliedIndex`, for log compaction. */

@@ -64,6 +64,7 @@ export function handleReady(parts: ReadyParts, effects: ReadyEffects): ReadyOutc
   });
   effects.persisted(ready);
   if (effects.crashesAt("beforeSend")) return "crashed";
+  for (const message of ready.messagesBeforePersist) effects.send(message);
   for (const message of ready.messages) effects.send(message);
   if (effects.crashesAt("beforeApply")) return "crashed";
   if (ready.snapshot !== null) {
