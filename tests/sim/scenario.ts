@@ -119,7 +119,6 @@ export function scenarioFor(seed: number, choices: ScenarioChoices = {}): Scenar
       votersMin: Math.max(1, nodes - 1),
       removeProbability: 0,
       transferProbability: 0,
-      catchUpLag: 5,
       changeTimeout: 6 * electionUnits,
     },
     clients: {

@@ -31,7 +31,7 @@ const TABLE: TableRow[] = [
   { profile: "membership", seed: 1 },
   { profile: "membership", seed: 2 },
   { profile: "membership", seed: 3, nodes: 5 },
-  { profile: "stragglers", seed: 1 },
+  { profile: "stragglers", seed: 3 },
   { profile: "stragglers", seed: 2, nodes: 5 },
   { profile: "mixed", seed: 1 },
   { profile: "mixed", seed: 2 },
@@ -132,7 +132,7 @@ Deno.test("simulation catches a disk that loses acknowledged writes on restart",
 });
 
 Deno.test("simulation catches a follower's vote sent before its fsync, then lost in a crash", () => {
-  for (const seed of [3, 10, 19]) {
+  for (const seed of [5, 13, 18]) {
     const failure = sabotagedFailure(seed, "crashes", "earlyVotes");
     assert.equal(failure.kind, "safety");
     assert.match(failure.message, /granted its vote in term \d+ to \d+, but restarts with/);
