@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import type { Entry } from "../raft/types.ts";
 import { ClusterError } from "./cluster_error.ts";
 import { eventually } from "../transport/testing.ts";
-import { InProcessCluster, memberInfoOf, type TestMember } from "./testing/in_process_cluster.ts";
+import {
+  FAST_RAFT_TIMING,
+  InProcessCluster,
+  memberInfoOf,
+  type TestMember,
+} from "./testing/in_process_cluster.ts";
 
 function isInvalid(message: RegExp): (error: unknown) => boolean {
   return (error) =>
@@ -149,9 +154,11 @@ Deno.test("MembershipManager autopilot leaves a learner that is cut off a learne
     cluster.network.cut(2);
     // The change commits on the sole voter alone; the learner never hears of it.
     await leader.membership.join(joiner.info, signal());
+    // Twenty autopilot rounds, one per heartbeat, each given time to propose and apply.
+    cluster.clock.pause();
     for (let round = 0; round < 20; round++) {
       leader.membership.promoteCaughtUpLearners();
-      await new Promise((resolve) => setTimeout(resolve, 5));
+      await cluster.advance(FAST_RAFT_TIMING.heartbeatTicks * FAST_RAFT_TIMING.tickMs);
     }
     assert.deepStrictEqual(learnersOf(leader), [2]);
   } finally {

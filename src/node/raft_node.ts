@@ -27,7 +27,8 @@ import type { SqliteStorage } from "../storage/sqlite_storage.ts";
 import { getLogger } from "../log/logging.ts";
 import { assert } from "../raft/assert.ts";
 import { ClusterError } from "./cluster_error.ts";
-import { ReadyDriver, type Scheduler } from "./ready_driver.ts";
+import { ReadyDriver } from "./ready_driver.ts";
+import { type Scheduler, SYSTEM_SCHEDULER } from "../util/scheduler.ts";
 
 const log = getLogger(["blixard", "raft"]);
 
@@ -76,7 +77,7 @@ export interface RaftNodeOptions {
   random?: () => number;
   /** Entries applied past the snapshot before the log is compacted; tests lower it. */
   snapshotIntervalEntries?: number;
-  /** Where Ready runs are deferred to; `setImmediate` unless a test injects its own. */
+  /** The clock that ticks the core and defers Ready runs; `SYSTEM_SCHEDULER` unless a test injects its own. */
   scheduler?: Scheduler;
 }
 
@@ -113,14 +114,15 @@ export class RaftNode {
   readonly #storage: SqliteStorage;
   readonly #stateMachine: KvStateMachine;
   readonly #timing: RaftTiming;
+  readonly #scheduler: Scheduler;
   readonly #snapshotIntervalEntries: number;
   readonly #proposals = new Map<number, PendingProposal>();
   readonly #reads = new Map<number, PendingRead>();
   readonly #listeners: RaftNodeEvents[] = [];
-  /** When each peer was last heard from (`performance.now()`), for `activePeers()`. */
+  /** When each peer was last heard from (`scheduler.now()`), for `activePeers()`. */
   readonly #lastHeardMs = new Map<NodeId, number>();
   #nextReadId = 1;
-  #tickTimer: ReturnType<typeof setInterval> | null = null;
+  #stopTicking: (() => void) | null = null;
   #stopped = false;
   #softState: SoftState = { role: "follower", leaderId: NO_NODE };
   /** Counters for metrics. */
@@ -132,6 +134,7 @@ export class RaftNode {
     this.#storage = options.storage;
     this.#stateMachine = options.stateMachine;
     this.#timing = options.timing ?? DEFAULT_RAFT_TIMING;
+    this.#scheduler = options.scheduler ?? SYSTEM_SCHEDULER;
     this.#snapshotIntervalEntries = options.snapshotIntervalEntries ?? SNAPSHOT_INTERVAL_ENTRIES;
     assert(
       Number.isSafeInteger(this.#snapshotIntervalEntries) && this.#snapshotIntervalEntries >= 1,
@@ -155,7 +158,7 @@ export class RaftNode {
       storage: options.storage,
       stateMachine: options.stateMachine,
       send: options.send,
-      ...(options.scheduler === undefined ? {} : { scheduler: options.scheduler }),
+      scheduler: this.#scheduler,
       events: {
         appended: (entries) => {
           for (const listener of this.#listeners) listener.appended?.(entries);
@@ -186,10 +189,10 @@ export class RaftNode {
 
   /** Starts ticking. A sole voter campaigns at once instead of waiting for a timeout. */
   start(): void {
-    this.#tickTimer = setInterval(() => {
+    this.#stopTicking = this.#scheduler.every(this.#timing.tickMs, () => {
       this.#core.tick();
       this.#scheduleReady();
-    }, this.#timing.tickMs);
+    });
     const { voters } = this.#core.status().confState;
     if (voters.length === 1 && voters[0] === this.nodeId) this.#core.campaign();
     this.#scheduleReady();
@@ -200,7 +203,7 @@ export class RaftNode {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#driver.stop();
-    if (this.#tickTimer !== null) clearInterval(this.#tickTimer);
+    this.#stopTicking?.();
     const error = new ClusterError("stopping", "the node is stopping");
     for (const proposal of this.#proposals.values()) proposal.reject(error);
     for (const read of this.#reads.values()) read.reject(error);
@@ -216,7 +219,7 @@ export class RaftNode {
   /** Hands a peer's message to the core. */
   step(message: Message): void {
     if (this.#stopped) return;
-    this.#lastHeardMs.set(message.from, performance.now());
+    this.#lastHeardMs.set(message.from, this.#scheduler.now());
     this.#core.step(message);
     this.#scheduleReady();
   }
@@ -238,7 +241,7 @@ export class RaftNode {
    * round starts every live peer looks inactive until its next answer arrives.
    */
   activePeers(): Set<NodeId> {
-    const sinceMs = performance.now() - this.#timing.tickMs * this.#timing.electionTicks;
+    const sinceMs = this.#scheduler.now() - this.#timing.tickMs * this.#timing.electionTicks;
     const active = new Set<NodeId>();
     for (const [nodeId, heardMs] of this.#lastHeardMs) {
       if (heardMs >= sinceMs) active.add(nodeId);

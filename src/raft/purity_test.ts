@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 
 const raftDirectory = dirname(fileURLToPath(import.meta.url));
 
-/** Patterns that mean I/O, wall-clock time, ambient randomness, timers or asynchrony. */
+/** Patterns that mean I/O (the console included), wall-clock time, ambient randomness, timers or asynchrony. */
 const FORBIDDEN: ReadonlyArray<{ name: string; pattern: RegExp }> = [
   { name: "Deno.*", pattern: /\bDeno\s*\./ },
   { name: "Date.now", pattern: /\bDate\s*\.\s*now\b/ },
@@ -21,7 +21,9 @@ const FORBIDDEN: ReadonlyArray<{ name: string; pattern: RegExp }> = [
   { name: "crypto", pattern: /\bcrypto\s*\./ },
   { name: "setTimeout", pattern: /\bsetTimeout\b/ },
   { name: "setInterval", pattern: /\bsetInterval\b/ },
+  { name: "setImmediate", pattern: /\bsetImmediate\b/ },
   { name: "queueMicrotask", pattern: /\bqueueMicrotask\b/ },
+  { name: "console", pattern: /\bconsole\s*\./ },
   { name: "await", pattern: /\bawait\b/ },
   { name: "async", pattern: /\basync\b/ },
   { name: "Promise", pattern: /\bPromise\b/ },
@@ -96,5 +98,9 @@ Deno.test("purityViolations() catches I/O and outside imports, and ignores them 
   ]);
   deepStrictEqual(purityViolations(path, "const r = Math.random();"), [
     `${path}: uses Math.random`,
+  ]);
+  deepStrictEqual(purityViolations(path, "setImmediate(() => console.log(1));"), [
+    `${path}: uses setImmediate`,
+    `${path}: uses console`,
   ]);
 });
