@@ -419,7 +419,9 @@ export class RaftCore {
     const keepsTermAndVote = hardState === null ||
       (hardState.term === this.#previousHardState.term &&
         hardState.vote === this.#previousHardState.vote);
-    const early = keepsTermAndVote && snapshot === null;
+    const [messagesBeforePersist, messages] = keepsTermAndVote && snapshot === null
+      ? partitionReplication(this.#messages)
+      : [[], this.#messages];
     const ready: Ready = {
       softState,
       hardState,
@@ -427,10 +429,8 @@ export class RaftCore {
       snapshot,
       committedEntries: this.#log.nextCommittedEntries(),
       mustSync: !keepsTermAndVote || entries.length > 0 || snapshot !== null,
-      messagesBeforePersist: early ? this.#messages.filter(isReplication) : [],
-      messages: early
-        ? this.#messages.filter((message) => !isReplication(message))
-        : this.#messages,
+      messagesBeforePersist,
+      messages,
       readStates: this.#readStates,
     };
     this.#messages = [];
@@ -1227,9 +1227,16 @@ export class RaftCore {
 }
 
 /**
- * A leader's replication traffic, the only messages that may leave before the Ready that
- * holds them is persisted (see `Ready.messagesBeforePersist`).
+ * Splits `messages` into a leader's replication traffic (AppendEntries and heartbeats), the
+ * only messages that may leave before the Ready that holds them is persisted (see
+ * `Ready.messagesBeforePersist`), and the rest, in one pass.
  */
-function isReplication(message: Message): boolean {
-  return message.type === "AppendEntries" || message.type === "Heartbeat";
+function partitionReplication(messages: Message[]): [Message[], Message[]] {
+  const replication: Message[] = [];
+  const rest: Message[] = [];
+  for (const message of messages) {
+    if (message.type === "AppendEntries" || message.type === "Heartbeat") replication.push(message);
+    else rest.push(message);
+  }
+  return [replication, rest];
 }
