@@ -26,6 +26,7 @@ import { ClusterError } from "./cluster_error.ts";
 import { type MemberDirectory, sameAddresses } from "./member_directory.ts";
 import type { RaftNode } from "./raft_node.ts";
 import { learnerToPromote } from "./autopilot.ts";
+import { sleep } from "../util/sleep.ts";
 
 const log = getLogger(["blixard", "membership"]);
 
@@ -209,7 +210,7 @@ export class MembershipManager {
         return result;
       } catch (error) {
         if (!(error instanceof ClusterError) || error.code !== "busy") throw error;
-        await new Promise((resolve) => setTimeout(resolve, BUSY_RETRY_MS));
+        await sleep(BUSY_RETRY_MS, signal);
       }
     }
   }
