@@ -1,6 +1,6 @@
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
-import { bootstrappedStorage } from "../../tests/raft/network.ts";
-import { RaftCore } from "../raft/raft_core.ts";
+import { acknowledge, bootstrappedStorage, testCore } from "../../tests/raft/network.ts";
+import type { RaftCore } from "../raft/raft_core.ts";
 import type { Entry, Message, NodeId } from "../raft/types.ts";
 import type { MemoryStorage } from "../storage/memory_storage.ts";
 import { type CrashPoint, ReadyDriver, type ReadyStorage } from "./ready_driver.ts";
@@ -19,19 +19,7 @@ interface Recorded {
 
 function recorded(id: NodeId): Recorded {
   const storage = bootstrappedStorage([1, 2, 3]);
-  const core = new RaftCore({
-    id,
-    storage,
-    applied: 0,
-    electionTicks: 10,
-    heartbeatTicks: 1,
-    maxInflightMessages: 4,
-    maxMessageBytes: 1 << 20,
-    maxUncommittedBytes: 1 << 20,
-    preVote: false,
-    checkQuorum: false,
-    random: () => 0,
-  });
+  const core = testCore(id, storage, { preVote: false, checkQuorum: false });
   const log: string[] = [];
   const scheduled: (() => void)[] = [];
   const crash: { at: CrashPoint | null } = { at: null };
@@ -88,26 +76,10 @@ function leader(): Recorded {
     preVote: false,
   });
   node.driver.run();
-  acknowledge(node.core, node.core.status().lastIndex);
+  for (const from of [2, 3]) acknowledge(node.core, from, node.core.status().lastIndex);
   node.driver.run();
   node.log.length = 0;
   return node;
-}
-
-function acknowledge(core: RaftCore, index: number): void {
-  for (const from of [2, 3]) {
-    core.step({
-      type: "AppendEntriesResponse",
-      term: core.status().term,
-      from,
-      to: 1,
-      success: true,
-      matchIndex: index,
-      rejectedIndex: 0,
-      hintIndex: 0,
-      hintTerm: 0,
-    });
-  }
 }
 
 Deno.test("ReadyDriver sends a leader's AppendEntries before the synced persist, applies in the same transaction, and advances last", () => {
@@ -121,7 +93,7 @@ Deno.test("ReadyDriver sends a leader's AppendEntries before the synced persist,
     "advanced",
   ]);
   node.log.length = 0;
-  acknowledge(node.core, node.core.status().lastIndex);
+  for (const from of [2, 3]) acknowledge(node.core, from, node.core.status().lastIndex);
   node.driver.run();
   // The commit reaches the followers early; the Ready only commits, so it does not sync.
   deepStrictEqual(node.log, [

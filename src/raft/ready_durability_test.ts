@@ -5,25 +5,13 @@
  */
 
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
-import { bootstrappedStorage } from "../../tests/raft/network.ts";
+import { acknowledge, bootstrappedStorage, testCore } from "../../tests/raft/network.ts";
 import type { MemoryStorage } from "../storage/memory_storage.ts";
-import { RaftCore } from "./raft_core.ts";
+import type { RaftCore } from "./raft_core.ts";
 import type { Message, NodeId, Ready } from "./types.ts";
 
 function newCore(id: NodeId, storage: MemoryStorage): RaftCore {
-  return new RaftCore({
-    id,
-    storage,
-    applied: 0,
-    electionTicks: 10,
-    heartbeatTicks: 1,
-    maxInflightMessages: 4,
-    maxMessageBytes: 1 << 20,
-    maxUncommittedBytes: 1 << 20,
-    preVote: false,
-    checkQuorum: false,
-    random: () => 0,
-  });
+  return testCore(id, storage, { preVote: false, checkQuorum: false });
 }
 
 function handle(core: RaftCore, storage: MemoryStorage): Ready {
@@ -35,6 +23,20 @@ function handle(core: RaftCore, storage: MemoryStorage): Ready {
 
 function types(messages: readonly Message[]): string[] {
   return messages.map((message) => `${message.type}→${message.to}`).sort();
+}
+
+/** The leader (node 1) sends node 2 entry 7, not yet committed. */
+function appendSeventhEntry(core: RaftCore): void {
+  core.step({
+    type: "AppendEntries",
+    term: 1,
+    from: 1,
+    to: 2,
+    prevLogIndex: 6,
+    prevLogTerm: 1,
+    entries: [{ type: "normal", term: 1, index: 7, data: new Uint8Array([7]) }],
+    leaderCommit: 6,
+  });
 }
 
 /** Node 1 of three, elected with node 2's vote; its election Ready handled. */
@@ -69,19 +71,7 @@ function follower(): { core: RaftCore; storage: MemoryStorage } {
 
 Deno.test("Ready: a leader's AppendEntries of a Ready that keeps term and vote may leave before the persist, which must sync", () => {
   const { core, storage } = leader();
-  for (const from of [2, 3]) {
-    core.step({
-      type: "AppendEntriesResponse",
-      term: core.status().term,
-      from,
-      to: 1,
-      success: true,
-      matchIndex: core.status().lastIndex,
-      rejectedIndex: 0,
-      hintIndex: 0,
-      hintTerm: 0,
-    });
-  }
+  for (const from of [2, 3]) acknowledge(core, from, core.status().lastIndex);
   handle(core, storage);
   core.propose(new Uint8Array([1]));
   const ready = handle(core, storage);
@@ -146,16 +136,7 @@ Deno.test("Ready: a vote waits for the term and vote to be durable", () => {
 
 Deno.test("Ready: an acknowledgement waits for the entries it acknowledges", () => {
   const { core, storage } = follower();
-  core.step({
-    type: "AppendEntries",
-    term: 1,
-    from: 1,
-    to: 2,
-    prevLogIndex: 6,
-    prevLogTerm: 1,
-    entries: [{ type: "normal", term: 1, index: 7, data: new Uint8Array([7]) }],
-    leaderCommit: 6,
-  });
+  appendSeventhEntry(core);
   const ready = handle(core, storage);
   deepStrictEqual([ready.entries.length, ready.mustSync], [1, true]);
   deepStrictEqual(ready.messagesBeforePersist, []);
@@ -164,16 +145,7 @@ Deno.test("Ready: an acknowledgement waits for the entries it acknowledges", () 
 
 Deno.test("Ready: a Ready that only moves the commit index need not sync", () => {
   const { core, storage } = follower();
-  core.step({
-    type: "AppendEntries",
-    term: 1,
-    from: 1,
-    to: 2,
-    prevLogIndex: 6,
-    prevLogTerm: 1,
-    entries: [{ type: "normal", term: 1, index: 7, data: new Uint8Array([7]) }],
-    leaderCommit: 6,
-  });
+  appendSeventhEntry(core);
   handle(core, storage);
   core.step({ type: "Heartbeat", term: 1, from: 1, to: 2, commit: 7, readContext: 0 });
   const ready = handle(core, storage);

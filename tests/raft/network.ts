@@ -51,6 +51,43 @@ export function membershipEntries(
   return entries;
 }
 
+/** A core over `storage` with small settings for unit tests; `overrides` replace any of them. */
+export function testCore(
+  id: NodeId,
+  storage: MemoryStorage,
+  overrides: Partial<RaftConfig> = {},
+): RaftCore {
+  return new RaftCore({
+    id,
+    storage,
+    applied: 0,
+    electionTicks: 10,
+    heartbeatTicks: 1,
+    maxInflightMessages: 4,
+    maxMessageBytes: 1 << 20,
+    maxUncommittedBytes: 1 << 20,
+    preVote: true,
+    checkQuorum: true,
+    random: () => 0,
+    ...overrides,
+  });
+}
+
+/** Steps into the leader `core` a success from `from` that matches its log up to `index`. */
+export function acknowledge(core: RaftCore, from: NodeId, index: number): void {
+  core.step({
+    type: "AppendEntriesResponse",
+    term: core.status().term,
+    from,
+    to: core.status().id,
+    success: true,
+    matchIndex: index,
+    rejectedIndex: 0,
+    hintIndex: 0,
+    hintTerm: 0,
+  });
+}
+
 /** Storage whose committed log at term 1 makes the given configuration. */
 export function bootstrappedStorage(
   voters: readonly NodeId[],
