@@ -223,15 +223,22 @@ Deno.test("MembershipManager.remove() of an unreachable voter is allowed: the ot
     const live = [...cluster.members.values()].find((m) => m !== leader && m !== unreachable)!;
     // Asked just as a check-quorum round starts, when the core has not yet heard from the
     // live voter in this round: it still counts, since it answered a moment ago.
+    // The clock stops the moment that holds, so that on a slow machine the live voter does
+    // not fall silent too before the removal is decided.
     await eventually(
       "a check-quorum round started after the cut-off voter fell silent",
-      () =>
-        !leader.raft.activePeers().has(unreachable.nodeId) &&
-        leader.raft.status().progress.some((peer) =>
-          peer.nodeId === live.nodeId && !peer.recentActive
-        ),
+      () => {
+        const activePeers = leader.raft.activePeers();
+        const started = !activePeers.has(unreachable.nodeId) && activePeers.has(live.nodeId) &&
+          leader.raft.status().progress.some((peer) =>
+            peer.nodeId === live.nodeId && !peer.recentActive
+          );
+        if (started) cluster.clock.pause();
+        return started;
+      },
     );
     await leader.membership.remove(unreachable.nodeId, { force: false, signal: signal() });
+    cluster.clock.resume();
     assert.equal(leader.raft.status().confState.voters.includes(unreachable.nodeId), false);
     assert.equal(leader.directory.memberIdOf(unreachable.info.p2pNodeId), null);
   } finally {
