@@ -25,7 +25,7 @@ import type { ApplyResult } from "../state_machine/apply_result.ts";
 import type { KvStateMachine } from "../state_machine/kv_state_machine.ts";
 import type { SqliteStorage } from "../storage/sqlite_storage.ts";
 import { getLogger } from "../log/logging.ts";
-import { assert } from "../raft/assert.ts";
+import { assert } from "../util/assert.ts";
 import { ClusterError } from "./cluster_error.ts";
 import { ReadyDriver } from "./ready_driver.ts";
 import { type Scheduler, SYSTEM_SCHEDULER } from "../util/scheduler.ts";

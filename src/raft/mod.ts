@@ -50,7 +50,7 @@
  * @module
  */
 
-export { assert, InvariantViolation } from "./assert.ts";
+export { assert, InvariantViolation } from "../util/assert.ts";
 export {
   applyMembershipChange,
   confStateAfter,

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { assert } from "./assert.ts";
+import { assert } from "../util/assert.ts";
 import { membershipChangeError } from "./membership.ts";
 import { MembershipLog } from "./membership_log.ts";
 import { isWellFormedMessage } from "./message_shape.ts";

@@ -6,7 +6,7 @@
 import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
 import { acknowledge, bootstrappedStorage, testCore } from "../../tests/raft/network.ts";
 import { MemoryStorage } from "../storage/memory_storage.ts";
-import { InvariantViolation } from "./assert.ts";
+import { InvariantViolation } from "../util/assert.ts";
 import { type RaftConfig, RaftCore } from "./raft_core.ts";
 import type { AppendEntries, Entry, Message, NodeId, Ready } from "./types.ts";
 

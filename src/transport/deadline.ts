@@ -6,7 +6,7 @@
  * @module
  */
 
-import { assert } from "../raft/assert.ts";
+import { assert } from "../util/assert.ts";
 import { abortReason } from "../util/sleep.ts";
 
 /** The longest deadline accepted: one day. Anything longer is a unit mistake. */
