@@ -11,7 +11,7 @@
  * @module
  */
 
-import { assert } from "../raft/assert.ts";
+import { assert } from "../util/assert.ts";
 
 /** Options of an {@linkcode ExpiringMap}. */
 export interface ExpiringMapOptions {

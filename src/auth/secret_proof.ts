@@ -17,7 +17,7 @@
  * @module
  */
 
-import { assert } from "../raft/assert.ts";
+import { assert } from "../util/assert.ts";
 import { isValidEndpointId } from "../transport/iroh.ts";
 import type { ClusterSecret } from "./cluster_secret.ts";
 

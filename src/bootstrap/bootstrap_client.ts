@@ -17,7 +17,9 @@
 import { getLogger } from "@logtape/logtape";
 import type { ClusterSecret } from "../auth/cluster_secret.ts";
 import { RPC_ALPN } from "../transport/alpn.ts";
-import { abortReason, assertTimeoutMs, sleep } from "../transport/deadline.ts";
+import { assertTimeoutMs } from "../transport/deadline.ts";
+import { abortReason, sleep } from "../util/sleep.ts";
+import { backoffMs } from "../util/backoff.ts";
 import type { P2pConnection } from "../transport/p2p_connection.ts";
 import type { P2pEndpoint } from "../transport/p2p_endpoint.ts";
 import { PING_RPC } from "../transport/ping_rpc.ts";
@@ -219,7 +221,11 @@ export async function findSeed(peers: string[], options: FindSeedOptions): Promi
     );
     const seed = await runRound(entries, { ...options, attemptMs, failures });
     if (seed !== null) return seed;
-    const pauseMs = backoffMs(round, options);
+    const pauseMs = backoffMs(round, {
+      initialMs: options.backoffInitialMs ?? BACKOFF_INITIAL_MS_DEFAULT,
+      maxMs: options.backoffMaxMs ?? BACKOFF_MAX_MS_DEFAULT,
+      random: options.random ?? Math.random,
+    });
     if (performance.now() + pauseMs >= deadlineMs) {
       const lastFailures = peers.flatMap((peer) => failures.get(peer) ?? []);
       throw new SeedNotFoundError(lastFailures, {
@@ -229,18 +235,6 @@ export async function findSeed(peers: string[], options: FindSeedOptions): Promi
     }
     await sleep(pauseMs, options.signal);
   }
-}
-
-/** Capped exponential backoff with jitter: uniform in [half, all] of the capped pause. */
-export function backoffMs(
-  round: number,
-  options: { random?: () => number; backoffInitialMs?: number; backoffMaxMs?: number },
-): number {
-  const initialMs = options.backoffInitialMs ?? BACKOFF_INITIAL_MS_DEFAULT;
-  const maxMs = options.backoffMaxMs ?? BACKOFF_MAX_MS_DEFAULT;
-  const cappedMs = Math.min(maxMs, initialMs * 2 ** Math.min(round, 30));
-  const jitter = (options.random ?? Math.random)();
-  return Math.round(cappedMs / 2 + (cappedMs / 2) * jitter);
 }
 
 interface RoundContext extends FindSeedOptions {

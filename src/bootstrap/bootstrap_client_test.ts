@@ -5,7 +5,6 @@ import { PING_RPC, pingHandler } from "../transport/ping_rpc.ts";
 import { RpcServer } from "../transport/rpc.ts";
 import { bindLoopbackEndpoint } from "../transport/testing.ts";
 import {
-  backoffMs,
   type BootstrapEvent,
   fetchBootstrapInfo,
   findSeed,
@@ -340,23 +339,6 @@ Deno.test("findSeed() stops when its signal aborts", async () => {
     });
     await assert.rejects(searching, { message: "node shutting down" });
   });
-});
-
-Deno.test("backoffMs() doubles per round up to the cap, with jitter between half and all of it", () => {
-  const options = { backoffInitialMs: 100, backoffMaxMs: 1000 };
-  assert.deepStrictEqual(
-    [0, 1, 2, 3, 4, 50].map((round) => backoffMs(round, { ...options, random: () => 0 })),
-    [
-      50,
-      100,
-      200,
-      400,
-      500,
-      500,
-    ],
-  );
-  assert.equal(backoffMs(2, { ...options, random: () => 0.999 }), 400);
-  assert.equal(backoffMs(9, { ...options, random: () => 0.5 }), 750);
 });
 
 Deno.test("findSeed() names a peer's earlier failure, not the timeout of a last round the join timeout cut short", async () => {

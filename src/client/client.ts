@@ -45,6 +45,8 @@ import {
   type RpcRequestOf,
   type RpcResponseOf,
 } from "../transport/rpc.ts";
+import { backoffMs } from "../util/backoff.ts";
+import { sleep } from "../util/sleep.ts";
 
 /** Deadline of one operation, retries included, unless the call says otherwise. */
 export const OPERATION_TIMEOUT_MS_DEFAULT = 10_000;
@@ -125,6 +127,8 @@ export class BlixardClient {
   #targets: PeerAddress[];
   readonly #freeSessions: Session[] = [];
   readonly #attemptTimeoutMs: number;
+  /** Aborted by `close()`: ends the pauses between retries at once. */
+  readonly #closing = new AbortController();
   readonly #putBatcher = new WriteBatcher(
     async (items, { timeoutMs }) =>
       (await this.#callOnce(PUT_MANY_RPC, { items }, { timeoutMs })).results,
@@ -271,6 +275,7 @@ export class BlixardClient {
 
   /** Closes the connections and the client's endpoint. */
   async close(): Promise<void> {
+    this.#closing.abort(new ClientError("closed", "the client was closed"));
     await this.#rpc.close();
     await this.#endpoint.close();
   }
@@ -370,12 +375,13 @@ export class BlixardClient {
           this.#rotate();
           leaderChangingSinceMs = null;
         }
-        const backoffMs = Math.min(
-          RETRY_BACKOFF_MAX_MS,
-          RETRY_BACKOFF_MIN_MS * 2 ** Math.min(attempt, 10),
-        );
-        await new Promise((resolve) =>
-          setTimeout(resolve, Math.min(backoffMs, Math.max(0, deadlineMs - performance.now())))
+        const pauseMs = backoffMs(attempt, {
+          initialMs: RETRY_BACKOFF_MIN_MS,
+          maxMs: RETRY_BACKOFF_MAX_MS,
+        });
+        await sleep(
+          Math.min(pauseMs, Math.max(0, deadlineMs - performance.now())),
+          this.#closing.signal,
         );
       }
     }

@@ -34,6 +34,7 @@ import { MembershipManager } from "./membership_manager.ts";
 import { DEFAULT_RAFT_TIMING, RaftNode } from "./raft_node.ts";
 import { RemovalWatch } from "./removal_watch.ts";
 import { statusJson } from "./status_view.ts";
+import { sleep } from "../util/sleep.ts";
 
 const log = getLogger(["blixard", "node"]);
 
@@ -218,7 +219,8 @@ export class ClusterMember {
           return;
         } catch (error) {
           log.debug("announcing addresses failed, retrying: {error}", { error });
-          await new Promise((resolve) => setTimeout(resolve, ANNOUNCE_RETRY_MS));
+          // Stopping ends the pause at once; the loop then ends.
+          await sleep(ANNOUNCE_RETRY_MS, this.#abort.signal).catch(() => {});
         }
       }
     };
@@ -298,8 +300,8 @@ export class ClusterMember {
     const newLeaderKnown = () =>
       this.raft.softState.role !== "leader" && this.raft.softState.leaderId !== NO_NODE;
     const deadline = performance.now() + HANDOVER_TIMEOUT_MS;
-    while (performance.now() < deadline && !newLeaderKnown()) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
+    while (performance.now() < deadline && !newLeaderKnown() && !this.#abort.signal.aborted) {
+      await sleep(10, this.#abort.signal).catch(() => {});
     }
     if (newLeaderKnown()) {
       log.info("node {leaderId} leads now", { leaderId: this.raft.softState.leaderId });

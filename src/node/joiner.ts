@@ -30,7 +30,8 @@ import { JOIN_RPC, STATUS_RPC } from "../transport/cluster_rpcs.ts";
 import type { P2pEndpoint } from "../transport/p2p_endpoint.ts";
 import { callRpc, RpcError } from "../transport/rpc.ts";
 import { getLogger } from "../log/logging.ts";
-import { sleep } from "../transport/deadline.ts";
+import { sleep } from "../util/sleep.ts";
+import { backoffMs } from "../util/backoff.ts";
 import type { JoinProgress } from "./join_progress.ts";
 import type { MemberDirectory } from "./member_directory.ts";
 
@@ -132,7 +133,14 @@ export async function joinCluster(options: JoinOptions): Promise<JoinOutcome> {
       if (lastJoinError === null || performance.now() < deadlineMs) lastJoinError = message;
       options.progress.failed(message);
       log.warn("join through {peer} failed, retrying: {message}", { peer: seed.peer, message });
-      await sleep(backoffMs(attempt), options.signal);
+      await sleep(
+        backoffMs(attempt, {
+          initialMs: RETRY_BACKOFF_MIN_MS,
+          maxMs: RETRY_BACKOFF_MAX_MS,
+          random: Math.random,
+        }),
+        options.signal,
+      );
     } finally {
       seed.connection.close("join finished");
     }
@@ -240,9 +248,4 @@ function joinTimeoutError(options: JoinOptions, lastJoinError: string | null): E
       lastJoinError ?? "none"
     }`,
   );
-}
-
-function backoffMs(attempt: number): number {
-  const capped = Math.min(RETRY_BACKOFF_MAX_MS, RETRY_BACKOFF_MIN_MS * 2 ** Math.min(attempt, 20));
-  return capped / 2 + (capped / 2) * Math.random();
 }

@@ -5,8 +5,8 @@
  *   with another key. Answers once the change is applied.
  * - `remove`: removes a member, refusing a removal that would leave fewer reachable
  *   voters than a quorum unless forced.
- * - autopilot: promotes a learner to voter once it has caught up with the leader (the way
- *   Consul's autopilot does), without an operator step.
+ * - autopilot: promotes a learner to voter once it has caught up with the leader (the
+ *   policy is `learnerToPromote` in `autopilot.ts`, which the simulator runs too).
  *
  * One membership change is in flight at a time: requests queue here and each waits its
  * turn (a second joiner waits, it does not fail). A change left uncommitted by a previous
@@ -25,11 +25,11 @@ import { getLogger } from "../log/logging.ts";
 import { ClusterError } from "./cluster_error.ts";
 import { type MemberDirectory, sameAddresses } from "./member_directory.ts";
 import type { RaftNode } from "./raft_node.ts";
+import { learnerToPromote } from "./autopilot.ts";
+import { sleep } from "../util/sleep.ts";
 
 const log = getLogger(["blixard", "membership"]);
 
-/** A learner is promoted once its log is within this many entries of the leader's commit index. */
-export const PROMOTION_LAG_ENTRIES_MAX = 64;
 /** Pause before retrying a change the core refused because another one is uncommitted. */
 const BUSY_RETRY_MS = 10;
 
@@ -150,23 +150,19 @@ export class MembershipManager {
    */
   promoteCaughtUpLearners(): void {
     if (this.#queued > 0 || this.#raft.softState.role !== "leader") return;
-    const status = this.#raft.status();
-    const learner = status.progress.find((peer) =>
-      peer.isLearner && peer.recentActive && peer.state === "replicate" &&
-      peer.matchIndex + PROMOTION_LAG_ENTRIES_MAX >= status.commit
-    );
-    if (learner === undefined) return;
+    const learner = learnerToPromote(this.#raft.status());
+    if (learner === null) return;
     const signal = AbortSignal.timeout(10_000);
-    const change = { type: "promoteLearner" as const, nodeId: learner.nodeId };
+    const change = { type: "promoteLearner" as const, nodeId: learner };
     this.#inTurn(() => this.#proposeUntilAccepted(change, signal)).then(
       (result) =>
         log.info("node {nodeId} promoted to voter at index {index}", {
-          nodeId: learner.nodeId,
+          nodeId: learner,
           index: result.index,
         }),
       (error) =>
         log.debug("promotion of node {nodeId} not done yet: {error}", {
-          nodeId: learner.nodeId,
+          nodeId: learner,
           error,
         }),
     );
@@ -214,7 +210,7 @@ export class MembershipManager {
         return result;
       } catch (error) {
         if (!(error instanceof ClusterError) || error.code !== "busy") throw error;
-        await new Promise((resolve) => setTimeout(resolve, BUSY_RETRY_MS));
+        await sleep(BUSY_RETRY_MS, signal);
       }
     }
   }

@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import type { Entry } from "../raft/types.ts";
 import { ClusterError } from "./cluster_error.ts";
 import { eventually } from "../transport/testing.ts";
-import { InProcessCluster, memberInfoOf, type TestMember } from "./testing/in_process_cluster.ts";
+import {
+  FAST_RAFT_TIMING,
+  InProcessCluster,
+  memberInfoOf,
+  type TestMember,
+} from "./testing/in_process_cluster.ts";
 
 function isInvalid(message: RegExp): (error: unknown) => boolean {
   return (error) =>
@@ -149,9 +154,11 @@ Deno.test("MembershipManager autopilot leaves a learner that is cut off a learne
     cluster.network.cut(2);
     // The change commits on the sole voter alone; the learner never hears of it.
     await leader.membership.join(joiner.info, signal());
+    // Twenty autopilot rounds, one per heartbeat, each given time to propose and apply.
+    cluster.clock.pause();
     for (let round = 0; round < 20; round++) {
       leader.membership.promoteCaughtUpLearners();
-      await new Promise((resolve) => setTimeout(resolve, 5));
+      await cluster.advance(FAST_RAFT_TIMING.heartbeatTicks * FAST_RAFT_TIMING.tickMs);
     }
     assert.deepStrictEqual(learnersOf(leader), [2]);
   } finally {
@@ -216,15 +223,22 @@ Deno.test("MembershipManager.remove() of an unreachable voter is allowed: the ot
     const live = [...cluster.members.values()].find((m) => m !== leader && m !== unreachable)!;
     // Asked just as a check-quorum round starts, when the core has not yet heard from the
     // live voter in this round: it still counts, since it answered a moment ago.
+    // The clock stops the moment that holds, so that on a slow machine the live voter does
+    // not fall silent too before the removal is decided.
     await eventually(
       "a check-quorum round started after the cut-off voter fell silent",
-      () =>
-        !leader.raft.activePeers().has(unreachable.nodeId) &&
-        leader.raft.status().progress.some((peer) =>
-          peer.nodeId === live.nodeId && !peer.recentActive
-        ),
+      () => {
+        const activePeers = leader.raft.activePeers();
+        const started = !activePeers.has(unreachable.nodeId) && activePeers.has(live.nodeId) &&
+          leader.raft.status().progress.some((peer) =>
+            peer.nodeId === live.nodeId && !peer.recentActive
+          );
+        if (started) cluster.clock.pause();
+        return started;
+      },
     );
     await leader.membership.remove(unreachable.nodeId, { force: false, signal: signal() });
+    cluster.clock.resume();
     assert.equal(leader.raft.status().confState.voters.includes(unreachable.nodeId), false);
     assert.equal(leader.directory.memberIdOf(unreachable.info.p2pNodeId), null);
   } finally {

@@ -1,42 +1,22 @@
 /**
  * `RaftNode`: the pure `RaftCore` driven by real time, durable storage and the network.
  *
- * The Ready loop (see `docs/architecture.md`): after anything reaches the core (a tick, a
- * message, a proposal, a read), one pass is scheduled with `setImmediate`, after the I/O
- * callbacks already waiting, so everything that arrived meanwhile shares one Ready and one
- * fsync. (`setTimeout(0)` costs about 2 ms per hop here, several times per write.) A pass:
- *
- * 1. sends a leader's AppendEntries and heartbeats when the Ready does not change the term
- *    or the vote (Raft thesis §10.2.1: the leader writes to its disk in parallel with its
- *    followers). This is safe here because the leader counts itself toward a commit only
- *    through acknowledgements it reads after this synchronous pass, when its own entries are
- *    durable; and nothing is applied or answered before that;
- * 2. persists the snapshot, entries and hard state and applies the snapshot and committed
- *    entries, in ONE SQLite transaction: an entry committed in this Ready is durable
- *    together with its effects, or neither is. The transaction waits for the disk only when
- *    it holds entries, a snapshot, or a new term or vote; a commit index or applied state
- *    can always be rebuilt from the durable log (etcd skips that sync too);
- * 3. sends the other messages (votes and acknowledgements never outrun the state they
- *    promise);
- * 4. answers the proposals that were applied and the reads whose ReadIndex is applied;
- * 5. calls `advance`.
- *
- * Everything here runs on one thread without `await` between reading the core and
- * advancing it, so the core is never re-entered.
+ * The Ready loop is `ReadyDriver` (`ready_driver.ts`, see `docs/architecture.md`), the same
+ * code the simulator runs: early send of a leader's replication, persist and apply in one
+ * SQLite transaction that syncs only when the Ready must, then the other messages. This
+ * class adds what a client of the node needs around it: the tick timer, proposals and
+ * linearizable reads answered once applied, role changes, and log compaction.
  *
  * @module
  */
 
-import { setImmediate } from "node:timers";
 import { RaftCore, type RaftStatus } from "../raft/raft_core.ts";
 import type {
   Entry,
-  HardState,
   MembershipChange,
   Message,
   NodeId,
   ProposeResult,
-  Ready,
   RejectReason,
   SoftState,
 } from "../raft/types.ts";
@@ -45,8 +25,10 @@ import type { ApplyResult } from "../state_machine/apply_result.ts";
 import type { KvStateMachine } from "../state_machine/kv_state_machine.ts";
 import type { SqliteStorage } from "../storage/sqlite_storage.ts";
 import { getLogger } from "../log/logging.ts";
-import { assert } from "../raft/assert.ts";
+import { assert } from "../util/assert.ts";
 import { ClusterError } from "./cluster_error.ts";
+import { ReadyDriver } from "./ready_driver.ts";
+import { type Scheduler, SYSTEM_SCHEDULER } from "../util/scheduler.ts";
 
 const log = getLogger(["blixard", "raft"]);
 
@@ -95,6 +77,8 @@ export interface RaftNodeOptions {
   random?: () => number;
   /** Entries applied past the snapshot before the log is compacted; tests lower it. */
   snapshotIntervalEntries?: number;
+  /** The clock that ticks the core and defers Ready runs; `SYSTEM_SCHEDULER` unless a test injects its own. */
+  scheduler?: Scheduler;
 }
 
 /** What happened in one pass, for observers (membership, metrics). */
@@ -126,23 +110,21 @@ interface PendingRead {
 export class RaftNode {
   readonly nodeId: NodeId;
   readonly #core: RaftCore;
+  readonly #driver: ReadyDriver<ApplyResult>;
   readonly #storage: SqliteStorage;
   readonly #stateMachine: KvStateMachine;
-  readonly #send: (messages: Message[]) => void;
   readonly #timing: RaftTiming;
+  readonly #scheduler: Scheduler;
   readonly #snapshotIntervalEntries: number;
   readonly #proposals = new Map<number, PendingProposal>();
   readonly #reads = new Map<number, PendingRead>();
   readonly #listeners: RaftNodeEvents[] = [];
-  /** When each peer was last heard from (`performance.now()`), for `activePeers()`. */
+  /** When each peer was last heard from (`scheduler.now()`), for `activePeers()`. */
   readonly #lastHeardMs = new Map<NodeId, number>();
   #nextReadId = 1;
-  #readyScheduled = false;
-  #tickTimer: ReturnType<typeof setInterval> | null = null;
+  #stopTicking: (() => void) | null = null;
   #stopped = false;
   #softState: SoftState = { role: "follower", leaderId: NO_NODE };
-  /** The hard state last handed to storage (term and vote decide whether a Ready syncs). */
-  #persisted: HardState;
   /** Counters for metrics. */
   readonly counters = { leaderChanges: 0, proposals: 0, proposalsFailed: 0, readyPasses: 0 };
 
@@ -151,14 +133,13 @@ export class RaftNode {
     this.nodeId = options.nodeId;
     this.#storage = options.storage;
     this.#stateMachine = options.stateMachine;
-    this.#send = options.send;
     this.#timing = options.timing ?? DEFAULT_RAFT_TIMING;
+    this.#scheduler = options.scheduler ?? SYSTEM_SCHEDULER;
     this.#snapshotIntervalEntries = options.snapshotIntervalEntries ?? SNAPSHOT_INTERVAL_ENTRIES;
     assert(
       Number.isSafeInteger(this.#snapshotIntervalEntries) && this.#snapshotIntervalEntries >= 1,
       "snapshotIntervalEntries >= 1",
     );
-    this.#persisted = options.storage.initialState().hardState;
     this.#core = new RaftCore({
       id: options.nodeId,
       storage: options.storage,
@@ -172,14 +153,46 @@ export class RaftNode {
       checkQuorum: true,
       random: options.random ?? Math.random,
     });
+    this.#driver = new ReadyDriver<ApplyResult>({
+      core: this.#core,
+      storage: options.storage,
+      stateMachine: options.stateMachine,
+      send: options.send,
+      scheduler: this.#scheduler,
+      events: {
+        appended: (entries) => {
+          for (const listener of this.#listeners) listener.appended?.(entries);
+        },
+        softState: (softState) => this.#roleChanged(softState),
+        applied: (entry, result) => {
+          this.#answerProposal(entry, result);
+          for (const listener of this.#listeners) listener.applied?.(entry, result);
+        },
+        installed: (snapshot) => this.#failProposalsThrough(snapshot.metadata.index),
+        readStates: (readStates) => {
+          for (const readState of readStates) {
+            const read = this.#reads.get(readState.requestId);
+            if (read !== undefined) read.index = readState.index;
+          }
+        },
+        advanced: () => {
+          this.counters.readyPasses++;
+          this.#runReadyReads();
+          this.#maybeCompact();
+        },
+        settled: () => {
+          for (const listener of this.#listeners) listener.afterReady?.();
+        },
+      },
+    });
   }
 
   /** Starts ticking. A sole voter campaigns at once instead of waiting for a timeout. */
   start(): void {
-    this.#tickTimer = setInterval(() => {
+    this.#stopTicking = this.#scheduler.every(this.#timing.tickMs, () => {
       this.#core.tick();
       this.#scheduleReady();
-    }, this.#timing.tickMs);
+    });
     const { voters } = this.#core.status().confState;
     if (voters.length === 1 && voters[0] === this.nodeId) this.#core.campaign();
     this.#scheduleReady();
@@ -189,7 +202,8 @@ export class RaftNode {
   stop(): void {
     if (this.#stopped) return;
     this.#stopped = true;
-    if (this.#tickTimer !== null) clearInterval(this.#tickTimer);
+    this.#driver.stop();
+    this.#stopTicking?.();
     const error = new ClusterError("stopping", "the node is stopping");
     for (const proposal of this.#proposals.values()) proposal.reject(error);
     for (const read of this.#reads.values()) read.reject(error);
@@ -205,7 +219,7 @@ export class RaftNode {
   /** Hands a peer's message to the core. */
   step(message: Message): void {
     if (this.#stopped) return;
-    this.#lastHeardMs.set(message.from, performance.now());
+    this.#lastHeardMs.set(message.from, this.#scheduler.now());
     this.#core.step(message);
     this.#scheduleReady();
   }
@@ -227,7 +241,7 @@ export class RaftNode {
    * round starts every live peer looks inactive until its next answer arrives.
    */
   activePeers(): Set<NodeId> {
-    const sinceMs = performance.now() - this.#timing.tickMs * this.#timing.electionTicks;
+    const sinceMs = this.#scheduler.now() - this.#timing.tickMs * this.#timing.electionTicks;
     const active = new Set<NodeId>();
     for (const [nodeId, heardMs] of this.#lastHeardMs) {
       if (heardMs >= sinceMs) active.add(nodeId);
@@ -335,75 +349,7 @@ export class RaftNode {
   }
 
   #scheduleReady(): void {
-    if (this.#readyScheduled || this.#stopped) return;
-    this.#readyScheduled = true;
-    setImmediate(() => {
-      this.#readyScheduled = false;
-      this.#processReadies();
-    });
-  }
-
-  #processReadies(): void {
-    let passes = 0;
-    while (!this.#stopped && this.#core.hasReady()) {
-      const ready = this.#core.ready();
-      this.counters.readyPasses++;
-      passes++;
-      // A leader's first AppendEntries to a learner it just added needs the learner's
-      // address, which arrives in that very entry: learn it before anything is sent.
-      if (ready.entries.length > 0) {
-        for (const listener of this.#listeners) listener.appended?.(ready.entries);
-      }
-      const keepsTermAndVote = ready.hardState === null ||
-        (ready.hardState.term === this.#persisted.term &&
-          ready.hardState.vote === this.#persisted.vote);
-      const early = keepsTermAndVote && ready.snapshot === null
-        ? ready.messages.filter(isReplication)
-        : [];
-      if (early.length > 0) this.#send(early);
-      const results = this.#persistAndApply(ready, {
-        durable: !keepsTermAndVote || needsSync(ready),
-      });
-      const late = early.length === 0
-        ? ready.messages
-        : ready.messages.filter((message) => !isReplication(message));
-      if (late.length > 0) this.#send(late);
-      this.#observe(ready, results);
-      this.#core.advance(ready);
-      this.#maybeCompact();
-    }
-    if (passes > 0) {
-      for (const listener of this.#listeners) listener.afterReady?.();
-    }
-  }
-
-  #persistAndApply(ready: Ready, options: { durable: boolean }): ApplyResult[] {
-    if (ready.hardState !== null) this.#persisted = ready.hardState;
-    return this.#storage.transaction(() => {
-      this.#storage.persist({
-        hardState: ready.hardState,
-        entries: ready.entries,
-        snapshot: ready.snapshot,
-      });
-      if (ready.snapshot !== null) this.#stateMachine.restore(ready.snapshot);
-      return this.#stateMachine.applyAll(ready.committedEntries);
-    }, options);
-  }
-
-  #observe(ready: Ready, results: ApplyResult[]): void {
-    if (ready.softState !== null) this.#roleChanged(ready.softState);
-
-    ready.committedEntries.forEach((entry, i) => {
-      const result = results[i]!;
-      this.#answerProposal(entry, result);
-      for (const listener of this.#listeners) listener.applied?.(entry, result);
-    });
-    if (ready.snapshot !== null) this.#failProposalsThrough(ready.snapshot.metadata.index);
-    for (const readState of ready.readStates) {
-      const read = this.#reads.get(readState.requestId);
-      if (read !== undefined) read.index = readState.index;
-    }
-    this.#runReadyReads();
+    if (!this.#stopped) this.#driver.schedule();
   }
 
   #roleChanged(softState: SoftState): void {
@@ -515,14 +461,4 @@ function rejection(reason: RejectReason): ClusterError {
     case "invalidRequest":
       return new ClusterError("invalid", reason.detail, { leaderId });
   }
-}
-
-/** A leader's replication traffic, which may leave before the leader's own write is durable. */
-function isReplication(message: Message): boolean {
-  return message.type === "AppendEntries" || message.type === "Heartbeat";
-}
-
-/** Whether the Ready holds anything that must be on disk before it counts: entries or a snapshot. */
-function needsSync(ready: Ready): boolean {
-  return ready.entries.length > 0 || ready.snapshot !== null;
 }

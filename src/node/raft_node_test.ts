@@ -2,7 +2,10 @@ import assert from "node:assert/strict";
 import { encodeCommand } from "../state_machine/commands.ts";
 import { ClusterError } from "./cluster_error.ts";
 import { eventually, within } from "../transport/testing.ts";
-import { InProcessCluster } from "./testing/in_process_cluster.ts";
+import { FAST_RAFT_TIMING, InProcessCluster } from "./testing/in_process_cluster.ts";
+
+/** One heartbeat interval of the test clusters. */
+const HEARTBEAT_MS = FAST_RAFT_TIMING.heartbeatTicks * FAST_RAFT_TIMING.tickMs;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -96,8 +99,11 @@ Deno.test("RaftNode.read() on a follower that lags waits until it has applied th
       "the leader confirmed the read index",
       () => cluster.network.deliveredCount("ReadIndexResponse") > 0,
     );
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // Three heartbeat rounds that bring the follower no entry: it must not read meanwhile.
+    cluster.clock.pause();
+    await cluster.advance(3 * HEARTBEAT_MS);
     assert.deepStrictEqual(reads, [], "nothing read before the follower caught up");
+    cluster.clock.resume();
     unblock();
     await within("the read", read);
     assert.deepStrictEqual(reads, ["new"]);
@@ -115,11 +121,13 @@ Deno.test("RaftNode.read() on a node cut off rejects with timeout at its signal 
       const controller = new AbortController();
       let reads = 0;
       const read = member.raft.read(() => ++reads, { signal: controller.signal });
-      // Some heartbeat rounds that cannot complete, well within an election timeout.
-      await new Promise((resolve) => setTimeout(resolve, 30));
+      // Heartbeat rounds that cannot complete, well within an election timeout.
+      cluster.clock.pause();
+      await cluster.advance(3 * HEARTBEAT_MS);
       controller.abort();
       await assert.rejects(within("the read", read), isClusterError("timeout"));
       assert.equal(reads, 0);
+      cluster.clock.resume();
       cluster.network.heal(member.nodeId);
       await cluster.leader();
     }
@@ -163,7 +171,10 @@ Deno.test("RaftNode.propose() rejects with timeout at its signal when no quorum 
     }
     const controller = new AbortController();
     const proposal = leader.raft.propose(put("k", "v"), { signal: controller.signal });
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    // Replication rounds that reach nobody, well within an election timeout.
+    cluster.clock.pause();
+    await cluster.advance(3 * HEARTBEAT_MS);
+    assert.equal(leader.raft.status().commit < leader.raft.status().lastIndex, true);
     controller.abort();
     await assert.rejects(
       within("the proposal", proposal),

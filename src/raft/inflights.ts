@@ -7,7 +7,7 @@
  * @module
  */
 
-import { assert } from "./assert.ts";
+import { assert } from "../util/assert.ts";
 
 /** A ring buffer of the last index carried by each in-flight AppendEntries, in increasing order. */
 export class Inflights {

@@ -1,5 +1,5 @@
 import { deepStrictEqual, strictEqual, throws } from "node:assert/strict";
-import { InvariantViolation } from "./assert.ts";
+import { InvariantViolation } from "../util/assert.ts";
 import { Inflights } from "./inflights.ts";
 
 Deno.test("Inflights is full at its capacity and refuses one more", () => {

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { assert } from "./assert.ts";
+import { assert } from "../util/assert.ts";
 import { applyMembershipChange, confStateAfter, confStatesEqual } from "./membership.ts";
 import type { ConfState, Entry, RaftStorage } from "./types.ts";
 

@@ -11,19 +11,26 @@
  * The node runs one loop. Whenever `hasReady()` is true it takes `const ready = ready()`
  * and, in this order:
  *
- * 1. **Persist**: `ready.snapshot` (if not null), `ready.entries` (replacing any stored
- *    entries from `entries[0].index` on) and `ready.hardState` (if not null), atomically
- *    and durably (`DurableStorage.persist`). Nothing below may happen before this is on
- *    stable storage: a vote or an acknowledgement sent before its state is durable can be
- *    forgotten in a crash and break safety.
- * 2. **Send** `ready.messages` to their `to` nodes. Delivery may fail or reorder; the core
+ * 1. **Send early** `ready.messagesBeforePersist`: a leader's AppendEntries and heartbeats
+ *    when the Ready keeps the term and vote (Raft thesis §10.2.1). The core decides which
+ *    messages may outrun the persist; the node does not.
+ * 2. **Persist**: `ready.snapshot` (if not null), `ready.entries` (replacing any stored
+ *    entries from `entries[0].index` on) and `ready.hardState` (if not null), atomically;
+ *    durably (synced) when `ready.mustSync`. Nothing below may happen before this is done:
+ *    a vote or an acknowledgement sent before its state is durable can be forgotten in a
+ *    crash and break safety. A Ready without `mustSync` only moves the commit index, which
+ *    the node can rebuild from the durable log.
+ * 3. **Send** `ready.messages` to their `to` nodes. Delivery may fail or reorder; the core
  *    retries. Report undeliverable peers with `reportUnreachable(id)`, and the outcome of
  *    every `InstallSnapshot` with `reportSnapshot(id, ok)` (without a report, a lost
  *    snapshot is only sent again after `SNAPSHOT_RETRY_ELECTION_TIMEOUTS` election timeouts).
- * 3. **Apply**: install `ready.snapshot` into the state machine (if not null), then apply
+ * 4. **Apply**: install `ready.snapshot` into the state machine (if not null), then apply
  *    `ready.committedEntries` in order. Serve `ready.readStates` once the applied index
- *    reaches each `index`. `softState` tells role and leader changes.
- * 4. **Advance**: call `advance(ready)`. Only then may `ready()` be called again.
+ *    reaches each `index`. `softState` tells role and leader changes. The apply may share
+ *    the persist's transaction (then the messages of step 3 follow it).
+ * 5. **Advance**: call `advance(ready)`. Only then may `ready()` be called again.
+ *
+ * `src/node/ready_driver.ts` is the one implementation of this loop.
  *
  * `tick()`, `step()` and the request methods may be called between `ready()` and
  * `advance()`; their effects go into the next `Ready`.
@@ -43,7 +50,7 @@
  * @module
  */
 
-export { assert, InvariantViolation } from "./assert.ts";
+export { assert, InvariantViolation } from "../util/assert.ts";
 export {
   applyMembershipChange,
   confStateAfter,

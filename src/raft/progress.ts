@@ -11,7 +11,7 @@
  * @module
  */
 
-import { assert } from "./assert.ts";
+import { assert } from "../util/assert.ts";
 import { Inflights } from "./inflights.ts";
 
 /** How the leader replicates to a follower. */

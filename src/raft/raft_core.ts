@@ -10,7 +10,7 @@
  * @module
  */
 
-import { assert } from "./assert.ts";
+import { assert } from "../util/assert.ts";
 import { membershipChangeError } from "./membership.ts";
 import { MembershipLog } from "./membership_log.ts";
 import { isWellFormedMessage } from "./message_shape.ts";
@@ -390,8 +390,9 @@ export class RaftCore {
   }
 
   /**
-   * The pending work: persist (`snapshot`, `entries`, `hardState`), then send `messages`,
-   * then apply (`snapshot`, `committedEntries`), then `advance(ready)`. One `Ready` at a time.
+   * The pending work: send `messagesBeforePersist`, persist (`snapshot`, `entries`,
+   * `hardState`, synced when `mustSync`), then send `messages`, then apply (`snapshot`,
+   * `committedEntries`), then `advance(ready)`. One `Ready` at a time.
    */
   ready(): Ready {
     assert(!this.#readyInProgress, "advance() is called before the next ready()");
@@ -413,13 +414,23 @@ export class RaftCore {
         { detail: () => `${this.#previousHardState.commit} -> ${hardState.commit}` },
       );
     }
+    const entries = this.#log.unstableEntries();
+    const snapshot = this.#log.unstable.snapshot;
+    const keepsTermAndVote = hardState === null ||
+      (hardState.term === this.#previousHardState.term &&
+        hardState.vote === this.#previousHardState.vote);
+    const [messagesBeforePersist, messages] = keepsTermAndVote && snapshot === null
+      ? partitionReplication(this.#messages)
+      : [[], this.#messages];
     const ready: Ready = {
       softState,
       hardState,
-      entries: this.#log.unstableEntries(),
-      snapshot: this.#log.unstable.snapshot,
+      entries,
+      snapshot,
       committedEntries: this.#log.nextCommittedEntries(),
-      messages: this.#messages,
+      mustSync: !keepsTermAndVote || entries.length > 0 || snapshot !== null,
+      messagesBeforePersist,
+      messages,
       readStates: this.#readStates,
     };
     this.#messages = [];
@@ -1213,4 +1224,19 @@ export class RaftCore {
     );
     assert(this.#role !== "leader" || this.#leaderId === this.#id, "a leader follows itself");
   }
+}
+
+/**
+ * Splits `messages` into a leader's replication traffic (AppendEntries and heartbeats), the
+ * only messages that may leave before the Ready that holds them is persisted (see
+ * `Ready.messagesBeforePersist`), and the rest, in one pass.
+ */
+function partitionReplication(messages: Message[]): [Message[], Message[]] {
+  const replication: Message[] = [];
+  const rest: Message[] = [];
+  for (const message of messages) {
+    if (message.type === "AppendEntries" || message.type === "Heartbeat") replication.push(message);
+    else rest.push(message);
+  }
+  return [replication, rest];
 }

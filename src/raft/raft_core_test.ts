@@ -4,32 +4,13 @@
  */
 
 import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
-import { bootstrappedStorage } from "../../tests/raft/network.ts";
+import { acknowledge, bootstrappedStorage, testCore } from "../../tests/raft/network.ts";
 import { MemoryStorage } from "../storage/memory_storage.ts";
-import { InvariantViolation } from "./assert.ts";
+import { InvariantViolation } from "../util/assert.ts";
 import { type RaftConfig, RaftCore } from "./raft_core.ts";
 import type { AppendEntries, Entry, Message, NodeId, Ready } from "./types.ts";
 
-function newCore(
-  id: NodeId,
-  storage: MemoryStorage,
-  overrides: Partial<RaftConfig> = {},
-): RaftCore {
-  return new RaftCore({
-    id,
-    storage,
-    applied: 0,
-    electionTicks: 10,
-    heartbeatTicks: 1,
-    maxInflightMessages: 4,
-    maxMessageBytes: 1 << 20,
-    maxUncommittedBytes: 1 << 20,
-    preVote: true,
-    checkQuorum: true,
-    random: () => 0,
-    ...overrides,
-  });
-}
+const newCore = testCore;
 
 /** Handles one Ready the way a node must (persist, then advance) and returns it. */
 function drain(core: RaftCore, storage: MemoryStorage): Ready {
@@ -89,7 +70,9 @@ function messagesOfType<T extends Message["type"]>(
   ready: Ready,
   type: T,
 ): Extract<Message, { type: T }>[] {
-  return ready.messages.filter((m): m is Extract<Message, { type: T }> => m.type === type);
+  return [...ready.messagesBeforePersist, ...ready.messages].filter((
+    m,
+  ): m is Extract<Message, { type: T }> => m.type === type);
 }
 
 /** Makes node 1 of a 3-voter cluster leader by stepping in the votes it asks for. */
@@ -111,21 +94,6 @@ function leaderOfThree(
   strictEqual(core.status().role, "leader");
   drain(core, storage);
   return { core, storage };
-}
-
-/** Acknowledges everything up to `index` from `from` to the leader `core`. */
-function acknowledge(core: RaftCore, from: NodeId, index: number): void {
-  core.step({
-    type: "AppendEntriesResponse",
-    term: core.status().term,
-    from,
-    to: 1,
-    success: true,
-    matchIndex: index,
-    rejectedIndex: 0,
-    hintIndex: 0,
-    hintTerm: 0,
-  });
 }
 
 Deno.test("RaftCore from a founder's storage delivers entries 1..3 as committed, then campaign() makes it leader", () => {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { assert } from "./assert.ts";
+import { assert } from "../util/assert.ts";
 import { type Entry, entryBytes, type RaftStorage, type Snapshot } from "./types.ts";
 import { UnstableLog } from "./unstable_log.ts";
 

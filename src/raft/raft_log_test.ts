@@ -1,6 +1,6 @@
 import { deepStrictEqual, strictEqual, throws } from "node:assert/strict";
 import { MemoryStorage } from "../storage/memory_storage.ts";
-import { InvariantViolation } from "./assert.ts";
+import { InvariantViolation } from "../util/assert.ts";
 import { RaftLog } from "./raft_log.ts";
 import type { Entry } from "./types.ts";
 

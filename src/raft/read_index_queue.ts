@@ -7,7 +7,7 @@
  * @module
  */
 
-import { assert } from "./assert.ts";
+import { assert } from "../util/assert.ts";
 import { quorumValue } from "./quorum.ts";
 import type { NodeId } from "./types.ts";
 

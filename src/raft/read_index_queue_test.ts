@@ -1,5 +1,5 @@
 import { deepStrictEqual, strictEqual, throws } from "node:assert/strict";
-import { InvariantViolation } from "./assert.ts";
+import { InvariantViolation } from "../util/assert.ts";
 import { ReadIndexQueue } from "./read_index_queue.ts";
 
 Deno.test("ReadIndexQueue.release() waits for a majority of voters to echo the read's context", () => {

@@ -198,11 +198,15 @@ export type Message =
 export type MessageType = Message["type"];
 
 /**
- * A batch of work the core hands to the node. The node must, in order:
- * 1. persist `snapshot`, `entries` and `hardState` atomically and durably;
- * 2. send `messages`;
- * 3. apply `snapshot` (if any) then `committedEntries` to the state machine;
- * 4. call `advance(ready)`.
+ * A batch of work the core hands to the node. The core says what must be durable before
+ * what (the etcd `rawnode` discipline: `MustSync`, and messages held until after the
+ * append); the node acts on it, in order:
+ * 1. send `messagesBeforePersist` (they promise nothing that this Ready makes durable);
+ * 2. persist `snapshot`, `entries` and `hardState` atomically, waiting for the disk when
+ *    `mustSync` is true;
+ * 3. send `messages`;
+ * 4. apply `snapshot` (if any) then `committedEntries` to the state machine;
+ * 5. call `advance(ready)`.
  */
 export interface Ready {
   /** Role or leader changed since the last Ready; `null` when unchanged. */
@@ -215,7 +219,25 @@ export interface Ready {
   snapshot: Snapshot | null;
   /** Committed and not yet applied, in index order. */
   committedEntries: Entry[];
-  /** To send once the above is durable. */
+  /**
+   * The persist must reach stable storage before anything below may happen: true when the
+   * Ready holds entries, a snapshot, or a new term or vote. A Ready that only moves the
+   * commit index need not wait for the disk: the commit index and the applied state can be
+   * rebuilt from the durable log after a power loss (etcd's `MustSync` skips it too).
+   */
+  mustSync: boolean;
+  /**
+   * May be sent before this Ready is persisted: a leader's AppendEntries and heartbeats
+   * when the Ready keeps the term and vote and holds no snapshot (Raft thesis §10.2.1: the
+   * leader writes its disk while its followers write theirs). Safe because the leader
+   * counts itself toward a commit only through acknowledgements it reads after this Ready
+   * is persisted, and the term and vote they carry are already durable.
+   */
+  messagesBeforePersist: Message[];
+  /**
+   * To send only once the above is durable: votes, acknowledgements and everything else
+   * that promises state this Ready persists (Raft §5.1, Figure 2).
+   */
   messages: Message[];
   /** Completed ReadIndex requests. */
   readStates: ReadState[];

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { assert } from "./assert.ts";
+import { assert } from "../util/assert.ts";
 import type { Entry, Snapshot } from "./types.ts";
 
 /**

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { assert } from "../raft/assert.ts";
+import { assert } from "../util/assert.ts";
 import {
   applyMembershipChange,
   confStatesEqual,

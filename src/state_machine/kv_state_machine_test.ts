@@ -1,6 +1,6 @@
 import { deepStrictEqual, notDeepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
 import fc from "fast-check";
-import { InvariantViolation } from "../raft/assert.ts";
+import { InvariantViolation } from "../util/assert.ts";
 import type { Entry, MembershipChange } from "../raft/types.ts";
 import { kvCommandArbitrary } from "./arbitraries.ts";
 import { type Command, encodeCommand } from "./commands.ts";

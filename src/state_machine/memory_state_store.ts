@@ -6,7 +6,7 @@
 
 import { emptyConfState } from "../raft/membership.ts";
 import type { ConfState, NodeId } from "../raft/types.ts";
-import { assert } from "../raft/assert.ts";
+import { assert } from "../util/assert.ts";
 import { hasPrefix, keySuccessor } from "./byte_keys.ts";
 import { canonicalMemberInfo, type MemberInfo } from "./member_info.ts";
 import type {

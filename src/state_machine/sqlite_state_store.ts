@@ -8,7 +8,7 @@
  */
 
 import type { StatementSync } from "node:sqlite";
-import { assert } from "../raft/assert.ts";
+import { assert } from "../util/assert.ts";
 import type { ConfState, NodeId } from "../raft/types.ts";
 import { encodeConfState, parseConfState, type SqliteStorage } from "../storage/sqlite_storage.ts";
 import { decodeKvResult, encodeKvResult } from "./apply_result.ts";

@@ -1,10 +1,14 @@
 /**
  * `MemoryStorage`: the in-memory twin of `SqliteStorage`, for the simulator and tests.
  *
- * `persist` is the sync point: what it has accepted is durable, what it has not been given
- * is lost in a crash. A simulator models a crash by keeping only `durableImage()` and
- * building the restarted node's storage with `MemoryStorage.fromDurableImage(image)`;
- * a crash "before persist" is simply a `Ready` whose `persist` never ran.
+ * The disk model: a `persist` outside a transaction, a durable `transaction` and `compact`
+ * are sync points; what they accepted is durable. A `transaction({ durable: false })` (a
+ * Ready that only moves the commit index, like SQLite with `synchronous=OFF`) is written
+ * but not synced: a crash takes its commit index back, until the next sync point makes it
+ * durable with everything before it. A simulator models a crash by keeping only
+ * `durableImage()` and building the restarted node's storage with
+ * `MemoryStorage.fromDurableImage(image)`; a crash "before persist" is simply a `Ready`
+ * whose `persist` never ran.
  *
  * @module
  */
@@ -59,8 +63,12 @@ function copyImage(image: MemoryStorageImage): MemoryStorageImage {
  */
 export class MemoryStorage implements DurableStorage {
   #hardState: HardState;
+  /** The hard state as of the last sync point: what a crash keeps. */
+  #syncedHardState: HardState;
   #snapshot: Snapshot;
   #entries: Entry[];
+  /** Requests of the open transaction, written at its end; `null` outside a transaction. */
+  #staged: PersistRequest[] | null = null;
 
   /** Empty storage (a node that has never run), or a copy of `image`. */
   constructor(image?: MemoryStorageImage) {
@@ -68,6 +76,7 @@ export class MemoryStorage implements DurableStorage {
       ? { hardState: { term: 0, vote: 0, commit: 0 }, snapshot: emptySnapshot(), entries: [] }
       : copyImage(image);
     this.#hardState = initial.hardState;
+    this.#syncedHardState = initial.hardState;
     this.#snapshot = initial.snapshot;
     this.#entries = initial.entries;
     this.#checkContiguous(this.#entries, this.firstIndex());
@@ -81,7 +90,7 @@ export class MemoryStorage implements DurableStorage {
   /** A copy of the durable state, unaffected by later writes to this storage. */
   durableImage(): MemoryStorageImage {
     return copyImage({
-      hardState: this.#hardState,
+      hardState: this.#syncedHardState,
       snapshot: this.#snapshot,
       entries: this.#entries,
     });
@@ -139,9 +148,60 @@ export class MemoryStorage implements DurableStorage {
 
   /**
    * Applies `request` as one step: a newer snapshot replaces the whole log, then entries
-   * replace the suffix from their first index, then the hard state is set.
+   * replace the suffix from their first index, then the hard state is set. Inside a
+   * `transaction`, it is written when the transaction ends; outside, at once and synced.
    */
   persist(request: PersistRequest): void {
+    if (this.#staged !== null) {
+      this.#staged.push(request);
+      return;
+    }
+    this.#write(request);
+    this.#syncedHardState = this.#hardState;
+  }
+
+  /**
+   * Runs `fn` as one transaction: the `persist` requests made inside are written together
+   * when it returns, and none of them when it throws. Reads inside `fn` see the state
+   * before the transaction. `durable: false` writes without syncing; it may only move the
+   * commit index (anything else must be synced before it is relied on), which a crash
+   * takes back.
+   */
+  transaction<T>(fn: () => T, options: { durable: boolean }): T {
+    if (this.#staged !== null) {
+      throw new RangeError("MemoryStorage.transaction: transactions do not nest");
+    }
+    const staged: PersistRequest[] = [];
+    this.#staged = staged;
+    let result: T;
+    try {
+      result = fn();
+    } finally {
+      this.#staged = null;
+    }
+    if (!options.durable) this.#checkCommitOnly(staged);
+    for (const request of staged) this.#write(request);
+    if (options.durable) this.#syncedHardState = this.#hardState;
+    return result;
+  }
+
+  #checkCommitOnly(requests: readonly PersistRequest[]): void {
+    for (const request of requests) {
+      const hardState = request.hardState;
+      if (
+        request.entries.length > 0 || request.snapshot !== null ||
+        (hardState !== null &&
+          (hardState.term !== this.#hardState.term || hardState.vote !== this.#hardState.vote))
+      ) {
+        throw new RangeError(
+          "MemoryStorage.transaction: a transaction that is not durable may only move the commit " +
+            "index; entries, a snapshot, a term or a vote must be synced",
+        );
+      }
+    }
+  }
+
+  #write(request: PersistRequest): void {
     const snapshot = request.snapshot;
     if (snapshot !== null && snapshot.metadata.index > this.#snapshot.metadata.index) {
       this.#snapshot = snapshot;
@@ -175,6 +235,8 @@ export class MemoryStorage implements DurableStorage {
     }
     this.#entries = this.#entries.slice(index - this.#snapshot.metadata.index);
     this.#snapshot = snapshot;
+    // A sync point: it makes the commit index of earlier unsynced transactions durable too.
+    this.#syncedHardState = this.#hardState;
   }
 
   #appendEntries(entries: readonly Entry[]): void {

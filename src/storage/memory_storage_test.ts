@@ -153,3 +153,54 @@ Deno.test("MemoryStorage.fromDurableImage() keeps what was persisted and nothing
   restarted.persist({ hardState: null, snapshot: null, entries: entries(4, 4, 3) });
   deepStrictEqual([storage.term(4), restarted.term(4)], [2, 3]);
 });
+
+Deno.test("MemoryStorage: a crash keeps a synced transaction and takes back an unsynced commit index", () => {
+  const storage = new MemoryStorage();
+  const first = entry(1, 1);
+  storage.transaction(() => {
+    storage.persist({
+      hardState: { term: 1, vote: 1, commit: 0 },
+      entries: [first],
+      snapshot: null,
+    });
+  }, { durable: true });
+  storage.transaction(() => {
+    storage.persist({ hardState: { term: 1, vote: 1, commit: 1 }, entries: [], snapshot: null });
+  }, { durable: false });
+  strictEqual(storage.initialState().hardState.commit, 1);
+  const afterCrash = MemoryStorage.fromDurableImage(storage.durableImage());
+  deepStrictEqual(afterCrash.initialState().hardState, { term: 1, vote: 1, commit: 0 });
+  strictEqual(afterCrash.lastIndex(), 1);
+  storage.persist({ hardState: null, entries: [], snapshot: null });
+  strictEqual(storage.durableImage().hardState.commit, 1, "the next sync makes it durable");
+});
+
+Deno.test("MemoryStorage: an unsynced transaction refuses entries and new votes, and a throwing one writes nothing", () => {
+  const storage = new MemoryStorage();
+  const first = entry(1, 1);
+  throws(
+    () =>
+      storage.transaction(() => {
+        storage.persist({ hardState: null, entries: [first], snapshot: null });
+      }, { durable: false }),
+    /may only move the commit index/,
+  );
+  throws(
+    () =>
+      storage.transaction(() => {
+        storage.persist({
+          hardState: { term: 2, vote: 1, commit: 0 },
+          entries: [],
+          snapshot: null,
+        });
+      }, { durable: false }),
+    /may only move the commit index/,
+  );
+  throws(() =>
+    storage.transaction(() => {
+      storage.persist({ hardState: null, entries: [first], snapshot: null });
+      throw new Error("the apply failed");
+    }, { durable: true })
+  );
+  strictEqual(storage.lastIndex(), 0);
+});

@@ -20,7 +20,7 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { join } from "node:path";
 import { mkdirSync } from "node:fs";
-import { assert } from "../raft/assert.ts";
+import { assert } from "../util/assert.ts";
 import { confStateAfter, emptyConfState } from "../raft/membership.ts";
 import {
   type ConfState,

@@ -10,6 +10,7 @@ import { z } from "zod";
 import { defineRpc } from "./rpc.ts";
 import { isValidEndpointId } from "./iroh.ts";
 import { COMMAND_LIMITS } from "../state_machine/commands.ts";
+import { MEMBER_INFO_LIMITS } from "../state_machine/member_info.ts";
 import { LIST_LIMIT_MAX } from "../state_machine/kv_state_machine.ts";
 
 /** Largest key, in bytes: the state machine's own limit. */
@@ -34,8 +35,9 @@ const bytes = (maxBytes: number) =>
 export const memberAddressSchema = z.strictObject({
   nodeId,
   p2pNodeId,
-  addresses: z.array(z.string().min(1).max(256)).max(16),
-  relayUrl: z.string().min(1).max(2048).nullable(),
+  addresses: z.array(z.string().min(1).max(MEMBER_INFO_LIMITS.addressLengthMax))
+    .max(MEMBER_INFO_LIMITS.addressesMax),
+  relayUrl: z.string().min(1).max(MEMBER_INFO_LIMITS.relayUrlLengthMax).nullable(),
 });
 
 /** A member as `/status` shows it (snake_case, DESIGN.md section 4). */
@@ -69,7 +71,7 @@ export type StatusJson = z.infer<typeof statusSchema>;
 
 /** Identifies a client's write so that a retry is applied once (Raft thesis §6.3). */
 const clientRequest = z.strictObject({
-  clientId: z.string().min(1).max(64),
+  clientId: z.string().min(1).max(COMMAND_LIMITS.clientIdLengthMax),
   sequence: z.number().int().min(1),
 });
 

@@ -6,7 +6,8 @@
  * @module
  */
 
-import { assert } from "../raft/assert.ts";
+import { assert } from "../util/assert.ts";
+import { abortReason } from "../util/sleep.ts";
 
 /** The longest deadline accepted: one day. Anything longer is a unit mistake. */
 export const DEADLINE_MS_MAX = 24 * 60 * 60 * 1000;
@@ -66,30 +67,5 @@ export function withDeadline<T>(work: Promise<T>, options: DeadlineOptions<T>): 
         if (finish()) reject(error);
       },
     );
-  });
-}
-
-/** The error an aborted signal stands for (its reason when that is an Error). */
-export function abortReason(signal: AbortSignal | undefined): Error {
-  const reason: unknown = signal?.reason;
-  return reason instanceof Error
-    ? reason
-    : new DOMException("the operation was aborted", "AbortError");
-}
-
-/** Resolves after `durationMs`, or rejects with the abort reason as soon as `signal` aborts. */
-export function sleep(durationMs: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(abortReason(signal));
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(abortReason(signal));
-    };
-    // The listener goes when the timer fires: a long-lived signal must not collect them.
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, durationMs);
-    signal?.addEventListener("abort", onAbort, { once: true });
   });
 }

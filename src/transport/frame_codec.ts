@@ -11,7 +11,7 @@
  */
 
 import { Packr } from "msgpackr";
-import { assert } from "../raft/assert.ts";
+import { assert } from "../util/assert.ts";
 
 /** Bytes in the length prefix. */
 export const FRAME_HEADER_BYTES = 4;

@@ -14,7 +14,7 @@
  * @module
  */
 
-import { assert } from "../raft/assert.ts";
+import { assert } from "../util/assert.ts";
 import { encodeFrames, FRAME_HEADER_BYTES, FrameDecoder, FrameError } from "./frame_codec.ts";
 import {
   describeIrohError,

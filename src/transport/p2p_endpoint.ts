@@ -14,7 +14,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import { assert } from "../raft/assert.ts";
+import { assert } from "../util/assert.ts";
 import { alpnBytes, alpnText } from "./alpn.ts";
 import { assertTimeoutMs, withDeadline } from "./deadline.ts";
 import { FRAME_BYTES_MAX_DEFAULT } from "./frame_codec.ts";

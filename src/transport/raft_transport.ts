@@ -20,6 +20,7 @@
 
 import type { Message, NodeId } from "../raft/types.ts";
 import { getLogger } from "../log/logging.ts";
+import { backoffMs } from "../util/backoff.ts";
 import { RAFT_ALPN } from "./alpn.ts";
 import type { FramedStream } from "./framed_stream.ts";
 import { StreamErrorCode } from "./framed_stream.ts";
@@ -338,18 +339,18 @@ class PeerLink {
 
   #backOff(error: unknown): void {
     this.#failures++;
-    const backoffMs = Math.min(
-      RECONNECT_BACKOFF_MAX_MS,
-      RECONNECT_BACKOFF_MIN_MS * 2 ** (this.#failures - 1),
-    );
-    this.#retryAtMs = performance.now() + backoffMs;
+    const pauseMs = backoffMs(this.#failures - 1, {
+      initialMs: RECONNECT_BACKOFF_MIN_MS,
+      maxMs: RECONNECT_BACKOFF_MAX_MS,
+    });
+    this.#retryAtMs = performance.now() + pauseMs;
     if (this.#failures === 1 || this.#failures % 20 === 0) {
       log.debug(
         "node {nodeId} unreachable ({failures} failures, retry in {backoffMs} ms): {error}",
         {
           nodeId: this.#nodeId,
           failures: this.#failures,
-          backoffMs,
+          backoffMs: pauseMs,
           error,
         },
       );

@@ -18,7 +18,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import { z } from "zod";
-import { assert } from "../raft/assert.ts";
+import { assert } from "../util/assert.ts";
 import { RPC_ALPN } from "./alpn.ts";
 import { assertTimeoutMs, withDeadline } from "./deadline.ts";
 import { type FramedStream, StreamErrorCode } from "./framed_stream.ts";

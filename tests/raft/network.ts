@@ -1,8 +1,7 @@
 /**
  * An in-process network of `RaftCore` nodes on `MemoryStorage`, for short scenario tests.
  *
- * Each node follows the Ready contract exactly (persist, then send, then apply, then
- * advance). Messages travel through one FIFO queue and pass through the network's drop
+ * Each node runs the production Ready loop (`ReadyDriver`). Messages travel through one FIFO queue and pass through the network's drop
  * rules; `stabilize()` runs until no node has work and no message is in flight. The state
  * machine of every node is the list of commands it applied, so tests compare lists.
  * Everything is deterministic: randomness comes from a seeded xoroshiro128+.
@@ -13,8 +12,9 @@
 import { uniformFloat64 } from "pure-rand/distribution/uniformFloat64";
 import { xoroshiro128plus } from "pure-rand/generator/xoroshiro128plus";
 import { confStateAfter } from "../../src/raft/membership.ts";
+import { ReadyDriver } from "../../src/node/ready_driver.ts";
 import { type RaftConfig, RaftCore } from "../../src/raft/raft_core.ts";
-import type { Entry, Message, NodeId, ReadState, Ready, Snapshot } from "../../src/raft/types.ts";
+import type { Entry, Message, NodeId, ReadState, Snapshot } from "../../src/raft/types.ts";
 import { MemoryStorage } from "../../src/storage/memory_storage.ts";
 
 /** Core settings for every node of a test network; anything left out takes a small test default. */
@@ -51,6 +51,43 @@ export function membershipEntries(
   return entries;
 }
 
+/** A core over `storage` with small settings for unit tests; `overrides` replace any of them. */
+export function testCore(
+  id: NodeId,
+  storage: MemoryStorage,
+  overrides: Partial<RaftConfig> = {},
+): RaftCore {
+  return new RaftCore({
+    id,
+    storage,
+    applied: 0,
+    electionTicks: 10,
+    heartbeatTicks: 1,
+    maxInflightMessages: 4,
+    maxMessageBytes: 1 << 20,
+    maxUncommittedBytes: 1 << 20,
+    preVote: true,
+    checkQuorum: true,
+    random: () => 0,
+    ...overrides,
+  });
+}
+
+/** Steps into the leader `core` a success from `from` that matches its log up to `index`. */
+export function acknowledge(core: RaftCore, from: NodeId, index: number): void {
+  core.step({
+    type: "AppendEntriesResponse",
+    term: core.status().term,
+    from,
+    to: core.status().id,
+    success: true,
+    matchIndex: index,
+    rejectedIndex: 0,
+    hintIndex: 0,
+    hintTerm: 0,
+  });
+}
+
 /** Storage whose committed log at term 1 makes the given configuration. */
 export function bootstrappedStorage(
   voters: readonly NodeId[],
@@ -74,6 +111,8 @@ export class TestNode {
   storage: MemoryStorage;
   /** The running core, or `null` while crashed. */
   core: RaftCore | null = null;
+  /** The running core's Ready loop, or `null` while crashed. */
+  driver: ReadyDriver<void> | null = null;
   /** Commands applied, in order (no-ops and membership entries are not commands). */
   commands: string[] = [];
   /** Index of the last entry applied to `commands`. */
@@ -83,6 +122,8 @@ export class TestNode {
   /** Snapshots this node installed from a leader. */
   readonly installedSnapshots: Snapshot[] = [];
   readonly #random: () => number;
+  /** Where the driver's sends go during `processReady()`. */
+  #outbox: Message[] | null = null;
 
   /** A machine that is not started yet; `random` feeds its election timeouts. */
   constructor(id: NodeId, storage: MemoryStorage, random: () => number) {
@@ -103,7 +144,7 @@ export class TestNode {
     this.commands = snapshot.metadata.index === 0 ? [] : decodeCommands(snapshot.data);
     this.appliedIndex = snapshot.metadata.index;
     const { seed: _seed, ...coreOptions } = options;
-    this.core = new RaftCore({
+    const core = new RaftCore({
       ...DEFAULTS,
       ...coreOptions,
       id: this.id,
@@ -111,23 +152,38 @@ export class TestNode {
       applied: this.appliedIndex,
       random: this.#random,
     });
+    this.core = core;
+    this.driver = new ReadyDriver<void>({
+      core,
+      storage: this.storage,
+      stateMachine: {
+        restore: (snapshot) => this.#restore(snapshot),
+        applyAll: (entries) => this.#apply(entries),
+      },
+      send: (messages) => this.#outbox!.push(...messages),
+      // The network runs each node's loop itself, in `stabilize()`.
+      scheduler: { soon: () => {} },
+      events: { readStates: (readStates) => this.readStates.push(...readStates) },
+    });
   }
 
-  /** Handles one Ready by the contract; returns the messages to send. */
+  /** Handles every Ready of the core; returns the messages to send, in the order they left. */
   processReady(): Message[] {
-    const raft = this.raft;
-    const ready: Ready = raft.ready();
-    this.storage.persist({
-      hardState: ready.hardState,
-      entries: ready.entries,
-      snapshot: ready.snapshot,
-    });
-    if (ready.snapshot !== null) {
-      this.installedSnapshots.push(ready.snapshot);
-      this.commands = decodeCommands(ready.snapshot.data);
-      this.appliedIndex = ready.snapshot.metadata.index;
-    }
-    for (const entry of ready.committedEntries) {
+    const outbox: Message[] = [];
+    this.#outbox = outbox;
+    this.driver!.run();
+    this.#outbox = null;
+    return outbox;
+  }
+
+  #restore(snapshot: Snapshot): void {
+    this.installedSnapshots.push(snapshot);
+    this.commands = decodeCommands(snapshot.data);
+    this.appliedIndex = snapshot.metadata.index;
+  }
+
+  #apply(entries: readonly Entry[]): void[] {
+    for (const entry of entries) {
       if (entry.index !== this.appliedIndex + 1) {
         throw new Error(
           `node ${this.id}: applied ${this.appliedIndex}, next committed entry ${entry.index}`,
@@ -138,9 +194,7 @@ export class TestNode {
       }
       this.appliedIndex = entry.index;
     }
-    this.readStates.push(...ready.readStates);
-    raft.advance(ready);
-    return ready.messages;
+    return [];
   }
 
   /** A snapshot of the state machine at `appliedIndex`, for log compaction. */
@@ -250,6 +304,7 @@ export class TestNetwork {
   crash(id: NodeId): void {
     const node = this.node(id);
     node.core = null;
+    node.driver = null;
     node.storage = MemoryStorage.fromDurableImage(node.storage.durableImage());
   }
 

@@ -1,7 +1,8 @@
 /**
  * `MembershipOperator`: changes the simulated cluster's membership the way DESIGN.md
  * section 6 says the real cluster does, while clients keep writing. It grows the cluster
- * from its founder (add learner, then promote it once caught up, as an autopilot would),
+ * from its founder (add learner, then promote it when the node's own autopilot policy,
+ * `learnerToPromote`, picks it),
  * and, when churn is on, removes members (the leader included) and adds new machines with
  * fresh ids, so "remove, then re-add with a fresh id" happens again and again. A removed
  * member's machine stops once its removal is committed. It also moves leadership around.
@@ -9,6 +10,7 @@
  * @module
  */
 
+import { learnerToPromote } from "../../src/node/autopilot.ts";
 import type { Entry, MembershipChange, NodeId } from "../../src/raft/types.ts";
 import { MemoryStorage } from "../../src/storage/memory_storage.ts";
 import type { SimCluster } from "./sim_cluster.ts";
@@ -25,8 +27,6 @@ export interface OperatorOptions {
   removeProbability: number;
   /** Chance of asking the leader to hand over leadership. */
   transferProbability: number;
-  /** A learner is promoted once its match index is within this many entries of the leader's log. */
-  catchUpLag: number;
   /** How long a proposed change may take before the operator looks again. */
   changeTimeout: number;
 }
@@ -104,10 +104,8 @@ export class MembershipOperator {
   #nextChange(leader: SimNode): MembershipChange | null {
     const status = leader.core.status();
     const conf = status.confState;
-    const caughtUp = status.progress.find((progress) =>
-      progress.isLearner && progress.matchIndex >= status.lastIndex - this.#options.catchUpLag
-    );
-    if (caughtUp !== undefined) return { type: "promoteLearner", nodeId: caughtUp.nodeId };
+    const caughtUp = learnerToPromote(status);
+    if (caughtUp !== null) return { type: "promoteLearner", nodeId: caughtUp };
     // A learner whose machine was stopped (its addition looked lost, then survived) can never catch up.
     const stranded = conf.learners.find((id) => !this.#cluster.exists(id));
     if (stranded !== undefined) return { type: "removeNode", nodeId: stranded };

@@ -32,10 +32,11 @@ export type Profile = typeof PROFILES[number];
 
 /**
  * Deliberate faults outside Raft's model, to show that the checks catch their effects:
- * `amnesia` (a restarted node loses its last persisted entries and its vote) and
- * `staleReads` (reads skip ReadIndex). `none` for every real run.
+ * `amnesia` (a restarted node loses its last persisted entries and its vote),
+ * `staleReads` (reads skip ReadIndex) and `earlyVotes` (a follower's vote leaves before its
+ * fsync). `none` for every real run.
  */
-export const SABOTAGES = ["none", "amnesia", "staleReads"] as const;
+export const SABOTAGES = ["none", "amnesia", "staleReads", "earlyVotes"] as const;
 
 /** One of `SABOTAGES`. */
 export type Sabotage = typeof SABOTAGES[number];
@@ -118,7 +119,6 @@ export function scenarioFor(seed: number, choices: ScenarioChoices = {}): Scenar
       votersMin: Math.max(1, nodes - 1),
       removeProbability: 0,
       transferProbability: 0,
-      catchUpLag: 5,
       changeTimeout: 6 * electionUnits,
     },
     clients: {

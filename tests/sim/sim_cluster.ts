@@ -10,10 +10,11 @@
  * @module
  */
 
+import type { CrashPoint } from "../../src/node/ready_driver.ts";
 import type { Entry, Message, NodeId, ReadState, Ready, Snapshot } from "../../src/raft/types.ts";
 import type { ApplyResult } from "../../src/state_machine/apply_result.ts";
 import { MemoryStorage } from "../../src/storage/memory_storage.ts";
-import { type CrashPoint, handleReady, type ReadyEffects } from "./ready_driver.ts";
+import { PromiseChecker } from "./promise_checker.ts";
 import { hex, SafetyChecker } from "./safety_checker.ts";
 import { type NetworkFaults, SimNetwork } from "./sim_network.ts";
 import { type RaftTuning, SimNode } from "./sim_node.ts";
@@ -42,6 +43,8 @@ export interface SimClusterOptions {
    * such a disk, so runs with it show that the checks catch what follows.
    */
   amnesia?: boolean;
+  /** Test-only sabotage: a granted vote leaves before it is durable (see `SimWiring`). */
+  earlyVotes?: boolean;
 }
 
 interface NodeSlot {
@@ -70,12 +73,15 @@ export class SimCluster {
   now = 0;
   readonly network: SimNetwork<Message>;
   readonly checker = new SafetyChecker();
+  readonly promises = new PromiseChecker();
   /** Snapshots nodes installed from their leader. */
   snapshotsInstalled = 0;
   readonly #options: SimClusterOptions;
   readonly #slots = new Map<NodeId, NodeSlot>();
   /** Transport reports (snapshot sent, peer unreachable) delivered after the current Ready. */
   #reports: (() => void)[] = [];
+  /** Work the drivers scheduled (`setImmediate` in production), run before the unit ends. */
+  #soon: (() => void)[] = [];
 
   constructor(options: SimClusterOptions) {
     this.#options = options;
@@ -172,6 +178,7 @@ export class SimCluster {
         commit: Math.min(image.hardState.commit, lastIndex),
       };
     }
+    this.promises.checkRestart(id, image);
     slot.storage = MemoryStorage.fromDurableImage(image);
     this.#boot(slot);
     this.trace(
@@ -217,6 +224,7 @@ export class SimCluster {
     for (const slot of this.#slots.values()) {
       if (slot.node !== null && this.now % this.#options.tickInterval === slot.tickPhase) {
         slot.node.core.tick();
+        slot.node.driver.schedule();
       }
     }
     for (
@@ -230,26 +238,30 @@ export class SimCluster {
         this.trace(describeMessage(message));
       }
       node.core.step(message);
+      node.driver.schedule();
     }
   }
 
-  /** Ends a unit of time: handles every Ready, then checks the leaders. */
+  /**
+   * Ends a unit of time: runs the drivers' scheduled work until none is left, then checks
+   * the leaders. Clients and the operator reach the cores directly; a node whose core has
+   * work is scheduled here for them, as the node schedules after a proposal or a read.
+   */
   endStep(): void {
     for (let round = 0;; round++) {
       if (round >= READY_ROUNDS_MAX) {
         throw new Error(`the Ready loop did not settle in ${READY_ROUNDS_MAX} rounds`);
       }
-      let handled = false;
-      for (const slot of this.#slots.values()) {
-        if (slot.node !== null && slot.node.core.hasReady()) {
-          this.#handleReadyOf(slot, slot.node);
-          handled = true;
-        }
+      for (const node of this.liveNodes()) {
+        if (node.core.hasReady()) node.driver.schedule();
       }
+      const work = this.#soon;
+      this.#soon = [];
+      for (const run of work) run();
       const reports = this.#reports;
       this.#reports = [];
       for (const report of reports) report();
-      if (!handled && reports.length === 0) break;
+      if (work.length === 0 && reports.length === 0) break;
     }
     this.#checkLeaders();
   }
@@ -267,43 +279,48 @@ export class SimCluster {
 
   #boot(slot: NodeSlot): void {
     const random = this.#options.random;
-    slot.node = SimNode.start(slot.id, slot.storage, {
+    let node: SimNode | null = null;
+    node = SimNode.start(slot.id, slot.storage, {
       tuning: this.#options.tuning,
       random: () => random.float(),
+      send: (messages) => {
+        for (const message of messages) this.#send(node!, message);
+      },
+      soon: (run) => this.#soon.push(run),
+      events: {
+        persisted: (ready) => this.#checkPersisted(slot, ready),
+        installed: (snapshot) => {
+          this.snapshotsInstalled += 1;
+          this.checker.observeSnapshot(slot.id, snapshot.metadata);
+          this.trace(
+            `node ${slot.id}: installed snapshot at ${snapshot.metadata.index} term ${snapshot.metadata.term}`,
+          );
+        },
+        applied: (entry, result) => {
+          this.checker.observeCommitted(slot.id, entry, slot.term);
+          this.checker.observeApplied(slot.id, entry.index, describeResult(result));
+          this.#options.listener.applied(slot.id, entry, result);
+        },
+        readStates: (readStates) => this.#options.listener.readStates(slot.id, readStates),
+        crashed: (point) => this.#kill(slot, `crashed ${point}`),
+      },
+      crashesAt: (point, ready) => slot.crashPoint === point && strikes(point, ready),
+      earlyVotes: this.#options.earlyVotes === true,
     });
+    slot.node = node;
     slot.crashPoint = null;
   }
 
   #kill(slot: NodeSlot, how: string): void {
+    slot.node?.driver.stop();
     slot.node = null;
     slot.crashPoint = null;
     this.network.forget(slot.id);
     this.trace(`node ${slot.id}: ${how}`);
   }
 
-  #handleReadyOf(slot: NodeSlot, node: SimNode): void {
-    const effects: ReadyEffects = {
-      crashesAt: (point) => slot.crashPoint === point,
-      persisted: (ready) => this.#checkPersisted(slot, ready),
-      send: (message) => this.#send(node, message),
-      installed: (snapshot) => {
-        this.snapshotsInstalled += 1;
-        this.checker.observeSnapshot(slot.id, snapshot.metadata);
-        this.trace(
-          `node ${slot.id}: installed snapshot at ${snapshot.metadata.index} term ${snapshot.metadata.term}`,
-        );
-      },
-      applied: (entry, result) => {
-        this.checker.observeCommitted(slot.id, entry, slot.term);
-        this.checker.observeApplied(slot.id, entry.index, describeResult(result));
-        this.#options.listener.applied(slot.id, entry, result);
-      },
-      readStates: (readStates) => this.#options.listener.readStates(slot.id, readStates),
-    };
-    if (handleReady(node, effects) === "crashed") this.#kill(slot, `crashed ${slot.crashPoint}`);
-  }
-
   #send(node: SimNode, message: Message): void {
+    this.promises.observeSent(message);
     const outcome = this.network.send(message, this.now);
     if (message.type === "InstallSnapshot") {
       this.#reports.push(() => node.core.reportSnapshot(message.to, outcome === "sent"));
@@ -370,6 +387,23 @@ export class SimCluster {
         snapshotIndex: () => node.storage.firstIndex() - 1,
       });
     }
+  }
+}
+
+/**
+ * Whether an armed crash strikes at `point` of `ready`: only where the point separates two
+ * things the Ready does, so that every armed crash tests a distinct state (messages out and
+ * nothing on disk; state on disk and nothing it enables done).
+ */
+function strikes(point: CrashPoint, ready: Ready): boolean {
+  switch (point) {
+    case "beforeSend":
+      return true;
+    case "afterEarlySend":
+      return ready.messagesBeforePersist.length > 0;
+    case "afterPersist":
+      return ready.messages.length > 0 || ready.committedEntries.length > 0 ||
+        ready.readStates.length > 0;
   }
 }
 

@@ -1,14 +1,17 @@
 /**
  * `SimNode`: one running simulated node, that is a `RaftCore` over a `MemoryStorage` and a
- * `KvStateMachine` over a `MemoryStateStore`. Only the storage survives a crash; a restarted
- * node rebuilds its state machine from the storage's snapshot and lets the core re-deliver
- * the committed entries after it, as the real node does after losing its process.
+ * `KvStateMachine` over a `MemoryStateStore`, driven by the production `ReadyDriver`. Only
+ * the storage's durable image survives a crash; a restarted node rebuilds its state machine
+ * from the storage's snapshot and lets the core re-deliver the committed entries after it,
+ * as the real node does after losing its process.
  *
  * @module
  */
 
 import { type RaftConfig, RaftCore } from "../../src/raft/raft_core.ts";
-import type { NodeId } from "../../src/raft/types.ts";
+import type { Message, NodeId, Ready } from "../../src/raft/types.ts";
+import { type CrashPoint, ReadyDriver, type ReadyEvents } from "../../src/node/ready_driver.ts";
+import type { ApplyResult } from "../../src/state_machine/apply_result.ts";
 import { KvStateMachine } from "../../src/state_machine/kv_state_machine.ts";
 import { encodeMemberInfo, type MemberInfo } from "../../src/state_machine/member_info.ts";
 import { foundingLog } from "../../src/state_machine/founding.ts";
@@ -30,45 +33,86 @@ export type RaftTuning = Pick<
 /** The cluster id every simulated cluster takes. */
 export const SIM_CLUSTER_ID = "sim-cluster";
 
-/** A running node: consensus, durable log, and state machine. */
+/** How a node is wired into the simulated world. */
+export interface SimWiring {
+  tuning: RaftTuning;
+  random: () => number;
+  send(messages: Message[]): void;
+  /** The simulator's queue of work to run before the unit of time ends. */
+  soon(run: () => void): void;
+  events: ReadyEvents<ApplyResult>;
+  crashesAt(point: CrashPoint, ready: Ready): boolean;
+  /**
+   * Test-only sabotage: the core marks a granted vote as safe to send before the persist,
+   * which breaks Raft §5.1 (a vote must be durable before it leaves).
+   */
+  earlyVotes?: boolean;
+}
+
+/** A running node: consensus, durable log, state machine, and the Ready driver between them. */
 export class SimNode {
   readonly id: NodeId;
   readonly core: RaftCore;
   readonly storage: MemoryStorage;
   readonly stateMachine: KvStateMachine;
+  readonly driver: ReadyDriver<ApplyResult>;
 
   private constructor(
     id: NodeId,
-    storage: MemoryStorage,
-    core: RaftCore,
-    stateMachine: KvStateMachine,
+    parts: {
+      storage: MemoryStorage;
+      core: RaftCore;
+      stateMachine: KvStateMachine;
+      driver: ReadyDriver<ApplyResult>;
+    },
   ) {
     this.id = id;
-    this.storage = storage;
-    this.core = core;
-    this.stateMachine = stateMachine;
+    this.storage = parts.storage;
+    this.core = parts.core;
+    this.stateMachine = parts.stateMachine;
+    this.driver = parts.driver;
   }
 
   /**
    * Starts node `id` from what `storage` durably holds: nothing (a node about to join), a
    * founder's log, or the state a crashed node left behind.
    */
-  static start(
-    id: NodeId,
-    storage: MemoryStorage,
-    options: { tuning: RaftTuning; random: () => number },
-  ): SimNode {
+  static start(id: NodeId, storage: MemoryStorage, wiring: SimWiring): SimNode {
     const stateMachine = new KvStateMachine(new MemoryStateStore());
     const snapshot = storage.snapshot();
     if (snapshot.metadata.index > 0) stateMachine.restore(snapshot);
-    const core = new RaftCore({
+    const config: RaftConfig = {
       id,
       storage,
       applied: snapshot.metadata.index,
-      ...options.tuning,
-      random: options.random,
+      ...wiring.tuning,
+      random: wiring.random,
+    };
+    const core = wiring.earlyVotes === true ? new EarlyVoteCore(config) : new RaftCore(config);
+    const driver = new ReadyDriver<ApplyResult>({
+      core,
+      storage,
+      stateMachine,
+      send: wiring.send,
+      scheduler: { soon: wiring.soon },
+      events: wiring.events,
+      crashesAt: wiring.crashesAt,
     });
-    return new SimNode(id, storage, core, stateMachine);
+    return new SimNode(id, { storage, core, stateMachine, driver });
+  }
+}
+
+/** The `earlyVotes` sabotage: a core that lets a granted vote leave before its persist. */
+class EarlyVoteCore extends RaftCore {
+  override ready(): Ready {
+    const ready = super.ready();
+    const isVote = (message: Message) =>
+      message.type === "RequestVoteResponse" && message.voteGranted && !message.preVote;
+    return {
+      ...ready,
+      messagesBeforePersist: [...ready.messagesBeforePersist, ...ready.messages.filter(isVote)],
+      messages: ready.messages.filter((message) => !isVote(message)),
+    };
   }
 }
 

@@ -128,6 +128,7 @@ class Run {
       inFlightMax: 100_000,
       listener,
       amnesia: scenario.sabotage === "amnesia",
+      earlyVotes: scenario.sabotage === "earlyVotes",
     });
     const random = this.#random;
     this.#clients = new SimClients(this.#cluster, {

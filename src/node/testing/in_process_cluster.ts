@@ -18,6 +18,7 @@ import { MemberDirectory } from "../member_directory.ts";
 import { MembershipManager } from "../membership_manager.ts";
 import { RaftNode, type RaftTiming } from "../raft_node.ts";
 import { eventually } from "../../transport/testing.ts";
+import { PausableClock } from "./pausable_clock.ts";
 
 /** A 100–200 ms election timeout and 20 ms heartbeats: elections in a test take a blink. */
 export const FAST_RAFT_TIMING: RaftTiming = { tickMs: 10, electionTicks: 10, heartbeatTicks: 2 };
@@ -79,6 +80,11 @@ class InProcessNetwork {
     return () => this.#blocked.delete(matches);
   }
 
+  /** True when no message waits for delivery. */
+  get idle(): boolean {
+    return this.#queue.length === 0;
+  }
+
   /** Messages of `type` delivered so far. */
   deliveredCount(type: MessageType): number {
     return this.#delivered.get(type) ?? 0;
@@ -115,6 +121,8 @@ export interface InProcessClusterOptions {
 /** Several `RaftNode`s in one process; close it in a `finally`. */
 export class InProcessCluster {
   readonly network = new InProcessNetwork();
+  /** Every node's clock: the system clock until a test pauses it. */
+  readonly clock = new PausableClock();
   readonly members = new Map<NodeId, TestMember>();
   readonly #options: InProcessClusterOptions;
   readonly #dataDirs: string[] = [];
@@ -168,6 +176,23 @@ export class InProcessCluster {
     return leader!;
   }
 
+  /**
+   * With the clock paused: moves it forward by `ms`, letting every tick that falls due
+   * run and the messages and Readies it sets off settle before the next.
+   */
+  advance(ms: number): Promise<void> {
+    return this.clock.advance(ms, () => this.#quiet());
+  }
+
+  /** Waits until no message is in flight across a few turns of the event loop. */
+  async #quiet(): Promise<void> {
+    const quietTurnsMin = 3;
+    for (let quietTurns = 0; quietTurns < quietTurnsMin;) {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      quietTurns = this.network.idle ? quietTurns + 1 : 0;
+    }
+  }
+
   /** A member other than `nodeId`. */
   other(nodeId: NodeId): TestMember {
     const other = [...this.members.values()].find((member) => member.nodeId !== nodeId);
@@ -215,6 +240,7 @@ export class InProcessCluster {
       stateMachine,
       send: (messages) => this.network.send(messages),
       timing: FAST_RAFT_TIMING,
+      scheduler: this.clock,
       ...(this.#options.snapshotIntervalEntries === undefined
         ? {}
         : { snapshotIntervalEntries: this.#options.snapshotIntervalEntries }),

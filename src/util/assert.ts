@@ -1,7 +1,8 @@
 /**
- * Invariant checks for the Raft core. They stay on in production: a violated invariant
- * means the node's view of the log can no longer be trusted, and stopping is safer than
- * replicating or applying a corrupt log.
+ * Invariant checks, shared by the Raft core, storage, transport and auth (so it lives here,
+ * not in `src/raft/`; it stays pure, and the core's purity test checks it too). They stay
+ * on in production: a violated invariant means the node's view of the log can no longer be
+ * trusted, and stopping is safer than replicating or applying a corrupt log.
  *
  * @module
  */
