@@ -34,6 +34,9 @@ const log = getLogger(["blixard", "membership"]);
 const BUSY_RETRY_MS = 10;
 
 /** The leader's membership operations. */
+/** Removals a leader remembers, so that a retried remove answers with the removal's index. */
+const RECENT_REMOVALS_MAX = 64;
+
 export class MembershipManager {
   readonly #nodeId: NodeId;
   readonly #raft: RaftNode;
@@ -41,6 +44,13 @@ export class MembershipManager {
   /** The tail of the queue of changes: each starts when the previous one settled. */
   #queue: Promise<unknown> = Promise.resolve();
   #queued = 0;
+  /**
+   * The index at which this leader removed each of its last removals (at most
+   * `RECENT_REMOVALS_MAX`). A client whose remove outlived its attempt deadline retries;
+   * the retry finds the node gone and must hear that its removal happened, not "not a
+   * member", or the operator is told a removal that succeeded failed.
+   */
+  readonly #recentRemovals = new Map<NodeId, number>();
 
   constructor(options: { nodeId: NodeId; raft: RaftNode; directory: MemberDirectory }) {
     this.#nodeId = options.nodeId;
@@ -130,6 +140,8 @@ export class MembershipManager {
   ): Promise<{ index: number }> {
     const conf = this.#confState();
     if (!isMember(conf, nodeId)) {
+      const removedAt = this.#recentRemovals.get(nodeId);
+      if (removedAt !== undefined) return { index: removedAt };
       throw new ClusterError("invalid", `node ${nodeId} is not a member of this cluster`);
     }
     if (conf.voters.length === 1 && conf.voters[0] === nodeId) {
@@ -141,6 +153,11 @@ export class MembershipManager {
     if (!options.force) this.#checkQuorumAfterRemoval(conf, nodeId);
     const result = await this.#proposeUntilAccepted({ type: "removeNode", nodeId }, options.signal);
     log.info("node {nodeId} removed at index {index}", { nodeId, index: result.index });
+    this.#recentRemovals.delete(nodeId);
+    this.#recentRemovals.set(nodeId, result.index);
+    if (this.#recentRemovals.size > RECENT_REMOVALS_MAX) {
+      this.#recentRemovals.delete(this.#recentRemovals.keys().next().value!);
+    }
     return { index: result.index };
   }
 

@@ -183,6 +183,23 @@ Deno.test("MembershipManager.remove() refuses the last voter and a non-member", 
   }
 });
 
+Deno.test("MembershipManager.remove() asked again for a node it removed answers with the same index", async () => {
+  const cluster = InProcessCluster.create({ voters: 3 });
+  try {
+    const leader = await cluster.leader();
+    const removed = cluster.other(leader.nodeId);
+    const first = await leader.membership.remove(removed.nodeId, { force: true, signal: signal() });
+    const again = await leader.membership.remove(removed.nodeId, { force: true, signal: signal() });
+    assert.deepStrictEqual(again, first);
+    await assert.rejects(
+      leader.membership.remove(9, { force: true, signal: signal() }),
+      isInvalid(/node 9 is not a member/),
+    );
+  } finally {
+    await cluster.close();
+  }
+});
+
 Deno.test("MembershipManager.remove() refuses, unless forced, to leave fewer reachable voters than a quorum", async () => {
   const cluster = InProcessCluster.create({ voters: 3 });
   try {
