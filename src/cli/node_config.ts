@@ -334,16 +334,19 @@ function parseAdvertise(setting: Setting | null): string[] {
   }
   const addresses = entries.map((entry) => {
     const parsed = parseHostPort(entry, { portMax: 65535 });
-    if (typeof parsed === "string") return fail(setting, `${quote(entry)}: ${parsed}`);
+    if (typeof parsed === "string") return fail(setting, `address ${quote(entry)}: ${parsed}`);
     const address = parseSocketAddress(entry);
     if (address === null) {
       return fail(
         setting,
-        `${quote(entry)}: the host must be an IP address; names are not resolved`,
+        `address ${quote(entry)}: the host must be an IP address; names are not resolved`,
       );
     }
     if (isUnspecifiedAddress(address)) {
-      return fail(setting, `${quote(entry)}: names no host; advertise an address peers can dial`);
+      return fail(
+        setting,
+        `address ${quote(entry)}: names no host; advertise an address peers can dial`,
+      );
     }
     return formatSocketAddress(address);
   });

@@ -34,32 +34,54 @@ Deno.test("BLIXARD_ADVERTISE is comma-separated, and --advertise wins over it", 
   assert.deepEqual(flagWins.advertiseAddresses, ["192.0.2.9:1"]);
 });
 
-Deno.test("--advertise refuses names, the unspecified address, bad ports and too many addresses", () => {
-  assertUsageError(
-    ["--id", "1", "--advertise", "node1.example:7001"],
+const MANY = Array.from({ length: ADVERTISE_ADDRESSES_MAX + 1 }, (_, index) => `10.0.0.${index}:1`)
+  .join(",");
+
+const REFUSED: [string[], Environment, string][] = [
+  [
+    ["--advertise", "node1.example:7001"],
     {},
-    "--advertise node1.example:7001: node1.example:7001: the host must be an IP address; " +
-      "names are not resolved",
-  );
-  assertUsageError(
-    ["--id", "1", "--advertise", "0.0.0.0:7001"],
+    "--advertise node1.example:7001: address node1.example:7001: the host must be an IP " +
+    "address; names are not resolved",
+  ],
+  [
+    ["--advertise", "0.0.0.0:7001"],
     {},
-    "--advertise 0.0.0.0:7001: 0.0.0.0:7001: names no host; advertise an address peers can dial",
-  );
-  assertUsageError(
-    ["--id", "1"],
+    "--advertise 0.0.0.0:7001: address 0.0.0.0:7001: names no host; advertise an address " +
+    "peers can dial",
+  ],
+  [
+    [],
     { BLIXARD_ADVERTISE: "10.0.0.1:0" },
-    "BLIXARD_ADVERTISE=10.0.0.1:0: 10.0.0.1:0: port must be 1–65535",
-  );
-  const many = Array.from(
-    { length: ADVERTISE_ADDRESSES_MAX + 1 },
-    (_, index) => `10.0.0.${index}:1`,
-  );
-  assertUsageError(
-    ["--id", "1", "--advertise", many.join(",")],
+    "BLIXARD_ADVERTISE=10.0.0.1:0: address 10.0.0.1:0: port must be 1–65535",
+  ],
+  [
+    ["--advertise", MANY],
     {},
-    `--advertise ${many.join(",").slice(0, 100)}…: at most ${ADVERTISE_ADDRESSES_MAX} addresses`,
-  );
+    `--advertise ${MANY.slice(0, 100)}…: at most ${ADVERTISE_ADDRESSES_MAX} addresses`,
+  ],
+  [
+    ["--http-bind", "localhost:9100"],
+    {},
+    "--http-bind localhost:9100: the host must be an IP address, e.g. 127.0.0.1:7001, " +
+    "0.0.0.0:7001 or [::1]:7001",
+  ],
+  [
+    ["--http-bind", "127.0.0.1"],
+    {},
+    "--http-bind 127.0.0.1: must be host:port, e.g. 127.0.0.1:7001 or [::1]:7001",
+  ],
+  [
+    ["--http-bind", "127.0.0.1:1", "--http-bind", "127.0.0.1:2"],
+    {},
+    "--http-bind: given more than once; give it once",
+  ],
+];
+
+Deno.test("--advertise and --http-bind refuse names, unusable addresses and too many values in one line", () => {
+  for (const [args, environment, message] of REFUSED) {
+    assertUsageError(["--id", "1", ...args], environment, message);
+  }
 });
 
 Deno.test("without --http-bind the HTTP server is on the bind host at port + 1000", () => {
@@ -77,23 +99,4 @@ Deno.test("--http-bind places the HTTP server anywhere, up to port 65535", () =>
   assert.deepEqual([config.httpHost, config.httpPort], ["127.0.0.1", 65535]);
   const fromVariable = parseNodeConfig(["--id", "1"], { BLIXARD_HTTP_BIND: "[::1]:9100" });
   assert.deepEqual([fromVariable.httpHost, fromVariable.httpPort], ["::1", 9100]);
-});
-
-Deno.test("--http-bind refuses a name, a missing port and a second value", () => {
-  assertUsageError(
-    ["--id", "1", "--http-bind", "localhost:9100"],
-    {},
-    "--http-bind localhost:9100: the host must be an IP address, e.g. 127.0.0.1:7001, " +
-      "0.0.0.0:7001 or [::1]:7001",
-  );
-  assertUsageError(
-    ["--id", "1", "--http-bind", "127.0.0.1"],
-    {},
-    "--http-bind 127.0.0.1: must be host:port, e.g. 127.0.0.1:7001 or [::1]:7001",
-  );
-  assertUsageError(
-    ["--id", "1", "--http-bind", "127.0.0.1:1", "--http-bind", "127.0.0.1:2"],
-    {},
-    "--http-bind: given more than once; give it once",
-  );
 });
