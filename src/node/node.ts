@@ -181,11 +181,13 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
   member.start();
 
   log.info(
-    "ready node_id={nodeId} p2p_node_id={p2pNodeId} udp={udp} http={http} ({start}) in {startMs} ms",
+    "ready node_id={nodeId} p2p_node_id={p2pNodeId} udp={udp} advertised={advertised} " +
+      "http={http} ({start}) in {startMs} ms",
     {
       nodeId: config.nodeId,
       p2pNodeId: endpoint.nodeId,
-      udp: endpoint.addresses().join(","),
+      udp: endpoint.boundSockets().join(","),
+      advertised: endpoint.addresses().join(","),
       http: joinHostPort(config.httpHost, http.port),
       start: state.start,
       startMs: Math.round(performance.now() - startedAtMs),
