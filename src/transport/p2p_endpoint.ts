@@ -213,6 +213,7 @@ export class P2pEndpoint {
     try {
       native = await bindNative(options, [parsedBind, companionBindAddress(parsedBind)]);
     } catch (error) {
+      if (error instanceof TransportError) throw error;
       // Without the other family's loopback (IPv6 disabled on lo, say), Iroh falls back to
       // its wildcard socket for that family; connections arriving there are still dropped.
       native = await bindNative(options, [parsedBind]).catch(() => {
