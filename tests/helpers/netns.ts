@@ -15,10 +15,23 @@ const COMMAND_TIMEOUT_MS = 15_000;
 export function netnsUnavailable(): string | null {
   if (Deno.build.os !== "linux") return "network namespaces need Linux";
   if (Deno.uid() !== 0) return "network namespaces need root";
+  if (!hasCapabilities([CAP_NET_ADMIN, CAP_SYS_ADMIN])) {
+    return "network namespaces need CAP_NET_ADMIN and CAP_SYS_ADMIN (a container without them?)";
+  }
   for (const tool of ["ip", "ss", "curl"]) {
     if (!commandExists(tool)) return `'${tool}' is not installed`;
   }
   return null;
+}
+
+const CAP_NET_ADMIN = 12;
+const CAP_SYS_ADMIN = 21;
+
+/** Whether this process holds every capability in `bits` (from `/proc/self/status`). */
+function hasCapabilities(bits: number[]): boolean {
+  const status = Deno.readTextFileSync("/proc/self/status");
+  const effective = BigInt(`0x${/^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1] ?? "0"}`);
+  return bits.every((bit) => (effective >> BigInt(bit)) & 1n);
 }
 
 /** Whether `nft` is installed (the NAT test needs it). */
