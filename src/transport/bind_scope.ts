@@ -28,9 +28,8 @@ export interface InterfaceAddress {
 
 /**
  * The socket for the IP family that `bind` is not of: that family's loopback address,
- * on a port the OS chooses. Iroh uses it only for outgoing connections to that family's
- * loopback; incoming ones on it are outside the bind scope and dropped. For `[::]`, which
- * covers both families, it is `0.0.0.0` on the same port.
+ * on a port the OS chooses, which only this machine reaches. For `[::]`, which covers both
+ * families, it is `0.0.0.0` on the same port.
  */
 export function companionBindAddress(bind: SocketAddress): SocketAddress {
   if (coversBothFamilies(bind)) return { host: "0.0.0.0", port: bind.port, family: 4 };
@@ -47,13 +46,15 @@ export function coversBothFamilies(bind: SocketAddress): boolean {
 /**
  * Whether a connection that arrived at local IP `localIp` (the destination address of its
  * first packet) is one the operator asked to listen for: the bind address itself, any
- * address of its family for `0.0.0.0`, any address at all for `[::]`. `null` (the OS did
- * not say) is not.
+ * address of its family for `0.0.0.0`, any address at all for `[::]`; and the other
+ * family's loopback, where the companion socket is. Iroh tells its peers that socket's
+ * address in-band and may pick it for a later connection between two nodes of one
+ * machine; only this machine reaches it. `null` (the OS did not say) is not in scope.
  */
 export function isInBindScope(bind: SocketAddress, localIp: SocketAddress | null): boolean {
   if (localIp === null) return false;
   if (coversBothFamilies(bind)) return true;
-  if (localIp.family !== bind.family) return false;
+  if (localIp.family !== bind.family) return localIp.host === companionBindAddress(bind).host;
   return isUnspecifiedAddress(bind) || localIp.host === bind.host;
 }
 

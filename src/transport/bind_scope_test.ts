@@ -32,15 +32,17 @@ Deno.test("companionBindAddress() gives the other IP family only its loopback, e
   assert.equal(companion("[::]:7001"), "0.0.0.0:7001");
 });
 
-Deno.test("isInBindScope() admits the bind address, its family for 0.0.0.0, anything for [::]", () => {
+Deno.test("isInBindScope() admits the bind address, its family for 0.0.0.0, anything for [::], and the other family's loopback", () => {
   const inScope = (bind: string, local: string | null) =>
     isInBindScope(socket(bind), local === null ? null : parseIpAddress(local));
   assert.equal(inScope("10.1.2.3:7001", "10.1.2.3"), true);
   assert.equal(inScope("10.1.2.3:7001", "192.0.2.2"), false);
-  assert.equal(inScope("10.1.2.3:7001", "::1"), false);
+  assert.equal(inScope("10.1.2.3:7001", "::1"), true, "the companion socket's address");
+  assert.equal(inScope("10.1.2.3:7001", "fd00::2"), false);
   assert.equal(inScope("127.0.0.1:7001", "127.0.0.2"), false);
   assert.equal(inScope("[::1]:7001", "::1"), true);
-  assert.equal(inScope("[::1]:7001", "127.0.0.1"), false);
+  assert.equal(inScope("[::1]:7001", "127.0.0.1"), true, "the companion socket's address");
+  assert.equal(inScope("[::1]:7001", "192.0.2.2"), false);
   assert.equal(inScope("0.0.0.0:7001", "192.0.2.2"), true);
   assert.equal(inScope("0.0.0.0:7001", "fd00::2"), false);
   assert.equal(inScope("[::]:7001", "fd00::2"), true);
