@@ -17,6 +17,11 @@ import {
   SecretText,
 } from "../auth/cluster_secret.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevelName } from "../log/logging.ts";
+import {
+  formatSocketAddress,
+  isUnspecifiedAddress,
+  parseSocketAddress,
+} from "../transport/socket_address.ts";
 import { HelpRequested, UsageError } from "./errors.ts";
 import { NODE_USAGE } from "./usage.ts";
 
@@ -28,8 +33,15 @@ export interface NodeConfig {
   readonly bindHost: string;
   /** UDP port of the P2P endpoint. */
   readonly bindPort: number;
-  /** TCP port of the HTTP server: always `bindPort + HTTP_PORT_OFFSET`. */
+  /** TCP port of the HTTP server: `--http-bind`'s, else `bindPort + HTTP_PORT_OFFSET`. */
   readonly httpPort: number;
+  /** Host of the HTTP server: `--http-bind`'s, else `bindHost`; IPv6 without brackets. */
+  readonly httpHost: string;
+  /**
+   * `--advertise`: the P2P addresses (canonical `ip:port`) peers are told to dial, in
+   * `/bootstrap` and in the member record. Empty: derived from the bind address.
+   */
+  readonly advertiseAddresses: readonly string[];
   /** Directory of the node's durable state. */
   readonly dataDir: string;
   /** Seeds to join through, as given: `host:port`, `http(s)://…` or `dns:NAME`. */
@@ -69,6 +81,8 @@ export const PEERS_MAX = 64;
 export const ADDRESS_CHARS_MAX = 2048;
 /** Longest path accepted for `--data-dir` and `--cluster-secret-file`. */
 export const PATH_CHARS_MAX = 4096;
+/** Most `--advertise` addresses: as many as a `/bootstrap` answer and a member record carry. */
+export const ADVERTISE_ADDRESSES_MAX = 16;
 /** Longest value quoted in an error message, so that the message stays one short line. */
 const QUOTED_VALUE_CHARS_MAX = 100;
 
@@ -84,6 +98,8 @@ export const NODE_FLAGS = [
   "log-format",
   "mdns",
   "cluster-secret-file",
+  "advertise",
+  "http-bind",
 ] as const;
 /** A flag of `blixard node`. */
 export type NodeFlag = typeof NODE_FLAGS[number];
@@ -109,6 +125,8 @@ const PARSE_OPTIONS = {
   "log-format": { type: "string" },
   mdns: { type: "boolean" },
   "cluster-secret-file": { type: "string" },
+  advertise: { type: "string", multiple: true },
+  "http-bind": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -141,11 +159,15 @@ export function parseNodeConfig(args: readonly string[], environment: Environmen
   checkP2pEnabled(environment);
   const nodeId = parseNodeId(lookup("id"));
   const bind = parseBind(lookup("bind"), nodeId);
+  const http = parseHttpBind(lookup("http-bind")) ??
+    { host: bind.host, port: bind.port + HTTP_PORT_OFFSET };
   const config: NodeConfig = {
     nodeId,
     bindHost: bind.host,
     bindPort: bind.port,
-    httpPort: bind.port + HTTP_PORT_OFFSET,
+    httpPort: http.port,
+    httpHost: http.host,
+    advertiseAddresses: Object.freeze(parseAdvertise(lookup("advertise"))),
     dataDir: parsePath(lookup("data-dir")) ?? `./data${nodeId}`,
     peers: Object.freeze(parsePeers(lookup("peers"))),
     relayUrl: parseRelayUrl(lookup("relay-url")),
@@ -162,12 +184,18 @@ export function parseNodeConfig(args: readonly string[], environment: Environmen
 function assertConfig(config: NodeConfig): void {
   const valid = Number.isSafeInteger(config.nodeId) && config.nodeId >= 1 &&
     config.bindPort >= 1 && config.bindPort <= BIND_PORT_MAX &&
-    config.httpPort === config.bindPort + HTTP_PORT_OFFSET && config.httpPort <= 65535 &&
-    config.joinTimeoutMs > 0 && config.peers.length <= PEERS_MAX;
+    config.httpPort >= 1 && config.httpPort <= 65535 &&
+    config.joinTimeoutMs > 0 && config.peers.length <= PEERS_MAX &&
+    config.advertiseAddresses.length <= ADVERTISE_ADDRESSES_MAX;
   if (!valid) throw new Error(`NodeConfig invariant violated: ${JSON.stringify(config)}`);
 }
 
 type ParsedFlags = Partial<Record<NodeFlag, string | boolean>>;
+
+/** Flags that may be given more than once; their values add up. */
+const REPEATABLE_FLAGS: ReadonlySet<string> = new Set(
+  Object.entries(PARSE_OPTIONS).filter(([, option]) => "multiple" in option).map(([name]) => name),
+);
 
 function parseFlags(args: readonly string[]): ParsedFlags {
   let parsed;
@@ -185,13 +213,19 @@ function parseFlags(args: readonly string[]): ParsedFlags {
   }
   const seen = new Set<string>();
   for (const token of parsed.tokens) {
-    if (token.kind !== "option") continue;
+    if (token.kind !== "option" || REPEATABLE_FLAGS.has(token.name)) continue;
     if (seen.has(token.name)) {
       throw new UsageError(`--${token.name}: given more than once; give it once`);
     }
     seen.add(token.name);
   }
-  return parsed.values;
+  // A repeatable flag given several times reads as one comma-separated list.
+  return Object.fromEntries(
+    Object.entries(parsed.values).map(([name, value]) => [
+      name,
+      Array.isArray(value) ? value.join(",") : value,
+    ]),
+  );
 }
 
 /** Turns `node:util` parseArgs errors into one line that names the flag. */
@@ -263,10 +297,16 @@ function parseBind(setting: Setting | null, nodeId: number): { host: string; por
     }
     return { host: DEFAULT_BIND_HOST, port };
   }
-  const parsed = parseHostPort(setting.value);
+  return parseIpHostPort(setting, BIND_PORT_MAX);
+}
+
+/**
+ * `ip:port` for a socket to bind: a name is refused, because it could stand for several
+ * addresses and peers must be told one they can dial.
+ */
+function parseIpHostPort(setting: Setting, portMax: number): { host: string; port: number } {
+  const parsed = parseHostPort(setting.value, { portMax });
   if (typeof parsed === "string") return fail(setting, parsed);
-  // The P2P endpoint binds a socket address, not a name (a name could also stand for
-  // several addresses, and peers must be told one they can dial).
   if (!/^[0-9.]+$/.test(parsed.host) && !isIpv6(parsed.host)) {
     return fail(
       setting,
@@ -276,11 +316,53 @@ function parseBind(setting: Setting | null, nodeId: number): { host: string; por
   return parsed;
 }
 
+/** `--http-bind`: where the HTTP server listens instead of bind host, port + 1000. */
+function parseHttpBind(setting: Setting | null): { host: string; port: number } | null {
+  return setting === null ? null : parseIpHostPort(setting, 65535);
+}
+
+/**
+ * `--advertise`: comma-separated `ip:port` addresses that peers can dial. Names are not
+ * resolved (the member record holds socket addresses), and the unspecified address names
+ * no host a peer could reach.
+ */
+function parseAdvertise(setting: Setting | null): string[] {
+  if (setting === null || setting.value.trim() === "") return [];
+  const entries = setting.value.split(",").map((entry) => entry.trim());
+  if (entries.length > ADVERTISE_ADDRESSES_MAX) {
+    fail(setting, `at most ${ADVERTISE_ADDRESSES_MAX} addresses`);
+  }
+  const addresses = entries.map((entry) => {
+    const parsed = parseHostPort(entry, { portMax: 65535 });
+    if (typeof parsed === "string") return fail(setting, `address ${quote(entry)}: ${parsed}`);
+    const address = parseSocketAddress(entry);
+    if (address === null) {
+      return fail(
+        setting,
+        `address ${quote(entry)}: the host must be an IP address; names are not resolved`,
+      );
+    }
+    if (isUnspecifiedAddress(address)) {
+      return fail(
+        setting,
+        `address ${quote(entry)}: names no host; advertise an address peers can dial`,
+      );
+    }
+    return formatSocketAddress(address);
+  });
+  return [...new Set(addresses)];
+}
+
 /**
  * Splits `host:port`, `[v6]:port` or `name:port` and checks both halves. Returns the
- * parts (IPv6 without brackets) or the rule that the text breaks.
+ * parts (IPv6 without brackets) or the rule that the text breaks. The port must be at most
+ * `options.portMax`: by default `BIND_PORT_MAX`, so that port + 1000 is a valid HTTP port.
  */
-export function parseHostPort(text: string): { host: string; port: number } | string {
+export function parseHostPort(
+  text: string,
+  options: { portMax?: number } = {},
+): { host: string; port: number } | string {
+  const portMax = options.portMax ?? BIND_PORT_MAX;
   let host: string;
   let portText: string;
   if (text.startsWith("[")) {
@@ -299,8 +381,10 @@ export function parseHostPort(text: string): { host: string; port: number } | st
     if (hostRule !== null) return hostRule;
   }
   const port = /^[0-9]{1,5}$/.test(portText) ? Number(portText) : Number.NaN;
-  if (!(port >= 1 && port <= BIND_PORT_MAX)) {
-    return `port must be 1–${BIND_PORT_MAX} so that the HTTP port (port+${HTTP_PORT_OFFSET}) is valid`;
+  if (!(port >= 1 && port <= portMax)) {
+    return portMax === BIND_PORT_MAX
+      ? `port must be 1–${BIND_PORT_MAX} so that the HTTP port (port+${HTTP_PORT_OFFSET}) is valid`
+      : `port must be 1–${portMax}`;
   }
   return { host, port };
 }

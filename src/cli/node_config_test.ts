@@ -35,6 +35,8 @@ Deno.test("parseNodeConfig() fills every default from --id alone", () => {
     bindHost: "127.0.0.1",
     bindPort: 7001,
     httpPort: 8001,
+    httpHost: "127.0.0.1",
+    advertiseAddresses: [],
     dataDir: "./data1",
     peers: [],
     relayUrl: null,
@@ -72,6 +74,8 @@ Deno.test("parseNodeConfig() reads every flag", () => {
     bindHost: "::1",
     bindPort: 9000,
     httpPort: 10000,
+    httpHost: "::1",
+    advertiseAddresses: [],
     dataDir: "/var/lib/blixard",
     peers: ["10.0.0.1:7001", "http://seed.example:8001/bootstrap", "dns:_blixard.example.com"],
     relayUrl: "https://relay.example",
@@ -105,6 +109,8 @@ Deno.test("parseNodeConfig() reads every flag from its BLIXARD_ variable", () =>
     bindHost: "0.0.0.0",
     bindPort: 7100,
     httpPort: 8100,
+    httpHost: "0.0.0.0",
+    advertiseAddresses: [],
     dataDir: "/data",
     peers: ["a.example:7001"],
     relayUrl: "http://relay.local:3340",
@@ -128,6 +134,8 @@ Deno.test("environmentVariableFor() names each flag's variable in upper snake ca
     "BLIXARD_LOG_FORMAT",
     "BLIXARD_MDNS",
     "BLIXARD_CLUSTER_SECRET_FILE",
+    "BLIXARD_ADVERTISE",
+    "BLIXARD_HTTP_BIND",
   ]);
 });
 

@@ -14,7 +14,8 @@ export const MAIN_USAGE = `blixard ${VERSION}: cluster node daemon, Raft over Ir
 Usage:
   blixard node --id N [--bind host:port] [--data-dir DIR] [--peers a,b,…] [--relay-url URL]
                [--join-timeout 30s] [--log-level info] [--log-format text|json]
-               [--mdns] [--cluster-secret-file PATH]
+               [--mdns] [--cluster-secret-file PATH] [--advertise ip:port]…
+               [--http-bind host:port]
   blixard cluster status  --peer host:port [--json]
   blixard cluster leave   --peer host:port
   blixard cluster remove  --id N --peer host:port
@@ -45,6 +46,16 @@ Flags:
   --bind host:port          UDP address of the P2P endpoint. The HTTP server listens on the
                             same host at port+1000, so the port must be 1–64535.
                             IPv6 in brackets: [::1]:7001. Default: 127.0.0.1:(7000+N).
+                            An IP address binds only there (the other IP family only on
+                            loopback); 0.0.0.0 or [::] listens on every interface.
+  --advertise ip:port       P2P address peers should dial (NAT, containers, several
+                            interfaces), in /bootstrap and in the member record. Repeatable or
+                            comma-separated, at most 16. Default: the --bind address; for
+                            0.0.0.0 or [::], the addresses of the interfaces it covers.
+  --http-bind host:port     Where the HTTP server listens instead of the --bind host at
+                            port+1000, e.g. 127.0.0.1:9100 to keep /metrics local. Joiners
+                            given this node as host:port still fetch port+1000: give them
+                            http://host:port/bootstrap instead. Default: --bind host, port+1000.
   --data-dir DIR            Holds the Raft log and state and the identity key (created 0700,
                             locked against a second node). Default: ./data<N>.
   --peers a,b,…             Members to join through, comma-separated. Each is host:port (a
@@ -73,7 +84,7 @@ Environment:
   Every flag is also read from its variable; the flag wins, and an empty variable is unset:
   BLIXARD_ID, BLIXARD_BIND, BLIXARD_DATA_DIR, BLIXARD_PEERS, BLIXARD_RELAY_URL,
   BLIXARD_JOIN_TIMEOUT, BLIXARD_LOG_LEVEL, BLIXARD_LOG_FORMAT, BLIXARD_MDNS,
-  BLIXARD_CLUSTER_SECRET_FILE.
+  BLIXARD_CLUSTER_SECRET_FILE, BLIXARD_ADVERTISE (comma-separated), BLIXARD_HTTP_BIND.
   BLIXARD_CLUSTER_SECRET         The cluster secret itself, instead of a file (not both);
                                  --cluster-secret-file wins over it. Set but empty (or
                                  BLIXARD_CLUSTER_SECRET_FILE set but empty) is a usage error.
@@ -81,6 +92,6 @@ Environment:
   BLIXARD_P2P_ENABLED            Must be true or unset: Iroh P2P is the only transport.
   Booleans are true/false, 1/0 or yes/no.
 
-HTTP (bind host, port+1000): GET /bootstrap, /health, /status, /metrics.
+HTTP (bind host, port+1000, or --http-bind): GET /bootstrap, /health, /status, /metrics.
 Exit codes: 0 success, 1 operation failed, 2 usage error.
 `;

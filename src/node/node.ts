@@ -5,7 +5,7 @@
  * 1. read the cluster secret, if any; lock the data dir and load (or create) the P2P identity;
  * 2. bind the Iroh endpoint on UDP `--bind` and answer `ping` on `blixard/rpc/1` (with a
  *    secret, also `cluster.challenge` and `cluster.authenticate`, section 8);
- * 3. serve HTTP on TCP bind port + 1000 (with a secret, `/bootstrap` is signed);
+ * 3. serve HTTP on TCP bind port + 1000, or `--http-bind` (with a secret, `/bootstrap` is signed);
  * 4. open the Raft storage and decide (DESIGN.md section 6): a data dir with Raft state
  *    restarts as that member; otherwise no `--peers` founds a cluster, and `--peers` joins;
  * 5. start the Raft loop, the Raft transport and the cluster RPC methods (with a secret,
@@ -120,7 +120,7 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
 
   const status = () => member?.status() ?? startingStatusJson(config.nodeId, joinProgress.toJson());
   const http = await startHttpServer({
-    hostname: config.bindHost,
+    hostname: config.httpHost,
     port: config.httpPort,
     metrics,
     routes: {
@@ -181,12 +181,14 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
   member.start();
 
   log.info(
-    "ready node_id={nodeId} p2p_node_id={p2pNodeId} udp={udp} http={http} ({start}) in {startMs} ms",
+    "ready node_id={nodeId} p2p_node_id={p2pNodeId} udp={udp} advertised={advertised} " +
+      "http={http} ({start}) in {startMs} ms",
     {
       nodeId: config.nodeId,
       p2pNodeId: endpoint.nodeId,
-      udp: endpoint.addresses().join(","),
-      http: joinHostPort(config.bindHost, http.port),
+      udp: endpoint.boundSockets().join(","),
+      advertised: endpoint.addresses().join(","),
+      http: joinHostPort(config.httpHost, http.port),
       start: state.start,
       startMs: Math.round(performance.now() - startedAtMs),
     },
@@ -241,7 +243,12 @@ async function readClusterSecret(config: NodeConfig): Promise<ClusterSecret | nu
 async function bindEndpoint(config: NodeConfig, secretKey: Uint8Array): Promise<P2pEndpoint> {
   const bindAddress = joinHostPort(config.bindHost, config.bindPort);
   try {
-    return await P2pEndpoint.bind({ secretKey, bindAddress, relayUrl: config.relayUrl });
+    return await P2pEndpoint.bind({
+      secretKey,
+      bindAddress,
+      relayUrl: config.relayUrl,
+      advertiseAddresses: config.advertiseAddresses,
+    });
   } catch (error) {
     // The endpoint's message names the UDP address and the cause; say which flag sets it.
     throw new StartupError(`--bind ${bindAddress}: ${reasonOf(error)}`, { cause: error });

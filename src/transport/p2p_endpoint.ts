@@ -8,7 +8,9 @@
  * is the P2P id that was dialled. Incoming: connections for protocols nobody `handle()`s
  * are refused in the TLS handshake; the rest are counted against a limit and handed to the
  * protocol's handler. A failed handshake is logged at debug level and counted, never
- * thrown: it is the remote side's problem.
+ * thrown: it is the remote side's problem. A connection that arrived on an address outside
+ * the bind address (Iroh's socket of the other IP family) is dropped unanswered and
+ * counted, so that the node listens only where it was told (`bind_scope.ts`).
  *
  * @module
  */
@@ -31,7 +33,19 @@ import {
   RelayMode,
 } from "./iroh.ts";
 import { ConnectionCloseCode, type ConnectionDirection, P2pConnection } from "./p2p_connection.ts";
-import { formatSocketAddress, isDialableAddress, parseSocketAddress } from "./socket_address.ts";
+import {
+  companionBindAddress,
+  coversBothFamilies,
+  defaultAdvertisedAddresses,
+  isInBindScope,
+} from "./bind_scope.ts";
+import {
+  formatSocketAddress,
+  isDialableAddress,
+  parseIpAddress,
+  parseSocketAddress,
+  type SocketAddress,
+} from "./socket_address.ts";
 import { TransportError, type TransportErrorCode } from "./transport_error.ts";
 
 const logger = getLogger(["blixard", "transport"]);
@@ -59,8 +73,13 @@ export interface PeerAddress {
 export interface P2pEndpointOptions {
   /** The 32-byte Iroh secret key: the node's P2P identity. */
   secretKey: Uint8Array;
-  /** UDP `ip:port` to bind (port 0: any free port). */
+  /** UDP `ip:port` to bind (port 0: any free port); `0.0.0.0` or `[::]` for every interface. */
   bindAddress: string;
+  /**
+   * The `ip:port` addresses peers are told (`--advertise`), e.g. behind NAT. Default: the
+   * bound address; for a wildcard bind, the addresses of the interfaces it covers.
+   */
+  advertiseAddresses?: readonly string[];
   /** A self-hosted iroh relay, or `null` for relays off. */
   relayUrl: string | null;
   /** Bound on incoming connections open or in their handshake (default 256). */
@@ -92,7 +111,9 @@ export type ConnectionFailureReason =
   /** An incoming handshake failed (TLS, ALPN, or the peer went away). */
   | "handshake_failed"
   /** An incoming connection was refused: too many are open. */
-  | "over_limit";
+  | "over_limit"
+  /** An incoming connection arrived on an address outside the bind address; dropped. */
+  | "outside_bind";
 
 /** What the endpoint reports for metrics. */
 export type P2pEvent =
@@ -127,6 +148,8 @@ export interface P2pEndpointCounters {
   handshakeFailures: number;
   /** Incoming connections refused because `incomingConnectionsMax` were open. */
   incomingRefused: number;
+  /** Incoming connections dropped because they arrived outside the bind address. */
+  incomingOutsideBind: number;
 }
 
 interface Route {
@@ -149,12 +172,28 @@ export class P2pEndpoint {
     outgoingOpen: 0,
     handshakeFailures: 0,
     incomingRefused: 0,
+    incomingOutsideBind: 0,
   };
+  /** The bind address asked for (its port as asked: 0 stays 0). */
+  readonly #bindAddress: SocketAddress;
+  /** The sockets Iroh bound in the bind scope (with the ports the OS chose). */
+  readonly #boundInScope: readonly SocketAddress[];
+  readonly #advertised: readonly string[] | null;
   readonly #acceptLoop: Promise<void>;
   #closing: Promise<void> | null = null;
 
-  private constructor(native: IrohEndpoint, options: P2pEndpointOptions) {
+  private constructor(
+    native: IrohEndpoint,
+    options: P2pEndpointOptions & { parsedBind: SocketAddress },
+  ) {
     this.#native = native;
+    this.#bindAddress = options.parsedBind;
+    const companion = companionBindAddress(options.parsedBind);
+    this.#boundInScope = coversBothFamilies(options.parsedBind)
+      ? [boundSocketFor(native, options.parsedBind), boundSocketFor(native, companion)]
+      : [boundSocketFor(native, options.parsedBind)];
+    const advertised = options.advertiseAddresses ?? [];
+    this.#advertised = advertised.length > 0 ? Object.freeze([...advertised]) : null;
     this.nodeId = native.id().toString();
     this.relayUrl = options.relayUrl;
     this.#incomingMax = options.incomingConnectionsMax ?? INCOMING_CONNECTIONS_MAX_DEFAULT;
@@ -168,29 +207,43 @@ export class P2pEndpoint {
    * (`bind_failed`) whose one-line message names the address and what to do.
    */
   static async bind(options: P2pEndpointOptions): Promise<P2pEndpoint> {
-    const builder = Endpoint.builder();
-    presetMinimal(builder);
-    configureBuilder(builder, options);
+    const parsedBind = parseBindAddress(options.bindAddress);
+    checkAdvertised(options.advertiseAddresses ?? []);
     let native: IrohEndpoint;
     try {
-      native = await builder.bind();
+      native = await bindNative(options, [parsedBind, companionBindAddress(parsedBind)]);
     } catch (error) {
-      throw bindError(options.bindAddress, error);
+      if (error instanceof TransportError) throw error;
+      // Without the other family's loopback (IPv6 disabled on lo, say), Iroh falls back to
+      // its wildcard socket for that family; connections arriving there are still dropped.
+      native = await bindNative(options, [parsedBind]).catch(() => {
+        throw bindError(options.bindAddress, error);
+      });
+      logger.warn(
+        "Could not bind {companion} ({cause}): Iroh binds the wildcard address of that IP " +
+          "family instead; connections that arrive there outside --bind are dropped",
+        {
+          companion: formatSocketAddress(companionBindAddress(parsedBind)),
+          cause: describeIrohError(error),
+        },
+      );
     }
-    return new P2pEndpoint(native, options);
+    return new P2pEndpoint(native, { ...options, parsedBind });
   }
 
   /**
-   * The direct `ip:port` addresses at which peers can reach this endpoint: never an
-   * unspecified address (`0.0.0.0`, `[::]`), which names no host to a peer.
+   * The `ip:port` addresses peers are told to dial: `advertiseAddresses` when given;
+   * otherwise the bound address, or for a wildcard bind the addresses of the interfaces of
+   * its IP family. Never an address of a socket that was not asked for.
    */
   addresses(): string[] {
-    const candidates = [...this.#native.addr().directAddresses(), ...this.#native.boundSockets()];
-    const dialable = candidates
-      .map((text) => parseSocketAddress(text))
-      .filter((address) => address !== null && isDialableAddress(address))
-      .map((address) => formatSocketAddress(address!));
-    return [...new Set(dialable)].sort();
+    if (this.#advertised !== null) return [...this.#advertised];
+    return defaultAdvertisedAddresses(this.#boundInScope, Deno.networkInterfaces());
+  }
+
+  /** The UDP sockets Iroh has open, as `ip:port` (for logs and tests). */
+  boundSockets(): string[] {
+    return this.#native.boundSockets();
   }
 
   /** Snapshot of the connection counters. */
@@ -325,6 +378,19 @@ export class P2pEndpoint {
   }
 
   async #acceptOne(incoming: IrohIncoming): Promise<void> {
+    if (!(await this.#arrivedInBindScope(incoming))) {
+      this.#counters.incomingOpen--;
+      this.#counters.incomingOutsideBind++;
+      this.#emit({
+        type: "connection_failed",
+        direction: "incoming",
+        alpn: null,
+        reason: "outside_bind",
+      });
+      // Ignored, not refused: no answer goes back, as if nothing listened there.
+      incoming.ignore().catch(() => {});
+      return;
+    }
     let alpn: string | null = null;
     let connection: P2pConnection;
     let route: Route | undefined;
@@ -359,6 +425,14 @@ export class P2pEndpoint {
     }
     this.#track(connection, () => this.#counters.incomingOpen--);
     this.#runHandler(route.handler, connection);
+  }
+
+  /** Whether `incoming` arrived at the bind address (or over the configured relay). */
+  async #arrivedInBindScope(incoming: IrohIncoming): Promise<boolean> {
+    const local = await incoming.localAddr().catch(() => null);
+    if (local?.kind === "relay") return this.relayUrl !== null;
+    if (local?.kind !== "ip" || local.addr === undefined) return false;
+    return isInBindScope(this.#bindAddress, parseIpAddress(local.addr));
   }
 
   #runHandler(handler: ConnectionHandler, connection: P2pConnection): void {
@@ -398,11 +472,24 @@ export class P2pEndpoint {
   }
 }
 
+/** Binds a native endpoint on `addresses` (at most one per IP family). */
+async function bindNative(
+  options: P2pEndpointOptions,
+  addresses: readonly SocketAddress[],
+): Promise<IrohEndpoint> {
+  const builder = Endpoint.builder();
+  presetMinimal(builder);
+  configureBuilder(builder, options);
+  // An address for a family replaces Iroh's default wildcard socket of that family.
+  for (const address of addresses) builder.bindAddr(formatSocketAddress(address));
+  return await builder.bind();
+}
+
 function configureBuilder(
   builder: ReturnType<typeof Endpoint.builder>,
   options: P2pEndpointOptions,
 ): void {
-  const { bindAddress, relayUrl, secretKey } = options;
+  const { relayUrl, secretKey } = options;
   if (secretKey.length !== SECRET_KEY_BYTES) {
     throw new TransportError(
       "bind_failed",
@@ -422,6 +509,9 @@ function configureBuilder(
       { cause: error },
     );
   }
+}
+
+function parseBindAddress(bindAddress: string): SocketAddress {
   const address = parseSocketAddress(bindAddress);
   if (address === null) {
     throw new TransportError(
@@ -430,7 +520,38 @@ function configureBuilder(
         "e.g. 127.0.0.1:7001 or [::1]:7001",
     );
   }
-  builder.bindAddr(formatSocketAddress(address));
+  return address;
+}
+
+function checkAdvertised(addresses: readonly string[]): void {
+  if (addresses.length > PEER_ADDRESSES_MAX) {
+    throw new TransportError(
+      "bind_failed",
+      `${addresses.length} advertised addresses; at most ${PEER_ADDRESSES_MAX} are accepted`,
+    );
+  }
+  for (const text of addresses) {
+    const address = parseSocketAddress(text);
+    if (address === null || !isDialableAddress(address)) {
+      throw new TransportError(
+        "bind_failed",
+        `advertised address ${JSON.stringify(text)}: not a dialable ip:port; ` +
+          "give an IP address and a port other than 0",
+      );
+    }
+  }
+}
+
+/** The socket Iroh bound for `bind`: same IP family, and its host unless the port was 0. */
+function boundSocketFor(native: IrohEndpoint, bind: SocketAddress): SocketAddress {
+  const bound = native.boundSockets()
+    .map((text) => parseSocketAddress(text))
+    .find((address) => address !== null && address.family === bind.family);
+  assert(bound !== undefined && bound !== null, "Iroh bound a socket for the bind address", {
+    detail: () => `bind=${formatSocketAddress(bind)} sockets=${native.boundSockets().join(",")}`,
+  });
+  assert(bound.host === bind.host, "the bound socket is on the bind host");
+  return bound;
 }
 
 const BIND_ADVICE: [RegExp, string][] = [

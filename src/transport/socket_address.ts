@@ -33,6 +33,11 @@ export function parseSocketAddress(text: string): SocketAddress | null {
   return host === null ? null : { host, port, family: 6 };
 }
 
+/** Parses a bare IP address (`127.0.0.1`, `::1`) as a socket address of port 0; `null` if not one. */
+export function parseIpAddress(text: string): SocketAddress | null {
+  return parseSocketAddress(text.includes(":") ? `[${text}]:0` : `${text}:0`);
+}
+
 /** Formats a socket address as `ip:port` or `[ipv6]:port`. */
 export function formatSocketAddress(address: SocketAddress): string {
   return address.family === 6

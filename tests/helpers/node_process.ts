@@ -18,6 +18,8 @@ const STOP_GRACE_MS = 10_000;
 const POLL_INTERVAL_MS = 20;
 /** Default deadline of the waits: generous, since CI machines are shared and slow. */
 const WAIT_MS_DEFAULT = 30_000;
+/** Polls of a node in a namespace each start a `curl`: fewer of them. */
+const NETNS_POLL_INTERVAL_MS = 200;
 
 /** How to start one node. */
 export interface NodeProcessOptions {
@@ -35,6 +37,15 @@ export interface NodeProcessOptions {
   logFormat?: "json" | "text";
   /** The command, `node` by default; tests of bad input pass their own full argument list. */
   rawArgs?: string[];
+  /** Host of `--bind`; default `127.0.0.1`. */
+  bindHost?: string;
+  /**
+   * Runs the child in this network namespace (`ip netns exec`, root only); the helper's
+   * own HTTP requests then go through `curl` in the namespace too.
+   */
+  netns?: string;
+  /** The HTTP `host:port` the helper asks; default the bind host at bind port + 1000. */
+  httpAddress?: string;
 }
 
 /** A running (or exited) child node. */
@@ -47,6 +58,12 @@ export class NodeProcess {
   /** Resolves when the child has exited and both output streams are read to the end. */
   readonly exited: Promise<Deno.CommandStatus>;
   readonly startedAtMs: number;
+  /** `host:port` of `--bind`. */
+  readonly address: string;
+  /** `host:port` of the HTTP server, as the helper reaches it. */
+  readonly httpAddress: string;
+  /** The network namespace the child runs in, or `null` for the test's own. */
+  readonly netns: string | null;
   #child: Deno.ChildProcess;
   #stderrText = "";
   #stdoutText = "";
@@ -60,6 +77,9 @@ export class NodeProcess {
       dataDir: string;
       args: string[];
       env: Record<string, string>;
+      bindHost: string;
+      netns: string | null;
+      httpAddress: string | null;
     },
   ) {
     this.id = options.id;
@@ -67,8 +87,14 @@ export class NodeProcess {
     this.httpPort = options.bindPort + HTTP_PORT_OFFSET;
     this.dataDir = options.dataDir;
     this.startedAtMs = performance.now();
-    this.#child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", MAIN_PATH, ...options.args],
+    this.address = joinHostPort(options.bindHost, options.bindPort);
+    this.httpAddress = options.httpAddress ?? joinHostPort(options.bindHost, this.httpPort);
+    this.netns = options.netns;
+    const command = [Deno.execPath(), "run", "-A", MAIN_PATH, ...options.args];
+    // `ip netns exec` execs the command in place, so the pid is the node's own.
+    if (this.netns !== null) command.unshift("ip", "netns", "exec", this.netns);
+    this.#child = new Deno.Command(command[0]!, {
+      args: command.slice(1),
       env: options.env,
       clearEnv: true,
       stdin: "null",
@@ -87,6 +113,7 @@ export class NodeProcess {
   /** Spawns a node. Does not wait for it to be ready: see `waitForHealthy`. */
   static async start(options: NodeProcessOptions): Promise<NodeProcess> {
     const bindPort = options.bindPort ?? await freeBindPort();
+    const bindHost = options.bindHost ?? "127.0.0.1";
     const dataDir = options.dataDir ??
       Deno.makeTempDirSync({ prefix: `blixard-test-${options.id}-` });
     const args = options.rawArgs ?? [
@@ -94,7 +121,7 @@ export class NodeProcess {
       "--id",
       String(options.id),
       "--bind",
-      `127.0.0.1:${bindPort}`,
+      joinHostPort(bindHost, bindPort),
       "--data-dir",
       dataDir,
       "--log-format",
@@ -108,12 +135,16 @@ export class NodeProcess {
       NO_COLOR: "1",
       ...options.env,
     };
-    return new NodeProcess({ id: options.id, bindPort, dataDir, args, env });
-  }
-
-  /** `127.0.0.1:<bind port>`, the form other nodes' `--peers` take. */
-  get address(): string {
-    return `127.0.0.1:${this.bindPort}`;
+    return new NodeProcess({
+      id: options.id,
+      bindPort,
+      dataDir,
+      args,
+      env,
+      bindHost,
+      netns: options.netns ?? null,
+      httpAddress: options.httpAddress ?? null,
+    });
   }
 
   /** Everything the node logged so far. */
@@ -156,9 +187,7 @@ export class NodeProcess {
   async waitForHealthy(options: { timeoutMs?: number } = {}): Promise<void> {
     await this.#poll("GET /health 200", options.timeoutMs, async () => {
       try {
-        const response = await fetch(`http://127.0.0.1:${this.httpPort}/health`);
-        await response.body?.cancel();
-        return response.status === 200 ? true : null;
+        return (await this.#get("/health")).status === 200 ? true : null;
       } catch {
         return null;
       }
@@ -183,10 +212,21 @@ export class NodeProcess {
 
   /** `GET path` on the node's HTTP port, parsed as JSON; throws on a non-2xx answer. */
   async getJson(path: string): Promise<Record<string, unknown>> {
-    const response = await fetch(`http://127.0.0.1:${this.httpPort}${path}`);
-    const text = await response.text();
-    if (!response.ok) throw new Error(`GET ${path} on node ${this.id}: ${response.status} ${text}`);
+    const { status, text } = await this.#get(path);
+    if (status < 200 || status > 299) {
+      throw new Error(`GET ${path} on node ${this.id}: ${status} ${text}`);
+    }
     return JSON.parse(text);
+  }
+
+  /** `GET path` on the node's HTTP address, from inside its namespace when it has one. */
+  async #get(path: string): Promise<{ status: number; text: string }> {
+    const url = `http://${this.httpAddress}${path}`;
+    if (this.netns === null) {
+      const response = await fetch(url);
+      return { status: response.status, text: await response.text() };
+    }
+    return await curlInNetns(this.netns, url);
   }
 
   /** Sends `signal` and waits for the exit (SIGKILL after a grace period). */
@@ -269,7 +309,8 @@ export class NodeProcess {
           `node ${this.id} exited (code ${this.#exitStatus.code}) while waiting for ${what}\n${this.#stderrText}`,
         );
       }
-      await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
+      const intervalMs = this.netns === null ? POLL_INTERVAL_MS : NETNS_POLL_INTERVAL_MS;
+      await new Promise((resolve) => setTimeout(resolve, intervalMs));
     }
     throw new Error(
       `node ${this.id}: timed out after ${timeoutMs} ms waiting for ${what}\n${this.#stderrText}`,
@@ -307,6 +348,34 @@ export class NodeGroup {
     await Promise.all(this.nodes.map((node) => node.kill()));
     for (const dir of this.#tempDirs) await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
+}
+
+/** `host:port`, with an IPv6 host in brackets. */
+function joinHostPort(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** Most time one `curl` in a namespace may take. */
+const CURL_TIMEOUT_SECONDS = 5;
+
+/** `GET url` with `curl` inside network namespace `netns`; throws when nothing answers. */
+export async function curlInNetns(
+  netns: string,
+  url: string,
+): Promise<{ status: number; text: string }> {
+  const output = await new Deno.Command("ip", {
+    args: [
+      ...["netns", "exec", netns, "curl", "-sS", "--max-time", String(CURL_TIMEOUT_SECONDS)],
+      ...["-w", "\n%{http_code}", url],
+    ],
+    stdin: "null",
+  }).output();
+  const text = new TextDecoder().decode(output.stdout);
+  if (!output.success) {
+    throw new Error(`curl ${url} in ${netns}: ${new TextDecoder().decode(output.stderr).trim()}`);
+  }
+  const newline = text.lastIndexOf("\n");
+  return { status: Number(text.slice(newline + 1)), text: text.slice(0, newline) };
 }
 
 async function readAll(
