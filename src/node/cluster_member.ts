@@ -29,6 +29,7 @@ import { type ClusterState, removeIfPristine } from "./cluster_state.ts";
 import type { JoinProgress } from "./join_progress.ts";
 import { joinCluster, JoinRefusedError } from "./joiner.ts";
 import type { Seed } from "../bootstrap/bootstrap_client.ts";
+import { txtResolverFor } from "../bootstrap/peer_source.ts";
 import { MemberDirectory, sameAddresses } from "./member_directory.ts";
 import { MembershipManager } from "./membership_manager.ts";
 import { DEFAULT_RAFT_TIMING, RaftNode } from "./raft_node.ts";
@@ -180,6 +181,7 @@ export class ClusterMember {
       progress: joinProgress,
       joinTimeoutMs: config.joinTimeoutMs,
       clusterSecret: this.#options.clusterSecret,
+      resolveTxt: txtResolverFor(config.dnsServer),
       onBootstrapEvent: (event) => {
         metrics.recordBootstrapFetch(event.outcome);
         if (event.reason !== null) joinProgress.failed(event.message);
