@@ -324,7 +324,10 @@ async function attemptSource(source: PeerSource, context: AttemptContext): Promi
       });
     }
     const info = source.identity.info;
-    return await connectToSeed({ peer: source.peer, info, advertisedBy: "its DNS record" }, context);
+    return await connectToSeed(
+      { peer: source.peer, info, advertisedBy: "its DNS record" },
+      context,
+    );
   }
   const cached = context.seedCache?.lookup(source.peer) ?? null;
   if (cached !== null) {

@@ -9,13 +9,14 @@ import {
   fetchBootstrapInfo,
   findSeed,
   type FindSeedOptions,
+  type SeedCache,
 } from "./bootstrap_client.ts";
 import {
   BootstrapError,
   type BootstrapFailureReason,
   SeedNotFoundError,
 } from "./bootstrap_error.ts";
-import { bootstrapInfoFor } from "./bootstrap_info.ts";
+import { type BootstrapInfo, bootstrapInfoFor } from "./bootstrap_info.ts";
 
 type Handler = (request: Request) => Response | Promise<Response>;
 
@@ -377,4 +378,55 @@ Deno.test("findSeed() names a peer's earlier failure, not the timeout of a last 
   // Rounds go on until the deadline, so a later round ran, unless the machine was so slow
   // that the first took the whole join timeout.
   assert.ok(requests >= 1);
+});
+
+/** A `SeedCache` in memory that records what `findSeed` did with it. */
+function memoryCache(entries: Record<string, BootstrapInfo>) {
+  const map = new Map(Object.entries(entries));
+  const forgotten: string[] = [];
+  const cache: SeedCache = {
+    lookup: (entry) => map.get(entry) ?? null,
+    remember: (entry, info) => void map.set(entry, info),
+    forget: (entry) => {
+      forgotten.push(entry);
+      map.delete(entry);
+    },
+  };
+  return { cache, map, forgotten };
+}
+
+Deno.test("findSeed() dials a cached identity without fetching /bootstrap", async () => {
+  await withSeedEndpoint(async (seedEndpoint) => {
+    let requests = 0;
+    const info = bootstrapInfoFor(seedEndpoint, { nodeId: 1 });
+    await withHttp(() => (requests++, json(info)), async (url) => {
+      await withJoiner(async (joiner) => {
+        const { cache, forgotten } = memoryCache({ [url]: info });
+        const seed = await findSeed([url], { ...oneRound(joiner, []), seedCache: cache });
+        seed.connection.close("test over");
+        assert.equal(seed.info.p2p_node_id, seedEndpoint.nodeId);
+        assert.equal(requests, 0);
+        assert.deepStrictEqual(forgotten, []);
+      });
+    });
+  });
+});
+
+Deno.test("findSeed() fetches /bootstrap again, once, when the cached key no longer answers, and keeps the new one", async () => {
+  await withSeedEndpoint(async (seedEndpoint) => {
+    let requests = 0;
+    const info = bootstrapInfoFor(seedEndpoint, { nodeId: 1 });
+    await withHttp(() => (requests++, json(info)), async (url) => {
+      await withJoiner(async (joiner) => {
+        const stale = { ...info, p2p_node_id: SecretKey.generate().public().toString() };
+        const { cache, map, forgotten } = memoryCache({ [url]: stale });
+        const seed = await findSeed([url], { ...oneRound(joiner, []), seedCache: cache });
+        seed.connection.close("test over");
+        assert.equal(seed.info.p2p_node_id, seedEndpoint.nodeId);
+        assert.equal(requests, 1);
+        assert.deepStrictEqual(forgotten, [url]);
+        assert.equal(map.get(url)?.p2p_node_id, seedEndpoint.nodeId);
+      });
+    });
+  });
 });
