@@ -312,8 +312,21 @@ export function formatStatus(status: StatusJson): string {
     lines.push(row.map((cell, column) => cell.padEnd(widths[column]!)).join("  ").trimEnd());
   }
   if (status.join !== null) {
-    lines.push("", `join: ${status.join.phase} since ${status.join.since}`);
+    const catchUp = status.join.catch_up;
+    lines.push(
+      "",
+      `join: ${status.join.phase} since ${status.join.since}` +
+        (catchUp == null
+          ? ""
+          : `; log at ${catchUp.match_index} of commit ${catchUp.commit_index}`),
+    );
     if (status.join.last_error !== null) lines.push(`last join error: ${status.join.last_error}`);
+  }
+  for (const join of status.joins ?? []) {
+    lines.push(
+      `joining: node ${join.node_id} ${join.phase} since ${join.since}` +
+        (join.lag === null ? "" : `; ${join.lag} entries behind the commit index`),
+    );
   }
   return lines.join("\n") + "\n";
 }

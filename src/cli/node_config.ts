@@ -337,7 +337,9 @@ function checkDnsName(name: string): string | null {
 }
 
 function notAHostName(name: string): string {
-  return `${quote(name)} is not a valid host name (letters, digits, '-', '_' in dot-separated labels)`;
+  return `${
+    quote(name)
+  } is not a valid host name (letters, digits, '-', '_' in dot-separated labels)`;
 }
 
 function isIpv6(host: string): boolean {

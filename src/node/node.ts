@@ -193,7 +193,10 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
     },
   );
   if (state.start === "join") member.joinInBackground(firstSeed ?? undefined);
-  if (state.start === "restart") member.announceAddressesInBackground();
+  if (state.start === "restart") {
+    member.announceAddressesInBackground();
+    member.rediscoverMembersInBackground();
+  }
   if (config.clusterSecret !== null) {
     log.info(
       "cluster secret from {source}: /bootstrap is signed, and callers that are not members " +
