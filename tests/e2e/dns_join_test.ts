@@ -10,7 +10,7 @@ import { describeRun, runBlixard } from "../helpers/cli.ts";
 import { waitForVoters } from "../helpers/cluster.ts";
 import { Dnsmasq, recordsOfZoneLines } from "../helpers/dnsmasq.ts";
 import { NodeGroup, type NodeProcess } from "../helpers/node_process.ts";
-import { parseExposition } from "../helpers/prometheus.ts";
+import { scrapeSum } from "../helpers/prometheus.ts";
 
 const IDENTITY_NAME = "members.blixard.test";
 const HOST_PORT_NAME = "seeds.blixard.test";
@@ -18,13 +18,7 @@ const SECRET_TEXT = "dns e2e cluster secret 4b8e1f0a9c";
 
 /** How many `/bootstrap` requests `node` has answered. */
 async function bootstrapRequests(node: NodeProcess): Promise<number> {
-  const response = await fetch(`http://127.0.0.1:${node.httpPort}/metrics`);
-  const { samples } = parseExposition(await response.text());
-  let total = 0;
-  for (const [sample, value] of samples) {
-    if (sample.startsWith('blixard_http_requests_total{route="/bootstrap"')) total += value;
-  }
-  return total;
+  return await scrapeSum(node.httpPort, 'blixard_http_requests_total{route="/bootstrap"');
 }
 
 Deno.test(

@@ -9,17 +9,11 @@ import assert from "node:assert/strict";
 import { describeRun, runBlixard } from "../helpers/cli.ts";
 import { waitForVoters } from "../helpers/cluster.ts";
 import { NodeGroup, type NodeProcess } from "../helpers/node_process.ts";
-import { parseExposition } from "../helpers/prometheus.ts";
+import { scrapeSum } from "../helpers/prometheus.ts";
 
 /** Every HTTP request `node` answered, whatever the route (a scrape counts after it). */
 async function httpRequests(node: NodeProcess): Promise<number> {
-  const response = await fetch(`http://127.0.0.1:${node.httpPort}/metrics`);
-  const { samples } = parseExposition(await response.text());
-  let total = 0;
-  for (const [sample, value] of samples) {
-    if (sample.startsWith("blixard_http_requests_total{")) total += value;
-  }
-  return total;
+  return await scrapeSum(node.httpPort, "blixard_http_requests_total{");
 }
 
 Deno.test("a cached CLI command makes no HTTP request; --no-cache fetches /bootstrap again", async () => {
