@@ -22,6 +22,20 @@ export interface TxtRecord {
   strings: string[];
 }
 
+/**
+ * Whether dnsmasq is installed (`.ci/run` installs `dnsmasq-base`); when it is not, the
+ * tests that need it are skipped with a message, as the other tests of network tools are.
+ */
+export function hasDnsmasq(): boolean {
+  const found = new Deno.Command("sh", {
+    args: ["-c", "command -v dnsmasq"],
+    stdout: "null",
+    stderr: "null",
+  }).outputSync().success;
+  if (!found) console.warn("dnsmasq is not installed (apt-get install dnsmasq-base): skipped");
+  return found;
+}
+
 /** A running dnsmasq. */
 export class Dnsmasq {
   readonly port: number;
