@@ -329,7 +329,7 @@ async function attemptSource(source: PeerSource, context: AttemptContext): Promi
       context,
     );
   }
-  const cached = context.seedCache?.lookup(source.peer) ?? null;
+  const cached = await usableCachedIdentity(source.peer, context);
   if (cached !== null) {
     try {
       const seed = { peer: source.peer, info: cached, advertisedBy: "the cached /bootstrap" };
@@ -351,6 +351,25 @@ async function attemptSource(source: PeerSource, context: AttemptContext): Promi
   if (secret !== null) await verifyBootstrapSignature(info, { secret, peer: source.peer });
   await connectToSeed({ peer: source.peer, info, advertisedBy: "/bootstrap" }, context);
   context.seedCache?.remember(source.peer, info);
+}
+
+/**
+ * The cached identity of `peer`, or `null`. With a cluster secret, only an entry whose
+ * signature still verifies: one cached by a run without the secret was never checked.
+ */
+async function usableCachedIdentity(
+  peer: string,
+  context: AttemptContext,
+): Promise<BootstrapInfo | null> {
+  const cached = context.seedCache?.lookup(peer) ?? null;
+  const secret = context.clusterSecret ?? null;
+  if (cached === null || secret === null) return cached;
+  try {
+    await verifyBootstrapSignature(cached, { secret, peer });
+    return cached;
+  } catch {
+    return null;
+  }
 }
 
 /** Connect to the key `info` names and check with `ping` that it is that node; then claim. */

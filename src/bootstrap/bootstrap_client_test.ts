@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { ClusterSecret } from "../auth/cluster_secret.ts";
+import { signBootstrapInfo } from "./bootstrap_signature.ts";
 import { SecretKey } from "../transport/iroh.ts";
 import type { P2pEndpoint } from "../transport/p2p_endpoint.ts";
 import { PING_RPC, pingHandler } from "../transport/ping_rpc.ts";
@@ -426,6 +428,29 @@ Deno.test("findSeed() fetches /bootstrap again, once, when the cached key no lon
         assert.equal(requests, 1);
         assert.deepStrictEqual(forgotten, [url]);
         assert.equal(map.get(url)?.p2p_node_id, seedEndpoint.nodeId);
+      });
+    });
+  });
+});
+
+Deno.test("findSeed() with a cluster secret uses only cached identities whose signature verifies", async () => {
+  const secret = await ClusterSecret.fromBytes(
+    new TextEncoder().encode("cache test secret 0123456789"),
+  );
+  await withSeedEndpoint(async (seedEndpoint) => {
+    let requests = 0;
+    const signed = await signBootstrapInfo(bootstrapInfoFor(seedEndpoint, { nodeId: 1 }), secret);
+    await withHttp(() => (requests++, json(signed)), async (url) => {
+      await withJoiner(async (joiner) => {
+        const options = { ...oneRound(joiner, []), clusterSecret: secret };
+        // Cached by a run without the secret: unsigned, so fetched and verified instead.
+        const unsigned = memoryCache({ [url]: bootstrapInfoFor(seedEndpoint, { nodeId: 1 }) });
+        (await findSeed([url], { ...options, seedCache: unsigned.cache })).connection.close("x");
+        assert.equal(requests, 1);
+        assert.equal(unsigned.map.get(url)?.signature, signed.signature);
+        // A signed entry is used as it is.
+        (await findSeed([url], { ...options, seedCache: unsigned.cache })).connection.close("x");
+        assert.equal(requests, 1);
       });
     });
   });
