@@ -53,6 +53,13 @@ export interface ClientFlags {
   positionals: string[];
 }
 
+/** What the help of every operator command says about finding the node (the common flags). */
+export const FINDING_THE_NODE_HELP =
+  `--peer may also be dns:NAME: TXT records naming members or carrying their identity
+(--dns-server ip[:port] or BLIXARD_DNS_SERVER picks the resolver). Identities verified once
+are kept in $XDG_CACHE_HOME/blixard/peers.json (default ~/.cache/blixard/), so the next
+command skips the /bootstrap fetch; --no-cache bypasses the cache.`;
+
 /** How long an operator command keeps trying to reach `--peer` without `--timeout`. */
 export const CONNECT_TIMEOUT_MS_DEFAULT = 3_000;
 

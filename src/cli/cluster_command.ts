@@ -10,7 +10,7 @@ import { formatDnsIdentity, quotedTxtStrings } from "../bootstrap/dns_identity.t
 import { isDnsName } from "../bootstrap/peer_source.ts";
 import type { StatusJson } from "../transport/cluster_rpcs.ts";
 import type { CliOutput, Environment } from "./cli.ts";
-import { type ClientCommandSpec, runClientCommand } from "./client_flags.ts";
+import { type ClientCommandSpec, FINDING_THE_NODE_HELP, runClientCommand } from "./client_flags.ts";
 import { reasonOf, UsageError } from "./errors.ts";
 import { parseArgs } from "node:util";
 import {
@@ -43,6 +43,7 @@ const HELP = `Usage:
       use --peers dns:NAME / --peer dns:NAME with no HTTP request.
 
 --peer is any member's host:port (its --bind address); BLIXARD_PEER works too.
+${FINDING_THE_NODE_HELP}
 --cluster-secret-file PATH: the cluster's secret, when it has one (also from
 BLIXARD_CLUSTER_SECRET_FILE, or the secret itself in BLIXARD_CLUSTER_SECRET).
 Exit codes: 0 success, 1 operation failed, 2 usage error.
