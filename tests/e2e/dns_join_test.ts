@@ -11,10 +11,10 @@ import { waitForVoters } from "../helpers/cluster.ts";
 import { Dnsmasq, hasDnsmasq, recordsOfZoneLines } from "../helpers/dnsmasq.ts";
 import { NodeGroup, type NodeProcess } from "../helpers/node_process.ts";
 import { scrapeSum } from "../helpers/prometheus.ts";
+import { SECRET_TEXT, writeSecretFile } from "../helpers/secrets.ts";
 
 const IDENTITY_NAME = "members.blixard.test";
 const HOST_PORT_NAME = "seeds.blixard.test";
-const SECRET_TEXT = "dns e2e cluster secret 4b8e1f0a9c";
 
 /** How many `/bootstrap` requests `node` has answered. */
 async function bootstrapRequests(node: NodeProcess): Promise<number> {
@@ -28,9 +28,7 @@ Deno.test({
   fn: async () => {
     const group = new NodeGroup();
     const secretDir = Deno.makeTempDirSync({ prefix: `blixard-dns-e2e-${Deno.pid}-` });
-    const secretFile = `${secretDir}/secret`;
-    Deno.writeTextFileSync(secretFile, `${SECRET_TEXT}\n`);
-    Deno.chmodSync(secretFile, 0o600);
+    const secretFile = writeSecretFile(secretDir, "secret", SECRET_TEXT);
     const withSecret = ["--cluster-secret-file", secretFile];
     let dns: Dnsmasq | null = null;
     try {
