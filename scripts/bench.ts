@@ -11,7 +11,10 @@
  *   writing (sequentially, through a follower);
  * - throughput: 256-byte puts at 1, 16, 64 and 256 in flight through `BlixardClient`
  *   connected to the leader: writes/s, p50 and p99 latency;
- * - idle: leader changes in a 3-node cluster left idle (`--idle-seconds`, default 20).
+ * - idle: leader changes in a 3-node cluster left idle (`--idle-seconds`, default 20);
+ * - cache: `blixard kv get` as a child process with a warm peer cache (no `/bootstrap`
+ *   fetch) and with `--no-cache`, process start to exit; and `BlixardClient.connect` + `get`
+ *   in this process, with and without the cache, which leaves out Deno's start-up.
  *
  * Prints a table, and writes the JSON to `bench-results/` (or `--json PATH`).
  *
@@ -25,10 +28,20 @@ import { parseArgs } from "node:util";
 import { BlixardClient } from "../src/client/client.ts";
 import { fetchStatus } from "../src/client/http_status.ts";
 import type { StatusJson } from "../src/transport/cluster_rpcs.ts";
+import { PeerCache } from "../src/bootstrap/peer_cache.ts";
+import { runBlixard } from "../tests/helpers/cli.ts";
 import { NodeGroup, type NodeProcess } from "../tests/helpers/node_process.ts";
 import { freeBindPort } from "../tests/helpers/ports.ts";
 
-const SECTIONS = ["startup", "formation", "join", "failover", "throughput", "idle"] as const;
+const SECTIONS = [
+  "startup",
+  "formation",
+  "join",
+  "failover",
+  "throughput",
+  "idle",
+  "cache",
+] as const;
 type Section = typeof SECTIONS[number];
 const CONCURRENCY_LEVELS = [1, 16, 64, 256];
 const VALUE_BYTES = 256;
@@ -311,6 +324,50 @@ async function leaderChangesOf(node: NodeProcess): Promise<number> {
   return Number(match?.[1] ?? Number.NaN);
 }
 
+/** `kv get` with a warm peer cache and without one: as CLI processes, and in this process. */
+async function benchCache(runs: number): Promise<Record<string, Summary>> {
+  const group = new NodeGroup();
+  const cacheHome = await Deno.makeTempDir({ prefix: "blixard-bench-cache-" });
+  try {
+    const node = await group.start({ id: 1 });
+    await waitFor("a leader", async () => {
+      const status = await getStatus(node);
+      return isFormed(status, 1) ? status : null;
+    });
+    const put = await runBlixard(["kv", "put", "k", "v", "--peer", node.address], { cacheHome });
+    if (put.code !== 0) throw new Error(`kv put failed: ${put.stderr}`);
+    const times: Record<string, number[]> = { cliWarm: [], cliCold: [], apiWarm: [], apiCold: [] };
+    const timed = async (name: string, work: () => Promise<void>) => {
+      const startMs = performance.now();
+      await work();
+      times[name]!.push(performance.now() - startMs);
+    };
+    const cli = (extra: string[]) => async () => {
+      const run = await runBlixard(["kv", "get", "k", "--peer", node.address, ...extra], {
+        cacheHome,
+      });
+      if (run.code !== 0) throw new Error(`kv get failed: ${run.stderr}`);
+    };
+    const api = (cached: boolean) => async () => {
+      const peerCache = cached ? await PeerCache.open(`${cacheHome}/blixard/peers.json`) : null;
+      const client = await BlixardClient.connect(node.address, { peerCache });
+      await client.get("k");
+      await client.close();
+    };
+    // Alternated, so that a slow moment of the machine falls on both alike.
+    for (let run = 0; run < runs; run++) {
+      await timed("cliWarm", cli([]));
+      await timed("cliCold", cli(["--no-cache"]));
+      await timed("apiWarm", api(true));
+      await timed("apiCold", api(false));
+    }
+    return Object.fromEntries(Object.entries(times).map(([name, ms]) => [name, summarize(ms)]));
+  } finally {
+    await group.cleanup();
+    await Deno.remove(cacheHome, { recursive: true });
+  }
+}
+
 function row(name: string, summary: Summary, unit: string, target = ""): string {
   const number = (value: number) => value.toFixed(value < 10 ? 2 : value < 100 ? 1 : 0);
   return `${name.padEnd(44)} ${number(summary.median).padStart(8)} ${unit.padEnd(9)} ` +
@@ -405,6 +462,15 @@ if (import.meta.main) {
     lines.push(
       `idle 3-node cluster for ${idle.seconds} s: ${idle.leaderChanges} leader changes, ${idle.termChanges} term changes`,
     );
+  }
+  if (selected.has("cache")) {
+    console.error("cache…");
+    const cache = await benchCache(runs);
+    results.cache = cache;
+    lines.push(row("kv get CLI process, warm peer cache", cache.cliWarm!, "ms"));
+    lines.push(row("kv get CLI process, --no-cache", cache.cliCold!, "ms"));
+    lines.push(row("BlixardClient connect + get, cached", cache.apiWarm!, "ms"));
+    lines.push(row("BlixardClient connect + get, no cache", cache.apiCold!, "ms"));
   }
   console.log(lines.join("\n"));
   const path = values.json ??

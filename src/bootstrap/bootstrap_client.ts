@@ -37,16 +37,23 @@ import {
   parseBootstrapInfo,
 } from "./bootstrap_info.ts";
 import { verifyBootstrapSignature } from "./bootstrap_signature.ts";
+import { verifyDnsIdentity } from "./dns_identity.ts";
 import {
   type BootstrapSource,
   parsePeerEntry,
   type PeerEntry,
+  type PeerSource,
   resolvePeerEntry,
   type TxtResolver,
 } from "./peer_source.ts";
 
 const logger = getLogger(["blixard", "bootstrap"]);
 
+/**
+ * Deadline of a connect and ping to a cached identity. A node that moved does not answer at
+ * its old address at all, so this is what a stale entry costs before it is fetched again.
+ */
+export const CACHED_ATTEMPT_TIMEOUT_MS = 1_500;
 /** Default deadline of one attempt at one peer: fetch, connect and ping together. */
 export const ATTEMPT_TIMEOUT_MS_DEFAULT = 5_000;
 /** Default pause after the first round that found no seed. */
@@ -191,6 +198,21 @@ export interface FindSeedOptions {
    * signed with it is refused before anything connects to the P2P id it names.
    */
   clusterSecret?: ClusterSecret | null;
+  /**
+   * Identities verified by earlier runs, by the `--peers` entry that gave them (the CLI's
+   * `peers.json`, `peer_cache.ts`): dialled without fetching `/bootstrap`. Default: none.
+   */
+  seedCache?: SeedCache;
+}
+
+/** Verified `/bootstrap` answers kept between runs, by the peer entry they came from. */
+export interface SeedCache {
+  /** The identity `entry` gave last time, or `null`. */
+  lookup(entry: string): BootstrapInfo | null;
+  /** Keeps `info`, verified just now, as what `entry` gives. */
+  remember(entry: string, info: BootstrapInfo): void;
+  /** Drops `entry`: its key no longer answers where it said. */
+  forget(entry: string): void;
 }
 
 /** A verified seed: its `/bootstrap` answer and an open `blixard/rpc/1` connection to it. */
@@ -286,12 +308,77 @@ async function attemptEntry(entry: PeerEntry, context: AttemptContext): Promise<
   ));
 }
 
-/** Fetch, verify, connect, ping: each step within what is left of the attempt's deadline. */
-async function attemptSource(source: BootstrapSource, context: AttemptContext): Promise<void> {
+/**
+ * One source: an identity read from DNS is verified and dialled as it is; a `/bootstrap`
+ * URL is fetched, unless the cache holds the identity it gave last time, which is dialled
+ * first and, if its key no longer answers there, forgotten and fetched again once.
+ */
+async function attemptSource(source: PeerSource, context: AttemptContext): Promise<void> {
+  const secret = context.clusterSecret ?? null;
+  if ("identity" in source) {
+    if (secret !== null) {
+      await verifyDnsIdentity(source.identity, {
+        secret,
+        peer: source.peer,
+        nowSeconds: Date.now() / 1000,
+      });
+    }
+    const info = source.identity.info;
+    return await connectToSeed(
+      { peer: source.peer, info, advertisedBy: "its DNS record" },
+      context,
+    );
+  }
+  const cached = await usableCachedIdentity(source.peer, context);
+  if (cached !== null) {
+    try {
+      const seed = { peer: source.peer, info: cached, advertisedBy: "the cached /bootstrap" };
+      return await connectToSeed(seed, {
+        ...context,
+        deadlineMs: Math.min(context.deadlineMs, performance.now() + CACHED_ATTEMPT_TIMEOUT_MS),
+      });
+    } catch (error) {
+      context.signal.throwIfAborted();
+      logger.info("peer {peer}: the cached identity did not answer ({reason}); fetching it again", {
+        peer: source.peer,
+        reason: (error as Error).message,
+      });
+      context.seedCache?.forget(source.peer);
+    }
+  }
   const { signal } = context;
   const info = await fetchBootstrapInfo(source, { timeoutMs: remainingMs(context), signal });
-  const secret = context.clusterSecret ?? null;
   if (secret !== null) await verifyBootstrapSignature(info, { secret, peer: source.peer });
+  await connectToSeed({ peer: source.peer, info, advertisedBy: "/bootstrap" }, context);
+  context.seedCache?.remember(source.peer, info);
+}
+
+/**
+ * The cached identity of `peer`, or `null`. With a cluster secret, only an entry whose
+ * signature still verifies: one cached by a run without the secret was never checked.
+ */
+async function usableCachedIdentity(
+  peer: string,
+  context: AttemptContext,
+): Promise<BootstrapInfo | null> {
+  const cached = context.seedCache?.lookup(peer) ?? null;
+  const secret = context.clusterSecret ?? null;
+  if (cached === null || secret === null) return cached;
+  try {
+    await verifyBootstrapSignature(cached, { secret, peer });
+    return cached;
+  } catch {
+    return null;
+  }
+}
+
+/** Connect to the key `info` names and check with `ping` that it is that node; then claim. */
+async function connectToSeed(
+  seed: { peer: string; info: BootstrapInfo; advertisedBy: string },
+  context: AttemptContext,
+): Promise<void> {
+  const { peer, info } = seed;
+  const { signal } = context;
   const connection = await context.endpoint.connect(
     { p2pNodeId: info.p2p_node_id, addresses: info.p2p_addresses, relayUrl: info.p2p_relay_url },
     RPC_ALPN,
@@ -304,10 +391,10 @@ async function attemptSource(source: BootstrapSource, context: AttemptContext): 
     });
     if (pong.nodeId !== info.node_id || pong.p2pNodeId !== info.p2p_node_id) {
       throw new BootstrapError(
-        source.peer,
+        peer,
         "wrong_identity",
-        `ping: node ${pong.nodeId} (${pong.p2pNodeId}) answered, /bootstrap advertised node ` +
-          `${info.node_id} (${info.p2p_node_id})`,
+        `ping: node ${pong.nodeId} (${pong.p2pNodeId}) answered, ${seed.advertisedBy} advertised ` +
+          `node ${info.node_id} (${info.p2p_node_id})`,
         { field: pong.nodeId !== info.node_id ? "node_id" : "p2p_node_id" },
       );
     }
@@ -315,14 +402,14 @@ async function attemptSource(source: BootstrapSource, context: AttemptContext): 
     connection.close("seed check failed");
     throw error;
   }
-  if (!context.claim({ peer: source.peer, info, connection })) {
+  if (!context.claim({ peer, info, connection })) {
     connection.close("another seed answered first");
     return;
   }
-  const message = `peer ${source.peer}: seed found: node ${info.node_id}, P2P id ` +
+  const message = `peer ${peer}: seed found: node ${info.node_id}, P2P id ` +
     `${info.p2p_node_id}, ${connection.path()} path`;
   logger.info`${message}`;
-  context.onEvent?.({ peer: source.peer, outcome: "ok", reason: null, field: null, message });
+  context.onEvent?.({ peer, outcome: "ok", reason: null, field: null, message });
 }
 
 function remainingMs(context: AttemptContext): number {

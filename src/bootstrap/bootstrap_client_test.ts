@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { ClusterSecret } from "../auth/cluster_secret.ts";
+import { signBootstrapInfo } from "./bootstrap_signature.ts";
 import { SecretKey } from "../transport/iroh.ts";
 import type { P2pEndpoint } from "../transport/p2p_endpoint.ts";
 import { PING_RPC, pingHandler } from "../transport/ping_rpc.ts";
@@ -9,13 +11,14 @@ import {
   fetchBootstrapInfo,
   findSeed,
   type FindSeedOptions,
+  type SeedCache,
 } from "./bootstrap_client.ts";
 import {
   BootstrapError,
   type BootstrapFailureReason,
   SeedNotFoundError,
 } from "./bootstrap_error.ts";
-import { bootstrapInfoFor } from "./bootstrap_info.ts";
+import { type BootstrapInfo, bootstrapInfoFor } from "./bootstrap_info.ts";
 
 type Handler = (request: Request) => Response | Promise<Response>;
 
@@ -377,4 +380,78 @@ Deno.test("findSeed() names a peer's earlier failure, not the timeout of a last 
   // Rounds go on until the deadline, so a later round ran, unless the machine was so slow
   // that the first took the whole join timeout.
   assert.ok(requests >= 1);
+});
+
+/** A `SeedCache` in memory that records what `findSeed` did with it. */
+function memoryCache(entries: Record<string, BootstrapInfo>) {
+  const map = new Map(Object.entries(entries));
+  const forgotten: string[] = [];
+  const cache: SeedCache = {
+    lookup: (entry) => map.get(entry) ?? null,
+    remember: (entry, info) => void map.set(entry, info),
+    forget: (entry) => {
+      forgotten.push(entry);
+      map.delete(entry);
+    },
+  };
+  return { cache, map, forgotten };
+}
+
+Deno.test("findSeed() dials a cached identity without fetching /bootstrap", async () => {
+  await withSeedEndpoint(async (seedEndpoint) => {
+    let requests = 0;
+    const info = bootstrapInfoFor(seedEndpoint, { nodeId: 1 });
+    await withHttp(() => (requests++, json(info)), async (url) => {
+      await withJoiner(async (joiner) => {
+        const { cache, forgotten } = memoryCache({ [url]: info });
+        const seed = await findSeed([url], { ...oneRound(joiner, []), seedCache: cache });
+        seed.connection.close("test over");
+        assert.equal(seed.info.p2p_node_id, seedEndpoint.nodeId);
+        assert.equal(requests, 0);
+        assert.deepStrictEqual(forgotten, []);
+      });
+    });
+  });
+});
+
+Deno.test("findSeed() fetches /bootstrap again, once, when the cached key no longer answers, and keeps the new one", async () => {
+  await withSeedEndpoint(async (seedEndpoint) => {
+    let requests = 0;
+    const info = bootstrapInfoFor(seedEndpoint, { nodeId: 1 });
+    await withHttp(() => (requests++, json(info)), async (url) => {
+      await withJoiner(async (joiner) => {
+        const stale = { ...info, p2p_node_id: SecretKey.generate().public().toString() };
+        const { cache, map, forgotten } = memoryCache({ [url]: stale });
+        const seed = await findSeed([url], { ...oneRound(joiner, []), seedCache: cache });
+        seed.connection.close("test over");
+        assert.equal(seed.info.p2p_node_id, seedEndpoint.nodeId);
+        assert.equal(requests, 1);
+        assert.deepStrictEqual(forgotten, [url]);
+        assert.equal(map.get(url)?.p2p_node_id, seedEndpoint.nodeId);
+      });
+    });
+  });
+});
+
+Deno.test("findSeed() with a cluster secret uses only cached identities whose signature verifies", async () => {
+  const secret = await ClusterSecret.fromBytes(
+    new TextEncoder().encode("cache test secret 0123456789"),
+  );
+  await withSeedEndpoint(async (seedEndpoint) => {
+    let requests = 0;
+    const signed = await signBootstrapInfo(bootstrapInfoFor(seedEndpoint, { nodeId: 1 }), secret);
+    await withHttp(() => (requests++, json(signed)), async (url) => {
+      await withJoiner(async (joiner) => {
+        const options = { ...oneRound(joiner, []), clusterSecret: secret };
+        // Cached by a run without the secret: unsigned, so fetched and verified instead.
+        const unsigned = memoryCache({ [url]: bootstrapInfoFor(seedEndpoint, { nodeId: 1 }) });
+        (await findSeed([url], { ...options, seedCache: unsigned.cache })).connection.close("x");
+        assert.equal(requests, 1);
+        assert.equal(unsigned.map.get(url)?.signature, signed.signature);
+        // A signed entry is used as it is.
+        (await findSeed([url], { ...options, seedCache: unsigned.cache })).connection.close("x");
+        assert.equal(requests, 1);
+      });
+    });
+  });
 });

@@ -148,11 +148,16 @@ function preview(value: unknown): string {
 /** What {@linkcode bootstrapInfoFor} reads from the endpoint (a `P2pEndpoint`). */
 export interface BootstrapEndpoint {
   readonly nodeId: string;
-  readonly relayUrl: string | null;
+  /** The relay the endpoint is connected to now, or `null` (relays off, or not reached yet). */
+  homeRelayUrl(): string | null;
   addresses(): string[];
 }
 
-/** The node's own answer to `GET /bootstrap`, validated like any other. */
+/**
+ * The node's own answer to `GET /bootstrap`, validated like any other. `p2p_relay_url` is
+ * the relay the endpoint actually uses, not the configured one: a joiner that dials a
+ * relay the node never reached would wait for nothing.
+ */
 export function bootstrapInfoFor(
   endpoint: BootstrapEndpoint,
   node: { nodeId: number; clusterId?: string | null; leaderId?: number | null },
@@ -161,7 +166,7 @@ export function bootstrapInfoFor(
     node_id: node.nodeId,
     p2p_node_id: endpoint.nodeId,
     p2p_addresses: endpoint.addresses().slice(0, P2P_ADDRESSES_MAX),
-    p2p_relay_url: endpoint.relayUrl,
+    p2p_relay_url: endpoint.homeRelayUrl(),
     cluster_id: node.clusterId ?? null,
     leader_id: node.leaderId ?? null,
   });

@@ -122,7 +122,11 @@ Deno.test("parseBootstrapInfo() names the replaced field when a valid body gets 
 });
 
 Deno.test("bootstrapInfoFor() describes an endpoint in a form parseBootstrapInfo() accepts", () => {
-  const endpoint = { nodeId: P2P_NODE_ID, relayUrl: null, addresses: () => ["127.0.0.1:7001"] };
+  const endpoint = {
+    nodeId: P2P_NODE_ID,
+    homeRelayUrl: () => null,
+    addresses: () => ["127.0.0.1:7001"],
+  };
   const info = bootstrapInfoFor(endpoint, { nodeId: 3, clusterId: "c1" });
   assert.deepStrictEqual(info, {
     node_id: 3,
@@ -142,4 +146,14 @@ Deno.test("parseBootstrapInfo() refuses a body that is not JSON in one line, wha
     () => parseBootstrapInfo(body, PEER),
     rejectsAs(null, /^peer .*: \/bootstrap body: not JSON/),
   );
+});
+
+Deno.test("bootstrapInfoFor() advertises the relay the endpoint is connected to, not a configured one", () => {
+  const connected = {
+    nodeId: P2P_NODE_ID,
+    homeRelayUrl: () => "https://relay.example/",
+    addresses: () => [],
+  };
+  // Relay only: no direct address is needed when the relay is reachable.
+  assert.equal(bootstrapInfoFor(connected, { nodeId: 3 }).p2p_relay_url, "https://relay.example/");
 });

@@ -2,7 +2,8 @@
  * Where a joiner fetches `/bootstrap` from, for each `--peers` entry (DESIGN.md section 6):
  * - `host:port` (the peer's `--bind`): `http://host:(port+1000)/bootstrap`;
  * - `http://…` or `https://…`: used as given;
- * - `dns:NAME`: the TXT records of NAME, each a `host:port` or an http(s) URL.
+ * - `dns:NAME`: the TXT records of NAME, each a `host:port`, an http(s) URL, or a member's
+ *   identity itself (`blixard1 …`, `dns_identity.ts`), which needs no HTTP request at all.
  *
  * @module
  */
@@ -10,6 +11,7 @@
 import { getLogger } from "@logtape/logtape";
 import { parseSocketAddress } from "../transport/socket_address.ts";
 import { BootstrapError } from "./bootstrap_error.ts";
+import { type DnsIdentity, isDnsIdentityText, parseDnsIdentity } from "./dns_identity.ts";
 
 const logger = getLogger(["blixard", "bootstrap"]);
 
@@ -34,6 +36,17 @@ export interface BootstrapSource {
   /** The `/bootstrap` URL. */
   url: string;
 }
+
+/** A member's identity read from a TXT record of `dns:NAME`: nothing to fetch. */
+export interface IdentitySource {
+  /** `node N (dns:NAME)`. */
+  peer: string;
+  /** The decoded record; its signature is checked by the caller, which knows the secret. */
+  identity: DnsIdentity;
+}
+
+/** What an entry resolves to: `/bootstrap` URLs to fetch, or identities read from DNS. */
+export type PeerSource = BootstrapSource | IdentitySource;
 
 /** Looks up TXT records: each record is a list of strings to be joined. */
 export type TxtResolver = (name: string, signal: AbortSignal | undefined) => Promise<string[][]>;
@@ -65,7 +78,7 @@ export function parsePeerEntry(entry: string): PeerEntry {
 export async function resolvePeerEntry(
   entry: PeerEntry,
   options?: { resolveTxt?: TxtResolver; signal?: AbortSignal },
-): Promise<BootstrapSource[]> {
+): Promise<PeerSource[]> {
   if (entry.kind === "http") return [{ peer: entry.entry, url: entry.url }];
   const resolveTxt = options?.resolveTxt ?? resolveTxtWithDeno;
   let records: string[][];
@@ -82,9 +95,14 @@ export async function resolvePeerEntry(
       },
     );
   }
-  const sources: BootstrapSource[] = [];
+  const sources: PeerSource[] = [];
   for (const record of records.slice(0, DNS_TXT_RECORDS_MAX)) {
     const text = record.join("").trim();
+    if (isDnsIdentityText(text)) {
+      const identity = readIdentity(text, entry.entry);
+      if (identity !== null) sources.push(identity);
+      continue;
+    }
     const url = bootstrapUrlOf(text);
     if (typeof url === "string") {
       sources.push({ peer: `${text} (${entry.entry})`, url });
@@ -100,14 +118,53 @@ export async function resolvePeerEntry(
     throw new BootstrapError(
       entry.entry,
       "dns_failed",
-      `no TXT record is a host:port or an http(s) URL`,
+      `no TXT record is a host:port, an http(s) URL or a valid blixard1 identity record`,
     );
   }
   return sources;
 }
 
-function resolveTxtWithDeno(name: string, signal: AbortSignal | undefined): Promise<string[][]> {
-  return Deno.resolveDns(name, "TXT", signal === undefined ? {} : { signal });
+/** An identity record as a source, or `null` (logged) when it does not decode. */
+function readIdentity(text: string, entry: string): IdentitySource | null {
+  try {
+    const identity = parseDnsIdentity(text, `record (${entry})`);
+    return { peer: `node ${identity.info.node_id} (${entry})`, identity };
+  } catch (error) {
+    logger.warn("Ignored TXT record {record} of {entry}: {reason}", {
+      record: text.slice(0, 200),
+      entry,
+      reason: (error as Error).message,
+    });
+    return null;
+  }
+}
+
+/**
+ * A TXT resolver that asks `nameServer` (`--dns-server ip:port`), or the system's resolver
+ * for `null`.
+ */
+export function txtResolverFor(nameServer: { ipAddr: string; port: number } | null): TxtResolver {
+  return (name, signal) =>
+    Deno.resolveDns(name, "TXT", {
+      ...(nameServer === null ? {} : { nameServer }),
+      ...(signal === undefined ? {} : { signal }),
+    });
+}
+
+const resolveTxtWithDeno = txtResolverFor(null);
+
+/**
+ * Parses `--dns-server` (`ip:port`, or an IP address for port 53) into the name server of
+ * `Deno.resolveDns`, or returns the rule it breaks: the resolver takes an address, not a name.
+ */
+export function parseDnsServer(text: string): { ipAddr: string; port: number } | { rule: string } {
+  const address = parseSocketAddress(text) ?? parseSocketAddress(
+    text.includes(":") && !text.startsWith("[") ? `[${text}]:53` : `${text}:53`,
+  );
+  if (address === null || address.port === 0) {
+    return { rule: "must be an IP address with an optional port, e.g. 127.0.0.1:5353 or [::1]:53" };
+  }
+  return { ipAddr: address.host, port: address.port };
 }
 
 /** The `/bootstrap` URL of a `host:port` or http(s) URL, or the rule that `text` breaks. */
@@ -145,7 +202,8 @@ function isHost(host: string): boolean {
   return isDnsName(host);
 }
 
-function isDnsName(name: string): boolean {
+/** Whether `name` is a DNS name: dot-separated labels, with an optional final dot. */
+export function isDnsName(name: string): boolean {
   const labels = name.endsWith(".") ? name.slice(0, -1).split(".") : name.split(".");
   return name.length >= 1 && name.length <= 253 && labels.every((label) => DNS_LABEL.test(label));
 }

@@ -1,7 +1,8 @@
 /**
  * What the operator commands (`cluster …`, `kv …`) share: the flags `--peer host:port`
- * (also `BLIXARD_PEER`), `--timeout`, `--json`, `--id`, `--force`, parsed with `node:util`
- * `parseArgs`, and the cluster secret (`--cluster-secret-file`, `BLIXARD_CLUSTER_SECRET_FILE`
+ * (also `BLIXARD_PEER`), `--timeout`, `--json`, `--id`, `--force`, `--dns-server` (also
+ * `BLIXARD_DNS_SERVER`), `--no-cache`, parsed with `node:util` `parseArgs`, and the cluster
+ * secret (`--cluster-secret-file`, `BLIXARD_CLUSTER_SECRET_FILE`
  * or `BLIXARD_CLUSTER_SECRET`, as for a node); connecting a client; and turning its
  * failures into one line and exit 1.
  *
@@ -10,7 +11,13 @@
 
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { reasonOf, UsageError } from "./errors.ts";
-import { parseClusterSecretSource, parseDuration } from "./node_config.ts";
+import {
+  type DnsServer,
+  parseClusterSecretSource,
+  parseDnsServerSetting,
+  parseDuration,
+  settingOf,
+} from "./node_config.ts";
 import type { CliOutput, Environment } from "./cli.ts";
 import { SECRET_REFUSED, UNAUTHENTICATED } from "../auth/auth_rpcs.ts";
 import {
@@ -21,6 +28,8 @@ import {
   loadClusterSecret,
 } from "../auth/cluster_secret.ts";
 import { SeedNotFoundError } from "../bootstrap/bootstrap_error.ts";
+import { defaultPeerCachePath, PeerCache } from "../bootstrap/peer_cache.ts";
+import { txtResolverFor } from "../bootstrap/peer_source.ts";
 import { BlixardClient, ClientError, OPERATION_TIMEOUT_MS_DEFAULT } from "../client/client.ts";
 import { DEADLINE_MS_MAX } from "../transport/deadline.ts";
 
@@ -33,10 +42,23 @@ export interface ClientFlags {
   json: boolean;
   force: boolean;
   id: number | null;
+  /** `--name` (`cluster dns-records`), or `null`. */
+  name: string | null;
   /** Where the cluster secret comes from, or `null` for none. */
   clusterSecret: ClusterSecretSource | null;
+  /** `--dns-server ip:port` for `dns:NAME` peers, or `null` for the system's resolver. */
+  dnsServer: DnsServer | null;
+  /** `--no-cache`: neither read nor write the peer cache. */
+  noCache: boolean;
   positionals: string[];
 }
+
+/** What the help of every operator command says about finding the node (the common flags). */
+export const FINDING_THE_NODE_HELP =
+  `--peer may also be dns:NAME: TXT records naming members or carrying their identity
+(--dns-server ip[:port] or BLIXARD_DNS_SERVER picks the resolver). Identities verified once
+are kept in $XDG_CACHE_HOME/blixard/peers.json (default ~/.cache/blixard/), so the next
+command skips the /bootstrap fetch; --no-cache bypasses the cache.`;
 
 /** How long an operator command keeps trying to reach `--peer` without `--timeout`. */
 export const CONNECT_TIMEOUT_MS_DEFAULT = 3_000;
@@ -47,18 +69,22 @@ const OPTIONS = {
   json: { type: "boolean" },
   force: { type: "boolean" },
   id: { type: "string" },
+  name: { type: "string" },
   "cluster-secret-file": { type: "string" },
+  "dns-server": { type: "string" },
+  "no-cache": { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } satisfies ParseArgsConfig["options"];
 
 /**
- * Flags every command takes: each one talks to a node, and a node of a cluster with a
- * secret answers only callers that prove it.
+ * Flags every command takes: each one talks to a node (found through `--peer`, perhaps
+ * `dns:NAME` or the peer cache), and a node of a cluster with a secret answers only
+ * callers that prove it.
  */
-const COMMON_FLAGS: readonly (keyof typeof OPTIONS)[] = ["help", "cluster-secret-file"];
+const COMMON_FLAGS = ["help", "cluster-secret-file", "dns-server", "no-cache"] as const;
 
 /** A flag name of the operator commands that each command allows or not. */
-export type ClientFlagName = Exclude<keyof typeof OPTIONS, "help" | "cluster-secret-file">;
+export type ClientFlagName = Exclude<keyof typeof OPTIONS, typeof COMMON_FLAGS[number]>;
 
 /** One operator command: its usage line, its flags, and its help text. */
 export interface ClientCommandSpec {
@@ -74,14 +100,18 @@ export interface ClientCommandSpec {
 }
 
 /**
- * Parses `args`, connects to `--peer`, runs `action` and closes the client. `action`
- * resolves to the exit code. Failures to reach the node or of the operation print one
+ * Parses `args`, connects to `--peer`, runs `action` (given the loaded cluster secret, or
+ * `null`) and closes the client. `action` resolves to the exit code. Failures to reach the node or of the operation print one
  * line and give exit code 1; bad flags throw `UsageError` (exit 2).
  */
 export async function runClientCommand(
   args: readonly string[],
   context: { env: Environment; output: CliOutput; spec: ClientCommandSpec },
-  action: (client: BlixardClient, flags: ClientFlags) => Promise<number>,
+  action: (
+    client: BlixardClient,
+    flags: ClientFlags,
+    clusterSecret: ClusterSecret | null,
+  ) => Promise<number>,
 ): Promise<number> {
   const flags = parseClientFlags(args, { env: context.env, ...context.spec });
   if (flags === "help") {
@@ -93,9 +123,12 @@ export async function runClientCommand(
   let client: BlixardClient;
   try {
     if (flags.clusterSecret !== null) clusterSecret = await loadClusterSecret(flags.clusterSecret);
+    const cachePath = flags.noCache ? null : defaultPeerCachePath(context.env);
     client = await BlixardClient.connect(flags.peer, {
       timeoutMs: flags.connectTimeoutMs,
       clusterSecret,
+      peerCache: cachePath === null ? null : await PeerCache.open(cachePath),
+      resolveTxt: txtResolverFor(flags.dnsServer),
     });
   } catch (error) {
     if (error instanceof EmptyClusterSecretError) throw new UsageError(error.message);
@@ -103,7 +136,7 @@ export async function runClientCommand(
     return 1;
   }
   try {
-    return await action(client, flags);
+    return await action(client, flags, clusterSecret);
   } catch (error) {
     if (error instanceof UsageError) throw error;
     context.output.stderr(`blixard: ${reasonOf(error)}\n`);
@@ -127,7 +160,8 @@ export function parseClientFlags(
   const { values, positionals } = parsed;
   if (values.help === true) return "help";
   for (const name of Object.keys(values) as (keyof typeof OPTIONS)[]) {
-    if (!COMMON_FLAGS.includes(name) && !options.allowed.includes(name as ClientFlagName)) {
+    const common = (COMMON_FLAGS as readonly string[]).includes(name);
+    if (!common && !options.allowed.includes(name as ClientFlagName)) {
       throw new UsageError(`--${name}: not a flag of this command; usage: ${options.usage}`);
     }
   }
@@ -154,7 +188,14 @@ export function parseClientFlags(
     json: values.json ?? false,
     force: values.force ?? false,
     id,
+    name: values.name ?? null,
     clusterSecret: parseClusterSecretSource(values["cluster-secret-file"], options.env),
+    dnsServer: parseDnsServerSetting(
+      values["dns-server"] === undefined
+        ? settingOf(options.env, "BLIXARD_DNS_SERVER")
+        : { value: values["dns-server"], origin: "--dns-server" },
+    ),
+    noCache: values["no-cache"] ?? false,
     positionals,
   };
 }

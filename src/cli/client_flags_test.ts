@@ -38,7 +38,10 @@ Deno.test("parseClientFlags() reads every flag and keeps the positionals in orde
     json: true,
     force: true,
     id: 3,
+    name: null,
     clusterSecret: null,
+    dnsServer: null,
+    noCache: false,
     positionals: ["a", "b"],
   });
 });

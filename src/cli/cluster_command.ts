@@ -1,17 +1,20 @@
 /**
- * `blixard cluster status|leave|remove`: the operator's view of membership (DESIGN.md
+ * `blixard cluster status|leave|remove|dns-records`: the operator's view of membership (DESIGN.md
  * section 4a). Each reaches the node through the same path a joiner takes: `/bootstrap`
  * over HTTP, then Iroh with the advertised key.
  *
  * @module
  */
 
+import { formatDnsIdentity, quotedTxtStrings } from "../bootstrap/dns_identity.ts";
+import { isDnsName } from "../bootstrap/peer_source.ts";
 import type { StatusJson } from "../transport/cluster_rpcs.ts";
 import type { CliOutput, Environment } from "./cli.ts";
-import { type ClientCommandSpec, runClientCommand } from "./client_flags.ts";
+import { type ClientCommandSpec, FINDING_THE_NODE_HELP, runClientCommand } from "./client_flags.ts";
 import { reasonOf, UsageError } from "./errors.ts";
 import { parseArgs } from "node:util";
 import {
+  type ClusterSecret,
   EmptyClusterSecretError,
   loadClusterSecret,
   newSecretText,
@@ -34,14 +37,22 @@ const HELP = `Usage:
   blixard cluster rotate-secret --data-dir DIR --cluster-secret-file OLD --new-secret-file NEW
       On a stopped node: checks that DIR records OLD, then records NEW, so that the node
       starts with --cluster-secret-file NEW. Rotate one node at a time (docs/operations.md).
+  blixard cluster dns-records --name NAME --peer host:port [--timeout 10s]
+      Zone-file TXT lines for NAME, one per member, each carrying the member's identity
+      (signed when --cluster-secret-file is given). Published, they let joiners and clients
+      use --peers dns:NAME / --peer dns:NAME with no HTTP request.
 
 --peer is any member's host:port (its --bind address); BLIXARD_PEER works too.
+${FINDING_THE_NODE_HELP}
 --cluster-secret-file PATH: the cluster's secret, when it has one (also from
 BLIXARD_CLUSTER_SECRET_FILE, or the secret itself in BLIXARD_CLUSTER_SECRET).
 Exit codes: 0 success, 1 operation failed, 2 usage error.
 `;
 
 const REMOVE_USAGE = "blixard cluster remove --id N --peer host:port [--force]";
+const DNS_RECORDS_USAGE = "blixard cluster dns-records --name NAME --peer host:port";
+/** TTL of the printed TXT records, in seconds: short, since members come and go. */
+export const DNS_RECORD_TTL_SECONDS = 300;
 
 const SPECS = {
   status: {
@@ -60,6 +71,21 @@ const SPECS = {
     help: HELP,
     check: (flags) => {
       if (flags.id === null) throw new UsageError(`--id is required; usage: ${REMOVE_USAGE}`);
+    },
+  },
+  "dns-records": {
+    usage: DNS_RECORDS_USAGE,
+    allowed: ["peer", "timeout", "name"],
+    help: HELP,
+    check: (flags) => {
+      if (flags.name === null) {
+        throw new UsageError(`--name is required; usage: ${DNS_RECORDS_USAGE}`);
+      }
+      if (!isDnsName(flags.name)) {
+        throw new UsageError(
+          `--name ${flags.name}: not a DNS name (letters, digits, '-', '_' in dot-separated labels)`,
+        );
+      }
     },
   },
 } satisfies Record<string, ClientCommandSpec>;
@@ -109,6 +135,16 @@ export async function runClusterCommand(
       return await writeNewSecret(rest, output);
     case "rotate-secret":
       return await rotateSecret(rest, context);
+    case "dns-records":
+      return await runClientCommand(
+        rest,
+        { ...context, spec: SPECS["dns-records"] },
+        async (client, flags, clusterSecret) => {
+          const status = await client.status({ timeoutMs: flags.timeoutMs });
+          output.stdout(await formatDnsRecords(status, { name: flags.name!, clusterSecret }));
+          return 0;
+        },
+      );
     case "-h":
     case "--help":
       output.stdout(HELP);
@@ -224,6 +260,33 @@ async function rotateSecret(
   return 0;
 }
 
+/**
+ * One zone-file line per member whose identity is known: `NAME. 300 IN TXT "blixard1 …"`,
+ * signed with `clusterSecret` when given.
+ */
+export async function formatDnsRecords(
+  status: StatusJson,
+  options: { name: string; clusterSecret: ClusterSecret | null },
+): Promise<string> {
+  const owner = options.name.endsWith(".") ? options.name : `${options.name}.`;
+  const clusterId = status.cluster_id;
+  if (clusterId === null) throw new Error(`node ${status.node_id} knows no cluster id yet`);
+  const nowSeconds = Date.now() / 1000;
+  const lines: string[] = [];
+  for (const member of status.members) {
+    if (member.p2p_node_id === null) continue;
+    const text = await formatDnsIdentity({
+      cluster_id: clusterId,
+      node_id: member.node_id,
+      p2p_node_id: member.p2p_node_id,
+      p2p_addresses: member.p2p_addresses,
+      p2p_relay_url: member.p2p_relay_url,
+    }, { secret: options.clusterSecret, nowSeconds });
+    lines.push(`${owner} ${DNS_RECORD_TTL_SECONDS} IN TXT ${quotedTxtStrings(text)}`);
+  }
+  return lines.map((line) => `${line}\n`).join("");
+}
+
 /** The human form of `/status`: two header lines and one row per member. */
 export function formatStatus(status: StatusJson): string {
   const lines = [
@@ -250,8 +313,21 @@ export function formatStatus(status: StatusJson): string {
     lines.push(row.map((cell, column) => cell.padEnd(widths[column]!)).join("  ").trimEnd());
   }
   if (status.join !== null) {
-    lines.push("", `join: ${status.join.phase} since ${status.join.since}`);
+    const catchUp = status.join.catch_up;
+    lines.push(
+      "",
+      `join: ${status.join.phase} since ${status.join.since}` +
+        (catchUp == null
+          ? ""
+          : `; log at ${catchUp.match_index} of commit ${catchUp.commit_index}`),
+    );
     if (status.join.last_error !== null) lines.push(`last join error: ${status.join.last_error}`);
+  }
+  for (const join of status.joins ?? []) {
+    lines.push(
+      `joining: node ${join.node_id} ${join.phase} since ${join.since}` +
+        (join.lag === null ? "" : `; ${join.lag} entries behind the commit index`),
+    );
   }
   return lines.join("\n") + "\n";
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { StatusJson } from "../transport/cluster_rpcs.ts";
 import { runCli } from "./cli.ts";
-import { formatStatus } from "./cluster_command.ts";
+import { formatDnsRecords, formatStatus } from "./cluster_command.ts";
 import { captureOutput } from "./testing.ts";
 import { loadClusterSecret } from "../auth/cluster_secret.ts";
 import { openDataDir } from "../node/data_dir.ts";
@@ -80,6 +80,47 @@ Deno.test("formatStatus() shows a node before its cluster and leader are known, 
   assert.doesNotMatch(noError, /last join error/);
 });
 
+Deno.test("formatStatus() shows a learner's catch-up and the leader's joins in flight with their lag", () => {
+  const learner = formatStatus({
+    ...STATUS,
+    join: {
+      phase: "learner",
+      since: "2026-11-29T16:00:00.000Z",
+      last_error: null,
+      catch_up: { match_index: 30, commit_index: 42 },
+    },
+  });
+  assert.match(learner, /^join: learner since 2026-11-29T16:00:00.000Z; log at 30 of commit 42$/m);
+  const leader = formatStatus({
+    ...STATUS,
+    joins: [
+      { node_id: 13, phase: "learner", since: "2026-11-29T16:00:01.000Z", lag: 12 },
+      { node_id: 14, phase: "joining", since: "2026-11-29T16:00:02.000Z", lag: null },
+    ],
+  });
+  assert.match(
+    leader,
+    /^joining: node 13 learner since 2026-11-29T16:00:01.000Z; 12 entries behind the commit index$/m,
+  );
+  assert.match(leader, /^joining: node 14 joining since 2026-11-29T16:00:02.000Z$/m);
+});
+
+Deno.test("formatDnsRecords() prints one zone-file TXT line per known member", async () => {
+  const text = await formatDnsRecords(STATUS, { name: "members.example", clusterSecret: null });
+  const lines = text.trimEnd().split("\n");
+  assert.equal(lines.length, 2, "node 13 has no known identity");
+  assert.equal(
+    lines[0],
+    `members.example. 300 IN TXT "blixard1 cluster=5e1f0c1a-cluster node=1 p2p=${
+      p2pId("a")
+    } addrs=127.0.0.1:7001"`,
+  );
+  assert.match(
+    lines[1]!,
+    /^members\.example\. 300 IN TXT "blixard1 .* relay=https:\/\/relay\.example"$/,
+  );
+});
+
 Deno.test("blixard cluster: usage errors are one line on stderr with exit 2, before any connection", async () => {
   // 127.0.0.1:1 serves nothing: a command that tried to connect would exit 1, not 2.
   const cases: [string[], RegExp][] = [
@@ -103,6 +144,18 @@ Deno.test("blixard cluster: usage errors are one line on stderr with exit 2, bef
     [
       ["cluster", "status", "--peer", "127.0.0.1:1", "--timeout", "soon"],
       /^blixard: --timeout soon: must be/,
+    ],
+    [
+      ["cluster", "dns-records", "--peer", "127.0.0.1:1"],
+      /^blixard: --name is required; usage: blixard cluster dns-records/,
+    ],
+    [
+      ["cluster", "dns-records", "--peer", "127.0.0.1:1", "--name", "bad name"],
+      /^blixard: --name bad name: not a DNS name/,
+    ],
+    [
+      ["cluster", "status", "--peer", "127.0.0.1:1", "--dns-server", "ns.example"],
+      /^blixard: --dns-server ns\.example: must be an IP address/,
     ],
     [
       ["cluster", "promote"],

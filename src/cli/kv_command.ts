@@ -10,7 +10,7 @@
 
 import type { CliOutput, Environment } from "./cli.ts";
 import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from "../transport/cluster_rpcs.ts";
-import { type ClientCommandSpec, runClientCommand } from "./client_flags.ts";
+import { type ClientCommandSpec, FINDING_THE_NODE_HELP, runClientCommand } from "./client_flags.ts";
 import { UsageError } from "./errors.ts";
 
 const VALUE_KIB_MAX = VALUE_BYTES_MAX / 1024;
@@ -23,6 +23,7 @@ const HELP = `Usage:
 
 Flags: --timeout 10s (deadline, retries included), --json (list: one JSON array).
 --peer is any member's host:port (its --bind address); BLIXARD_PEER works too.
+${FINDING_THE_NODE_HELP}
 --cluster-secret-file PATH: the cluster's secret, when it has one (also from
 BLIXARD_CLUSTER_SECRET_FILE, or the secret itself in BLIXARD_CLUSTER_SECRET).
 A KEY has 1 to ${KEY_BYTES_MAX} bytes and a VALUE at most ${VALUE_KIB_MAX} KiB (as UTF-8);

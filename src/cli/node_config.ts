@@ -22,6 +22,7 @@ import {
   isUnspecifiedAddress,
   parseSocketAddress,
 } from "../transport/socket_address.ts";
+import { isDnsName, parseDnsServer } from "../bootstrap/peer_source.ts";
 import { HelpRequested, UsageError } from "./errors.ts";
 import { NODE_USAGE } from "./usage.ts";
 
@@ -61,6 +62,14 @@ export interface NodeConfig {
    * for none. It is read and checked at start; a secret value prints as `[redacted]`.
    */
   readonly clusterSecret: ClusterSecretSource | null;
+  /** `--dns-server`: the resolver of `dns:NAME` peers, or `null` for the system's. */
+  readonly dnsServer: DnsServer | null;
+}
+
+/** A name server for `Deno.resolveDns`: an IP address and a port. */
+export interface DnsServer {
+  readonly ipAddr: string;
+  readonly port: number;
 }
 
 /** The HTTP server listens on the bind port plus this (DESIGN.md section 3). */
@@ -100,6 +109,7 @@ export const NODE_FLAGS = [
   "cluster-secret-file",
   "advertise",
   "http-bind",
+  "dns-server",
 ] as const;
 /** A flag of `blixard node`. */
 export type NodeFlag = typeof NODE_FLAGS[number];
@@ -127,11 +137,12 @@ const PARSE_OPTIONS = {
   "cluster-secret-file": { type: "string" },
   advertise: { type: "string", multiple: true },
   "http-bind": { type: "string" },
+  "dns-server": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
 /** A raw value and where it came from, so that an error can name both. */
-interface Setting {
+export interface Setting {
   readonly value: string;
   /** `--bind` or `BLIXARD_BIND`. */
   readonly origin: string;
@@ -176,6 +187,7 @@ export function parseNodeConfig(args: readonly string[], environment: Environmen
     logFormat: parseChoice(lookup("log-format"), LOG_FORMATS) ?? "text",
     mdnsEnabled: parseMdns(flags.mdns, environment),
     clusterSecret: parseClusterSecretSource(flags["cluster-secret-file"], environment),
+    dnsServer: parseDnsServerSetting(lookup("dns-server")),
   };
   assertConfig(config);
   return Object.freeze(config);
@@ -405,9 +417,13 @@ function checkHost(host: string): string | null {
 
 function checkDnsName(name: string): string | null {
   const valid = name.length <= 253 && name.split(".").every((label) => DNS_LABEL.test(label));
-  return valid
-    ? null
-    : `${quote(name)} is not a valid host name (letters, digits, '-', '_' in dot-separated labels)`;
+  return valid ? null : notAHostName(name);
+}
+
+function notAHostName(name: string): string {
+  return `${
+    quote(name)
+  } is not a valid host name (letters, digits, '-', '_' in dot-separated labels)`;
 }
 
 function isIpv6(host: string): boolean {
@@ -454,9 +470,26 @@ function checkPeer(peer: string): string | null {
   if (peer === "") return "is empty; separate peers with single commas";
   if (peer.length > ADDRESS_CHARS_MAX) return `must be at most ${ADDRESS_CHARS_MAX} characters`;
   if (peer.includes("://")) return checkHttpUrl(peer);
-  if (peer.startsWith("dns:")) return checkDnsName(peer.slice("dns:".length));
+  // The same rule as the joiner's (a final dot is allowed: `dns:seeds.example.com.`).
+  if (peer.startsWith("dns:")) {
+    const name = peer.slice("dns:".length);
+    return isDnsName(name) ? null : notAHostName(name);
+  }
   const parsed = parseHostPort(peer);
   return typeof parsed === "string" ? parsed : null;
+}
+
+/** The variable `name` of `environment` as a setting, or `null` when unset or empty. */
+export function settingOf(environment: Environment, name: string): Setting | null {
+  const value = environment[name];
+  return value === undefined || value === "" ? null : { value, origin: name };
+}
+
+/** `--dns-server ip[:port]` (port 53 by default), or `null` when not given. */
+export function parseDnsServerSetting(setting: Setting | null): DnsServer | null {
+  if (setting === null) return null;
+  const parsed = parseDnsServer(setting.value);
+  return "rule" in parsed ? fail(setting, parsed.rule) : parsed;
 }
 
 function parseRelayUrl(setting: Setting | null): string | null {

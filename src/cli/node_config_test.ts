@@ -1,3 +1,4 @@
+import { parsePeerEntry } from "../bootstrap/peer_source.ts";
 import assert from "node:assert/strict";
 import { SecretText } from "../auth/cluster_secret.ts";
 import { HelpRequested, UsageError } from "./errors.ts";
@@ -45,6 +46,7 @@ Deno.test("parseNodeConfig() fills every default from --id alone", () => {
     logFormat: "text",
     mdnsEnabled: false,
     clusterSecret: null,
+    dnsServer: null,
   });
 });
 
@@ -68,6 +70,8 @@ Deno.test("parseNodeConfig() reads every flag", () => {
     "--mdns",
     "--cluster-secret-file",
     "/etc/blixard/secret",
+    "--dns-server",
+    "127.0.0.1:5353",
   ]);
   assert.deepEqual(config, {
     nodeId: 3,
@@ -88,6 +92,7 @@ Deno.test("parseNodeConfig() reads every flag", () => {
       path: "/etc/blixard/secret",
       origin: "--cluster-secret-file",
     },
+    dnsServer: { ipAddr: "127.0.0.1", port: 5353 },
   });
 });
 
@@ -103,6 +108,7 @@ Deno.test("parseNodeConfig() reads every flag from its BLIXARD_ variable", () =>
     BLIXARD_LOG_FORMAT: "json",
     BLIXARD_MDNS: "yes",
     BLIXARD_CLUSTER_SECRET_FILE: "/secret",
+    BLIXARD_DNS_SERVER: "::1",
   });
   assert.deepEqual(config, {
     nodeId: 2,
@@ -119,6 +125,7 @@ Deno.test("parseNodeConfig() reads every flag from its BLIXARD_ variable", () =>
     logFormat: "json",
     mdnsEnabled: true,
     clusterSecret: { kind: "file", path: "/secret", origin: "BLIXARD_CLUSTER_SECRET_FILE" },
+    dnsServer: { ipAddr: "::1", port: 53 },
   });
 });
 
@@ -136,6 +143,7 @@ Deno.test("environmentVariableFor() names each flag's variable in upper snake ca
     "BLIXARD_CLUSTER_SECRET_FILE",
     "BLIXARD_ADVERTISE",
     "BLIXARD_HTTP_BIND",
+    "BLIXARD_DNS_SERVER",
   ]);
 });
 
@@ -350,6 +358,29 @@ Deno.test("parseNodeConfig() checks each --peers entry and names the bad one", (
     ["--id", "1", "--peers", "dns:bad name"],
     {},
     `--peers "dns:bad name": peer "dns:bad name": "bad name" is not a valid host name (letters, digits, '-', '_' in dot-separated labels)`,
+  );
+});
+
+Deno.test("parseNodeConfig() accepts a dns: name with a final dot, as the joiner does", () => {
+  const config = parse(["--id", "1", "--peers", "dns:seeds.example.com."]);
+  assert.deepEqual(config.peers, ["dns:seeds.example.com."]);
+  assert.deepEqual(parsePeerEntry("dns:seeds.example.com."), {
+    kind: "dns",
+    entry: "dns:seeds.example.com.",
+    name: "seeds.example.com.",
+  });
+});
+
+Deno.test("parseNodeConfig() takes --dns-server as an IP address with an optional port", () => {
+  assert.deepEqual(parse(["--id", "1", "--dns-server", "[::1]:5353"]).dnsServer, {
+    ipAddr: "::1",
+    port: 5353,
+  });
+  assertUsageError(
+    ["--id", "1", "--dns-server", "ns.example:53"],
+    {},
+    "--dns-server ns.example:53: must be an IP address with an optional port, e.g. " +
+      "127.0.0.1:5353 or [::1]:53",
   );
 });
 

@@ -21,6 +21,7 @@ Usage:
   blixard cluster remove  --id N --peer host:port
   blixard cluster new-secret FILE                (a new secret, mode 0600)
   blixard cluster rotate-secret --data-dir DIR --cluster-secret-file OLD --new-secret-file NEW
+  blixard cluster dns-records --name NAME --peer host:port   (zone-file TXT lines)
   blixard kv put KEY VALUE --peer host:port      (prints the commit index)
   blixard kv get KEY       --peer host:port      (linearizable; exit 1 when absent)
   blixard kv delete KEY    --peer host:port
@@ -29,7 +30,10 @@ Usage:
 
 Run 'blixard node --help' for the flags and environment variables of a node. The cluster
 and kv commands take --cluster-secret-file PATH (or BLIXARD_CLUSTER_SECRET_FILE, or
-BLIXARD_CLUSTER_SECRET) when the cluster has a secret.
+BLIXARD_CLUSTER_SECRET) when the cluster has a secret. --peer may be dns:NAME, looked up
+with --dns-server ip[:port] when given. Identities they verified are kept in
+$XDG_CACHE_HOME/blixard/peers.json (default ~/.cache/blixard/), so that a repeated command
+skips the /bootstrap fetch; --no-cache bypasses it.
 
 Exit codes: 0 success, 1 operation failed, 2 usage error.
 `;
@@ -61,7 +65,10 @@ Flags:
   --peers a,b,…             Members to join through, comma-separated. Each is host:port (a
                             member's --bind address; its /bootstrap is fetched from port+1000),
                             an http:// or https:// URL of a /bootstrap endpoint, or dns:NAME
-                            (TXT records). Default: none.
+                            (TXT records: each a host:port, a URL, or a member's identity as
+                            'blixard cluster dns-records' prints it). Default: none.
+  --dns-server ip[:port]    Name server for dns:NAME peers (port 53 unless given).
+                            Default: the system's resolver.
   --relay-url URL           Self-hosted iroh relay (http or https). Default: none, relays off.
   --join-timeout DURATION   How long to keep trying to join: 500ms, 30s, 2m, 1h. Default: 30s.
   --log-level LEVEL         trace, debug, info, warning or error. Default: info.
@@ -84,7 +91,8 @@ Environment:
   Every flag is also read from its variable; the flag wins, and an empty variable is unset:
   BLIXARD_ID, BLIXARD_BIND, BLIXARD_DATA_DIR, BLIXARD_PEERS, BLIXARD_RELAY_URL,
   BLIXARD_JOIN_TIMEOUT, BLIXARD_LOG_LEVEL, BLIXARD_LOG_FORMAT, BLIXARD_MDNS,
-  BLIXARD_CLUSTER_SECRET_FILE, BLIXARD_ADVERTISE (comma-separated), BLIXARD_HTTP_BIND.
+  BLIXARD_CLUSTER_SECRET_FILE, BLIXARD_ADVERTISE (comma-separated), BLIXARD_HTTP_BIND,
+  BLIXARD_DNS_SERVER.
   BLIXARD_CLUSTER_SECRET         The cluster secret itself, instead of a file (not both);
                                  --cluster-secret-file wins over it. Set but empty (or
                                  BLIXARD_CLUSTER_SECRET_FILE set but empty) is a usage error.

@@ -10,6 +10,9 @@
  * time. When the node it talks to fails, the client moves to another member it learned
  * from `cluster.status`, which is how it rides through a failover.
  *
+ * `peer` may also be `dns:NAME`, whose TXT records name members or carry their identity
+ * itself; with a `peerCache`, a peer verified by an earlier run is dialled without HTTP.
+ *
  * With the cluster's secret (`clusterSecret`), the client refuses a `/bootstrap` answer not
  * signed with it, and proves the secret to each node that asks (DESIGN.md section 8),
  * including the members it moves to later. Without it, a cluster that has a secret answers
@@ -21,6 +24,8 @@
 import { AuthenticatingRpcClient } from "../auth/authenticate.ts";
 import type { ClusterSecret } from "../auth/cluster_secret.ts";
 import { findSeed } from "../bootstrap/bootstrap_client.ts";
+import type { PeerCache } from "../bootstrap/peer_cache.ts";
+import type { TxtResolver } from "../bootstrap/peer_source.ts";
 import {
   COMPARE_AND_SET_RPC,
   DELETE_RPC,
@@ -106,6 +111,19 @@ export interface ConnectOptions {
   attemptTimeoutMs?: number;
   /** The cluster's secret, when it has one (default: none). */
   clusterSecret?: ClusterSecret | null;
+  /**
+   * Verified identities kept between runs (`PeerCache.open(defaultPeerCachePath(env))`):
+   * a peer found there is dialled without fetching its `/bootstrap`, and the cache is saved
+   * after connecting. Default: none.
+   */
+  peerCache?: PeerCache | null;
+  /** TXT lookups for a `dns:NAME` peer, e.g. `txtResolverFor(--dns-server)` (default: system). */
+  resolveTxt?: TxtResolver;
+  /**
+   * A self-hosted iroh relay for the client's own endpoint, to reach members that are
+   * reachable only through their relay (default: none, relays off).
+   */
+  relayUrl?: string | null;
 }
 
 /** Per-operation options. */
@@ -149,17 +167,19 @@ export class BlixardClient {
   }
 
   /**
-   * Connects through `peer` (`host:port` of any member, or a `/bootstrap` URL): reads its
-   * identity over HTTP, connects over Iroh with that key, and learns the other members.
+   * Connects through `peer` (`host:port` of any member, a `/bootstrap` URL, or `dns:NAME`):
+   * reads its identity (over HTTP, from DNS, or from the cache), connects over Iroh with
+   * that key, and learns the other members.
    */
   static async connect(peer: string, options: ConnectOptions = {}): Promise<BlixardClient> {
     const secretKey = crypto.getRandomValues(new Uint8Array(32));
     const endpoint = await P2pEndpoint.bind({
       secretKey,
       bindAddress: bindAddressFor(peer),
-      relayUrl: null,
+      relayUrl: options.relayUrl ?? null,
     });
     const clusterSecret = options.clusterSecret ?? null;
+    const peerCache = options.peerCache ?? null;
     try {
       const seed = await findSeed([peer], {
         endpoint,
@@ -167,8 +187,11 @@ export class BlixardClient {
         backoffInitialMs: 50,
         backoffMaxMs: 500,
         clusterSecret,
+        ...(peerCache === null ? {} : { seedCache: peerCache }),
+        ...(options.resolveTxt === undefined ? {} : { resolveTxt: options.resolveTxt }),
       });
       seed.connection.close("seed verified");
+      await peerCache?.save();
       const client = new BlixardClient(endpoint, {
         p2pNodeId: seed.info.p2p_node_id,
         addresses: seed.info.p2p_addresses,

@@ -12,6 +12,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import { reasonOf, StartupError } from "../cli/errors.ts";
+import { conditionalJsonResponse } from "./conditional.ts";
 import type { NodeMetrics } from "./metrics.ts";
 import { TokenBucket } from "./token_bucket.ts";
 
@@ -63,7 +64,7 @@ const OTHER_ROUTE = "other";
 
 const log = getLogger(["blixard", "http"]);
 
-type RouteHandler = () => Promise<Response>;
+type RouteHandler = (request: Request) => Promise<Response>;
 
 /**
  * Starts listening on `hostname:port` and resolves once bound. No banner is printed.
@@ -116,7 +117,7 @@ async function answer(
   }
   try {
     // Deno.serve drops the body of an answer to HEAD, so HEAD shares the GET handlers.
-    return await handler();
+    return await handler(request);
   } catch (error) {
     return internalError(error);
   }
@@ -127,7 +128,7 @@ function routeHandlers(options: HttpServerOptions): Map<string, RouteHandler> {
   const limiter = options.bootstrapLimiter ??
     new TokenBucket({ capacity: BOOTSTRAP_BURST, refillPerSecond: BOOTSTRAP_REQUESTS_PER_SECOND });
   return new Map<string, RouteHandler>([
-    ["/bootstrap", async () => {
+    ["/bootstrap", async (request) => {
       const taken = limiter.tryTake();
       if (!taken.allowed) {
         const retryAfterSeconds = Math.max(1, Math.ceil(taken.retryAfterMs / 1000));
@@ -135,7 +136,7 @@ function routeHandlers(options: HttpServerOptions): Map<string, RouteHandler> {
           "retry-after": String(retryAfterSeconds),
         });
       }
-      return jsonResponse(200, await routes.bootstrap());
+      return await conditionalJsonResponse(request, await routes.bootstrap());
     }],
     ["/health", () =>
       Promise.resolve(

@@ -27,8 +27,12 @@ import { ClusterError } from "./cluster_error.ts";
 import { ClusterService } from "./cluster_service.ts";
 import { type ClusterState, removeIfPristine } from "./cluster_state.ts";
 import type { JoinProgress } from "./join_progress.ts";
-import { joinCluster, JoinRefusedError } from "./joiner.ts";
+import { joinCluster, JoinRefusedError, startSeedSearch } from "./joiner.ts";
+import { MemberRediscovery } from "./member_rediscovery.ts";
+import { JoinsInFlight } from "./joins_in_flight.ts";
+import { callRpc } from "../transport/rpc.ts";
 import type { Seed } from "../bootstrap/bootstrap_client.ts";
+import { txtResolverFor } from "../bootstrap/peer_source.ts";
 import { MemberDirectory, sameAddresses } from "./member_directory.ts";
 import { MembershipManager } from "./membership_manager.ts";
 import { DEFAULT_RAFT_TIMING, RaftNode } from "./raft_node.ts";
@@ -47,6 +51,8 @@ const AUTOPILOT_INTERVAL_MS = 100;
 const HANDOVER_TIMEOUT_MS = 2_000;
 /** Pause between attempts to announce changed addresses. */
 const ANNOUNCE_RETRY_MS = 250;
+/** Deadline of one fallback to `--peers` after a restart: seed search, then status. */
+const REDISCOVERY_SEARCH_TIMEOUT_MS = 3_000;
 /** Lets the answer to `cluster.leave` reach the caller before the node stops. */
 const LEAVE_STOP_DELAY_MS = 100;
 
@@ -77,6 +83,8 @@ export class ClusterMember {
   #stopping: Promise<void> | null = null;
   readonly #abort = new AbortController();
   readonly #removalWatch: RemovalWatch;
+  #rediscovery: MemberRediscovery | null = null;
+  readonly #joins = new JoinsInFlight();
 
   constructor(options: ClusterMemberOptions) {
     this.#options = options;
@@ -104,6 +112,7 @@ export class ClusterMember {
       rpcClient: options.rpcClient,
       status: () => this.status(),
       leave: (signal) => this.leave(signal),
+      joins: this.#joins,
     });
     this.#removalWatch = this.#watchForRemoval();
     this.#learnKnownMembers();
@@ -160,6 +169,7 @@ export class ClusterMember {
       members: stateMachine.members(),
       directory: this.directory,
       join: this.#options.joinProgress.toJson(),
+      joinsInFlight: this.#joins.toJson(hasRaftState ? raft : null),
       stopping: this.#stopping !== null,
     });
   }
@@ -180,6 +190,7 @@ export class ClusterMember {
       progress: joinProgress,
       joinTimeoutMs: config.joinTimeoutMs,
       clusterSecret: this.#options.clusterSecret,
+      resolveTxt: txtResolverFor(config.dnsServer),
       onBootstrapEvent: (event) => {
         metrics.recordBootstrapFetch(event.outcome);
         if (event.reason !== null) joinProgress.failed(event.message);
@@ -228,6 +239,60 @@ export class ClusterMember {
   }
 
   /**
+   * After a restart with `--peers`: while no leader is heard of, falls back to them to
+   * learn where the recorded members are now (`member_rediscovery.ts`).
+   */
+  rediscoverMembersInBackground(): void {
+    const { config, endpoint, clusterSecret, state } = this.#options;
+    if (config.peers.length === 0) return;
+    log.info(
+      "restarting as member {nodeId}: --peers {peers} is used only when none of the recorded " +
+        "members answers",
+      { nodeId: config.nodeId, peers: config.peers.join(",") },
+    );
+    this.#rediscovery = new MemberRediscovery({
+      leaderless: () => {
+        const status = this.raft.status();
+        return this.#stopping === null && status.leaderId === NO_NODE &&
+          isMember(status.confState, config.nodeId);
+      },
+      clusterId: () => state.stateMachine.clusterId(),
+      recordOf: (nodeId) => nodeId === config.nodeId ? null : this.directory.recordOf(nodeId),
+      askPeers: async () => {
+        const seed = await startSeedSearch({
+          peers: config.peers,
+          endpoint,
+          clusterSecret,
+          resolveTxt: txtResolverFor(config.dnsServer),
+          signal: this.#abort.signal,
+        }, REDISCOVERY_SEARCH_TIMEOUT_MS);
+        try {
+          const status = await callRpc(seed.connection, STATUS_RPC, {}, {
+            timeoutMs: REDISCOVERY_SEARCH_TIMEOUT_MS,
+            signal: this.#abort.signal,
+          });
+          return { peer: seed.peer, status };
+        } finally {
+          seed.connection.close("members learned");
+        }
+      },
+      onMoved: (moved, peer) => {
+        log.info("no recorded member answered; learned through --peers {peer}: {moved}", {
+          peer,
+          moved: moved.map((member) => `node ${member.nodeId} at ${member.addresses.join(",")}`)
+            .join("; "),
+        });
+        for (const member of moved) this.directory.remember(member);
+        this.#transport?.refreshMembers();
+      },
+      onFailed: (reason) => {
+        log.warn("no recorded member answered, and --peers did not help: {reason}", { reason });
+      },
+    });
+    this.#rediscovery.start();
+  }
+
+  /**
    * `cluster.leave`: hands leadership over if this node leads, has the leader remove it,
    * answers, then stops. The last voter cannot leave.
    */
@@ -256,6 +321,7 @@ export class ClusterMember {
       this.#abort.abort(new ClusterError("stopping", "the node is stopping"));
       if (this.#autopilot !== null) clearInterval(this.#autopilot);
       this.#removalWatch.stop();
+      this.#rediscovery?.stop();
       this.raft.stop();
       this.#transport?.close();
       if (

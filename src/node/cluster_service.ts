@@ -42,6 +42,7 @@ import {
   type RpcServer,
 } from "../transport/rpc.ts";
 import { ClusterError } from "./cluster_error.ts";
+import type { JoinsInFlight } from "./joins_in_flight.ts";
 import type { MemberDirectory } from "./member_directory.ts";
 import type { MembershipManager } from "./membership_manager.ts";
 import type { RaftNode } from "./raft_node.ts";
@@ -64,6 +65,8 @@ export interface ClusterServiceOptions {
   status: () => StatusJson;
   /** Leaves the cluster and stops the node (`cluster.leave`). */
   leave: (signal: AbortSignal) => Promise<{ index: number }>;
+  /** The joins this node serves as leader, for `/status` `joins` (default: not tracked). */
+  joins?: JoinsInFlight;
 }
 
 /** Registers the cluster and key/value methods on an `RpcServer`. */
@@ -99,7 +102,16 @@ export class ClusterService {
       JOIN_RPC,
       this.#leaderOnly(JOIN_RPC, async (request, context) => {
         const member = memberInfo(request.member);
-        const { index } = await membership.join(member, context.signal);
+        const joins = this.#options.joins;
+        joins?.requested(member.nodeId);
+        let index: number;
+        try {
+          ({ index } = await membership.join(member, context.signal));
+        } catch (error) {
+          joins?.failed(member.nodeId);
+          throw error;
+        }
+        joins?.added(member.nodeId);
         return {
           clusterId: stateMachine.clusterId(),
           leaderId: this.#options.nodeId,

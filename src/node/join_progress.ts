@@ -51,11 +51,13 @@ export class JoinProgress {
     if (JOIN_PHASES.indexOf(phase) <= current) return;
     this.#phase = phase;
     this.#since = new Date();
+    // Added to the cluster: the failures of earlier attempts are history, not the state.
+    if (phase === "learner" || phase === "voter") this.#lastError = null;
     const elapsedMs = performance.now() - this.#startedAtMs;
     for (const listener of this.#listeners) listener(phase, elapsedMs);
   }
 
-  /** Records the latest failure; the join keeps trying. */
+  /** Records the latest failure; the join keeps trying. It is cleared once the node is added. */
   failed(message: string): void {
     this.#lastError = message;
   }

@@ -25,6 +25,7 @@ import type { ClusterSecret } from "../auth/cluster_secret.ts";
 import { findSeed, type Seed } from "../bootstrap/bootstrap_client.ts";
 import type { BootstrapEvent } from "../bootstrap/bootstrap_client.ts";
 import { SeedNotFoundError } from "../bootstrap/bootstrap_error.ts";
+import type { TxtResolver } from "../bootstrap/peer_source.ts";
 import type { MemberInfo } from "../state_machine/member_info.ts";
 import { JOIN_RPC, STATUS_RPC } from "../transport/cluster_rpcs.ts";
 import type { P2pEndpoint } from "../transport/p2p_endpoint.ts";
@@ -77,6 +78,8 @@ export interface JoinOptions {
   clusterSecret: ClusterSecret | null;
   onBootstrapEvent?: (event: BootstrapEvent) => void;
   signal?: AbortSignal;
+  /** TXT lookups for `dns:NAME` peers (`--dns-server`; default: the system's resolver). */
+  resolveTxt?: TxtResolver;
   /**
    * A seed search started earlier (see `startSeedSearch`), used for the first attempt: the
    * node starts looking for a seed while it still opens its storage and HTTP server.
@@ -87,7 +90,7 @@ export interface JoinOptions {
 /** The options a seed search needs; a subset of `JoinOptions`. */
 export type SeedSearchOptions = Pick<
   JoinOptions,
-  "peers" | "endpoint" | "clusterSecret" | "onBootstrapEvent" | "signal"
+  "peers" | "endpoint" | "clusterSecret" | "onBootstrapEvent" | "signal" | "resolveTxt"
 >;
 
 /** Starts looking for a seed now, for at most `timeoutMs`, as the join will. */
@@ -100,6 +103,7 @@ export function startSeedSearch(options: SeedSearchOptions, timeoutMs: number): 
     clusterSecret: options.clusterSecret,
     ...(options.onBootstrapEvent === undefined ? {} : { onEvent: options.onBootstrapEvent }),
     ...(options.signal === undefined ? {} : { signal: options.signal }),
+    ...(options.resolveTxt === undefined ? {} : { resolveTxt: options.resolveTxt }),
   });
 }
 

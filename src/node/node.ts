@@ -34,6 +34,7 @@ import { NodeMetrics } from "../http/metrics.ts";
 import { startHttpServer } from "../http/http_server.ts";
 import { bootstrapInfoFor } from "../bootstrap/bootstrap_info.ts";
 import { signBootstrapInfo } from "../bootstrap/bootstrap_signature.ts";
+import { txtResolverFor } from "../bootstrap/peer_source.ts";
 import { P2pEndpoint } from "../transport/p2p_endpoint.ts";
 import { RpcClient, RpcServer } from "../transport/rpc.ts";
 import { PING_RPC, pingHandler } from "../transport/ping_rpc.ts";
@@ -194,7 +195,10 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
     },
   );
   if (state.start === "join") member.joinInBackground(firstSeed ?? undefined);
-  if (state.start === "restart") member.announceAddressesInBackground();
+  if (state.start === "restart") {
+    member.announceAddressesInBackground();
+    member.rediscoverMembersInBackground();
+  }
   if (config.clusterSecret !== null) {
     log.info(
       "cluster secret from {source}: /bootstrap is signed, and callers that are not members " +
@@ -279,6 +283,7 @@ function startEarlySeedSearch(
     peers: config.peers,
     endpoint: context.endpoint,
     clusterSecret: context.clusterSecret,
+    resolveTxt: txtResolverFor(config.dnsServer),
     onBootstrapEvent: (event) => {
       context.metrics.recordBootstrapFetch(event.outcome);
       if (event.reason !== null) context.joinProgress.failed(event.message);

@@ -11,6 +11,13 @@ import { NO_NODE, type NodeId } from "../raft/types.ts";
 import type { Member } from "../state_machine/kv_state_machine.ts";
 import type { StatusJson } from "../transport/cluster_rpcs.ts";
 import type { JoinStatusJson } from "./join_progress.ts";
+import type { JoinInFlightJson } from "./joins_in_flight.ts";
+
+/** `/status` `join.catch_up`. */
+export interface JoinCatchUpJson {
+  match_index: number;
+  commit_index: number;
+}
 import type { MemberDirectory } from "./member_directory.ts";
 
 /** What `/status` is built from. */
@@ -24,6 +31,8 @@ export interface StatusSources {
   members: Member[];
   directory: MemberDirectory;
   join: JoinStatusJson | null;
+  /** The joins this node serves as leader (none on other nodes, and by default). */
+  joinsInFlight?: JoinInFlightJson[];
   stopping: boolean;
 }
 
@@ -39,8 +48,18 @@ export function statusJson(sources: StatusSources): StatusJson {
     commit_index: raft?.commit ?? 0,
     applied_index: sources.appliedIndex,
     members: membersOf(sources),
-    join: sources.join,
+    join: sources.join === null ? null : { ...sources.join, catch_up: catchUpOf(raft) },
+    joins: sources.joinsInFlight ?? [],
   };
+}
+
+/**
+ * How far a joining node's log has come, as it knows it: its last index (what the leader
+ * matches) against the commit index it has heard of. The leader's `joins` has the lag
+ * against its own commit index.
+ */
+function catchUpOf(raft: RaftStatus | null): JoinCatchUpJson | null {
+  return raft === null ? null : { match_index: raft.lastIndex, commit_index: raft.commit };
 }
 
 /** The `/status` document of a node that is still starting: no Raft state, no members yet. */
@@ -54,7 +73,8 @@ export function startingStatusJson(nodeId: NodeId, join: JoinStatusJson | null):
     commit_index: 0,
     applied_index: 0,
     members: [],
-    join,
+    join: join === null ? null : { ...join, catch_up: null },
+    joins: [],
   };
 }
 

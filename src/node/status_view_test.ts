@@ -99,6 +99,7 @@ Deno.test("statusJson() reports no leader as null and zeros before any Raft stat
     applied_index: 0,
     members: [],
     join: null,
+    joins: [],
   };
   assert.deepStrictEqual({ ...empty, join: null }, starting);
   assert.deepStrictEqual(
@@ -153,7 +154,11 @@ Deno.test("statusJson() produces a document the /status schema accepts, join pro
   const join = { phase: "learner" as const, since: "2026-01-01T00:00:00.000Z", last_error: "x" };
   const status = statusJson(sources(raftStatus("follower", THREE_VOTERS), { join }));
   assert.deepStrictEqual(statusSchema.parse(status), status);
-  assert.deepStrictEqual(status.join, join);
+  const { lastIndex, commit } = raftStatus("follower", THREE_VOTERS);
+  assert.deepStrictEqual(status.join, {
+    ...join,
+    catch_up: { match_index: lastIndex, commit_index: commit },
+  });
   assert.equal(status.term, 4);
   assert.equal(status.commit_index, 17);
   assert.equal(status.applied_index, 16);

@@ -63,7 +63,16 @@ export const statusSchema = z.strictObject({
     phase: z.string(),
     since: z.string(),
     last_error: z.string().nullable(),
+    /** The joiner's last index against the commit index it knows; optional for older nodes. */
+    catch_up: z.strictObject({ match_index: index, commit_index: index }).nullable().optional(),
   }).nullable(),
+  /** The joins the answering leader serves; absent from older nodes. */
+  joins: z.array(z.strictObject({
+    node_id: nodeId,
+    phase: z.string(),
+    since: z.string(),
+    lag: index.nullable(),
+  })).max(64).optional(),
 });
 
 /** `/status` as a type. */

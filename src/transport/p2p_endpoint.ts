@@ -246,6 +246,17 @@ export class P2pEndpoint {
     return this.#native.boundSockets();
   }
 
+  /**
+   * The relay this endpoint is connected to right now (its home relay, as Iroh reports it
+   * in its own address), or `null`: always with relays off, and with `relayUrl` until the
+   * endpoint has reached that relay. What peers should dial, unlike `relayUrl`, which is
+   * only what was configured.
+   */
+  homeRelayUrl(): string | null {
+    if (this.relayUrl === null) return null;
+    return this.#native.addr().relayUrl() ?? null;
+  }
+
   /** Snapshot of the connection counters. */
   counters(): P2pEndpointCounters {
     return { ...this.#counters };

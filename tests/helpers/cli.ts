@@ -20,8 +20,17 @@ export interface CliRun {
   stderr: string;
 }
 
-/** Runs `blixard <args…>` (`main.ts` under the Deno that runs the test) and collects its output. */
-export async function runBlixard(args: readonly string[]): Promise<CliRun> {
+/**
+ * Runs `blixard <args…>` (`main.ts` under the Deno that runs the test) and collects its
+ * output. The peer cache lives in `options.cacheHome` (`XDG_CACHE_HOME`) when given, else
+ * in a temporary directory of this run alone, so that no run reads another's cache.
+ */
+export async function runBlixard(
+  args: readonly string[],
+  options: { cacheHome?: string } = {},
+): Promise<CliRun> {
+  const cacheHome = options.cacheHome ??
+    Deno.makeTempDirSync({ prefix: `blixard-cli-cache-${Deno.pid}-` });
   const killer = new AbortController();
   const timer = setTimeout(() => killer.abort(), COMMAND_WAIT_MS_MAX);
   try {
@@ -30,6 +39,7 @@ export async function runBlixard(args: readonly string[]): Promise<CliRun> {
       env: {
         PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
         HOME: Deno.env.get("HOME") ?? "/tmp",
+        XDG_CACHE_HOME: cacheHome,
         NO_COLOR: "1",
       },
       clearEnv: true,
@@ -52,6 +62,7 @@ export async function runBlixard(args: readonly string[]): Promise<CliRun> {
     return run;
   } finally {
     clearTimeout(timer);
+    if (options.cacheHome === undefined) Deno.removeSync(cacheHome, { recursive: true });
   }
 }
 

@@ -68,3 +68,15 @@ export function parseExposition(text: string): Exposition {
   }
   return { types, samples };
 }
+
+/**
+ * Scrapes `/metrics` on 127.0.0.1:`httpPort` and sums the samples whose key starts with
+ * `prefix` (e.g. `blixard_http_requests_total{route="/bootstrap"`).
+ */
+export async function scrapeSum(httpPort: number, prefix: string): Promise<number> {
+  const response = await fetch(`http://127.0.0.1:${httpPort}/metrics`);
+  const { samples } = parseExposition(await response.text());
+  let total = 0;
+  for (const [sample, value] of samples) if (sample.startsWith(prefix)) total += value;
+  return total;
+}

@@ -74,6 +74,11 @@ export class RawRpc {
     );
   }
 
+  /** The test's own P2P id and addresses, for a request that names its caller. */
+  get self(): { p2pNodeId: string; addresses: string[] } {
+    return { p2pNodeId: this.#endpoint.nodeId, addresses: this.#endpoint.addresses() };
+  }
+
   /** Calls `definition` once on the node; rejects with the node's `RpcError`. */
   async call<Definition extends RpcDefinition>(
     definition: Definition,
