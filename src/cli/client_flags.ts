@@ -33,6 +33,8 @@ export interface ClientFlags {
   json: boolean;
   force: boolean;
   id: number | null;
+  /** `--chunk-bytes` as given (only `cluster backup` allows it), or `null`. */
+  chunkBytes: string | null;
   /** Where the cluster secret comes from, or `null` for none. */
   clusterSecret: ClusterSecretSource | null;
   positionals: string[];
@@ -47,6 +49,7 @@ const OPTIONS = {
   json: { type: "boolean" },
   force: { type: "boolean" },
   id: { type: "string" },
+  "chunk-bytes": { type: "string" },
   "cluster-secret-file": { type: "string" },
   help: { type: "boolean", short: "h" },
 } satisfies ParseArgsConfig["options"];
@@ -154,6 +157,7 @@ export function parseClientFlags(
     json: values.json ?? false,
     force: values.force ?? false,
     id,
+    chunkBytes: values["chunk-bytes"] ?? null,
     clusterSecret: parseClusterSecretSource(values["cluster-secret-file"], options.env),
     positionals,
   };

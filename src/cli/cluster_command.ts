@@ -1,6 +1,6 @@
 /**
- * `blixard cluster status|leave|remove`: the operator's view of membership (DESIGN.md
- * section 4a). Each reaches the node through the same path a joiner takes: `/bootstrap`
+ * `blixard cluster status|leave|remove|backup`: the operator's view of membership
+ * (DESIGN.md section 4a), and backups of the replicated state. Each reaches the node through the same path a joiner takes: `/bootstrap`
  * over HTTP, then Iroh with the advertised key.
  *
  * @module
@@ -8,7 +8,6 @@
 
 import type { StatusJson } from "../transport/cluster_rpcs.ts";
 import type { CliOutput, Environment } from "./cli.ts";
-import { type ClientCommandSpec, runClientCommand } from "./client_flags.ts";
 import { reasonOf, UsageError } from "./errors.ts";
 import { parseArgs } from "node:util";
 import {
@@ -19,6 +18,11 @@ import {
 import { openDataDir } from "../node/data_dir.ts";
 import { rotateSecretFingerprint } from "../node/secret_fingerprint.ts";
 import { parseClusterSecretSource } from "./node_config.ts";
+import { type ClientCommandSpec, type ClientFlags, runClientCommand } from "./client_flags.ts";
+import type { BlixardClient } from "../client/client.ts";
+import { writeBackupFile } from "../backup/backup_file.ts";
+import { IMAGE_CHUNK_BYTES_DEFAULT } from "../backup/backup_image.ts";
+import { BACKUP_CHUNK_BYTES_MAX_RPC, BACKUP_CHUNK_BYTES_MIN } from "../backup/backup_rpcs.ts";
 
 const HELP = `Usage:
   blixard cluster status --peer host:port [--json] [--timeout 10s]
@@ -34,6 +38,10 @@ const HELP = `Usage:
   blixard cluster rotate-secret --data-dir DIR --cluster-secret-file OLD --new-secret-file NEW
       On a stopped node: checks that DIR records OLD, then records NEW, so that the node
       starts with --cluster-secret-file NEW. Rotate one node at a time (docs/operations.md).
+  blixard cluster backup FILE --peer host:port [--chunk-bytes N] [--timeout 10s]
+      Writes a consistent image of the replicated state (keys, sessions, members), read
+      linearizably from the member at --peer, to FILE (atomically, mode 0600). Restore it
+      with 'blixard node --restore FILE'. --timeout bounds each call of the transfer.
 
 --peer is any member's host:port (its --bind address); BLIXARD_PEER works too.
 --cluster-secret-file PATH: the cluster's secret, when it has one (also from
@@ -42,6 +50,7 @@ Exit codes: 0 success, 1 operation failed, 2 usage error.
 `;
 
 const REMOVE_USAGE = "blixard cluster remove --id N --peer host:port [--force]";
+const BACKUP_USAGE = "blixard cluster backup FILE --peer host:port [--chunk-bytes N]";
 
 const SPECS = {
   status: {
@@ -60,6 +69,17 @@ const SPECS = {
     help: HELP,
     check: (flags) => {
       if (flags.id === null) throw new UsageError(`--id is required; usage: ${REMOVE_USAGE}`);
+    },
+  },
+  backup: {
+    usage: BACKUP_USAGE,
+    allowed: ["peer", "timeout", "chunk-bytes"],
+    help: HELP,
+    check: (flags) => {
+      if (flags.positionals.length !== 1) {
+        throw new UsageError(`give one FILE to write; usage: ${BACKUP_USAGE}`);
+      }
+      backupChunkBytes(flags);
     },
   },
 } satisfies Record<string, ClientCommandSpec>;
@@ -109,6 +129,12 @@ export async function runClusterCommand(
       return await writeNewSecret(rest, output);
     case "rotate-secret":
       return await rotateSecret(rest, context);
+    case "backup":
+      return await runClientCommand(
+        rest,
+        { ...context, spec: SPECS.backup },
+        (client, flags) => runBackup(client, flags, output),
+      );
     case "-h":
     case "--help":
       output.stdout(HELP);
@@ -220,6 +246,37 @@ async function rotateSecret(
   context.output.stdout(
     `data dir ${dataDir} now records the new secret: start the node with ` +
       `--cluster-secret-file ${newPath}\n`,
+/** The `--chunk-bytes` of `flags`, checked, or the default. */
+function backupChunkBytes(flags: ClientFlags): number {
+  if (flags.chunkBytes === null) return IMAGE_CHUNK_BYTES_DEFAULT;
+  const value = /^[0-9]{1,9}$/.test(flags.chunkBytes) ? Number(flags.chunkBytes) : Number.NaN;
+  if (!(value >= BACKUP_CHUNK_BYTES_MIN && value <= BACKUP_CHUNK_BYTES_MAX_RPC)) {
+    throw new UsageError(
+      `--chunk-bytes ${flags.chunkBytes}: must be an integer from ${BACKUP_CHUNK_BYTES_MIN} ` +
+        `to ${BACKUP_CHUNK_BYTES_MAX_RPC}`,
+    );
+  }
+  return value;
+}
+
+/** `cluster backup FILE`: streams the image from the member into FILE. */
+async function runBackup(
+  client: BlixardClient,
+  flags: ClientFlags,
+  output: CliOutput,
+): Promise<number> {
+  const path = flags.positionals[0]!;
+  const startedMs = performance.now();
+  const { header, chunks } = await client.backup({
+    chunkBytes: backupChunkBytes(flags),
+    timeoutMs: flags.timeoutMs,
+  });
+  const written = await writeBackupFile(path, header, chunks);
+  const seconds = ((performance.now() - startedMs) / 1000).toFixed(2);
+  output.stdout(
+    `backup of cluster ${header.clusterId} at index ${header.index} (term ${header.term}) ` +
+      `from node ${header.nodeId} written to ${path}: ${written.bytes} bytes in ` +
+      `${written.chunks} chunks, ${seconds} s\n`,
   );
   return 0;
 }

@@ -21,6 +21,8 @@
 import { AuthenticatingRpcClient } from "../auth/authenticate.ts";
 import type { ClusterSecret } from "../auth/cluster_secret.ts";
 import { findSeed } from "../bootstrap/bootstrap_client.ts";
+import type { BackupHeader } from "../backup/backup_file.ts";
+import { BACKUP_BEGIN_RPC, BACKUP_NEXT_RPC } from "../backup/backup_rpcs.ts";
 import {
   COMPARE_AND_SET_RPC,
   DELETE_RPC,
@@ -183,6 +185,33 @@ export class BlixardClient {
       await endpoint.close();
       throw error;
     }
+  }
+
+  /**
+   * A consistent image of the replicated state from the node the client talks to
+   * (`cluster backup`): its position at once, then its chunks as they are read. The node
+   * took the image after a ReadIndex round, so it holds every write acknowledged before.
+   * `timeoutMs` bounds each call, not the whole stream.
+   */
+  async backup(
+    options: OperationOptions & { chunkBytes: number },
+  ): Promise<{ header: BackupHeader; chunks: AsyncGenerator<Uint8Array> }> {
+    const callOptions = { timeoutMs: options.timeoutMs ?? OPERATION_TIMEOUT_MS_DEFAULT };
+    const { backupId, ...header } = await this.#callOnce(
+      BACKUP_BEGIN_RPC,
+      { chunkBytes: options.chunkBytes },
+      callOptions,
+    );
+    const next = (sequence: number) =>
+      this.#callOnce(BACKUP_NEXT_RPC, { backupId, sequence }, callOptions);
+    async function* chunks(): AsyncGenerator<Uint8Array> {
+      for (let sequence = 1;; sequence += 1) {
+        const { chunk } = await next(sequence);
+        if (chunk === null) return;
+        yield chunk;
+      }
+    }
+    return { header, chunks: chunks() };
   }
 
   /** The `/status` of the node the client talks to. */

@@ -48,12 +48,7 @@ export function openClusterState(
   const storage = openStorage(context.dataDirPath);
   try {
     const stateMachine = new KvStateMachine(new SqliteStateStore(storage));
-    const self: MemberInfo = {
-      nodeId: config.nodeId,
-      p2pNodeId: context.endpoint.nodeId,
-      addresses: context.endpoint.addresses(),
-      relayUrl: context.endpoint.relayUrl,
-    };
+    const self = selfMemberInfo(config.nodeId, context.endpoint);
     const { hardState } = storage.initialState();
     if (hardState.term > 0 || storage.lastIndex() > 0) {
       checkOwnership(stateMachine, self, storage.path);
@@ -70,6 +65,19 @@ export function openClusterState(
     storage.close();
     throw error;
   }
+}
+
+/** This node's member record as it is now: its id, key and the addresses of this run. */
+export function selfMemberInfo(
+  nodeId: number,
+  endpoint: Pick<P2pEndpoint, "nodeId" | "addresses" | "relayUrl">,
+): MemberInfo {
+  return {
+    nodeId,
+    p2pNodeId: endpoint.nodeId,
+    addresses: endpoint.addresses(),
+    relayUrl: endpoint.relayUrl,
+  };
 }
 
 /**
@@ -89,7 +97,8 @@ export function removeIfPristine(storage: SqliteStorage): void {
   }
 }
 
-function openStorage(dataDirPath: string): SqliteStorage {
+/** Opens the Raft storage, turning a failure into one `StartupError` line. */
+export function openStorage(dataDirPath: string): SqliteStorage {
   try {
     return SqliteStorage.open(dataDirPath);
   } catch (error) {
