@@ -38,6 +38,7 @@ Deno.test("parseClientFlags() reads every flag and keeps the positionals in orde
     json: true,
     force: true,
     id: 3,
+    chunkBytes: null,
     clusterSecret: null,
     positionals: ["a", "b"],
   });

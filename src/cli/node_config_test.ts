@@ -43,6 +43,8 @@ Deno.test("parseNodeConfig() fills every default from --id alone", () => {
     logFormat: "text",
     mdnsEnabled: false,
     clusterSecret: null,
+    restoreFile: null,
+    forceNewCluster: false,
   });
 });
 
@@ -84,6 +86,8 @@ Deno.test("parseNodeConfig() reads every flag", () => {
       path: "/etc/blixard/secret",
       origin: "--cluster-secret-file",
     },
+    restoreFile: null,
+    forceNewCluster: false,
   });
 });
 
@@ -113,6 +117,8 @@ Deno.test("parseNodeConfig() reads every flag from its BLIXARD_ variable", () =>
     logFormat: "json",
     mdnsEnabled: true,
     clusterSecret: { kind: "file", path: "/secret", origin: "BLIXARD_CLUSTER_SECRET_FILE" },
+    restoreFile: null,
+    forceNewCluster: false,
   });
 });
 
