@@ -246,6 +246,10 @@ async function rotateSecret(
   context.output.stdout(
     `data dir ${dataDir} now records the new secret: start the node with ` +
       `--cluster-secret-file ${newPath}\n`,
+  );
+  return 0;
+}
+
 /** The `--chunk-bytes` of `flags`, checked, or the default. */
 function backupChunkBytes(flags: ClientFlags): number {
   if (flags.chunkBytes === null) return IMAGE_CHUNK_BYTES_DEFAULT;
