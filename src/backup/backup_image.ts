@@ -14,11 +14,7 @@
  */
 
 import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
-import {
-  decodeMessagePack,
-  encodeMessagePack,
-  plainBytes,
-} from "../state_machine/msgpack_codec.ts";
+import { decodeMessagePack, encodeMessagePack } from "../state_machine/msgpack_codec.ts";
 
 /** The name prefix of the replicated state tables. */
 export const STATE_TABLE_PREFIX = "sm_";
@@ -158,10 +154,8 @@ export function importImageChunk(database: DatabaseSync, chunk: ImageChunk): num
   const names = chunk.columns.map((column) => `"${column}"`).join(", ");
   const slots = chunk.columns.map(() => "?").join(", ");
   const insert = database.prepare(`INSERT INTO "${chunk.table}" (${names}) VALUES (${slots})`);
-  for (const row of chunk.rows) {
-    // msgpack decodes binary to Buffers sharing the chunk's memory: store plain copies.
-    insert.run(...row.map((cell) => cell instanceof Uint8Array ? plainBytes(cell) : cell));
-  }
+  // SQLite copies what it binds, so the Buffers msgpack decoded (views of the chunk) do.
+  for (const row of chunk.rows) insert.run(...row);
   return chunk.rows.length;
 }
 

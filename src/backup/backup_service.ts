@@ -1,12 +1,14 @@
 /**
  * `BackupService`: a member's side of `cluster backup`.
  *
- * `begin` first waits for a ReadIndex round (Raft thesis §6.4), so every write that was
- * acknowledged before the request is applied here; it then opens a read-only SQLite
+ * `cluster.backup_begin` first waits for a ReadIndex round (Raft thesis §6.4), so every
+ * write acknowledged before the request is applied here; it then opens a read-only SQLite
  * connection inside one read transaction (`SqliteStorage.openSnapshotReader`). That
  * snapshot is the image: it stays the same while the node keeps applying and serving, and
- * its applied index (at least the ReadIndex) is the backup's index. `next` reads the
- * following chunk from it, so the member holds one chunk in memory at a time.
+ * its applied index (at least the ReadIndex) is the backup's index. The caller then takes
+ * the chunks from `GET /backup?id=…` (`stream`), sealed with the key `begin` answered
+ * (`backup_transfer.ts`); each is read from the snapshot when the HTTP body asks for it, so
+ * the member holds about one chunk in memory, whatever the state's size.
  *
  * At most `BACKUPS_MAX` backups run at once, and one that is not read from for
  * `BACKUP_IDLE_MS` is dropped: an open snapshot keeps the WAL from being checkpointed.
@@ -21,10 +23,10 @@ import { ClusterError } from "../node/cluster_error.ts";
 import type { KvStateMachine } from "../state_machine/kv_state_machine.ts";
 import { STATE_SCHEMA_VERSION } from "../state_machine/sqlite_state_store.ts";
 import type { SqliteStorage } from "../storage/sqlite_storage.ts";
-import { RpcError, type RpcServer } from "../transport/rpc.ts";
+import { RpcError, type RpcResponseOf, type RpcServer } from "../transport/rpc.ts";
 import { imageChunks, imagePosition } from "./backup_image.ts";
-import { BACKUP_BEGIN_RPC, BACKUP_NEXT_RPC } from "./backup_rpcs.ts";
-import type { RpcResponseOf } from "../transport/rpc.ts";
+import { BACKUP_BEGIN_RPC } from "./backup_rpcs.ts";
+import { importTransferKey, newTransferKey, sealFrame } from "./backup_transfer.ts";
 
 const log = getLogger(["blixard", "backup"]);
 
@@ -36,8 +38,9 @@ export const BACKUP_IDLE_MS = 30_000;
 interface Session {
   reader: DatabaseSync;
   chunks: Generator<Uint8Array>;
-  /** The number of the chunk `next` must ask for. */
-  sequence: number;
+  key: CryptoKey;
+  /** Whether its stream was handed out: a backup id is good for one GET. */
+  streaming: boolean;
   idleTimer: ReturnType<typeof setTimeout>;
   index: number;
   startedAtMs: number;
@@ -53,7 +56,7 @@ export interface BackupServiceOptions {
   raft: Pick<RaftNode, "read">;
 }
 
-/** Serves `cluster.backup_begin` and `cluster.backup_next`. */
+/** Serves `cluster.backup_begin`, and the chunks of each backup to `GET /backup`. */
 export class BackupService {
   readonly #options: BackupServiceOptions;
   readonly #sessions = new Map<string, Session>();
@@ -66,7 +69,6 @@ export class BackupService {
   /** Adds the backup methods to `server` (pass the gated server when there is a secret). */
   register(server: Pick<RpcServer, "register">): void {
     server.register(BACKUP_BEGIN_RPC, (request, context) => this.#begin(request, context.signal));
-    server.register(BACKUP_NEXT_RPC, (request) => this.#next(request));
   }
 
   /** Drops every backup in progress (the node is stopping; storage closes next). */
@@ -102,10 +104,12 @@ export class BackupService {
       );
     }
     const backupId = crypto.randomUUID();
+    const key = newTransferKey();
     this.#sessions.set(backupId, {
       reader,
       chunks: imageChunks(reader, { chunkBytes: request.chunkBytes }),
-      sequence: 1,
+      key: await importTransferKey(key),
+      streaming: false,
       idleTimer: this.#idleTimer(backupId),
       index: position.index,
       startedAtMs: performance.now(),
@@ -125,50 +129,56 @@ export class BackupService {
       nodeId,
       createdAt: new Date().toISOString(),
       stateSchemaVersion: STATE_SCHEMA_VERSION,
+      key,
     };
   }
 
-  #next(request: { backupId: string; sequence: number }): { chunk: Uint8Array | null } {
-    const session = this.#sessions.get(request.backupId);
-    if (session === undefined) {
-      throw new RpcError(
-        "not_found",
-        `no backup ${request.backupId} in progress here (finished, idle for ` +
-          `${BACKUP_IDLE_MS / 1000} s, or the node restarted); start the backup again`,
-      );
-    }
-    if (request.sequence !== session.sequence) {
-      this.#drop(request.backupId);
-      throw new RpcError(
-        "invalid",
-        `backup ${request.backupId}: asked for chunk ${request.sequence}, the next is ` +
-          `${session.sequence}; start the backup again`,
-      );
-    }
-    clearTimeout(session.idleTimer);
-    let next: IteratorResult<Uint8Array>;
-    try {
-      next = session.chunks.next();
-    } catch (error) {
-      this.#drop(request.backupId);
-      throw error;
-    }
-    if (next.done) {
-      log.info("backup {backupId} done: index {index}, {chunks} chunks, {bytes} bytes in {ms} ms", {
-        backupId: request.backupId,
-        index: session.index,
-        chunks: session.chunkCount,
-        bytes: session.bytes,
-        ms: Math.round(performance.now() - session.startedAtMs),
-      });
-      this.#drop(request.backupId);
-      return { chunk: null };
-    }
-    session.sequence += 1;
-    session.chunkCount += 1;
-    session.bytes += next.value.length;
-    session.idleTimer = this.#idleTimer(request.backupId);
-    return { chunk: next.value };
+  /**
+   * The sealed chunks of backup `backupId` as an HTTP body, read as it is pulled; `null`
+   * when there is no such backup or its stream was already taken.
+   */
+  stream(backupId: string): ReadableStream<Uint8Array> | null {
+    const session = this.#sessions.get(backupId);
+    if (session === undefined || session.streaming) return null;
+    session.streaming = true;
+    let sequence = 1;
+    return new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        clearTimeout(session.idleTimer);
+        if (!this.#sessions.has(backupId)) {
+          controller.error(new Error(`backup ${backupId} was dropped`));
+          return;
+        }
+        try {
+          const next = session.chunks.next();
+          const chunk = next.done ? new Uint8Array(0) : next.value;
+          controller.enqueue(await sealFrame(session.key, sequence++, chunk));
+          session.idleTimer = this.#idleTimer(backupId);
+          if (!next.done) {
+            session.chunkCount += 1;
+            session.bytes += chunk.length;
+            return;
+          }
+          this.#finished(backupId, session);
+          controller.close();
+        } catch (error) {
+          this.#drop(backupId);
+          controller.error(error);
+        }
+      },
+      cancel: () => this.#drop(backupId),
+    }, { highWaterMark: 2 });
+  }
+
+  #finished(backupId: string, session: Session): void {
+    log.info("backup {backupId} done: index {index}, {chunks} chunks, {bytes} bytes in {ms} ms", {
+      backupId,
+      index: session.index,
+      chunks: session.chunkCount,
+      bytes: session.bytes,
+      ms: Math.round(performance.now() - session.startedAtMs),
+    });
+    this.#drop(backupId);
   }
 
   #idleTimer(backupId: string): ReturnType<typeof setTimeout> {

@@ -107,6 +107,7 @@ export function restoreDataDir(
   backup: CheckedBackup,
   context: { dataDirPath: string; self: MemberInfo },
 ): string {
+  const startedMs = performance.now();
   const storage = openStorage(context.dataDirPath);
   const { header } = backup.summary;
   const clusterId = crypto.randomUUID();
@@ -148,8 +149,15 @@ export function restoreDataDir(
   storage.close();
   log.info(
     "restored {path} (cluster {oldClusterId}, index {index}, term {term}, taken {createdAt} " +
-      "from node {nodeId}) as the new cluster {clusterId} with this node as its only voter",
-    { path: backup.path, oldClusterId: header.clusterId, ...header, clusterId },
+      "from node {nodeId}) as the new cluster {clusterId} with this node as its only voter, " +
+      "in {restore_ms} ms",
+    {
+      path: backup.path,
+      oldClusterId: header.clusterId,
+      ...header,
+      clusterId,
+      restore_ms: Math.round(performance.now() - startedMs),
+    },
   );
   return clusterId;
 }

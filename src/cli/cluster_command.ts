@@ -21,8 +21,9 @@ import { parseClusterSecretSource } from "./node_config.ts";
 import { type ClientCommandSpec, type ClientFlags, runClientCommand } from "./client_flags.ts";
 import type { BlixardClient } from "../client/client.ts";
 import { writeBackupFile } from "../backup/backup_file.ts";
+import { parsePeerEntry } from "../bootstrap/peer_source.ts";
 import { IMAGE_CHUNK_BYTES_DEFAULT } from "../backup/backup_image.ts";
-import { BACKUP_CHUNK_BYTES_MAX_RPC, BACKUP_CHUNK_BYTES_MIN } from "../backup/backup_rpcs.ts";
+import { BACKUP_CHUNK_BYTES_MAX_REQUEST, BACKUP_CHUNK_BYTES_MIN } from "../backup/backup_rpcs.ts";
 
 const HELP = `Usage:
   blixard cluster status --peer host:port [--json] [--timeout 10s]
@@ -80,6 +81,7 @@ const SPECS = {
         throw new UsageError(`give one FILE to write; usage: ${BACKUP_USAGE}`);
       }
       backupChunkBytes(flags);
+      backupUrlOf(flags.peer);
     },
   },
 } satisfies Record<string, ClientCommandSpec>;
@@ -254,13 +256,24 @@ async function rotateSecret(
 function backupChunkBytes(flags: ClientFlags): number {
   if (flags.chunkBytes === null) return IMAGE_CHUNK_BYTES_DEFAULT;
   const value = /^[0-9]{1,9}$/.test(flags.chunkBytes) ? Number(flags.chunkBytes) : Number.NaN;
-  if (!(value >= BACKUP_CHUNK_BYTES_MIN && value <= BACKUP_CHUNK_BYTES_MAX_RPC)) {
+  if (!(value >= BACKUP_CHUNK_BYTES_MIN && value <= BACKUP_CHUNK_BYTES_MAX_REQUEST)) {
     throw new UsageError(
       `--chunk-bytes ${flags.chunkBytes}: must be an integer from ${BACKUP_CHUNK_BYTES_MIN} ` +
-        `to ${BACKUP_CHUNK_BYTES_MAX_RPC}`,
+        `to ${BACKUP_CHUNK_BYTES_MAX_REQUEST}`,
     );
   }
   return value;
+}
+
+/** `GET /backup` of the member at `peer`: where its `/bootstrap` is. */
+function backupUrlOf(peer: string): string {
+  const entry = parsePeerEntry(peer);
+  if (entry.kind !== "http") {
+    throw new UsageError(
+      `--peer ${peer}: a backup needs host:port or an http(s) URL of one member`,
+    );
+  }
+  return new URL("/backup", entry.url).href;
 }
 
 /** `cluster backup FILE`: streams the image from the member into FILE. */
@@ -274,6 +287,7 @@ async function runBackup(
   const { header, chunks } = await client.backup({
     chunkBytes: backupChunkBytes(flags),
     timeoutMs: flags.timeoutMs,
+    httpUrl: backupUrlOf(flags.peer),
   });
   const written = await writeBackupFile(path, header, chunks);
   const seconds = ((performance.now() - startedMs) / 1000).toFixed(2);

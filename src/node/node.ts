@@ -113,6 +113,7 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
   // The HTTP routes and the gate read `member`, which exists from step 5 on; until then the
   // node is starting and knows no members.
   let member: ClusterMember | null = null;
+  let backups: BackupService | null = null;
   const rpcServer = new RpcServer({ concurrentRequestsMax: RPC_CONCURRENT_REQUESTS_MAX });
   rpcServer.register(PING_RPC, pingHandler({ nodeId: config.nodeId, p2pNodeId: endpoint.nodeId }));
   const gate = clusterSecret === null ? null : new SecretGate({
@@ -143,6 +144,7 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
       // document stays behind the gate, on cluster.status.
       status: clusterSecret === null ? status : () => publicStatusJson(status()),
       isServing: () => member?.isServing ?? true,
+      backup: (backupId) => backups?.stream(backupId) ?? null,
     },
   });
   resources.push("HTTP server", () => http.shutdown());
@@ -185,14 +187,14 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
   });
   member.attachTransport(transport);
   member.service.register(gate?.guard(rpcServer) ?? rpcServer);
-  const backups = new BackupService({
+  backups = new BackupService({
     nodeId: config.nodeId,
     storage: state.storage,
     stateMachine: state.stateMachine,
     raft: member.raft,
   });
   backups.register(gate?.guard(rpcServer) ?? rpcServer);
-  resources.push("backups", () => backups.close());
+  resources.push("backups", () => backups?.close());
   const { observeJoinPhase } = registerClusterMetrics(metrics, {
     status,
     raft: () => member?.raft ?? null,
