@@ -22,6 +22,7 @@ import { createHash, type Hash } from "node:crypto";
 import { basename, dirname, join } from "node:path";
 import { z } from "zod";
 import { bytesEqual } from "../state_machine/byte_keys.ts";
+import { syncToDisk } from "../node/identity.ts";
 
 /** The first bytes of every backup file. */
 export const BACKUP_MAGIC = Uint8Array.of(0x89, 0x42, 0x4c, 0x58, 0x42, 0x41, 0x4b, 0x0a);
@@ -112,7 +113,7 @@ export async function writeBackupFile(
     file.close();
     open = false;
     await Deno.rename(temporary, path);
-    await syncDirectory(directory);
+    await syncToDisk(directory);
     return written;
   } catch (error) {
     if (open) file.close();
@@ -137,16 +138,6 @@ function u32(value: number): Uint8Array {
   const bytes = new Uint8Array(4);
   new DataView(bytes.buffer).setUint32(0, value);
   return bytes;
-}
-
-/** Makes a rename in `directory` durable (the directory entry is data of the directory). */
-async function syncDirectory(directory: string): Promise<void> {
-  const handle = await Deno.open(directory, { read: true });
-  try {
-    await handle.sync();
-  } finally {
-    handle.close();
-  }
 }
 
 /**
