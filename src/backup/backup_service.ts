@@ -81,9 +81,7 @@ export class BackupService {
     request: { chunkBytes: number },
     signal: AbortSignal,
   ): Promise<RpcResponseOf<typeof BACKUP_BEGIN_RPC>> {
-    if (this.#sessions.size >= BACKUPS_MAX) {
-      throw new RpcError("overloaded", `${BACKUPS_MAX} backups are in progress; retry later`);
-    }
+    this.#checkCapacity();
     const { raft, stateMachine, storage, nodeId } = this.#options;
     let readIndex: number;
     try {
@@ -93,6 +91,8 @@ export class BackupService {
       throw error;
     }
     if (this.#closed) throw new RpcError("stopping", "the node is stopping");
+    // Again: other backups may have begun during the ReadIndex round.
+    this.#checkCapacity();
     const reader = storage.openSnapshotReader();
     const position = imagePosition(reader);
     if (position.clusterId === null || position.index < readIndex) {
@@ -168,6 +168,12 @@ export class BackupService {
       },
       cancel: () => this.#drop(backupId),
     }, { highWaterMark: 2 });
+  }
+
+  #checkCapacity(): void {
+    if (this.#sessions.size >= BACKUPS_MAX) {
+      throw new RpcError("overloaded", `${BACKUPS_MAX} backups are in progress; retry later`);
+    }
   }
 
   #finished(backupId: string, session: Session): void {
