@@ -31,9 +31,9 @@ Deno.test("imageChunks() exports every sm_ table, a later-added one too, and imp
       for (let i = 0; i < 200; i++) {
         store.put(encoder.encode(`key-${i}`), new Uint8Array(100).fill(i % 256));
       }
-      // A table another change adds to the replicated state (e.g. revoked keys).
-      storage.database.exec("CREATE TABLE sm_revoked (p2p_node_id TEXT PRIMARY KEY)");
-      storage.database.exec("INSERT INTO sm_revoked VALUES ('abc')");
+      // A table a later change adds to the replicated state.
+      storage.database.exec("CREATE TABLE sm_later (p2p_node_id TEXT PRIMARY KEY)");
+      storage.database.exec("INSERT INTO sm_later VALUES ('abc')");
       storage.database.exec("CREATE TABLE local_note (text TEXT)");
       storage.database.exec("INSERT INTO local_note VALUES ('not replicated')");
     });
@@ -46,9 +46,9 @@ Deno.test("imageChunks() exports every sm_ table, a later-added one too, and imp
   });
   const tables = chunks.map((chunk) => decodeImageChunk(chunk).table);
   assert.ok(chunks.length >= 20, `${chunks.length} chunks`);
-  assert.deepEqual([...new Set(tables)], ["sm_kv", "sm_revoked", "sm_state"]);
+  assert.deepEqual([...new Set(tables)], ["sm_kv", "sm_later", "sm_state"]);
   withStorage((storage, store) => {
-    storage.database.exec("CREATE TABLE sm_revoked (p2p_node_id TEXT PRIMARY KEY)");
+    storage.database.exec("CREATE TABLE sm_later (p2p_node_id TEXT PRIMARY KEY)");
     storage.transaction(() => {
       clearStateTables(storage.database);
       for (const chunk of chunks) importImageChunk(storage.database, decodeImageChunk(chunk));
@@ -57,21 +57,22 @@ Deno.test("imageChunks() exports every sm_ table, a later-added one too, and imp
     assert.deepEqual(store.get(encoder.encode("key-7")), new Uint8Array(100).fill(7));
     assert.deepEqual(stateTables(storage.database), [
       "sm_kv",
+      "sm_later",
       "sm_member",
       "sm_revoked",
       "sm_session",
       "sm_state",
     ]);
     assert.equal(
-      (storage.database.prepare("SELECT count(*) AS n FROM sm_revoked").get() as { n: number }).n,
+      (storage.database.prepare("SELECT count(*) AS n FROM sm_later").get() as { n: number }).n,
       1,
     );
     // A build without that table refuses the image instead of dropping the rows.
-    storage.database.exec("DROP TABLE sm_revoked");
-    const revoked = chunks.map(decodeImageChunk).find((chunk) => chunk.table === "sm_revoked")!;
+    storage.database.exec("DROP TABLE sm_later");
+    const later = chunks.map(decodeImageChunk).find((chunk) => chunk.table === "sm_later")!;
     assert.throws(
-      () => storage.transaction(() => importImageChunk(storage.database, revoked)),
-      /the backup holds table sm_revoked, which this build does not have/,
+      () => storage.transaction(() => importImageChunk(storage.database, later)),
+      /the backup holds table sm_later, which this build does not have/,
     );
   });
 });
