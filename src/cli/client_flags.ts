@@ -44,6 +44,8 @@ export interface ClientFlags {
   id: number | null;
   /** `--name` (`cluster dns-records`), or `null`. */
   name: string | null;
+  /** `--chunk-bytes` as given (only `cluster backup` allows it), or `null`. */
+  chunkBytes: string | null;
   /** Where the cluster secret comes from, or `null` for none. */
   clusterSecret: ClusterSecretSource | null;
   /** `--dns-server ip:port` for `dns:NAME` peers, or `null` for the system's resolver. */
@@ -70,6 +72,7 @@ const OPTIONS = {
   force: { type: "boolean" },
   id: { type: "string" },
   name: { type: "string" },
+  "chunk-bytes": { type: "string" },
   "cluster-secret-file": { type: "string" },
   "dns-server": { type: "string" },
   "no-cache": { type: "boolean" },
@@ -189,6 +192,7 @@ export function parseClientFlags(
     force: values.force ?? false,
     id,
     name: values.name ?? null,
+    chunkBytes: values["chunk-bytes"] ?? null,
     clusterSecret: parseClusterSecretSource(values["cluster-secret-file"], options.env),
     dnsServer: parseDnsServerSetting(
       values["dns-server"] === undefined

@@ -39,6 +39,7 @@ Deno.test("parseClientFlags() reads every flag and keeps the positionals in orde
     force: true,
     id: 3,
     name: null,
+    chunkBytes: null,
     clusterSecret: null,
     dnsServer: null,
     noCache: false,

@@ -1,16 +1,15 @@
 /**
- * `blixard cluster status|leave|remove|dns-records`: the operator's view of membership (DESIGN.md
- * section 4a). Each reaches the node through the same path a joiner takes: `/bootstrap`
+ * `blixard cluster status|leave|remove|dns-records|backup`: the operator's view of membership
+ * (DESIGN.md section 4a), and backups of the replicated state. Each reaches the node through the same path a joiner takes: `/bootstrap`
  * over HTTP, then Iroh with the advertised key.
  *
  * @module
  */
 
 import { formatDnsIdentity, quotedTxtStrings } from "../bootstrap/dns_identity.ts";
-import { isDnsName } from "../bootstrap/peer_source.ts";
+import { isDnsName, parsePeerEntry } from "../bootstrap/peer_source.ts";
 import type { StatusJson } from "../transport/cluster_rpcs.ts";
 import type { CliOutput, Environment } from "./cli.ts";
-import { type ClientCommandSpec, FINDING_THE_NODE_HELP, runClientCommand } from "./client_flags.ts";
 import { reasonOf, UsageError } from "./errors.ts";
 import { parseArgs } from "node:util";
 import {
@@ -22,6 +21,16 @@ import {
 import { openDataDir } from "../node/data_dir.ts";
 import { rotateSecretFingerprint } from "../node/secret_fingerprint.ts";
 import { parseClusterSecretSource } from "./node_config.ts";
+import {
+  type ClientCommandSpec,
+  type ClientFlags,
+  FINDING_THE_NODE_HELP,
+  runClientCommand,
+} from "./client_flags.ts";
+import type { BlixardClient } from "../client/client.ts";
+import { writeBackupFile } from "../backup/backup_file.ts";
+import { IMAGE_CHUNK_BYTES_DEFAULT } from "../backup/backup_image.ts";
+import { BACKUP_CHUNK_BYTES_MAX_REQUEST, BACKUP_CHUNK_BYTES_MIN } from "../backup/backup_rpcs.ts";
 
 const HELP = `Usage:
   blixard cluster status --peer host:port [--json] [--timeout 10s]
@@ -41,6 +50,10 @@ const HELP = `Usage:
       Zone-file TXT lines for NAME, one per member, each carrying the member's identity
       (signed when --cluster-secret-file is given). Published, they let joiners and clients
       use --peers dns:NAME / --peer dns:NAME with no HTTP request.
+  blixard cluster backup FILE --peer host:port [--chunk-bytes N] [--timeout 10s]
+      Writes a consistent image of the replicated state (keys, sessions, members), read
+      linearizably from the member at --peer, to FILE (atomically, mode 0600). Restore it
+      with 'blixard node --restore FILE'. --timeout bounds each call of the transfer.
 
 --peer is any member's host:port (its --bind address); BLIXARD_PEER works too.
 ${FINDING_THE_NODE_HELP}
@@ -53,6 +66,7 @@ const REMOVE_USAGE = "blixard cluster remove --id N --peer host:port [--force]";
 const DNS_RECORDS_USAGE = "blixard cluster dns-records --name NAME --peer host:port";
 /** TTL of the printed TXT records, in seconds: short, since members come and go. */
 export const DNS_RECORD_TTL_SECONDS = 300;
+const BACKUP_USAGE = "blixard cluster backup FILE --peer host:port [--chunk-bytes N]";
 
 const SPECS = {
   status: {
@@ -86,6 +100,18 @@ const SPECS = {
           `--name ${flags.name}: not a DNS name (letters, digits, '-', '_' in dot-separated labels)`,
         );
       }
+    },
+  },
+  backup: {
+    usage: BACKUP_USAGE,
+    allowed: ["peer", "timeout", "chunk-bytes"],
+    help: HELP,
+    check: (flags) => {
+      if (flags.positionals.length !== 1) {
+        throw new UsageError(`give one FILE to write; usage: ${BACKUP_USAGE}`);
+      }
+      backupChunkBytes(flags);
+      backupUrlOf(flags.peer);
     },
   },
 } satisfies Record<string, ClientCommandSpec>;
@@ -144,6 +170,12 @@ export async function runClusterCommand(
           output.stdout(await formatDnsRecords(status, { name: flags.name!, clusterSecret }));
           return 0;
         },
+      );
+    case "backup":
+      return await runClientCommand(
+        rest,
+        { ...context, spec: SPECS.backup },
+        (client, flags) => runBackup(client, flags, output),
       );
     case "-h":
     case "--help":
@@ -285,6 +317,53 @@ export async function formatDnsRecords(
     lines.push(`${owner} ${DNS_RECORD_TTL_SECONDS} IN TXT ${quotedTxtStrings(text)}`);
   }
   return lines.map((line) => `${line}\n`).join("");
+}
+
+/** The `--chunk-bytes` of `flags`, checked, or the default. */
+function backupChunkBytes(flags: ClientFlags): number {
+  if (flags.chunkBytes === null) return IMAGE_CHUNK_BYTES_DEFAULT;
+  const value = /^[0-9]{1,9}$/.test(flags.chunkBytes) ? Number(flags.chunkBytes) : Number.NaN;
+  if (!(value >= BACKUP_CHUNK_BYTES_MIN && value <= BACKUP_CHUNK_BYTES_MAX_REQUEST)) {
+    throw new UsageError(
+      `--chunk-bytes ${flags.chunkBytes}: must be an integer from ${BACKUP_CHUNK_BYTES_MIN} ` +
+        `to ${BACKUP_CHUNK_BYTES_MAX_REQUEST}`,
+    );
+  }
+  return value;
+}
+
+/** `GET /backup` of the member at `peer`: where its `/bootstrap` is. */
+function backupUrlOf(peer: string): string {
+  const entry = parsePeerEntry(peer);
+  if (entry.kind !== "http") {
+    throw new UsageError(
+      `--peer ${peer}: a backup needs host:port or an http(s) URL of one member`,
+    );
+  }
+  return new URL("/backup", entry.url).href;
+}
+
+/** `cluster backup FILE`: streams the image from the member into FILE. */
+async function runBackup(
+  client: BlixardClient,
+  flags: ClientFlags,
+  output: CliOutput,
+): Promise<number> {
+  const path = flags.positionals[0]!;
+  const startedMs = performance.now();
+  const { header, chunks } = await client.backup({
+    chunkBytes: backupChunkBytes(flags),
+    timeoutMs: flags.timeoutMs,
+    httpUrl: backupUrlOf(flags.peer),
+  });
+  const written = await writeBackupFile(path, header, chunks);
+  const seconds = ((performance.now() - startedMs) / 1000).toFixed(2);
+  output.stdout(
+    `backup of cluster ${header.clusterId} at index ${header.index} (term ${header.term}) ` +
+      `from node ${header.nodeId} written to ${path}: ${written.bytes} bytes in ` +
+      `${written.chunks} chunks, ${seconds} s\n`,
+  );
+  return 0;
 }
 
 /** The human form of `/status`: two header lines and one row per member. */

@@ -62,6 +62,16 @@ export interface NodeConfig {
    * for none. It is read and checked at start; a secret value prints as `[redacted]`.
    */
   readonly clusterSecret: ClusterSecretSource | null;
+  /**
+   * `--restore FILE`: found a new cluster (new cluster id) from this backup, into an empty
+   * data dir; `null` otherwise. A flag only, never from the environment: it acts once.
+   */
+  readonly restoreFile: string | null;
+  /**
+   * `--force-new-cluster`: recover from a lost quorum by rewriting the membership to this
+   * node alone. A flag only, spelled out in full, never from the environment.
+   */
+  readonly forceNewCluster: boolean;
   /** `--dns-server`: the resolver of `dns:NAME` peers, or `null` for the system's. */
   readonly dnsServer: DnsServer | null;
 }
@@ -138,6 +148,8 @@ const PARSE_OPTIONS = {
   advertise: { type: "string", multiple: true },
   "http-bind": { type: "string" },
   "dns-server": { type: "string" },
+  restore: { type: "string" },
+  "force-new-cluster": { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -188,6 +200,7 @@ export function parseNodeConfig(args: readonly string[], environment: Environmen
     mdnsEnabled: parseMdns(flags.mdns, environment),
     clusterSecret: parseClusterSecretSource(flags["cluster-secret-file"], environment),
     dnsServer: parseDnsServerSetting(lookup("dns-server")),
+    ...parseRecovery(flags),
   };
   assertConfig(config);
   return Object.freeze(config);
@@ -202,7 +215,38 @@ function assertConfig(config: NodeConfig): void {
   if (!valid) throw new Error(`NodeConfig invariant violated: ${JSON.stringify(config)}`);
 }
 
-type ParsedFlags = Partial<Record<NodeFlag, string | boolean>>;
+type ParsedFlags = Partial<
+  Record<NodeFlag | "restore" | "force-new-cluster", string | boolean>
+>;
+
+/**
+ * `--restore FILE` and `--force-new-cluster`: each founds a cluster of this node alone, so
+ * neither goes with the other, nor with `--peers` (which would be ignored).
+ */
+function parseRecovery(
+  flags: ParsedFlags,
+): { restoreFile: string | null; forceNewCluster: boolean } {
+  const restore = flags.restore;
+  const restoreFile = typeof restore === "string"
+    ? parsePath({ value: restore, origin: "--restore" })
+    : null;
+  if (restoreFile === "") fail({ value: "", origin: "--restore" }, "needs a backup file");
+  const forceNewCluster = flags["force-new-cluster"] === true;
+  if (restoreFile !== null && forceNewCluster) {
+    throw new UsageError(
+      "--restore and --force-new-cluster: give one; --restore founds a new cluster from a " +
+        "backup, --force-new-cluster recovers a surviving member's data dir",
+    );
+  }
+  const which = restoreFile !== null ? "--restore" : forceNewCluster ? "--force-new-cluster" : null;
+  if (which !== null && typeof flags.peers === "string" && flags.peers.trim() !== "") {
+    throw new UsageError(
+      `${which} and --peers: ${which} makes this node a cluster of its own; drop --peers, ` +
+        `and let other nodes join it with --peers`,
+    );
+  }
+  return { restoreFile, forceNewCluster };
+}
 
 /** Flags that may be given more than once; their values add up. */
 const REPEATABLE_FLAGS: ReadonlySet<string> = new Set(

@@ -47,6 +47,8 @@ Deno.test("parseNodeConfig() fills every default from --id alone", () => {
     mdnsEnabled: false,
     clusterSecret: null,
     dnsServer: null,
+    restoreFile: null,
+    forceNewCluster: false,
   });
 });
 
@@ -93,6 +95,8 @@ Deno.test("parseNodeConfig() reads every flag", () => {
       origin: "--cluster-secret-file",
     },
     dnsServer: { ipAddr: "127.0.0.1", port: 5353 },
+    restoreFile: null,
+    forceNewCluster: false,
   });
 });
 
@@ -126,6 +130,8 @@ Deno.test("parseNodeConfig() reads every flag from its BLIXARD_ variable", () =>
     mdnsEnabled: true,
     clusterSecret: { kind: "file", path: "/secret", origin: "BLIXARD_CLUSTER_SECRET_FILE" },
     dnsServer: { ipAddr: "::1", port: 53 },
+    restoreFile: null,
+    forceNewCluster: false,
   });
 });
 

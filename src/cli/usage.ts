@@ -15,13 +15,14 @@ Usage:
   blixard node --id N [--bind host:port] [--data-dir DIR] [--peers a,b,…] [--relay-url URL]
                [--join-timeout 30s] [--log-level info] [--log-format text|json]
                [--mdns] [--cluster-secret-file PATH] [--advertise ip:port]…
-               [--http-bind host:port]
+               [--http-bind host:port] [--restore FILE | --force-new-cluster]
   blixard cluster status  --peer host:port [--json]
   blixard cluster leave   --peer host:port
   blixard cluster remove  --id N --peer host:port
   blixard cluster new-secret FILE                (a new secret, mode 0600)
   blixard cluster rotate-secret --data-dir DIR --cluster-secret-file OLD --new-secret-file NEW
   blixard cluster dns-records --name NAME --peer host:port   (zone-file TXT lines)
+  blixard cluster backup  FILE --peer host:port   (consistent image of the replicated state)
   blixard kv put KEY VALUE --peer host:port      (prints the commit index)
   blixard kv get KEY       --peer host:port      (linearizable; exit 1 when absent)
   blixard kv delete KEY    --peer host:port
@@ -85,6 +86,15 @@ Flags:
                             and clients must prove it, and a joiner refuses a seed whose
                             /bootstrap is not signed with it. Without a secret the node warns
                             that anyone who can reach its ports may join. Default: none.
+  --restore FILE            Found a new cluster, with a new cluster id, from a backup written by
+                            'blixard cluster backup'. The data dir must be empty; the file is
+                            checked whole (format, checksum) before anything is written. Other
+                            nodes then join this one with --peers. Flag only.
+  --force-new-cluster       Recovery after a quorum is lost for good: on a surviving member,
+                            rewrite the membership to this node alone, keeping its data and
+                            cluster id; then add fresh nodes. Writes the lost members had
+                            acknowledged but this node never received are lost: start the
+                            survivor with the highest applied index. Flag only, spelled out.
   -h, --help                Show this help.
 
 Environment:

@@ -26,6 +26,10 @@ import type { ClusterSecret } from "../auth/cluster_secret.ts";
 import { findSeed } from "../bootstrap/bootstrap_client.ts";
 import type { PeerCache } from "../bootstrap/peer_cache.ts";
 import type { TxtResolver } from "../bootstrap/peer_source.ts";
+import type { BackupHeader } from "../backup/backup_file.ts";
+import { BACKUP_BEGIN_RPC } from "../backup/backup_rpcs.ts";
+import { importTransferKey, openFrames } from "../backup/backup_transfer.ts";
+import { reasonOf } from "../cli/errors.ts";
 import {
   COMPARE_AND_SET_RPC,
   DELETE_RPC,
@@ -206,6 +210,55 @@ export class BlixardClient {
       await endpoint.close();
       throw error;
     }
+  }
+
+  /**
+   * A consistent image of the replicated state from the node the client talks to
+   * (`cluster backup`): its position at once, then its chunks as they arrive. The node took
+   * the image after a ReadIndex round, so it holds every write acknowledged before. The
+   * chunks come sealed from `httpUrl` (that node's `GET /backup`, `backup_transfer.ts`);
+   * `timeoutMs` bounds taking the image, and each wait for data after it.
+   */
+  async backup(
+    options: OperationOptions & { chunkBytes: number; httpUrl: string },
+  ): Promise<{ header: BackupHeader; chunks: AsyncGenerator<Uint8Array> }> {
+    const timeoutMs = options.timeoutMs ?? OPERATION_TIMEOUT_MS_DEFAULT;
+    const { backupId, key, ...header } = await this.#callOnce(
+      BACKUP_BEGIN_RPC,
+      { chunkBytes: options.chunkBytes },
+      { timeoutMs },
+    );
+    const url = new URL(options.httpUrl);
+    url.searchParams.set("id", backupId);
+    // Aborted when the member sends nothing for `timeoutMs`, not after a fixed total: a
+    // large state takes as long as it takes.
+    const idle = new AbortController();
+    let timer = setTimeout(() => idle.abort(new Error("no data")), timeoutMs);
+    const response = await fetch(url, { signal: idle.signal }).catch((error) => {
+      clearTimeout(timer);
+      throw new ClientError("unavailable", `GET ${url.origin}/backup: ${reasonOf(error)}`);
+    });
+    if (!response.ok || response.body === null) {
+      clearTimeout(timer);
+      await response.body?.cancel();
+      throw new ClientError(
+        "unavailable",
+        `GET ${url.origin}/backup answered ${response.status}: start the backup again`,
+      );
+    }
+    const frames = openFrames(response.body, await importTransferKey(key));
+    async function* chunks(): AsyncGenerator<Uint8Array> {
+      try {
+        for await (const chunk of frames) {
+          clearTimeout(timer);
+          yield chunk;
+          timer = setTimeout(() => idle.abort(new Error("no data")), timeoutMs);
+        }
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    return { header, chunks: chunks() };
   }
 
   /** The `/status` of the node the client talks to. */

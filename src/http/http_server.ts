@@ -1,6 +1,7 @@
 /**
- * The node's HTTP server (DESIGN.md section 4): `GET /bootstrap`, `/health`, `/status` and
- * `/metrics` on the bind host at bind port + 1000, on `Deno.serve`.
+ * The node's HTTP server (DESIGN.md section 4): `GET /bootstrap`, `/health`, `/status`,
+ * `/metrics`, and `/backup` (the sealed chunks of a backup begun over RPC) on the bind host
+ * at bind port + 1000, on `Deno.serve`.
  *
  * The server only reads: the node supplies the `/bootstrap` and `/status` objects through
  * `HttpRoutes` and this module serialises them. Every request is counted in
@@ -24,6 +25,11 @@ export interface HttpRoutes {
   status(): unknown;
   /** `false` once the node is shutting down: `/health` then answers 503. */
   isServing(): boolean;
+  /**
+   * The sealed chunks of a backup in progress (`GET /backup?id=…`, see
+   * `src/backup/backup_transfer.ts`), or `null` when there is no such backup.
+   */
+  backup?(backupId: string): ReadableStream<Uint8Array> | null;
 }
 
 /** A running HTTP server. */
@@ -145,6 +151,17 @@ function routeHandlers(options: HttpServerOptions): Map<string, RouteHandler> {
           : jsonResponse(503, { status: "stopping" }),
       )],
     ["/status", async () => jsonResponse(200, await routes.status())],
+    ["/backup", (request) => {
+      const backupId = new URL(request.url).searchParams.get("id") ?? "";
+      const body = routes.backup?.(backupId) ?? null;
+      return Promise.resolve(
+        body === null
+          ? jsonResponse(404, { error: "no backup in progress with this id; start it again" })
+          : new Response(body, {
+            headers: { "content-type": "application/octet-stream", "cache-control": "no-store" },
+          }),
+      );
+    }],
     ["/metrics", async () => {
       const { contentType, body } = await metrics.render();
       return new Response(body, {

@@ -36,9 +36,10 @@ import { txtResolverFor } from "../bootstrap/peer_source.ts";
 import { MemberDirectory, sameAddresses } from "./member_directory.ts";
 import { MembershipManager } from "./membership_manager.ts";
 import { DEFAULT_RAFT_TIMING, RaftNode } from "./raft_node.ts";
-import { RemovalWatch } from "./removal_watch.ts";
+import { RemovalWatch, RESTART_CHECK_MS } from "./removal_watch.ts";
 import { statusJson } from "./status_view.ts";
 import { sleep } from "../util/sleep.ts";
+import { forcedJson } from "./force_new_cluster.ts";
 
 const log = getLogger(["blixard", "node"]);
 
@@ -161,7 +162,8 @@ export class ClusterMember {
     const { stateMachine } = this.#options.state;
     const raft = this.raft.status();
     const hasRaftState = raft.lastIndex > 0 || raft.term > 0;
-    return statusJson({
+    const forced = this.#options.state.forced;
+    const status = statusJson({
       nodeId: this.#options.config.nodeId,
       raft: hasRaftState ? raft : null,
       clusterId: stateMachine.clusterId(),
@@ -172,6 +174,7 @@ export class ClusterMember {
       joinsInFlight: this.#joins.toJson(hasRaftState ? raft : null),
       stopping: this.#stopping !== null,
     });
+    return forced === null ? status : { ...status, forced: forcedJson(forced) };
   }
 
   /**
@@ -417,15 +420,20 @@ export class ClusterMember {
 
   /**
    * The removal entry never reaches a node the others already refuse (see
-   * `removal_watch.ts`): while leaderless, it asks the members whether it still is one.
+   * `removal_watch.ts`): while leaderless, and for a while after a restart, it asks the
+   * members whether it still is one.
    */
   #watchForRemoval(): RemovalWatch {
     const { config, endpoint, rpcClient, state } = this.#options;
     const nodeId = config.nodeId;
+    const askWithLeaderUntilMs = state.start === "restart"
+      ? performance.now() + RESTART_CHECK_MS
+      : 0;
     return new RemovalWatch({
       self: () => {
         const status = this.raft.status();
-        if (status.leaderId !== NO_NODE || !isMember(status.confState, nodeId)) return null;
+        const asking = status.leaderId === NO_NODE || performance.now() < askWithLeaderUntilMs;
+        if (!asking || !isMember(status.confState, nodeId)) return null;
         return {
           nodeId,
           p2pNodeId: endpoint.nodeId,

@@ -21,6 +21,7 @@ import type { MemberInfo } from "../state_machine/member_info.ts";
 import type { P2pEndpoint } from "../transport/p2p_endpoint.ts";
 import { getLogger } from "../log/logging.ts";
 import { checkSecretFingerprint, recordSecretFingerprint } from "./secret_fingerprint.ts";
+import { type ForcedRecord, forceNewCluster, readForcedRecord } from "./force_new_cluster.ts";
 
 const log = getLogger(["blixard", "node"]);
 
@@ -34,6 +35,8 @@ export interface ClusterState {
   start: StartMode;
   /** This node's own member record, as it is now (addresses of this run). */
   self: MemberInfo;
+  /** When this node's membership was forced (`--force-new-cluster`), or `null`. */
+  forced: ForcedRecord | null;
 }
 
 /**
@@ -48,28 +51,48 @@ export function openClusterState(
   const storage = openStorage(context.dataDirPath);
   try {
     const stateMachine = new KvStateMachine(new SqliteStateStore(storage));
-    const self: MemberInfo = {
-      nodeId: config.nodeId,
-      p2pNodeId: context.endpoint.nodeId,
-      addresses: context.endpoint.addresses(),
-      relayUrl: context.endpoint.relayUrl,
-    };
+    const self = selfMemberInfo(config.nodeId, context.endpoint);
     const { hardState } = storage.initialState();
     if (hardState.term > 0 || storage.lastIndex() > 0) {
       checkOwnership(stateMachine, self, storage.path);
       checkSecretFingerprint(context.dataDirPath, context.secretFingerprint ?? null);
-      return { storage, stateMachine, start: "restart", self };
+      if (config.forceNewCluster) {
+        forceNewCluster(storage, { stateMachine, self, nowMs: Date.now() });
+      }
+      return { storage, stateMachine, start: "restart", self, forced: readForcedRecord(storage) };
+    }
+    if (config.forceNewCluster) {
+      removeIfPristine(storage);
+      throw new StartupError(
+        `--force-new-cluster: ${context.dataDirPath} holds no Raft state, so there is nothing ` +
+          `to recover: start a surviving member's data dir with it`,
+      );
     }
     recordSecretFingerprint(context.dataDirPath, context.secretFingerprint ?? null);
-    if (config.peers.length > 0) return { storage, stateMachine, start: "join", self };
+    if (config.peers.length > 0) {
+      return { storage, stateMachine, start: "join", self, forced: null };
+    }
     const clusterId = crypto.randomUUID();
     storage.persist({ ...foundingLog(self, clusterId), snapshot: null });
     log.info("founded cluster {clusterId} with this node as its only voter", { clusterId });
-    return { storage, stateMachine, start: "found", self };
+    return { storage, stateMachine, start: "found", self, forced: null };
   } catch (error) {
     storage.close();
     throw error;
   }
+}
+
+/** This node's member record as it is now: its id, key and the addresses of this run. */
+export function selfMemberInfo(
+  nodeId: number,
+  endpoint: Pick<P2pEndpoint, "nodeId" | "addresses" | "relayUrl">,
+): MemberInfo {
+  return {
+    nodeId,
+    p2pNodeId: endpoint.nodeId,
+    addresses: endpoint.addresses(),
+    relayUrl: endpoint.relayUrl,
+  };
 }
 
 /**
@@ -89,7 +112,8 @@ export function removeIfPristine(storage: SqliteStorage): void {
   }
 }
 
-function openStorage(dataDirPath: string): SqliteStorage {
+/** Opens the Raft storage, turning a failure into one `StartupError` line. */
+export function openStorage(dataDirPath: string): SqliteStorage {
   try {
     return SqliteStorage.open(dataDirPath);
   } catch (error) {

@@ -144,7 +144,7 @@ async function createKeyFile(dataDirPath: string, keyPath: string): Promise<Uint
  * fsyncs a file (its content must be on disk before the rename publishes it) or a
  * directory (the rename itself must survive a crash). Linux syncs through a read-only fd.
  */
-async function syncToDisk(path: string): Promise<void> {
+export async function syncToDisk(path: string): Promise<void> {
   const handle = await Deno.open(path, { read: true });
   try {
     await handle.sync();

@@ -45,12 +45,14 @@ import { ResourceStack } from "./resource_stack.ts";
 import { JoinProgress } from "./join_progress.ts";
 import { wireEndpointMetrics } from "./endpoint_metrics.ts";
 import { registerClusterMetrics } from "./cluster_metrics.ts";
-import { openClusterState, type StartMode } from "./cluster_state.ts";
+import { openClusterState, selfMemberInfo, type StartMode } from "./cluster_state.ts";
 import { ClusterMember } from "./cluster_member.ts";
 import { publicStatusJson, startingStatusJson } from "./status_view.ts";
 import { startSeedSearch } from "./joiner.ts";
 import type { Seed } from "../bootstrap/bootstrap_client.ts";
 import { DATABASE_FILE_NAME } from "../storage/sqlite_storage.ts";
+import { BackupService } from "../backup/backup_service.ts";
+import { checkRestore, restoreDataDir } from "../backup/restore.ts";
 
 const log = getLogger(["blixard", "node"]);
 
@@ -87,6 +89,10 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
   // Computed now: once the HTTP server answers, the start must not yield to the event loop
   // again (a /health 200 tells a supervisor the node is up and may be signalled).
   const secretFingerprint = await clusterSecret?.fingerprint() ?? null;
+  // Checked before the data dir is even locked: a bad backup leaves no trace.
+  const backup = config.restoreFile === null
+    ? null
+    : checkRestore(config.restoreFile, config.dataDir);
   const dataDir = await openDataDir(config.dataDir);
   resources.push("data dir lock", () => dataDir.release());
   const identity = await loadOrCreateIdentity(dataDir.path);
@@ -108,6 +114,7 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
   // The HTTP routes and the gate read `member`, which exists from step 5 on; until then the
   // node is starting and knows no members.
   let member: ClusterMember | null = null;
+  let backups: BackupService | null = null;
   const rpcServer = new RpcServer({ concurrentRequestsMax: RPC_CONCURRENT_REQUESTS_MAX });
   rpcServer.register(PING_RPC, pingHandler({ nodeId: config.nodeId, p2pNodeId: endpoint.nodeId }));
   const gate = clusterSecret === null ? null : new SecretGate({
@@ -138,10 +145,17 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
       // document stays behind the gate, on cluster.status.
       status: clusterSecret === null ? status : () => publicStatusJson(status()),
       isServing: () => member?.isServing ?? true,
+      backup: (backupId) => backups?.stream(backupId) ?? null,
     },
   });
   resources.push("HTTP server", () => http.shutdown());
 
+  if (backup !== null) {
+    restoreDataDir(backup, {
+      dataDirPath: dataDir.path,
+      self: selfMemberInfo(config.nodeId, endpoint),
+    });
+  }
   const state = openClusterState(config, {
     dataDirPath: dataDir.path,
     endpoint,
@@ -174,6 +188,14 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
   });
   member.attachTransport(transport);
   member.service.register(gate?.guard(rpcServer) ?? rpcServer);
+  backups = new BackupService({
+    nodeId: config.nodeId,
+    storage: state.storage,
+    stateMachine: state.stateMachine,
+    raft: member.raft,
+  });
+  backups.register(gate?.guard(rpcServer) ?? rpcServer);
+  resources.push("backups", () => backups?.close());
   const { observeJoinPhase } = registerClusterMetrics(metrics, {
     status,
     raft: () => member?.raft ?? null,

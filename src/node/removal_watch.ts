@@ -13,7 +13,13 @@
  * its key as revoked. The node then says so in its log and stops.
  *
  * Only state committed past everything this node holds counts: a member that lags behind
- * may not know yet that this node was added.
+ * may not know yet that this node was added. The one exception is a member whose
+ * membership was forced (`--force-new-cluster`): it names the keys it removed, and a node
+ * that finds its own key there is out, however long its log.
+ *
+ * A node that restarts also asks during its first `RESTART_CHECK_MS`, leader or not: the
+ * old members of a forced cluster that come back together can elect a leader among
+ * themselves, and must still find out.
  *
  * @module
  */
@@ -30,6 +36,8 @@ export const REMOVAL_CHECK_INTERVAL_MS = 1_000;
  * election ends well within one interval and costs no RPCs.
  */
 export const LEADERLESS_CHECKS_MIN = 2;
+/** How long after a restart a node asks the members even while it has a leader. */
+export const RESTART_CHECK_MS = 10_000;
 /** Deadline of one status request. */
 const STATUS_TIMEOUT_MS = 1_000;
 
@@ -48,6 +56,11 @@ export interface SelfView {
  */
 export function removalEvidence(peer: StatusJson, self: SelfView): string | null {
   if (peer.cluster_id === null || peer.cluster_id !== self.clusterId) return null;
+  const forced = peer.forced;
+  if (forced?.removed.some((member) => member.p2p_node_id === self.p2pNodeId)) {
+    return `node ${peer.node_id} was forced to a new membership at ${forced.at} ` +
+      `(from index ${forced.from_index}) that removed this node`;
+  }
   if (peer.applied_index <= self.lastIndex) return null;
   const record = peer.members.find((member) => member.node_id === self.nodeId);
   const where = `node ${peer.node_id} (applied index ${peer.applied_index}, ` +

@@ -136,3 +136,22 @@ Deno.test("revocationEvidence() takes a member's revoked refusal as removal, and
   assert.equal(revocationEvidence(new RpcError("unauthenticated", "who?"), peer), null);
   assert.equal(revocationEvidence(new Error("revoked"), peer), null);
 });
+
+Deno.test("removalEvidence() believes a forced member that names this node's key as removed, however long this node's log", () => {
+  const forced = {
+    at: "2026-01-02T03:04:05.000Z",
+    from_index: 18,
+    removed: [{ node_id: 3, p2p_node_id: SELF.p2pNodeId }, { node_id: 2, p2p_node_id: null }],
+  };
+  // The forced member has applied less than this old member holds: only the key tells.
+  const status = peerStatus({ applied_index: 19, forced });
+  assert.equal(
+    removalEvidence(status, SELF),
+    "node 1 was forced to a new membership at 2026-01-02T03:04:05.000Z (from index 18) " +
+      "that removed this node",
+  );
+  // A fresh node that took the id 3 later has another key: not removed, and not in another cluster.
+  const fresh = { ...SELF, p2pNodeId: "e".repeat(64) };
+  assert.equal(removalEvidence(status, fresh), null);
+  assert.equal(removalEvidence({ ...status, cluster_id: "cluster-b" }, SELF), null);
+});

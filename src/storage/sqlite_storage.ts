@@ -4,8 +4,10 @@
  *
  * Durability: WAL journal with `synchronous=FULL`, so a commit returns only after the WAL is
  * fsynced; the pragma is read back at open and the node refuses to run otherwise. The
- * database is opened with `locking_mode=EXCLUSIVE`, so a second process (a second node
- * started on the same data dir by mistake) cannot open it while this one runs.
+ * data dir's `LOCK` keeps a second process (a second node started on the same data dir by
+ * mistake) out; SQLite itself runs in normal locking mode, so that a backup can read a
+ * consistent snapshot on a second, read-only connection while this one keeps writing
+ * (`openSnapshotReader`).
  *
  * Atomicity: `transaction(fn)` groups `persist` and the state machine's writes (the state
  * store shares this database) into one SQLite transaction, so a node pays one fsync per
@@ -308,6 +310,26 @@ export class SqliteStorage implements DurableStorage {
     }
   }
 
+  /**
+   * A second, read-only connection to this database inside one read transaction: a
+   * consistent snapshot of everything committed before the call, which stays the same
+   * while this storage keeps writing (WAL). A backup reads through it page by page.
+   * Close it soon: while it is open, checkpoints cannot move past its snapshot.
+   */
+  openSnapshotReader(): DatabaseSync {
+    assert(!this.#closed, "storage is open", { detail: () => this.path });
+    const reader = new DatabaseSync(this.path, { readOnly: true });
+    try {
+      reader.exec("BEGIN");
+      // The read transaction (and so the snapshot) starts with the first read, not at BEGIN.
+      reader.prepare("SELECT count(*) FROM meta").get();
+      return reader;
+    } catch (error) {
+      reader.close();
+      throw error;
+    }
+  }
+
   /** True while inside `transaction`. */
   inTransaction(): boolean {
     return this.#depth > 0;
@@ -536,8 +558,6 @@ function corruptionError(what: string, location: Location): StorageCorruptionErr
 
 /** WAL and `synchronous=FULL`, read back: without them a commit is not durable. */
 function configureDurability(database: DatabaseSync, path: string): void {
-  // Set before WAL so that the WAL index lives in heap memory, not in a shared -shm file.
-  database.exec("PRAGMA locking_mode = EXCLUSIVE");
   const journal = database.prepare("PRAGMA journal_mode = WAL").get() as { journal_mode: string };
   if (journal.journal_mode !== "wal") {
     throw new Error(`${path}: journal_mode is ${journal.journal_mode}, not wal: refusing to run`);

@@ -64,7 +64,7 @@ function assertCorrupt(dataDir: string, what: RegExp): void {
   });
 }
 
-Deno.test("SqliteStorage.open() sets WAL, synchronous=FULL and an exclusive lock", () =>
+Deno.test("SqliteStorage.open() sets WAL and synchronous=FULL, in normal locking mode", () =>
   withDataDir((dataDir) => {
     const storage = SqliteStorage.open(dataDir);
     try {
@@ -73,7 +73,7 @@ Deno.test("SqliteStorage.open() sets WAL, synchronous=FULL and an exclusive lock
       deepStrictEqual([pragma("journal_mode"), pragma("synchronous"), pragma("locking_mode")], [
         "wal",
         2,
-        "exclusive",
+        "normal",
       ]);
     } finally {
       storage.close();
@@ -119,18 +119,30 @@ Deno.test("SqliteStorage.transaction({ durable: false }) commits, survives reope
     }
   }));
 
-Deno.test("SqliteStorage.open() refuses a data dir another storage holds open", () =>
+Deno.test("SqliteStorage.openSnapshotReader() keeps seeing the state of its start while the storage writes", () =>
   withDataDir((dataDir) => {
     const storage = SqliteStorage.open(dataDir);
     try {
-      throws(
-        () => SqliteStorage.open(dataDir),
-        /locked by another process; stop the other blixard node/,
-      );
+      storage.persist({
+        hardState: { term: 1, vote: 0, commit: 0 },
+        entries: normals(1, 2, 1),
+        snapshot: null,
+      });
+      const reader = storage.openSnapshotReader();
+      const lastIndex = () =>
+        (reader.prepare("SELECT max(log_index) AS high FROM raft_log").get() as { high: number })
+          .high;
+      try {
+        strictEqual(lastIndex(), 2);
+        storage.persist({ hardState: null, entries: normals(3, 4, 1), snapshot: null });
+        strictEqual(storage.lastIndex(), 4, "the storage writes on");
+        strictEqual(lastIndex(), 2, "the reader still sees its snapshot");
+      } finally {
+        reader.close();
+      }
     } finally {
       storage.close();
     }
-    SqliteStorage.open(dataDir).close();
   }));
 
 Deno.test("SqliteStorage keeps hard state, entries and snapshot across close and reopen", () =>

@@ -49,6 +49,19 @@ export const statusMemberSchema = z.strictObject({
   p2p_relay_url: z.string().nullable(),
 });
 
+/**
+ * That this node's membership was forced (`--force-new-cluster`): when, from which index,
+ * and which members (ids and keys) it removed. Only on the forced node.
+ */
+export const forcedSchema = z.strictObject({
+  at: z.string(),
+  from_index: index,
+  removed: z.array(z.strictObject({ node_id: nodeId, p2p_node_id: z.string().nullable() })),
+});
+
+/** `forced` of `/status` as a type. */
+export type ForcedJson = z.infer<typeof forcedSchema>;
+
 /** The `/status` document, also answered by `cluster.status`. */
 export const statusSchema = z.strictObject({
   node_id: nodeId,
@@ -73,6 +86,8 @@ export const statusSchema = z.strictObject({
     since: z.string(),
     lag: index.nullable(),
   })).max(64).optional(),
+  /** Present on a node whose membership was forced. */
+  forced: forcedSchema.optional(),
 });
 
 /** `/status` as a type. */

@@ -1,0 +1,208 @@
+/**
+ * `BackupService`: a member's side of `cluster backup`.
+ *
+ * `cluster.backup_begin` first waits for a ReadIndex round (Raft thesis §6.4), so every
+ * write acknowledged before the request is applied here; it then opens a read-only SQLite
+ * connection inside one read transaction (`SqliteStorage.openSnapshotReader`). That
+ * snapshot is the image: it stays the same while the node keeps applying and serving, and
+ * its applied index (at least the ReadIndex) is the backup's index. The caller then takes
+ * the chunks from `GET /backup?id=…` (`stream`), sealed with the key `begin` answered
+ * (`backup_transfer.ts`); each is read from the snapshot when the HTTP body asks for it, so
+ * the member holds about one chunk in memory, whatever the state's size.
+ *
+ * At most `BACKUPS_MAX` backups run at once, and one that is not read from for
+ * `BACKUP_IDLE_MS` is dropped: an open snapshot keeps the WAL from being checkpointed.
+ *
+ * @module
+ */
+
+import type { DatabaseSync } from "node:sqlite";
+import { getLogger } from "../log/logging.ts";
+import type { RaftNode } from "../node/raft_node.ts";
+import { ClusterError } from "../node/cluster_error.ts";
+import type { KvStateMachine } from "../state_machine/kv_state_machine.ts";
+import { STATE_SCHEMA_VERSION } from "../state_machine/sqlite_state_store.ts";
+import type { SqliteStorage } from "../storage/sqlite_storage.ts";
+import { RpcError, type RpcResponseOf, type RpcServer } from "../transport/rpc.ts";
+import { imageChunks, imagePosition } from "./backup_image.ts";
+import { BACKUP_BEGIN_RPC } from "./backup_rpcs.ts";
+import { importTransferKey, newTransferKey, sealFrame } from "./backup_transfer.ts";
+
+const log = getLogger(["blixard", "backup"]);
+
+/** Backups a member serves at once. */
+export const BACKUPS_MAX = 2;
+/** A backup not read from for this long is dropped. */
+export const BACKUP_IDLE_MS = 30_000;
+
+interface Session {
+  reader: DatabaseSync;
+  chunks: Generator<Uint8Array>;
+  key: CryptoKey;
+  /** Whether its stream was handed out: a backup id is good for one GET. */
+  streaming: boolean;
+  idleTimer: ReturnType<typeof setTimeout>;
+  index: number;
+  startedAtMs: number;
+  chunkCount: number;
+  bytes: number;
+}
+
+/** What the service needs from the node. */
+export interface BackupServiceOptions {
+  nodeId: number;
+  storage: SqliteStorage;
+  stateMachine: KvStateMachine;
+  raft: Pick<RaftNode, "read">;
+}
+
+/** Serves `cluster.backup_begin`, and the chunks of each backup to `GET /backup`. */
+export class BackupService {
+  readonly #options: BackupServiceOptions;
+  readonly #sessions = new Map<string, Session>();
+  #closed = false;
+
+  constructor(options: BackupServiceOptions) {
+    this.#options = options;
+  }
+
+  /** Adds the backup methods to `server` (pass the gated server when there is a secret). */
+  register(server: Pick<RpcServer, "register">): void {
+    server.register(BACKUP_BEGIN_RPC, (request, context) => this.#begin(request, context.signal));
+  }
+
+  /** Drops every backup in progress (the node is stopping; storage closes next). */
+  close(): void {
+    this.#closed = true;
+    for (const id of [...this.#sessions.keys()]) this.#drop(id);
+  }
+
+  async #begin(
+    request: { chunkBytes: number },
+    signal: AbortSignal,
+  ): Promise<RpcResponseOf<typeof BACKUP_BEGIN_RPC>> {
+    this.#checkCapacity();
+    const { raft, stateMachine, storage, nodeId } = this.#options;
+    let readIndex: number;
+    try {
+      readIndex = await raft.read(() => stateMachine.appliedIndex(), { signal });
+    } catch (error) {
+      if (error instanceof ClusterError) throw new RpcError(error.code, error.message);
+      throw error;
+    }
+    if (this.#closed) throw new RpcError("stopping", "the node is stopping");
+    // Again: other backups may have begun during the ReadIndex round.
+    this.#checkCapacity();
+    const reader = storage.openSnapshotReader();
+    const position = imagePosition(reader);
+    if (position.clusterId === null || position.index < readIndex) {
+      reader.close();
+      throw new RpcError(
+        "unavailable",
+        `this node cannot serve a backup yet (applied index ${position.index}, ` +
+          `read index ${readIndex}); ask another member`,
+      );
+    }
+    const backupId = crypto.randomUUID();
+    const key = newTransferKey();
+    this.#sessions.set(backupId, {
+      reader,
+      chunks: imageChunks(reader, { chunkBytes: request.chunkBytes }),
+      key: await importTransferKey(key),
+      streaming: false,
+      idleTimer: this.#idleTimer(backupId),
+      index: position.index,
+      startedAtMs: performance.now(),
+      chunkCount: 0,
+      bytes: 0,
+    });
+    log.info("backup {backupId} started at index {index} (term {term})", {
+      backupId,
+      index: position.index,
+      term: position.term,
+    });
+    return {
+      backupId,
+      clusterId: position.clusterId,
+      index: position.index,
+      term: position.term,
+      nodeId,
+      createdAt: new Date().toISOString(),
+      stateSchemaVersion: STATE_SCHEMA_VERSION,
+      key,
+    };
+  }
+
+  /**
+   * The sealed chunks of backup `backupId` as an HTTP body, read as it is pulled; `null`
+   * when there is no such backup or its stream was already taken.
+   */
+  stream(backupId: string): ReadableStream<Uint8Array> | null {
+    const session = this.#sessions.get(backupId);
+    if (session === undefined || session.streaming) return null;
+    session.streaming = true;
+    let sequence = 1;
+    return new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        clearTimeout(session.idleTimer);
+        if (!this.#sessions.has(backupId)) {
+          controller.error(new Error(`backup ${backupId} was dropped`));
+          return;
+        }
+        try {
+          const next = session.chunks.next();
+          const chunk = next.done ? new Uint8Array(0) : next.value;
+          controller.enqueue(await sealFrame(session.key, sequence++, chunk));
+          session.idleTimer = this.#idleTimer(backupId);
+          if (!next.done) {
+            session.chunkCount += 1;
+            session.bytes += chunk.length;
+            return;
+          }
+          this.#finished(backupId, session);
+          controller.close();
+        } catch (error) {
+          this.#drop(backupId);
+          controller.error(error);
+        }
+      },
+      cancel: () => this.#drop(backupId),
+    }, { highWaterMark: 2 });
+  }
+
+  #checkCapacity(): void {
+    if (this.#sessions.size >= BACKUPS_MAX) {
+      throw new RpcError("overloaded", `${BACKUPS_MAX} backups are in progress; retry later`);
+    }
+  }
+
+  #finished(backupId: string, session: Session): void {
+    log.info("backup {backupId} done: index {index}, {chunks} chunks, {bytes} bytes in {ms} ms", {
+      backupId,
+      index: session.index,
+      chunks: session.chunkCount,
+      bytes: session.bytes,
+      ms: Math.round(performance.now() - session.startedAtMs),
+    });
+    this.#drop(backupId);
+  }
+
+  #idleTimer(backupId: string): ReturnType<typeof setTimeout> {
+    return setTimeout(() => {
+      log.warn("backup {backupId} dropped: not read from for {seconds} s", {
+        backupId,
+        seconds: BACKUP_IDLE_MS / 1000,
+      });
+      this.#drop(backupId);
+    }, BACKUP_IDLE_MS);
+  }
+
+  #drop(backupId: string): void {
+    const session = this.#sessions.get(backupId);
+    if (session === undefined) return;
+    this.#sessions.delete(backupId);
+    clearTimeout(session.idleTimer);
+    session.chunks.return(undefined);
+    session.reader.close();
+  }
+}
