@@ -42,6 +42,7 @@ Deno.test("parseNodeConfig() fills every default from --id alone", () => {
     logLevel: "info",
     logFormat: "text",
     mdnsEnabled: false,
+    discovery: { interface: null, bootstrapExpect: null, discoveryWaitMs: 1_000, clusterId: null },
     clusterSecret: null,
   });
 });
@@ -66,6 +67,12 @@ Deno.test("parseNodeConfig() reads every flag", () => {
     "--mdns",
     "--cluster-secret-file",
     "/etc/blixard/secret",
+    "--mdns-interface",
+    "eth0",
+    "--discovery-wait",
+    "2s",
+    "--cluster-id",
+    "prod-1",
   ]);
   assert.deepEqual(config, {
     nodeId: 3,
@@ -79,6 +86,12 @@ Deno.test("parseNodeConfig() reads every flag", () => {
     logLevel: "debug",
     logFormat: "json",
     mdnsEnabled: true,
+    discovery: {
+      interface: "eth0",
+      bootstrapExpect: null,
+      discoveryWaitMs: 2_000,
+      clusterId: "prod-1",
+    },
     clusterSecret: {
       kind: "file",
       path: "/etc/blixard/secret",
@@ -99,6 +112,9 @@ Deno.test("parseNodeConfig() reads every flag from its BLIXARD_ variable", () =>
     BLIXARD_LOG_FORMAT: "json",
     BLIXARD_MDNS: "yes",
     BLIXARD_CLUSTER_SECRET_FILE: "/secret",
+    BLIXARD_MDNS_INTERFACE: "10.0.0.2",
+    BLIXARD_DISCOVERY_WAIT: "0ms",
+    BLIXARD_CLUSTER_ID: "c1",
   });
   assert.deepEqual(config, {
     nodeId: 2,
@@ -112,6 +128,12 @@ Deno.test("parseNodeConfig() reads every flag from its BLIXARD_ variable", () =>
     logLevel: "warning",
     logFormat: "json",
     mdnsEnabled: true,
+    discovery: {
+      interface: "10.0.0.2",
+      bootstrapExpect: null,
+      discoveryWaitMs: 0,
+      clusterId: "c1",
+    },
     clusterSecret: { kind: "file", path: "/secret", origin: "BLIXARD_CLUSTER_SECRET_FILE" },
   });
 });
@@ -128,6 +150,10 @@ Deno.test("environmentVariableFor() names each flag's variable in upper snake ca
     "BLIXARD_LOG_FORMAT",
     "BLIXARD_MDNS",
     "BLIXARD_CLUSTER_SECRET_FILE",
+    "BLIXARD_MDNS_INTERFACE",
+    "BLIXARD_BOOTSTRAP_EXPECT",
+    "BLIXARD_DISCOVERY_WAIT",
+    "BLIXARD_CLUSTER_ID",
   ]);
 });
 

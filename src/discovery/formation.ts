@@ -41,20 +41,31 @@ export type FormationDecision =
   | { readonly kind: "found" }
   | { readonly kind: "wait"; readonly reason: string };
 
-/** Applies the rule to `view`. */
-export function decideFormation(view: FormationView): FormationDecision {
-  const others = view.candidates.filter((candidate) =>
-    candidate.usable && candidate.nodeId !== view.selfNodeId
-  );
-  const joinable = others
+/**
+ * The usable candidates in a cluster (the `clusterId` one, when given) other than this
+ * node, lowest node id first: whom a new node may join.
+ */
+export function joinableCandidates<T extends FormationCandidate>(
+  candidates: readonly T[],
+  view: { selfNodeId: number; clusterId: string | null },
+): T[] {
+  return candidates
     .filter((candidate) =>
-      candidate.clusterId !== null &&
+      candidate.usable && candidate.nodeId !== view.selfNodeId && candidate.clusterId !== null &&
       (view.clusterId === null || candidate.clusterId === view.clusterId)
     )
-    .sort((a, b) => a.nodeId - b.nodeId)[0];
+    .sort((a, b) => a.nodeId - b.nodeId);
+}
+
+/** Applies the rule to `view`. */
+export function decideFormation(view: FormationView): FormationDecision {
+  const joinable = joinableCandidates(view.candidates, view)[0];
   if (joinable !== undefined && joinable.clusterId !== null) {
     return { kind: "join", nodeId: joinable.nodeId, clusterId: joinable.clusterId };
   }
+  const others = view.candidates.filter((candidate) =>
+    candidate.usable && candidate.nodeId !== view.selfNodeId
+  );
   if (view.bootstrapExpect !== null) {
     const unclustered = new Set(
       others.filter((candidate) => candidate.clusterId === null).map((c) => c.nodeId),
