@@ -55,7 +55,6 @@ export interface Advert {
 /** Why a TXT record could not be read as an `Advert`. */
 export type AdvertRejection = "oversized" | "malformed";
 
-const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /**
@@ -161,9 +160,4 @@ function signedPart(
   if (time === undefined || signature === undefined) return undefined;
   if (!/^[0-9]{1,15}$/.test(time) || !/^[0-9a-f]{64}$/.test(signature)) return undefined;
   return { issuedAtMs: Number(time), signature };
-}
-
-/** The TXT strings of `advert` as bytes, the way they travel. */
-export function advertBytes(advert: Advert): Uint8Array[] {
-  return encodeAdvert(advert).map((string) => encoder.encode(string));
 }

@@ -18,7 +18,7 @@ import type { Gauge } from "prom-client";
 import type { ClusterSecret } from "../auth/cluster_secret.ts";
 import { defineCounter, defineGauge, type NodeMetrics } from "../http/metrics.ts";
 import { getLogger } from "../log/logging.ts";
-import { type Advert, advertBytes, decodeAdvert } from "./advert.ts";
+import { type Advert, decodeAdvert, encodeAdvert } from "./advert.ts";
 import { ADVERT_RESIGN_AFTER_MS, checkAdvertSignature, signAdvert } from "./advert_signature.ts";
 import {
   type Candidate,
@@ -81,9 +81,10 @@ export interface CandidateJson {
   instance: string;
   node_id: number;
   cluster_id: string | null;
-  p2p_node_id: string;
-  p2p_addresses: string[];
-  http_port: number;
+  /** Absent on a node with a cluster secret (as the members' keys are in its `/status`). */
+  p2p_node_id?: string;
+  p2p_addresses?: string[];
+  http_port?: number;
   age_ms: number;
   /** `verified`/`accepted`, or why it is not usable. */
   verdict: CandidateVerdict;
@@ -116,7 +117,7 @@ export class MdnsDiscovery {
         p2pPort: options.p2pPort,
         hostAddress: options.hostAddress,
       },
-      txt: advertBytes(advert),
+      txt: encodeAdvert(advert),
       events: {
         onAnnounced: () => this.#counters.announcements.inc(),
         onQueryAnswered: () => this.#counters.queriesAnswered.inc(),
@@ -150,8 +151,13 @@ export class MdnsDiscovery {
     return this.#table.list(this.#now());
   }
 
-  /** The candidates as `/status` shows them. */
-  statusJson(): { instance: string; candidates: CandidateJson[] } {
+  /**
+   * The candidates as `/status` shows them; without `withKeys` (a node with a secret shows
+   * strangers no keys or addresses), without their P2P ids, addresses and HTTP ports.
+   */
+  statusJson(
+    options: { withKeys: boolean } = { withKeys: true },
+  ): { instance: string; candidates: CandidateJson[] } {
     const nowMs = this.#now();
     return {
       instance: this.instanceName,
@@ -159,9 +165,13 @@ export class MdnsDiscovery {
         instance: candidate.instance,
         node_id: candidate.advert.nodeId,
         cluster_id: candidate.advert.clusterId,
-        p2p_node_id: candidate.advert.p2pNodeId,
-        p2p_addresses: [...candidate.advert.addresses],
-        http_port: candidate.advert.httpPort,
+        ...(options.withKeys
+          ? {
+            p2p_node_id: candidate.advert.p2pNodeId,
+            p2p_addresses: [...candidate.advert.addresses],
+            http_port: candidate.advert.httpPort,
+          }
+          : {}),
         age_ms: Math.max(0, nowMs - candidate.seenAtMs),
         verdict: candidate.verdict,
       })),
@@ -210,8 +220,8 @@ export class MdnsDiscovery {
       if (!changed && !aged) return;
       this.#advert = await currentAdvert(this.#options, nowMs);
       // A new signature alone needs no announcement: the next answer carries it.
-      if (changed) await this.#responder.updateTxt(advertBytes(this.#advert));
-      else await this.#responder.updateTxtQuietly(advertBytes(this.#advert));
+      if (changed) await this.#responder.updateTxt(encodeAdvert(this.#advert));
+      else await this.#responder.updateTxtQuietly(encodeAdvert(this.#advert));
     } catch (error) {
       log.warn("mDNS: refreshing the advert failed: {error}", { error: String(error) });
     } finally {

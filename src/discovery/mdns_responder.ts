@@ -90,7 +90,7 @@ export class MdnsResponder {
     refillPerSecond: ANSWERS_PER_SECOND,
   });
   readonly #stopping = new AbortController();
-  #txt: Uint8Array[];
+  #txt: string[];
   #instanceLabel: string;
   #state: "probing" | "announced" | "gave_up" | "stopped" = "probing";
   #lastMulticastMs = Number.NEGATIVE_INFINITY;
@@ -99,7 +99,7 @@ export class MdnsResponder {
   /** A responder for `records`, with TXT `txt`; `start()` probes and announces. */
   constructor(
     socket: MulticastSocket,
-    options: { records: ResponderRecords; txt: Uint8Array[]; events?: ResponderEvents },
+    options: { records: ResponderRecords; txt: string[]; events?: ResponderEvents },
   ) {
     this.#socket = socket;
     this.#records = options.records;
@@ -146,7 +146,7 @@ export class MdnsResponder {
   }
 
   /** Replaces the TXT record and announces it (RFC 6762 §8.4). */
-  async updateTxt(txt: Uint8Array[]): Promise<void> {
+  async updateTxt(txt: string[]): Promise<void> {
     this.#txt = txt;
     if (this.#state !== "announced") return;
     try {
@@ -157,7 +157,7 @@ export class MdnsResponder {
   }
 
   /** Replaces the TXT record without announcing it: the next answer carries it. */
-  updateTxtQuietly(txt: Uint8Array[]): void {
+  updateTxtQuietly(txt: string[]): void {
     this.#txt = txt;
   }
 
@@ -217,8 +217,13 @@ export class MdnsResponder {
     const legacy = from.port !== MDNS_PORT;
     const ttl = legacy ? LEGACY_TTL_S : RECORD_TTL_S;
     const answers: DnsRecord[] = [];
+    let answered: { name: string; type: string } | null = null;
     for (const question of packet.questions.slice(0, QUESTIONS_MAX)) {
-      answers.push(...this.#answersTo(question.name.toLowerCase(), question.type, ttl));
+      const name = typeof question.name === "string" ? question.name.toLowerCase() : "";
+      const found = this.#answersTo(name, question.type, ttl);
+      // Echoed to a legacy resolver: our own name and a type we answer, never its bytes.
+      if (found.length > 0) answered ??= { name, type: found.length > 1 ? "ANY" : found[0]!.type };
+      answers.push(...found);
     }
     if (answers.length === 0 || !this.#answers.tryTake().allowed) return;
     const additionals = this.#allRecords(ttl).filter((record) =>
@@ -227,7 +232,7 @@ export class MdnsResponder {
     const recentlyMulticast = performance.now() - this.#lastMulticastMs < MULTICAST_INTERVAL_MS;
     // A legacy resolver matches the answer to its question by id and question section.
     const response = legacy
-      ? { id: packet.id ?? 0, questions: packet.questions.slice(0, 1), answers, additionals }
+      ? { id: packet.id ?? 0, questions: answered === null ? [] : [answered], answers, additionals }
       : { answers, additionals };
     const to = legacy || recentlyMulticast ? { address: from.address, port: from.port } : null;
     if (to === null) this.#lastMulticastMs = performance.now();
@@ -274,7 +279,7 @@ export class MdnsResponder {
         flush: true,
         data: { priority: 0, weight: 0, port: this.#records.p2pPort, target: this.hostName },
       },
-      { name: this.instanceName, type: "TXT", ttl, flush: true, data: this.#txt },
+      { name: this.instanceName, type: "TXT", ttl, flush: true, data: [...this.#txt] },
     ];
   }
 

@@ -27,7 +27,7 @@ import { ClusterError } from "./cluster_error.ts";
 import { ClusterService } from "./cluster_service.ts";
 import { type ClusterState, removeIfPristine } from "./cluster_state.ts";
 import type { JoinProgress } from "./join_progress.ts";
-import { joinCluster, JoinRefusedError } from "./joiner.ts";
+import { joinCluster, type JoinOptions, JoinRefusedError } from "./joiner.ts";
 import type { Seed } from "../bootstrap/bootstrap_client.ts";
 import { MemberDirectory, sameAddresses } from "./member_directory.ts";
 import { MembershipManager } from "./membership_manager.ts";
@@ -166,13 +166,15 @@ export class ClusterMember {
 
   /**
    * Joins through `--peers` in the background; a failed join stops the node with exit 1.
-   * `firstSeed` is a seed search the node started before this member existed.
+   * `firstSeed` is a seed search the node started before this member existed;
+   * `discoverSeed`, with mDNS on, finds seeds by mDNS (raced against `--peers`).
    */
-  joinInBackground(firstSeed?: Promise<Seed>): void {
+  joinInBackground(firstSeed?: Promise<Seed>, discoverSeed?: JoinOptions["discoverSeed"]): void {
     const { config, endpoint, joinProgress, metrics, state } = this.#options;
     joinProgress.advance("discovering");
     joinCluster({
       ...(firstSeed === undefined ? {} : { firstSeed }),
+      ...(discoverSeed === undefined ? {} : { discoverSeed }),
       peers: config.peers,
       endpoint,
       self: state.self,
