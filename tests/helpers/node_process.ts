@@ -35,6 +35,12 @@ export interface NodeProcessOptions {
   logFormat?: "json" | "text";
   /** The command, `node` by default; tests of bad input pass their own full argument list. */
   rawArgs?: string[];
+  /**
+   * Runs the child under this command, e.g. `["ip", "netns", "exec", NS]`; HTTP requests to
+   * it then go through `curl` under the same prefix (the test's own fetch cannot reach
+   * into a network namespace).
+   */
+  commandPrefix?: string[];
 }
 
 /** A running (or exited) child node. */
@@ -52,6 +58,7 @@ export class NodeProcess {
   #stdoutText = "";
   #exitStatus: Deno.CommandStatus | null = null;
   #paused = false;
+  readonly #commandPrefix: string[];
 
   private constructor(
     options: {
@@ -60,6 +67,7 @@ export class NodeProcess {
       dataDir: string;
       args: string[];
       env: Record<string, string>;
+      commandPrefix: string[];
     },
   ) {
     this.id = options.id;
@@ -67,8 +75,10 @@ export class NodeProcess {
     this.httpPort = options.bindPort + HTTP_PORT_OFFSET;
     this.dataDir = options.dataDir;
     this.startedAtMs = performance.now();
-    this.#child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", MAIN_PATH, ...options.args],
+    this.#commandPrefix = options.commandPrefix;
+    const [command, ...prefixArgs] = [...options.commandPrefix, Deno.execPath()];
+    this.#child = new Deno.Command(command!, {
+      args: [...prefixArgs, "run", "-A", MAIN_PATH, ...options.args],
       env: options.env,
       clearEnv: true,
       stdin: "null",
@@ -108,7 +118,14 @@ export class NodeProcess {
       NO_COLOR: "1",
       ...options.env,
     };
-    return new NodeProcess({ id: options.id, bindPort, dataDir, args, env });
+    return new NodeProcess({
+      id: options.id,
+      bindPort,
+      dataDir,
+      args,
+      env,
+      commandPrefix: options.commandPrefix ?? [],
+    });
   }
 
   /** `127.0.0.1:<bind port>`, the form other nodes' `--peers` take. */
@@ -156,9 +173,7 @@ export class NodeProcess {
   async waitForHealthy(options: { timeoutMs?: number } = {}): Promise<void> {
     await this.#poll("GET /health 200", options.timeoutMs, async () => {
       try {
-        const response = await fetch(`http://127.0.0.1:${this.httpPort}/health`);
-        await response.body?.cancel();
-        return response.status === 200 ? true : null;
+        return (await this.getText("/health")).status === 200 ? true : null;
       } catch {
         return null;
       }
@@ -183,10 +198,31 @@ export class NodeProcess {
 
   /** `GET path` on the node's HTTP port, parsed as JSON; throws on a non-2xx answer. */
   async getJson(path: string): Promise<Record<string, unknown>> {
-    const response = await fetch(`http://127.0.0.1:${this.httpPort}${path}`);
-    const text = await response.text();
-    if (!response.ok) throw new Error(`GET ${path} on node ${this.id}: ${response.status} ${text}`);
+    const { status, text } = await this.getText(path);
+    if (status < 200 || status > 299) {
+      throw new Error(`GET ${path} on node ${this.id}: ${status} ${text}`);
+    }
     return JSON.parse(text);
+  }
+
+  /** `GET path` on the node's HTTP port: directly, or with curl under the command prefix. */
+  async getText(path: string): Promise<{ status: number; text: string }> {
+    const url = `http://127.0.0.1:${this.httpPort}${path}`;
+    if (this.#commandPrefix.length === 0) {
+      const response = await fetch(url);
+      return { status: response.status, text: await response.text() };
+    }
+    const [command, ...args] = this.#commandPrefix;
+    const output = await new Deno.Command(command!, {
+      args: [...args, "curl", "-sS", "--max-time", "10", "-w", "\n%{http_code}", url],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(output.stdout);
+    if (!output.success) throw new Error(`curl ${url}: ${new TextDecoder().decode(output.stderr)}`);
+    const newline = text.lastIndexOf("\n");
+    return { status: Number(text.slice(newline + 1)), text: text.slice(0, newline) };
   }
 
   /** Sends `signal` and waits for the exit (SIGKILL after a grace period). */
