@@ -39,7 +39,7 @@ const VERIFICATIONS_IN_FLIGHT_MAX = 32;
 const BROWSE_INTERVAL_MIN_MS = 1_000;
 const BROWSE_INTERVAL_MAX_MS = 60_000;
 /** How often the node checks whether its advert changed, and expires candidates. */
-const REFRESH_INTERVAL_MS = 250;
+const REFRESH_INTERVAL_MS = 100;
 
 /** Why a record from the network was refused: the label of the rejection counter. */
 export type RecordRejection =

@@ -88,7 +88,8 @@ async function formByBootstrapExpect(netns: MulticastNetns, size: number): Promi
 }
 
 Deno.test({
-  name: "mDNS: node 2 with no --peers joins node 1 found by mDNS (the original usage, mDNS on)",
+  name: "mDNS: node 2 with no --peers joins node 1 found by mDNS (the original usage, mDNS on), " +
+    "and its SIGTERM goodbye removes it from node 1's candidates",
   ignore,
   fn: () =>
     withMulticastNetns(async (netns) => {
@@ -104,6 +105,16 @@ Deno.test({
         assert.deepEqual(
           seen.map((candidate) => [candidate.node_id, candidate.verdict]),
           [[1, "accepted"]],
+        );
+        const sees = (node: number) => (status: Record<string, unknown>) =>
+          (status as unknown as MdnsStatus).mdns.candidates.some((c) => c.node_id === node);
+        await first.waitForStatus("node 2 among the candidates", sees(2));
+        await second.stop("SIGTERM");
+        // Records live 120 s: gone well before that means the goodbye removed it.
+        await first.waitForStatus(
+          "node 2 gone from the candidates",
+          (status) => !sees(2)(status),
+          { timeoutMs: 20_000 },
         );
       } finally {
         await group.cleanup();
@@ -195,33 +206,6 @@ Deno.test({
       } finally {
         await group.cleanup();
         await listener.stop();
-      }
-    }),
-});
-
-Deno.test({
-  name: "mDNS: a SIGTERM'd node's goodbye removes it from the others' candidates",
-  ignore,
-  fn: () =>
-    withMulticastNetns(async (netns) => {
-      const group = new NodeGroup();
-      try {
-        const first = await startIn(group, netns, { id: 1, env: MDNS_ON });
-        await waitForVoters(first, 1);
-        const second = await startIn(group, netns, { id: 2, env: MDNS_ON });
-        await waitForVoters(second, 2);
-        const sees = (node: number) => (status: Record<string, unknown>) =>
-          (status as unknown as MdnsStatus).mdns.candidates.some((c) => c.node_id === node);
-        await first.waitForStatus("node 2 among the candidates", sees(2));
-        await second.stop("SIGTERM");
-        // Records live 120 s: gone well before that means the goodbye removed it.
-        await first.waitForStatus(
-          "node 2 gone from the candidates",
-          (status) => !sees(2)(status),
-          { timeoutMs: 20_000 },
-        );
-      } finally {
-        await group.cleanup();
       }
     }),
 });
