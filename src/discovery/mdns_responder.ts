@@ -230,9 +230,17 @@ export class MdnsResponder {
       !answers.some((answer) => recordKey(answer) === recordKey(record))
     );
     const recentlyMulticast = performance.now() - this.#lastMulticastMs < MULTICAST_INTERVAL_MS;
-    // A legacy resolver matches the answer to its question by id and question section.
+    // A legacy resolver matches the answer to its question by id and question section, and
+    // reads the cache-flush bit as part of the class (RFC 6762 §6.7: not set for it).
+    const legacyRecords = (records: DnsRecord[]) =>
+      records.map((record) => ({ ...record, flush: false }));
     const response = legacy
-      ? { id: packet.id ?? 0, questions: answered === null ? [] : [answered], answers, additionals }
+      ? {
+        id: packet.id ?? 0,
+        questions: answered === null ? [] : [answered],
+        answers: legacyRecords(answers),
+        additionals: legacyRecords(additionals),
+      }
       : { answers, additionals };
     const to = legacy || recentlyMulticast ? { address: from.address, port: from.port } : null;
     if (to === null) this.#lastMulticastMs = performance.now();

@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import type { StatusJson } from "../../src/transport/cluster_rpcs.ts";
 import { CLUSTER_WAIT_MS, waitForVoters } from "../helpers/cluster.ts";
 import {
+  commandExists,
   MdnsTool,
   type MulticastNetns,
   multicastNetnsUnavailable,
@@ -23,6 +24,8 @@ import { parseExposition } from "../helpers/prometheus.ts";
 const unavailable = multicastNetnsUnavailable();
 if (unavailable !== null) console.log(`mDNS end-to-end tests skipped: ${unavailable}`);
 const ignore = unavailable !== null;
+const digMissing = !commandExists("dig");
+if (!ignore && digMissing) console.log("the dig test is skipped: dig (Debian dnsutils) is missing");
 
 /** The original usage's environment, with mDNS on. */
 const MDNS_ON = { BLIXARD_P2P_ENABLED: "true", BLIXARD_ENABLE_MDNS_DISCOVERY: "true" };
@@ -229,6 +232,58 @@ Deno.test({
         }
         assert.ok((await mdnsStatusOf(node)).mdns.candidates.length <= 64);
         assert.equal(node.exitStatus, null);
+      } finally {
+        await group.cleanup();
+      }
+    }),
+});
+
+Deno.test({
+  name: "mDNS: dig, a standard resolver, reads the node's PTR, SRV, TXT and A records",
+  ignore: ignore || digMissing,
+  fn: () =>
+    withMulticastNetns(async (netns) => {
+      const group = new NodeGroup();
+      try {
+        const node = await startIn(group, netns, { id: 1, env: MDNS_ON });
+        await waitForVoters(node, 1);
+        await node.waitForLog(/advertising/, { timeoutMs: CLUSTER_WAIT_MS });
+        const status = await mdnsStatusOf(node);
+        // A query from a port other than 5353 is a legacy query: answered by unicast (RFC 6762
+        // §6.7), which dig accepts from the address it asked.
+        const [command, ...args] = netns.prefix;
+        const output = await new Deno.Command(command!, {
+          args: [
+            ...args,
+            "dig",
+            "+time=5",
+            "+tries=3",
+            "-p",
+            "5353",
+            "@127.0.0.1",
+            "_blixard._udp.local",
+            "PTR",
+          ],
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        const text = new TextDecoder().decode(output.stdout);
+        const instance = status.mdns.instance;
+        assert.match(
+          text,
+          new RegExp(`_blixard\\._udp\\.local\\.\\s+\\d+\\s+IN\\s+PTR\\s+${instance}\\.`),
+        );
+        assert.match(text, new RegExp(`IN\\s+SRV\\s+0 0 ${node.bindPort} `));
+        assert.match(
+          text,
+          new RegExp(
+            `IN\\s+TXT\\s+"v=1" "cluster=${status.cluster_id}" "node=1" "p2p=${
+              status.members[0]!.p2p_node_id
+            }"`,
+          ),
+        );
+        assert.match(text, /\.local\.\s+\d+\s+IN\s+A\s+127\.0\.0\.1/);
+        assert.doesNotMatch(text, /malformed/);
       } finally {
         await group.cleanup();
       }

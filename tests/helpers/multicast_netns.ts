@@ -20,7 +20,8 @@ export function multicastNetnsUnavailable(): string | null {
   return null;
 }
 
-function commandExists(tool: string): boolean {
+/** Whether `tool` is an executable file on the PATH. */
+export function commandExists(tool: string): boolean {
   const path = Deno.env.get("PATH") ?? "/usr/bin:/bin";
   return path.split(":").some((dir) => {
     try {

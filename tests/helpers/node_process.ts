@@ -18,6 +18,8 @@ const STOP_GRACE_MS = 10_000;
 const POLL_INTERVAL_MS = 20;
 /** Default deadline of the waits: generous, since CI machines are shared and slow. */
 const WAIT_MS_DEFAULT = 30_000;
+/** Polls under a command prefix spawn a process each (curl): fewer of them. */
+const PREFIXED_POLL_INTERVAL_MS = 100;
 
 /** How to start one node. */
 export interface NodeProcessOptions {
@@ -305,7 +307,10 @@ export class NodeProcess {
           `node ${this.id} exited (code ${this.#exitStatus.code}) while waiting for ${what}\n${this.#stderrText}`,
         );
       }
-      await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
+      const pauseMs = this.#commandPrefix.length === 0
+        ? POLL_INTERVAL_MS
+        : PREFIXED_POLL_INTERVAL_MS;
+      await new Promise((resolve) => setTimeout(resolve, pauseMs));
     }
     throw new Error(
       `node ${this.id}: timed out after ${timeoutMs} ms waiting for ${what}\n${this.#stderrText}`,
