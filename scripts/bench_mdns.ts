@@ -16,6 +16,7 @@
 
 import { parseArgs } from "node:util";
 import { waitForVoters } from "../tests/helpers/cluster.ts";
+import { summarize, type Summary } from "./bench.ts";
 import {
   type MulticastNetns,
   multicastNetnsUnavailable,
@@ -24,22 +25,6 @@ import {
 import { NodeGroup, type NodeProcess } from "../tests/helpers/node_process.ts";
 
 const WAIT_MS = 30_000;
-
-interface Summary {
-  median: number;
-  min: number;
-  max: number;
-  runs: number;
-}
-
-function summarize(values: number[]): Summary {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  const median = sorted.length % 2 === 1
-    ? sorted[middle]!
-    : (sorted[middle - 1]! + sorted[middle]!) / 2;
-  return { median, min: sorted[0]!, max: sorted.at(-1)!, runs: sorted.length };
-}
 
 /** The log stamp (Unix ms) of the first line of `node` matching `pattern`. */
 async function loggedAtMs(node: NodeProcess, pattern: RegExp): Promise<number> {

@@ -27,7 +27,7 @@ import {
   isUsable,
 } from "./candidate_table.ts";
 import { MdnsResponder, SERVICE_TYPE } from "./mdns_responder.ts";
-import type { DnsPacket, MulticastSocket } from "./multicast_socket.ts";
+import { type DnsPacket, guarded, type MulticastSocket } from "./multicast_socket.ts";
 
 const log = getLogger(["blixard", "mdns"]);
 
@@ -123,7 +123,12 @@ export class MdnsDiscovery {
         onQueryAnswered: () => this.#counters.queriesAnswered.inc(),
       },
     });
-    options.socket.on("response", (packet) => this.#onResponse(packet));
+    options.socket.on(
+      "response",
+      guarded((packet) => this.#onResponse(packet), () => {
+        this.#counters.rejected.inc({ reason: "malformed" });
+      }),
+    );
     options.socket.on("warning", (error) => {
       this.#counters.rejected.inc({ reason: "malformed" });
       log.debug("mDNS: {error}", { error: error.message });

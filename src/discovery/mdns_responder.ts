@@ -30,6 +30,7 @@ import { sleep } from "../transport/deadline.ts";
 import {
   type DnsPacket,
   type DnsRecord,
+  guarded,
   MDNS_PORT,
   type MulticastSocket,
   type RemoteInfo,
@@ -106,8 +107,9 @@ export class MdnsResponder {
     this.#events = options.events ?? {};
     this.#txt = options.txt;
     this.#instanceLabel = baseLabel(options.records);
-    socket.on("query", (packet, from) => this.#answer(packet, from));
-    socket.on("response", (packet) => this.#noticeConflict(packet));
+    const ignore = (error: unknown) => log.debug("mDNS: packet ignored: {error}", { error });
+    socket.on("query", guarded((packet, from) => this.#answer(packet, from), ignore));
+    socket.on("response", guarded((packet) => this.#noticeConflict(packet), ignore));
   }
 
   /** `<instance>._blixard._udp.local`, lower case. */

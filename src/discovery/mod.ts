@@ -8,7 +8,9 @@
  * - `multicast_socket.ts`, `mdns_responder.ts`, `mdns_discovery.ts`: the socket
  *   (`multicast-dns`), the RFC 6762 responder, and browsing that fills the table;
  * - `mdns_join.ts`: waiting for the formation rule, and finding a seed among the
- *   candidates, connected and checked the way a `/bootstrap` seed is.
+ *   candidates, connected and checked the way a `/bootstrap` seed is;
+ * - `node_discovery.ts`: all of it as a starting node uses it (interface, advert, found or
+ *   join, seeds); `testing.ts` is an in-memory socket for tests.
  *
  * With mDNS off nothing here runs: no socket is opened.
  *
@@ -23,3 +25,4 @@ export * from "./mdns_discovery.ts";
 export * from "./mdns_join.ts";
 export * from "./mdns_responder.ts";
 export * from "./multicast_socket.ts";
+export * from "./node_discovery.ts";

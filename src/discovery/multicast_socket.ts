@@ -89,3 +89,20 @@ export function sendResponse(
 ): Promise<Error | null> {
   return new Promise((resolve) => socket.respond(packet, to, (error) => resolve(error ?? null)));
 }
+
+/**
+ * `handler`, made safe for a socket listener: a packet from the network that makes it
+ * throw is reported to `onError` instead of ending the process.
+ */
+export function guarded(
+  handler: (packet: DnsPacket, from: RemoteInfo) => void,
+  onError: (error: unknown) => void,
+): (packet: DnsPacket, from: RemoteInfo) => void {
+  return (packet, from) => {
+    try {
+      handler(packet, from);
+    } catch (error) {
+      onError(error);
+    }
+  };
+}

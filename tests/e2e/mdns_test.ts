@@ -20,7 +20,9 @@ import {
 } from "../helpers/multicast_netns.ts";
 import { NodeGroup, type NodeProcess } from "../helpers/node_process.ts";
 import { parseExposition } from "../helpers/prometheus.ts";
+import { eventually } from "../../src/transport/testing.ts";
 
+const WAIT = { timeoutMs: CLUSTER_WAIT_MS };
 const unavailable = multicastNetnsUnavailable();
 if (unavailable !== null) console.log(`mDNS end-to-end tests skipped: ${unavailable}`);
 const ignore = unavailable !== null;
@@ -154,7 +156,7 @@ Deno.test({
         // A record signed with nothing this side has, naming a key of the forger's own, heard
         // while node 1 still browses for a cluster to join.
         const forger = MdnsTool.start(netns, ["forge", "forged-cluster"]);
-        await waitFor("the forger", () => forger.lines.length > 0);
+        await eventually("the forger sends", () => forger.lines.length > 0, WAIT);
         const first = await startIn(group, netns, {
           id: 1,
           args: ["--mdns", "--discovery-wait", "3s", ...secret],
@@ -196,7 +198,7 @@ Deno.test({
       const listener = MdnsTool.start(netns, ["listen"]);
       const group = new NodeGroup();
       try {
-        await waitFor("the listener", () => listener.lines.includes("listening"));
+        await eventually("the listener listens", () => listener.lines.includes("listening"), WAIT);
         const off = { BLIXARD_P2P_ENABLED: "true", BLIXARD_ENABLE_MDNS_DISCOVERY: "false" };
         const first = await startIn(group, netns, { id: 1, env: off });
         await waitForVoters(first, 1);
@@ -205,7 +207,7 @@ Deno.test({
         assert.deepEqual(listener.lines, ["listening"]);
         // The listener does hear a packet sent to 5353: the check above could have failed.
         await MdnsTool.run(netns, ["query"]);
-        await waitFor("the probe packet", () => listener.lines.length > 1);
+        await eventually("the listener hears the probe", () => listener.lines.length > 1, WAIT);
       } finally {
         await group.cleanup();
         await listener.stop();
@@ -289,11 +291,3 @@ Deno.test({
       }
     }),
 });
-
-async function waitFor(what: string, condition: () => boolean): Promise<void> {
-  const deadline = performance.now() + CLUSTER_WAIT_MS;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
