@@ -114,14 +114,8 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
     ? undefined
     : (timeoutMs: number, signal: AbortSignal) => mdns.discoverSeed(timeoutMs, signal);
   const joinProgress = new JoinProgress(null);
-  const firstSeed = startEarlySeedSearch(config, {
-    endpoint,
-    clusterSecret,
-    metrics,
-    joinProgress,
-    resources,
-    discoverSeed,
-  });
+  const seedSearch = { endpoint, clusterSecret, metrics, joinProgress, resources, discoverSeed };
+  const earlySeed = startEarlySeedSearch(config, { ...seedSearch, mdnsJoin: false });
   const rpcServer = new RpcServer({ concurrentRequestsMax: RPC_CONCURRENT_REQUESTS_MAX });
   rpcServer.register(PING_RPC, pingHandler({ nodeId: config.nodeId, p2pNodeId: endpoint.nodeId }));
   const gate = clusterSecret === null ? null : new SecretGate({
@@ -135,6 +129,7 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
 
   // Decided before the HTTP server answers: from then on the start does not yield.
   const mdnsJoin = await decideMdnsStart(config, { mdns, resources });
+  const firstSeed = earlySeed ?? startEarlySeedSearch(config, { ...seedSearch, mdnsJoin });
   const status = () => member?.status() ?? startingStatusJson(config.nodeId, joinProgress.toJson());
   const http = await startHttpServer({
     hostname: config.bindHost,
@@ -288,10 +283,11 @@ async function bindEndpoint(config: NodeConfig, secretKey: Uint8Array): Promise<
 }
 
 /**
- * A node that will join (it has `--peers` and no database yet, so it cannot be a restart)
- * starts looking for its seed as soon as its endpoint is bound: the `/bootstrap` fetch,
- * the Iroh connect and the ping overlap opening the storage and the HTTP server, which is
- * about a tenth of the join here. Aborted if the start fails or the node stops first.
+ * A node that will join (it has `--peers`, or mDNS found it a cluster to join, and no
+ * database yet, so it cannot be a restart) starts looking for its seed at once: with
+ * `--peers` as soon as its endpoint is bound, so that the `/bootstrap` fetch, the Iroh
+ * connect and the ping overlap opening the storage and the HTTP server, which is about a
+ * tenth of the join here. Aborted if the start fails or the node stops first.
  */
 function startEarlySeedSearch(
   config: NodeConfig,
@@ -302,9 +298,12 @@ function startEarlySeedSearch(
     joinProgress: JoinProgress;
     resources: ResourceStack;
     discoverSeed: ((timeoutMs: number, signal: AbortSignal) => Promise<Seed>) | undefined;
+    /** The formation rule chose to join a cluster found by mDNS. */
+    mdnsJoin: boolean;
   },
 ): Promise<Seed> | null {
-  if (config.peers.length === 0 || databaseExists(config.dataDir)) return null;
+  if (config.peers.length === 0 && !context.mdnsJoin) return null;
+  if (databaseExists(config.dataDir)) return null;
   const abort = new AbortController();
   context.resources.push("early seed search", () => abort.abort(new Error("the node stopped")));
   context.joinProgress.advance("discovering");
