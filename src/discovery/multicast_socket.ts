@@ -1,12 +1,11 @@
 /**
  * The multicast DNS socket: `multicast-dns` (UDP 5353, group 224.0.0.251, the `dns-packet`
  * codec), typed for what Blixard uses. It is opened only when mDNS is on: a node without
- * `--mdns` never creates one, so it sends and listens to nothing multicast.
+ * `--mdns` never creates one, so it sends and listens to nothing multicast, and does not
+ * even load the library (imported on first use).
  *
  * @module
  */
-
-import multicastDns from "multicast-dns";
 
 /** A resource record as `dns-packet` encodes and decodes it. */
 export interface DnsRecord {
@@ -65,7 +64,10 @@ export interface MulticastSocket {
  * Opens the mDNS socket on the interface with IPv4 address `interfaceAddress` (every
  * IPv4 interface when `null`). Resolves once it is bound; rejects when it cannot be.
  */
-export function openMulticastSocket(interfaceAddress: string | null): Promise<MulticastSocket> {
+export async function openMulticastSocket(
+  interfaceAddress: string | null,
+): Promise<MulticastSocket> {
+  const { default: multicastDns } = await import("multicast-dns");
   const socket = multicastDns({
     port: MDNS_PORT,
     ip: MDNS_GROUP_V4,
@@ -75,7 +77,7 @@ export function openMulticastSocket(interfaceAddress: string | null): Promise<Mu
     loopback: true,
     ttl: 255,
   }) as unknown as MulticastSocket;
-  return new Promise((resolve, reject) => {
+  return await new Promise((resolve, reject) => {
     socket.on("error", reject);
     socket.on("ready", () => resolve(socket));
   });
