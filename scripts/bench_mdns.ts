@@ -43,8 +43,10 @@ async function benchJoin(netns: MulticastNetns, runs: number): Promise<Summary> 
     try {
       const member = await start(group, netns, 1, ["--discovery-wait", "0ms"]);
       await waitForVoters(member, 1);
-      // A member that runs already: it has probed its name and answers queries.
+      // A member that runs already: it has probed its name and announced (twice, 1 s apart),
+      // so it answers a query at once (RFC 6762 §6 delays answers within a second of the last).
       await member.waitForLog(/advertising/, { timeoutMs: WAIT_MS });
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
       const spawnedAtMs = Date.now();
       const joiner = await start(group, netns, 2);
       times.push(await loggedAtMs(joiner, /promoted to voter/) - spawnedAtMs);

@@ -11,9 +11,9 @@
  * Its life follows RFC 6762: it probes for its names first (§8.1: three queries 250 ms
  * apart; a response that claims one of them is a conflict, and the instance takes the next
  * name, `-2`, `-3`, …, §9), then announces twice one second apart (§8.3), and again when
- * its TXT changes (§8.4); it answers queries, multicast unless it multicast the same
- * records less than a second ago (§6: then unicast to the asker) and unicast to legacy
- * resolvers that do not query from port 5353 (§6.7, what `dig -p 5353` does); and it
+ * its TXT changes (§8.4); it answers queries by multicast, at most once a second (§6: an
+ * answer due sooner waits for the second to end), and by unicast to legacy resolvers that
+ * do not query from port 5353 (§6.7, what `dig -p 5353` does); and it
  * sends its records with TTL 0 when it stops (§10.1, goodbye). Answers are rate-limited,
  * so a flood of queries cannot turn the node into an amplifier.
  *
@@ -95,6 +95,7 @@ export class MdnsResponder {
   #instanceLabel: string;
   #state: "probing" | "announced" | "gave_up" | "stopped" = "probing";
   #lastMulticastMs = Number.NEGATIVE_INFINITY;
+  #deferredAnswer: ReturnType<typeof setTimeout> | undefined;
   #conflict = false;
 
   /** A responder for `records`, with TXT `txt`; `start()` probes and announces. */
@@ -168,6 +169,7 @@ export class MdnsResponder {
     const announced = this.#state === "announced";
     this.#state = "stopped";
     this.#stopping.abort(new Error("the mDNS responder stopped"));
+    clearTimeout(this.#deferredAnswer);
     if (!announced) return;
     const goodbye = this.#allRecords(RECORD_TTL_S).map((record) => ({ ...record, ttl: 0 }));
     const error = await sendResponse(this.#socket, { answers: goodbye });
@@ -227,25 +229,43 @@ export class MdnsResponder {
       if (found.length > 0) answered ??= { name, type: found.length > 1 ? "ANY" : found[0]!.type };
       answers.push(...found);
     }
-    if (answers.length === 0 || !this.#answers.tryTake().allowed) return;
+    if (answers.length === 0) return;
     const additionals = this.#allRecords(ttl).filter((record) =>
       !answers.some((answer) => recordKey(answer) === recordKey(record))
     );
-    const recentlyMulticast = performance.now() - this.#lastMulticastMs < MULTICAST_INTERVAL_MS;
-    // A legacy resolver matches the answer to its question by id and question section, and
-    // reads the cache-flush bit as part of the class (RFC 6762 §6.7: not set for it).
-    const legacyRecords = (records: DnsRecord[]) =>
-      records.map((record) => ({ ...record, flush: false }));
-    const response = legacy
-      ? {
+    if (legacy) {
+      // A legacy resolver matches the answer to its question by id and question section, and
+      // reads the cache-flush bit as part of the class (RFC 6762 §6.7: not set for it).
+      const unflushed = (records: DnsRecord[]) =>
+        records.map((record) => ({ ...record, flush: false }));
+      this.#send({
         id: packet.id ?? 0,
         questions: answered === null ? [] : [answered],
-        answers: legacyRecords(answers),
-        additionals: legacyRecords(additionals),
-      }
-      : { answers, additionals };
-    const to = legacy || recentlyMulticast ? { address: from.address, port: from.port } : null;
-    if (to === null) this.#lastMulticastMs = performance.now();
+        answers: unflushed(answers),
+        additionals: unflushed(additionals),
+      }, { address: from.address, port: from.port });
+      return;
+    }
+    // RFC 6762 §6: multicast at most once a second. Within that second the answer waits for
+    // it to end (one pending answer, with every record, serves all the queries meanwhile):
+    // a unicast to port 5353 could reach another node's socket on the same host instead.
+    const sinceMs = performance.now() - this.#lastMulticastMs;
+    if (sinceMs >= MULTICAST_INTERVAL_MS) {
+      this.#lastMulticastMs = performance.now();
+      this.#send({ answers, additionals }, null);
+    } else if (this.#deferredAnswer === undefined) {
+      this.#deferredAnswer = setTimeout(() => {
+        this.#deferredAnswer = undefined;
+        if (this.#state !== "announced") return;
+        this.#lastMulticastMs = performance.now();
+        this.#send({ answers: this.#allRecords(RECORD_TTL_S) }, null);
+      }, MULTICAST_INTERVAL_MS - sinceMs);
+    }
+  }
+
+  /** Sends an answer, within the rate limit. */
+  #send(response: Partial<DnsPacket>, to: RemoteInfo | null): void {
+    if (!this.#answers.tryTake().allowed) return;
     sendResponse(this.#socket, response, to).then((error) => {
       if (error === null) this.#events.onQueryAnswered?.();
     });

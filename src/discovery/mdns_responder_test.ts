@@ -38,12 +38,24 @@ Deno.test("MdnsResponder probes its name three times, announces PTR/SRV/TXT/A, a
   });
   await started;
 
+  // Announced less than a second ago: the answer waits for the second to end (RFC 6762 §6),
+  // and one deferred answer serves every query meanwhile.
+  const announced = socket.responses().length;
+  socket.deliver("query", { questions: [{ name: "_Blixard._UDP.local", type: "PTR" }] });
+  socket.deliver("query", { questions: [{ name: SERVICE_TYPE, type: "PTR" }] });
+  assert.equal(socket.responses().length, announced);
+  await eventually("the deferred answer", () => socket.responses().length > announced);
+  const deferred = socket.responses().at(-1)!;
+  assert.equal(deferred.to, null);
+  assert.deepEqual(typesOf(deferred.packet.answers), ["PTR", "SRV", "TXT", "A", "PTR"]);
+  assert.equal(socket.responses().length, announced + 1);
+  // A second later, a query is answered at once: the record asked, the rest as additionals.
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
   socket.deliver("query", { questions: [{ name: "_Blixard._UDP.local", type: "PTR" }] });
   const answer = socket.responses().at(-1)!;
   assert.deepEqual(typesOf(answer.packet.answers), ["PTR"]);
   assert.deepEqual(typesOf(answer.packet.additionals), ["SRV", "TXT", "A", "PTR"]);
-  // Multicast less than a second ago: this answer goes to the asker alone (RFC 6762 §6).
-  assert.deepEqual(answer.to, { address: "192.0.2.9", port: 5353 });
+  assert.equal(answer.to, null);
 
   const before = socket.responses().length;
   socket.deliver("query", { questions: [{ name: "other._tcp.local", type: "PTR" }] });
@@ -89,5 +101,6 @@ Deno.test("MdnsResponder answers a legacy query (not from port 5353) by unicast,
   assert.deepEqual(answer.packet.questions, [{ name: SERVICE_TYPE, type: "PTR" }]);
   const records = [...answer.packet.answers!, ...answer.packet.additionals!];
   assert.ok(records.every((record) => record.ttl === 10 && record.flush !== true));
+  assert.deepEqual(typesOf(records), ["PTR", "SRV", "TXT", "A", "PTR"]);
   await responder.stop();
 });
