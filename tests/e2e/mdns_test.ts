@@ -75,7 +75,10 @@ async function formByBootstrapExpect(netns: MulticastNetns, size: number): Promi
           args: ["--mdns", "--bootstrap-expect", String(size)],
         })),
     );
-    const statuses = await Promise.all(nodes.map((node) => waitForVoters(node, size)));
+    // Three processes start at once: on a loaded machine that alone can take many seconds.
+    const statuses = await Promise.all(
+      nodes.map((node) => waitForVoters(node, size, { timeoutMs: 2 * CLUSTER_WAIT_MS })),
+    );
     const clusterIds = new Set(statuses.map((status) => status.cluster_id));
     assert.equal(clusterIds.size, 1, `one cluster, not ${[...clusterIds].join(", ")}`);
     for (const status of statuses) {
