@@ -137,7 +137,10 @@ export class MdnsDiscovery {
 
   /** Starts browsing at once and advertising (after probing, in the background). */
   static async start(options: MdnsDiscoveryOptions): Promise<MdnsDiscovery> {
-    const discovery = new MdnsDiscovery(options, await currentAdvert(options, Date.now()));
+    const discovery = new MdnsDiscovery(
+      options,
+      await currentAdvert(options, (options.now ?? Date.now)()),
+    );
     discovery.#browse(0);
     discovery.#refreshTimer = setInterval(() => discovery.#refresh(), REFRESH_INTERVAL_MS);
     discovery.#responder.start().catch((error) => {
