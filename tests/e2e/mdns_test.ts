@@ -233,14 +233,22 @@ Deno.test({
   fn: inNetns(async (netns, group) => {
     const node = await startIn(group, netns, { id: 1, env: MDNS_ON });
     await waitForVoters(node, 1);
-    await MdnsTool.run(netns, ["flood", "800"]);
+    // Datagrams can be dropped on a busy machine: each kind is sent again (a bounded number of
+    // rounds) until the node has counted it.
+    const counted = async (reasons: string[], send: (round: number) => string[]) => {
+      for (let round = 0; round < 10; round++) {
+        const rejected = await rejectedRecords(node);
+        if (reasons.every((reason) => (rejected.get(reason) ?? 0) > 0)) return;
+        await MdnsTool.run(netns, send(round));
+      }
+      assert.fail(`${reasons.join(", ")}: ${JSON.stringify([...await rejectedRecords(node)])}`);
+    };
+    await counted(["malformed", "oversized"], () => ["flood", "300"]);
+    // Well-formed records of nodes that do not exist, past the table's 64 entries.
+    await counted(["table_full"], (round) => ["fill", "100", String(round * 100)]);
     const status = await waitForVoters(node, 1);
     assert.equal(status.role, "leader");
-    const rejected = await rejectedRecords(node);
-    for (const reason of ["malformed", "oversized", "table_full"]) {
-      assert.ok((rejected.get(reason) ?? 0) > 0, `${reason}: ${JSON.stringify([...rejected])}`);
-    }
-    assert.ok((await mdnsStatusOf(node)).mdns.candidates.length <= 64);
+    assert.equal((await mdnsStatusOf(node)).mdns.candidates.length, 64);
     assert.equal(node.exitStatus, null);
   }),
 });

@@ -8,7 +8,9 @@
  *   record of node 1 in CLUSTER_ID with a P2P id of its own and a signature it cannot
  *   have made;
  * - `flood COUNT`: sends COUNT packets (at most 2000) of garbage, oversized and malformed
- *   Blixard records.
+ *   Blixard records;
+ * - `fill COUNT OFFSET`: sends COUNT (at most 2000) well-formed records of nodes that do not
+ *   exist, named `fill-OFFSET`, `fill-OFFSET+1`, …, to fill a candidate table.
  *
  * @module
  */
@@ -112,18 +114,6 @@ async function flood(count: number): Promise<void> {
           ]),
         ],
       }),
-    // Valid shape, unique names: fills the candidate table, which must stay bounded.
-    (i: number) =>
-      respond(mdns, {
-        answers: [txtRecord(`fill-${i}.${SERVICE}`, [
-          "v=1",
-          "cluster=",
-          `node=${1000 + i}`,
-          `p2p=${p2p}`,
-          "addrs=127.0.0.1:9",
-          "http=9",
-        ])],
-      }),
   ];
   for (let i = 0; i < Math.min(count, FLOOD_COUNT_MAX); i++) {
     await kinds[i % kinds.length]!(i);
@@ -131,6 +121,26 @@ async function flood(count: number): Promise<void> {
   }
   console.log(`flooded ${count}`);
   socket.close();
+  mdns.destroy();
+}
+
+async function fill(count: number, offset: number): Promise<void> {
+  const mdns = await open();
+  const p2p = SecretKey.generate().public().toString();
+  for (let i = offset; i < offset + Math.min(count, FLOOD_COUNT_MAX); i++) {
+    await respond(mdns, {
+      answers: [txtRecord(`fill-${i}.${SERVICE}`, [
+        "v=1",
+        "cluster=",
+        `node=${1000 + i}`,
+        `p2p=${p2p}`,
+        "addrs=127.0.0.1:9",
+        "http=9",
+      ])],
+    });
+    if (i % 20 === 19) await sleep(10);
+  }
+  console.log(`filled ${count}`);
   mdns.destroy();
 }
 
@@ -149,5 +159,6 @@ if (import.meta.main) {
   else if (mode === "query") await query();
   else if (mode === "forge") await forge(argument ?? "");
   else if (mode === "flood") await flood(Number(argument ?? "100"));
+  else if (mode === "fill") await fill(Number(argument ?? "100"), Number(Deno.args[2] ?? "0"));
   else throw new Error(`mdns_tool: unknown mode ${mode}`);
 }
