@@ -82,6 +82,11 @@ function inNetns(
     });
 }
 
+/** A new cluster secret as its file holds it: 32 random bytes as 64 hex digits. */
+function newSecretText(): string {
+  return crypto.getRandomValues(new Uint8Array(32)).toHex();
+}
+
 /** Starts `size` nodes at once with `--bootstrap-expect size`; waits for one cluster of all. */
 async function formByBootstrapExpect(netns: MulticastNetns, size: number): Promise<void> {
   const group = new NodeGroup();
@@ -165,8 +170,8 @@ Deno.test({
         Deno.writeTextFileSync(path, `${text}\n`, { mode: 0o600 });
         return path;
       };
-      const secret = ["--cluster-secret-file", secretFile("a", "mdns e2e secret a 4f1c9e2d")];
-      const other = ["--cluster-secret-file", secretFile("b", "mdns e2e secret b 7a3e5c0b")];
+      const secret = ["--cluster-secret-file", secretFile("a", newSecretText())];
+      const other = ["--cluster-secret-file", secretFile("b", newSecretText())];
       const mdns = ["--mdns", "--discovery-wait", "500ms"];
       // A record signed with nothing this side has, naming a key of the forger's own, heard
       // while node 1 still browses for a cluster to join.
