@@ -12,7 +12,7 @@ import { connectSeed, type Seed } from "../bootstrap/bootstrap_client.ts";
 import { BootstrapInfoSchema } from "../bootstrap/bootstrap_info.ts";
 import { getLogger } from "../log/logging.ts";
 import type { P2pEndpoint } from "../transport/p2p_endpoint.ts";
-import { abortReason } from "../transport/deadline.ts";
+import { abortReason } from "../util/sleep.ts";
 import type { Candidate } from "./candidate_table.ts";
 import { isUsable } from "./candidate_table.ts";
 import { decideFormation, type FormationDecision, joinableCandidates } from "./formation.ts";

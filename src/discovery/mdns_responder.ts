@@ -26,7 +26,7 @@
 
 import { TokenBucket } from "../http/token_bucket.ts";
 import { getLogger } from "../log/logging.ts";
-import { sleep } from "../transport/deadline.ts";
+import { sleep } from "../util/sleep.ts";
 import {
   type DnsPacket,
   type DnsRecord,

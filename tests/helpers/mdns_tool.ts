@@ -89,7 +89,6 @@ async function forge(clusterId: string): Promise<void> {
 async function flood(count: number): Promise<void> {
   const mdns = await open();
   const socket = dgram.createSocket({ type: "udp4", reuseAddr: true });
-  const p2p = SecretKey.generate().public().toString();
   const kinds = [
     // Not DNS at all.
     () => socket.send(crypto.getRandomValues(new Uint8Array(64)), PORT, GROUP),
