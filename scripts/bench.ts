@@ -49,14 +49,15 @@ const POLL_MS = 2;
 const WAIT_MS = 30_000;
 
 /** Median, min and max of a set of measurements. */
-interface Summary {
+export interface Summary {
   median: number;
   min: number;
   max: number;
   runs: number;
 }
 
-function summarize(values: number[]): Summary {
+/** The median, min and max of `values`. */
+export function summarize(values: number[]): Summary {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
   const median = sorted.length % 2 === 1

@@ -372,29 +372,57 @@ async function usableCachedIdentity(
   }
 }
 
-/** Connect to the key `info` names and check with `ping` that it is that node; then claim. */
+/** Connects to the seed (`connectSeed`), then claims it for this search unless another won. */
 async function connectToSeed(
   seed: { peer: string; info: BootstrapInfo; advertisedBy: string },
   context: AttemptContext,
 ): Promise<void> {
   const { peer, info } = seed;
-  const { signal } = context;
-  const connection = await context.endpoint.connect(
+  const found = await connectSeed(info, peer, { ...context, advertisedBy: seed.advertisedBy });
+  if (!context.claim(found)) {
+    found.connection.close("another seed answered first");
+    return;
+  }
+  const message = `peer ${peer}: seed found: node ${info.node_id}, P2P id ` +
+    `${info.p2p_node_id}, ${found.connection.path()} path`;
+  logger.info`${message}`;
+  context.onEvent?.({ peer, outcome: "ok", reason: null, field: null, message });
+}
+
+/**
+ * Connects to the key that `info` names and checks with `ping` that the node there is the
+ * one `info` describes; the seed's connection is the caller's to close. `info` must be
+ * trusted as far as this side can (signed, when it has a secret). Rejects with
+ * `BootstrapError` (`wrong_identity`), `TransportError` or `RpcError`.
+ */
+export async function connectSeed(
+  info: BootstrapInfo,
+  peer: string,
+  options: {
+    endpoint: P2pEndpoint;
+    deadlineMs: number;
+    signal: AbortSignal;
+    /** Where `info` came from, for the error message: `/bootstrap` or `mDNS`. */
+    advertisedBy: string;
+  },
+): Promise<Seed> {
+  const { signal } = options;
+  const connection = await options.endpoint.connect(
     { p2pNodeId: info.p2p_node_id, addresses: info.p2p_addresses, relayUrl: info.p2p_relay_url },
     RPC_ALPN,
-    { timeoutMs: remainingMs(context), signal, frameBytesMax: RPC_FRAME_BYTES_MAX },
+    { timeoutMs: remainingMs(options), signal, frameBytesMax: RPC_FRAME_BYTES_MAX },
   );
   try {
     const pong = await callRpc(connection, PING_RPC, {}, {
-      timeoutMs: remainingMs(context),
+      timeoutMs: remainingMs(options),
       signal,
     });
     if (pong.nodeId !== info.node_id || pong.p2pNodeId !== info.p2p_node_id) {
       throw new BootstrapError(
         peer,
         "wrong_identity",
-        `ping: node ${pong.nodeId} (${pong.p2pNodeId}) answered, ${seed.advertisedBy} advertised ` +
-          `node ${info.node_id} (${info.p2p_node_id})`,
+        `ping: node ${pong.nodeId} (${pong.p2pNodeId}) answered, ${options.advertisedBy} ` +
+          `advertised node ${info.node_id} (${info.p2p_node_id})`,
         { field: pong.nodeId !== info.node_id ? "node_id" : "p2p_node_id" },
       );
     }
@@ -402,17 +430,10 @@ async function connectToSeed(
     connection.close("seed check failed");
     throw error;
   }
-  if (!context.claim({ peer, info, connection })) {
-    connection.close("another seed answered first");
-    return;
-  }
-  const message = `peer ${peer}: seed found: node ${info.node_id}, P2P id ` +
-    `${info.p2p_node_id}, ${connection.path()} path`;
-  logger.info`${message}`;
-  context.onEvent?.({ peer, outcome: "ok", reason: null, field: null, message });
+  return { peer, info, connection };
 }
 
-function remainingMs(context: AttemptContext): number {
+function remainingMs(context: { deadlineMs: number }): number {
   return Math.max(1, Math.floor(context.deadlineMs - performance.now()));
 }
 

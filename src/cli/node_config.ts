@@ -57,6 +57,8 @@ export interface NodeConfig {
   readonly logFormat: LogFormat;
   /** Whether mDNS discovery is on (opt-in, DESIGN.md section 7). */
   readonly mdnsEnabled: boolean;
+  /** How mDNS discovers and forms (issue 10); read only when `mdnsEnabled`. */
+  readonly discovery: DiscoveryConfig;
   /**
    * Where the cluster secret comes from (its file, or `BLIXARD_CLUSTER_SECRET`), or `null`
    * for none. It is read and checked at start; a secret value prints as `[redacted]`.
@@ -81,6 +83,26 @@ export interface DnsServer {
   readonly ipAddr: string;
   readonly port: number;
 }
+
+/** The mDNS settings of a node. */
+export interface DiscoveryConfig {
+  /** `--mdns-interface`: an interface name or IPv4 address; `null` for the one of `--bind`. */
+  readonly interface: string | null;
+  /** `--bootstrap-expect`: form a new cluster once this many nodes see each other. */
+  readonly bootstrapExpect: number | null;
+  /** `--discovery-wait`: how long a node without `--peers` browses before it founds. */
+  readonly discoveryWaitMs: number;
+  /** `--cluster-id`: join only this cluster (and found it under this id). */
+  readonly clusterId: string | null;
+}
+
+/** Default `--discovery-wait`. */
+export const DEFAULT_DISCOVERY_WAIT_MS = 1_000;
+/** Longest `--discovery-wait`. */
+export const DISCOVERY_WAIT_MS_MAX = 10 * 60_000;
+/** Largest `--bootstrap-expect`: a Raft cluster of more voters is slow, not safer. */
+export const BOOTSTRAP_EXPECT_MAX = 64;
+const CLUSTER_ID_RULE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 /** The HTTP server listens on the bind port plus this (DESIGN.md section 3). */
 export const HTTP_PORT_OFFSET = 1000;
@@ -120,6 +142,10 @@ export const NODE_FLAGS = [
   "advertise",
   "http-bind",
   "dns-server",
+  "mdns-interface",
+  "bootstrap-expect",
+  "discovery-wait",
+  "cluster-id",
 ] as const;
 /** A flag of `blixard node`. */
 export type NodeFlag = typeof NODE_FLAGS[number];
@@ -150,6 +176,10 @@ const PARSE_OPTIONS = {
   "dns-server": { type: "string" },
   restore: { type: "string" },
   "force-new-cluster": { type: "boolean" },
+  "mdns-interface": { type: "string" },
+  "bootstrap-expect": { type: "string" },
+  "discovery-wait": { type: "string" },
+  "cluster-id": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -198,10 +228,12 @@ export function parseNodeConfig(args: readonly string[], environment: Environmen
     logLevel: parseChoice(lookup("log-level"), LOG_LEVELS) ?? "info",
     logFormat: parseChoice(lookup("log-format"), LOG_FORMATS) ?? "text",
     mdnsEnabled: parseMdns(flags.mdns, environment),
+    discovery: parseDiscovery(lookup),
     clusterSecret: parseClusterSecretSource(flags["cluster-secret-file"], environment),
     dnsServer: parseDnsServerSetting(lookup("dns-server")),
     ...parseRecovery(flags),
   };
+  checkDiscovery(config, lookup);
   assertConfig(config);
   return Object.freeze(config);
 }
@@ -645,4 +677,51 @@ const BOOLEAN_WORDS = new Map([
 function parseBoolean(setting: Setting): boolean {
   const value = BOOLEAN_WORDS.get(setting.value.toLowerCase());
   return value ?? fail(setting, "must be one of true, false, 1, 0, yes, no");
+}
+
+function parseDiscovery(lookup: (flag: NodeFlag) => Setting | null): DiscoveryConfig {
+  const interfaceSetting = lookup("mdns-interface");
+  if (interfaceSetting !== null && !/^[A-Za-z0-9._:@-]{1,64}$/.test(interfaceSetting.value)) {
+    fail(interfaceSetting, "must be an interface name (e.g. eth0) or its IPv4 address");
+  }
+  const expect = lookup("bootstrap-expect");
+  if (expect !== null && !/^[1-9][0-9]{0,2}$/.test(expect.value)) {
+    fail(expect, `must be an integer from 1 to ${BOOTSTRAP_EXPECT_MAX}`);
+  }
+  if (expect !== null && Number(expect.value) > BOOTSTRAP_EXPECT_MAX) {
+    fail(expect, `must be an integer from 1 to ${BOOTSTRAP_EXPECT_MAX}`);
+  }
+  const wait = lookup("discovery-wait");
+  const waitMs = wait === null ? DEFAULT_DISCOVERY_WAIT_MS : parseDuration(wait.value);
+  if (wait !== null && (waitMs === null || waitMs > DISCOVERY_WAIT_MS_MAX)) {
+    fail(wait, "must be a whole number with a unit, at most 10m (e.g. 0ms, 500ms, 2s)");
+  }
+  const clusterId = lookup("cluster-id");
+  if (clusterId !== null && !CLUSTER_ID_RULE.test(clusterId.value)) {
+    fail(
+      clusterId,
+      "must be 1–128 letters, digits, '.', '_' or '-', starting with a letter or digit",
+    );
+  }
+  return {
+    interface: interfaceSetting?.value ?? null,
+    bootstrapExpect: expect === null ? null : Number(expect.value),
+    discoveryWaitMs: waitMs ?? DEFAULT_DISCOVERY_WAIT_MS,
+    clusterId: clusterId?.value ?? null,
+  };
+}
+
+/** The mDNS settings that mean nothing without mDNS, or with `--peers`, are refused. */
+function checkDiscovery(config: NodeConfig, lookup: (flag: NodeFlag) => Setting | null): void {
+  const mdnsOnly: NodeFlag[] = ["mdns-interface", "bootstrap-expect", "discovery-wait"];
+  for (const flag of mdnsOnly) {
+    const setting = lookup(flag);
+    if (setting !== null && !config.mdnsEnabled) {
+      fail(setting, "applies to mDNS discovery only; add --mdns (or BLIXARD_MDNS=true)");
+    }
+  }
+  const expect = lookup("bootstrap-expect");
+  if (expect !== null && config.peers.length > 0) {
+    fail(expect, "forms a new cluster from mDNS candidates; give it or --peers, not both");
+  }
 }

@@ -45,6 +45,7 @@ Deno.test("parseNodeConfig() fills every default from --id alone", () => {
     logLevel: "info",
     logFormat: "text",
     mdnsEnabled: false,
+    discovery: { interface: null, bootstrapExpect: null, discoveryWaitMs: 1_000, clusterId: null },
     clusterSecret: null,
     dnsServer: null,
     restoreFile: null,
@@ -74,6 +75,12 @@ Deno.test("parseNodeConfig() reads every flag", () => {
     "/etc/blixard/secret",
     "--dns-server",
     "127.0.0.1:5353",
+    "--mdns-interface",
+    "eth0",
+    "--discovery-wait",
+    "2s",
+    "--cluster-id",
+    "prod-1",
   ]);
   assert.deepEqual(config, {
     nodeId: 3,
@@ -89,6 +96,12 @@ Deno.test("parseNodeConfig() reads every flag", () => {
     logLevel: "debug",
     logFormat: "json",
     mdnsEnabled: true,
+    discovery: {
+      interface: "eth0",
+      bootstrapExpect: null,
+      discoveryWaitMs: 2_000,
+      clusterId: "prod-1",
+    },
     clusterSecret: {
       kind: "file",
       path: "/etc/blixard/secret",
@@ -113,6 +126,9 @@ Deno.test("parseNodeConfig() reads every flag from its BLIXARD_ variable", () =>
     BLIXARD_MDNS: "yes",
     BLIXARD_CLUSTER_SECRET_FILE: "/secret",
     BLIXARD_DNS_SERVER: "::1",
+    BLIXARD_MDNS_INTERFACE: "10.0.0.2",
+    BLIXARD_DISCOVERY_WAIT: "0ms",
+    BLIXARD_CLUSTER_ID: "c1",
   });
   assert.deepEqual(config, {
     nodeId: 2,
@@ -128,6 +144,12 @@ Deno.test("parseNodeConfig() reads every flag from its BLIXARD_ variable", () =>
     logLevel: "warning",
     logFormat: "json",
     mdnsEnabled: true,
+    discovery: {
+      interface: "10.0.0.2",
+      bootstrapExpect: null,
+      discoveryWaitMs: 0,
+      clusterId: "c1",
+    },
     clusterSecret: { kind: "file", path: "/secret", origin: "BLIXARD_CLUSTER_SECRET_FILE" },
     dnsServer: { ipAddr: "::1", port: 53 },
     restoreFile: null,
@@ -150,6 +172,10 @@ Deno.test("environmentVariableFor() names each flag's variable in upper snake ca
     "BLIXARD_ADVERTISE",
     "BLIXARD_HTTP_BIND",
     "BLIXARD_DNS_SERVER",
+    "BLIXARD_MDNS_INTERFACE",
+    "BLIXARD_BOOTSTRAP_EXPECT",
+    "BLIXARD_DISCOVERY_WAIT",
+    "BLIXARD_CLUSTER_ID",
   ]);
 });
 

@@ -14,7 +14,8 @@ export const MAIN_USAGE = `blixard ${VERSION}: cluster node daemon, Raft over Ir
 Usage:
   blixard node --id N [--bind host:port] [--data-dir DIR] [--peers a,b,…] [--relay-url URL]
                [--join-timeout 30s] [--log-level info] [--log-format text|json]
-               [--mdns] [--cluster-secret-file PATH] [--advertise ip:port]…
+               [--mdns] [--mdns-interface IF] [--bootstrap-expect N] [--discovery-wait 1s]
+               [--cluster-id ID] [--cluster-secret-file PATH] [--advertise ip:port]…
                [--http-bind host:port] [--restore FILE | --force-new-cluster]
   blixard cluster status  --peer host:port [--json]
   blixard cluster leave   --peer host:port
@@ -74,8 +75,20 @@ Flags:
   --join-timeout DURATION   How long to keep trying to join: 500ms, 30s, 2m, 1h. Default: 30s.
   --log-level LEVEL         trace, debug, info, warning or error. Default: info.
   --log-format FORMAT       text or json, one record per line on stderr. Default: text.
-  --mdns, --no-mdns         mDNS discovery (_blixard._udp.local). Not implemented in this
-                            version: accepted and ignored with a warning. Default: off.
+  --mdns, --no-mdns         mDNS discovery: advertise this node as _blixard._udp.local on the
+                            local link, and find a cluster to join there (raced against
+                            --peers). Off: nothing multicast is sent or listened to.
+                            Default: off.
+  --mdns-interface IF       Interface for mDNS, by name (eth0) or IPv4 address. Default: the
+                            interface of --bind (every interface when it is 0.0.0.0).
+  --bootstrap-expect N      With --mdns and no --peers: once N nodes (this one included) see
+                            each other and none is in a cluster, the lowest id founds one and
+                            the others join it. Start exactly N nodes with the same N.
+  --discovery-wait DURATION With --mdns, no --peers and no --bootstrap-expect: how long to look
+                            for a cluster to join before founding one. Default: 1s.
+  --cluster-id ID           Join only the cluster with this id (found by mDNS); a node that
+                            founds one gives it this id. Default: any; a random id when
+                            founding.
   --cluster-secret-file PATH
                             File holding the cluster secret: 32 random bytes as 64 hex digits or
                             44 base64 characters (blixard cluster new-secret FILE writes one),
@@ -102,7 +115,8 @@ Environment:
   BLIXARD_ID, BLIXARD_BIND, BLIXARD_DATA_DIR, BLIXARD_PEERS, BLIXARD_RELAY_URL,
   BLIXARD_JOIN_TIMEOUT, BLIXARD_LOG_LEVEL, BLIXARD_LOG_FORMAT, BLIXARD_MDNS,
   BLIXARD_CLUSTER_SECRET_FILE, BLIXARD_ADVERTISE (comma-separated), BLIXARD_HTTP_BIND,
-  BLIXARD_DNS_SERVER.
+  BLIXARD_DNS_SERVER, BLIXARD_MDNS_INTERFACE, BLIXARD_BOOTSTRAP_EXPECT,
+  BLIXARD_DISCOVERY_WAIT, BLIXARD_CLUSTER_ID.
   BLIXARD_CLUSTER_SECRET         The cluster secret itself, instead of a file (not both);
                                  --cluster-secret-file wins over it. Set but empty (or
                                  BLIXARD_CLUSTER_SECRET_FILE set but empty) is a usage error.

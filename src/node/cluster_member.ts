@@ -27,7 +27,7 @@ import { ClusterError } from "./cluster_error.ts";
 import { ClusterService } from "./cluster_service.ts";
 import { type ClusterState, removeIfPristine } from "./cluster_state.ts";
 import type { JoinProgress } from "./join_progress.ts";
-import { joinCluster, JoinRefusedError, startSeedSearch } from "./joiner.ts";
+import { joinCluster, type JoinOptions, JoinRefusedError, startSeedSearch } from "./joiner.ts";
 import { MemberRediscovery } from "./member_rediscovery.ts";
 import { JoinsInFlight } from "./joins_in_flight.ts";
 import { callRpc } from "../transport/rpc.ts";
@@ -179,13 +179,15 @@ export class ClusterMember {
 
   /**
    * Joins through `--peers` in the background; a failed join stops the node with exit 1.
-   * `firstSeed` is a seed search the node started before this member existed.
+   * `firstSeed` is a seed search the node started before this member existed;
+   * `discoverSeed`, with mDNS on, finds seeds by mDNS (raced against `--peers`).
    */
-  joinInBackground(firstSeed?: Promise<Seed>): void {
+  joinInBackground(firstSeed?: Promise<Seed>, discoverSeed?: JoinOptions["discoverSeed"]): void {
     const { config, endpoint, joinProgress, metrics, state } = this.#options;
     joinProgress.advance("discovering");
     joinCluster({
       ...(firstSeed === undefined ? {} : { firstSeed }),
+      ...(discoverSeed === undefined ? {} : { discoverSeed }),
       peers: config.peers,
       endpoint,
       self: state.self,

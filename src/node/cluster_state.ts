@@ -4,7 +4,8 @@
  *
  * 1. the data dir holds Raft state → restart as that member (no bootstrap, no join, even
  *    when every `--peers` address is down);
- * 2. no `--peers` → found a new single-node cluster (the founding log, `founding.ts`);
+ * 2. no `--peers` (and, with mDNS, nothing found to join) → found a new single-node cluster
+ *    (the founding log, `founding.ts`), named `--cluster-id` or a random UUID;
  * 3. otherwise → join.
  *
  * @module
@@ -42,11 +43,17 @@ export interface ClusterState {
 /**
  * Opens `<data-dir>/blixard.db` and decides how the node starts. A restart checks the
  * cluster secret's fingerprint recorded in the data dir (`secret_fingerprint.ts`); founding
- * and joining record it (`secretFingerprint`: `null` without a secret).
+ * and joining record it (`secretFingerprint`: `null` without a secret). `mdnsJoin` says that
+ * mDNS found a cluster to join (the formation rule), which counts as `--peers`.
  */
 export function openClusterState(
   config: NodeConfig,
-  context: { dataDirPath: string; endpoint: P2pEndpoint; secretFingerprint?: string | null },
+  context: {
+    dataDirPath: string;
+    endpoint: P2pEndpoint;
+    secretFingerprint?: string | null;
+    mdnsJoin?: boolean;
+  },
 ): ClusterState {
   const storage = openStorage(context.dataDirPath);
   try {
@@ -69,10 +76,10 @@ export function openClusterState(
       );
     }
     recordSecretFingerprint(context.dataDirPath, context.secretFingerprint ?? null);
-    if (config.peers.length > 0) {
+    if (config.peers.length > 0 || context.mdnsJoin === true) {
       return { storage, stateMachine, start: "join", self, forced: null };
     }
-    const clusterId = crypto.randomUUID();
+    const clusterId = config.discovery.clusterId ?? crypto.randomUUID();
     storage.persist({ ...foundingLog(self, clusterId), snapshot: null });
     log.info("founded cluster {clusterId} with this node as its only voter", { clusterId });
     return { storage, stateMachine, start: "found", self, forced: null };

@@ -85,26 +85,76 @@ export interface JoinOptions {
    * node starts looking for a seed while it still opens its storage and HTTP server.
    */
   firstSeed?: Promise<Seed>;
+  /**
+   * Finds a seed by mDNS (`findSeedByMdns`), raced against the `--peers` search; the first
+   * verified seed wins. Absent when mDNS is off.
+   */
+  discoverSeed?: (timeoutMs: number, signal: AbortSignal) => Promise<Seed>;
 }
 
 /** The options a seed search needs; a subset of `JoinOptions`. */
 export type SeedSearchOptions = Pick<
   JoinOptions,
-  "peers" | "endpoint" | "clusterSecret" | "onBootstrapEvent" | "signal" | "resolveTxt"
+  | "peers"
+  | "endpoint"
+  | "clusterSecret"
+  | "onBootstrapEvent"
+  | "signal"
+  | "resolveTxt"
+  | "discoverSeed"
 >;
 
-/** Starts looking for a seed now, for at most `timeoutMs`, as the join will. */
+/**
+ * Starts looking for a seed now, for at most `timeoutMs`, as the join will: through
+ * `--peers`, and by mDNS when `discoverSeed` is given, whichever verifies a seed first.
+ */
 export function startSeedSearch(options: SeedSearchOptions, timeoutMs: number): Promise<Seed> {
-  return findSeed([...options.peers], {
-    endpoint: options.endpoint,
-    joinTimeoutMs: timeoutMs,
-    backoffInitialMs: SEED_BACKOFF_MIN_MS,
-    backoffMaxMs: SEED_BACKOFF_MAX_MS,
-    clusterSecret: options.clusterSecret,
-    ...(options.onBootstrapEvent === undefined ? {} : { onEvent: options.onBootstrapEvent }),
-    ...(options.signal === undefined ? {} : { signal: options.signal }),
-    ...(options.resolveTxt === undefined ? {} : { resolveTxt: options.resolveTxt }),
-  });
+  const searches: ((signal: AbortSignal) => Promise<Seed>)[] = [];
+  if (options.peers.length > 0) {
+    searches.push((signal) =>
+      findSeed([...options.peers], {
+        endpoint: options.endpoint,
+        joinTimeoutMs: timeoutMs,
+        backoffInitialMs: SEED_BACKOFF_MIN_MS,
+        backoffMaxMs: SEED_BACKOFF_MAX_MS,
+        clusterSecret: options.clusterSecret,
+        ...(options.onBootstrapEvent === undefined ? {} : { onEvent: options.onBootstrapEvent }),
+        signal,
+        ...(options.resolveTxt === undefined ? {} : { resolveTxt: options.resolveTxt }),
+      })
+    );
+  }
+  const discoverSeed = options.discoverSeed;
+  if (discoverSeed !== undefined) searches.push((signal) => discoverSeed(timeoutMs, signal));
+  return raceSeedSearches(searches, options.signal);
+}
+
+/**
+ * The seed of whichever search finds one first; the others are aborted, and a seed one of
+ * them found anyway is closed. Rejects with the first search's error when all fail.
+ */
+async function raceSeedSearches(
+  searches: ((signal: AbortSignal) => Promise<Seed>)[],
+  signal: AbortSignal | undefined,
+): Promise<Seed> {
+  if (searches.length === 0) throw new RangeError("a seed search needs --peers or mDNS");
+  const lost = new AbortController();
+  const combined = signal === undefined ? lost.signal : AbortSignal.any([signal, lost.signal]);
+  const running = searches.map((search) => search(combined));
+  let winner: Seed | null = null;
+  try {
+    winner = await Promise.any(running);
+    return winner;
+  } catch (error) {
+    throw error instanceof AggregateError ? error.errors[0] : error;
+  } finally {
+    lost.abort(new Error("another seed search found a seed first"));
+    for (const search of running) {
+      search.then((seed) => {
+        if (seed !== winner) seed.connection.close("another seed answered first");
+      }, () => {});
+    }
+  }
 }
 
 /** Joins the cluster of one of `peers`, or rejects after the join timeout. */

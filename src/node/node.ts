@@ -12,6 +12,10 @@
  *    behind the `SecretGate`: members and authenticated callers only); log "ready";
  * 6. a joiner then joins in the background (`/status` shows its progress).
  *
+ * With `--mdns`, mDNS starts right after step 2 (advertising and browsing,
+ * `src/discovery/`); a new node without `--peers` lets the formation rule decide between
+ * founding and joining after step 3, and a joiner races mDNS seeds against `--peers`.
+ *
  * Steps 1–3 release everything when a later one fails, and nothing but `identity.key` is
  * written before step 4, so a start that fails on a port or a lock leaves no trace.
  *
@@ -53,6 +57,7 @@ import type { Seed } from "../bootstrap/bootstrap_client.ts";
 import { DATABASE_FILE_NAME } from "../storage/sqlite_storage.ts";
 import { BackupService } from "../backup/backup_service.ts";
 import { checkRestore, restoreDataDir } from "../backup/restore.ts";
+import { NodeDiscovery } from "../discovery/node_discovery.ts";
 
 const log = getLogger(["blixard", "node"]);
 
@@ -84,7 +89,6 @@ export async function startNode(config: NodeConfig): Promise<Node> {
 
 async function assemble(config: NodeConfig, resources: ResourceStack): Promise<Node> {
   const startedAtMs = performance.now();
-  warnUnsupported(config);
   const clusterSecret = await readClusterSecret(config);
   // Computed now: once the HTTP server answers, the start must not yield to the event loop
   // again (a /health 200 tells a supervisor the node is up and may be signalled).
@@ -103,18 +107,23 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
   // the process exits right after a stop, which frees the socket anyway.
   resources.push("P2P endpoint", () => boundedWait(endpoint.close(), ENDPOINT_CLOSE_WAIT_MS));
   wireEndpointMetrics(endpoint, metrics);
-  const joinProgress = new JoinProgress(null);
-  const firstSeed = startEarlySeedSearch(config, {
+  // The HTTP routes, the gate and the mDNS advert read `member`, which exists from step 5
+  // on; until then the node is starting and knows no members.
+  let member: ClusterMember | null = null;
+  const mdns = await NodeDiscovery.start(config, {
     endpoint,
     clusterSecret,
     metrics,
-    joinProgress,
-    resources,
+    clusterId: () => member?.status().cluster_id ?? null,
   });
-  // The HTTP routes and the gate read `member`, which exists from step 5 on; until then the
-  // node is starting and knows no members.
-  let member: ClusterMember | null = null;
   let backups: BackupService | null = null;
+  if (mdns !== null) resources.push("mDNS", () => mdns.stop());
+  const discoverSeed = mdns === null
+    ? undefined
+    : (timeoutMs: number, signal: AbortSignal) => mdns.discoverSeed(timeoutMs, signal);
+  const joinProgress = new JoinProgress(null);
+  const seedSearch = { endpoint, clusterSecret, metrics, joinProgress, resources, discoverSeed };
+  const earlySeed = startEarlySeedSearch(config, { ...seedSearch, mdnsJoin: false });
   const rpcServer = new RpcServer({ concurrentRequestsMax: RPC_CONCURRENT_REQUESTS_MAX });
   rpcServer.register(PING_RPC, pingHandler({ nodeId: config.nodeId, p2pNodeId: endpoint.nodeId }));
   const gate = clusterSecret === null ? null : new SecretGate({
@@ -126,6 +135,9 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
   gate?.register(rpcServer);
   rpcServer.serve(endpoint);
 
+  // Decided before the HTTP server answers: from then on the start does not yield.
+  const mdnsJoin = await decideMdnsStart(config, { mdns, resources });
+  const firstSeed = earlySeed ?? startEarlySeedSearch(config, { ...seedSearch, mdnsJoin });
   const status = () => member?.status() ?? startingStatusJson(config.nodeId, joinProgress.toJson());
   const http = await startHttpServer({
     hostname: config.httpHost,
@@ -142,8 +154,13 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
         return clusterSecret === null ? info : signBootstrapInfo(info, clusterSecret);
       },
       // With a secret, strangers see no more than they need (status_view.ts); the whole
-      // document stays behind the gate, on cluster.status.
-      status: clusterSecret === null ? status : () => publicStatusJson(status()),
+      // document stays behind the gate, on cluster.status. What mDNS sees is shown, without
+      // keys and addresses when there is a secret.
+      status: () => {
+        const shown = clusterSecret === null ? status() : publicStatusJson(status());
+        if (mdns === null) return shown;
+        return { ...shown, mdns: mdns.discovery.statusJson({ withKeys: clusterSecret === null }) };
+      },
       isServing: () => member?.isServing ?? true,
       backup: (backupId) => backups?.stream(backupId) ?? null,
     },
@@ -160,6 +177,7 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
     dataDirPath: dataDir.path,
     endpoint,
     secretFingerprint,
+    mdnsJoin,
   });
   resources.push("storage", () => state.storage.close());
   restrictDatabaseModes(dataDir.path, state.start);
@@ -216,7 +234,7 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
       startMs: Math.round(performance.now() - startedAtMs),
     },
   );
-  if (state.start === "join") member.joinInBackground(firstSeed ?? undefined);
+  if (state.start === "join") member.joinInBackground(firstSeed ?? undefined, discoverSeed);
   if (state.start === "restart") {
     member.announceAddressesInBackground();
     member.rediscoverMembersInBackground();
@@ -240,12 +258,28 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
   };
 }
 
-/** Options this version parses but does not implement yet: mDNS only narrows discovery. */
-function warnUnsupported(config: NodeConfig): void {
-  if (config.mdnsEnabled) {
-    log.warn(
-      "mDNS discovery is not implemented in this version: --mdns is ignored and only --peers is used",
-    );
+/**
+ * With mDNS on and no `--peers`, a new node asks the formation rule whether to found or to
+ * join (`--bootstrap-expect`, `--discovery-wait`); `true` means join. A restart, or a node
+ * with `--peers` or without mDNS, does not ask.
+ */
+async function decideMdnsStart(
+  config: NodeConfig,
+  context: { mdns: NodeDiscovery | null; resources: ResourceStack },
+): Promise<boolean> {
+  const { mdns } = context;
+  if (mdns === null || config.peers.length > 0 || databaseExists(config.dataDir)) return false;
+  const abort = new AbortController();
+  context.resources.push("mDNS formation", () => abort.abort(new Error("the node stopped")));
+  try {
+    const start = await mdns.decideStart({
+      signal: abort.signal,
+      onWait: (reason) => log.info("mDNS: waiting: {reason}", { reason }),
+    });
+    return start === "join";
+  } catch (error) {
+    if (abort.signal.aborted) throw error;
+    throw new StartupError(reasonOf(error), { cause: error });
   }
 }
 
@@ -282,10 +316,11 @@ async function bindEndpoint(config: NodeConfig, secretKey: Uint8Array): Promise<
 }
 
 /**
- * A node that will join (it has `--peers` and no database yet, so it cannot be a restart)
- * starts looking for its seed as soon as its endpoint is bound: the `/bootstrap` fetch,
- * the Iroh connect and the ping overlap opening the storage and the HTTP server, which is
- * about a tenth of the join here. Aborted if the start fails or the node stops first.
+ * A node that will join (it has `--peers`, or mDNS found it a cluster to join, and no
+ * database yet, so it cannot be a restart) starts looking for its seed at once: with
+ * `--peers` as soon as its endpoint is bound, so that the `/bootstrap` fetch, the Iroh
+ * connect and the ping overlap opening the storage and the HTTP server, which is about a
+ * tenth of the join here. Aborted if the start fails or the node stops first.
  */
 function startEarlySeedSearch(
   config: NodeConfig,
@@ -295,9 +330,13 @@ function startEarlySeedSearch(
     metrics: NodeMetrics;
     joinProgress: JoinProgress;
     resources: ResourceStack;
+    discoverSeed: ((timeoutMs: number, signal: AbortSignal) => Promise<Seed>) | undefined;
+    /** The formation rule chose to join a cluster found by mDNS. */
+    mdnsJoin: boolean;
   },
 ): Promise<Seed> | null {
-  if (config.peers.length === 0 || databaseExists(config.dataDir)) return null;
+  if (config.peers.length === 0 && !context.mdnsJoin) return null;
+  if (databaseExists(config.dataDir)) return null;
   const abort = new AbortController();
   context.resources.push("early seed search", () => abort.abort(new Error("the node stopped")));
   context.joinProgress.advance("discovering");
@@ -311,6 +350,7 @@ function startEarlySeedSearch(
       if (event.reason !== null) context.joinProgress.failed(event.message);
     },
     signal: abort.signal,
+    ...(context.discoverSeed === undefined ? {} : { discoverSeed: context.discoverSeed }),
   }, config.joinTimeoutMs);
   // The join consumes it; until then (or if the start fails) nobody else awaits it.
   search.catch(() => {});

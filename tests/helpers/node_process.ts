@@ -187,7 +187,7 @@ export class NodeProcess {
   async waitForHealthy(options: { timeoutMs?: number } = {}): Promise<void> {
     await this.#poll("GET /health 200", options.timeoutMs, async () => {
       try {
-        return (await this.#get("/health")).status === 200 ? true : null;
+        return (await this.getText("/health")).status === 200 ? true : null;
       } catch {
         return null;
       }
@@ -212,7 +212,7 @@ export class NodeProcess {
 
   /** `GET path` on the node's HTTP port, parsed as JSON; throws on a non-2xx answer. */
   async getJson(path: string): Promise<Record<string, unknown>> {
-    const { status, text } = await this.#get(path);
+    const { status, text } = await this.getText(path);
     if (status < 200 || status > 299) {
       throw new Error(`GET ${path} on node ${this.id}: ${status} ${text}`);
     }
@@ -220,7 +220,7 @@ export class NodeProcess {
   }
 
   /** `GET path` on the node's HTTP address, from inside its namespace when it has one. */
-  async #get(path: string): Promise<{ status: number; text: string }> {
+  async getText(path: string): Promise<{ status: number; text: string }> {
     const url = `http://${this.httpAddress}${path}`;
     if (this.netns === null) {
       const response = await fetch(url);

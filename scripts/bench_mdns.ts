@@ -1,0 +1,129 @@
+/**
+ * The mDNS figures of issue 10, with real node processes inside a network namespace of
+ * its own (`tests/helpers/multicast_netns.ts`; needs root and `ip`). Each figure is the
+ * median of several runs, with min and max; times come from the nodes' own log stamps.
+ *
+ * - join by mDNS: joiner process start (no `--peers`) → voter, into a one-node cluster
+ *   that already advertises (target < 400 ms);
+ * - `--bootstrap-expect 3`: three nodes started at once, nothing → three voters (target
+ *   < 1 s); every run also checks that it made one cluster of three;
+ * - goodbye: SIGTERM of a node → the other logs its goodbye (target < 1 s).
+ *
+ * Usage: deno run -A scripts/bench_mdns.ts [--runs 10]
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { waitForVoters } from "../tests/helpers/cluster.ts";
+import { summarize, type Summary } from "./bench.ts";
+import {
+  type MulticastNetns,
+  multicastNetnsUnavailable,
+  withMulticastNetns,
+} from "../tests/helpers/multicast_netns.ts";
+import { NodeGroup, type NodeProcess } from "../tests/helpers/node_process.ts";
+
+const WAIT_MS = 30_000;
+
+/** The log stamp (Unix ms) of the first line of `node` matching `pattern`. */
+async function loggedAtMs(node: NodeProcess, pattern: RegExp): Promise<number> {
+  const line = await node.waitForLog(pattern, { timeoutMs: WAIT_MS });
+  return Date.parse(JSON.parse(line).timestamp);
+}
+
+function start(group: NodeGroup, netns: MulticastNetns, id: number, args: string[] = []) {
+  return group.start({ id, args: ["--mdns", ...args], netns: netns.name });
+}
+
+async function benchJoin(netns: MulticastNetns, runs: number): Promise<Summary> {
+  const times: number[] = [];
+  for (let run = 0; run < runs; run++) {
+    const group = new NodeGroup();
+    try {
+      const member = await start(group, netns, 1, ["--discovery-wait", "0ms"]);
+      await waitForVoters(member, 1);
+      // A member that runs already: it has probed its name and announced (twice, 1 s apart),
+      // so it answers a query at once (RFC 6762 §6 delays answers within a second of the last).
+      await member.waitForLog(/advertising/, { timeoutMs: WAIT_MS });
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      const spawnedAtMs = Date.now();
+      const joiner = await start(group, netns, 2);
+      times.push(await loggedAtMs(joiner, /promoted to voter/) - spawnedAtMs);
+    } finally {
+      await group.cleanup();
+    }
+  }
+  return summarize(times);
+}
+
+async function benchBootstrapExpect(netns: MulticastNetns, runs: number): Promise<Summary> {
+  const times: number[] = [];
+  for (let run = 0; run < runs; run++) {
+    const group = new NodeGroup();
+    try {
+      const spawnedAtMs = Date.now();
+      const nodes = await Promise.all(
+        [1, 2, 3].map((id) => start(group, netns, id, ["--bootstrap-expect", "3"])),
+      );
+      const promoted = await Promise.all(
+        nodes.slice(1).map((node) => loggedAtMs(node, /promoted to voter/)),
+      );
+      times.push(Math.max(...promoted) - spawnedAtMs);
+      const statuses = await Promise.all(nodes.map((node) => waitForVoters(node, 3)));
+      const clusters = new Set(statuses.map((status) => status.cluster_id));
+      if (clusters.size !== 1) throw new Error(`run ${run}: ${clusters.size} clusters`);
+    } finally {
+      await group.cleanup();
+    }
+  }
+  return summarize(times);
+}
+
+async function benchGoodbye(netns: MulticastNetns, runs: number): Promise<Summary> {
+  const times: number[] = [];
+  for (let run = 0; run < runs; run++) {
+    const group = new NodeGroup();
+    try {
+      const first = await start(group, netns, 1, ["--discovery-wait", "0ms"]);
+      await waitForVoters(first, 1);
+      const second = await start(group, netns, 2);
+      await waitForVoters(second, 2);
+      await first.waitForLog(/advertising/, { timeoutMs: WAIT_MS });
+      await second.waitForLog(/advertising/, { timeoutMs: WAIT_MS });
+      const stoppedAtMs = Date.now();
+      await second.stop("SIGTERM");
+      times.push(await loggedAtMs(first, /said goodbye/) - stoppedAtMs);
+    } finally {
+      await group.cleanup();
+    }
+  }
+  return summarize(times);
+}
+
+function row(name: string, summary: Summary, target: string): string {
+  return `${name.padEnd(48)} ${summary.median.toFixed(0).padStart(6)} ms  (min ${
+    summary.min.toFixed(0)
+  }, max ${summary.max.toFixed(0)}, ${summary.runs} runs)  target ${target}`;
+}
+
+if (import.meta.main) {
+  const unavailable = multicastNetnsUnavailable();
+  if (unavailable !== null) {
+    console.error(`bench_mdns: ${unavailable}`);
+    Deno.exit(1);
+  }
+  const { values } = parseArgs({ args: Deno.args, options: { runs: { type: "string" } } });
+  const runs = Number(values.runs ?? "10");
+  await withMulticastNetns(async (netns) => {
+    console.error("join by mDNS…");
+    const join = await benchJoin(netns, runs);
+    console.error("--bootstrap-expect 3…");
+    const formation = await benchBootstrapExpect(netns, runs);
+    console.error("goodbye…");
+    const goodbye = await benchGoodbye(netns, Math.min(runs, 5));
+    console.log(row("join by mDNS, joiner process start → voter", join, "< 400 ms"));
+    console.log(row("--bootstrap-expect 3, nothing → 3 voters", formation, "< 1000 ms"));
+    console.log(row("goodbye, SIGTERM → gone from the others", goodbye, "< 1000 ms"));
+  });
+}

@@ -1,0 +1,111 @@
+import assert from "node:assert/strict";
+import { ClusterSecret } from "../auth/cluster_secret.ts";
+import { NodeMetrics } from "../http/metrics.ts";
+import { SecretKey } from "../transport/iroh.ts";
+import { eventually } from "../transport/testing.ts";
+import { type Advert, encodeAdvert } from "./advert.ts";
+import { signAdvert } from "./advert_signature.ts";
+import { MdnsDiscovery } from "./mdns_discovery.ts";
+import { SERVICE_TYPE } from "./mdns_responder.ts";
+import { FakeMulticastSocket } from "./testing.ts";
+
+const encoder = new TextEncoder();
+const SECRET = await ClusterSecret.fromBytes(encoder.encode("discovery test secret 0001"));
+const OTHER_SECRET = await ClusterSecret.fromBytes(encoder.encode("discovery test secret 0002"));
+
+function peerAdvert(nodeId: number, clusterId: string | null): Advert {
+  return {
+    nodeId,
+    clusterId,
+    p2pNodeId: SecretKey.generate().public().toString(),
+    addresses: [`192.0.2.${nodeId}:7001`],
+    httpPort: 8001,
+    issuedAtMs: null,
+    signature: null,
+  };
+}
+
+function txt(instance: string, strings: string[], ttl = 120) {
+  return {
+    answers: [
+      { name: SERVICE_TYPE, type: "PTR", ttl, data: instance },
+      { name: instance, type: "TXT", ttl, data: strings.map((string) => encoder.encode(string)) },
+    ],
+  };
+}
+
+async function startDiscovery(socket: FakeMulticastSocket, metrics: NodeMetrics) {
+  return await MdnsDiscovery.start({
+    socket,
+    nodeId: 1,
+    p2pNodeId: SecretKey.generate().public().toString(),
+    p2pPort: 7001,
+    httpPort: 8001,
+    hostAddress: "192.0.2.1",
+    source: { clusterId: () => null, addresses: () => ["192.0.2.1:7001"] },
+    clusterSecret: SECRET,
+    clusterIdFilter: "c1",
+    metrics,
+  });
+}
+
+async function rejected(metrics: NodeMetrics): Promise<Record<string, number>> {
+  const { body } = await metrics.render();
+  const counts: Record<string, number> = {};
+  for (
+    const match of body.matchAll(/blixard_mdns_records_rejected_total\{reason="(\w+)"\} (\d+)/g)
+  ) {
+    counts[match[1]!] = Number(match[2]);
+  }
+  return counts;
+}
+
+Deno.test("MdnsDiscovery keeps signed adverts as verified, refuses the rest by reason, and forgets on goodbye", async () => {
+  const socket = new FakeMulticastSocket();
+  const metrics = new NodeMetrics({ defaultMetrics: false });
+  const discovery = await startDiscovery(socket, metrics);
+  try {
+    assert.deepEqual(socket.sent[0]?.packet.questions, [{ name: SERVICE_TYPE, type: "PTR" }]);
+    const nowMs = Date.now();
+    const good = await signAdvert(peerAdvert(2, "c1"), { secret: SECRET, nowMs });
+    const forged = await signAdvert(peerAdvert(3, "c1"), { secret: OTHER_SECRET, nowMs });
+    const unsigned = peerAdvert(4, "c1");
+    const otherCluster = await signAdvert(peerAdvert(5, "c9"), { secret: SECRET, nowMs });
+    const stale = await signAdvert(peerAdvert(6, "c1"), {
+      secret: SECRET,
+      nowMs: nowMs - 3_600_000,
+    });
+    const instances = ["good", "forged", "unsigned", "other", "stale"].map((name) =>
+      `${name}.${SERVICE_TYPE}`
+    );
+    [good, forged, unsigned, otherCluster, stale].forEach((advert, index) =>
+      socket.deliver("response", txt(instances[index]!, encodeAdvert(advert)))
+    );
+    socket.deliver("response", txt(`junk.${SERVICE_TYPE}`, ["v=1", "node=x"]));
+    await eventually("five candidates", () => discovery.candidates().length === 5);
+    assert.deepEqual(
+      discovery.statusJson().candidates.map((candidate) => [candidate.node_id, candidate.verdict]),
+      [[2, "verified"], [3, "bad_signature"], [4, "unsigned"], [5, "other_cluster"], [6, "stale"]],
+    );
+    assert.deepEqual(await rejected(metrics), {
+      bad_signature: 1,
+      unsigned: 1,
+      other_cluster: 1,
+      stale: 1,
+      malformed: 1,
+    });
+    // A forged record for the verified instance does not replace it.
+    socket.deliver("response", txt(instances[0]!, encodeAdvert(forged)));
+    for (let poll = 0; poll < 400 && (await rejected(metrics)).bad_signature !== 2; poll++) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    assert.equal((await rejected(metrics)).bad_signature, 2);
+    assert.equal(discovery.candidates()[0]?.advert.p2pNodeId, good.p2pNodeId);
+    // Goodbye: TTL 0.
+    socket.deliver("response", txt(instances[0]!, encodeAdvert(good), 0));
+    assert.ok(!discovery.candidates().some((candidate) => candidate.instance === instances[0]));
+  } finally {
+    await discovery.stop();
+  }
+  assert.equal(socket.destroyed, true);
+});
