@@ -89,3 +89,27 @@ export async function verifyBootstrapSignature(
     );
   }
 }
+
+/**
+ * Signs a node's `/bootstrap` answers, keeping the last one: the answer changes only with the
+ * addresses, the cluster id or the leader, so nearly every request is served the cached
+ * signature without an HMAC (issue 9 item 4: serving `/bootstrap` must stay cheap).
+ */
+export class CachedBootstrapSigner {
+  readonly #secret: ClusterSecret;
+  #last: { text: string; signed: BootstrapInfo } | null = null;
+
+  /** A signer under `secret`. */
+  constructor(secret: ClusterSecret) {
+    this.#secret = secret;
+  }
+
+  /** `info` with its signature, from the cache when `info` is the answer signed last. */
+  async sign(info: BootstrapInfo): Promise<BootstrapInfo> {
+    const text = canonicalBootstrapText(info);
+    if (this.#last !== null && this.#last.text === text) return this.#last.signed;
+    const signed = await signBootstrapInfo(info, this.#secret);
+    this.#last = { text, signed };
+    return signed;
+  }
+}

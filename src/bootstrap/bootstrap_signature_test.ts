@@ -4,6 +4,7 @@ import { SecretKey } from "../transport/iroh.ts";
 import { BootstrapError } from "./bootstrap_error.ts";
 import { type BootstrapInfo, parseBootstrapInfo } from "./bootstrap_info.ts";
 import {
+  CachedBootstrapSigner,
   canonicalBootstrapText,
   signBootstrapInfo,
   verifyBootstrapSignature,
@@ -109,4 +110,21 @@ Deno.test("signBootstrapInfo() replaces a signature the answer already had", asy
   const once = await signBootstrapInfo(INFO, OTHER_SECRET);
   const twice = await signBootstrapInfo(once, SECRET);
   assert.deepStrictEqual(twice, await signBootstrapInfo(INFO, SECRET));
+});
+
+Deno.test("CachedBootstrapSigner signs again only when the answer changed", async () => {
+  let signatures = 0;
+  const counting = {
+    sign: (bytes: Uint8Array) => {
+      signatures++;
+      return SECRET.sign(bytes);
+    },
+  } as unknown as ClusterSecret;
+  const signer = new CachedBootstrapSigner(counting);
+  const first = await signer.sign(INFO);
+  assert.deepEqual(await signer.sign({ ...INFO }), first);
+  assert.equal(signatures, 1);
+  const moved = await signer.sign({ ...INFO, leader_id: 3 });
+  assert.equal(signatures, 2);
+  await verifyBootstrapSignature(moved, { secret: SECRET, peer: PEER });
 });

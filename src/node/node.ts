@@ -33,7 +33,7 @@ import { getLogger } from "../log/logging.ts";
 import { NodeMetrics } from "../http/metrics.ts";
 import { startHttpServer } from "../http/http_server.ts";
 import { bootstrapInfoFor } from "../bootstrap/bootstrap_info.ts";
-import { signBootstrapInfo } from "../bootstrap/bootstrap_signature.ts";
+import { CachedBootstrapSigner } from "../bootstrap/bootstrap_signature.ts";
 import { P2pEndpoint } from "../transport/p2p_endpoint.ts";
 import { RpcClient, RpcServer } from "../transport/rpc.ts";
 import { PING_RPC, pingHandler } from "../transport/ping_rpc.ts";
@@ -119,6 +119,7 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
   rpcServer.serve(endpoint);
 
   const status = () => member?.status() ?? startingStatusJson(config.nodeId, joinProgress.toJson());
+  const bootstrapSigner = clusterSecret === null ? null : new CachedBootstrapSigner(clusterSecret);
   const http = await startHttpServer({
     hostname: config.bindHost,
     port: config.httpPort,
@@ -131,7 +132,7 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
           clusterId: current.cluster_id,
           leaderId: current.leader_id,
         });
-        return clusterSecret === null ? info : signBootstrapInfo(info, clusterSecret);
+        return bootstrapSigner === null ? info : bootstrapSigner.sign(info);
       },
       // With a secret, strangers see no more than they need (status_view.ts); the whole
       // document stays behind the gate, on cluster.status.

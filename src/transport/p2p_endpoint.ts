@@ -329,6 +329,7 @@ export class P2pEndpoint {
     let connection: P2pConnection;
     let route: Route | undefined;
     try {
+      const remoteAddress = await remoteAddressOf(incoming);
       const accepting = await incoming.accept();
       alpn = alpnText(await accepting.alpn());
       route = this.#routes.get(alpn);
@@ -341,6 +342,7 @@ export class P2pEndpoint {
         alpn,
         direction: "incoming",
         frameBytesMax: route.frameBytesMax,
+        remoteAddress,
       });
     } catch (error) {
       this.#counters.incomingOpen--;
@@ -396,6 +398,12 @@ export class P2pEndpoint {
       }
     }
   }
+}
+
+/** The `ip:port` an incoming connection came from, or `null` (relayed, or not known). */
+async function remoteAddressOf(incoming: IrohIncoming): Promise<string | null> {
+  const remote = await incoming.remoteAddr().catch(() => null);
+  return remote?.kind === "ip" && remote.addr !== undefined ? remote.addr : null;
 }
 
 function configureBuilder(

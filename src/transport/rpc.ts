@@ -102,6 +102,8 @@ export type RpcResponseOf<Definition extends RpcDefinition> = z.output<Definitio
 export interface RpcContext {
   /** The caller's P2P id, authenticated by the connection's handshake. */
   remoteNodeId: string;
+  /** The caller's `ip:port` as the node's socket saw it, or `null` when not known. */
+  remoteAddress: string | null;
   /** Aborted when the server's deadline for this request passes. */
   signal: AbortSignal;
 }
@@ -392,7 +394,11 @@ export class RpcServer {
     if (!request.success) {
       throw new RpcError("invalid_request", describeIssue(request.error));
     }
-    const context = { remoteNodeId: connection.remoteNodeId, signal: call.signal };
+    const context = {
+      remoteNodeId: connection.remoteNodeId,
+      remoteAddress: connection.remoteAddress,
+      signal: call.signal,
+    };
     const result = await method.handler(request.data, context);
     const response = method.definition.response.safeParse(result);
     if (!response.success) {
