@@ -28,7 +28,8 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import { type RateLimit, sourceOfAddress, SourceRateLimiter } from "../http/source_rate_limiter.ts";
+import { type RateLimit, SourceRateLimiter } from "../http/source_rate_limiter.ts";
+import { sourceOfAddress } from "../transport/socket_address.ts";
 import { type RpcDefinition, RpcError, type RpcHandler, type RpcServer } from "../transport/rpc.ts";
 import {
   AUTHENTICATE_RPC,

@@ -15,7 +15,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import { assert } from "../raft/assert.ts";
-import { sourceOfAddress } from "./source_rate_limiter.ts";
+import { sourceOfAddress } from "../transport/socket_address.ts";
 
 const log = getLogger(["blixard", "http"]);
 

@@ -9,7 +9,7 @@
  * recently seen giving way. A bucket that gives way is one that was quiet the longest, so
  * it has mostly refilled; forgetting it lets its source start full again, no more.
  *
- * Sources are compared as {@linkcode sourceOfAddress} makes them: an IPv4 address, or the
+ * Address sources are compared as `sourceOfAddress` makes them: an IPv4 address, or the
  * /64 prefix of an IPv6 address, since one host usually owns a whole /64.
  *
  * @module
@@ -88,31 +88,4 @@ export class SourceRateLimiter {
       now: this.#now,
     });
   }
-}
-
-/**
- * The source that `address` (an IP address, or `ip:port`, `[ipv6]:port`) is counted as: the
- * IPv4 address itself, or the first four groups (the /64) of an IPv6 address. IPv4-mapped
- * IPv6 addresses count as their IPv4 address. Anything else is returned unchanged.
- */
-export function sourceOfAddress(address: string): string {
-  let host = address;
-  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(host);
-  if (bracketed !== null) host = bracketed[1]!;
-  else if (/^[\d.]+:\d+$/.test(host)) host = host.slice(0, host.lastIndexOf(":"));
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(host);
-  if (mapped !== null) return mapped[1]!;
-  if (!host.includes(":")) return host;
-  return `${expandIpv6(host).slice(0, 4).join(":")}::/64`;
-}
-
-/** The eight groups of an IPv6 address, lowercase and without leading zeros. */
-function expandIpv6(host: string): string[] {
-  const withoutZone = host.split("%")[0]!.toLowerCase();
-  const [head = "", tail] = withoutZone.split("::");
-  const headGroups = head === "" ? [] : head.split(":");
-  const tailGroups = tail === undefined || tail === "" ? [] : tail.split(":");
-  const zeros = Array<string>(Math.max(0, 8 - headGroups.length - tailGroups.length)).fill("0");
-  return [...headGroups, ...(tail === undefined ? [] : zeros), ...tailGroups]
-    .map((group) => group.replace(/^0+(?=.)/, ""));
 }
