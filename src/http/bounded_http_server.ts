@@ -174,6 +174,7 @@ export class BoundedHttpServer {
         closeQuietly(conn);
         continue;
       }
+      conn.setNoDelay(true);
       this.#open.add(conn);
       this.#openBySource.set(source, fromSource + 1);
       this.#serve(conn).catch((error) => {

@@ -28,7 +28,7 @@ export function wireEndpointMetrics(endpoint: P2pEndpoint, metrics: NodeMetrics)
           alpn: event.alpn ?? "unknown",
           outcome: event.reason === "connect_timeout"
             ? "timeout"
-            : event.reason === "over_limit"
+            : event.reason === "over_limit" || event.reason === "stranger_limit"
             ? "refused"
             : "failed",
         });

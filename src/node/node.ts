@@ -38,6 +38,7 @@ import { P2pEndpoint } from "../transport/p2p_endpoint.ts";
 import { RpcClient, RpcServer } from "../transport/rpc.ts";
 import { PING_RPC, pingHandler } from "../transport/ping_rpc.ts";
 import { RaftTransport } from "../transport/raft_transport.ts";
+import type { TrustCheck } from "../transport/stranger_limits.ts";
 import { openDataDir, restrictMode } from "./data_dir.ts";
 import { loadOrCreateIdentity } from "./identity.ts";
 import { ResourceStack } from "./resource_stack.ts";
@@ -91,7 +92,12 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
   const identity = await loadOrCreateIdentity(dataDir.path);
 
   const metrics = new NodeMetrics();
-  const endpoint = await bindEndpoint(config, identity.secretKey);
+  // Members and keys that proved the secret are trusted; without a secret, everyone is
+  // (anyone may join). Strangers are held to the limits of stranger_limits.ts.
+  let gate: SecretGate | null = null;
+  const isTrusted = (p2pNodeId: string) =>
+    clusterSecret === null || gate?.admits(p2pNodeId) === true;
+  const endpoint = await bindEndpoint(config, { secretKey: identity.secretKey, isTrusted });
   // Closing waits for native connects in flight (to a dead peer: up to their deadline);
   // the process exits right after a stop, which frees the socket anyway.
   resources.push("P2P endpoint", () => boundedWait(endpoint.close(), ENDPOINT_CLOSE_WAIT_MS));
@@ -107,9 +113,12 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
   // The HTTP routes and the gate read `member`, which exists from step 5 on; until then the
   // node is starting and knows no members.
   let member: ClusterMember | null = null;
-  const rpcServer = new RpcServer({ concurrentRequestsMax: RPC_CONCURRENT_REQUESTS_MAX });
+  const rpcServer = new RpcServer({
+    concurrentRequestsMax: RPC_CONCURRENT_REQUESTS_MAX,
+    isTrusted,
+  });
   rpcServer.register(PING_RPC, pingHandler({ nodeId: config.nodeId, p2pNodeId: endpoint.nodeId }));
-  const gate = clusterSecret === null ? null : new SecretGate({
+  gate = clusterSecret === null ? null : new SecretGate({
     secret: clusterSecret,
     selfP2pNodeId: endpoint.nodeId,
     isMember: (p2pNodeId) => member !== null && member.directory.memberIdOf(p2pNodeId) !== null,
@@ -239,10 +248,13 @@ async function readClusterSecret(config: NodeConfig): Promise<ClusterSecret | nu
   }
 }
 
-async function bindEndpoint(config: NodeConfig, secretKey: Uint8Array): Promise<P2pEndpoint> {
+async function bindEndpoint(
+  config: NodeConfig,
+  options: { secretKey: Uint8Array; isTrusted: TrustCheck },
+): Promise<P2pEndpoint> {
   const bindAddress = joinHostPort(config.bindHost, config.bindPort);
   try {
-    return await P2pEndpoint.bind({ secretKey, bindAddress, relayUrl: config.relayUrl });
+    return await P2pEndpoint.bind({ ...options, bindAddress, relayUrl: config.relayUrl });
   } catch (error) {
     // The endpoint's message names the UDP address and the cause; say which flag sets it.
     throw new StartupError(`--bind ${bindAddress}: ${reasonOf(error)}`, { cause: error });

@@ -108,15 +108,16 @@ export class P2pConnection {
   }
 
   /**
-   * The next stream the peer opens, or `null` once the connection is closed. `frameBytesMax`
-   * (at most the connection's) bounds the frames of this stream: the caller decides it when
-   * the stream arrives, e.g. small for a caller that has not proved the cluster secret.
+   * The next stream the peer opens, or `null` once the connection is closed.
+   * `frameBytesMax`, asked when the stream has arrived (not before: the peer may have proved
+   * the cluster secret meanwhile), bounds its frames, at most the connection's bound: e.g.
+   * small for a caller that has not proved the secret.
    */
-  async acceptStream(options?: { frameBytesMax?: number }): Promise<FramedStream | null> {
+  async acceptStream(options?: { frameBytesMax?: () => number }): Promise<FramedStream | null> {
     try {
       const native = await this.#native.acceptBi();
       const frameBytesMax = Math.min(
-        options?.frameBytesMax ?? this.#frameBytesMax,
+        options?.frameBytesMax?.() ?? this.#frameBytesMax,
         this.#frameBytesMax,
       );
       return this.#wrap(native, frameBytesMax);

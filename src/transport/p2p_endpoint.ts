@@ -7,7 +7,9 @@
  * address gives up only after about 30 s) and a check that the peer's authenticated key
  * is the P2P id that was dialled. Incoming: connections for protocols nobody `handle()`s
  * are refused in the TLS handshake; the rest are counted against a limit and handed to the
- * protocol's handler. A failed handshake is logged at debug level and counted, never
+ * protocol's handler. Strangers (keys that `isTrusted` does not vouch for) are held to the
+ * connection caps of `stranger_limits.ts`: per source address before the handshake, per key
+ * after it, and in total, so that the rest is reserved for members and authenticated keys. A failed handshake is logged at debug level and counted, never
  * thrown: it is the remote side's problem.
  *
  * @module
@@ -31,10 +33,25 @@ import {
   RelayMode,
 } from "./iroh.ts";
 import { ConnectionCloseCode, type ConnectionDirection, P2pConnection } from "./p2p_connection.ts";
-import { formatSocketAddress, isDialableAddress, parseSocketAddress } from "./socket_address.ts";
+import {
+  formatSocketAddress,
+  isDialableAddress,
+  parseSocketAddress,
+  sourceOfAddress,
+} from "./socket_address.ts";
+import {
+  STRANGER_LIMITS_DEFAULT,
+  type StrangerLimits,
+  type TrustCheck,
+} from "./stranger_limits.ts";
 import { TransportError, type TransportErrorCode } from "./transport_error.ts";
 
 const logger = getLogger(["blixard", "transport"]);
+
+/** What a stranger refused by a cap is told when its connection is closed. */
+const STRANGER_REFUSAL_BYTES = new TextEncoder().encode(
+  "too many connections from this address or key: prove the cluster secret first",
+);
 
 /** Default bound on incoming connections that are open or in their handshake. */
 export const INCOMING_CONNECTIONS_MAX_DEFAULT = 256;
@@ -65,6 +82,13 @@ export interface P2pEndpointOptions {
   relayUrl: string | null;
   /** Bound on incoming connections open or in their handshake (default 256). */
   incomingConnectionsMax?: number;
+  /**
+   * Whether a key is a member's or authenticated; others are strangers, held to
+   * `strangerLimits`. Default: everyone is trusted (a node without a cluster secret).
+   */
+  isTrusted?: TrustCheck;
+  /** Bounds on strangers other than the defaults (tests). */
+  strangerLimits?: Partial<StrangerLimits>;
 }
 
 /** Options of {@linkcode P2pEndpoint.connect}. */
@@ -92,7 +116,9 @@ export type ConnectionFailureReason =
   /** An incoming handshake failed (TLS, ALPN, or the peer went away). */
   | "handshake_failed"
   /** An incoming connection was refused: too many are open. */
-  | "over_limit";
+  | "over_limit"
+  /** A stranger's incoming connection was refused: its source or key holds too many. */
+  | "stranger_limit";
 
 /** What the endpoint reports for metrics. */
 export type P2pEvent =
@@ -127,6 +153,16 @@ export interface P2pEndpointCounters {
   handshakeFailures: number;
   /** Incoming connections refused because `incomingConnectionsMax` were open. */
   incomingRefused: number;
+  /** Strangers' incoming connections refused by the caps of `stranger_limits.ts`. */
+  strangersRefused: number;
+}
+
+/** An incoming connection, from its handshake on: where it came from and, once known, whose. */
+interface IncomingEntry {
+  /** `sourceOfAddress` of its address, or `null` when relayed. */
+  source: string | null;
+  /** The peer's key once the handshake is done. */
+  remoteNodeId: string | null;
 }
 
 interface Route {
@@ -142,6 +178,10 @@ export class P2pEndpoint {
   readonly relayUrl: string | null;
   readonly #native: IrohEndpoint;
   readonly #incomingMax: number;
+  readonly #isTrusted: TrustCheck;
+  readonly #strangerLimits: StrangerLimits;
+  /** Every incoming connection open or in its handshake. */
+  readonly #incoming = new Set<IncomingEntry>();
   readonly #routes = new Map<string, Route>();
   readonly #listeners = new Set<(event: P2pEvent) => void>();
   readonly #counters: P2pEndpointCounters = {
@@ -149,6 +189,7 @@ export class P2pEndpoint {
     outgoingOpen: 0,
     handshakeFailures: 0,
     incomingRefused: 0,
+    strangersRefused: 0,
   };
   readonly #acceptLoop: Promise<void>;
   #closing: Promise<void> | null = null;
@@ -159,6 +200,8 @@ export class P2pEndpoint {
     this.relayUrl = options.relayUrl;
     this.#incomingMax = options.incomingConnectionsMax ?? INCOMING_CONNECTIONS_MAX_DEFAULT;
     assert(this.#incomingMax >= 1, "incomingConnectionsMax >= 1");
+    this.#isTrusted = options.isTrusted ?? (() => true);
+    this.#strangerLimits = { ...STRANGER_LIMITS_DEFAULT, ...options.strangerLimits };
     assert(isValidEndpointId(this.nodeId), "an endpoint's own id is canonical");
     this.#acceptLoop = this.#acceptIncoming();
   }
@@ -325,11 +368,27 @@ export class P2pEndpoint {
   }
 
   async #acceptOne(incoming: IrohIncoming): Promise<void> {
+    const remoteAddress = await remoteAddressOf(incoming);
+    const entry: IncomingEntry = {
+      source: remoteAddress === null ? null : sourceOfAddress(remoteAddress),
+      remoteNodeId: null,
+    };
+    // Before the handshake the key is unknown: the connection counts as a stranger's.
+    if (this.#strangerCapReached(entry)) {
+      this.#counters.incomingOpen--;
+      this.#refuseStranger(null);
+      incoming.refuse().catch(() => {});
+      return;
+    }
+    this.#incoming.add(entry);
+    const forget = () => {
+      this.#incoming.delete(entry);
+      this.#counters.incomingOpen--;
+    };
     let alpn: string | null = null;
     let connection: P2pConnection;
     let route: Route | undefined;
     try {
-      const remoteAddress = await remoteAddressOf(incoming);
       const accepting = await incoming.accept();
       alpn = alpnText(await accepting.alpn());
       route = this.#routes.get(alpn);
@@ -338,6 +397,13 @@ export class P2pEndpoint {
         native.close(BigInt(ConnectionCloseCode.refused), []);
         throw new Error(`no handler for ALPN ${alpn}`);
       }
+      entry.remoteNodeId = native.remoteId().toString();
+      if (this.#strangerCapReached(entry)) {
+        native.close(BigInt(ConnectionCloseCode.refused), Array.from(STRANGER_REFUSAL_BYTES));
+        forget();
+        this.#refuseStranger(alpn);
+        return;
+      }
       connection = new P2pConnection(native, {
         alpn,
         direction: "incoming",
@@ -345,7 +411,7 @@ export class P2pEndpoint {
         remoteAddress,
       });
     } catch (error) {
-      this.#counters.incomingOpen--;
+      forget();
       this.#counters.handshakeFailures++;
       this.#emit({
         type: "connection_failed",
@@ -359,8 +425,55 @@ export class P2pEndpoint {
       });
       return;
     }
-    this.#track(connection, () => this.#counters.incomingOpen--);
+    this.#track(connection, forget);
     this.#runHandler(route.handler, connection);
+  }
+
+  /**
+   * Whether `entry`, if it is a stranger's, would exceed a cap on strangers. Before its
+   * handshake (no key yet), it is held to the strangers' total and to the handshakes in
+   * progress from its source, so that a member behind the same address as a stranger is
+   * not refused before it can say who it is. After it, a stranger is held to the
+   * established strangers' connections from its source and of its key. `entry` itself is
+   * never counted.
+   */
+  #strangerCapReached(entry: IncomingEntry): boolean {
+    const handshaking = entry.remoteNodeId === null;
+    if (this.#isTrustedEntry(entry)) return false;
+    const limits = this.#strangerLimits;
+    let strangers = 0;
+    let fromSource = 0;
+    let withKey = 0;
+    for (const other of this.#incoming) {
+      if (other === entry) continue;
+      if (this.#isTrustedEntry(other)) continue;
+      const otherHandshaking = other.remoteNodeId === null;
+      strangers++;
+      const sameSource = entry.source !== null && other.source === entry.source;
+      if (sameSource && otherHandshaking === handshaking) fromSource++;
+      if (!handshaking && other.remoteNodeId === entry.remoteNodeId) withKey++;
+    }
+    return strangers >= limits.connectionsMax ||
+      fromSource >= limits.connectionsPerSourceMax ||
+      withKey >= limits.connectionsPerKeyMax;
+  }
+
+  #isTrustedEntry(entry: IncomingEntry): boolean {
+    return entry.remoteNodeId !== null && this.#isTrusted(entry.remoteNodeId);
+  }
+
+  #refuseStranger(alpn: string | null): void {
+    this.#counters.strangersRefused++;
+    this.#emit({
+      type: "connection_failed",
+      direction: "incoming",
+      alpn,
+      reason: "stranger_limit",
+    });
+    // Debug, not warning: a flood of connections must not become a flood of log lines.
+    logger.debug(
+      "Refused a stranger's incoming P2P connection: its source or key holds the most allowed",
+    );
   }
 
   #runHandler(handler: ConnectionHandler, connection: P2pConnection): void {

@@ -9,13 +9,18 @@
 import assert from "node:assert/strict";
 import { CHALLENGE_RPC } from "../../src/auth/auth_rpcs.ts";
 import { PING_RPC } from "../../src/transport/ping_rpc.ts";
-import { RpcClient } from "../../src/transport/rpc.ts";
+import { z } from "zod";
+import { UNAUTHENTICATED } from "../../src/auth/auth_rpcs.ts";
+import { defineRpc, RPC_FRAME_BYTES_MAX, RpcClient, RpcError } from "../../src/transport/rpc.ts";
+import { RawRpc } from "../helpers/raw_rpc.ts";
 import { describeRun, runBlixard } from "../helpers/cli.ts";
 import { waitForVoters } from "../helpers/cluster.ts";
 import {
   attackerEndpoint,
   type Flood,
   floodHttp,
+  holdConnections,
+  openUnfinishedStreams,
   peerAddressOf,
   startFlood,
 } from "../helpers/flood.ts";
@@ -107,8 +112,93 @@ Deno.test("a stranger flooding from another address does not lock out the operat
         );
       },
     );
+
+    await t.step(
+      "256 idle stranger connections from 127.0.0.2: the operator's ping and kv put succeed",
+      async () => {
+        const held = await holdConnections(node, { keys: 8, perKey: 32 });
+        try {
+          await assertOperatorPings(node);
+          await assertOperatorWrites(node, secretFile, "during-idle-connections");
+          assert.ok(held.refused > 0, `some of 256 connections were refused: ${held.refused}`);
+        } finally {
+          await held.close();
+        }
+      },
+    );
+
+    await t.step(
+      "12 stranger connections with 100 unfinished streams each: the operator's ping and kv put succeed",
+      async () => {
+        const held = await holdConnections(node, { keys: 3, perKey: 4 });
+        try {
+          const { opened } = await openUnfinishedStreams(held.connections, 100);
+          assert.ok(opened > 0, "the stranger opened unfinished streams");
+          await assertOperatorPings(node);
+          await assertOperatorWrites(node, secretFile, "during-unfinished-streams");
+        } finally {
+          await held.close();
+        }
+      },
+    );
+
+    await t.step("a 1 MiB request from a stranger is refused before it is decoded", async () => {
+      const endpoint = await attackerEndpoint();
+      const client = new RpcClient(endpoint);
+      try {
+        const peer = await peerAddressOf(node);
+        const blob = new Uint8Array(RPC_FRAME_BYTES_MAX - 1024);
+        const error = await client.call(peer, LARGE_PUT_RPC, { key: "k", blob }, {
+          timeoutMs: 15_000,
+        }).then(() => null, (error) => error);
+        assert.ok(error instanceof RpcError, String(error));
+        assert.notEqual(error.code, UNAUTHENTICATED, "refused before the gate had to decode it");
+        // StreamErrorCode.malformedFrame: refused at the frame's length prefix.
+        assert.match(error.message, /Reset\(1\)|reset by the peer with code 1/, error.message);
+      } finally {
+        await client.close();
+        await endpoint.close();
+      }
+    });
   } finally {
     await group.cleanup();
     await Deno.remove(secretDir, { recursive: true });
   }
 });
+
+/** `kv.put` with a body the client does not check: the stranger's oversized request. */
+const LARGE_PUT_RPC = defineRpc({
+  method: "kv.put",
+  request: z.strictObject({ key: z.string(), blob: z.instanceof(Uint8Array) }),
+  response: z.unknown(),
+});
+
+/** A `ping` from a fresh key on 127.0.0.1 (the operator's machine) must be answered. */
+async function assertOperatorPings(node: NodeProcess): Promise<void> {
+  const operator = await RawRpc.connect(node);
+  try {
+    const pong = await operator.call(PING_RPC, {}, { timeoutMs: 10_000 });
+    assert.equal(pong.nodeId, node.id);
+  } finally {
+    await operator.close();
+  }
+}
+
+/** The operator's `kv put` through the CLI must exit 0. */
+async function assertOperatorWrites(
+  node: NodeProcess,
+  secretFile: string,
+  key: string,
+): Promise<void> {
+  const put = await runBlixard([
+    "kv",
+    "put",
+    key,
+    "value",
+    "--peer",
+    node.address,
+    "--cluster-secret-file",
+    secretFile,
+  ]);
+  assert.equal(put.code, 0, describeRun(put));
+}

@@ -10,6 +10,9 @@
  */
 
 import net from "node:net";
+import { RPC_ALPN } from "../../src/transport/alpn.ts";
+import type { FramedStream } from "../../src/transport/framed_stream.ts";
+import type { P2pConnection } from "../../src/transport/p2p_connection.ts";
 import { P2pEndpoint, type PeerAddress } from "../../src/transport/p2p_endpoint.ts";
 import type { NodeProcess } from "./node_process.ts";
 
@@ -137,4 +140,82 @@ export async function holdHalfSentRequests(
       for (const socket of sockets) socket.destroy();
     },
   };
+}
+
+/** Connections and endpoints a stranger holds open; `close()` lets go of them all. */
+export interface HeldConnections {
+  /** The connections the node accepted (and has not closed yet, when they were counted). */
+  readonly connections: P2pConnection[];
+  /** Connects that failed or were closed by the node at once. */
+  readonly refused: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens `perKey` `blixard/rpc/1` connections to `node` from each of `keys` strangers' keys
+ * on `ATTACKER_HOST`, and holds them. A connection counts as refused when the connect
+ * fails or the node closes it within a moment.
+ */
+export async function holdConnections(
+  node: NodeProcess,
+  options: { keys: number; perKey: number },
+): Promise<HeldConnections> {
+  const peer = await peerAddressOf(node);
+  const endpoints: P2pEndpoint[] = [];
+  for (let key = 0; key < options.keys; key++) endpoints.push(await attackerEndpoint());
+  const attempts = endpoints.flatMap((endpoint) =>
+    Array.from(
+      { length: options.perKey },
+      () => endpoint.connect(peer, RPC_ALPN, { timeoutMs: 10_000 }),
+    )
+  );
+  const connections: P2pConnection[] = [];
+  let refused = 0;
+  for (const attempt of await Promise.allSettled(attempts)) {
+    if (attempt.status === "fulfilled") connections.push(attempt.value);
+    else refused++;
+  }
+  // A connection the node refuses after the handshake closes at once.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const open = connections.filter((connection) => !connection.isClosed);
+  return {
+    connections: open,
+    refused: refused + connections.length - open.length,
+    close: async () => {
+      for (const connection of connections) connection.close("test done");
+      for (const endpoint of endpoints) await endpoint.close();
+    },
+  };
+}
+
+/**
+ * On each of `connections`, opens `streams` streams that each carry one whole request
+ * frame (`ping`) but never finish, so that the node waits for the end of each request.
+ * Resolves with the number of streams opened.
+ */
+export async function openUnfinishedStreams(
+  connections: readonly P2pConnection[],
+  streams: number,
+): Promise<{ opened: number; streams: FramedStream[] }> {
+  const opened: FramedStream[] = [];
+  await Promise.all(connections.map(async (connection) => {
+    for (let index = 0; index < streams; index++) {
+      try {
+        const stream = await withTimeout(connection.openStream(), 2_000);
+        await withTimeout(stream.send({ type: "rpc_request", method: "ping", body: {} }), 2_000);
+        opened.push(stream);
+      } catch {
+        return; // the node refused more streams on this connection
+      }
+    }
+  }));
+  return { opened: opened.length, streams: opened };
+}
+
+function withTimeout<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no result within ${timeoutMs} ms`)), timeoutMs);
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
