@@ -30,6 +30,7 @@
 import { getLogger } from "@logtape/logtape";
 import { type RateLimit, SourceRateLimiter } from "../http/source_rate_limiter.ts";
 import { sourceOfAddress } from "../transport/socket_address.ts";
+import { LogRateLimiter } from "../log/log_rate_limiter.ts";
 import { type RpcDefinition, RpcError, type RpcHandler, type RpcServer } from "../transport/rpc.ts";
 import {
   AUTHENTICATE_RPC,
@@ -70,6 +71,8 @@ export const CHALLENGES_PER_SOURCE: RateLimit = { burst: 40, perSecond: 20 };
  * log lines of refused proofs.
  */
 export const CHALLENGES_GLOBAL: RateLimit = { burst: 400, perSecond: 200 };
+/** Warnings about refused proofs: a few in a burst, then one per 10 s (anyone can cause them). */
+export const REFUSED_PROOF_LOG_LIMIT: RateLimit = { burst: 5, perSecond: 0.1 };
 /** Keys and sources whose challenge rates are remembered; the least recently seen give way. */
 export const CHALLENGE_SOURCES_MAX = 4096;
 
@@ -121,6 +124,8 @@ export interface SecretGateOptions {
   now?: () => number;
   /** Bounds other than the defaults (tests). */
   limits?: Partial<SecretGateLimits>;
+  /** Told of each warning about a refused proof that was suppressed (a metric). */
+  onLogLineSuppressed?: () => void;
 }
 
 /** Issues challenges, checks proofs, and refuses callers that are neither members nor authenticated. */
@@ -133,6 +138,7 @@ export class SecretGate {
   readonly #authenticated: ExpiringMap<string, true>;
   readonly #challengesByKey: SourceRateLimiter;
   readonly #challengesBySource: SourceRateLimiter;
+  readonly #refusedLog: LogRateLimiter;
 
   /** A gate for a node with `options.secret`. */
   constructor(options: SecretGateOptions) {
@@ -154,6 +160,13 @@ export class SecretGate {
       perSource: limits.challengesPerKey,
       sourcesMax: CHALLENGE_SOURCES_MAX,
       now,
+    });
+    this.#refusedLog = new LogRateLimiter({
+      limit: REFUSED_PROOF_LOG_LIMIT,
+      now,
+      ...(options.onLogLineSuppressed === undefined
+        ? {}
+        : { onSuppressed: options.onLogLineSuppressed }),
     });
     this.#challengesBySource = new SourceRateLimiter({
       perSource: limits.challengesPerSource,
@@ -247,7 +260,13 @@ export class SecretGate {
       proof: request.proof,
     });
     if (!valid) {
-      logger.warn("P2P id {peer} failed to prove the cluster secret", { peer: callerP2pNodeId });
+      this.#refusedLog.write((suppressed) =>
+        logger.warn(
+          "P2P id {peer} failed to prove the cluster secret ({suppressed} similar lines " +
+            "suppressed before this one)",
+          { peer: callerP2pNodeId, suppressed },
+        )
+      );
       throw new RpcError(
         SECRET_REFUSED,
         "the proof does not match this cluster's secret: the caller's secret differs from " +

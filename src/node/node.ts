@@ -123,6 +123,7 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
     selfP2pNodeId: endpoint.nodeId,
     isMember: (p2pNodeId) => member !== null && member.directory.memberIdOf(p2pNodeId) !== null,
     isRevoked: (p2pNodeId) => member !== null && member.directory.isRevoked(p2pNodeId),
+    onLogLineSuppressed: () => metrics.recordLogLineSuppressed("secret_refused"),
   });
   gate?.register(rpcServer);
   rpcServer.serve(endpoint);
@@ -180,6 +181,7 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
     directory: member.directory,
     onMessage: (message) => member?.raft.step(message),
     onUnreachable: (nodeId) => member?.raft.reportUnreachable(nodeId),
+    onLogLineSuppressed: () => metrics.recordLogLineSuppressed("raft_connection_refused"),
   });
   member.attachTransport(transport);
   member.service.register(gate?.guard(rpcServer) ?? rpcServer);

@@ -13,6 +13,9 @@ import { z } from "zod";
 import { UNAUTHENTICATED } from "../../src/auth/auth_rpcs.ts";
 import { defineRpc, RPC_FRAME_BYTES_MAX, RpcClient, RpcError } from "../../src/transport/rpc.ts";
 import { RawRpc } from "../helpers/raw_rpc.ts";
+import { parseExposition } from "../helpers/prometheus.ts";
+import { RAFT_ALPN } from "../../src/transport/alpn.ts";
+import { REFUSED_CONNECTION_LOG_LIMIT } from "../../src/transport/raft_transport.ts";
 import { describeRun, runBlixard } from "../helpers/cli.ts";
 import { waitForVoters } from "../helpers/cluster.ts";
 import {
@@ -20,6 +23,7 @@ import {
   type Flood,
   floodHttp,
   holdConnections,
+  holdHalfSentRequests,
   openUnfinishedStreams,
   peerAddressOf,
   startFlood,
@@ -160,11 +164,74 @@ Deno.test("a stranger flooding from another address does not lock out the operat
         await endpoint.close();
       }
     });
+
+    await t.step(
+      "50 half-sent HTTP requests from 127.0.0.2: /health answers, and the node closes them all",
+      async () => {
+        const held = await holdHalfSentRequests(node.httpPort, {
+          count: 50,
+          head: "GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n",
+        });
+        try {
+          const health = await fetch(`http://127.0.0.1:${node.httpPort}/health`);
+          assert.equal(health.status, 200);
+          await health.body?.cancel();
+          // Refused beyond the per-source cap at once; the rest at the header timeout.
+          const deadline = performance.now() + 30_000;
+          while (held.stillOpen() > 0 && performance.now() < deadline) {
+            await new Promise((resolve) => setTimeout(resolve, 100));
+          }
+          assert.equal(held.stillOpen(), 0, "every half-sent request was closed by the node");
+        } finally {
+          held.close();
+        }
+      },
+    );
+
+    await t.step(
+      "40 Raft connections from a stranger write a few WARN lines and count the rest in a metric",
+      async () => {
+        const refusedLines = () =>
+          node.stderr.split("\n").filter((line) => /refused a Raft connection/.test(line)).length;
+        const before = refusedLines();
+        const peer = await peerAddressOf(node);
+        const endpoints = [await attackerEndpoint(), await attackerEndpoint()];
+        try {
+          for (let index = 0; index < 40; index++) {
+            const endpoint = endpoints[index % endpoints.length]!;
+            const connection = await endpoint.connect(peer, RAFT_ALPN, { timeoutMs: 10_000 })
+              .catch(() => null);
+            await connection?.closed;
+          }
+        } finally {
+          for (const endpoint of endpoints) await endpoint.close();
+        }
+        const suppressed = await suppressedRaftLogLines(node, { atLeast: 30 });
+        const written = refusedLines() - before;
+        assert.ok(written <= REFUSED_CONNECTION_LOG_LIMIT.burst + 1, `${written} WARN lines`);
+        assert.ok(written + suppressed >= 40, `${written} written, ${suppressed} suppressed`);
+      },
+    );
   } finally {
     await group.cleanup();
     await Deno.remove(secretDir, { recursive: true });
   }
 });
+
+/** `blixard_log_lines_suppressed_total{event="raft_connection_refused"}`, once it is `atLeast`. */
+async function suppressedRaftLogLines(
+  node: NodeProcess,
+  options: { atLeast: number },
+): Promise<number> {
+  const sample = 'blixard_log_lines_suppressed_total{event="raft_connection_refused"}';
+  const deadline = performance.now() + 30_000;
+  for (;;) {
+    const response = await fetch(`http://127.0.0.1:${node.httpPort}/metrics`);
+    const value = parseExposition(await response.text()).samples.get(sample) ?? 0;
+    if (value >= options.atLeast || performance.now() > deadline) return value;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
 
 /** `kv.put` with a body the client does not check: the stranger's oversized request. */
 const LARGE_PUT_RPC = defineRpc({
