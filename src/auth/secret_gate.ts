@@ -44,7 +44,7 @@ import {
 } from "./auth_rpcs.ts";
 import type { ClusterSecret } from "./cluster_secret.ts";
 import { ExpiringMap } from "./expiring_map.ts";
-import { CHALLENGE_BYTES, verifyProof } from "./secret_proof.ts";
+import { CHALLENGE_BYTES, computeServerProof, verifyProof } from "./secret_proof.ts";
 
 const logger = getLogger(["blixard", "auth"]);
 
@@ -178,7 +178,7 @@ export class SecretGate {
 
   /** Registers `cluster.challenge` and `cluster.authenticate` on `server`, open to anyone. */
   register(server: RpcRegistrar): void {
-    server.register(CHALLENGE_RPC, (_request, context) => this.#challenge(context));
+    server.register(CHALLENGE_RPC, (request, context) => this.#challenge(request.nonce, context));
     server.register(
       AUTHENTICATE_RPC,
       (request, context) => this.#authenticate(context.remoteNodeId, request),
@@ -216,9 +216,10 @@ export class SecretGate {
     throw new RpcError(REVOKED, REVOKED_MESSAGE);
   }
 
-  #challenge(
+  async #challenge(
+    nonce: Uint8Array,
     caller: { remoteNodeId: string; remoteAddress: string | null },
-  ): { challenge: Uint8Array } {
+  ): Promise<{ challenge: Uint8Array; serverProof: Uint8Array }> {
     const callerP2pNodeId = caller.remoteNodeId;
     this.#refuseRevoked(callerP2pNodeId);
     // A relayed caller has no address of its own here: its key stands for its source.
@@ -236,7 +237,12 @@ export class SecretGate {
     const challenge = crypto.getRandomValues(new Uint8Array(CHALLENGE_BYTES));
     // A new challenge replaces the caller's previous one: one outstanding per key.
     this.#challenges.set(callerP2pNodeId, challenge);
-    return { challenge };
+    const serverProof = await computeServerProof(this.#options.secret, {
+      nonce,
+      callerP2pNodeId,
+      serverP2pNodeId: this.#options.selfP2pNodeId,
+    });
+    return { challenge, serverProof };
   }
 
   async #authenticate(

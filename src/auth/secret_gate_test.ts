@@ -4,7 +4,7 @@ import { SecretKey } from "../transport/iroh.ts";
 import { defineRpc, RpcError, type RpcHandler } from "../transport/rpc.ts";
 import { AUTHENTICATE_RPC, CHALLENGE_RPC } from "./auth_rpcs.ts";
 import { ClusterSecret } from "./cluster_secret.ts";
-import { computeProof } from "./secret_proof.ts";
+import { computeProof, verifyServerProof } from "./secret_proof.ts";
 import {
   AUTHENTICATION_TTL_MS,
   CHALLENGE_TTL_MS,
@@ -26,6 +26,10 @@ const ECHO_RPC = defineRpc({
   request: z.strictObject({ text: z.string() }),
   response: z.strictObject({ text: z.string() }),
 });
+
+function newNonce(): Uint8Array {
+  return crypto.getRandomValues(new Uint8Array(32));
+}
 
 function newKey(): string {
   return SecretKey.generate().public().toString();
@@ -74,7 +78,9 @@ function gateHarness(
     });
   };
   const challenge = async (caller: string) =>
-    (await call(CHALLENGE_RPC.method, caller, {}) as { challenge: Uint8Array }).challenge;
+    (await call(CHALLENGE_RPC.method, caller, { nonce: newNonce() }) as {
+      challenge: Uint8Array;
+    }).challenge;
   const answer = async (
     caller: string,
     challenge: Uint8Array,
@@ -92,6 +98,7 @@ function gateHarness(
     clock,
     gate,
     addressOf,
+    call,
     serverKey,
     challenge,
     answer,
@@ -272,4 +279,33 @@ Deno.test("SecretGate refuses a revoked key at once, even authenticated or a mem
   const other = newKey();
   await harness.authenticate(other);
   assert.deepEqual(await harness.echo(other), { text: "hi" }, "other keys are unaffected");
+});
+
+Deno.test("SecretGate proves the secret to the caller over the caller's nonce, bound to both keys", async () => {
+  const harness = gateHarness();
+  const caller = newKey();
+  const nonce = newNonce();
+  const answer = await harness.call(CHALLENGE_RPC.method, caller, { nonce }) as {
+    serverProof: Uint8Array;
+  };
+  const binding = { nonce, callerP2pNodeId: caller, serverP2pNodeId: harness.serverKey };
+  assert.equal(await verifyServerProof(SECRET, { ...binding, proof: answer.serverProof }), true);
+  assert.equal(
+    await verifyServerProof(OTHER_SECRET, { ...binding, proof: answer.serverProof }),
+    false,
+  );
+  assert.equal(
+    await verifyServerProof(SECRET, { ...binding, nonce: newNonce(), proof: answer.serverProof }),
+    false,
+    "bound to the nonce",
+  );
+  assert.equal(
+    await verifyServerProof(SECRET, {
+      ...binding,
+      callerP2pNodeId: newKey(),
+      proof: answer.serverProof,
+    }),
+    false,
+    "bound to the caller's key",
+  );
 });
