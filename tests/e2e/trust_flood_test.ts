@@ -7,29 +7,27 @@
  */
 
 import assert from "node:assert/strict";
-import { CHALLENGE_RPC } from "../../src/auth/auth_rpcs.ts";
-import { PING_RPC } from "../../src/transport/ping_rpc.ts";
-import { z } from "zod";
 import { UNAUTHENTICATED } from "../../src/auth/auth_rpcs.ts";
-import { defineRpc, RPC_FRAME_BYTES_MAX, RpcClient, RpcError } from "../../src/transport/rpc.ts";
-import { RawRpc } from "../helpers/raw_rpc.ts";
-import { parseExposition } from "../helpers/prometheus.ts";
-import { RAFT_ALPN } from "../../src/transport/alpn.ts";
+import { PING_RPC } from "../../src/transport/ping_rpc.ts";
 import { REFUSED_CONNECTION_LOG_LIMIT } from "../../src/transport/raft_transport.ts";
+import { RpcClient } from "../../src/transport/rpc.ts";
 import { describeRun, runBlixard } from "../helpers/cli.ts";
 import { waitForVoters } from "../helpers/cluster.ts";
 import {
+  askChallenge,
   attackerEndpoint,
-  type Flood,
+  connectRaftAsStranger,
   floodHttp,
+  floodRpc,
   holdConnections,
   holdHalfSentRequests,
   openUnfinishedStreams,
   peerAddressOf,
-  startFlood,
+  sendOversizedRequest,
 } from "../helpers/flood.ts";
 import { NodeGroup, type NodeProcess } from "../helpers/node_process.ts";
-import type { P2pEndpoint } from "../../src/transport/p2p_endpoint.ts";
+import { parseExposition } from "../helpers/prometheus.ts";
+import { RawRpc } from "../helpers/raw_rpc.ts";
 
 const SECRET_TEXT = "e2e flood secret 5c1e0a9b7d3f2e4a6b8c0d1e2f3a4b5c";
 
@@ -54,34 +52,6 @@ async function assertOperatorWritesAndReads(
   assert.equal(get.stdout, `value of ${key}\n`, describeRun(get));
 }
 
-/** Floods `cluster.challenge` from `keys` strangers' keys on 127.0.0.2. */
-async function floodChallenges(
-  node: NodeProcess,
-  options: { keys: number; concurrency: number; countMax: number },
-): Promise<{ flood: Flood; close: () => Promise<void> }> {
-  const peer = await peerAddressOf(node);
-  const endpoints: P2pEndpoint[] = [];
-  for (let index = 0; index < options.keys; index++) endpoints.push(await attackerEndpoint());
-  const clients = endpoints.map((endpoint) => new RpcClient(endpoint));
-  // Each stranger must reach the node before the flood, or it only floods its own connects.
-  for (const client of clients) await client.call(peer, PING_RPC, {}, { timeoutMs: 15_000 });
-  let next = 0;
-  const flood = startFlood(async () => {
-    const client = clients[next++ % clients.length]!;
-    const nonce = crypto.getRandomValues(new Uint8Array(32));
-    await client.call(peer, CHALLENGE_RPC, { nonce }, { timeoutMs: 5_000 });
-    return true;
-  }, options);
-  return {
-    flood,
-    close: async () => {
-      await flood.stop();
-      for (const client of clients) await client.close();
-      for (const endpoint of endpoints) await endpoint.close();
-    },
-  };
-}
-
 Deno.test("a stranger flooding from another address does not lock out the operator", async (t) => {
   const group = new NodeGroup();
   const secretDir = Deno.makeTempDirSync({ prefix: "blixard-flood-e2e-" });
@@ -94,10 +64,11 @@ Deno.test("a stranger flooding from another address does not lock out the operat
       "/bootstrap and cluster.challenge floods from 127.0.0.2: the operator's kv put and get succeed",
       async () => {
         const bootstrapFlood = floodHttp(node, "/bootstrap", { concurrency: 8, countMax: 50_000 });
-        const challenges = await floodChallenges(node, {
+        const challenges = await floodRpc(node, {
           keys: 4,
           concurrency: 8,
           countMax: 50_000,
+          call: askChallenge,
         });
         try {
           await bootstrapFlood.waitForSent(200);
@@ -151,12 +122,8 @@ Deno.test("a stranger flooding from another address does not lock out the operat
       const endpoint = await attackerEndpoint();
       const client = new RpcClient(endpoint);
       try {
-        const peer = await peerAddressOf(node);
-        const blob = new Uint8Array(RPC_FRAME_BYTES_MAX - 1024);
-        const error = await client.call(peer, LARGE_PUT_RPC, { key: "k", blob }, {
-          timeoutMs: 15_000,
-        }).then(() => null, (error) => error);
-        assert.ok(error instanceof RpcError, String(error));
+        const error = await sendOversizedRequest(client, await peerAddressOf(node));
+        assert.ok(error !== null, "refused");
         assert.notEqual(error.code, UNAUTHENTICATED, "refused before the gate had to decode it");
         // StreamErrorCode.malformedFrame: refused at the frame's length prefix.
         assert.match(error.message, /Reset\(1\)|reset by the peer with code 1/, error.message);
@@ -196,18 +163,7 @@ Deno.test("a stranger flooding from another address does not lock out the operat
         const refusedLines = () =>
           node.stderr.split("\n").filter((line) => /refused a Raft connection/.test(line)).length;
         const before = refusedLines();
-        const peer = await peerAddressOf(node);
-        const endpoints = [await attackerEndpoint(), await attackerEndpoint()];
-        try {
-          for (let index = 0; index < 40; index++) {
-            const endpoint = endpoints[index % endpoints.length]!;
-            const connection = await endpoint.connect(peer, RAFT_ALPN, { timeoutMs: 10_000 })
-              .catch(() => null);
-            await connection?.closed;
-          }
-        } finally {
-          for (const endpoint of endpoints) await endpoint.close();
-        }
+        await connectRaftAsStranger(node, { count: 40, keys: 2 });
         const suppressed = await suppressedRaftLogLines(node, { atLeast: 30 });
         const written = refusedLines() - before;
         assert.ok(written <= REFUSED_CONNECTION_LOG_LIMIT.burst + 1, `${written} WARN lines`);
@@ -234,13 +190,6 @@ async function suppressedRaftLogLines(
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
-
-/** `kv.put` with a body the client does not check: the stranger's oversized request. */
-const LARGE_PUT_RPC = defineRpc({
-  method: "kv.put",
-  request: z.strictObject({ key: z.string(), blob: z.instanceof(Uint8Array) }),
-  response: z.unknown(),
-});
 
 /** A `ping` from a fresh key on 127.0.0.1 (the operator's machine) must be answered. */
 async function assertOperatorPings(node: NodeProcess): Promise<void> {

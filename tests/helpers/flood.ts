@@ -10,7 +10,16 @@
  */
 
 import net from "node:net";
-import { RPC_ALPN } from "../../src/transport/alpn.ts";
+import { z } from "zod";
+import { CHALLENGE_RPC } from "../../src/auth/auth_rpcs.ts";
+import { RAFT_ALPN, RPC_ALPN } from "../../src/transport/alpn.ts";
+import { PING_RPC } from "../../src/transport/ping_rpc.ts";
+import {
+  defineRpc,
+  RPC_FRAME_BYTES_MAX,
+  RpcClient,
+  type RpcError,
+} from "../../src/transport/rpc.ts";
 import type { FramedStream } from "../../src/transport/framed_stream.ts";
 import type { P2pConnection } from "../../src/transport/p2p_connection.ts";
 import { P2pEndpoint, type PeerAddress } from "../../src/transport/p2p_endpoint.ts";
@@ -218,4 +227,89 @@ function withTimeout<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
     timer = setTimeout(() => reject(new Error(`no result within ${timeoutMs} ms`)), timeoutMs);
   });
   return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}
+
+/** A flood of RPCs from several strangers' keys; `close()` stops it and lets go of the keys. */
+export interface RpcFlood {
+  readonly flood: Flood;
+  close(): Promise<void>;
+}
+
+/**
+ * Floods `node` with `call` from `keys` strangers' keys on `ATTACKER_HOST`, each of which
+ * first reaches the node with a `ping` (or the flood would only flood its own connects).
+ */
+export async function floodRpc(
+  node: NodeProcess,
+  options: {
+    keys: number;
+    concurrency: number;
+    countMax: number;
+    call: (client: RpcClient, peer: PeerAddress) => Promise<unknown>;
+  },
+): Promise<RpcFlood> {
+  const peer = await peerAddressOf(node);
+  const endpoints: P2pEndpoint[] = [];
+  for (let index = 0; index < options.keys; index++) endpoints.push(await attackerEndpoint());
+  const clients = endpoints.map((endpoint) => new RpcClient(endpoint));
+  for (const client of clients) await client.call(peer, PING_RPC, {}, { timeoutMs: 15_000 });
+  let next = 0;
+  const flood = startFlood(async () => {
+    await options.call(clients[next++ % clients.length]!, peer);
+    return true;
+  }, options);
+  return {
+    flood,
+    close: async () => {
+      await flood.stop();
+      for (const client of clients) await client.close();
+      for (const endpoint of endpoints) await endpoint.close();
+    },
+  };
+}
+
+/** `cluster.challenge` with a fresh nonce, as a stranger asks for one. */
+export async function askChallenge(client: RpcClient, peer: PeerAddress): Promise<void> {
+  const nonce = crypto.getRandomValues(new Uint8Array(32));
+  await client.call(peer, CHALLENGE_RPC, { nonce }, { timeoutMs: 5_000 });
+}
+
+/** `kv.put` with a body the client does not check: the stranger's oversized request. */
+const OVERSIZED_PUT_RPC = defineRpc({
+  method: "kv.put",
+  request: z.strictObject({ key: z.string(), blob: z.instanceof(Uint8Array) }),
+  response: z.unknown(),
+});
+
+/**
+ * Sends a request of almost 1 MiB (the largest frame a member may send) without having
+ * proved the secret; resolves with the error the node answered with (`null` if none).
+ */
+export async function sendOversizedRequest(
+  client: RpcClient,
+  peer: PeerAddress,
+): Promise<RpcError | null> {
+  const blob = new Uint8Array(RPC_FRAME_BYTES_MAX - 1024);
+  return await client.call(peer, OVERSIZED_PUT_RPC, { key: "k", blob }, { timeoutMs: 15_000 })
+    .then(() => null, (error) => error);
+}
+
+/** Opens `count` `blixard/raft/1` connections to `node` from strangers' keys, one at a time. */
+export async function connectRaftAsStranger(
+  node: NodeProcess,
+  options: { count: number; keys: number },
+): Promise<void> {
+  const peer = await peerAddressOf(node);
+  const endpoints: P2pEndpoint[] = [];
+  for (let index = 0; index < options.keys; index++) endpoints.push(await attackerEndpoint());
+  try {
+    for (let index = 0; index < options.count; index++) {
+      const endpoint = endpoints[index % endpoints.length]!;
+      const connection = await endpoint.connect(peer, RAFT_ALPN, { timeoutMs: 10_000 })
+        .catch(() => null);
+      await connection?.closed;
+    }
+  } finally {
+    for (const endpoint of endpoints) await endpoint.close();
+  }
 }
