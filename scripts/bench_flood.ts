@@ -6,7 +6,7 @@
  * `tests/e2e/trust_flood_test.ts`, sent from 127.0.0.2. Every flood is bounded in count
  * and in time. Prints a table (writes/s, p50, p99, failed writes).
  *
- * Usage: deno run -A scripts/bench_flood.ts [--seconds 3] [--concurrency 16]
+ * Usage: deno run -A scripts/bench_flood.ts [--seconds 3] [--concurrency 16] [--only TEXT]
  *
  * @module
  */
@@ -122,7 +122,11 @@ const FLOODS: Record<string, (node: NodeProcess) => Promise<() => Promise<void>>
 async function main(): Promise<void> {
   const { values } = parseArgs({
     args: Deno.args,
-    options: { seconds: { type: "string" }, concurrency: { type: "string" } },
+    options: {
+      seconds: { type: "string" },
+      concurrency: { type: "string" },
+      only: { type: "string" },
+    },
   });
   const seconds = Number(values.seconds ?? "3");
   const concurrency = Number(values.concurrency ?? "16");
@@ -147,8 +151,12 @@ async function main(): Promise<void> {
     await measureWriter(client, { seconds: 1, concurrency, prefix: "warmup-" });
     const rows: string[] = [];
     for (const [name, start] of Object.entries(FLOODS)) {
+      if (values.only !== undefined && name !== "quiet" && !name.includes(values.only)) continue;
+      console.error(`${name}: starting the flood`);
       const stop = await start(leader);
+      console.error(`${name}: measuring`);
       const figures = await measureWriter(client, { seconds, concurrency, prefix: `${name}-` });
+      console.error(`${name}: stopping the flood`);
       await stop();
       rows.push(
         `| ${name} | ${figures.writesPerSecond.toFixed(0)} | ${figures.p50Ms.toFixed(1)} | ` +

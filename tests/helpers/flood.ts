@@ -109,6 +109,13 @@ export async function attackerEndpoint(): Promise<P2pEndpoint> {
   });
 }
 
+/** `count` endpoints of the stranger, each with a key of its own. */
+export async function attackerEndpoints(count: number): Promise<P2pEndpoint[]> {
+  const endpoints: P2pEndpoint[] = [];
+  for (let index = 0; index < count; index++) endpoints.push(await attackerEndpoint());
+  return endpoints;
+}
+
 /** `node`'s P2P address, as its `/bootstrap` gives it. */
 export async function peerAddressOf(node: NodeProcess): Promise<PeerAddress> {
   const info = await node.getJson("/bootstrap");
@@ -170,8 +177,7 @@ export async function holdConnections(
   options: { keys: number; perKey: number },
 ): Promise<HeldConnections> {
   const peer = await peerAddressOf(node);
-  const endpoints: P2pEndpoint[] = [];
-  for (let key = 0; key < options.keys; key++) endpoints.push(await attackerEndpoint());
+  const endpoints = await attackerEndpoints(options.keys);
   const attempts = endpoints.flatMap((endpoint) =>
     Array.from(
       { length: options.perKey },
@@ -249,8 +255,7 @@ export async function floodRpc(
   },
 ): Promise<RpcFlood> {
   const peer = await peerAddressOf(node);
-  const endpoints: P2pEndpoint[] = [];
-  for (let index = 0; index < options.keys; index++) endpoints.push(await attackerEndpoint());
+  const endpoints = await attackerEndpoints(options.keys);
   const clients = endpoints.map((endpoint) => new RpcClient(endpoint));
   for (const client of clients) await client.call(peer, PING_RPC, {}, { timeoutMs: 15_000 });
   let next = 0;
@@ -300,8 +305,7 @@ export async function connectRaftAsStranger(
   options: { count: number; keys: number },
 ): Promise<void> {
   const peer = await peerAddressOf(node);
-  const endpoints: P2pEndpoint[] = [];
-  for (let index = 0; index < options.keys; index++) endpoints.push(await attackerEndpoint());
+  const endpoints = await attackerEndpoints(options.keys);
   try {
     for (let index = 0; index < options.count; index++) {
       const endpoint = endpoints[index % endpoints.length]!;
