@@ -2,9 +2,10 @@
  * A writer's throughput and latency while a stranger floods the leader (issue 9: "the
  * cluster keeps committing during the floods"). A 3-node cluster with a cluster secret on
  * 127.0.0.1; a `BlixardClient` with the secret keeps `--concurrency` 256-byte puts in flight
- * against node 1 for `--seconds` per phase: once quiet, then during each flood of
- * `tests/e2e/trust_flood_test.ts`, sent from 127.0.0.2. Every flood is bounded in count
- * and in time. Prints a table (writes/s, p50, p99, failed writes).
+ * against the leader for `--seconds` per phase: once quiet, then during each flood of
+ * `tests/e2e/trust_flood_test.ts`, sent from 127.0.0.2 by a child process of its own (a
+ * flood in the writer's process would measure the two fighting over one event loop). Every
+ * flood is bounded in count and in time. Prints a table (writes/s, p50, p99, failed writes).
  *
  * Usage: deno run -A scripts/bench_flood.ts [--seconds 3] [--concurrency 16] [--only TEXT]
  *
@@ -20,12 +21,13 @@ import {
   connectRaftAsStranger,
   floodHttp,
   floodRpc,
+  type FloodTarget,
   holdConnections,
   holdHalfSentRequests,
   openUnfinishedStreams,
   sendOversizedRequest,
 } from "../tests/helpers/flood.ts";
-import { NodeGroup, type NodeProcess } from "../tests/helpers/node_process.ts";
+import { NodeGroup } from "../tests/helpers/node_process.ts";
 
 const SECRET_TEXT = "bench flood secret 0f1e2d3c4b5a69788796a5b4c3d2e1f0";
 const VALUE = "v".repeat(256);
@@ -72,7 +74,7 @@ async function measureWriter(
 }
 
 /** Each flood: start it against `node`, return a function that stops it. */
-const FLOODS: Record<string, (node: NodeProcess) => Promise<() => Promise<void>>> = {
+const FLOODS: Record<string, (node: FloodTarget) => Promise<() => Promise<void>>> = {
   "quiet": () => Promise.resolve(() => Promise.resolve()),
   "/bootstrap + cluster.challenge flood": async (node) => {
     const http = floodHttp(node, "/bootstrap", { concurrency: 8, countMax: 200_000 });
@@ -119,6 +121,54 @@ const FLOODS: Record<string, (node: NodeProcess) => Promise<() => Promise<void>>
   },
 };
 
+/** Child mode: runs flood `name` against the node at `httpPort` until stdin closes. */
+async function runFlood(name: string, httpPort: number): Promise<void> {
+  const start = FLOODS[name];
+  if (start === undefined) throw new Error(`no flood ${name}`);
+  const target: FloodTarget = {
+    httpPort,
+    getJson: async (path: string) =>
+      await (await fetch(`http://127.0.0.1:${httpPort}${path}`)).json(),
+  };
+  const stop = await start(target);
+  console.log("flooding");
+  // The parent closes stdin when its measurement is done.
+  for await (const _ of Deno.stdin.readable) { /* wait for the end */ }
+  await stop();
+}
+
+/** Starts flood `name` in a child process; resolves once it floods, with a stop function. */
+async function startFloodProcess(name: string, httpPort: number): Promise<() => Promise<void>> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL(import.meta.url).pathname,
+      "--flood",
+      name,
+      "--port",
+      `${httpPort}`,
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let output = "";
+  while (!output.includes("flooding")) {
+    const { done, value } = await reader.read();
+    if (done) throw new Error(`the ${name} flood ended before it started`);
+    output += value;
+  }
+  return async () => {
+    await child.stdin.close();
+    const killer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    await child.status;
+    clearTimeout(killer);
+    await reader.cancel();
+  };
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     args: Deno.args,
@@ -126,8 +176,11 @@ async function main(): Promise<void> {
       seconds: { type: "string" },
       concurrency: { type: "string" },
       only: { type: "string" },
+      flood: { type: "string" },
+      port: { type: "string" },
     },
   });
+  if (values.flood !== undefined) return await runFlood(values.flood, Number(values.port));
   const seconds = Number(values.seconds ?? "3");
   const concurrency = Number(values.concurrency ?? "16");
   const group = new NodeGroup();
@@ -150,10 +203,10 @@ async function main(): Promise<void> {
     // Warm up the client's connection and sessions.
     await measureWriter(client, { seconds: 1, concurrency, prefix: "warmup-" });
     const rows: string[] = [];
-    for (const [name, start] of Object.entries(FLOODS)) {
+    for (const name of Object.keys(FLOODS)) {
       if (values.only !== undefined && name !== "quiet" && !name.includes(values.only)) continue;
       console.error(`${name}: starting the flood`);
-      const stop = await start(leader);
+      const stop = await startFloodProcess(name, leader.httpPort);
       console.error(`${name}: measuring`);
       const figures = await measureWriter(client, { seconds, concurrency, prefix: `${name}-` });
       console.error(`${name}: stopping the flood`);

@@ -25,6 +25,9 @@ import type { P2pConnection } from "../../src/transport/p2p_connection.ts";
 import { P2pEndpoint, type PeerAddress } from "../../src/transport/p2p_endpoint.ts";
 import type { NodeProcess } from "./node_process.ts";
 
+/** What a flood needs of the node it floods: a `NodeProcess`, or its HTTP port from afar. */
+export type FloodTarget = Pick<NodeProcess, "httpPort" | "getJson">;
+
 /** The stranger's source address. */
 export const ATTACKER_HOST = "127.0.0.2";
 /** The longest any flood runs, whatever its caller does. */
@@ -86,7 +89,7 @@ export function startFlood(
 
 /** Floods `GET path` on `node`'s HTTP port from `ATTACKER_HOST`. */
 export function floodHttp(
-  node: NodeProcess,
+  node: FloodTarget,
   path: string,
   options: { concurrency: number; countMax: number },
 ): Flood {
@@ -117,7 +120,7 @@ export async function attackerEndpoints(count: number): Promise<P2pEndpoint[]> {
 }
 
 /** `node`'s P2P address, as its `/bootstrap` gives it. */
-export async function peerAddressOf(node: NodeProcess): Promise<PeerAddress> {
+export async function peerAddressOf(node: FloodTarget): Promise<PeerAddress> {
   const info = await node.getJson("/bootstrap");
   return {
     p2pNodeId: info.p2p_node_id as string,
@@ -173,7 +176,7 @@ export interface HeldConnections {
  * fails or the node closes it within a moment.
  */
 export async function holdConnections(
-  node: NodeProcess,
+  node: FloodTarget,
   options: { keys: number; perKey: number },
 ): Promise<HeldConnections> {
   const peer = await peerAddressOf(node);
@@ -246,7 +249,7 @@ export interface RpcFlood {
  * first reaches the node with a `ping` (or the flood would only flood its own connects).
  */
 export async function floodRpc(
-  node: NodeProcess,
+  node: FloodTarget,
   options: {
     keys: number;
     concurrency: number;
@@ -301,7 +304,7 @@ export async function sendOversizedRequest(
 
 /** Opens `count` `blixard/raft/1` connections to `node` from strangers' keys, one at a time. */
 export async function connectRaftAsStranger(
-  node: NodeProcess,
+  node: FloodTarget,
   options: { count: number; keys: number },
 ): Promise<void> {
   const peer = await peerAddressOf(node);
