@@ -148,6 +148,13 @@ async function challengeFromProvenServer(
 export interface AuthenticatingRpcClientOptions extends RpcClientOptions {
   /** The secret to prove when a node asks for it. */
   secret: ClusterSecret;
+  /**
+   * Keys this side trusts without a proof: a node's fellow members, as its replicated state
+   * lists them (revoked keys are no members). Members admit each other by key, so calls
+   * between them stay as they were, and work while a rotation leaves members with different
+   * secrets. Default: none (a client checks every node's proof).
+   */
+  isKnownMember?: (p2pNodeId: string) => boolean;
 }
 
 /**
@@ -160,6 +167,7 @@ export interface AuthenticatingRpcClientOptions extends RpcClientOptions {
 export class AuthenticatingRpcClient extends RpcClient {
   readonly #endpoint: P2pEndpoint;
   readonly #secret: ClusterSecret;
+  readonly #isKnownMember: (p2pNodeId: string) => boolean;
   /** Authentications in progress, by the node's P2P id; each entry leaves when it settles. */
   readonly #authenticating = new Map<string, Promise<void>>();
   /** Nodes that proved the secret to this side lately. */
@@ -173,6 +181,7 @@ export class AuthenticatingRpcClient extends RpcClient {
     super(endpoint, options);
     this.#endpoint = endpoint;
     this.#secret = options.secret;
+    this.#isKnownMember = options.isKnownMember ?? (() => false);
   }
 
   /** Calls `definition` on `peer`, once `peer` proved the secret and this side proved it too. */
@@ -184,7 +193,9 @@ export class AuthenticatingRpcClient extends RpcClient {
   ): Promise<RpcResponseOf<Definition>> {
     const startedMs = performance.now();
     const remainingMs = () => Math.floor(options.timeoutMs - (performance.now() - startedMs));
-    if (this.#proven.get(peer.p2pNodeId) === undefined) {
+    const trusted = this.#proven.get(peer.p2pNodeId) === true ||
+      this.#isKnownMember(peer.p2pNodeId);
+    if (!trusted) {
       await this.#authenticateWithin(peer, definition, options);
     }
     try {

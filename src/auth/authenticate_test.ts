@@ -29,15 +29,17 @@ async function withGatedServer(
       gate: SecretGate;
       challenges: () => number;
       calls: () => number;
+      members: Set<string>;
     },
   ) => Promise<void>,
 ): Promise<void> {
   const endpoint = await bindLoopbackEndpoint();
   const rpcServer = new RpcServer();
+  const members = new Set<string>();
   const gate = new SecretGate({
     secret: SECRET,
     selfP2pNodeId: endpoint.nodeId,
-    isMember: () => false,
+    isMember: (p2pNodeId) => members.has(p2pNodeId),
   });
   let challenges = 0;
   gate.register({
@@ -51,7 +53,7 @@ async function withGatedServer(
   gate.guard(rpcServer).register(COUNT_RPC, () => ({ calls: ++calls }));
   endpoint.handle(RPC_ALPN, (connection) => rpcServer.serveConnection(connection));
   try {
-    await body({ endpoint, gate, challenges: () => challenges, calls: () => calls });
+    await body({ endpoint, gate, challenges: () => challenges, calls: () => calls, members });
   } finally {
     await endpoint.close();
   }
@@ -161,4 +163,24 @@ Deno.test("AuthenticatingRpcClient sends nothing to a node that holds the key bu
   } finally {
     await endpoint.close();
   }
+});
+
+Deno.test("AuthenticatingRpcClient calls a fellow member without a proof either way, as Raft trusts it", async () => {
+  await withGatedServer(async (server) => {
+    await withClient(
+      (endpoint) =>
+        new AuthenticatingRpcClient(endpoint, {
+          secret: OTHER_SECRET,
+          isKnownMember: (p2pNodeId) => p2pNodeId === server.endpoint.nodeId,
+        }),
+      async (client, endpoint) => {
+        server.members.add(endpoint.nodeId);
+        const peer = peerAddressOf(server.endpoint);
+        assert.deepStrictEqual(await client.call(peer, COUNT_RPC, {}, { timeoutMs: 5_000 }), {
+          calls: 1,
+        });
+        assert.equal(server.challenges(), 0, "no proof asked or given, though the secrets differ");
+      },
+    );
+  });
 });

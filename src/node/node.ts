@@ -163,7 +163,12 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
   // know (yet, or any more), e.g. a removed node asking whether it still is one.
   const rpcClient = clusterSecret === null
     ? new RpcClient(endpoint)
-    : new AuthenticatingRpcClient(endpoint, { secret: clusterSecret });
+    : new AuthenticatingRpcClient(endpoint, {
+      secret: clusterSecret,
+      // Fellow members are trusted by key, as Raft trusts them; anyone else proves the secret.
+      isKnownMember: (p2pNodeId) =>
+        member !== null && member.directory.memberIdOf(p2pNodeId) !== null,
+    });
   resources.push("RPC client", () => rpcClient.close());
   member = new ClusterMember({
     config,
