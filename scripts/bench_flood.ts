@@ -13,7 +13,6 @@
  */
 
 import { parseArgs } from "node:util";
-import { ClusterSecret } from "../src/auth/cluster_secret.ts";
 import { BlixardClient } from "../src/client/client.ts";
 import { agreedLeader, waitForVoters } from "../tests/helpers/cluster.ts";
 import {
@@ -28,8 +27,8 @@ import {
   sendOversizedRequest,
 } from "../tests/helpers/flood.ts";
 import { NodeGroup } from "../tests/helpers/node_process.ts";
+import { SECRET_TEXT, secretOf, writeSecretFile } from "../tests/helpers/secrets.ts";
 
-const SECRET_TEXT = "bench flood secret 0f1e2d3c4b5a69788796a5b4c3d2e1f0";
 const VALUE = "v".repeat(256);
 
 interface WriterFigures {
@@ -185,9 +184,7 @@ async function main(): Promise<void> {
   const concurrency = Number(values.concurrency ?? "16");
   const group = new NodeGroup();
   const secretDir = Deno.makeTempDirSync({ prefix: "blixard-bench-flood-" });
-  const secretPath = `${secretDir}/secret`;
-  Deno.writeTextFileSync(secretPath, `${SECRET_TEXT}\n`);
-  Deno.chmodSync(secretPath, 0o600);
+  const secretPath = writeSecretFile(secretDir, "secret", SECRET_TEXT);
   const args = ["--cluster-secret-file", secretPath];
   let client: BlixardClient | null = null;
   try {
@@ -198,7 +195,7 @@ async function main(): Promise<void> {
     }
     const leader = await agreedLeader(group.nodes);
     client = await BlixardClient.connect(leader.address, {
-      clusterSecret: await ClusterSecret.fromBytes(new TextEncoder().encode(SECRET_TEXT)),
+      clusterSecret: await secretOf(SECRET_TEXT),
     });
     // Warm up the client's connection and sessions.
     await measureWriter(client, { seconds: 1, concurrency, prefix: "warmup-" });

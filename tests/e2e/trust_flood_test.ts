@@ -28,14 +28,11 @@ import {
 import { NodeGroup, type NodeProcess } from "../helpers/node_process.ts";
 import { parseExposition } from "../helpers/prometheus.ts";
 import { RawRpc } from "../helpers/raw_rpc.ts";
+import { SECRET_TEXT, writeSecretFile } from "../helpers/secrets.ts";
 
-const SECRET_TEXT = "e2e flood secret 5c1e0a9b7d3f2e4a6b8c0d1e2f3a4b5c";
-
-function writeSecretFile(dir: string): string {
-  const path = `${dir}/secret`;
-  Deno.writeTextFileSync(path, `${SECRET_TEXT}\n`);
-  Deno.chmodSync(path, 0o600);
-  return path;
+/** The cluster secret in a 0600 file of `dir`. */
+function writeSecretFileIn(dir: string): string {
+  return writeSecretFile(dir, "secret", SECRET_TEXT);
 }
 
 /** The operator's `kv put` then `kv get` through the CLI; both must exit 0. */
@@ -55,7 +52,7 @@ async function assertOperatorWritesAndReads(
 Deno.test("a stranger flooding from another address does not lock out the operator", async (t) => {
   const group = new NodeGroup();
   const secretDir = Deno.makeTempDirSync({ prefix: "blixard-flood-e2e-" });
-  const secretFile = writeSecretFile(secretDir);
+  const secretFile = writeSecretFileIn(secretDir);
   try {
     const node = await group.start({ id: 1, args: ["--cluster-secret-file", secretFile] });
     await waitForVoters(node, 1);
@@ -224,7 +221,7 @@ async function assertOperatorWrites(
 Deno.test("an impostor with a retired member's identity.key and a recorded /bootstrap neither receives the operator's writes nor serves its reads", async () => {
   const group = new NodeGroup();
   const secretDir = Deno.makeTempDirSync({ prefix: "blixard-impostor-e2e-" });
-  const secretFile = writeSecretFile(secretDir);
+  const secretFile = writeSecretFileIn(secretDir);
   const withSecret = ["--cluster-secret-file", secretFile];
   let recordedServer: Deno.HttpServer<Deno.NetAddr> | null = null;
   const impostorDir = Deno.makeTempDirSync({ prefix: "blixard-test-impostor-" });
