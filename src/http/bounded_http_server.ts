@@ -164,29 +164,41 @@ export class BoundedHttpServer {
         await new Promise((resolve) => setTimeout(resolve, 100));
         continue;
       }
-      const source = sourceOfAddress(conn.remoteAddr.hostname);
-      const fromSource = this.#openBySource.get(source) ?? 0;
-      if (
-        this.#open.size >= this.#limits.connectionsMax ||
-        fromSource >= this.#limits.connectionsPerSourceMax
-      ) {
-        this.refusedConnections++;
+      try {
+        this.#admit(conn);
+      } catch (error) {
+        // A peer that is already gone (e.g. setNoDelay on a reset socket) must not end the
+        // accept loop: that would leave every later connection unanswered in the backlog.
+        log.debug("HTTP connection dropped at accept: {error}", { error });
         closeQuietly(conn);
-        continue;
       }
-      conn.setNoDelay(true);
-      this.#open.add(conn);
-      this.#openBySource.set(source, fromSource + 1);
-      this.#serve(conn).catch((error) => {
-        log.error("HTTP connection failed unexpectedly: {error}", { error });
-      }).finally(() => {
-        closeQuietly(conn);
-        this.#open.delete(conn);
-        const left = (this.#openBySource.get(source) ?? 1) - 1;
-        if (left === 0) this.#openBySource.delete(source);
-        else this.#openBySource.set(source, left);
-      });
     }
+  }
+
+  /** Counts `conn` against the caps and serves it, or closes it unread when over a cap. */
+  #admit(conn: Deno.TcpConn): void {
+    const source = sourceOfAddress(conn.remoteAddr.hostname);
+    const fromSource = this.#openBySource.get(source) ?? 0;
+    if (
+      this.#open.size >= this.#limits.connectionsMax ||
+      fromSource >= this.#limits.connectionsPerSourceMax
+    ) {
+      this.refusedConnections++;
+      closeQuietly(conn);
+      return;
+    }
+    conn.setNoDelay(true);
+    this.#open.add(conn);
+    this.#openBySource.set(source, fromSource + 1);
+    this.#serve(conn).catch((error) => {
+      log.error("HTTP connection failed unexpectedly: {error}", { error });
+    }).finally(() => {
+      closeQuietly(conn);
+      this.#open.delete(conn);
+      const left = (this.#openBySource.get(source) ?? 1) - 1;
+      if (left === 0) this.#openBySource.delete(source);
+      else this.#openBySource.set(source, left);
+    });
   }
 
   async #serve(conn: Deno.TcpConn): Promise<void> {

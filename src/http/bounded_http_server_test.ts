@@ -114,3 +114,14 @@ Deno.test("BoundedHttpServer caps connections per source, and other sources stil
     }
   });
 });
+
+Deno.test("BoundedHttpServer keeps answering after clients that connect and go away at once", async () => {
+  await withServer({}, async (server) => {
+    for (let index = 0; index < 50; index++) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+      conn.close();
+    }
+    const response = await fetch(`http://127.0.0.1:${server.port}/after`);
+    assert.deepEqual(await response.json(), { path: "/after", from: "127.0.0.1" });
+  });
+});
