@@ -24,7 +24,7 @@
  * @module
  */
 
-import { assert } from "../raft/assert.ts";
+import { assert } from "../util/assert.ts";
 import type { ClusterSecret } from "./cluster_secret.ts";
 
 /** Longest validity a verifier accepts. */

@@ -14,7 +14,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import { assert } from "../raft/assert.ts";
+import { assert } from "../util/assert.ts";
 import { sourceOfAddress } from "../transport/socket_address.ts";
 
 const log = getLogger(["blixard", "http"]);

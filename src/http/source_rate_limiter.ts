@@ -15,7 +15,7 @@
  * @module
  */
 
-import { assert } from "../raft/assert.ts";
+import { assert } from "../util/assert.ts";
 import { type TakeResult, TokenBucket } from "./token_bucket.ts";
 
 /** A bucket's shape: its burst and its sustained rate. */
