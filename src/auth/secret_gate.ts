@@ -19,14 +19,18 @@
  *
  * What strangers can make the node remember is bounded: one outstanding challenge per key,
  * at most `CHALLENGES_OUTSTANDING_MAX` of them, each valid for `CHALLENGE_TTL_MS` and used
- * once (a wrong proof burns it); challenges are rate limited by a `TokenBucket`, as
- * `/bootstrap` is; at most `AUTHENTICATED_KEYS_MAX` keys are remembered, the oldest giving way.
+ * once (a wrong proof burns it); challenges are rate limited per caller key and per source
+ * address, with a global bucket behind them only as a backstop, so that one stranger cannot
+ * lock out the others (`SourceRateLimiter`, as for `/bootstrap`); at most
+ * `AUTHENTICATED_KEYS_MAX` keys are remembered, the oldest giving way.
  *
  * @module
  */
 
 import { getLogger } from "@logtape/logtape";
-import { TokenBucket } from "../http/token_bucket.ts";
+import { type RateLimit, SourceRateLimiter } from "../http/source_rate_limiter.ts";
+import { sourceOfAddress } from "../transport/socket_address.ts";
+import { LogRateLimiter } from "../log/log_rate_limiter.ts";
 import { type RpcDefinition, RpcError, type RpcHandler, type RpcServer } from "../transport/rpc.ts";
 import {
   AUTHENTICATE_RPC,
@@ -40,7 +44,7 @@ import {
 } from "./auth_rpcs.ts";
 import type { ClusterSecret } from "./cluster_secret.ts";
 import { ExpiringMap } from "./expiring_map.ts";
-import { CHALLENGE_BYTES, verifyProof } from "./secret_proof.ts";
+import { CHALLENGE_BYTES, computeServerProof, verifyProof } from "./secret_proof.ts";
 
 const logger = getLogger(["blixard", "auth"]);
 
@@ -53,12 +57,24 @@ export const AUTHENTICATED_KEYS_MAX = 1024;
 /** How long an authentication lasts; the caller authenticates again when refused after it. */
 export const AUTHENTICATION_TTL_MS = 10 * 60_000;
 /**
- * Sustained challenges per second, across all callers. Each caller needs one per node per
- * authentication; the limit also bounds the log lines of refused proofs.
+ * Challenges of one caller key. A caller needs one per node per authentication (up to three
+ * when a flood pushes its challenge out), and a key is fresh per client process.
  */
-export const CHALLENGES_PER_SECOND = 20;
-/** Challenges allowed in a burst, e.g. a script running many commands at once. */
-export const CHALLENGE_BURST = 40;
+export const CHALLENGES_PER_KEY: RateLimit = { burst: 5, perSecond: 1 };
+/**
+ * Challenges from one source address (an IPv6 /64), whatever the keys: a machine running a
+ * script of many commands at once. Keys cost nothing to make, addresses do.
+ */
+export const CHALLENGES_PER_SOURCE: RateLimit = { burst: 40, perSecond: 20 };
+/**
+ * Challenges from everyone: a backstop that no single source reaches. It also bounds the
+ * log lines of refused proofs.
+ */
+export const CHALLENGES_GLOBAL: RateLimit = { burst: 400, perSecond: 200 };
+/** Warnings about refused proofs: a few in a burst, then one per 10 s (anyone can cause them). */
+export const REFUSED_PROOF_LOG_LIMIT: RateLimit = { burst: 5, perSecond: 0.1 };
+/** Keys and sources whose challenge rates are remembered; the least recently seen give way. */
+export const CHALLENGE_SOURCES_MAX = 4096;
 
 /** The bounds of a gate; the constants above unless a test sets them. */
 export interface SecretGateLimits {
@@ -70,10 +86,12 @@ export interface SecretGateLimits {
   authenticatedKeysMax: number;
   /** `AUTHENTICATION_TTL_MS` */
   authenticationTtlMs: number;
-  /** `CHALLENGES_PER_SECOND` */
-  challengesPerSecond: number;
-  /** `CHALLENGE_BURST` */
-  challengeBurst: number;
+  /** `CHALLENGES_PER_KEY` */
+  challengesPerKey: RateLimit;
+  /** `CHALLENGES_PER_SOURCE` */
+  challengesPerSource: RateLimit;
+  /** `CHALLENGES_GLOBAL` */
+  challengesGlobal: RateLimit;
 }
 
 const DEFAULT_LIMITS: SecretGateLimits = {
@@ -81,8 +99,9 @@ const DEFAULT_LIMITS: SecretGateLimits = {
   challengeTtlMs: CHALLENGE_TTL_MS,
   authenticatedKeysMax: AUTHENTICATED_KEYS_MAX,
   authenticationTtlMs: AUTHENTICATION_TTL_MS,
-  challengesPerSecond: CHALLENGES_PER_SECOND,
-  challengeBurst: CHALLENGE_BURST,
+  challengesPerKey: CHALLENGES_PER_KEY,
+  challengesPerSource: CHALLENGES_PER_SOURCE,
+  challengesGlobal: CHALLENGES_GLOBAL,
 };
 
 /** Where methods are registered: an `RpcServer`, or a gate's guarded view of one. */
@@ -105,6 +124,8 @@ export interface SecretGateOptions {
   now?: () => number;
   /** Bounds other than the defaults (tests). */
   limits?: Partial<SecretGateLimits>;
+  /** Told of each warning about a refused proof that was suppressed (a metric). */
+  onLogLineSuppressed?: () => void;
 }
 
 /** Issues challenges, checks proofs, and refuses callers that are neither members nor authenticated. */
@@ -115,7 +136,9 @@ export class SecretGate {
   readonly #challenges: ExpiringMap<string, Uint8Array>;
   /** Keys that proved the secret. */
   readonly #authenticated: ExpiringMap<string, true>;
-  readonly #challengeLimiter: TokenBucket;
+  readonly #challengesByKey: SourceRateLimiter;
+  readonly #challengesBySource: SourceRateLimiter;
+  readonly #refusedLog: LogRateLimiter;
 
   /** A gate for a node with `options.secret`. */
   constructor(options: SecretGateOptions) {
@@ -133,16 +156,29 @@ export class SecretGate {
       ttlMs: limits.authenticationTtlMs,
       now,
     });
-    this.#challengeLimiter = new TokenBucket({
-      capacity: limits.challengeBurst,
-      refillPerSecond: limits.challengesPerSecond,
+    this.#challengesByKey = new SourceRateLimiter({
+      perSource: limits.challengesPerKey,
+      sourcesMax: CHALLENGE_SOURCES_MAX,
+      now,
+    });
+    this.#refusedLog = new LogRateLimiter({
+      limit: REFUSED_PROOF_LOG_LIMIT,
+      now,
+      ...(options.onLogLineSuppressed === undefined
+        ? {}
+        : { onSuppressed: options.onLogLineSuppressed }),
+    });
+    this.#challengesBySource = new SourceRateLimiter({
+      perSource: limits.challengesPerSource,
+      global: limits.challengesGlobal,
+      sourcesMax: CHALLENGE_SOURCES_MAX,
       now,
     });
   }
 
   /** Registers `cluster.challenge` and `cluster.authenticate` on `server`, open to anyone. */
   register(server: RpcRegistrar): void {
-    server.register(CHALLENGE_RPC, (_request, context) => this.#challenge(context.remoteNodeId));
+    server.register(CHALLENGE_RPC, (request, context) => this.#challenge(request.nonce, context));
     server.register(
       AUTHENTICATE_RPC,
       (request, context) => this.#authenticate(context.remoteNodeId, request),
@@ -180,9 +216,18 @@ export class SecretGate {
     throw new RpcError(REVOKED, REVOKED_MESSAGE);
   }
 
-  #challenge(callerP2pNodeId: string): { challenge: Uint8Array } {
+  async #challenge(
+    nonce: Uint8Array,
+    caller: { remoteNodeId: string; remoteAddress: string | null },
+  ): Promise<{ challenge: Uint8Array; serverProof: Uint8Array }> {
+    const callerP2pNodeId = caller.remoteNodeId;
     this.#refuseRevoked(callerP2pNodeId);
-    const taken = this.#challengeLimiter.tryTake();
+    // A relayed caller has no address of its own here: its key stands for its source.
+    const source = caller.remoteAddress === null
+      ? `relayed ${callerP2pNodeId}`
+      : sourceOfAddress(caller.remoteAddress);
+    const byKey = this.#challengesByKey.tryTake(callerP2pNodeId);
+    const taken = byKey.allowed ? this.#challengesBySource.tryTake(source) : byKey;
     if (!taken.allowed) {
       throw new RpcError(
         "overloaded",
@@ -192,7 +237,12 @@ export class SecretGate {
     const challenge = crypto.getRandomValues(new Uint8Array(CHALLENGE_BYTES));
     // A new challenge replaces the caller's previous one: one outstanding per key.
     this.#challenges.set(callerP2pNodeId, challenge);
-    return { challenge };
+    const serverProof = await computeServerProof(this.#options.secret, {
+      nonce,
+      callerP2pNodeId,
+      serverP2pNodeId: this.#options.selfP2pNodeId,
+    });
+    return { challenge, serverProof };
   }
 
   async #authenticate(
@@ -216,7 +266,13 @@ export class SecretGate {
       proof: request.proof,
     });
     if (!valid) {
-      logger.warn("P2P id {peer} failed to prove the cluster secret", { peer: callerP2pNodeId });
+      this.#refusedLog.write((suppressed) =>
+        logger.warn(
+          "P2P id {peer} failed to prove the cluster secret ({suppressed} similar lines " +
+            "suppressed before this one)",
+          { peer: callerP2pNodeId, suppressed },
+        )
+      );
       throw new RpcError(
         SECRET_REFUSED,
         "the proof does not match this cluster's secret: the caller's secret differs from " +

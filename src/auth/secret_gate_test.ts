@@ -4,11 +4,12 @@ import { SecretKey } from "../transport/iroh.ts";
 import { defineRpc, RpcError, type RpcHandler } from "../transport/rpc.ts";
 import { AUTHENTICATE_RPC, CHALLENGE_RPC } from "./auth_rpcs.ts";
 import { ClusterSecret } from "./cluster_secret.ts";
-import { computeProof } from "./secret_proof.ts";
+import { computeProof, verifyServerProof } from "./secret_proof.ts";
 import {
   AUTHENTICATION_TTL_MS,
-  CHALLENGE_BURST,
   CHALLENGE_TTL_MS,
+  CHALLENGES_PER_KEY,
+  CHALLENGES_PER_SOURCE,
   type RpcRegistrar,
   SecretGate,
   type SecretGateLimits,
@@ -25,6 +26,10 @@ const ECHO_RPC = defineRpc({
   request: z.strictObject({ text: z.string() }),
   response: z.strictObject({ text: z.string() }),
 });
+
+function newNonce(): Uint8Array {
+  return crypto.getRandomValues(new Uint8Array(32));
+}
 
 function newKey(): string {
   return SecretKey.generate().public().toString();
@@ -59,15 +64,23 @@ function gateHarness(
     echoes++;
     return { text: request.text };
   });
+  /** Callers' source addresses other than 127.0.0.1. */
+  const addressOf = new Map<string, string>();
   const call = async (method: string, caller: string, request: unknown): Promise<unknown> => {
     const handler = handlers.get(method) as unknown as (
       request: unknown,
-      context: { remoteNodeId: string; signal: AbortSignal },
+      context: { remoteNodeId: string; remoteAddress: string | null; signal: AbortSignal },
     ) => unknown;
-    return await handler(request, { remoteNodeId: caller, signal: new AbortController().signal });
+    return await handler(request, {
+      remoteNodeId: caller,
+      remoteAddress: addressOf.get(caller) ?? "127.0.0.1:40000",
+      signal: new AbortController().signal,
+    });
   };
   const challenge = async (caller: string) =>
-    (await call(CHALLENGE_RPC.method, caller, {}) as { challenge: Uint8Array }).challenge;
+    (await call(CHALLENGE_RPC.method, caller, { nonce: newNonce() }) as {
+      challenge: Uint8Array;
+    }).challenge;
   const answer = async (
     caller: string,
     challenge: Uint8Array,
@@ -84,6 +97,8 @@ function gateHarness(
   return {
     clock,
     gate,
+    addressOf,
+    call,
     serverKey,
     challenge,
     answer,
@@ -196,12 +211,34 @@ Deno.test("SecretGate forgets an authentication after its time to live", async (
   await assert.rejects(harness.echo(caller), isRpcError("unauthenticated"));
 });
 
-Deno.test("SecretGate rate-limits challenges: a burst, then overloaded until the bucket refills", async () => {
+Deno.test("SecretGate rate-limits challenges per source address: a burst, then overloaded until the bucket refills", async () => {
   const harness = gateHarness();
-  for (let i = 0; i < CHALLENGE_BURST; i++) await harness.challenge(newKey());
+  for (let i = 0; i < CHALLENGES_PER_SOURCE.burst; i++) await harness.challenge(newKey());
   await assert.rejects(harness.challenge(newKey()), isRpcError("overloaded", /retry in \d+ ms/));
   harness.clock.nowMs += 1_000;
   await harness.challenge(newKey());
+});
+
+Deno.test("SecretGate rate-limits challenges per key, whatever the address", async () => {
+  const harness = gateHarness();
+  const caller = newKey();
+  for (let i = 0; i < CHALLENGES_PER_KEY.burst; i++) await harness.challenge(caller);
+  await assert.rejects(harness.challenge(caller), isRpcError("overloaded"));
+  await harness.challenge(newKey());
+});
+
+Deno.test("SecretGate: a source flooding challenges from many keys does not lock out another source", async () => {
+  const harness = gateHarness();
+  const strangers = Array.from({ length: 200 }, () => newKey());
+  let refused = 0;
+  for (const stranger of strangers) {
+    harness.addressOf.set(stranger, "127.0.0.2:5000");
+    await harness.challenge(stranger).catch(() => refused++);
+  }
+  assert.equal(refused, strangers.length - CHALLENGES_PER_SOURCE.burst);
+  const operator = newKey();
+  await harness.authenticate(operator);
+  assert.equal(harness.gate.admits(operator), true);
 });
 
 Deno.test("SecretGate bounds outstanding challenges and authenticated keys, the oldest giving way", async () => {
@@ -242,4 +279,33 @@ Deno.test("SecretGate refuses a revoked key at once, even authenticated or a mem
   const other = newKey();
   await harness.authenticate(other);
   assert.deepEqual(await harness.echo(other), { text: "hi" }, "other keys are unaffected");
+});
+
+Deno.test("SecretGate proves the secret to the caller over the caller's nonce, bound to both keys", async () => {
+  const harness = gateHarness();
+  const caller = newKey();
+  const nonce = newNonce();
+  const answer = await harness.call(CHALLENGE_RPC.method, caller, { nonce }) as {
+    serverProof: Uint8Array;
+  };
+  const binding = { nonce, callerP2pNodeId: caller, serverP2pNodeId: harness.serverKey };
+  assert.equal(await verifyServerProof(SECRET, { ...binding, proof: answer.serverProof }), true);
+  assert.equal(
+    await verifyServerProof(OTHER_SECRET, { ...binding, proof: answer.serverProof }),
+    false,
+  );
+  assert.equal(
+    await verifyServerProof(SECRET, { ...binding, nonce: newNonce(), proof: answer.serverProof }),
+    false,
+    "bound to the nonce",
+  );
+  assert.equal(
+    await verifyServerProof(SECRET, {
+      ...binding,
+      callerP2pNodeId: newKey(),
+      proof: answer.serverProof,
+    }),
+    false,
+    "bound to the caller's key",
+  );
 });

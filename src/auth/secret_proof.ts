@@ -14,6 +14,18 @@
  * QUIC handshake has already proven that the caller owns its key. The label keeps these
  * MACs apart from every other use of the secret (the `/bootstrap` signature has its own).
  *
+ * The proof runs both ways (issue 9 item 3). Before it sends anything but `ping`, the caller
+ * asks for its challenge with a fresh random nonce of its own, and the server answers with
+ * its proof over that nonce:
+ *
+ * ```
+ * serverProof = HMAC-SHA256(secret, "blixard-server-auth-v1" ‖ nonce ‖ caller key ‖ server key)
+ * ```
+ *
+ * A node that holds a member's (or a retired member's) key but not the secret cannot make
+ * it, so a caller never gives its requests (writes, reads, joins) to an impostor. The
+ * distinct label keeps a server proof from ever passing as a caller's proof, and back.
+ *
  * @module
  */
 
@@ -23,11 +35,16 @@ import type { ClusterSecret } from "./cluster_secret.ts";
 
 /** Bytes of a challenge. */
 export const CHALLENGE_BYTES = 32;
-/** The domain label at the start of every proof's message. */
+/** The domain label at the start of every caller's proof's message. */
 export const PROOF_LABEL = "blixard-auth-v1";
+/** The domain label at the start of every server's proof's message. */
+export const SERVER_PROOF_LABEL = "blixard-server-auth-v1";
+/** Bytes of the nonce a caller sends with its request for a challenge. */
+export const NONCE_BYTES = 32;
 
 const PUBLIC_KEY_BYTES = 32;
 const LABEL_BYTES = new TextEncoder().encode(PROOF_LABEL);
+const SERVER_LABEL_BYTES = new TextEncoder().encode(SERVER_PROOF_LABEL);
 
 /** What a proof is bound to. */
 export interface ProofBinding {
@@ -39,20 +56,59 @@ export interface ProofBinding {
   serverP2pNodeId: string;
 }
 
-/** The bytes a proof is the HMAC of. */
+/** The bytes a caller's proof is the HMAC of. */
 export function proofMessage(binding: ProofBinding): Uint8Array {
-  // The RPC schemas admit only challenges of this length.
-  assert(binding.challenge.length === CHALLENGE_BYTES, "a challenge has 32 bytes", {
-    detail: () => `length=${binding.challenge.length}`,
+  return boundMessage(LABEL_BYTES, binding.challenge, binding);
+}
+
+/** The bytes a server's proof is the HMAC of: the caller's nonce in place of the challenge. */
+export function serverProofMessage(binding: ServerProofBinding): Uint8Array {
+  return boundMessage(SERVER_LABEL_BYTES, binding.nonce, binding);
+}
+
+/** What a server's proof is bound to. */
+export interface ServerProofBinding {
+  /** The nonce the caller sent. */
+  nonce: Uint8Array;
+  /** The P2P id of the caller, who sent the nonce. */
+  callerP2pNodeId: string;
+  /** The P2P id of the server, who proves the secret. */
+  serverP2pNodeId: string;
+}
+
+/** The server's proof for `binding`. */
+export async function computeServerProof(
+  secret: ClusterSecret,
+  binding: ServerProofBinding,
+): Promise<Uint8Array> {
+  return await secret.sign(serverProofMessage(binding));
+}
+
+/** Whether `proof` is the server's proof for `binding` under `secret` (constant time). */
+export async function verifyServerProof(
+  secret: ClusterSecret,
+  binding: ServerProofBinding & { proof: Uint8Array },
+): Promise<boolean> {
+  return await secret.verify(serverProofMessage(binding), binding.proof);
+}
+
+function boundMessage(
+  label: Uint8Array,
+  fresh: Uint8Array,
+  keys: { callerP2pNodeId: string; serverP2pNodeId: string },
+): Uint8Array {
+  // The RPC schemas admit only challenges and nonces of this length.
+  assert(fresh.length === CHALLENGE_BYTES, "a challenge or nonce has 32 bytes", {
+    detail: () => `length=${fresh.length}`,
   });
-  const message = new Uint8Array(LABEL_BYTES.length + CHALLENGE_BYTES + 2 * PUBLIC_KEY_BYTES);
+  const message = new Uint8Array(label.length + CHALLENGE_BYTES + 2 * PUBLIC_KEY_BYTES);
   let offset = 0;
   for (
     const part of [
-      LABEL_BYTES,
-      binding.challenge,
-      publicKeyBytes(binding.callerP2pNodeId),
-      publicKeyBytes(binding.serverP2pNodeId),
+      label,
+      fresh,
+      publicKeyBytes(keys.callerP2pNodeId),
+      publicKeyBytes(keys.serverP2pNodeId),
     ]
   ) {
     message.set(part, offset);

@@ -54,6 +54,8 @@ export const BootstrapInfoSchema = z.strictObject({
   p2p_relay_url: httpUrl.nullable(),
   cluster_id: z.string().min(1).max(CLUSTER_ID_CHARS_MAX).nullable().optional(),
   leader_id: nodeId.nullable().optional(),
+  issued_at_ms: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  valid_for_ms: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
   signature: z.string().min(1).max(SIGNATURE_CHARS_MAX).optional(),
 }).refine((info) => info.p2p_addresses.length > 0 || info.p2p_relay_url !== null, {
   path: ["p2p_addresses"],
@@ -72,6 +74,8 @@ const FIELD_RULES: Record<keyof BootstrapInfo, string> = {
   p2p_relay_url: "must be an http(s) URL or null",
   cluster_id: `must be a string of 1–${CLUSTER_ID_CHARS_MAX} characters or null`,
   leader_id: "must be an integer ≥ 1 or null",
+  issued_at_ms: "must be an integer ≥ 0 (Unix milliseconds)",
+  valid_for_ms: "must be an integer ≥ 1 (milliseconds)",
   signature: `must be a string of 1–${SIGNATURE_CHARS_MAX} characters`,
 };
 

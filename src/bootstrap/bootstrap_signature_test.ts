@@ -3,7 +3,11 @@ import { ClusterSecret } from "../auth/cluster_secret.ts";
 import { SecretKey } from "../transport/iroh.ts";
 import { BootstrapError } from "./bootstrap_error.ts";
 import { type BootstrapInfo, parseBootstrapInfo } from "./bootstrap_info.ts";
+import { CLOCK_SKEW_MS } from "../auth/timed_signature.ts";
 import {
+  BOOTSTRAP_SIGNATURE_REFRESH_MS,
+  BOOTSTRAP_SIGNATURE_VALIDITY_MS,
+  CachedBootstrapSigner,
   canonicalBootstrapText,
   signBootstrapInfo,
   verifyBootstrapSignature,
@@ -33,11 +37,10 @@ function isBadSignature(detail: RegExp): (error: unknown) => boolean {
     error.message.startsWith(`peer ${PEER}: /bootstrap `) && detail.test(error.message);
 }
 
-Deno.test("canonicalBootstrapText() is the label and the fields as JSON in a fixed order, absent ones null", () => {
+Deno.test("canonicalBootstrapText() is the fields as JSON in a fixed order, absent ones null", () => {
   assert.equal(
     canonicalBootstrapText(INFO),
-    "blixard-bootstrap-v1\n" +
-      `{"node_id":1,"p2p_node_id":"${KEY}","p2p_addresses":["127.0.0.1:7001","[::1]:7001"],` +
+    `{"node_id":1,"p2p_node_id":"${KEY}","p2p_addresses":["127.0.0.1:7001","[::1]:7001"],` +
       `"p2p_relay_url":null,"cluster_id":"c-1","leader_id":2}`,
   );
   // The order of the answer's own keys does not matter, nor does null versus absent.
@@ -75,6 +78,8 @@ Deno.test("verifyBootstrapSignature() refuses an answer with any signed field ch
     { cluster_id: "c-2" },
     { cluster_id: null },
     { leader_id: 1 },
+    { issued_at_ms: (signed.issued_at_ms ?? 0) + 1 },
+    { valid_for_ms: (signed.valid_for_ms ?? 0) + 1 },
   ];
   for (const change of changes) {
     await assert.rejects(
@@ -106,7 +111,55 @@ Deno.test("verifyBootstrapSignature() refuses an unsigned answer, another secret
 });
 
 Deno.test("signBootstrapInfo() replaces a signature the answer already had", async () => {
-  const once = await signBootstrapInfo(INFO, OTHER_SECRET);
-  const twice = await signBootstrapInfo(once, SECRET);
-  assert.deepStrictEqual(twice, await signBootstrapInfo(INFO, SECRET));
+  const nowMs = Date.now();
+  const once = await signBootstrapInfo(INFO, OTHER_SECRET, { nowMs: nowMs - 1000 });
+  const twice = await signBootstrapInfo(once, SECRET, { nowMs });
+  assert.deepStrictEqual(twice, await signBootstrapInfo(INFO, SECRET, { nowMs }));
+});
+
+Deno.test("verifyBootstrapSignature() refuses a recorded answer once its validity window has passed", async () => {
+  const issuedAtMs = Date.now();
+  const signed = await signBootstrapInfo(INFO, SECRET, { nowMs: issuedAtMs });
+  assert.equal(signed.valid_for_ms, BOOTSTRAP_SIGNATURE_VALIDITY_MS);
+  const late = issuedAtMs + BOOTSTRAP_SIGNATURE_VALIDITY_MS + CLOCK_SKEW_MS + 1;
+  await verifyBootstrapSignature(signed, { secret: SECRET, peer: PEER, nowMs: late - 2 });
+  await assert.rejects(
+    verifyBootstrapSignature(signed, { secret: SECRET, peer: PEER, nowMs: late }),
+    isBadSignature(/signature has expired: the answer was recorded and replayed/),
+  );
+  await assert.rejects(
+    verifyBootstrapSignature(signed, {
+      secret: SECRET,
+      peer: PEER,
+      nowMs: issuedAtMs - CLOCK_SKEW_MS - 1,
+    }),
+    isBadSignature(/issued in the future/),
+  );
+  const { issued_at_ms: _issued, ...untimed } = signed;
+  await assert.rejects(
+    verifyBootstrapSignature(untimed, { secret: SECRET, peer: PEER }),
+    isBadSignature(/is not signed/),
+  );
+});
+
+Deno.test("CachedBootstrapSigner signs again only when the answer changed", async () => {
+  let signatures = 0;
+  const counting = {
+    sign: (bytes: Uint8Array) => {
+      signatures++;
+      return SECRET.sign(bytes);
+    },
+  } as unknown as ClusterSecret;
+  const clock = { nowMs: Date.now() };
+  const signer = new CachedBootstrapSigner(counting, () => clock.nowMs);
+  const first = await signer.sign(INFO);
+  assert.deepEqual(await signer.sign({ ...INFO }), first);
+  assert.equal(signatures, 1);
+  const moved = await signer.sign({ ...INFO, leader_id: 3 });
+  assert.equal(signatures, 2);
+  await verifyBootstrapSignature(moved, { secret: SECRET, peer: PEER, nowMs: clock.nowMs });
+  clock.nowMs += BOOTSTRAP_SIGNATURE_REFRESH_MS;
+  const refreshed = await signer.sign({ ...INFO, leader_id: 3 });
+  assert.equal(signatures, 3, "signed afresh once the cached one is old");
+  assert.equal(refreshed.issued_at_ms, clock.nowMs);
 });

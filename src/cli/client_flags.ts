@@ -19,7 +19,7 @@ import {
   settingOf,
 } from "./node_config.ts";
 import type { CliOutput, Environment } from "./cli.ts";
-import { SECRET_REFUSED, UNAUTHENTICATED } from "../auth/auth_rpcs.ts";
+import { SECRET_REFUSED, SERVER_UNPROVEN, UNAUTHENTICATED } from "../auth/auth_rpcs.ts";
 import {
   type ClusterSecret,
   ClusterSecretError,
@@ -216,9 +216,10 @@ function describeConnectFailure(error: unknown, peer: string): string {
   if (unsigned) return error.failures[0]!.message;
   const refused = error instanceof ClientError &&
     (error.code === UNAUTHENTICATED || error.code === SECRET_REFUSED);
-  return refused
-    ? `${peer} refused this client: ${error.message}`
-    : `cannot reach ${peer}: ${reasonOf(error)}`;
+  if (refused) return `${peer} refused this client: ${error.message}`;
+  // Reached, but not trusted: saying "cannot reach" would hide that it may be an impostor.
+  const unproven = error instanceof ClientError && error.code === SERVER_UNPROVEN;
+  return unproven ? `${peer}: ${error.message}` : `cannot reach ${peer}: ${reasonOf(error)}`;
 }
 
 function timeoutFlag(text: string): number {

@@ -14,9 +14,11 @@
  * itself; with a `peerCache`, a peer verified by an earlier run is dialled without HTTP.
  *
  * With the cluster's secret (`clusterSecret`), the client refuses a `/bootstrap` answer not
- * signed with it, and proves the secret to each node that asks (DESIGN.md section 8),
- * including the members it moves to later. Without it, a cluster that has a secret answers
- * `unauthenticated`, which the client reports at once.
+ * signed with it or stale, and before its first request to any node checks that node's proof
+ * of the secret and proves its own (DESIGN.md section 8, mutual proof), including the
+ * members it moves to later; and it talks only to the keys that are current members, as the
+ * first node (which proved the secret) lists them. Without it, a cluster that has a secret
+ * answers `unauthenticated`, which the client reports at once.
  *
  * @module
  */
@@ -151,6 +153,8 @@ export class BlixardClient {
   readonly #attemptTimeoutMs: number;
   /** Aborted by `close()`: ends the pauses between retries at once. */
   readonly #closing = new AbortController();
+  /** With a secret: talk only to current members' keys (the seed included only if one). */
+  readonly #membersOnly: boolean;
   readonly #putBatcher = new WriteBatcher(
     async (items, { timeoutMs }) =>
       (await this.#callOnce(PUT_MANY_RPC, { items }, { timeoutMs })).results,
@@ -163,6 +167,7 @@ export class BlixardClient {
     options: { attemptTimeoutMs: number; clusterSecret: ClusterSecret | null },
   ) {
     this.#endpoint = endpoint;
+    this.#membersOnly = options.clusterSecret !== null;
     this.#rpc = options.clusterSecret === null
       ? new RpcClient(endpoint)
       : new AuthenticatingRpcClient(endpoint, { secret: options.clusterSecret });
@@ -366,7 +371,13 @@ export class BlixardClient {
         relayUrl: member.p2p_relay_url,
       }]
     );
-    this.#targets = [current, ...others];
+    const currentIsMember = status.members.some((member) =>
+      member.p2p_node_id === current.p2pNodeId
+    );
+    // The seed proved the secret, but may have been removed since: a node that holds the
+    // secret yet is no member must not be sent the operator's requests.
+    if (this.#membersOnly && !currentIsMember && others.length > 0) this.#targets = others;
+    else this.#targets = [current, ...others];
   }
 
   /** Runs a write with a session of its own, retried under the same sequence number. */

@@ -34,7 +34,10 @@ export function matchesIfNoneMatch(ifNoneMatch: string | null, entityTag: string
  * The answer to `request` with JSON `body`: 200 with the body, or 304 when the request's
  * `If-None-Match` names its tag; both carry `ETag` and `Cache-Control: max-age`.
  */
-export async function conditionalJsonResponse(request: Request, body: unknown): Promise<Response> {
+export async function conditionalJsonResponse(
+  request: { headers: Headers },
+  body: unknown,
+): Promise<Response> {
   const text = JSON.stringify(body);
   if (text === undefined) throw new Error(`the body is not JSON: ${String(body)}`);
   const entityTag = await entityTagOf(text);

@@ -6,7 +6,9 @@
  * The server only reads: the node supplies the `/bootstrap` and `/status` objects through
  * `HttpRoutes` and this module serialises them. Every request is counted in
  * `blixard_http_requests_total`; `/bootstrap`, the one route meant for strangers, is rate
- * limited by a token bucket.
+ * limited per source address, with a global backstop (`source_rate_limiter.ts`), so that
+ * one source flooding it cannot lock out a joiner or an operator elsewhere. The server is a
+ * `BoundedHttpServer`: header, body and write deadlines, and connection caps.
  *
  * @module
  */
@@ -15,7 +17,9 @@ import { getLogger } from "@logtape/logtape";
 import { reasonOf, StartupError } from "../cli/errors.ts";
 import { conditionalJsonResponse } from "./conditional.ts";
 import type { NodeMetrics } from "./metrics.ts";
-import { TokenBucket } from "./token_bucket.ts";
+import { BoundedHttpServer, type HttpLimits, type HttpRequestHead } from "./bounded_http_server.ts";
+import { SourceRateLimiter } from "./source_rate_limiter.ts";
+import { sourceOfAddress } from "../transport/socket_address.ts";
 
 /** What the node supplies to the HTTP server. */
 export interface HttpRoutes {
@@ -51,16 +55,43 @@ export interface HttpServerOptions {
   /** Counts the requests and renders `/metrics`. */
   metrics: NodeMetrics;
   /**
-   * Limits `/bootstrap`; by default a bucket of `BOOTSTRAP_BURST` refilled at
-   * `BOOTSTRAP_REQUESTS_PER_SECOND`. Tests inject one with a fake clock.
+   * Limits `/bootstrap`; by default `bootstrapRateLimiter()`. Tests inject one with a fake
+   * clock.
    */
-  bootstrapLimiter?: TokenBucket;
+  bootstrapLimiter?: SourceRateLimiter;
+  /** Connection bounds other than the defaults (tests). */
+  limits?: Partial<HttpLimits>;
 }
 
-/** Sustained `/bootstrap` requests per second. A joiner fetches it once per attempt. */
-export const BOOTSTRAP_REQUESTS_PER_SECOND = 10;
-/** `/bootstrap` requests allowed in a burst, e.g. several nodes joining at once. */
-export const BOOTSTRAP_BURST = 20;
+/**
+ * Sustained `/bootstrap` requests per second from one source address. A joiner fetches it
+ * once per attempt, the CLI once per command.
+ */
+export const BOOTSTRAP_REQUESTS_PER_SECOND_PER_SOURCE = 10;
+/** `/bootstrap` requests allowed in a burst from one source, e.g. a script's commands. */
+export const BOOTSTRAP_BURST_PER_SOURCE = 20;
+/**
+ * Sustained `/bootstrap` requests per second from all sources: only a backstop, reached by
+ * no single source. The answer is cached, so each costs a JSON serialisation.
+ */
+export const BOOTSTRAP_REQUESTS_PER_SECOND = 200;
+/** `/bootstrap` requests allowed in a burst from all sources. */
+export const BOOTSTRAP_BURST = 400;
+/** Source addresses whose `/bootstrap` rate is remembered; the least recently seen gives way. */
+export const BOOTSTRAP_SOURCES_MAX = 4096;
+
+/** The default `/bootstrap` limiter: per source address, with a global backstop. */
+export function bootstrapRateLimiter(now?: () => number): SourceRateLimiter {
+  return new SourceRateLimiter({
+    perSource: {
+      burst: BOOTSTRAP_BURST_PER_SOURCE,
+      perSecond: BOOTSTRAP_REQUESTS_PER_SECOND_PER_SOURCE,
+    },
+    global: { burst: BOOTSTRAP_BURST, perSecond: BOOTSTRAP_REQUESTS_PER_SECOND },
+    sourcesMax: BOOTSTRAP_SOURCES_MAX,
+    ...(now === undefined ? {} : { now }),
+  });
+}
 /** Longest request path echoed back in a 404 answer. */
 const PATH_CHARS_SHOWN_MAX = 200;
 /** The methods every route accepts. */
@@ -70,7 +101,7 @@ const OTHER_ROUTE = "other";
 
 const log = getLogger(["blixard", "http"]);
 
-type RouteHandler = (request: Request) => Promise<Response>;
+type RouteHandler = (request: HttpRequestHead) => Promise<Response>;
 
 /**
  * Starts listening on `hostname:port` and resolves once bound. No banner is printed.
@@ -80,36 +111,37 @@ type RouteHandler = (request: Request) => Promise<Response>;
 // deno-lint-ignore require-await -- async so that a failed bind rejects rather than throws
 export async function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
   const handlers = routeHandlers(options);
-  const handle = async (request: Request): Promise<Response> => {
-    const path = new URL(request.url).pathname;
-    const handler = handlers.get(path);
-    const response = await answer(request, path, handler);
-    options.metrics.recordHttpRequest(handler === undefined ? OTHER_ROUTE : path, response.status);
+  const handler = async (request: HttpRequestHead): Promise<Response> => {
+    const route = handlers.get(request.path);
+    const response = await answer(request, route);
+    const label = route === undefined ? OTHER_ROUTE : request.path;
+    options.metrics.recordHttpRequest(label, response.status);
     return response;
   };
-  let server: Deno.HttpServer<Deno.NetAddr>;
+  let server: BoundedHttpServer;
   try {
-    server = Deno.serve({
+    server = BoundedHttpServer.listen({
       hostname: options.hostname,
       port: options.port,
-      onListen: () => {},
+      handler,
       onError: (error) => internalError(error),
-    }, handle);
+      ...(options.limits === undefined ? {} : { limits: options.limits }),
+    });
   } catch (error) {
     throw listenError(error, formatAddress(options.hostname, options.port));
   }
   let stopping: Promise<void> | null = null;
   return {
-    port: server.addr.port,
+    port: server.port,
     shutdown: () => stopping ??= server.shutdown(),
   };
 }
 
 async function answer(
-  request: Request,
-  path: string,
+  request: HttpRequestHead,
   handler: RouteHandler | undefined,
 ): Promise<Response> {
+  const { path } = request;
   if (handler === undefined) {
     const shown = path.length > PATH_CHARS_SHOWN_MAX
       ? `${path.slice(0, PATH_CHARS_SHOWN_MAX)}…`
@@ -122,7 +154,7 @@ async function answer(
     });
   }
   try {
-    // Deno.serve drops the body of an answer to HEAD, so HEAD shares the GET handlers.
+    // The server drops the body of an answer to HEAD, so HEAD shares the GET handlers.
     return await handler(request);
   } catch (error) {
     return internalError(error);
@@ -131,11 +163,10 @@ async function answer(
 
 function routeHandlers(options: HttpServerOptions): Map<string, RouteHandler> {
   const { routes, metrics } = options;
-  const limiter = options.bootstrapLimiter ??
-    new TokenBucket({ capacity: BOOTSTRAP_BURST, refillPerSecond: BOOTSTRAP_REQUESTS_PER_SECOND });
+  const limiter = options.bootstrapLimiter ?? bootstrapRateLimiter();
   return new Map<string, RouteHandler>([
     ["/bootstrap", async (request) => {
-      const taken = limiter.tryTake();
+      const taken = limiter.tryTake(sourceOfAddress(request.remoteAddress));
       if (!taken.allowed) {
         const retryAfterSeconds = Math.max(1, Math.ceil(taken.retryAfterMs / 1000));
         return jsonResponse(429, { error: "too many /bootstrap requests; retry later" }, {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { StartupError } from "../cli/errors.ts";
 import { type HttpRoutes, type HttpServer, startHttpServer } from "./http_server.ts";
 import { NodeMetrics } from "./metrics.ts";
-import { TokenBucket } from "./token_bucket.ts";
+import { SourceRateLimiter } from "./source_rate_limiter.ts";
 
 const BOOTSTRAP_INFO = {
   node_id: 1,
@@ -21,7 +21,7 @@ interface Fixture {
 }
 
 async function withServer(
-  options: { routes?: Partial<HttpRoutes>; bootstrapLimiter?: TokenBucket },
+  options: { routes?: Partial<HttpRoutes>; bootstrapLimiter?: SourceRateLimiter },
   body: (fixture: Fixture) => Promise<void>,
 ): Promise<void> {
   const state = { serving: true };
@@ -127,11 +127,11 @@ Deno.test("HEAD is answered wherever GET is, without a body", async () => {
   });
 });
 
-Deno.test("/bootstrap answers 429 with Retry-After once its token bucket is empty", async () => {
+Deno.test("/bootstrap answers 429 with Retry-After once its source's token bucket is empty", async () => {
   const clock = { nowMs: 0 };
-  const bootstrapLimiter = new TokenBucket({
-    capacity: 2,
-    refillPerSecond: 0.5,
+  const bootstrapLimiter = new SourceRateLimiter({
+    perSource: { burst: 2, perSecond: 0.5 },
+    sourcesMax: 4,
     now: () => clock.nowMs,
   });
   await withServer({ bootstrapLimiter }, async ({ url, metrics }) => {
@@ -242,4 +242,26 @@ Deno.test("startHttpServer() prints no Deno.serve banner on stdout or stderr", a
   assert.equal(output.code, 0, stderr);
   assert.equal(new TextDecoder().decode(output.stdout), "");
   assert.doesNotMatch(stderr, /Listening/);
+});
+
+Deno.test("/bootstrap limits each source address on its own", async () => {
+  const bootstrapLimiter = new SourceRateLimiter({
+    perSource: { burst: 1, perSecond: 0.001 },
+    sourcesMax: 4,
+  });
+  const stranger = Deno.createHttpClient({ localAddress: "127.0.0.2" });
+  try {
+    await withServer({ bootstrapLimiter }, async ({ url }) => {
+      const fromStranger = async () => {
+        const response = await fetch(url("/bootstrap"), { client: stranger });
+        await response.body?.cancel();
+        return response.status;
+      };
+      assert.equal(await fromStranger(), 200);
+      assert.equal(await fromStranger(), 429);
+      assert.equal((await request(url("/bootstrap"))).status, 200, "127.0.0.1 has its own bucket");
+    });
+  } finally {
+    stranger.close();
+  }
 });

@@ -66,6 +66,14 @@ export const BOOTSTRAP_FETCH_OUTCOMES = [
 /** A label value of `blixard_bootstrap_fetches_total{outcome}`. */
 export type BootstrapFetchOutcome = typeof BOOTSTRAP_FETCH_OUTCOMES[number];
 
+/**
+ * The events whose log lines are rate limited: `raft_connection_refused` (a stranger's key
+ * on `blixard/raft/1`) and `secret_refused` (a wrong proof of the cluster secret).
+ */
+export const LOG_RATE_LIMITED_EVENTS = ["raft_connection_refused", "secret_refused"] as const;
+/** A label value of `blixard_log_lines_suppressed_total{event}`. */
+export type LogRateLimitedEvent = typeof LOG_RATE_LIMITED_EVENTS[number];
+
 /** Whether this node opened the P2P connection (`outgoing`) or accepted it (`incoming`). */
 export type P2pConnectionDirection = "incoming" | "outgoing";
 
@@ -164,6 +172,13 @@ export class NodeMetrics {
     labelNames: ["alpn"],
   });
 
+  /** Log lines that a rate limit suppressed, by the event they were about. */
+  readonly logLinesSuppressedTotal: Counter<"event"> = defineCounter(this.registry, {
+    name: "log_lines_suppressed_total",
+    help: "Log lines suppressed by a rate limit (events strangers can cause), by event.",
+    labelNames: ["event"],
+  });
+
   /** Always 1; its labels carry the versions of Blixard and Deno. */
   readonly buildInfo: Gauge<"version" | "deno"> = defineGauge(this.registry, {
     name: "build_info",
@@ -189,6 +204,7 @@ export class NodeMetrics {
     this.buildInfo.set({ version: VERSION, deno: Deno.version.deno }, 1);
     // Known outcomes start at zero so that rate() and absent-series alerts work at once.
     for (const outcome of BOOTSTRAP_FETCH_OUTCOMES) this.bootstrapFetchesTotal.inc({ outcome }, 0);
+    for (const event of LOG_RATE_LIMITED_EVENTS) this.logLinesSuppressedTotal.inc({ event }, 0);
   }
 
   /** Counts one HTTP request; `route` is a known path or `other`, never a raw URL. */
@@ -197,6 +213,11 @@ export class NodeMetrics {
       throw new Error(`HTTP status ${status} is not a status code`);
     }
     this.httpRequestsTotal.inc({ route, status: String(status) });
+  }
+
+  /** Counts one log line about `event` that a rate limit suppressed. */
+  recordLogLineSuppressed(event: LogRateLimitedEvent): void {
+    this.logLinesSuppressedTotal.inc({ event });
   }
 
   /** Counts one fetch of a peer's `/bootstrap`. */

@@ -61,6 +61,7 @@ Deno.test("NodeMetrics without default metrics has only the node's own families"
     "blixard_bootstrap_fetches_total",
     "blixard_build_info",
     "blixard_http_requests_total",
+    "blixard_log_lines_suppressed_total",
     "blixard_p2p_connections_open",
     "blixard_p2p_connections_total",
   ]);

@@ -34,7 +34,11 @@ function announceFrom(
 ): Promise<unknown> {
   const handler = handlers.get(ANNOUNCE_RPC.method)!;
   return Promise.resolve(
-    handler({ member }, { remoteNodeId: callerP2pNodeId, signal: AbortSignal.timeout(5_000) }),
+    handler({ member }, {
+      remoteNodeId: callerP2pNodeId,
+      remoteAddress: null,
+      signal: AbortSignal.timeout(5_000),
+    }),
   );
 }
 

@@ -35,7 +35,8 @@ export function wireEndpointMetrics(endpoint: P2pEndpoint, metrics: NodeMetrics)
           alpn: event.alpn ?? "unknown",
           outcome: event.reason === "connect_timeout"
             ? "timeout"
-            : event.reason === "over_limit" || event.reason === "outside_bind"
+            : event.reason === "over_limit" || event.reason === "outside_bind" ||
+                event.reason === "stranger_limit"
             ? "refused"
             : "failed",
         });

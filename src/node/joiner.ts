@@ -19,7 +19,7 @@
  * @module
  */
 
-import { SECRET_REFUSED, UNAUTHENTICATED } from "../auth/auth_rpcs.ts";
+import { SECRET_REFUSED, SERVER_UNPROVEN, UNAUTHENTICATED } from "../auth/auth_rpcs.ts";
 import { authenticate } from "../auth/authenticate.ts";
 import type { ClusterSecret } from "../auth/cluster_secret.ts";
 import { findSeed, type Seed } from "../bootstrap/bootstrap_client.ts";
@@ -291,6 +291,10 @@ function refusal(error: unknown, seed: Seed, options: JoinOptions): JoinRefusedE
         `the cluster refused the secret: ${seedName}: ${reason}; give this node the cluster's ` +
           "secret (--cluster-secret-file)",
       );
+    case SERVER_UNPROVEN:
+      // Its /bootstrap verified, but the node does not hold the secret: an impostor with a
+      // member's key replaying a recorded answer, or a seed checking another secret.
+      return new JoinRefusedError(`the seed is not trusted: ${seedName}: ${error.message}`);
     default:
       return null;
   }

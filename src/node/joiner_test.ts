@@ -300,10 +300,10 @@ for (
   });
 }
 
-Deno.test("joinCluster() stops at once saying the cluster refused the secret when the seed refuses the proof", async () => {
+Deno.test("joinCluster() stops at once, sending nothing, when the seed does not prove the secret", async () => {
   let seed: Awaited<ReturnType<typeof startFakeSeed>> | null = null;
   const join = admitting(() => seed!);
-  // Signed with the joiner's secret, but the gate holds another: only the proof can fail.
+  // Signed with the joiner's secret, but the gate holds another: only the proofs can fail.
   seed = await startFakeSeed(join, { signWith: SECRET, gateWith: OTHER_SECRET });
   const joiner = await startJoiner();
   try {
@@ -313,7 +313,7 @@ Deno.test("joinCluster() stops at once saying the cluster refused the secret whe
       ),
       (error) =>
         error instanceof JoinRefusedError &&
-        /^the cluster refused the secret: node 1 at .*: the proof does not match this cluster's secret/
+        /^the seed is not trusted: node 1 at .*: node [0-9a-f]{64} did not prove the cluster secret \(its proof does not match this side's secret\)/
           .test(error.message),
     );
     assert.equal(join.requests, 0);

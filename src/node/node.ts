@@ -37,12 +37,13 @@ import { getLogger } from "../log/logging.ts";
 import { NodeMetrics } from "../http/metrics.ts";
 import { startHttpServer } from "../http/http_server.ts";
 import { bootstrapInfoFor } from "../bootstrap/bootstrap_info.ts";
-import { signBootstrapInfo } from "../bootstrap/bootstrap_signature.ts";
+import { CachedBootstrapSigner } from "../bootstrap/bootstrap_signature.ts";
 import { txtResolverFor } from "../bootstrap/peer_source.ts";
 import { P2pEndpoint } from "../transport/p2p_endpoint.ts";
 import { RpcClient, RpcServer } from "../transport/rpc.ts";
 import { PING_RPC, pingHandler } from "../transport/ping_rpc.ts";
 import { RaftTransport } from "../transport/raft_transport.ts";
+import type { TrustCheck } from "../transport/stranger_limits.ts";
 import { openDataDir, restrictMode } from "./data_dir.ts";
 import { loadOrCreateIdentity } from "./identity.ts";
 import { ResourceStack } from "./resource_stack.ts";
@@ -102,7 +103,12 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
   const identity = await loadOrCreateIdentity(dataDir.path);
 
   const metrics = new NodeMetrics();
-  const endpoint = await bindEndpoint(config, identity.secretKey);
+  // Members and keys that proved the secret are trusted; without a secret, everyone is
+  // (anyone may join). Strangers are held to the limits of stranger_limits.ts.
+  let gate: SecretGate | null = null;
+  const isTrusted = (p2pNodeId: string) =>
+    clusterSecret === null || gate?.admits(p2pNodeId) === true;
+  const endpoint = await bindEndpoint(config, { secretKey: identity.secretKey, isTrusted });
   // Closing waits for native connects in flight (to a dead peer: up to their deadline);
   // the process exits right after a stop, which frees the socket anyway.
   resources.push("P2P endpoint", () => boundedWait(endpoint.close(), ENDPOINT_CLOSE_WAIT_MS));
@@ -124,13 +130,17 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
   const joinProgress = new JoinProgress(null);
   const seedSearch = { endpoint, clusterSecret, metrics, joinProgress, resources, discoverSeed };
   const earlySeed = startEarlySeedSearch(config, { ...seedSearch, mdnsJoin: false });
-  const rpcServer = new RpcServer({ concurrentRequestsMax: RPC_CONCURRENT_REQUESTS_MAX });
+  const rpcServer = new RpcServer({
+    concurrentRequestsMax: RPC_CONCURRENT_REQUESTS_MAX,
+    isTrusted,
+  });
   rpcServer.register(PING_RPC, pingHandler({ nodeId: config.nodeId, p2pNodeId: endpoint.nodeId }));
-  const gate = clusterSecret === null ? null : new SecretGate({
+  gate = clusterSecret === null ? null : new SecretGate({
     secret: clusterSecret,
     selfP2pNodeId: endpoint.nodeId,
     isMember: (p2pNodeId) => member !== null && member.directory.memberIdOf(p2pNodeId) !== null,
     isRevoked: (p2pNodeId) => member !== null && member.directory.isRevoked(p2pNodeId),
+    onLogLineSuppressed: () => metrics.recordLogLineSuppressed("secret_refused"),
   });
   gate?.register(rpcServer);
   rpcServer.serve(endpoint);
@@ -139,6 +149,7 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
   const mdnsJoin = await decideMdnsStart(config, { mdns, resources });
   const firstSeed = earlySeed ?? startEarlySeedSearch(config, { ...seedSearch, mdnsJoin });
   const status = () => member?.status() ?? startingStatusJson(config.nodeId, joinProgress.toJson());
+  const bootstrapSigner = clusterSecret === null ? null : new CachedBootstrapSigner(clusterSecret);
   const http = await startHttpServer({
     hostname: config.httpHost,
     port: config.httpPort,
@@ -151,7 +162,7 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
           clusterId: current.cluster_id,
           leaderId: current.leader_id,
         });
-        return clusterSecret === null ? info : signBootstrapInfo(info, clusterSecret);
+        return bootstrapSigner === null ? info : bootstrapSigner.sign(info);
       },
       // With a secret, strangers see no more than they need (status_view.ts); the whole
       // document stays behind the gate, on cluster.status. What mDNS sees is shown, without
@@ -185,7 +196,12 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
   // know (yet, or any more), e.g. a removed node asking whether it still is one.
   const rpcClient = clusterSecret === null
     ? new RpcClient(endpoint)
-    : new AuthenticatingRpcClient(endpoint, { secret: clusterSecret });
+    : new AuthenticatingRpcClient(endpoint, {
+      secret: clusterSecret,
+      // Fellow members are trusted by key, as Raft trusts them; anyone else proves the secret.
+      isKnownMember: (p2pNodeId) =>
+        member !== null && member.directory.memberIdOf(p2pNodeId) !== null,
+    });
   resources.push("RPC client", () => rpcClient.close());
   member = new ClusterMember({
     config,
@@ -203,6 +219,7 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
     directory: member.directory,
     onMessage: (message) => member?.raft.step(message),
     onUnreachable: (nodeId) => member?.raft.reportUnreachable(nodeId),
+    onLogLineSuppressed: () => metrics.recordLogLineSuppressed("raft_connection_refused"),
   });
   member.attachTransport(transport);
   member.service.register(gate?.guard(rpcServer) ?? rpcServer);
@@ -300,11 +317,14 @@ async function readClusterSecret(config: NodeConfig): Promise<ClusterSecret | nu
   }
 }
 
-async function bindEndpoint(config: NodeConfig, secretKey: Uint8Array): Promise<P2pEndpoint> {
+async function bindEndpoint(
+  config: NodeConfig,
+  options: { secretKey: Uint8Array; isTrusted: TrustCheck },
+): Promise<P2pEndpoint> {
   const bindAddress = joinHostPort(config.bindHost, config.bindPort);
   try {
     return await P2pEndpoint.bind({
-      secretKey,
+      ...options,
       bindAddress,
       relayUrl: config.relayUrl,
       advertiseAddresses: config.advertiseAddresses,

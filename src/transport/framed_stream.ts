@@ -35,6 +35,8 @@ export const StreamErrorCode = {
   protocolViolation: 2,
   /** The server gave up on the request at its deadline. */
   deadlineExceeded: 3,
+  /** The server refused the stream: the caller holds as many as it may. */
+  refused: 4,
 } as const;
 
 /** Bytes asked for per native read: large enough for many small frames, small to allocate. */

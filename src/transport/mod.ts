@@ -24,5 +24,6 @@ export * from "./p2p_endpoint.ts";
 export * from "./ping_rpc.ts";
 export * from "./rpc.ts";
 export * from "./socket_address.ts";
+export * from "./stranger_limits.ts";
 export * from "./transport_error.ts";
 export { describeIrohError, isValidEndpointId } from "./iroh.ts";

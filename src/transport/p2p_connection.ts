@@ -37,8 +37,10 @@ export interface P2pConnectionOptions {
   alpn: string;
   /** Who opened the connection. */
   direction: ConnectionDirection;
-  /** Largest frame payload on its streams. */
+  /** Largest frame payload on its streams (a stream may be accepted with a smaller one). */
   frameBytesMax: number;
+  /** The peer's `ip:port` as the UDP socket saw it; `null` when unknown (relay, outgoing). */
+  remoteAddress?: string | null;
 }
 
 /** An Iroh connection for one ALPN; streams on it carry frames. */
@@ -49,6 +51,8 @@ export class P2pConnection {
   readonly alpn: string;
   /** Who opened the connection. */
   readonly direction: ConnectionDirection;
+  /** The peer's `ip:port` as the UDP socket saw it, or `null` (relayed, or opened by this side). */
+  readonly remoteAddress: string | null;
   /** Resolves once the connection is closed, by either side or by the network. */
   readonly closed: Promise<void>;
   readonly #native: IrohConnection;
@@ -61,6 +65,7 @@ export class P2pConnection {
     this.remoteNodeId = native.remoteId().toString();
     this.alpn = options.alpn;
     this.direction = options.direction;
+    this.remoteAddress = options.remoteAddress ?? null;
     this.#frameBytesMax = options.frameBytesMax;
     this.closed = native.closed().then(
       (reason) => {
@@ -102,10 +107,20 @@ export class P2pConnection {
     }
   }
 
-  /** The next stream the peer opens, or `null` once the connection is closed. */
-  async acceptStream(): Promise<FramedStream | null> {
+  /**
+   * The next stream the peer opens, or `null` once the connection is closed.
+   * `frameBytesMax`, asked when the stream has arrived (not before: the peer may have proved
+   * the cluster secret meanwhile), bounds its frames, at most the connection's bound: e.g.
+   * small for a caller that has not proved the secret.
+   */
+  async acceptStream(options?: { frameBytesMax?: () => number }): Promise<FramedStream | null> {
     try {
-      return this.#wrap(await this.#native.acceptBi());
+      const native = await this.#native.acceptBi();
+      const frameBytesMax = Math.min(
+        options?.frameBytesMax?.() ?? this.#frameBytesMax,
+        this.#frameBytesMax,
+      );
+      return this.#wrap(native, frameBytesMax);
     } catch (error) {
       // acceptBi() fails only when the connection is gone, for whatever reason.
       this.#closeReason ??= describeIrohError(error);
@@ -121,9 +136,17 @@ export class P2pConnection {
     this.#native.close(BigInt(code), Array.from(reasonBytes));
   }
 
-  #wrap(native: IrohBiStream): FramedStream {
+  /**
+   * Caps the streams the peer may have open at once (QUIC flow control: the peer cannot
+   * open more until some end), e.g. a few for a peer that has not proved the secret.
+   */
+  setStreamsMax(count: number): void {
+    this.#native.setMaxConcurrentBiStreams(BigInt(count));
+  }
+
+  #wrap(native: IrohBiStream, frameBytesMax = this.#frameBytesMax): FramedStream {
     return new FramedStream({ send: native.send, recv: native.recv }, {
-      frameBytesMax: this.#frameBytesMax,
+      frameBytesMax,
       description: `${this.#describe()} stream`,
     });
   }

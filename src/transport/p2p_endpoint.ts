@@ -10,7 +10,10 @@
  * protocol's handler. A failed handshake is logged at debug level and counted, never
  * thrown: it is the remote side's problem. A connection that arrived on an address outside
  * the bind address (Iroh's socket of the other IP family) is dropped unanswered and
- * counted, so that the node listens only where it was told (`bind_scope.ts`).
+ * counted, so that the node listens only where it was told (`bind_scope.ts`). Strangers
+ * (keys that `isTrusted` does not vouch for) are held to the connection caps of
+ * `stranger_limits.ts`: per source address before the handshake, per key after it, and in
+ * total, so that the rest is reserved for members and authenticated keys.
  *
  * @module
  */
@@ -45,10 +48,21 @@ import {
   parseIpAddress,
   parseSocketAddress,
   type SocketAddress,
+  sourceOfAddress,
 } from "./socket_address.ts";
+import {
+  STRANGER_LIMITS_DEFAULT,
+  type StrangerLimits,
+  type TrustCheck,
+} from "./stranger_limits.ts";
 import { TransportError, type TransportErrorCode } from "./transport_error.ts";
 
 const logger = getLogger(["blixard", "transport"]);
+
+/** What a stranger refused by a cap is told when its connection is closed. */
+const STRANGER_REFUSAL_BYTES = new TextEncoder().encode(
+  "too many connections from this address or key: prove the cluster secret first",
+);
 
 /** Default bound on incoming connections that are open or in their handshake. */
 export const INCOMING_CONNECTIONS_MAX_DEFAULT = 256;
@@ -84,6 +98,13 @@ export interface P2pEndpointOptions {
   relayUrl: string | null;
   /** Bound on incoming connections open or in their handshake (default 256). */
   incomingConnectionsMax?: number;
+  /**
+   * Whether a key is a member's or authenticated; others are strangers, held to
+   * `strangerLimits`. Default: everyone is trusted (a node without a cluster secret).
+   */
+  isTrusted?: TrustCheck;
+  /** Bounds on strangers other than the defaults (tests). */
+  strangerLimits?: Partial<StrangerLimits>;
 }
 
 /** Options of {@linkcode P2pEndpoint.connect}. */
@@ -113,7 +134,9 @@ export type ConnectionFailureReason =
   /** An incoming connection was refused: too many are open. */
   | "over_limit"
   /** An incoming connection arrived on an address outside the bind address; dropped. */
-  | "outside_bind";
+  | "outside_bind"
+  /** A stranger's incoming connection was refused: its source or key holds too many. */
+  | "stranger_limit";
 
 /** What the endpoint reports for metrics. */
 export type P2pEvent =
@@ -150,6 +173,16 @@ export interface P2pEndpointCounters {
   incomingRefused: number;
   /** Incoming connections dropped because they arrived outside the bind address. */
   incomingOutsideBind: number;
+  /** Strangers' incoming connections refused by the caps of `stranger_limits.ts`. */
+  strangersRefused: number;
+}
+
+/** An incoming connection, from its handshake on: where it came from and, once known, whose. */
+interface IncomingEntry {
+  /** `sourceOfAddress` of its address, or `null` when relayed. */
+  source: string | null;
+  /** The peer's key once the handshake is done. */
+  remoteNodeId: string | null;
 }
 
 interface Route {
@@ -165,6 +198,10 @@ export class P2pEndpoint {
   readonly relayUrl: string | null;
   readonly #native: IrohEndpoint;
   readonly #incomingMax: number;
+  readonly #isTrusted: TrustCheck;
+  readonly #strangerLimits: StrangerLimits;
+  /** Every incoming connection open or in its handshake. */
+  readonly #incoming = new Set<IncomingEntry>();
   readonly #routes = new Map<string, Route>();
   readonly #listeners = new Set<(event: P2pEvent) => void>();
   readonly #counters: P2pEndpointCounters = {
@@ -173,6 +210,7 @@ export class P2pEndpoint {
     handshakeFailures: 0,
     incomingRefused: 0,
     incomingOutsideBind: 0,
+    strangersRefused: 0,
   };
   /** The bind address asked for (its port as asked: 0 stays 0). */
   readonly #bindAddress: SocketAddress;
@@ -198,6 +236,8 @@ export class P2pEndpoint {
     this.relayUrl = options.relayUrl;
     this.#incomingMax = options.incomingConnectionsMax ?? INCOMING_CONNECTIONS_MAX_DEFAULT;
     assert(this.#incomingMax >= 1, "incomingConnectionsMax >= 1");
+    this.#isTrusted = options.isTrusted ?? (() => true);
+    this.#strangerLimits = { ...STRANGER_LIMITS_DEFAULT, ...options.strangerLimits };
     assert(isValidEndpointId(this.nodeId), "an endpoint's own id is canonical");
     this.#acceptLoop = this.#acceptIncoming();
   }
@@ -402,6 +442,23 @@ export class P2pEndpoint {
       incoming.ignore().catch(() => {});
       return;
     }
+    const remoteAddress = await remoteAddressOf(incoming);
+    const entry: IncomingEntry = {
+      source: remoteAddress === null ? null : sourceOfAddress(remoteAddress),
+      remoteNodeId: null,
+    };
+    // Before the handshake the key is unknown: the connection counts as a stranger's.
+    if (this.#strangerCapReached(entry)) {
+      this.#counters.incomingOpen--;
+      this.#refuseStranger(null);
+      incoming.refuse().catch(() => {});
+      return;
+    }
+    this.#incoming.add(entry);
+    const forget = () => {
+      this.#incoming.delete(entry);
+      this.#counters.incomingOpen--;
+    };
     let alpn: string | null = null;
     let connection: P2pConnection;
     let route: Route | undefined;
@@ -414,13 +471,21 @@ export class P2pEndpoint {
         native.close(BigInt(ConnectionCloseCode.refused), []);
         throw new Error(`no handler for ALPN ${alpn}`);
       }
+      entry.remoteNodeId = native.remoteId().toString();
+      if (this.#strangerCapReached(entry)) {
+        native.close(BigInt(ConnectionCloseCode.refused), Array.from(STRANGER_REFUSAL_BYTES));
+        forget();
+        this.#refuseStranger(alpn);
+        return;
+      }
       connection = new P2pConnection(native, {
         alpn,
         direction: "incoming",
         frameBytesMax: route.frameBytesMax,
+        remoteAddress,
       });
     } catch (error) {
-      this.#counters.incomingOpen--;
+      forget();
       this.#counters.handshakeFailures++;
       this.#emit({
         type: "connection_failed",
@@ -434,7 +499,7 @@ export class P2pEndpoint {
       });
       return;
     }
-    this.#track(connection, () => this.#counters.incomingOpen--);
+    this.#track(connection, forget);
     this.#runHandler(route.handler, connection);
   }
 
@@ -444,6 +509,53 @@ export class P2pEndpoint {
     if (local?.kind === "relay") return this.relayUrl !== null;
     if (local?.kind !== "ip" || local.addr === undefined) return false;
     return isInBindScope(this.#bindAddress, parseIpAddress(local.addr));
+  }
+
+  /**
+   * Whether `entry`, if it is a stranger's, would exceed a cap on strangers. Before its
+   * handshake (no key yet), it is held to the strangers' total and to the handshakes in
+   * progress from its source, so that a member behind the same address as a stranger is
+   * not refused before it can say who it is. After it, a stranger is held to the
+   * established strangers' connections from its source and of its key. `entry` itself is
+   * never counted.
+   */
+  #strangerCapReached(entry: IncomingEntry): boolean {
+    const handshaking = entry.remoteNodeId === null;
+    if (this.#isTrustedEntry(entry)) return false;
+    const limits = this.#strangerLimits;
+    let strangers = 0;
+    let fromSource = 0;
+    let withKey = 0;
+    for (const other of this.#incoming) {
+      if (other === entry) continue;
+      if (this.#isTrustedEntry(other)) continue;
+      const otherHandshaking = other.remoteNodeId === null;
+      strangers++;
+      const sameSource = entry.source !== null && other.source === entry.source;
+      if (sameSource && otherHandshaking === handshaking) fromSource++;
+      if (!handshaking && other.remoteNodeId === entry.remoteNodeId) withKey++;
+    }
+    return strangers >= limits.connectionsMax ||
+      fromSource >= limits.connectionsPerSourceMax ||
+      withKey >= limits.connectionsPerKeyMax;
+  }
+
+  #isTrustedEntry(entry: IncomingEntry): boolean {
+    return entry.remoteNodeId !== null && this.#isTrusted(entry.remoteNodeId);
+  }
+
+  #refuseStranger(alpn: string | null): void {
+    this.#counters.strangersRefused++;
+    this.#emit({
+      type: "connection_failed",
+      direction: "incoming",
+      alpn,
+      reason: "stranger_limit",
+    });
+    // Debug, not warning: a flood of connections must not become a flood of log lines.
+    logger.debug(
+      "Refused a stranger's incoming P2P connection: its source or key holds the most allowed",
+    );
   }
 
   #runHandler(handler: ConnectionHandler, connection: P2pConnection): void {
@@ -494,6 +606,12 @@ async function bindNative(
   // An address for a family replaces Iroh's default wildcard socket of that family.
   for (const address of addresses) builder.bindAddr(formatSocketAddress(address));
   return await builder.bind();
+}
+
+/** The `ip:port` an incoming connection came from, or `null` (relayed, or not known). */
+async function remoteAddressOf(incoming: IrohIncoming): Promise<string | null> {
+  const remote = await incoming.remoteAddr().catch(() => null);
+  return remote?.kind === "ip" && remote.addr !== undefined ? remote.addr : null;
 }
 
 function configureBuilder(

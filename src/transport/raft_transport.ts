@@ -27,6 +27,7 @@ import { StreamErrorCode } from "./framed_stream.ts";
 import { ConnectionCloseCode, type P2pConnection } from "./p2p_connection.ts";
 import type { P2pEndpoint, PeerAddress } from "./p2p_endpoint.ts";
 import { parseRaftMessage, RaftMessageError } from "./raft_message_schema.ts";
+import { LogRateLimiter } from "../log/log_rate_limiter.ts";
 
 const log = getLogger(["blixard", "raft_transport"]);
 
@@ -40,6 +41,11 @@ export const CONNECT_TIMEOUT_MS = 2_000;
 export const RECONNECT_BACKOFF_MIN_MS = 10;
 /** Longest pause between connection attempts to a peer. */
 export const RECONNECT_BACKOFF_MAX_MS = 1_000;
+/**
+ * Warnings about refused strangers' Raft connections: anyone can cause one per connection,
+ * so a few in a burst, then one per 10 s, each naming how many were suppressed before it.
+ */
+export const REFUSED_CONNECTION_LOG_LIMIT = { burst: 5, perSecond: 0.1 };
 /** Largest Raft frame: a whole snapshot travels in one. */
 export const RAFT_FRAME_BYTES_MAX = 64 * 1024 * 1024;
 
@@ -61,6 +67,8 @@ export interface RaftTransportOptions {
   onMessage: (message: Message) => void;
   /** Told when messages to a peer were dropped. */
   onUnreachable: (nodeId: NodeId) => void;
+  /** Told of each log line about a refused connection that was suppressed (a metric). */
+  onLogLineSuppressed?: () => void;
 }
 
 /** Sends and receives Raft messages for one node. */
@@ -69,11 +77,18 @@ export class RaftTransport {
   readonly #links = new Map<NodeId, PeerLink>();
   /** Every open connection on the Raft ALPN, both directions, by the member id of its key. */
   readonly #connections = new Map<NodeId, Set<P2pConnection>>();
+  readonly #refusedLog: LogRateLimiter;
   #closed = false;
 
   /** A transport for `options.nodeId`; call `start()` to accept connections. */
   constructor(options: RaftTransportOptions) {
     this.#options = options;
+    this.#refusedLog = new LogRateLimiter({
+      limit: REFUSED_CONNECTION_LOG_LIMIT,
+      ...(options.onLogLineSuppressed === undefined
+        ? {}
+        : { onSuppressed: options.onLogLineSuppressed }),
+    });
   }
 
   /** Accepts members' connections on `blixard/raft/1`. */
@@ -155,9 +170,13 @@ export class RaftTransport {
   #accept(connection: P2pConnection): void {
     const nodeId = this.#options.directory.memberIdOf(connection.remoteNodeId);
     if (nodeId === null || this.#closed) {
-      log.warn("refused a Raft connection from {p2pNodeId}: not a member of this cluster", {
-        p2pNodeId: connection.remoteNodeId,
-      });
+      this.#refusedLog.write((suppressed) =>
+        log.warn(
+          "refused a Raft connection from {p2pNodeId}: not a member of this cluster " +
+            "({suppressed} similar lines suppressed before this one)",
+          { p2pNodeId: connection.remoteNodeId, suppressed },
+        )
+      );
       connection.close("not a member of this cluster", ConnectionCloseCode.refused);
       return;
     }

@@ -24,6 +24,13 @@ import { assertTimeoutMs, withDeadline } from "./deadline.ts";
 import { type FramedStream, StreamErrorCode } from "./framed_stream.ts";
 import type { P2pConnection } from "./p2p_connection.ts";
 import type { P2pEndpoint, PeerAddress } from "./p2p_endpoint.ts";
+import { sourceOfAddress } from "./socket_address.ts";
+import {
+  STRANGER_LIMITS_DEFAULT,
+  type StrangerLimits,
+  type TrustCheck,
+  TRUSTED_STREAMS_PER_CONNECTION_MAX,
+} from "./stranger_limits.ts";
 import { TransportError } from "./transport_error.ts";
 
 const logger = getLogger(["blixard", "rpc"]);
@@ -102,6 +109,8 @@ export type RpcResponseOf<Definition extends RpcDefinition> = z.output<Definitio
 export interface RpcContext {
   /** The caller's P2P id, authenticated by the connection's handshake. */
   remoteNodeId: string;
+  /** The caller's `ip:port` as the node's socket saw it, or `null` when not known. */
+  remoteAddress: string | null;
   /** Aborted when the server's deadline for this request passes. */
   signal: AbortSignal;
 }
@@ -263,6 +272,13 @@ export interface RpcServerOptions {
   requestTimeoutMs?: number;
   /** Requests handled at once; more are answered `overloaded` (default 64). */
   concurrentRequestsMax?: number;
+  /**
+   * Whether a caller's key is a member's or authenticated; others are strangers, held to
+   * `strangerLimits` from the moment each stream arrives. Default: everyone is trusted.
+   */
+  isTrusted?: TrustCheck;
+  /** Bounds on strangers other than the defaults (tests). */
+  strangerLimits?: Partial<StrangerLimits>;
 }
 
 interface Method {
@@ -270,20 +286,43 @@ interface Method {
   handler: RpcHandler<RpcDefinition>;
 }
 
-/** Serves registered methods on every `blixard/rpc/1` connection it is given. */
+/**
+ * Serves registered methods on every `blixard/rpc/1` connection it is given.
+ *
+ * The gate in front of the methods (`src/auth/secret_gate.ts`) refuses strangers, but only
+ * once a request is decoded; so the server also decides, when each stream arrives, what a
+ * stranger may spend on it (`stranger_limits.ts`): a small frame limit (a 1 MiB request is
+ * refused after its 4-byte length prefix), a short deadline to send the request, a few
+ * streams per connection, a share of the requests in progress per source address and in
+ * total, and the connection closes when idle. Members and authenticated keys are not
+ * touched by any of it.
+ */
 export class RpcServer {
   readonly #methods = new Map<string, Method>();
   readonly #requestTimeoutMs: number;
   readonly #concurrentRequestsMax: number;
+  readonly #isTrusted: TrustCheck;
+  readonly #strangerLimits: StrangerLimits;
   #activeRequests = 0;
+  /** Strangers' requests in progress. Invariant: the sum of `#strangerRequestsBySource`. */
+  #strangerRequests = 0;
+  readonly #strangerRequestsBySource = new Map<string, number>();
 
   /** A server with no methods yet. */
   constructor(options?: RpcServerOptions) {
     this.#requestTimeoutMs = options?.requestTimeoutMs ?? RPC_REQUEST_TIMEOUT_MS_DEFAULT;
     this.#concurrentRequestsMax = options?.concurrentRequestsMax ??
       RPC_CONCURRENT_REQUESTS_MAX_DEFAULT;
+    this.#isTrusted = options?.isTrusted ?? (() => true);
+    this.#strangerLimits = { ...STRANGER_LIMITS_DEFAULT, ...options?.strangerLimits };
     assertTimeoutMs(this.#requestTimeoutMs);
+    assertTimeoutMs(this.#strangerLimits.requestTimeoutMs);
     assert(this.#concurrentRequestsMax >= 1, "concurrentRequestsMax >= 1");
+  }
+
+  /** Strangers' requests in progress now. */
+  get strangerRequests(): number {
+    return this.#strangerRequests;
   }
 
   /** Requests whose handlers are running (or whose request is still arriving). */
@@ -316,19 +355,86 @@ export class RpcServer {
 
   /** Answers every stream of `connection` until it closes. */
   async serveConnection(connection: P2pConnection): Promise<void> {
+    const limits = this.#strangerLimits;
+    let trusted = this.#isTrusted(connection.remoteNodeId);
+    const idle = trusted ? null : new IdleClose(connection, {
+      idleTimeoutMs: limits.idleTimeoutMs,
+      isTrusted: () => this.#isTrusted(connection.remoteNodeId),
+    });
+    if (!trusted) connection.setStreamsMax(limits.streamsPerConnectionMax);
+    const source = connection.remoteAddress === null
+      ? `relayed ${connection.remoteNodeId}`
+      : sourceOfAddress(connection.remoteAddress);
     for (;;) {
-      const stream = await connection.acceptStream();
-      if (stream === null) return;
-      this.#serveStream(connection, stream).catch((error) => {
-        logger.error("RPC stream from {peer} failed unexpectedly: {error}", {
-          peer: connection.remoteNodeId,
-          error,
-        });
+      const stream = await connection.acceptStream({
+        frameBytesMax: () => {
+          // Decided when the stream arrives: the caller may have proved the secret since the
+          // last one, on this connection or another.
+          trusted ||= this.#isTrusted(connection.remoteNodeId);
+          return trusted ? RPC_FRAME_BYTES_MAX : limits.frameBytesMax;
+        },
+      });
+      if (stream === null) {
+        idle?.stop();
+        return;
+      }
+      if (trusted) {
+        if (idle?.stop()) connection.setStreamsMax(TRUSTED_STREAMS_PER_CONNECTION_MAX);
+        this.#serveLogged(connection, stream, this.#requestTimeoutMs);
+        continue;
+      }
+      if (!this.#takeStrangerRequest(source)) {
+        stream.reset(StreamErrorCode.refused);
+        continue;
+      }
+      idle?.begin();
+      this.#serveLogged(connection, stream, limits.requestTimeoutMs, () => {
+        this.#releaseStrangerRequest(source);
+        idle?.end();
       });
     }
   }
 
-  async #serveStream(connection: P2pConnection, stream: FramedStream): Promise<void> {
+  #serveLogged(
+    connection: P2pConnection,
+    stream: FramedStream,
+    timeoutMs: number,
+    onSettled?: () => void,
+  ): void {
+    this.#serveStream(connection, stream, timeoutMs).catch((error) => {
+      logger.error("RPC stream from {peer} failed unexpectedly: {error}", {
+        peer: connection.remoteNodeId,
+        error,
+      });
+    }).finally(onSettled);
+  }
+
+  #takeStrangerRequest(source: string): boolean {
+    const fromSource = this.#strangerRequestsBySource.get(source) ?? 0;
+    const limits = this.#strangerLimits;
+    if (
+      this.#strangerRequests >= limits.requestsMax || fromSource >= limits.requestsPerSourceMax
+    ) {
+      return false;
+    }
+    this.#strangerRequests++;
+    this.#strangerRequestsBySource.set(source, fromSource + 1);
+    return true;
+  }
+
+  #releaseStrangerRequest(source: string): void {
+    const left = (this.#strangerRequestsBySource.get(source) ?? 0) - 1;
+    assert(left >= 0 && this.#strangerRequests >= 1, "a stranger request was taken");
+    this.#strangerRequests--;
+    if (left === 0) this.#strangerRequestsBySource.delete(source);
+    else this.#strangerRequestsBySource.set(source, left);
+  }
+
+  async #serveStream(
+    connection: P2pConnection,
+    stream: FramedStream,
+    timeoutMs: number,
+  ): Promise<void> {
     if (this.#activeRequests >= this.#concurrentRequestsMax) {
       const message = `${this.#activeRequests} requests in progress; retry later`;
       return await this.#answer(connection, stream, failure("overloaded", message));
@@ -343,12 +449,9 @@ export class RpcServer {
     let envelope: ResponseEnvelope;
     try {
       envelope = await withDeadline(work, {
-        timeoutMs: this.#requestTimeoutMs,
+        timeoutMs,
         onTimeout: () =>
-          new RpcError(
-            "deadline_exceeded",
-            `the server's deadline of ${this.#requestTimeoutMs} ms passed`,
-          ),
+          new RpcError("deadline_exceeded", `the server's deadline of ${timeoutMs} ms passed`),
       });
     } catch (error) {
       controller.abort(error);
@@ -392,7 +495,11 @@ export class RpcServer {
     if (!request.success) {
       throw new RpcError("invalid_request", describeIssue(request.error));
     }
-    const context = { remoteNodeId: connection.remoteNodeId, signal: call.signal };
+    const context = {
+      remoteNodeId: connection.remoteNodeId,
+      remoteAddress: connection.remoteAddress,
+      signal: call.signal,
+    };
     const result = await method.handler(request.data, context);
     const response = method.definition.response.safeParse(result);
     if (!response.success) {
@@ -435,6 +542,57 @@ export class RpcServer {
         message: error instanceof Error ? error.message : String(error),
       });
     }
+  }
+}
+
+/**
+ * Closes a stranger's connection once it has had no request in progress for
+ * `idleTimeoutMs`, unless its key has become trusted meanwhile.
+ */
+class IdleClose {
+  readonly #connection: P2pConnection;
+  readonly #options: { idleTimeoutMs: number; isTrusted: () => boolean };
+  #inProgress = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #stopped = false;
+
+  constructor(
+    connection: P2pConnection,
+    options: { idleTimeoutMs: number; isTrusted: () => boolean },
+  ) {
+    this.#connection = connection;
+    this.#options = options;
+    this.#arm();
+  }
+
+  /** A request began. */
+  begin(): void {
+    this.#inProgress++;
+    clearTimeout(this.#timer);
+  }
+
+  /** A request ended. */
+  end(): void {
+    this.#inProgress--;
+    if (this.#inProgress === 0) this.#arm();
+  }
+
+  /** Stops watching; returns whether it was watching. */
+  stop(): boolean {
+    const wasWatching = !this.#stopped;
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    return wasWatching;
+  }
+
+  #arm(): void {
+    if (this.#stopped) return;
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      if (this.#options.isTrusted()) return void this.stop();
+      this.stop();
+      this.#connection.close("idle: no request from a caller that has not proved the secret");
+    }, this.#options.idleTimeoutMs);
   }
 }
 

@@ -66,3 +66,30 @@ function canonicalIpv6(text: string): string | null {
     return null;
   }
 }
+
+/**
+ * The source that `address` (an IP address, or `ip:port`, `[ipv6]:port`) is counted as: the
+ * IPv4 address itself, or the first four groups (the /64) of an IPv6 address. IPv4-mapped
+ * IPv6 addresses count as their IPv4 address. Anything else is returned unchanged.
+ */
+export function sourceOfAddress(address: string): string {
+  let host = address;
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(host);
+  if (bracketed !== null) host = bracketed[1]!;
+  else if (/^[\d.]+:\d+$/.test(host)) host = host.slice(0, host.lastIndexOf(":"));
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(host);
+  if (mapped !== null) return mapped[1]!;
+  if (!host.includes(":")) return host;
+  return `${expandIpv6(host).slice(0, 4).join(":")}::/64`;
+}
+
+/** The eight groups of an IPv6 address, lowercase and without leading zeros. */
+function expandIpv6(host: string): string[] {
+  const withoutZone = host.split("%")[0]!.toLowerCase();
+  const [head = "", tail] = withoutZone.split("::");
+  const headGroups = head === "" ? [] : head.split(":");
+  const tailGroups = tail === undefined || tail === "" ? [] : tail.split(":");
+  const zeros = Array<string>(Math.max(0, 8 - headGroups.length - tailGroups.length)).fill("0");
+  return [...headGroups, ...(tail === undefined ? [] : zeros), ...tailGroups]
+    .map((group) => group.replace(/^0+(?=.)/, ""));
+}

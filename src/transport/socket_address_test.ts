@@ -4,6 +4,7 @@ import {
   isDialableAddress,
   isUnspecifiedAddress,
   parseSocketAddress,
+  sourceOfAddress,
 } from "./socket_address.ts";
 
 Deno.test("parseSocketAddress() accepts IPv4 and bracketed IPv6 with a port", () => {
@@ -56,4 +57,13 @@ Deno.test("isDialableAddress() is false for unspecified hosts and port 0", () =>
   assert.equal(dialable("[::]:7001"), false);
   assert.equal(dialable("127.0.0.1:0"), false);
   assert.equal(isUnspecifiedAddress(parseSocketAddress("[0:0::0]:1")!), true);
+});
+
+Deno.test("sourceOfAddress() counts IPv4 hosts by address and IPv6 hosts by /64", () => {
+  assert.equal(sourceOfAddress("127.0.0.2:4000"), "127.0.0.2");
+  assert.equal(sourceOfAddress("127.0.0.2"), "127.0.0.2");
+  assert.equal(sourceOfAddress("[::ffff:10.1.2.3]:80"), "10.1.2.3");
+  assert.equal(sourceOfAddress("[2001:db8:0:1::5]:7001"), "2001:db8:0:1::/64");
+  assert.equal(sourceOfAddress("2001:DB8:0:1:ffff::9"), "2001:db8:0:1::/64");
+  assert.equal(sourceOfAddress("[::1]:7001"), "0:0:0:0::/64");
 });
