@@ -49,14 +49,7 @@ function leader(): { core: RaftCore; storage: MemoryStorage; election: Ready } {
   strictEqual(campaign.mustSync, true, "a candidate's own vote is synced");
   deepStrictEqual(campaign.messagesBeforePersist, [], "RequestVote waits for the vote on disk");
   deepStrictEqual(types(campaign.messages), ["RequestVote→2", "RequestVote→3"]);
-  core.step({
-    type: "RequestVoteResponse",
-    term: core.status().term,
-    from: 2,
-    to: 1,
-    voteGranted: true,
-    preVote: false,
-  });
+  grantVoteFrom2(core);
   const election = handle(core, storage);
   return { core, storage, election };
 }
@@ -67,6 +60,18 @@ function follower(): { core: RaftCore; storage: MemoryStorage } {
   const core = newCore(2, storage);
   handle(core, storage);
   return { core, storage };
+}
+
+/** Node 2 grants node 1, the candidate, its vote in the current term. */
+function grantVoteFrom2(core: RaftCore): void {
+  core.step({
+    type: "RequestVoteResponse",
+    term: core.status().term,
+    from: 2,
+    to: 1,
+    voteGranted: true,
+    preVote: false,
+  });
 }
 
 Deno.test("Ready: a leader's AppendEntries of a Ready that keeps term and vote may leave before the persist, which must sync", () => {
@@ -94,14 +99,7 @@ Deno.test("Ready: a leader's AppendEntries wait when the same Ready persists its
   const core = newCore(1, storage);
   handle(core, storage);
   core.campaign();
-  core.step({
-    type: "RequestVoteResponse",
-    term: core.status().term,
-    from: 2,
-    to: 1,
-    voteGranted: true,
-    preVote: false,
-  });
+  grantVoteFrom2(core);
   const ready = handle(core, storage);
   deepStrictEqual([ready.softState?.role, ready.hardState?.vote, ready.mustSync], [
     "leader",
