@@ -175,8 +175,11 @@ Deno.test("RaftTransport closes a connection from a key that is not a member and
     const connection = await outsider.endpoint.connect(peerAddressOf(a.endpoint), RAFT_ALPN, {
       timeoutMs: 5_000,
     });
-    const stream = await connection.openStream();
-    await stream.send(heartbeat(2, 1, 1)).catch(() => {});
+    // Node 1 may refuse the connection before the stream opens (seen on a loaded machine):
+    // either way the connection must end closed as "not a member".
+    await connection.openStream()
+      .then((stream) => stream.send(heartbeat(2, 1, 1)))
+      .catch(() => {});
     await within("the refusal", connection.closed);
     assert.match(connection.closeReason ?? "", /not a member/);
     // Through the transport too: its connection is refused and its message not delivered.
