@@ -21,7 +21,7 @@ import {
   type StatusJson,
 } from "../../transport/cluster_rpcs.ts";
 import type { P2pEndpoint } from "../../transport/p2p_endpoint.ts";
-import type { RaftTransport } from "../../transport/raft_transport.ts";
+import { RaftTransport } from "../../transport/raft_transport.ts";
 import type { RpcClient } from "../../transport/rpc.ts";
 import { ClusterError } from "../replication/cluster_error.ts";
 import { ClusterService } from "../rpc/cluster_service.ts";
@@ -84,7 +84,7 @@ export class ClusterMember {
   readonly membership: MembershipManager;
   readonly #options: ClusterMemberOptions;
   readonly #stopped = Promise.withResolvers<number>();
-  #transport: RaftTransport | null = null;
+  readonly #transport: RaftTransport;
   #autopilot: ReturnType<typeof setInterval> | null = null;
   #stopping: Promise<void> | null = null;
   readonly #abort = new AbortController();
@@ -106,7 +106,15 @@ export class ClusterMember {
       storage: state.storage,
       stateMachine: state.stateMachine,
       timing: DEFAULT_RAFT_TIMING,
-      send: (messages) => this.#transport?.send(messages),
+      send: (messages) => this.#transport.send(messages),
+    });
+    this.#transport = new RaftTransport({
+      endpoint: options.endpoint,
+      nodeId,
+      directory: this.directory,
+      onMessage: (message) => this.raft.step(message),
+      onUnreachable: (peerId) => this.raft.reportUnreachable(peerId),
+      onLogLineSuppressed: () => options.metrics.recordLogLineSuppressed("raft_connection_refused"),
     });
     this.membership = new MembershipManager({ nodeId, raft: this.raft, directory: this.directory });
     this.service = new ClusterService({
@@ -146,14 +154,9 @@ export class ClusterMember {
     return this.#stopping === null;
   }
 
-  /** Connects the Raft transport (created after this member, since it reads the directory). */
-  attachTransport(transport: RaftTransport): void {
-    this.#transport = transport;
-  }
-
   /** Starts the transport, the Raft loop and the autopilot. */
   start(): void {
-    this.#transport?.start();
+    this.#transport.start();
     this.raft.start();
     this.#autopilot = setInterval(
       () => this.membership.promoteCaughtUpLearners(),
@@ -293,7 +296,7 @@ export class ClusterMember {
             .join("; "),
         });
         for (const member of moved) this.directory.remember(member);
-        this.#transport?.refreshMembers();
+        this.#transport.refreshMembers();
       },
       onFailed: (reason) => {
         log.warn("no recorded member answered, and --peers did not help: {reason}", { reason });
@@ -333,7 +336,7 @@ export class ClusterMember {
       this.#removalWatch.stop();
       this.#rediscovery?.stop();
       this.raft.stop();
-      this.#transport?.close();
+      this.#transport.close();
       if (
         this.#options.joinProgress.phase !== null && this.#options.joinProgress.phase !== "voter"
       ) {
@@ -410,7 +413,7 @@ export class ClusterMember {
     for (const member of this.#options.state.stateMachine.members()) {
       if (member.info !== null) this.directory.remember(member.info);
     }
-    this.#transport?.refreshMembers();
+    this.#transport.refreshMembers();
   }
 
   #becameVoter(): void {

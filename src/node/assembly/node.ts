@@ -42,7 +42,6 @@ import { txtResolverFor } from "../../bootstrap/peer_source.ts";
 import { P2pEndpoint } from "../../transport/p2p_endpoint.ts";
 import { RpcClient, RpcServer } from "../../transport/rpc.ts";
 import { PING_RPC, pingHandler } from "../../transport/ping_rpc.ts";
-import { RaftTransport } from "../../transport/raft_transport.ts";
 import type { TrustCheck } from "../../transport/stranger_limits.ts";
 import { openDataDir, restrictMode } from "../local_state/data_dir.ts";
 import { loadOrCreateIdentity } from "../local_state/identity.ts";
@@ -213,15 +212,6 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
     metrics,
     onStop: () => resources.releaseAll(),
   });
-  const transport = new RaftTransport({
-    endpoint,
-    nodeId: config.nodeId,
-    directory: member.directory,
-    onMessage: (message) => member?.raft.step(message),
-    onUnreachable: (nodeId) => member?.raft.reportUnreachable(nodeId),
-    onLogLineSuppressed: () => metrics.recordLogLineSuppressed("raft_connection_refused"),
-  });
-  member.attachTransport(transport);
   member.service.register(gate?.guard(rpcServer) ?? rpcServer);
   backups = new BackupService({
     nodeId: config.nodeId,
