@@ -15,7 +15,7 @@
 
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { ReadyDriver } from "../src/node/ready_driver.ts";
+import { ReadyDriver } from "../src/node/replication/ready_driver.ts";
 import { RaftCore } from "../src/raft/raft_core.ts";
 import type { Entry, Message, NodeId } from "../src/raft/types.ts";
 import { MemoryStorage } from "../src/storage/memory_storage.ts";

@@ -28,7 +28,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import { type RateLimit, SourceRateLimiter } from "../http/source_rate_limiter.ts";
+import { type RateLimit, SourceRateLimiter } from "../util/source_rate_limiter.ts";
 import { sourceOfAddress } from "../transport/socket_address.ts";
 import { LogRateLimiter } from "../log/log_rate_limiter.ts";
 import { type RpcDefinition, RpcError, type RpcHandler, type RpcServer } from "../transport/rpc.ts";

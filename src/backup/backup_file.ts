@@ -22,7 +22,7 @@ import { createHash, type Hash } from "node:crypto";
 import { basename, dirname, join } from "node:path";
 import { z } from "zod";
 import { bytesEqual } from "../state_machine/byte_keys.ts";
-import { syncToDisk } from "../node/identity.ts";
+import { syncToDisk } from "../node/local_state/identity.ts";
 
 /** The first bytes of every backup file. */
 export const BACKUP_MAGIC = Uint8Array.of(0x89, 0x42, 0x4c, 0x58, 0x42, 0x41, 0x4b, 0x0a);

@@ -18,8 +18,8 @@
 
 import type { DatabaseSync } from "node:sqlite";
 import { getLogger } from "../log/logging.ts";
-import type { RaftNode } from "../node/raft_node.ts";
-import { ClusterError } from "../node/cluster_error.ts";
+import type { RaftNode } from "../node/replication/raft_node.ts";
+import { ClusterError } from "../node/replication/cluster_error.ts";
 import type { KvStateMachine } from "../state_machine/kv_state_machine.ts";
 import { STATE_SCHEMA_VERSION } from "../state_machine/sqlite_state_store.ts";
 import type { SqliteStorage } from "../storage/sqlite_storage.ts";

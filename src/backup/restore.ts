@@ -15,11 +15,11 @@
  * @module
  */
 
-import { StartupError } from "../cli/errors.ts";
+import { StartupError } from "../util/errors.ts";
 import type { MemberInfo } from "../state_machine/member_info.ts";
 import { SqliteStateStore, STATE_SCHEMA_VERSION } from "../state_machine/sqlite_state_store.ts";
 import { encodeStateImage } from "../state_machine/state_image.ts";
-import { openStorage, removeIfPristine } from "../node/cluster_state.ts";
+import { openStorage, removeIfPristine } from "../node/local_state/cluster_state.ts";
 import { getLogger } from "../log/logging.ts";
 import {
   BackupFileError,

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { HelpRequested, reasonOf, StartupError, UsageError } from "./errors.ts";
+import { HelpRequested, reasonOf, StartupError, UsageError } from "../util/errors.ts";
 import { MAIN_USAGE } from "./usage.ts";
 import { VERSION } from "../version.ts";
 

@@ -10,9 +10,9 @@
  */
 
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { reasonOf, UsageError } from "./errors.ts";
+import { reasonOf, UsageError } from "../util/errors.ts";
+import type { DnsServer } from "../config/node_config.ts";
 import {
-  type DnsServer,
   parseClusterSecretSource,
   parseDnsServerSetting,
   parseDuration,

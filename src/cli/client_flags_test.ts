@@ -7,7 +7,7 @@ import {
   parseClientFlags,
   runClientCommand,
 } from "./client_flags.ts";
-import { UsageError } from "./errors.ts";
+import { UsageError } from "../util/errors.ts";
 import { captureOutput } from "./testing.ts";
 
 const USAGE = "blixard test --peer host:port";

@@ -10,7 +10,7 @@ import { formatDnsIdentity, quotedTxtStrings } from "../bootstrap/dns_identity.t
 import { isDnsName, parsePeerEntry } from "../bootstrap/peer_source.ts";
 import type { StatusJson } from "../transport/cluster_rpcs.ts";
 import type { CliOutput, Environment } from "./cli.ts";
-import { reasonOf, UsageError } from "./errors.ts";
+import { reasonOf, UsageError } from "../util/errors.ts";
 import { parseArgs } from "node:util";
 import {
   type ClusterSecret,
@@ -18,8 +18,8 @@ import {
   loadClusterSecret,
   newSecretText,
 } from "../auth/cluster_secret.ts";
-import { openDataDir } from "../node/data_dir.ts";
-import { rotateSecretFingerprint } from "../node/secret_fingerprint.ts";
+import { openDataDir } from "../node/local_state/data_dir.ts";
+import { rotateSecretFingerprint } from "../node/local_state/secret_fingerprint.ts";
 import { parseClusterSecretSource } from "./node_config.ts";
 import {
   type ClientCommandSpec,

@@ -4,8 +4,11 @@ import { runCli } from "./cli.ts";
 import { formatDnsRecords, formatStatus } from "./cluster_command.ts";
 import { captureOutput } from "./testing.ts";
 import { loadClusterSecret } from "../auth/cluster_secret.ts";
-import { openDataDir } from "../node/data_dir.ts";
-import { readSecretFingerprint, recordSecretFingerprint } from "../node/secret_fingerprint.ts";
+import { openDataDir } from "../node/local_state/data_dir.ts";
+import {
+  readSecretFingerprint,
+  recordSecretFingerprint,
+} from "../node/local_state/secret_fingerprint.ts";
 
 /** A node id repeated to the 64 characters of a P2P id. */
 const p2pId = (digit: string) => digit.repeat(64);

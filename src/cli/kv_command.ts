@@ -11,7 +11,7 @@
 import type { CliOutput, Environment } from "./cli.ts";
 import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from "../transport/cluster_rpcs.ts";
 import { type ClientCommandSpec, FINDING_THE_NODE_HELP, runClientCommand } from "./client_flags.ts";
-import { UsageError } from "./errors.ts";
+import { UsageError } from "../util/errors.ts";
 
 const VALUE_KIB_MAX = VALUE_BYTES_MAX / 1024;
 

@@ -10,7 +10,7 @@
 import { parseNodeConfig } from "./node_config.ts";
 import type { Environment } from "./cli.ts";
 import { configureLogging, getLogger } from "../log/logging.ts";
-import { startNode } from "../node/node.ts";
+import { startNode } from "../node/assembly/node.ts";
 
 const STOP_SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM"];
 /** Exit code when a second signal cuts a graceful stop short (128 + SIGINT, as shells do). */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { UsageError } from "./errors.ts";
+import { UsageError } from "../util/errors.ts";
 import { ADVERTISE_ADDRESSES_MAX, parseNodeConfig } from "./node_config.ts";
 
 type Environment = Record<string, string | undefined>;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { UsageError } from "./errors.ts";
+import { UsageError } from "../util/errors.ts";
 import { parseNodeConfig } from "./node_config.ts";
 
 function usageErrorOf(args: string[], environment: Record<string, string> = {}): string {

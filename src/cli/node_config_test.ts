@@ -1,16 +1,16 @@
 import { parsePeerEntry } from "../bootstrap/peer_source.ts";
 import assert from "node:assert/strict";
 import { SecretText } from "../auth/cluster_secret.ts";
-import { HelpRequested, UsageError } from "./errors.ts";
+import { HelpRequested, UsageError } from "../util/errors.ts";
 import {
   environmentVariableFor,
   NODE_FLAGS,
-  type NodeConfig,
   parseHostPort,
   parseNodeConfig,
   PEERS_MAX,
 } from "./node_config.ts";
 import { NODE_USAGE } from "./usage.ts";
+import type { NodeConfig } from "../config/node_config.ts";
 
 type Environment = Record<string, string | undefined>;
 

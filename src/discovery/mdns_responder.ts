@@ -24,7 +24,7 @@
  * @module
  */
 
-import { TokenBucket } from "../http/token_bucket.ts";
+import { TokenBucket } from "../util/token_bucket.ts";
 import { getLogger } from "../log/logging.ts";
 import { sleep } from "../util/sleep.ts";
 import {

@@ -10,8 +10,8 @@
 import { networkInterfaces } from "node:os";
 import type { ClusterSecret } from "../auth/cluster_secret.ts";
 import type { Seed } from "../bootstrap/bootstrap_client.ts";
-import type { NodeConfig } from "../cli/node_config.ts";
-import { reasonOf, StartupError } from "../cli/errors.ts";
+import type { NodeConfig } from "../config/node_config.ts";
+import { reasonOf, StartupError } from "../util/errors.ts";
 import type { NodeMetrics } from "../http/metrics.ts";
 import { getLogger } from "../log/logging.ts";
 import type { P2pEndpoint } from "../transport/p2p_endpoint.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { networkInterfaces } from "node:os";
-import { StartupError } from "../cli/errors.ts";
+import { StartupError } from "../util/errors.ts";
 import { parseNodeConfig } from "../cli/node_config.ts";
 import { mdnsInterfaceAddress } from "./node_discovery.ts";
 

@@ -14,11 +14,11 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import { reasonOf, StartupError } from "../cli/errors.ts";
+import { reasonOf, StartupError } from "../util/errors.ts";
 import { conditionalJsonResponse } from "./conditional.ts";
 import type { NodeMetrics } from "./metrics.ts";
 import { BoundedHttpServer, type HttpLimits, type HttpRequestHead } from "./bounded_http_server.ts";
-import { SourceRateLimiter } from "./source_rate_limiter.ts";
+import { SourceRateLimiter } from "../util/source_rate_limiter.ts";
 import { sourceOfAddress } from "../transport/socket_address.ts";
 
 /** What the node supplies to the HTTP server. */

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { StartupError } from "../cli/errors.ts";
+import { StartupError } from "../util/errors.ts";
 import { type HttpRoutes, type HttpServer, startHttpServer } from "./http_server.ts";
 import { NodeMetrics } from "./metrics.ts";
-import { SourceRateLimiter } from "./source_rate_limiter.ts";
+import { SourceRateLimiter } from "../util/source_rate_limiter.ts";
 
 const BOOTSTRAP_INFO = {
   node_id: 1,

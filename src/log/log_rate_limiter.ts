@@ -8,8 +8,8 @@
  * @module
  */
 
-import { type RateLimit } from "../http/source_rate_limiter.ts";
-import { TokenBucket } from "../http/token_bucket.ts";
+import { type RateLimit } from "../util/source_rate_limiter.ts";
+import { TokenBucket } from "../util/token_bucket.ts";
 
 /** Options of a {@linkcode LogRateLimiter}. */
 export interface LogRateLimiterOptions {

@@ -30,7 +30,7 @@
  *    the persist's transaction (then the messages of step 3 follow it).
  * 5. **Advance**: call `advance(ready)`. Only then may `ready()` be called again.
  *
- * `src/node/ready_driver.ts` is the one implementation of this loop.
+ * `src/node/replication/ready_driver.ts` is the one implementation of this loop.
  *
  * `tick()`, `step()` and the request methods may be called between `ready()` and
  * `advance()`; their effects go into the next `Ready`.

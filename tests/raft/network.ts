@@ -12,7 +12,7 @@
 import { uniformFloat64 } from "pure-rand/distribution/uniformFloat64";
 import { xoroshiro128plus } from "pure-rand/generator/xoroshiro128plus";
 import { confStateAfter } from "../../src/raft/membership.ts";
-import { ReadyDriver } from "../../src/node/ready_driver.ts";
+import { ReadyDriver } from "../../src/node/replication/ready_driver.ts";
 import { type RaftConfig, RaftCore } from "../../src/raft/raft_core.ts";
 import type { Entry, Message, NodeId, ReadState, Snapshot } from "../../src/raft/types.ts";
 import { MemoryStorage } from "../../src/storage/memory_storage.ts";

@@ -9,7 +9,7 @@
  */
 
 import type { NodeId } from "../../src/raft/types.ts";
-import { CRASH_POINTS } from "../../src/node/ready_driver.ts";
+import { CRASH_POINTS } from "../../src/node/replication/ready_driver.ts";
 import type { SimCluster } from "./sim_cluster.ts";
 import type { SimRandom } from "./sim_random.ts";
 

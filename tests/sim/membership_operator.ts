@@ -10,7 +10,7 @@
  * @module
  */
 
-import { learnerToPromote } from "../../src/node/autopilot.ts";
+import { learnerToPromote } from "../../src/node/membership/autopilot.ts";
 import type { Entry, MembershipChange, NodeId } from "../../src/raft/types.ts";
 import { MemoryStorage } from "../../src/storage/memory_storage.ts";
 import type { SimCluster } from "./sim_cluster.ts";

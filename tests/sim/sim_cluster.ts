@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { CrashPoint } from "../../src/node/ready_driver.ts";
+import type { CrashPoint } from "../../src/node/replication/ready_driver.ts";
 import type { Entry, Message, NodeId, ReadState, Ready, Snapshot } from "../../src/raft/types.ts";
 import type { ApplyResult } from "../../src/state_machine/apply_result.ts";
 import { MemoryStorage } from "../../src/storage/memory_storage.ts";

@@ -10,7 +10,11 @@
 
 import { type RaftConfig, RaftCore } from "../../src/raft/raft_core.ts";
 import type { Message, NodeId, Ready } from "../../src/raft/types.ts";
-import { type CrashPoint, ReadyDriver, type ReadyEvents } from "../../src/node/ready_driver.ts";
+import {
+  type CrashPoint,
+  ReadyDriver,
+  type ReadyEvents,
+} from "../../src/node/replication/ready_driver.ts";
 import type { ApplyResult } from "../../src/state_machine/apply_result.ts";
 import { KvStateMachine } from "../../src/state_machine/kv_state_machine.ts";
 import { encodeMemberInfo, type MemberInfo } from "../../src/state_machine/member_info.ts";

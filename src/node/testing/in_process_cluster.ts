@@ -14,9 +14,9 @@ import { KvStateMachine } from "../../state_machine/kv_state_machine.ts";
 import { encodeMemberInfo, type MemberInfo } from "../../state_machine/member_info.ts";
 import { SqliteStateStore } from "../../state_machine/sqlite_state_store.ts";
 import { SqliteStorage } from "../../storage/sqlite_storage.ts";
-import { MemberDirectory } from "../member_directory.ts";
-import { MembershipManager } from "../membership_manager.ts";
-import { RaftNode, type RaftTiming } from "../raft_node.ts";
+import { MemberDirectory } from "../membership/member_directory.ts";
+import { MembershipManager } from "../membership/membership_manager.ts";
+import { RaftNode, type RaftTiming } from "../replication/raft_node.ts";
 import { eventually } from "../../transport/testing.ts";
 import { PausableClock } from "./pausable_clock.ts";
 

@@ -1,0 +1,309 @@
+/**
+ * The joiner's side of DESIGN.md section 6: find a seed (`/bootstrap` over HTTP, an Iroh
+ * connection that reaches the advertised key, `ping`), learn the members from it, and ask
+ * to be added. The node's Raft loop and transport already run, so the leader can replicate
+ * to this node the moment it appends the change; the seed's member list lets the leader's
+ * connection in before this node's own log names it.
+ *
+ * With a cluster secret (DESIGN.md section 8), the seed's `/bootstrap` must be signed with
+ * it, and the joiner proves the secret to the seed over the P2P connection before it asks
+ * anything else.
+ *
+ * Errors that retrying cannot fix end the join at once: the id is taken by another key,
+ * the seed wants a secret this node does not have, or refuses the one it has. The others
+ * are retried, seed search included, with capped exponential backoff and jitter until
+ * `--join-timeout`. An answer that is unsigned or signed with another secret is one of
+ * those: the joiner cannot tell a wrong secret from a man in the middle, and another peer
+ * may answer honestly.
+ *
+ * @module
+ */
+
+import { SECRET_REFUSED, SERVER_UNPROVEN, UNAUTHENTICATED } from "../../auth/auth_rpcs.ts";
+import { authenticate } from "../../auth/authenticate.ts";
+import type { ClusterSecret } from "../../auth/cluster_secret.ts";
+import { findSeed, type Seed } from "../../bootstrap/bootstrap_client.ts";
+import type { BootstrapEvent } from "../../bootstrap/bootstrap_client.ts";
+import { SeedNotFoundError } from "../../bootstrap/bootstrap_error.ts";
+import type { TxtResolver } from "../../bootstrap/peer_source.ts";
+import type { MemberInfo } from "../../state_machine/member_info.ts";
+import { JOIN_RPC, STATUS_RPC } from "../../transport/cluster_rpcs.ts";
+import type { P2pEndpoint } from "../../transport/p2p_endpoint.ts";
+import { callRpc, RpcError } from "../../transport/rpc.ts";
+import { getLogger } from "../../log/logging.ts";
+import { sleep } from "../../util/sleep.ts";
+import { backoffMs } from "../../util/backoff.ts";
+import type { JoinProgress } from "./join_progress.ts";
+import type { MemberDirectory } from "../membership/member_directory.ts";
+
+const log = getLogger(["blixard", "join"]);
+
+/** Deadline of one join request; the leader answers once the change is committed. */
+const JOIN_REQUEST_TIMEOUT_MS = 10_000;
+/** Deadline of the status request that lists the members, and of authenticating. */
+const STATUS_REQUEST_TIMEOUT_MS = 3_000;
+/** First and longest pause between join attempts. */
+const RETRY_BACKOFF_MIN_MS = 25;
+const RETRY_BACKOFF_MAX_MS = 1_000;
+/**
+ * Pauses between seed-search rounds. The nodes of a new cluster often start together, so
+ * the first rounds come quickly, and the cap keeps a joiner from sleeping long after its
+ * seed came up: a round is one small HTTP request per peer.
+ */
+const SEED_BACKOFF_MIN_MS = 25;
+const SEED_BACKOFF_MAX_MS = 250;
+
+/** A join that cannot succeed by retrying: the message says what to change. */
+export class JoinRefusedError extends Error {
+  override name = "JoinRefusedError";
+}
+
+/** What a successful join returns. */
+export interface JoinOutcome {
+  clusterId: string | null;
+  leaderId: number;
+  /** The seed, as written in `--peers`. */
+  peer: string;
+}
+
+/** Options of {@linkcode joinCluster}. */
+export interface JoinOptions {
+  peers: readonly string[];
+  endpoint: P2pEndpoint;
+  self: MemberInfo;
+  directory: MemberDirectory;
+  progress: JoinProgress;
+  joinTimeoutMs: number;
+  /** The cluster secret, or `null` for none. */
+  clusterSecret: ClusterSecret | null;
+  onBootstrapEvent?: (event: BootstrapEvent) => void;
+  signal?: AbortSignal;
+  /** TXT lookups for `dns:NAME` peers (`--dns-server`; default: the system's resolver). */
+  resolveTxt?: TxtResolver;
+  /**
+   * A seed search started earlier (see `startSeedSearch`), used for the first attempt: the
+   * node starts looking for a seed while it still opens its storage and HTTP server.
+   */
+  firstSeed?: Promise<Seed>;
+  /**
+   * Finds a seed by mDNS (`findSeedByMdns`), raced against the `--peers` search; the first
+   * verified seed wins. Absent when mDNS is off.
+   */
+  discoverSeed?: (timeoutMs: number, signal: AbortSignal) => Promise<Seed>;
+}
+
+/** The options a seed search needs; a subset of `JoinOptions`. */
+export type SeedSearchOptions = Pick<
+  JoinOptions,
+  | "peers"
+  | "endpoint"
+  | "clusterSecret"
+  | "onBootstrapEvent"
+  | "signal"
+  | "resolveTxt"
+  | "discoverSeed"
+>;
+
+/**
+ * Starts looking for a seed now, for at most `timeoutMs`, as the join will: through
+ * `--peers`, and by mDNS when `discoverSeed` is given, whichever verifies a seed first.
+ */
+export function startSeedSearch(options: SeedSearchOptions, timeoutMs: number): Promise<Seed> {
+  const searches: ((signal: AbortSignal) => Promise<Seed>)[] = [];
+  if (options.peers.length > 0) {
+    searches.push((signal) =>
+      findSeed([...options.peers], {
+        endpoint: options.endpoint,
+        joinTimeoutMs: timeoutMs,
+        backoffInitialMs: SEED_BACKOFF_MIN_MS,
+        backoffMaxMs: SEED_BACKOFF_MAX_MS,
+        clusterSecret: options.clusterSecret,
+        ...(options.onBootstrapEvent === undefined ? {} : { onEvent: options.onBootstrapEvent }),
+        signal,
+        ...(options.resolveTxt === undefined ? {} : { resolveTxt: options.resolveTxt }),
+      })
+    );
+  }
+  const discoverSeed = options.discoverSeed;
+  if (discoverSeed !== undefined) searches.push((signal) => discoverSeed(timeoutMs, signal));
+  return raceSeedSearches(searches, options.signal);
+}
+
+/**
+ * The seed of whichever search finds one first; the others are aborted, and a seed one of
+ * them found anyway is closed. Rejects with the first search's error when all fail.
+ */
+async function raceSeedSearches(
+  searches: ((signal: AbortSignal) => Promise<Seed>)[],
+  signal: AbortSignal | undefined,
+): Promise<Seed> {
+  if (searches.length === 0) throw new RangeError("a seed search needs --peers or mDNS");
+  const lost = new AbortController();
+  const combined = signal === undefined ? lost.signal : AbortSignal.any([signal, lost.signal]);
+  const running = searches.map((search) => search(combined));
+  let winner: Seed | null = null;
+  try {
+    winner = await Promise.any(running);
+    return winner;
+  } catch (error) {
+    throw error instanceof AggregateError ? error.errors[0] : error;
+  } finally {
+    lost.abort(new Error("another seed search found a seed first"));
+    for (const search of running) {
+      search.then((seed) => {
+        if (seed !== winner) seed.connection.close("another seed answered first");
+      }, () => {});
+    }
+  }
+}
+
+/** Joins the cluster of one of `peers`, or rejects after the join timeout. */
+export async function joinCluster(options: JoinOptions): Promise<JoinOutcome> {
+  const deadlineMs = performance.now() + options.joinTimeoutMs;
+  /** Why the last join request failed, once a seed was found. */
+  let lastJoinError: string | null = null;
+  for (let attempt = 0;; attempt++) {
+    const remainingMs = Math.floor(deadlineMs - performance.now());
+    if (remainingMs <= 0) throw joinTimeoutError(options, lastJoinError);
+    let seed: Seed;
+    try {
+      seed = attempt === 0 && options.firstSeed !== undefined
+        ? await options.firstSeed
+        : await startSeedSearch(options, remainingMs);
+    } catch (error) {
+      // A search that ran into the join's deadline after seeds were found and the join
+      // failed: the join's failure explains the outcome, not the last moments of the search.
+      if (error instanceof SeedNotFoundError && lastJoinError !== null) {
+        throw joinTimeoutError(options, lastJoinError);
+      }
+      throw error;
+    }
+    try {
+      return await requestJoin(seed, options, deadlineMs);
+    } catch (error) {
+      if (error instanceof JoinRefusedError) throw error;
+      const message = error instanceof Error ? error.message : String(error);
+      // A request cut short by the join's own deadline does not explain why the join failed.
+      if (lastJoinError === null || performance.now() < deadlineMs) lastJoinError = message;
+      options.progress.failed(message);
+      log.warn("join through {peer} failed, retrying: {message}", { peer: seed.peer, message });
+      await sleep(
+        backoffMs(attempt, {
+          initialMs: RETRY_BACKOFF_MIN_MS,
+          maxMs: RETRY_BACKOFF_MAX_MS,
+          random: Math.random,
+        }),
+        options.signal,
+      );
+    } finally {
+      seed.connection.close("join finished");
+    }
+  }
+}
+
+async function requestJoin(
+  seed: Seed,
+  options: JoinOptions,
+  deadlineMs: number,
+): Promise<JoinOutcome> {
+  options.progress.advance("connected");
+  log.info("connected to seed {peer} (node {seedId}, {path} path)", {
+    peer: seed.peer,
+    seedId: seed.info.node_id,
+    path: seed.connection.path(),
+  });
+  const timeout = (capMs: number) =>
+    Math.max(1, Math.min(capMs, Math.floor(deadlineMs - performance.now())));
+  try {
+    return await askToJoin(seed, options, timeout);
+  } catch (error) {
+    throw refusal(error, seed, options) ?? error;
+  }
+}
+
+/** Authenticate (with a secret), learn the members, ask to join. */
+async function askToJoin(
+  seed: Seed,
+  options: JoinOptions,
+  timeout: (capMs: number) => number,
+): Promise<JoinOutcome> {
+  if (options.clusterSecret !== null) {
+    await authenticate(
+      (definition, request, callOptions) =>
+        callRpc(seed.connection, definition, request, callOptions),
+      {
+        secret: options.clusterSecret,
+        callerP2pNodeId: options.endpoint.nodeId,
+        serverP2pNodeId: seed.connection.remoteNodeId,
+        timeoutMs: timeout(STATUS_REQUEST_TIMEOUT_MS),
+      },
+    );
+    options.progress.advance("authenticated");
+    log.info("proved the cluster secret to seed {peer}", { peer: seed.peer });
+  }
+  const status = await callRpc(seed.connection, STATUS_RPC, {}, {
+    timeoutMs: timeout(STATUS_REQUEST_TIMEOUT_MS),
+  });
+  options.directory.rememberProvisional(
+    status.members.flatMap((member) =>
+      member.p2p_node_id === null ? [] : [{
+        nodeId: member.node_id,
+        p2pNodeId: member.p2p_node_id,
+        addresses: member.p2p_addresses,
+        relayUrl: member.p2p_relay_url,
+      }]
+    ),
+  );
+  options.progress.advance("joining");
+  const answer = await callRpc(seed.connection, JOIN_RPC, { member: options.self }, {
+    timeoutMs: timeout(JOIN_REQUEST_TIMEOUT_MS),
+  });
+  options.directory.rememberProvisional(answer.members);
+  options.progress.advance("learner");
+  log.info("joined cluster {clusterId} as a learner through {peer}; leader is node {leaderId}", {
+    clusterId: answer.clusterId,
+    peer: seed.peer,
+    leaderId: answer.leaderId,
+  });
+  return { clusterId: answer.clusterId, leaderId: answer.leaderId, peer: seed.peer };
+}
+
+/**
+ * The refusal that retrying cannot change, or `null`. The seed's answers come over a
+ * connection to the key its `/bootstrap` named (signed, when this node has a secret), so
+ * they speak for the cluster.
+ */
+function refusal(error: unknown, seed: Seed, options: JoinOptions): JoinRefusedError | null {
+  if (!(error instanceof RpcError)) return null;
+  const seedName = `node ${seed.info.node_id} at ${seed.peer}`;
+  const reason = error.remoteMessage ?? error.message;
+  switch (error.code) {
+    case "invalid":
+      return new JoinRefusedError(
+        `the cluster refused node ${options.self.nodeId}: ${error.message}`,
+      );
+    case UNAUTHENTICATED:
+      return new JoinRefusedError(
+        `the cluster refused node ${options.self.nodeId}: ${seedName}: ${reason}`,
+      );
+    case SECRET_REFUSED:
+      return new JoinRefusedError(
+        `the cluster refused the secret: ${seedName}: ${reason}; give this node the cluster's ` +
+          "secret (--cluster-secret-file)",
+      );
+    case SERVER_UNPROVEN:
+      // Its /bootstrap verified, but the node does not hold the secret: an impostor with a
+      // member's key replaying a recorded answer, or a seed checking another secret.
+      return new JoinRefusedError(`the seed is not trusted: ${seedName}: ${error.message}`);
+    default:
+      return null;
+  }
+}
+
+function joinTimeoutError(options: JoinOptions, lastJoinError: string | null): Error {
+  return new Error(
+    `could not join within --join-timeout ${options.joinTimeoutMs} ms; last error: ${
+      lastJoinError ?? "none"
+    }`,
+  );
+}

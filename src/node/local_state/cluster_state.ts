@@ -1,0 +1,148 @@
+/**
+ * Opens the node's durable cluster state and makes the start-up decision of DESIGN.md
+ * section 6:
+ *
+ * 1. the data dir holds Raft state → restart as that member (no bootstrap, no join, even
+ *    when every `--peers` address is down);
+ * 2. no `--peers` (and, with mDNS, nothing found to join) → found a new single-node cluster
+ *    (the founding log, `founding.ts`), named `--cluster-id` or a random UUID;
+ * 3. otherwise → join.
+ *
+ * @module
+ */
+
+import type { NodeConfig } from "../../config/node_config.ts";
+import { reasonOf, StartupError } from "../../util/errors.ts";
+import { SqliteStorage } from "../../storage/sqlite_storage.ts";
+import { StorageCorruptionError } from "../../storage/storage.ts";
+import { KvStateMachine } from "../../state_machine/kv_state_machine.ts";
+import { SqliteStateStore } from "../../state_machine/sqlite_state_store.ts";
+import { foundingLog } from "../../state_machine/founding.ts";
+import type { MemberInfo } from "../../state_machine/member_info.ts";
+import type { P2pEndpoint } from "../../transport/p2p_endpoint.ts";
+import { getLogger } from "../../log/logging.ts";
+import { checkSecretFingerprint, recordSecretFingerprint } from "./secret_fingerprint.ts";
+import { type ForcedRecord, forceNewCluster, readForcedRecord } from "./force_new_cluster.ts";
+
+const log = getLogger(["blixard", "node"]);
+
+/** How this start began. */
+export type StartMode = "restart" | "found" | "join";
+
+/** The node's storage, state machine and the start-up decision. */
+export interface ClusterState {
+  storage: SqliteStorage;
+  stateMachine: KvStateMachine;
+  start: StartMode;
+  /** This node's own member record, as it is now (addresses of this run). */
+  self: MemberInfo;
+  /** When this node's membership was forced (`--force-new-cluster`), or `null`. */
+  forced: ForcedRecord | null;
+}
+
+/**
+ * Opens `<data-dir>/blixard.db` and decides how the node starts. A restart checks the
+ * cluster secret's fingerprint recorded in the data dir (`secret_fingerprint.ts`); founding
+ * and joining record it (`secretFingerprint`: `null` without a secret). `mdnsJoin` says that
+ * mDNS found a cluster to join (the formation rule), which counts as `--peers`.
+ */
+export function openClusterState(
+  config: NodeConfig,
+  context: {
+    dataDirPath: string;
+    endpoint: P2pEndpoint;
+    secretFingerprint?: string | null;
+    mdnsJoin?: boolean;
+  },
+): ClusterState {
+  const storage = openStorage(context.dataDirPath);
+  try {
+    const stateMachine = new KvStateMachine(new SqliteStateStore(storage));
+    const self = selfMemberInfo(config.nodeId, context.endpoint);
+    const { hardState } = storage.initialState();
+    if (hardState.term > 0 || storage.lastIndex() > 0) {
+      checkOwnership(stateMachine, self, storage.path);
+      checkSecretFingerprint(context.dataDirPath, context.secretFingerprint ?? null);
+      if (config.forceNewCluster) {
+        forceNewCluster(storage, { stateMachine, self, nowMs: Date.now() });
+      }
+      return { storage, stateMachine, start: "restart", self, forced: readForcedRecord(storage) };
+    }
+    if (config.forceNewCluster) {
+      removeIfPristine(storage);
+      throw new StartupError(
+        `--force-new-cluster: ${context.dataDirPath} holds no Raft state, so there is nothing ` +
+          `to recover: start a surviving member's data dir with it`,
+      );
+    }
+    recordSecretFingerprint(context.dataDirPath, context.secretFingerprint ?? null);
+    if (config.peers.length > 0 || context.mdnsJoin === true) {
+      return { storage, stateMachine, start: "join", self, forced: null };
+    }
+    const clusterId = config.discovery.clusterId ?? crypto.randomUUID();
+    storage.persist({ ...foundingLog(self, clusterId), snapshot: null });
+    log.info("founded cluster {clusterId} with this node as its only voter", { clusterId });
+    return { storage, stateMachine, start: "found", self, forced: null };
+  } catch (error) {
+    storage.close();
+    throw error;
+  }
+}
+
+/** This node's member record as it is now: its id, key and the addresses of this run. */
+export function selfMemberInfo(
+  nodeId: number,
+  endpoint: Pick<P2pEndpoint, "nodeId" | "addresses" | "relayUrl">,
+): MemberInfo {
+  return {
+    nodeId,
+    p2pNodeId: endpoint.nodeId,
+    addresses: endpoint.addresses(),
+    relayUrl: endpoint.relayUrl,
+  };
+}
+
+/**
+ * Removes a database that never received Raft state (a join that did not succeed), and
+ * the secret fingerprint the join recorded beside it.
+ */
+export function removeIfPristine(storage: SqliteStorage): void {
+  if (storage.initialState().hardState.term > 0 || storage.lastIndex() > 0) return;
+  storage.close();
+  recordSecretFingerprint(storage.path.replace(/\/[^/]*$/, ""), null);
+  for (const suffix of ["", "-wal", "-shm"]) {
+    try {
+      Deno.removeSync(storage.path + suffix);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+  }
+}
+
+/** Opens the Raft storage, turning a failure into one `StartupError` line. */
+export function openStorage(dataDirPath: string): SqliteStorage {
+  try {
+    return SqliteStorage.open(dataDirPath);
+  } catch (error) {
+    if (error instanceof StorageCorruptionError) {
+      throw new StartupError(reasonOf(error), { cause: error });
+    }
+    throw new StartupError(
+      `cannot open the Raft storage in ${dataDirPath}: ${reasonOf(error)}`,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * A data dir belongs to one member: restarting it under another `--id` would make one
+ * key speak for two ids. The applied member records tell which id this key has.
+ */
+function checkOwnership(stateMachine: KvStateMachine, self: MemberInfo, path: string): void {
+  const mine = stateMachine.members().find((member) => member.info?.p2pNodeId === self.p2pNodeId);
+  if (mine === undefined || mine.nodeId === self.nodeId) return;
+  throw new StartupError(
+    `${path} belongs to node ${mine.nodeId}, not --id ${self.nodeId}: start it with --id ${mine.nodeId}, ` +
+      `or use another --data-dir for node ${self.nodeId}`,
+  );
+}

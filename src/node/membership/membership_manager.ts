@@ -1,0 +1,245 @@
+/**
+ * `MembershipManager`: the leader's side of membership (DESIGN.md section 6).
+ *
+ * - `join`: adds a learner, idempotently for the same id and key, refusing the same id
+ *   with another key. Answers once the change is applied.
+ * - `remove`: removes a member, refusing a removal that would leave fewer reachable
+ *   voters than a quorum unless forced.
+ * - autopilot: promotes a learner to voter once it has caught up with the leader (the
+ *   policy is `learnerToPromote` in `autopilot.ts`, which the simulator runs too).
+ *
+ * One membership change is in flight at a time: requests queue here and each waits its
+ * turn (a second joiner waits, it does not fail). A change left uncommitted by a previous
+ * leader makes the core refuse new ones for a moment; those are retried until the
+ * caller's deadline.
+ *
+ * @module
+ */
+
+import type { ConfState, MembershipChange, NodeId } from "../../raft/types.ts";
+import { isMember } from "../../raft/membership.ts";
+import { encodeCommand } from "../../state_machine/commands.ts";
+import { encodeMemberInfo, type MemberInfo } from "../../state_machine/member_info.ts";
+import type { ApplyResult } from "../../state_machine/apply_result.ts";
+import { getLogger } from "../../log/logging.ts";
+import { ClusterError } from "../replication/cluster_error.ts";
+import { type MemberDirectory, sameAddresses } from "./member_directory.ts";
+import type { RaftNode } from "../replication/raft_node.ts";
+import { learnerToPromote } from "./autopilot.ts";
+import { sleep } from "../../util/sleep.ts";
+
+const log = getLogger(["blixard", "membership"]);
+
+/** Pause before retrying a change the core refused because another one is uncommitted. */
+const BUSY_RETRY_MS = 10;
+
+/** The leader's membership operations. */
+/** Removals a leader remembers, so that a retried remove answers with the removal's index. */
+const RECENT_REMOVALS_MAX = 64;
+
+export class MembershipManager {
+  readonly #nodeId: NodeId;
+  readonly #raft: RaftNode;
+  readonly #directory: MemberDirectory;
+  /** The tail of the queue of changes: each starts when the previous one settled. */
+  #queue: Promise<unknown> = Promise.resolve();
+  #queued = 0;
+  /**
+   * The index at which this leader removed each of its last removals (at most
+   * `RECENT_REMOVALS_MAX`). A client whose remove outlived its attempt deadline retries;
+   * the retry finds the node gone and must hear that its removal happened, not "not a
+   * member", or the operator is told a removal that succeeded failed.
+   */
+  readonly #recentRemovals = new Map<NodeId, number>();
+
+  constructor(options: { nodeId: NodeId; raft: RaftNode; directory: MemberDirectory }) {
+    this.#nodeId = options.nodeId;
+    this.#raft = options.raft;
+    this.#directory = options.directory;
+  }
+
+  /**
+   * Adds `member` as a learner (leader only). Idempotent for the same id and P2P id; the
+   * same id with another P2P id is refused (`invalid`) until the old member is removed.
+   */
+  join(member: MemberInfo, signal: AbortSignal): Promise<{ index: number }> {
+    // Decided when its turn comes, not before: a joiner that asks again while its first
+    // request waits in the queue must find itself added, not be refused as a member.
+    return this.#inTurn(() => this.#join(member, signal));
+  }
+
+  async #join(member: MemberInfo, signal: AbortSignal): Promise<{ index: number }> {
+    if (this.#directory.isRevoked(member.p2pNodeId)) {
+      throw new ClusterError(
+        "invalid",
+        `P2P id ${member.p2pNodeId} belongs to a member that was removed, and is revoked: ` +
+          "to add this machine again, start it with an empty --data-dir (a new identity.key)",
+      );
+    }
+    const conf = this.#confState();
+    const byKey = this.#memberWithKey(conf, member.p2pNodeId);
+    if (byKey !== null && byKey !== member.nodeId) {
+      throw new ClusterError(
+        "invalid",
+        `P2P id ${member.p2pNodeId} already belongs to member ${byKey}; a node keeps one id`,
+      );
+    }
+    if (isMember(conf, member.nodeId)) {
+      const known = this.#directory.recordOf(member.nodeId);
+      if (known !== null && known.p2pNodeId !== member.p2pNodeId) {
+        throw new ClusterError(
+          "invalid",
+          `node id ${member.nodeId} is taken by a member with P2P id ${known.p2pNodeId}: ` +
+            `choose another --id, or remove the old member first (blixard cluster remove --id ${member.nodeId})`,
+        );
+      }
+      // Re-joining with the same id and key: nothing to add; refresh its addresses.
+      return await this.announce(member, signal);
+    }
+    const result = await this.#proposeUntilAccepted({
+      type: "addLearner",
+      nodeId: member.nodeId,
+      context: encodeMemberInfo(member),
+    }, signal);
+    log.info("node {nodeId} joined as a learner at index {index}", {
+      nodeId: member.nodeId,
+      index: result.index,
+    });
+    return { index: result.index };
+  }
+
+  /** Records a member's new addresses through the log (leader only). */
+  async announce(member: MemberInfo, signal: AbortSignal): Promise<{ index: number }> {
+    const known = this.#directory.recordOf(member.nodeId);
+    if (known !== null && sameAddresses(known, member)) {
+      return { index: this.#raft.status().commit };
+    }
+    const result = await this.#raft.propose(
+      encodeCommand({ type: "setMemberInfo", info: member }),
+      { signal },
+    );
+    if (result.type === "error") throw new ClusterError("invalid", result.error);
+    return { index: result.index };
+  }
+
+  /**
+   * Removes `nodeId` (leader only). Without `force`, refuses when the voters left that
+   * the leader has heard from recently would be fewer than a quorum of the new
+   * configuration: the cluster would stop accepting writes.
+   */
+  remove(
+    nodeId: NodeId,
+    options: { force: boolean; signal: AbortSignal },
+  ): Promise<{ index: number }> {
+    return this.#inTurn(() => this.#remove(nodeId, options));
+  }
+
+  async #remove(
+    nodeId: NodeId,
+    options: { force: boolean; signal: AbortSignal },
+  ): Promise<{ index: number }> {
+    const conf = this.#confState();
+    if (!isMember(conf, nodeId)) {
+      const removedAt = this.#recentRemovals.get(nodeId);
+      if (removedAt !== undefined) return { index: removedAt };
+      throw new ClusterError("invalid", `node ${nodeId} is not a member of this cluster`);
+    }
+    if (conf.voters.length === 1 && conf.voters[0] === nodeId) {
+      throw new ClusterError(
+        "invalid",
+        `node ${nodeId} is the last voter; stop it instead of removing it`,
+      );
+    }
+    if (!options.force) this.#checkQuorumAfterRemoval(conf, nodeId);
+    const result = await this.#proposeUntilAccepted({ type: "removeNode", nodeId }, options.signal);
+    log.info("node {nodeId} removed at index {index}", { nodeId, index: result.index });
+    this.#recentRemovals.delete(nodeId);
+    this.#recentRemovals.set(nodeId, result.index);
+    if (this.#recentRemovals.size > RECENT_REMOVALS_MAX) {
+      this.#recentRemovals.delete(this.#recentRemovals.keys().next().value!);
+    }
+    return { index: result.index };
+  }
+
+  /**
+   * Autopilot: promotes one caught-up, recently active learner to voter. Called
+   * periodically; does nothing unless this node leads and no change is queued.
+   */
+  promoteCaughtUpLearners(): void {
+    if (this.#queued > 0 || this.#raft.softState.role !== "leader") return;
+    const learner = learnerToPromote(this.#raft.status());
+    if (learner === null) return;
+    const signal = AbortSignal.timeout(10_000);
+    const change = { type: "promoteLearner" as const, nodeId: learner };
+    this.#inTurn(() => this.#proposeUntilAccepted(change, signal)).then(
+      (result) =>
+        log.info("node {nodeId} promoted to voter at index {index}", {
+          nodeId: learner,
+          index: result.index,
+        }),
+      (error) =>
+        log.debug("promotion of node {nodeId} not done yet: {error}", {
+          nodeId: learner,
+          error,
+        }),
+    );
+  }
+
+  #checkQuorumAfterRemoval(conf: ConfState, nodeId: NodeId): void {
+    const remaining = conf.voters.filter((voter) => voter !== nodeId);
+    if (remaining.length === conf.voters.length) return; // a learner: quorum is unaffected
+    const active = this.#raft.activePeers();
+    active.add(this.#nodeId);
+    const reachable = remaining.filter((voter) => active.has(voter)).length;
+    const quorum = Math.floor(remaining.length / 2) + 1;
+    if (reachable < quorum) {
+      throw new ClusterError(
+        "invalid",
+        `removing node ${nodeId} would leave ${reachable} reachable of ${remaining.length} voters, ` +
+          `below the quorum of ${quorum}: the cluster would stop accepting writes; pass --force to remove it anyway`,
+      );
+    }
+  }
+
+  /** Runs `task` once every change queued before it has settled. */
+  #inTurn<T>(task: () => Promise<T>): Promise<T> {
+    this.#queued++;
+    const run = async () => {
+      try {
+        return await task();
+      } finally {
+        this.#queued--;
+      }
+    };
+    const result = this.#queue.then(run, run);
+    this.#queue = result.catch(() => {});
+    return result;
+  }
+
+  async #proposeUntilAccepted(change: MembershipChange, signal: AbortSignal): Promise<ApplyResult> {
+    for (;;) {
+      signal.throwIfAborted();
+      try {
+        const result = await this.#raft.proposeMembership(change, { signal });
+        if (result.type === "membership" && result.error !== null) {
+          log.warn("membership change applied with a warning: {error}", { error: result.error });
+        }
+        return result;
+      } catch (error) {
+        if (!(error instanceof ClusterError) || error.code !== "busy") throw error;
+        await sleep(BUSY_RETRY_MS, signal);
+      }
+    }
+  }
+
+  #confState(): ConfState {
+    return this.#raft.status().confState;
+  }
+
+  #memberWithKey(conf: ConfState, p2pNodeId: string): NodeId | null {
+    for (const nodeId of [...conf.voters, ...conf.learners]) {
+      if (this.#directory.recordOf(nodeId)?.p2pNodeId === p2pNodeId) return nodeId;
+    }
+    return null;
+  }
+}

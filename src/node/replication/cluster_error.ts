@@ -1,0 +1,42 @@
+/**
+ * `ClusterError`: why a cluster operation (a write, a read, a membership change) did not
+ * succeed, with a code that travels over RPC and tells the caller what to do next.
+ *
+ * @module
+ */
+
+import type { NodeId } from "../../raft/types.ts";
+
+/** What went wrong, from the caller's point of view. */
+export type ClusterErrorCode =
+  /** This node does not lead; `leaderId` says who does, if known. Retry there. */
+  | "not_leader"
+  /** No leader is known (election in progress, or this node is cut off). Retry later. */
+  | "no_leader"
+  /** The deadline passed; for a write, whether it took effect is unknown. */
+  | "timeout"
+  /** Leadership changed before the write committed: it did not take effect. Safe to retry. */
+  | "dropped"
+  /** A limit was reached (uncommitted bytes, pending reads). Retry after a pause. */
+  | "overloaded"
+  /** The request cannot be served as asked; retrying will not help. */
+  | "invalid"
+  /** A membership change is in progress; this one waits its turn or is retried. */
+  | "busy"
+  /** The node is stopping. */
+  | "stopping";
+
+/** A cluster operation failed; `code` says how, `leaderId` where to retry (when known). */
+export class ClusterError extends Error {
+  override name = "ClusterError";
+  readonly code: ClusterErrorCode;
+  /** The leader this node knows of, or `null`. */
+  readonly leaderId: NodeId | null;
+
+  /** `message` is one line for an operator. */
+  constructor(code: ClusterErrorCode, message: string, options: { leaderId?: NodeId | null } = {}) {
+    super(message);
+    this.code = code;
+    this.leaderId = options.leaderId ?? null;
+  }
+}

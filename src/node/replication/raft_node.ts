@@ -1,0 +1,464 @@
+/**
+ * `RaftNode`: the pure `RaftCore` driven by real time, durable storage and the network.
+ *
+ * The Ready loop is `ReadyDriver` (`ready_driver.ts`, see `docs/architecture.md`), the same
+ * code the simulator runs: early send of a leader's replication, persist and apply in one
+ * SQLite transaction that syncs only when the Ready must, then the other messages. This
+ * class adds what a client of the node needs around it: the tick timer, proposals and
+ * linearizable reads answered once applied, role changes, and log compaction.
+ *
+ * @module
+ */
+
+import { RaftCore, type RaftStatus } from "../../raft/raft_core.ts";
+import type {
+  Entry,
+  MembershipChange,
+  Message,
+  NodeId,
+  ProposeResult,
+  RejectReason,
+  SoftState,
+} from "../../raft/types.ts";
+import { NO_NODE } from "../../raft/types.ts";
+import type { ApplyResult } from "../../state_machine/apply_result.ts";
+import type { KvStateMachine } from "../../state_machine/kv_state_machine.ts";
+import type { SqliteStorage } from "../../storage/sqlite_storage.ts";
+import { getLogger } from "../../log/logging.ts";
+import { assert } from "../../util/assert.ts";
+import { ClusterError } from "./cluster_error.ts";
+import { ReadyDriver } from "./ready_driver.ts";
+import { type Scheduler, SYSTEM_SCHEDULER } from "../../util/scheduler.ts";
+
+const log = getLogger(["blixard", "raft"]);
+
+/** How time maps onto the core's ticks. */
+export interface RaftTiming {
+  /** Milliseconds per tick. */
+  tickMs: number;
+  /** Election timeout in ticks, randomized in [electionTicks, 2 × electionTicks). */
+  electionTicks: number;
+  /** Heartbeat interval in ticks. */
+  heartbeatTicks: number;
+}
+
+/**
+ * Defaults chosen from measurement on loopback (see `docs/decisions.md`): a 300–600 ms
+ * election timeout and 60 ms heartbeats fail over well under a second while leaving a
+ * node five heartbeats of slack before a follower suspects its leader.
+ */
+export const DEFAULT_RAFT_TIMING: RaftTiming = { tickMs: 20, electionTicks: 15, heartbeatTicks: 3 };
+
+/**
+ * Entries applied since the last snapshot before the log is compacted. A snapshot is the
+ * whole state-machine image, built synchronously: measured here about 100 ms for a 2.3 MiB
+ * state plus up to 300 ms to delete the compacted rows, a pause the node's clients see. So
+ * it is rare, like etcd's default of 100,000 entries; the log it keeps is a few tens of MiB.
+ */
+export const SNAPSHOT_INTERVAL_ENTRIES = 65_536;
+/** A leader compacts even past lagging followers once the log is this many times the interval. */
+const SNAPSHOT_FORCE_FACTOR = 4;
+/** Largest AppendEntries payload. */
+const MESSAGE_BYTES_MAX = 1024 * 1024;
+/** Uncommitted bytes a leader accepts before refusing proposals. */
+const UNCOMMITTED_BYTES_MAX = 64 * 1024 * 1024;
+/** AppendEntries in flight per follower. */
+const INFLIGHT_MESSAGES_MAX = 256;
+
+/** Options of a {@linkcode RaftNode}. */
+export interface RaftNodeOptions {
+  nodeId: NodeId;
+  storage: SqliteStorage;
+  stateMachine: KvStateMachine;
+  /** Sends messages to peers; called after they are safe to send. */
+  send: (messages: Message[]) => void;
+  timing?: RaftTiming;
+  /** Uniform in [0, 1). */
+  random?: () => number;
+  /** Entries applied past the snapshot before the log is compacted; tests lower it. */
+  snapshotIntervalEntries?: number;
+  /** The clock that ticks the core and defers Ready runs; `SYSTEM_SCHEDULER` unless a test injects its own. */
+  scheduler?: Scheduler;
+}
+
+/** What happened in one pass, for observers (membership, metrics). */
+export interface RaftNodeEvents {
+  /** Entries about to be made durable (before they are applied, possibly before they commit). */
+  appended?: (entries: readonly Entry[]) => void;
+  /** A batch of Ready passes finished (replication progress may have changed). */
+  afterReady?: () => void;
+  /** Each applied entry with its result, in order. */
+  applied?: (entry: Entry, result: ApplyResult) => void;
+  /** The role or the leader changed. */
+  softState?: (softState: SoftState) => void;
+}
+
+interface PendingProposal {
+  term: number;
+  resolve: (result: ApplyResult) => void;
+  reject: (error: Error) => void;
+}
+
+interface PendingRead {
+  /** Set when the ReadIndex round completed. */
+  index: number | null;
+  run: () => void;
+  reject: (error: Error) => void;
+}
+
+/** A Raft member: core + storage + state machine + the network, driven by a timer. */
+export class RaftNode {
+  readonly nodeId: NodeId;
+  readonly #core: RaftCore;
+  readonly #driver: ReadyDriver<ApplyResult>;
+  readonly #storage: SqliteStorage;
+  readonly #stateMachine: KvStateMachine;
+  readonly #timing: RaftTiming;
+  readonly #scheduler: Scheduler;
+  readonly #snapshotIntervalEntries: number;
+  readonly #proposals = new Map<number, PendingProposal>();
+  readonly #reads = new Map<number, PendingRead>();
+  readonly #listeners: RaftNodeEvents[] = [];
+  /** When each peer was last heard from (`scheduler.now()`), for `activePeers()`. */
+  readonly #lastHeardMs = new Map<NodeId, number>();
+  #nextReadId = 1;
+  #stopTicking: (() => void) | null = null;
+  #stopped = false;
+  #softState: SoftState = { role: "follower", leaderId: NO_NODE };
+  /** Counters for metrics. */
+  readonly counters = { leaderChanges: 0, proposals: 0, proposalsFailed: 0, readyPasses: 0 };
+
+  /** A node over `options.storage`, whose state machine is at its own applied index. */
+  constructor(options: RaftNodeOptions) {
+    this.nodeId = options.nodeId;
+    this.#storage = options.storage;
+    this.#stateMachine = options.stateMachine;
+    this.#timing = options.timing ?? DEFAULT_RAFT_TIMING;
+    this.#scheduler = options.scheduler ?? SYSTEM_SCHEDULER;
+    this.#snapshotIntervalEntries = options.snapshotIntervalEntries ?? SNAPSHOT_INTERVAL_ENTRIES;
+    assert(
+      Number.isSafeInteger(this.#snapshotIntervalEntries) && this.#snapshotIntervalEntries >= 1,
+      "snapshotIntervalEntries >= 1",
+    );
+    this.#core = new RaftCore({
+      id: options.nodeId,
+      storage: options.storage,
+      applied: options.stateMachine.appliedIndex(),
+      electionTicks: this.#timing.electionTicks,
+      heartbeatTicks: this.#timing.heartbeatTicks,
+      maxInflightMessages: INFLIGHT_MESSAGES_MAX,
+      maxMessageBytes: MESSAGE_BYTES_MAX,
+      maxUncommittedBytes: UNCOMMITTED_BYTES_MAX,
+      preVote: true,
+      checkQuorum: true,
+      random: options.random ?? Math.random,
+    });
+    this.#driver = new ReadyDriver<ApplyResult>({
+      core: this.#core,
+      storage: options.storage,
+      stateMachine: options.stateMachine,
+      send: options.send,
+      scheduler: this.#scheduler,
+      events: {
+        appended: (entries) => {
+          for (const listener of this.#listeners) listener.appended?.(entries);
+        },
+        softState: (softState) => this.#roleChanged(softState),
+        applied: (entry, result) => {
+          this.#answerProposal(entry, result);
+          for (const listener of this.#listeners) listener.applied?.(entry, result);
+        },
+        installed: (snapshot) => this.#failProposalsThrough(snapshot.metadata.index),
+        readStates: (readStates) => {
+          for (const readState of readStates) {
+            const read = this.#reads.get(readState.requestId);
+            if (read !== undefined) read.index = readState.index;
+          }
+        },
+        advanced: () => {
+          this.counters.readyPasses++;
+          this.#runReadyReads();
+          this.#maybeCompact();
+        },
+        settled: () => {
+          for (const listener of this.#listeners) listener.afterReady?.();
+        },
+      },
+    });
+  }
+
+  /** Starts ticking. A sole voter campaigns at once instead of waiting for a timeout. */
+  start(): void {
+    this.#stopTicking = this.#scheduler.every(this.#timing.tickMs, () => {
+      this.#core.tick();
+      this.#scheduleReady();
+    });
+    const { voters } = this.#core.status().confState;
+    if (voters.length === 1 && voters[0] === this.nodeId) this.#core.campaign();
+    this.#scheduleReady();
+  }
+
+  /** Stops ticking and fails every waiting request with `stopping`. */
+  stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#driver.stop();
+    this.#stopTicking?.();
+    const error = new ClusterError("stopping", "the node is stopping");
+    for (const proposal of this.#proposals.values()) proposal.reject(error);
+    for (const read of this.#reads.values()) read.reject(error);
+    this.#proposals.clear();
+    this.#reads.clear();
+  }
+
+  /** Registers observers of applied entries and role changes. */
+  on(events: RaftNodeEvents): void {
+    this.#listeners.push(events);
+  }
+
+  /** Hands a peer's message to the core. */
+  step(message: Message): void {
+    if (this.#stopped) return;
+    this.#lastHeardMs.set(message.from, this.#scheduler.now());
+    this.#core.step(message);
+    this.#scheduleReady();
+  }
+
+  /** The transport could not deliver to `nodeId`. */
+  reportUnreachable(nodeId: NodeId): void {
+    if (this.#stopped) return;
+    this.#core.reportUnreachable(nodeId);
+  }
+
+  /** The core's state. */
+  status(): RaftStatus {
+    return this.#core.status();
+  }
+
+  /**
+   * The peers heard from within the last election timeout. The core's `recentActive` is
+   * not the same: check-quorum clears it at the start of every round, so just after a
+   * round starts every live peer looks inactive until its next answer arrives.
+   */
+  activePeers(): Set<NodeId> {
+    const sinceMs = this.#scheduler.now() - this.#timing.tickMs * this.#timing.electionTicks;
+    const active = new Set<NodeId>();
+    for (const [nodeId, heardMs] of this.#lastHeardMs) {
+      if (heardMs >= sinceMs) active.add(nodeId);
+    }
+    return active;
+  }
+
+  /** The current role and leader. */
+  get softState(): SoftState {
+    return this.#softState;
+  }
+
+  /**
+   * Proposes a command (leader only) and resolves with its result once applied here.
+   * Rejects with `ClusterError`: `not_leader`/`no_leader` at once, `dropped` when leadership
+   * changed before it committed, `timeout` when `signal` aborts (outcome unknown).
+   */
+  propose(data: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<ApplyResult> {
+    return this.#track(this.#core.propose(data), options.signal);
+  }
+
+  /** Proposes a membership change; resolves once applied here. Same errors as `propose`. */
+  proposeMembership(
+    change: MembershipChange,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<ApplyResult> {
+    return this.#track(this.#core.proposeMembership(change), options.signal);
+  }
+
+  /**
+   * Runs `read` against the local state machine once it is linearizable (Raft thesis §6.4:
+   * the ReadIndex round confirmed leadership and the state machine caught up with it). On
+   * a follower the round goes through the leader. Rejects with `ClusterError`.
+   */
+  read<T>(read: () => T, options: { signal?: AbortSignal } = {}): Promise<T> {
+    if (this.#stopped) return Promise.reject(new ClusterError("stopping", "the node is stopping"));
+    const requestId = this.#nextReadId++;
+    const accepted = this.#core.readIndex(requestId);
+    if (!accepted.ok) return Promise.reject(rejection(accepted.reason));
+    const { promise, resolve, reject } = Promise.withResolvers<T>();
+    // A failing read rejects its caller; it must never escape into the Ready loop.
+    const run = () => {
+      try {
+        resolve(read());
+      } catch (error) {
+        reject(error);
+      }
+    };
+    this.#reads.set(requestId, { index: null, run, reject });
+    this.#scheduleReady();
+    return this.#withDeadline(promise, options.signal, () => {
+      this.#reads.delete(requestId);
+      return new ClusterError(
+        "timeout",
+        "the read did not complete in time: no quorum confirmed the leader",
+      );
+    });
+  }
+
+  /** Asks the leader (this node) to hand leadership to `to`. */
+  transferLeadership(to: NodeId): void {
+    const result = this.#core.transferLeadership(to);
+    if (!result.ok) throw rejection(result.reason);
+    this.#scheduleReady();
+  }
+
+  /** Starts an election now (used when a leader must step down for a transfer target). */
+  campaign(): void {
+    this.#core.campaign();
+    this.#scheduleReady();
+  }
+
+  #track(result: ProposeResult, signal: AbortSignal | undefined): Promise<ApplyResult> {
+    if (this.#stopped) return Promise.reject(new ClusterError("stopping", "the node is stopping"));
+    this.counters.proposals++;
+    if (!result.ok) {
+      this.counters.proposalsFailed++;
+      return Promise.reject(rejection(result.reason));
+    }
+    const { promise, resolve, reject } = Promise.withResolvers<ApplyResult>();
+    const index = result.index;
+    this.#proposals.set(index, { term: result.term, resolve, reject });
+    this.#scheduleReady();
+    return this.#withDeadline(promise, signal, () => {
+      this.#proposals.delete(index);
+      return new ClusterError(
+        "timeout",
+        `entry ${index} was not applied in time; it may still take effect`,
+      );
+    });
+  }
+
+  #withDeadline<T>(
+    promise: Promise<T>,
+    signal: AbortSignal | undefined,
+    onTimeout: () => Error,
+  ): Promise<T> {
+    if (signal === undefined) return promise;
+    if (signal.aborted) return Promise.reject(onTimeout());
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = () => reject(onTimeout());
+      signal.addEventListener("abort", onAbort, { once: true });
+      promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+    });
+  }
+
+  #scheduleReady(): void {
+    if (!this.#stopped) this.#driver.schedule();
+  }
+
+  #roleChanged(softState: SoftState): void {
+    if (softState.leaderId !== this.#softState.leaderId) this.counters.leaderChanges++;
+    const wasLeader = this.#softState.role === "leader";
+    this.#softState = softState;
+    log.info("role {role}, leader {leaderId}, term {term}", {
+      role: softState.role,
+      leaderId: softState.leaderId,
+      term: this.#core.status().term,
+    });
+    if (wasLeader && softState.role !== "leader") this.#failReadsOnLostLeadership();
+    for (const listener of this.#listeners) listener.softState?.(softState);
+  }
+
+  #answerProposal(entry: Entry, result: ApplyResult): void {
+    const proposal = this.#proposals.get(entry.index);
+    if (proposal === undefined) return;
+    this.#proposals.delete(entry.index);
+    if (proposal.term === entry.term) {
+      proposal.resolve(result);
+    } else {
+      // Another leader's entry took this index: ours was truncated and never applied.
+      proposal.reject(
+        new ClusterError(
+          "dropped",
+          `leadership changed; entry ${entry.index} was replaced and did not take effect`,
+        ),
+      );
+    }
+  }
+
+  #failProposalsThrough(index: number): void {
+    for (const [proposalIndex, proposal] of this.#proposals) {
+      if (proposalIndex > index) continue;
+      this.#proposals.delete(proposalIndex);
+      // A snapshot covers the index: whether our entry was in it cannot be told here.
+      proposal.reject(
+        new ClusterError(
+          "timeout",
+          `entry ${proposalIndex} was covered by a snapshot; outcome unknown`,
+        ),
+      );
+    }
+  }
+
+  #failReadsOnLostLeadership(): void {
+    for (const [requestId, read] of this.#reads) {
+      if (read.index !== null) continue;
+      this.#reads.delete(requestId);
+      read.reject(
+        new ClusterError("no_leader", "leadership was lost before the read was confirmed"),
+      );
+    }
+  }
+
+  #runReadyReads(): void {
+    const applied = this.#stateMachine.appliedIndex();
+    for (const [requestId, read] of this.#reads) {
+      if (read.index === null || read.index > applied) continue;
+      this.#reads.delete(requestId);
+      read.run();
+    }
+  }
+
+  /**
+   * Compacts the log once `snapshotIntervalEntries` are applied past the snapshot. A
+   * leader waits while an active follower still needs the entries (so it is not forced
+   * into a snapshot transfer for a small lag), up to `SNAPSHOT_FORCE_FACTOR` intervals.
+   */
+  #maybeCompact(): void {
+    const applied = this.#stateMachine.appliedIndex();
+    const logEntries = applied - (this.#storage.firstIndex() - 1);
+    const interval = this.#snapshotIntervalEntries;
+    if (logEntries < interval) return;
+    const status = this.#core.status();
+    const lagging = status.progress.some((peer) =>
+      peer.nodeId !== this.nodeId && peer.recentActive && peer.matchIndex < applied
+    );
+    if (lagging && logEntries < interval * SNAPSHOT_FORCE_FACTOR) return;
+    const term = this.#storage.term(applied);
+    if (term === null) return;
+    this.#storage.compact({
+      metadata: { index: applied, term, confState: this.#stateMachine.appliedConfState() },
+      data: this.#stateMachine.snapshotData(),
+    });
+    log.info("compacted the log through index {index}", { index: applied });
+  }
+}
+
+/** The `ClusterError` for a core refusal. */
+function rejection(reason: RejectReason): ClusterError {
+  const leaderId = reason.leaderId === NO_NODE ? null : reason.leaderId;
+  switch (reason.type) {
+    case "notLeader":
+      return leaderId === null
+        ? new ClusterError("no_leader", "no leader is known; retry shortly")
+        : new ClusterError("not_leader", `node ${leaderId} is the leader`, { leaderId });
+    case "leadershipTransferInProgress":
+      return new ClusterError("no_leader", "leadership is being transferred; retry shortly", {
+        leaderId,
+      });
+    case "membershipChangeInProgress":
+      return new ClusterError("busy", "another membership change is in progress", { leaderId });
+    case "invalidMembershipChange":
+      return new ClusterError("invalid", reason.detail, { leaderId });
+    case "overloaded":
+      return new ClusterError("overloaded", reason.detail, { leaderId });
+    case "invalidRequest":
+      return new ClusterError("invalid", reason.detail, { leaderId });
+  }
+}
