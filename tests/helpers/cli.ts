@@ -5,6 +5,8 @@
  * @module
  */
 
+import { childEnv } from "./child_env.ts";
+
 const MAIN_PATH = new URL("../../main.ts", import.meta.url).pathname;
 /**
  * A command that runs longer than this is killed and the test fails: every command has a
@@ -36,12 +38,7 @@ export async function runBlixard(
   try {
     const output = await new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", MAIN_PATH, ...args],
-      env: {
-        PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-        HOME: Deno.env.get("HOME") ?? "/tmp",
-        XDG_CACHE_HOME: cacheHome,
-        NO_COLOR: "1",
-      },
+      env: { ...childEnv(), XDG_CACHE_HOME: cacheHome },
       clearEnv: true,
       stdin: "null",
       stdout: "piped",

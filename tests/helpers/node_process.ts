@@ -11,6 +11,7 @@
  */
 
 import { freeBindPort } from "./ports.ts";
+import { childEnv } from "./child_env.ts";
 
 const MAIN_PATH = new URL("../../main.ts", import.meta.url).pathname;
 const HTTP_PORT_OFFSET = 1000;
@@ -129,12 +130,7 @@ export class NodeProcess {
       ...(options.peers && options.peers.length > 0 ? ["--peers", options.peers.join(",")] : []),
       ...(options.args ?? []),
     ];
-    const env: Record<string, string> = {
-      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-      HOME: Deno.env.get("HOME") ?? "/tmp",
-      NO_COLOR: "1",
-      ...options.env,
-    };
+    const env: Record<string, string> = { ...childEnv(), ...options.env };
     return new NodeProcess({
       id: options.id,
       bindPort,
