@@ -22,7 +22,7 @@
  *
  * Usage: deno task bench [--runs 7] [--formation-runs 20] [--only startup,formation,...]
  *                        [--idle-seconds 20] [--write-seconds 3] [--json PATH]
- *                        [--levels 1,16,64,256] [--deno-flags "--v8-flags=…"]
+ *                        [--levels 1,16,64,256] [--deno-flags="--v8-flags=…"]
  *                        [--cpu-prof DIR] [--main PATH]
  *
  * `--deno-flags` passes flags to Deno in every node; `--cpu-prof DIR` writes a V8 CPU
