@@ -108,11 +108,15 @@ function uptimeSeconds(): number {
   return Number(Deno.readTextFileSync("/proc/uptime").split(" ")[0]);
 }
 
-/** VmRSS of `pid` in MiB. */
-function residentMiB(pid: number): number {
+/**
+ * A field of `/proc/<pid>/status` in MiB: `VmRSS` (all resident memory) by default, or
+ * `RssAnon`, the process's own memory without the pages of files it maps (mostly the Deno
+ * executable's code, which every node on a machine shares).
+ */
+function residentMiB(pid: number, field: "VmRSS" | "RssAnon" = "VmRSS"): number {
   const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  const match = /VmRSS:\s+(\d+) kB/.exec(status);
-  if (match === null) throw new Error(`no VmRSS for pid ${pid}`);
+  const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status);
+  if (match === null) throw new Error(`no ${field} for pid ${pid}`);
   return Number(match[1]) / 1024;
 }
 
@@ -286,6 +290,9 @@ async function benchThroughput(
   levels: ThroughputFigure[];
   rssIdleMiB: number[];
   rssAfterMiB: number[];
+  /** The same without file-backed pages (`RssAnon`). */
+  rssIdleAnonMiB: number[];
+  rssAfterAnonMiB: number[];
   /** Process ids, the leader first: which CPU profile is whose. */
   pids: number[];
   /** Measured windows in seconds since boot, for `profile_top.ts --from --to`. */
@@ -296,6 +303,7 @@ async function benchThroughput(
     const { nodes } = await formAtOnce(group, 3);
     await sleep(2000);
     const rssIdleMiB = nodes.map((node) => residentMiB(node.pid));
+    const rssIdleAnonMiB = nodes.map((node) => residentMiB(node.pid, "RssAnon"));
     const leader = await leaderOf(nodes);
     const byRole = [leader, ...nodes.filter((node) => node !== leader)];
     const client = await BlixardClient.connect(leader.address);
@@ -355,9 +363,18 @@ async function benchThroughput(
       await client.close();
     }
     const rssAfterMiB = nodes.map((node) => residentMiB(node.pid));
+    const rssAfterAnonMiB = nodes.map((node) => residentMiB(node.pid, "RssAnon"));
     // A node writes its CPU profile only when it exits on its own.
     if (stopGracefully) await Promise.all(nodes.map((node) => node.stop()));
-    return { levels, rssIdleMiB, rssAfterMiB, pids: byRole.map((node) => node.pid), windows };
+    return {
+      levels,
+      rssIdleMiB,
+      rssAfterMiB,
+      rssIdleAnonMiB,
+      rssAfterAnonMiB,
+      pids: byRole.map((node) => node.pid),
+      windows,
+    };
   } finally {
     await group.cleanup();
   }
@@ -545,6 +562,11 @@ if (import.meta.main) {
       `resident memory per node, after writes: ${
         throughput.rssAfterMiB.map((v) => v.toFixed(1)).join(", ")
       } MiB`,
+    );
+    lines.push(
+      `  without mapped files (RssAnon), idle:  ${
+        throughput.rssIdleAnonMiB.map((v) => v.toFixed(1)).join(", ")
+      } MiB; after writes: ${throughput.rssAfterAnonMiB.map((v) => v.toFixed(1)).join(", ")} MiB`,
     );
   }
   if (selected.has("idle")) {
