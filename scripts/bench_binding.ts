@@ -11,11 +11,9 @@
  */
 
 import { parseArgs } from "node:util";
-import { bindLoopbackEndpoint, peerAddressOf } from "../src/transport/testing.ts";
-import type { FramedStream } from "../src/transport/framed_stream.ts";
+import { withStreamPair } from "../src/transport/testing.ts";
 import { fromBindingBytes, toBindingBytes } from "../src/transport/iroh.ts";
 
-const ALPN = "blixard/bench-binding/1";
 const SIZES = [16, 256, 1024, 4096, 16384, 65536];
 
 if (import.meta.main) {
@@ -24,19 +22,7 @@ if (import.meta.main) {
     options: { writes: { type: "string", default: "200" } },
   });
   const writes = Number(values.writes);
-  const server = await bindLoopbackEndpoint();
-  const client = await bindLoopbackEndpoint();
-  try {
-    const accepted = Promise.withResolvers<FramedStream>();
-    server.handle(ALPN, async (connection) => {
-      const stream = await connection.acceptStream();
-      if (stream !== null) accepted.resolve(stream);
-    });
-    const connection = await client.connect(peerAddressOf(server), ALPN, { timeoutMs: 10_000 });
-    const sender = await connection.openStream();
-    await sender.send("hello");
-    const receiver = await accepted.promise;
-    await receiver.receive();
+  await withStreamPair(async (sender, receiver) => {
     console.log(
       "| payload bytes | send, sync µs/call | ns/byte | receive µs/frame | copies only, µs |",
     );
@@ -65,8 +51,5 @@ if (import.meta.main) {
         } | ${(copyMs * 1000 / writes).toFixed(1)} |`,
       );
     }
-  } finally {
-    await client.close();
-    await server.close();
-  }
+  });
 }
