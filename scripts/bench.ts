@@ -10,7 +10,9 @@
  * - failover: kill -9 of the leader → the next write acknowledged to a client that keeps
  *   writing (sequentially, through a follower);
  * - throughput: 256-byte puts at 1, 16, 64 and 256 in flight through `BlixardClient`
- *   connected to the leader: writes/s, p50 and p99 latency;
+ *   connected to the leader: writes/s, p50 and p99 latency, and each node's CPU seconds
+ *   (user + system, from `/proc/<pid>/stat`) per 1,000 writes: the figure that a loaded
+ *   machine moves least, so the one to judge a change by;
  * - idle: leader changes in a 3-node cluster left idle (`--idle-seconds`, default 20);
  * - cache: `blixard kv get` as a child process with a warm peer cache (no `/bootstrap`
  *   fetch) and with `--no-cache`, process start to exit; and `BlixardClient.connect` + `get`
@@ -20,6 +22,13 @@
  *
  * Usage: deno task bench [--runs 7] [--formation-runs 20] [--only startup,formation,...]
  *                        [--idle-seconds 20] [--write-seconds 3] [--json PATH]
+ *                        [--levels 1,16,64,256] [--deno-flags="--v8-flags=…"]
+ *                        [--cpu-prof DIR] [--main PATH]
+ *
+ * `--deno-flags` passes flags to Deno in every node; `--cpu-prof DIR` writes a V8 CPU
+ * profile of each node of the throughput cluster into DIR (the nodes are stopped with
+ * SIGTERM so that they write it); `--main` runs another tree's `main.ts`, so that two
+ * builds can be compared run by run in one sitting.
  *
  * @module
  */
@@ -30,7 +39,11 @@ import { fetchStatus } from "../src/client/http_status.ts";
 import type { StatusJson } from "../src/transport/cluster_rpcs.ts";
 import { PeerCache } from "../src/bootstrap/peer_cache.ts";
 import { runBlixard } from "../tests/helpers/cli.ts";
-import { NodeGroup, type NodeProcess } from "../tests/helpers/node_process.ts";
+import {
+  NodeGroup,
+  type NodeProcess,
+  type NodeProcessOptions,
+} from "../tests/helpers/node_process.ts";
 import { freeBindPort } from "../tests/helpers/ports.ts";
 
 const SECTIONS = [
@@ -44,6 +57,8 @@ const SECTIONS = [
 ] as const;
 type Section = typeof SECTIONS[number];
 const CONCURRENCY_LEVELS = [1, 16, 64, 256];
+/** Clock ticks per second of `/proc/<pid>/stat` (`getconf CLK_TCK`; 100 on Linux). */
+const CLOCK_TICKS_PER_SECOND = 100;
 const VALUE_BYTES = 256;
 const POLL_MS = 2;
 const WAIT_MS = 30_000;
@@ -76,11 +91,32 @@ function getStatus(node: NodeProcess): Promise<StatusJson | null> {
   return fetchStatus(node.httpPort);
 }
 
-/** VmRSS of `pid` in MiB. */
-function residentMiB(pid: number): number {
+/** How every node of a run is started: Deno flags and which `main.ts`. */
+const nodeDefaults: Pick<NodeProcessOptions, "denoFlags" | "mainPath"> = {};
+
+/** CPU seconds (user + system) that `pid` has used so far. */
+export function cpuSeconds(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  // The command name (field 2) may hold spaces; the fields after it are plain numbers.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // utime and stime are fields 14 and 15 of proc(5); `fields` starts at field 3.
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+}
+
+/** Seconds since boot: the clock of a V8 CPU profile's `startTime`, so windows line up. */
+function uptimeSeconds(): number {
+  return Number(Deno.readTextFileSync("/proc/uptime").split(" ")[0]);
+}
+
+/**
+ * A field of `/proc/<pid>/status` in MiB: `VmRSS` (all resident memory) by default, or
+ * `RssAnon`, the process's own memory without the pages of files it maps (mostly the Deno
+ * executable's code, which every node on a machine shares).
+ */
+function residentMiB(pid: number, field: "VmRSS" | "RssAnon" = "VmRSS"): number {
   const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  const match = /VmRSS:\s+(\d+) kB/.exec(status);
-  if (match === null) throw new Error(`no VmRSS for pid ${pid}`);
+  const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status);
+  if (match === null) throw new Error(`no ${field} for pid ${pid}`);
   return Number(match[1]) / 1024;
 }
 
@@ -115,7 +151,7 @@ async function formAtOnce(
   const nodes: NodeProcess[] = [];
   for (let id = 1; id <= size; id++) {
     const peers = id === 1 ? [] : [`127.0.0.1:${ports[0]}`];
-    nodes.push(await group.start({ id, bindPort: ports[id - 1]!, peers }));
+    nodes.push(await group.start({ ...nodeDefaults, id, bindPort: ports[id - 1]!, peers }));
   }
   await waitFor("formation", async () => {
     const statuses = await Promise.all(nodes.map(getStatus));
@@ -138,7 +174,7 @@ async function benchStartup(runs: number): Promise<{ startupMs: Summary; idleRss
   for (let run = 0; run < runs; run++) {
     const group = new NodeGroup();
     try {
-      const node = await group.start({ id: 1 });
+      const node = await group.start({ ...nodeDefaults, id: 1 });
       await waitFor("/health", async () => {
         try {
           const response = await fetch(`http://127.0.0.1:${node.httpPort}/health`);
@@ -181,7 +217,7 @@ async function benchJoin(runs: number): Promise<Summary> {
       for (let run = 0; run < runs; run++) {
         const id = 10 + run;
         const spawnedAtMs = Date.now();
-        const joiner = await group.start({ id, peers: [nodes[1]!.address] });
+        const joiner = await group.start({ ...nodeDefaults, id, peers: [nodes[1]!.address] });
         const line = await joiner.waitForLog(/promoted to voter/, { timeoutMs: WAIT_MS });
         const loggedAtMs = Date.parse(JSON.parse(line).timestamp);
         times.push(loggedAtMs - spawnedAtMs);
@@ -238,26 +274,48 @@ interface ThroughputFigure {
   writesPerSecond: Summary;
   p50Ms: Summary;
   p99Ms: Summary;
+  /**
+   * CPU seconds per 1,000 acknowledged writes of each node, the leader first, then the
+   * followers by id; and of the three together.
+   */
+  cpuSecondsPer1000: { leader: Summary; followers: Summary[]; cluster: Summary };
 }
 
 async function benchThroughput(
   runs: number,
   writeSeconds: number,
-): Promise<{ levels: ThroughputFigure[]; rssIdleMiB: number[]; rssAfterMiB: number[] }> {
+  concurrencyLevels: number[],
+  stopGracefully: boolean,
+): Promise<{
+  levels: ThroughputFigure[];
+  rssIdleMiB: number[];
+  rssAfterMiB: number[];
+  /** The same without file-backed pages (`RssAnon`). */
+  rssIdleAnonMiB: number[];
+  rssAfterAnonMiB: number[];
+  /** Process ids, the leader first: which CPU profile is whose. */
+  pids: number[];
+  /** Measured windows in seconds since boot, for `profile_top.ts --from --to`. */
+  windows: { concurrency: number; fromUptime: number; toUptime: number }[];
+}> {
   const group = new NodeGroup();
   try {
     const { nodes } = await formAtOnce(group, 3);
     await sleep(2000);
     const rssIdleMiB = nodes.map((node) => residentMiB(node.pid));
+    const rssIdleAnonMiB = nodes.map((node) => residentMiB(node.pid, "RssAnon"));
     const leader = await leaderOf(nodes);
+    const byRole = [leader, ...nodes.filter((node) => node !== leader)];
     const client = await BlixardClient.connect(leader.address);
     const value = new Uint8Array(VALUE_BYTES).fill(120);
     const levels: ThroughputFigure[] = [];
+    const windows: { concurrency: number; fromUptime: number; toUptime: number }[] = [];
     try {
-      for (const concurrency of CONCURRENCY_LEVELS) {
+      for (const concurrency of concurrencyLevels) {
         const rates: number[] = [];
         const p50s: number[] = [];
         const p99s: number[] = [];
+        const cpuPer1000 = byRole.map((): number[] => []);
         for (let run = 0; run < runs; run++) {
           const latencies: number[] = [];
           const measure = async (durationMs: number, record: boolean) => {
@@ -271,9 +329,16 @@ async function benchThroughput(
             }));
           };
           await measure(300, false);
+          const cpuBefore = byRole.map((node) => cpuSeconds(node.pid));
           const startedMs = performance.now();
+          const fromUptime = uptimeSeconds();
           await measure(writeSeconds * 1000, true);
           const elapsedSeconds = (performance.now() - startedMs) / 1000;
+          windows.push({ concurrency, fromUptime, toUptime: uptimeSeconds() });
+          byRole.forEach((node, i) => {
+            const used = cpuSeconds(node.pid) - cpuBefore[i]!;
+            cpuPer1000[i]!.push(used / latencies.length * 1000);
+          });
           latencies.sort((a, b) => a - b);
           rates.push(latencies.length / elapsedSeconds);
           p50s.push(percentile(latencies, 0.5));
@@ -284,6 +349,13 @@ async function benchThroughput(
           writesPerSecond: summarize(rates),
           p50Ms: summarize(p50s),
           p99Ms: summarize(p99s),
+          cpuSecondsPer1000: {
+            leader: summarize(cpuPer1000[0]!),
+            followers: cpuPer1000.slice(1).map(summarize),
+            cluster: summarize(
+              cpuPer1000[0]!.map((_, run) => cpuPer1000.reduce((sum, node) => sum + node[run]!, 0)),
+            ),
+          },
         });
         console.error(`  ${concurrency} in flight: ${summarize(rates).median.toFixed(0)} writes/s`);
       }
@@ -291,7 +363,18 @@ async function benchThroughput(
       await client.close();
     }
     const rssAfterMiB = nodes.map((node) => residentMiB(node.pid));
-    return { levels, rssIdleMiB, rssAfterMiB };
+    const rssAfterAnonMiB = nodes.map((node) => residentMiB(node.pid, "RssAnon"));
+    // A node writes its CPU profile only when it exits on its own.
+    if (stopGracefully) await Promise.all(nodes.map((node) => node.stop()));
+    return {
+      levels,
+      rssIdleMiB,
+      rssAfterMiB,
+      rssIdleAnonMiB,
+      rssAfterAnonMiB,
+      pids: byRole.map((node) => node.pid),
+      windows,
+    };
   } finally {
     await group.cleanup();
   }
@@ -330,7 +413,7 @@ async function benchCache(runs: number): Promise<Record<string, Summary>> {
   const group = new NodeGroup();
   const cacheHome = await Deno.makeTempDir({ prefix: "blixard-bench-cache-" });
   try {
-    const node = await group.start({ id: 1 });
+    const node = await group.start({ ...nodeDefaults, id: 1 });
     await waitFor("a leader", async () => {
       const status = await getStatus(node);
       return isFormed(status, 1) ? status : null;
@@ -387,8 +470,23 @@ if (import.meta.main) {
       "idle-seconds": { type: "string", default: "20" },
       "write-seconds": { type: "string", default: "3" },
       json: { type: "string" },
+      levels: { type: "string" },
+      "deno-flags": { type: "string" },
+      "cpu-prof": { type: "string" },
+      main: { type: "string" },
     },
   });
+  const denoFlags = values["deno-flags"]?.split(" ").filter((flag) => flag !== "") ?? [];
+  if (values["cpu-prof"] !== undefined) {
+    await Deno.mkdir(values["cpu-prof"], { recursive: true });
+    denoFlags.push("--cpu-prof", `--cpu-prof-dir=${values["cpu-prof"]}`);
+  }
+  nodeDefaults.denoFlags = denoFlags;
+  if (values.main !== undefined) nodeDefaults.mainPath = values.main;
+  const concurrencyLevels = values.levels?.split(",").map(Number) ?? CONCURRENCY_LEVELS;
+  if (concurrencyLevels.some((level) => !Number.isInteger(level) || level < 1)) {
+    throw new Error(`--levels ${values.levels}: give positive integers, e.g. --levels 1,64`);
+  }
   const runs = Number(values.runs);
   const selected = new Set<Section>(
     values.only === undefined
@@ -401,7 +499,9 @@ if (import.meta.main) {
       cpus: navigator.hardwareConcurrency,
       os: Deno.build.target,
       deno: Deno.version.deno,
+      loadAverage: Deno.loadavg(),
     },
+    nodes: { denoFlags, main: values.main ?? "main.ts" },
   };
   const lines: string[] = [];
   if (selected.has("startup")) {
@@ -436,6 +536,8 @@ if (import.meta.main) {
     const throughput = await benchThroughput(
       Math.max(1, Math.min(runs, 3)),
       Number(values["write-seconds"]),
+      concurrencyLevels,
+      values["cpu-prof"] !== undefined,
     );
     results.throughput = throughput;
     for (const level of throughput.levels) {
@@ -444,6 +546,12 @@ if (import.meta.main) {
       );
       lines.push(row(`  p50 latency, ${level.concurrency} in flight`, level.p50Ms, "ms"));
       lines.push(row(`  p99 latency, ${level.concurrency} in flight`, level.p99Ms, "ms"));
+      const cpu = level.cpuSecondsPer1000;
+      lines.push(row(`  CPU-s/1000 writes, leader`, cpu.leader, "s"));
+      cpu.followers.forEach((follower, i) => {
+        lines.push(row(`  CPU-s/1000 writes, follower ${i + 1}`, follower, "s"));
+      });
+      lines.push(row(`  CPU-s/1000 writes, 3 nodes together`, cpu.cluster, "s"));
     }
     lines.push(
       `resident memory per node, idle:        ${
@@ -454,6 +562,11 @@ if (import.meta.main) {
       `resident memory per node, after writes: ${
         throughput.rssAfterMiB.map((v) => v.toFixed(1)).join(", ")
       } MiB`,
+    );
+    lines.push(
+      `  without mapped files (RssAnon), idle:  ${
+        throughput.rssIdleAnonMiB.map((v) => v.toFixed(1)).join(", ")
+      } MiB; after writes: ${throughput.rssAfterAnonMiB.map((v) => v.toFixed(1)).join(", ")} MiB`,
     );
   }
   if (selected.has("idle")) {

@@ -1,38 +1,8 @@
 import assert from "node:assert/strict";
 import { FramedStream } from "./framed_stream.ts";
 import type { IrohRecvStream, IrohSendStream } from "./iroh.ts";
-import { bindLoopbackEndpoint, peerAddressOf } from "./testing.ts";
+import { withStreamPair } from "./testing.ts";
 import { TransportError } from "./transport_error.ts";
-
-const TEST_ALPN = "blixard/test/1";
-
-/**
- * Runs `body` with the two ends of one stream: `local` opened it, `remote` accepted it.
- * The first frame `local` sends is a greeting that makes the stream known to `remote`.
- */
-async function withStreamPair(
-  body: (local: FramedStream, remote: FramedStream) => Promise<void>,
-  remoteOptions?: { frameBytesMax: number },
-): Promise<void> {
-  const server = await bindLoopbackEndpoint();
-  const client = await bindLoopbackEndpoint();
-  try {
-    const accepted = Promise.withResolvers<FramedStream>();
-    server.handle(TEST_ALPN, async (connection) => {
-      const stream = await connection.acceptStream();
-      if (stream !== null) accepted.resolve(stream);
-    }, remoteOptions);
-    const connection = await client.connect(peerAddressOf(server), TEST_ALPN, { timeoutMs: 5000 });
-    const local = await connection.openStream();
-    await local.send("hello");
-    const remote = await accepted.promise;
-    assert.equal(await remote.receive(), "hello");
-    await body(local, remote);
-  } finally {
-    await client.close();
-    await server.close();
-  }
-}
 
 function isStreamReset(message: RegExp): (error: unknown) => boolean {
   return (error) =>

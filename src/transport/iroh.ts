@@ -43,9 +43,16 @@ export function toBindingBytes(bytes: Uint8Array): number[] {
   return array;
 }
 
-/** Bytes from the binding as a `Uint8Array` (the array constructor's fast path). */
+/**
+ * Bytes from the binding as a `Uint8Array`. A loop, not `new Uint8Array(array)`: the
+ * binding builds its arrays element by element, which leaves them with generic (not small
+ * integer) elements, and the constructor's path for those costs 60–400 ns per byte here
+ * against 1–20 for the loop (measured with `scripts/bench_binding.ts`, docs/benchmarks.md).
+ */
 export function fromBindingBytes(array: number[]): Uint8Array {
-  return new Uint8Array(array);
+  const bytes = new Uint8Array(array.length);
+  for (let index = 0; index < array.length; index++) bytes[index] = array[index]!;
+  return bytes;
 }
 
 /** Length of an endpoint id in the canonical text form: 32 bytes as lowercase hex. */

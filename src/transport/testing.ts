@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { FramedStream } from "./framed_stream.ts";
 import { P2pEndpoint, type P2pEvent, type PeerAddress } from "./p2p_endpoint.ts";
 
 /** Binds an endpoint with a fresh identity on `127.0.0.1` and a port the OS picks. */
@@ -85,5 +86,40 @@ export async function within<T>(
     return await Promise.race([promise, expired]);
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/** The protocol `withStreamPair` connects with. */
+const STREAM_PAIR_ALPN = "blixard/test/1";
+
+/**
+ * Runs `body` with the two ends of one stream between two loopback endpoints: `local`
+ * opened it, `remote` accepted it. The first frame `local` sends is a greeting that makes
+ * the stream known to `remote`. Closes both endpoints afterwards, even when `body` throws.
+ */
+export async function withStreamPair(
+  body: (local: FramedStream, remote: FramedStream) => Promise<void>,
+  remoteOptions?: { frameBytesMax: number },
+): Promise<void> {
+  const server = await bindLoopbackEndpoint();
+  const client = await bindLoopbackEndpoint();
+  try {
+    const accepted = Promise.withResolvers<FramedStream>();
+    server.handle(STREAM_PAIR_ALPN, async (connection) => {
+      const stream = await connection.acceptStream();
+      if (stream !== null) accepted.resolve(stream);
+    }, remoteOptions);
+    const connection = await client.connect(peerAddressOf(server), STREAM_PAIR_ALPN, {
+      timeoutMs: 5000,
+    });
+    const local = await connection.openStream();
+    await local.send("hello");
+    const remote = await accepted.promise;
+    const greeting = await remote.receive();
+    if (greeting !== "hello") throw new Error(`expected the greeting, received ${greeting}`);
+    await body(local, remote);
+  } finally {
+    await client.close();
+    await server.close();
   }
 }

@@ -36,6 +36,10 @@ export interface NodeProcessOptions {
   args?: string[];
   /** `json` (default, easy to search) or `text`. */
   logFormat?: "json" | "text";
+  /** Flags for Deno itself, before the script (benchmarks: `--cpu-prof`, `--v8-flags=…`). */
+  denoFlags?: string[];
+  /** The script the child runs; default this tree's `main.ts` (benchmarks compare builds). */
+  mainPath?: string;
   /** The command, `node` by default; tests of bad input pass their own full argument list. */
   rawArgs?: string[];
   /** Host of `--bind`; default `127.0.0.1`. */
@@ -81,6 +85,8 @@ export class NodeProcess {
       bindHost: string;
       netns: string | null;
       httpAddress: string | null;
+      denoFlags: string[];
+      mainPath: string;
     },
   ) {
     this.id = options.id;
@@ -91,7 +97,14 @@ export class NodeProcess {
     this.address = joinHostPort(options.bindHost, options.bindPort);
     this.httpAddress = options.httpAddress ?? joinHostPort(options.bindHost, this.httpPort);
     this.netns = options.netns;
-    const command = [Deno.execPath(), "run", "-A", MAIN_PATH, ...options.args];
+    const command = [
+      Deno.execPath(),
+      "run",
+      "-A",
+      ...options.denoFlags,
+      options.mainPath,
+      ...options.args,
+    ];
     // `ip netns exec` execs the command in place, so the pid is the node's own.
     if (this.netns !== null) command.unshift("ip", "netns", "exec", this.netns);
     this.#child = new Deno.Command(command[0]!, {
@@ -140,6 +153,8 @@ export class NodeProcess {
       bindHost,
       netns: options.netns ?? null,
       httpAddress: options.httpAddress ?? null,
+      denoFlags: options.denoFlags ?? [],
+      mainPath: options.mainPath ?? MAIN_PATH,
     });
   }
 
