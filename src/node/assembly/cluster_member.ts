@@ -227,7 +227,10 @@ export class ClusterMember {
       },
       signal: this.#abort.signal,
     }).then(
-      () => this.#refreshMembers(),
+      (joined) => {
+        this.#refreshMembers();
+        this.#transport?.greet(joined.leaderId);
+      },
       (error) => {
         if (this.#stopping !== null) return;
         const message = error instanceof JoinRefusedError ? error.message : reasonOf(error);

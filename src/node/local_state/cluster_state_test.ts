@@ -119,7 +119,22 @@ Deno.test("openClusterState() restarts a node that has only voted: a term alone 
     const storage = SqliteStorage.open(dataDir);
     storage.persist({ hardState: { term: 3, vote: 2, commit: 0 }, entries: [], snapshot: null });
     storage.close();
-    assert.equal(startModeOf(dataDir, { peers: ["127.0.0.1:7002"] }), "restart");
+    assert.equal(startModeOf(dataDir), "restart");
+  }));
+
+Deno.test("openClusterState() joins again through --peers when the data dir holds a term but no log, keeping the term and vote", () =>
+  withDataDir((dataDir) => {
+    let storage = SqliteStorage.open(dataDir);
+    storage.persist({ hardState: { term: 3, vote: 2, commit: 0 }, entries: [], snapshot: null });
+    storage.close();
+    // A joiner killed before its first snapshot was installed knows no member to restart with.
+    assert.equal(startModeOf(dataDir, { peers: ["127.0.0.1:7002"] }), "join");
+    storage = SqliteStorage.open(dataDir);
+    try {
+      assert.deepEqual(storage.initialState().hardState, { term: 3, vote: 2, commit: 0 });
+    } finally {
+      storage.close();
+    }
   }));
 
 Deno.test("openClusterState() refuses a data dir that belongs to another node id, naming both", () =>
