@@ -7,6 +7,7 @@ import { SqliteStateStore } from "../state_machine/sqlite_state_store.ts";
 import { SqliteStorage } from "../storage/sqlite_storage.ts";
 import { decodeSnapshotOffer, encodeStagedReference } from "./snapshot_offer.ts";
 import { SnapshotStreams } from "./snapshot_streams.ts";
+import { createStaging } from "./snapshot_staging.ts";
 
 const encoder = new TextEncoder();
 
@@ -165,6 +166,108 @@ Deno.test("SnapshotStreams: an image of many chunks is staged, verified, and swi
     assert.equal(follower.storage.firstIndex(), 61);
   } finally {
     closeSide(leader);
+    closeSide(follower);
+  }
+});
+
+function stagingTableCount(side: Side): number {
+  return (side.storage.database.prepare(
+    "SELECT count(*) AS count FROM sqlite_schema WHERE name LIKE 'staging_%'",
+  ).get() as { count: number }).count;
+}
+
+Deno.test("SnapshotStreams: a transfer cut halfway is given up, nothing is stepped, and the next offer restarts it cleanly", async () => {
+  const leader = openSide();
+  const follower = openSide();
+  try {
+    fillLeader(leader, 400, 60);
+    const streams = pair(leader, follower, { chunkBytes: 2048 });
+    streams.setTamper((chunk, n) => n === 20 ? null : chunk);
+    streams.sender.send(request);
+    await waitFor("the first offer", () => streams.sent.length === 1);
+    streams.receiver.receive(streams.sent[0]!);
+    await waitFor(
+      "the cut transfer given up",
+      () => streams.receiver.counters.receiveFailures === 1,
+    );
+    await waitFor("the leader told of it", () => streams.reports.length === 1);
+    assert.deepEqual(streams.reports, [false]);
+    assert.equal(streams.stepped.length, 0, "a half-received image is never stepped");
+    assert.equal(follower.stateMachine.get(encoder.encode("key-1")), null);
+
+    streams.setTamper(null);
+    streams.sender.send(request);
+    await waitFor("the second offer", () => streams.sent.length === 2);
+    streams.receiver.receive(streams.sent[1]!);
+    await waitFor("the staged snapshot", () => streams.stepped.length === 1);
+    const staged = (streams.stepped[0] as InstallSnapshot).snapshot;
+    follower.storage.transaction(() => {
+      follower.storage.persist({
+        hardState: { term: 2, vote: 0, commit: 60 },
+        entries: [],
+        snapshot: staged,
+      });
+      assert.equal(streams.receiver.install(staged), true);
+    });
+    assert.equal(follower.store.list(new Uint8Array(), { limit: 1000 }).length, 400);
+    assert.equal(stagingTableCount(follower), 0, "the switch-over drops the staging tables");
+  } finally {
+    closeSide(leader);
+    closeSide(follower);
+  }
+});
+
+Deno.test("SnapshotStreams: a changed chunk fails the image's SHA-256 and the image is never stepped", async () => {
+  const leader = openSide();
+  const follower = openSide();
+  try {
+    fillLeader(leader, 100, 60);
+    const streams = pair(leader, follower, { chunkBytes: 2048 });
+    // A chunk replaced by another valid one (as a sender with a bug would): only the
+    // whole-image checksum can tell.
+    let first: Uint8Array | null = null;
+    streams.setTamper((chunk, n) => {
+      if (n === 0) first = chunk;
+      return n === 1 ? first! : chunk;
+    });
+    streams.sender.send(request);
+    await waitFor("the offer", () => streams.sent.length === 1);
+    streams.receiver.receive(streams.sent[0]!);
+    await waitFor("the transfer given up", () => streams.receiver.counters.receiveFailures === 1);
+    assert.equal(streams.stepped.length, 0);
+  } finally {
+    closeSide(leader);
+    closeSide(follower);
+  }
+});
+
+Deno.test("SnapshotStreams: a restart drops a half-staged image, and staged references from the network are refused", () => {
+  const follower = openSide();
+  try {
+    createStaging(follower.storage);
+    assert.ok(stagingTableCount(follower) > 0);
+    const streams = new SnapshotStreams({
+      storage: follower.storage,
+      images: { openImage: () => Promise.reject(new Error("unused")) },
+      send: () => {},
+      step: () => assert.fail("nothing is stepped"),
+      report: () => {},
+      httpUrls: () => [],
+    });
+    assert.equal(stagingTableCount(follower), 0, "a new run starts without the old staging");
+    const forged: InstallSnapshot = {
+      ...request,
+      snapshot: { ...request.snapshot, data: encodeStagedReference("forged") },
+    };
+    assert.equal(streams.receive(forged), true, "taken, and dropped");
+    const whole: Snapshot = { ...request.snapshot, data: new Uint8Array([0x92, 1, 2]) };
+    assert.equal(
+      streams.receive({ ...request, snapshot: whole }),
+      false,
+      "a whole image goes to the core",
+    );
+    assert.equal(streams.install(whole), false);
+  } finally {
     closeSide(follower);
   }
 });
