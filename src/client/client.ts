@@ -31,7 +31,6 @@ import type { TxtResolver } from "../bootstrap/peer_source.ts";
 import type { BackupHeader } from "../backup/backup_file.ts";
 import { BACKUP_BEGIN_RPC } from "../backup/backup_rpcs.ts";
 import { fetchSealedChunks, TransferError } from "../backup/backup_transfer.ts";
-import { fetchSealedChunks, TransferError } from "../backup/backup_transfer.ts";
 import {
   COMPARE_AND_SET_RPC,
   DELETE_RPC,
