@@ -30,6 +30,18 @@ function closeSide(side: Side): void {
   Deno.removeSync(side.dir, { recursive: true });
 }
 
+/** Runs `fn` with a leader's and a follower's storage, removed afterwards. */
+async function withSides(fn: (leader: Side, follower: Side) => Promise<void>): Promise<void> {
+  const leader = openSide();
+  const follower = openSide();
+  try {
+    await fn(leader, follower);
+  } finally {
+    closeSide(leader);
+    closeSide(follower);
+  }
+}
+
 /** A leader-side state of `keys` pairs at applied index `index` (and a log entry there). */
 function fillLeader(side: Side, keys: number, index: number): void {
   side.storage.persist({
@@ -125,10 +137,8 @@ async function waitFor(what: string, condition: () => boolean): Promise<void> {
   }
 }
 
-Deno.test("SnapshotStreams: an image of many chunks is staged, verified, and switched over in the Ready's transaction", async () => {
-  const leader = openSide();
-  const follower = openSide();
-  try {
+Deno.test("SnapshotStreams: an image of many chunks is staged, verified, and switched over in the Ready's transaction", () =>
+  withSides(async (leader, follower) => {
     fillLeader(leader, 500, 60);
     const { sender, receiver, sent, stepped, reports } = pair(leader, follower, {
       chunkBytes: 2048,
@@ -164,11 +174,7 @@ Deno.test("SnapshotStreams: an image of many chunks is staged, verified, and swi
     assert.equal(follower.stateMachine.clusterId(), "snapshot-test");
     assert.ok(receiver.counters.received === 1);
     assert.equal(follower.storage.firstIndex(), 61);
-  } finally {
-    closeSide(leader);
-    closeSide(follower);
-  }
-});
+  }));
 
 function stagingTableCount(side: Side): number {
   return (side.storage.database.prepare(
@@ -176,10 +182,8 @@ function stagingTableCount(side: Side): number {
   ).get() as { count: number }).count;
 }
 
-Deno.test("SnapshotStreams: a transfer cut halfway is given up, nothing is stepped, and the next offer restarts it cleanly", async () => {
-  const leader = openSide();
-  const follower = openSide();
-  try {
+Deno.test("SnapshotStreams: a transfer cut halfway is given up, nothing is stepped, and the next offer restarts it cleanly", () =>
+  withSides(async (leader, follower) => {
     fillLeader(leader, 400, 60);
     const streams = pair(leader, follower, { chunkBytes: 2048 });
     streams.setTamper((chunk, n) => n === 20 ? null : chunk);
@@ -211,16 +215,10 @@ Deno.test("SnapshotStreams: a transfer cut halfway is given up, nothing is stepp
     });
     assert.equal(follower.store.list(new Uint8Array(), { limit: 1000 }).length, 400);
     assert.equal(stagingTableCount(follower), 0, "the switch-over drops the staging tables");
-  } finally {
-    closeSide(leader);
-    closeSide(follower);
-  }
-});
+  }));
 
-Deno.test("SnapshotStreams: a changed chunk fails the image's SHA-256 and the image is never stepped", async () => {
-  const leader = openSide();
-  const follower = openSide();
-  try {
+Deno.test("SnapshotStreams: a changed chunk fails the image's SHA-256 and the image is never stepped", () =>
+  withSides(async (leader, follower) => {
     fillLeader(leader, 100, 60);
     const streams = pair(leader, follower, { chunkBytes: 2048 });
     // A chunk replaced by another valid one (as a sender with a bug would): only the
@@ -235,11 +233,7 @@ Deno.test("SnapshotStreams: a changed chunk fails the image's SHA-256 and the im
     streams.receiver.receive(streams.sent[0]!);
     await waitFor("the transfer given up", () => streams.receiver.counters.receiveFailures === 1);
     assert.equal(streams.stepped.length, 0);
-  } finally {
-    closeSide(leader);
-    closeSide(follower);
-  }
-});
+  }));
 
 Deno.test("SnapshotStreams: a restart drops a half-staged image, and staged references from the network are refused", () => {
   const follower = openSide();
