@@ -415,11 +415,11 @@ export class RaftNode {
    * it is sent, not at compaction; it is at least as new as the core's snapshot.
    */
   #wholeSnapshot(): Snapshot {
-    return { metadata: this.appliedSnapshotMetadata(), data: this.#stateMachine.snapshotData() };
+    return { metadata: this.#appliedSnapshotMetadata(), data: this.#stateMachine.snapshotData() };
   }
 
   /** The position of the applied state: its index, that entry's term, the configuration. */
-  appliedSnapshotMetadata(): SnapshotMetadata {
+  #appliedSnapshotMetadata(): SnapshotMetadata {
     const index = this.#stateMachine.appliedIndex();
     const term = this.#storage.term(index);
     assert(term !== null, "the applied entry is in the log or is the snapshot's");
