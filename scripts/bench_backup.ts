@@ -20,12 +20,11 @@
 
 import { parseArgs } from "node:util";
 import { writeBackupFile } from "../src/backup/backup_file.ts";
-import { IMAGE_CHUNK_BYTES_DEFAULT, imageChunks } from "../src/backup/backup_image.ts";
+import { IMAGE_CHUNK_BYTES_DEFAULT } from "../src/backup/backup_image.ts";
 import { BlixardClient } from "../src/client/client.ts";
-import { SqliteStateStore, STATE_SCHEMA_VERSION } from "../src/state_machine/sqlite_state_store.ts";
-import { SqliteStorage } from "../src/storage/sqlite_storage.ts";
 import { NodeGroup } from "../tests/helpers/node_process.ts";
 import { checkRestore, restoreDataDir } from "../src/backup/restore.ts";
+import { writeSyntheticBackup } from "./synthetic_backup.ts";
 
 const { values } = parseArgs({
   options: {
@@ -37,46 +36,6 @@ const { values } = parseArgs({
 const keys = Number(values.keys);
 const valueBytes = Number(values["value-bytes"]);
 const runs = Number(values.runs);
-
-/** Writes a backup of `keys` pairs to `path`, as a member at index `keys + 3` would. */
-async function writeSyntheticBackup(path: string): Promise<number> {
-  const dir = Deno.makeTempDirSync({ prefix: "blixard-bench-image-" });
-  const storage = SqliteStorage.open(dir, { quickCheck: false });
-  try {
-    const store = new SqliteStateStore(storage);
-    const value = new Uint8Array(valueBytes).fill(0x61);
-    const encoder = new TextEncoder();
-    const index = keys + 3;
-    storage.transaction(() => {
-      for (let i = 0; i < keys; i++) {
-        store.put(encoder.encode(`key-${String(i).padStart(8, "0")}`), value);
-      }
-      store.setClusterId(crypto.randomUUID());
-      store.setAppliedConfState({ voters: [1], learners: [] });
-      store.setAppliedIndex(index);
-    });
-    const reader = storage.openSnapshotReader();
-    try {
-      const chunks = async function* () {
-        yield* imageChunks(reader, { chunkBytes: IMAGE_CHUNK_BYTES_DEFAULT });
-      };
-      const written = await writeBackupFile(path, {
-        clusterId: store.clusterId()!,
-        index,
-        term: 2,
-        createdAt: new Date().toISOString(),
-        nodeId: 1,
-        stateSchemaVersion: STATE_SCHEMA_VERSION,
-      }, chunks());
-      return written.bytes;
-    } finally {
-      reader.close();
-    }
-  } finally {
-    storage.close();
-    Deno.removeSync(dir, { recursive: true });
-  }
-}
 
 /** CPU time (user + system) of this process, ms. */
 function ownCpuMs(): number {
@@ -119,7 +78,7 @@ const scratch = Deno.makeTempDirSync({ prefix: "blixard-bench-backup-" });
 const group = new NodeGroup();
 try {
   const source = `${scratch}/synthetic.bak`;
-  const bytes = await writeSyntheticBackup(source);
+  const bytes = await writeSyntheticBackup(source, { keys, valueBytes });
   console.log(`state: ${keys} × ${valueBytes} B; backup file ${(bytes / 1e6).toFixed(1)} MB`);
   const restoreMs: number[] = [];
   const servingMs: number[] = [];

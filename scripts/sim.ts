@@ -121,6 +121,7 @@ interface Totals {
   terms: number;
   compactions: number;
   snapshotsInstalled: number;
+  snapshotTransfersBroken: number;
   messagesDropped: number;
   messagesDuplicated: number;
 }
@@ -138,6 +139,7 @@ function addReport(totals: Totals, report: SimulationReport): void {
   totals.terms += report.termsWithLeader;
   totals.compactions += report.compactions;
   totals.snapshotsInstalled += report.snapshotsInstalled;
+  totals.snapshotTransfersBroken += report.snapshotTransfersBroken;
   totals.messagesDropped += report.network.dropped;
   totals.messagesDuplicated += report.network.duplicated;
 }
@@ -191,7 +193,8 @@ function describeTotals(
     `${totals.messagesDropped} messages dropped, ${totals.messagesDuplicated} duplicated, ` +
     `${totals.added} members added, ${totals.removed} removed, ${totals.transfers} leadership transfers, ` +
     `${totals.terms} terms with a leader, ${totals.compactions} compactions, ` +
-    `${totals.snapshotsInstalled} snapshots installed`,
+    `${totals.snapshotsInstalled} snapshots installed (` +
+    `${totals.snapshotTransfersBroken} transfers broken between chunks)`,
   ].join("\n");
 }
 
@@ -211,6 +214,7 @@ function run(options: Options): number {
     terms: 0,
     compactions: 0,
     snapshotsInstalled: 0,
+    snapshotTransfersBroken: 0,
     messagesDropped: 0,
     messagesDuplicated: 0,
   };

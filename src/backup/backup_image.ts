@@ -15,6 +15,8 @@
 
 import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
 import { decodeMessagePack, encodeMessagePack } from "../state_machine/msgpack_codec.ts";
+import type { ConfState } from "../raft/types.ts";
+import { parseConfState } from "../storage/sqlite_storage.ts";
 
 /** The name prefix of the replicated state tables. */
 export const STATE_TABLE_PREFIX = "sm_";
@@ -29,24 +31,30 @@ export class BackupImageError extends Error {
   override name = "BackupImageError";
 }
 
-/** Where the image stands in the log: its applied index, that entry's term, the cluster id. */
+/**
+ * Where the image stands in the log: its applied index, that entry's term, the cluster id,
+ * and the configuration after that entry.
+ */
 export interface ImagePosition {
   index: number;
   term: number;
   clusterId: string | null;
+  confState: ConfState;
 }
 
 /** The applied position of the database `reader` sees (the snapshot it reads). */
 export function imagePosition(reader: DatabaseSync): ImagePosition {
-  const state = reader.prepare("SELECT applied_index, cluster_id FROM sm_state WHERE id = 1")
-    .get() as { applied_index: number; cluster_id: string | null };
+  const state = reader.prepare(
+    "SELECT applied_index, cluster_id, conf_state FROM sm_state WHERE id = 1",
+  ).get() as { applied_index: number; cluster_id: string | null; conf_state: string };
   const index = state.applied_index;
   // The applied entry is in the log, or it is the snapshot's last entry.
   const row = (reader.prepare("SELECT term FROM raft_log WHERE log_index = ?").get(index) ??
     reader.prepare("SELECT term FROM raft_snapshot WHERE log_index = ?").get(index)) as
       | { term: number }
       | undefined;
-  return { index, term: row?.term ?? 0, clusterId: state.cluster_id };
+  const confState = parseConfState(state.conf_state) ?? { voters: [], learners: [] };
+  return { index, term: row?.term ?? 0, clusterId: state.cluster_id, confState };
 }
 
 /** The replicated state tables of `database`, by name. */

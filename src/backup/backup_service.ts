@@ -13,10 +13,16 @@
  * At most `BACKUPS_MAX` backups run at once, and one that is not read from for
  * `BACKUP_IDLE_MS` is dropped: an open snapshot keeps the WAL from being checkpointed.
  *
+ * The same sessions carry Raft snapshots to followers (`openImage`, used by
+ * `src/snapshot/`): the image, then a sealed SHA-256 of every chunk (`ImageDigest`), on
+ * the same route; they count against `IMAGE_SENDS_MAX` instead.
+ *
  * @module
  */
 
 import type { DatabaseSync } from "node:sqlite";
+import { createHash, type Hash } from "node:crypto";
+import { encodeMessagePack } from "../state_machine/msgpack_codec.ts";
 import { getLogger } from "../log/logging.ts";
 import type { RaftNode } from "../node/replication/raft_node.ts";
 import { ClusterError } from "../node/replication/cluster_error.ts";
@@ -24,7 +30,7 @@ import type { KvStateMachine } from "../state_machine/kv_state_machine.ts";
 import { STATE_SCHEMA_VERSION } from "../state_machine/sqlite_state_store.ts";
 import type { SqliteStorage } from "../storage/sqlite_storage.ts";
 import { RpcError, type RpcResponseOf, type RpcServer } from "../transport/rpc.ts";
-import { imageChunks, imagePosition } from "./backup_image.ts";
+import { imageChunks, type ImagePosition, imagePosition } from "./backup_image.ts";
 import { BACKUP_BEGIN_RPC } from "./backup_rpcs.ts";
 import { importTransferKey, newTransferKey, sealFrame } from "./backup_transfer.ts";
 
@@ -34,6 +40,32 @@ const log = getLogger(["blixard", "backup"]);
 export const BACKUPS_MAX = 2;
 /** A backup not read from for this long is dropped. */
 export const BACKUP_IDLE_MS = 30_000;
+/** Snapshot images (`openImage`) a member serves at once: one per follower that needs one. */
+export const IMAGE_SENDS_MAX = 8;
+
+/** An image opened by `openImage`: its one-time id, its transfer key, where it stands. */
+export interface OpenedImage {
+  id: string;
+  key: Uint8Array;
+  position: ImagePosition;
+}
+
+/** How `openImage` serves an image. */
+export interface OpenImageOptions {
+  chunkBytes: number;
+  /** Dropped when not read from for this long. */
+  idleMs: number;
+  /** Called once: `true` after the last chunk left, `false` when dropped before. */
+  onEnd(ok: boolean): void;
+}
+
+/**
+ * The chunk after the last image chunk of an `openImage` stream: the SHA-256 of every image
+ * chunk in order, a MessagePack map (image chunks are arrays).
+ */
+export function encodeImageDigest(sha256: Uint8Array): Uint8Array {
+  return encodeMessagePack({ sha256 });
+}
 
 interface Session {
   reader: DatabaseSync;
@@ -46,6 +78,8 @@ interface Session {
   startedAtMs: number;
   chunkCount: number;
   bytes: number;
+  /** Set for `openImage` sessions: the running digest, the idle bound, the outcome. */
+  image: { digest: Hash; idleMs: number; onEnd(ok: boolean): void } | null;
 }
 
 /** What the service needs from the node. */
@@ -103,19 +137,7 @@ export class BackupService {
           `read index ${readIndex}); ask another member`,
       );
     }
-    const backupId = crypto.randomUUID();
-    const key = newTransferKey();
-    this.#sessions.set(backupId, {
-      reader,
-      chunks: imageChunks(reader, { chunkBytes: request.chunkBytes }),
-      key: await importTransferKey(key),
-      streaming: false,
-      idleTimer: this.#idleTimer(backupId),
-      index: position.index,
-      startedAtMs: performance.now(),
-      chunkCount: 0,
-      bytes: 0,
-    });
+    const { id: backupId, key } = await this.#open(reader, request.chunkBytes, null);
     log.info("backup {backupId} started at index {index} (term {term})", {
       backupId,
       index: position.index,
@@ -134,6 +156,53 @@ export class BackupService {
   }
 
   /**
+   * Opens the image as applied now (a consistent read) for a snapshot transfer, served by
+   * `stream` like a backup, followed by its digest. Throws `RpcError("overloaded")` when
+   * `IMAGE_SENDS_MAX` are open.
+   */
+  async openImage(options: OpenImageOptions): Promise<OpenedImage> {
+    const images = [...this.#sessions.values()].filter((session) => session.image !== null);
+    if (this.#closed) throw new RpcError("stopping", "the node is stopping");
+    if (images.length >= IMAGE_SENDS_MAX) {
+      throw new RpcError("overloaded", `${IMAGE_SENDS_MAX} snapshot transfers are in progress`);
+    }
+    const reader = this.#options.storage.openSnapshotReader();
+    const position = imagePosition(reader);
+    const image = { digest: createHash("sha256"), idleMs: options.idleMs, onEnd: options.onEnd };
+    const { id, key } = await this.#open(reader, options.chunkBytes, image);
+    return { id, key, position };
+  }
+
+  async #open(
+    reader: DatabaseSync,
+    chunkBytes: number,
+    image: Session["image"],
+  ): Promise<{ id: string; key: Uint8Array }> {
+    const id = crypto.randomUUID();
+    const key = newTransferKey();
+    let cryptoKey: CryptoKey;
+    try {
+      cryptoKey = await importTransferKey(key);
+    } catch (error) {
+      reader.close();
+      throw error;
+    }
+    this.#sessions.set(id, {
+      reader,
+      chunks: imageChunks(reader, { chunkBytes }),
+      key: cryptoKey,
+      streaming: false,
+      idleTimer: this.#idleTimer(id, image?.idleMs ?? BACKUP_IDLE_MS),
+      index: imagePosition(reader).index,
+      startedAtMs: performance.now(),
+      chunkCount: 0,
+      bytes: 0,
+      image,
+    });
+    return { id, key };
+  }
+
+  /**
    * The sealed chunks of backup `backupId` as an HTTP body, read as it is pulled; `null`
    * when there is no such backup or its stream was already taken.
    */
@@ -141,7 +210,9 @@ export class BackupService {
     const session = this.#sessions.get(backupId);
     if (session === undefined || session.streaming) return null;
     session.streaming = true;
+    const idleMs = session.image?.idleMs ?? BACKUP_IDLE_MS;
     let sequence = 1;
+    let digestSent = false;
     return new ReadableStream<Uint8Array>({
       pull: async (controller) => {
         clearTimeout(session.idleTimer);
@@ -151,10 +222,19 @@ export class BackupService {
         }
         try {
           const next = session.chunks.next();
+          if (next.done && session.image !== null && !digestSent) {
+            // The image's own checksum, sealed like its chunks, before the end marker.
+            digestSent = true;
+            const digest = encodeImageDigest(new Uint8Array(session.image.digest.digest()));
+            controller.enqueue(await sealFrame(session.key, sequence++, digest));
+            session.idleTimer = this.#idleTimer(backupId, idleMs);
+            return;
+          }
           const chunk = next.done ? new Uint8Array(0) : next.value;
           controller.enqueue(await sealFrame(session.key, sequence++, chunk));
-          session.idleTimer = this.#idleTimer(backupId);
+          session.idleTimer = this.#idleTimer(backupId, idleMs);
           if (!next.done) {
+            session.image?.digest.update(chunk);
             session.chunkCount += 1;
             session.bytes += chunk.length;
             return;
@@ -171,12 +251,20 @@ export class BackupService {
   }
 
   #checkCapacity(): void {
-    if (this.#sessions.size >= BACKUPS_MAX) {
+    const backups = [...this.#sessions.values()].filter((session) => session.image === null);
+    if (backups.length >= BACKUPS_MAX) {
       throw new RpcError("overloaded", `${BACKUPS_MAX} backups are in progress; retry later`);
     }
   }
 
   #finished(backupId: string, session: Session): void {
+    if (session.image !== null) {
+      this.#sessions.delete(backupId);
+      session.image.onEnd(true);
+      session.image = null;
+      this.#drop(backupId, session);
+      return;
+    }
     log.info("backup {backupId} done: index {index}, {chunks} chunks, {bytes} bytes in {ms} ms", {
       backupId,
       index: session.index,
@@ -187,22 +275,23 @@ export class BackupService {
     this.#drop(backupId);
   }
 
-  #idleTimer(backupId: string): ReturnType<typeof setTimeout> {
+  #idleTimer(backupId: string, idleMs: number): ReturnType<typeof setTimeout> {
     return setTimeout(() => {
       log.warn("backup {backupId} dropped: not read from for {seconds} s", {
         backupId,
-        seconds: BACKUP_IDLE_MS / 1000,
+        seconds: idleMs / 1000,
       });
       this.#drop(backupId);
-    }, BACKUP_IDLE_MS);
+    }, idleMs);
   }
 
-  #drop(backupId: string): void {
-    const session = this.#sessions.get(backupId);
+  #drop(backupId: string, ended?: Session): void {
+    const session = ended ?? this.#sessions.get(backupId);
     if (session === undefined) return;
     this.#sessions.delete(backupId);
     clearTimeout(session.idleTimer);
     session.chunks.return(undefined);
     session.reader.close();
+    session.image?.onEnd(false);
   }
 }

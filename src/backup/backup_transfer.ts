@@ -113,6 +113,50 @@ export async function* openFrames(
   }
 }
 
+/**
+ * GETs `url` (a member's `/backup?id=…`) and opens its sealed chunks with `key`. Aborted
+ * when the member sends nothing for `idleMs`, not after a fixed total: a large state takes
+ * as long as it takes. Throws `TransferError` when the member cannot be reached or does
+ * not answer 200 (the message names the URL's origin); errors while reading come from
+ * `openFrames`.
+ */
+export async function fetchSealedChunks(
+  url: URL,
+  key: Uint8Array,
+  options: { idleMs: number; signal?: AbortSignal },
+): Promise<AsyncGenerator<Uint8Array>> {
+  const idle = new AbortController();
+  const signal = options.signal === undefined
+    ? idle.signal
+    : AbortSignal.any([idle.signal, options.signal]);
+  let timer = setTimeout(() => idle.abort(new Error("no data")), options.idleMs);
+  const response = await fetch(url, { signal }).catch((error) => {
+    clearTimeout(timer);
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new TransferError(`GET ${url.origin}${url.pathname}: ${reason}`);
+  });
+  if (!response.ok || response.body === null) {
+    clearTimeout(timer);
+    await response.body?.cancel();
+    throw new TransferError(
+      `GET ${url.origin}${url.pathname} answered ${response.status}: start the transfer again`,
+    );
+  }
+  const frames = openFrames(response.body, await importTransferKey(key));
+  async function* chunks(): AsyncGenerator<Uint8Array> {
+    try {
+      for await (const chunk of frames) {
+        clearTimeout(timer);
+        yield chunk;
+        timer = setTimeout(() => idle.abort(new Error("no data")), options.idleMs);
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  return chunks();
+}
+
 /** Exact reads from a byte stream. */
 class StreamInput {
   readonly #reader: ReadableStreamDefaultReader<Uint8Array>;

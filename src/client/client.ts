@@ -30,8 +30,7 @@ import type { PeerCache } from "../bootstrap/peer_cache.ts";
 import type { TxtResolver } from "../bootstrap/peer_source.ts";
 import type { BackupHeader } from "../backup/backup_file.ts";
 import { BACKUP_BEGIN_RPC } from "../backup/backup_rpcs.ts";
-import { importTransferKey, openFrames } from "../backup/backup_transfer.ts";
-import { reasonOf } from "../util/errors.ts";
+import { fetchSealedChunks, TransferError } from "../backup/backup_transfer.ts";
 import {
   COMPARE_AND_SET_RPC,
   DELETE_RPC,
@@ -235,35 +234,11 @@ export class BlixardClient {
     );
     const url = new URL(options.httpUrl);
     url.searchParams.set("id", backupId);
-    // Aborted when the member sends nothing for `timeoutMs`, not after a fixed total: a
-    // large state takes as long as it takes.
-    const idle = new AbortController();
-    let timer = setTimeout(() => idle.abort(new Error("no data")), timeoutMs);
-    const response = await fetch(url, { signal: idle.signal }).catch((error) => {
-      clearTimeout(timer);
-      throw new ClientError("unavailable", `GET ${url.origin}/backup: ${reasonOf(error)}`);
+    const chunks = await fetchSealedChunks(url, key, { idleMs: timeoutMs }).catch((error) => {
+      if (!(error instanceof TransferError)) throw error;
+      throw new ClientError("unavailable", error.message.replace("the transfer", "the backup"));
     });
-    if (!response.ok || response.body === null) {
-      clearTimeout(timer);
-      await response.body?.cancel();
-      throw new ClientError(
-        "unavailable",
-        `GET ${url.origin}/backup answered ${response.status}: start the backup again`,
-      );
-    }
-    const frames = openFrames(response.body, await importTransferKey(key));
-    async function* chunks(): AsyncGenerator<Uint8Array> {
-      try {
-        for await (const chunk of frames) {
-          clearTimeout(timer);
-          yield chunk;
-          timer = setTimeout(() => idle.abort(new Error("no data")), timeoutMs);
-        }
-      } finally {
-        clearTimeout(timer);
-      }
-    }
-    return { header, chunks: chunks() };
+    return { header, chunks };
   }
 
   /** The `/status` of the node the client talks to. */

@@ -161,6 +161,21 @@ export class SqliteStorage implements DurableStorage {
     return { hardState: { ...this.#view.hardState }, confState };
   }
 
+  /**
+   * The configuration in force after entry `index` (from the snapshot's and the membership
+   * entries up to `index`): what a snapshot at `index` records. `index` must be in the log.
+   */
+  confStateAt(index: number): ConfState {
+    assert(
+      index >= this.#view.snapshot.index && index <= this.#view.lastIndex,
+      "the index is in the log",
+      { detail: () => `index ${index}, log ${this.#view.snapshot.index}..${this.#view.lastIndex}` },
+    );
+    const rows = this.#statements.selectMembership.all() as unknown as LogRow[];
+    const entries = rows.map(rowToEntry).filter((entry) => entry.index <= index);
+    return confStateAfter(this.#view.snapshot.confState, entries);
+  }
+
   /** Entries in `[low, high)`: the first always, then as many as fit in `maxBytes`. */
   entries(low: number, high: number, maxBytes: number): Entry[] {
     assert(

@@ -123,6 +123,19 @@ export class RaftTransport {
     }
   }
 
+  /**
+   * Opens a connection to member `nodeId` now, sending nothing. A learner that joined again
+   * after a kill -9 calls it for its leader: a learner sends nothing on its own, and the
+   * leader's old connection to the dead process swallows every message until QUIC's idle
+   * timeout; a connection from the peer moves the leader to it at once (`#accept`).
+   */
+  greet(nodeId: NodeId): void {
+    if (this.#closed) return;
+    this.#connect(nodeId).catch((error) => {
+      log.debug("cannot greet node {nodeId}: {error}", { nodeId, error });
+    });
+  }
+
   /** Closes every link and connection. */
   close(): void {
     this.#closed = true;

@@ -11,7 +11,15 @@
  */
 
 import type { CrashPoint } from "../../src/node/replication/ready_driver.ts";
-import type { Entry, Message, NodeId, ReadState, Ready, Snapshot } from "../../src/raft/types.ts";
+import type {
+  Entry,
+  InstallSnapshot,
+  Message,
+  NodeId,
+  ReadState,
+  Ready,
+  Snapshot,
+} from "../../src/raft/types.ts";
 import type { ApplyResult } from "../../src/state_machine/apply_result.ts";
 import { MemoryStorage } from "../../src/storage/memory_storage.ts";
 import { PromiseChecker } from "./promise_checker.ts";
@@ -64,6 +72,23 @@ interface NodeSlot {
   term: number;
 }
 
+/**
+ * A snapshot travels as chunks of this many bytes of its image, one chunk per unit of time,
+ * as the node streams one (`src/snapshot/`): a crash of either end, or a cut link, between
+ * two chunks breaks the transfer, and the receiver never sees any of it.
+ */
+const SNAPSHOT_CHUNK_BYTES = 16;
+/** At most this many chunks per snapshot, so that a transfer outlasts no election timeout. */
+const SNAPSHOT_CHUNKS_MAX = 40;
+
+/** A snapshot on its way, chunk by chunk, between two incarnations of its nodes. */
+interface SnapshotTransfer {
+  message: InstallSnapshot;
+  sender: SimNode;
+  receiver: SimNode;
+  chunksLeft: number;
+}
+
 /** Ready rounds per unit of time before the loop is declared stuck (it must settle). */
 const READY_ROUNDS_MAX = 1000;
 
@@ -76,6 +101,9 @@ export class SimCluster {
   readonly promises = new PromiseChecker();
   /** Snapshots nodes installed from their leader. */
   snapshotsInstalled = 0;
+  /** Snapshot transfers broken between two chunks (a crash or a cut link). */
+  snapshotTransfersBroken = 0;
+  readonly #transfers: SnapshotTransfer[] = [];
   readonly #options: SimClusterOptions;
   readonly #slots = new Map<NodeId, NodeSlot>();
   /** Transport reports (snapshot sent, peer unreachable) delivered after the current Ready. */
@@ -227,6 +255,7 @@ export class SimCluster {
         slot.node.driver.schedule();
       }
     }
+    this.#moveSnapshotChunks();
     for (
       let message = this.network.deliverNext(this.now);
       message !== undefined;
@@ -321,11 +350,47 @@ export class SimCluster {
 
   #send(node: SimNode, message: Message): void {
     this.promises.observeSent(message);
-    const outcome = this.network.send(message, this.now);
     if (message.type === "InstallSnapshot") {
-      this.#reports.push(() => node.core.reportSnapshot(message.to, outcome === "sent"));
-    } else if (outcome === "blocked") {
+      const receiver = this.live(message.to);
+      if (receiver === undefined || this.network.isBlocked(message.from, message.to)) {
+        this.#reports.push(() => node.core.reportSnapshot(message.to, false));
+        return;
+      }
+      const chunks = Math.ceil(message.snapshot.data.length / SNAPSHOT_CHUNK_BYTES);
+      const chunksLeft = Math.min(SNAPSHOT_CHUNKS_MAX, Math.max(1, chunks));
+      this.#transfers.push({ message, sender: node, receiver, chunksLeft });
+      return;
+    }
+    const outcome = this.network.send(message, this.now);
+    if (outcome === "blocked") {
       this.#reports.push(() => node.core.reportUnreachable(message.to));
+    }
+  }
+
+  /**
+   * Moves every snapshot transfer on by one chunk. One whose sender or receiver crashed (or
+   * restarted: another incarnation) or whose link is cut is given up, as the node's streams
+   * give up, and its sender hears so; the last chunk hands the message to the network (its
+   * delays and losses apply) and the sender hears that it was sent.
+   */
+  #moveSnapshotChunks(): void {
+    for (const transfer of [...this.#transfers]) {
+      const { message, sender, receiver } = transfer;
+      const broken = this.live(message.from) !== sender || this.live(message.to) !== receiver ||
+        this.network.isBlocked(message.from, message.to);
+      transfer.chunksLeft -= broken ? 0 : 1;
+      if (!broken && transfer.chunksLeft > 0) continue;
+      this.#transfers.splice(this.#transfers.indexOf(transfer), 1);
+      if (broken) {
+        this.snapshotTransfersBroken += 1;
+        this.trace(
+          `snapshot ${message.from}->${message.to} broken with ${transfer.chunksLeft} chunks to go`,
+        );
+      }
+      const outcome = broken ? "blocked" : this.network.send(message, this.now);
+      if (this.live(message.from) === sender) {
+        this.#reports.push(() => sender.core.reportSnapshot(message.to, outcome === "sent"));
+      }
     }
   }
 

@@ -132,7 +132,7 @@ Deno.test("simulation catches a disk that loses acknowledged writes on restart",
 });
 
 Deno.test("simulation catches a follower's vote sent before its fsync, then lost in a crash", () => {
-  for (const seed of [5, 13, 18]) {
+  for (const seed of [2, 15, 18]) {
     const failure = sabotagedFailure(seed, "crashes", "earlyVotes");
     assert.equal(failure.kind, "safety");
     assert.match(failure.message, /granted its vote in term \d+ to \d+, but restarts with/);

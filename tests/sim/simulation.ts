@@ -39,6 +39,8 @@ export interface SimulationReport {
   termsWithLeader: number;
   compactions: number;
   snapshotsInstalled: number;
+  /** Snapshot transfers broken between two chunks. */
+  snapshotTransfersBroken: number;
   network: NetworkStatistics;
   /** The highest commit index any node reached. */
   committedIndexMax: number;
@@ -298,6 +300,7 @@ class Run {
       termsWithLeader: this.#cluster.checker.termsWithLeader,
       compactions: this.#compactions,
       snapshotsInstalled: this.#cluster.snapshotsInstalled,
+      snapshotTransfersBroken: this.#cluster.snapshotTransfersBroken,
       network: this.#cluster.network.statistics,
       committedIndexMax: this.#cluster.checker.committedIndexMax,
     };

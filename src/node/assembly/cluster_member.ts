@@ -13,7 +13,7 @@ import { reasonOf } from "../../util/errors.ts";
 import type { NodeMetrics } from "../../http/metrics.ts";
 import { getLogger } from "../../log/logging.ts";
 import { isMember } from "../../raft/membership.ts";
-import { NO_NODE } from "../../raft/types.ts";
+import { type Message, NO_NODE } from "../../raft/types.ts";
 import {
   ANNOUNCE_RPC,
   REMOVE_RPC,
@@ -74,6 +74,13 @@ export interface ClusterMemberOptions {
   metrics: NodeMetrics;
   /** Releases the node's resources (HTTP, endpoint, storage, lock) once the member stopped. */
   onStop: () => Promise<void>;
+  /** Entries between compactions (`BLIXARD_SNAPSHOT_INTERVAL_ENTRIES`, for tests). */
+  snapshotIntervalEntries?: number;
+  /**
+   * Takes a Raft message before the core does (`true`: taken): an offer of a streamed
+   * snapshot, which `SnapshotStreams` fetches and steps once it is staged.
+   */
+  takeMessage?: (message: Message) => boolean;
 }
 
 /** The node as a cluster member. */
@@ -107,12 +114,17 @@ export class ClusterMember {
       stateMachine: state.stateMachine,
       timing: DEFAULT_RAFT_TIMING,
       send: (messages) => this.#transport.send(messages),
+      ...(options.snapshotIntervalEntries === undefined
+        ? {}
+        : { snapshotIntervalEntries: options.snapshotIntervalEntries }),
     });
     this.#transport = new RaftTransport({
       endpoint: options.endpoint,
       nodeId,
       directory: this.directory,
-      onMessage: (message) => this.raft.step(message),
+      onMessage: (message) => {
+        if (options.takeMessage?.(message) !== true) this.raft.step(message);
+      },
       onUnreachable: (peerId) => this.raft.reportUnreachable(peerId),
       onLogLineSuppressed: () => options.metrics.recordLogLineSuppressed("raft_connection_refused"),
     });
@@ -152,6 +164,11 @@ export class ClusterMember {
   /** False once stopping: `/health` answers 503. */
   get isServing(): boolean {
     return this.#stopping === null;
+  }
+
+  /** Sends Raft messages as they are, past the core (a streamed snapshot's offer). */
+  sendRaftMessages(messages: Message[]): void {
+    this.#transport.send(messages);
   }
 
   /** Starts the transport, the Raft loop and the autopilot. */
@@ -210,7 +227,10 @@ export class ClusterMember {
       },
       signal: this.#abort.signal,
     }).then(
-      () => this.#refreshMembers(),
+      (joined) => {
+        this.#refreshMembers();
+        this.#transport?.greet(joined.leaderId);
+      },
       (error) => {
         if (this.#stopping !== null) return;
         const message = error instanceof JoinRefusedError ? error.message : reasonOf(error);

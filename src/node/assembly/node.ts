@@ -58,6 +58,12 @@ import { DATABASE_FILE_NAME } from "../../storage/sqlite_storage.ts";
 import { BackupService } from "../../backup/backup_service.ts";
 import { checkRestore, restoreDataDir } from "../../backup/restore.ts";
 import { NodeDiscovery } from "../../discovery/node_discovery.ts";
+import { SnapshotStreams } from "../../snapshot/snapshot_streams.ts";
+import {
+  snapshotHttpUrls,
+  type SnapshotSettings,
+  snapshotSettingsFromEnv,
+} from "../../snapshot/snapshot_settings.ts";
 
 const log = getLogger(["blixard", "node"]);
 
@@ -89,6 +95,12 @@ export async function startNode(config: NodeConfig): Promise<Node> {
 
 async function assemble(config: NodeConfig, resources: ResourceStack): Promise<Node> {
   const startedAtMs = performance.now();
+  let snapshotSettings: SnapshotSettings;
+  try {
+    snapshotSettings = snapshotSettingsFromEnv();
+  } catch (error) {
+    throw new StartupError((error as Error).message, { cause: error });
+  }
   const clusterSecret = await readClusterSecret(config);
   // Computed now: once the HTTP server answers, the start must not yield to the event loop
   // again (a /health 200 tells a supervisor the node is up and may be signalled).
@@ -202,6 +214,7 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
         member !== null && member.directory.memberIdOf(p2pNodeId) !== null,
     });
   resources.push("RPC client", () => rpcClient.close());
+  let snapshots: SnapshotStreams | null = null;
   member = new ClusterMember({
     config,
     clusterSecret,
@@ -211,6 +224,10 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
     joinProgress,
     metrics,
     onStop: () => resources.releaseAll(),
+    ...(snapshotSettings.intervalEntries === undefined
+      ? {}
+      : { snapshotIntervalEntries: snapshotSettings.intervalEntries }),
+    takeMessage: (message) => snapshots?.receive(message) === true,
   });
   member.service.register(gate?.guard(rpcServer) ?? rpcServer);
   backups = new BackupService({
@@ -221,6 +238,21 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
   });
   backups.register(gate?.guard(rpcServer) ?? rpcServer);
   resources.push("backups", () => backups?.close());
+  snapshots = new SnapshotStreams({
+    storage: state.storage,
+    images: backups,
+    send: (messages) => member?.sendRaftMessages(messages),
+    step: (message) => member?.raft.step(message),
+    report: (nodeId, ok) => member?.raft.reportSnapshot(nodeId, ok),
+    httpUrls: () =>
+      snapshotHttpUrls({ host: config.httpHost, port: http.port }, endpoint.addresses()),
+    ...(snapshotSettings.chunkBytes === undefined
+      ? {}
+      : { chunkBytes: snapshotSettings.chunkBytes }),
+  });
+  member.raft.useSnapshotTransport(snapshots);
+  member.raft.on({ afterReady: () => snapshots?.readyHandled() });
+  resources.push("snapshots", () => snapshots?.close());
   const { observeJoinPhase } = registerClusterMetrics(metrics, {
     status,
     raft: () => member?.raft ?? null,

@@ -60,6 +60,15 @@ export function openClusterState(
     const stateMachine = new KvStateMachine(new SqliteStateStore(storage));
     const self = selfMemberInfo(config.nodeId, context.endpoint);
     const { hardState } = storage.initialState();
+    // A joiner stopped before its log held anything (killed while it received its first
+    // snapshot) knows no member to restart with: it joins again, keeping its term and vote.
+    const unfinishedJoin = storage.lastIndex() === 0 && config.peers.length > 0 &&
+      !config.forceNewCluster;
+    if (hardState.term > 0 && unfinishedJoin) {
+      log.info("this data dir holds no log yet (a join that did not finish): joining again");
+      recordSecretFingerprint(context.dataDirPath, context.secretFingerprint ?? null);
+      return { storage, stateMachine, start: "join", self, forced: null };
+    }
     if (hardState.term > 0 || storage.lastIndex() > 0) {
       checkOwnership(stateMachine, self, storage.path);
       checkSecretFingerprint(context.dataDirPath, context.secretFingerprint ?? null);

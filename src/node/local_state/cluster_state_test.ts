@@ -50,6 +50,13 @@ function startModeOf(
   return state.start;
 }
 
+/** A data dir whose Raft state is a term and a vote, and no log. */
+function persistVoteOnly(dataDir: string): void {
+  const storage = SqliteStorage.open(dataDir);
+  storage.persist({ hardState: { term: 3, vote: 2, commit: 0 }, entries: [], snapshot: null });
+  storage.close();
+}
+
 /** Applies the whole log to the state machine, as the node's Ready loop does once it runs. */
 function applyLog(dataDir: string): void {
   const storage = SqliteStorage.open(dataDir);
@@ -116,10 +123,21 @@ Deno.test("openClusterState() restarts from Raft state even when --peers is give
 
 Deno.test("openClusterState() restarts a node that has only voted: a term alone is Raft state", () =>
   withDataDir((dataDir) => {
+    persistVoteOnly(dataDir);
+    assert.equal(startModeOf(dataDir), "restart");
+  }));
+
+Deno.test("openClusterState() joins again through --peers when the data dir holds a term but no log, keeping the term and vote", () =>
+  withDataDir((dataDir) => {
+    persistVoteOnly(dataDir);
+    // A joiner killed before its first snapshot was installed knows no member to restart with.
+    assert.equal(startModeOf(dataDir, { peers: ["127.0.0.1:7002"] }), "join");
     const storage = SqliteStorage.open(dataDir);
-    storage.persist({ hardState: { term: 3, vote: 2, commit: 0 }, entries: [], snapshot: null });
-    storage.close();
-    assert.equal(startModeOf(dataDir, { peers: ["127.0.0.1:7002"] }), "restart");
+    try {
+      assert.deepEqual(storage.initialState().hardState, { term: 3, vote: 2, commit: 0 });
+    } finally {
+      storage.close();
+    }
   }));
 
 Deno.test("openClusterState() refuses a data dir that belongs to another node id, naming both", () =>
