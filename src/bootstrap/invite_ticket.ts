@@ -109,7 +109,13 @@ export function encodeInviteTicket(ticket: InviteTicket): string {
   if (members.length === 0) {
     throw new InviteTicketError("no member has an address or relay URL to put in a ticket");
   }
-  const body = encodeMessagePack([ticket.clusterId, ticket.expiresAtMs, ticket.token, members]);
+  return sealTicketBody(
+    encodeMessagePack([ticket.clusterId, ticket.expiresAtMs, ticket.token, members]),
+  );
+}
+
+/** The ticket text of the MessagePack `body`: prefix, body and checksum. */
+export function sealTicketBody(body: Uint8Array): string {
   const checked = new Uint8Array(body.length + CHECKSUM_BYTES);
   checked.set(body);
   checked.set(checksumOf(body), body.length);
@@ -135,6 +141,9 @@ export function decodeInviteTicket(text: string): InviteTicket {
     );
   }
   const encoded = trimmed.slice(TICKET_PREFIX.length);
+  if (encoded.length === 0) {
+    throw new InviteTicketError("nothing follows blx1: copy the whole ticket");
+  }
   if (!/^[A-Za-z0-9_-]+$/.test(encoded)) {
     throw new InviteTicketError(
       "it holds characters other than base64url after blx1: copy it again, whole",
