@@ -26,6 +26,7 @@ import type { MemberInfo } from "../state_machine/member_info.ts";
 import { COMMAND_LIMITS } from "../state_machine/commands.ts";
 import { bytesEqual } from "../state_machine/byte_keys.ts";
 import { isValidEndpointId } from "../transport/iroh.ts";
+import { BootstrapInfoSchema } from "./bootstrap_info.ts";
 
 /** What every ticket of this layout starts with. */
 export const TICKET_PREFIX = "blx1";
@@ -173,14 +174,26 @@ export function decodeInviteTicket(text: string): InviteTicket {
   }
   const [clusterId, expiresAtMs, token, rows] = parsed.data;
   const members = rows.map(([nodeId, key, addresses, relayUrl]) => {
-    const p2pNodeId = Buffer.from(key).toString("hex");
-    if (!isValidEndpointId(p2pNodeId)) {
-      throw new InviteTicketError(`member ${nodeId} has a key that is not an Iroh endpoint id`);
+    // The rules of a /bootstrap answer: an Iroh key, dialable addresses, an http(s) relay.
+    const checked = BootstrapInfoSchema.safeParse({
+      node_id: nodeId,
+      p2p_node_id: Buffer.from(key).toString("hex"),
+      p2p_addresses: addresses,
+      p2p_relay_url: relayUrl,
+    });
+    if (!checked.success) {
+      const issue = checked.error.issues[0];
+      throw new InviteTicketError(
+        `member ${nodeId}: ${issue?.path.join(".")}: ${issue?.message ?? "invalid"}`,
+      );
     }
-    if (addresses.length === 0 && relayUrl === null) {
-      throw new InviteTicketError(`member ${nodeId} has neither an address nor a relay URL`);
-    }
-    return { nodeId, p2pNodeId, addresses, relayUrl };
+    const info = checked.data;
+    return {
+      nodeId,
+      p2pNodeId: info.p2p_node_id,
+      addresses: info.p2p_addresses,
+      relayUrl: info.p2p_relay_url,
+    };
   });
   return { clusterId, expiresAtMs, token: new Uint8Array(token), members };
 }

@@ -128,7 +128,12 @@ export class ClusterMember {
       onUnreachable: (peerId) => this.raft.reportUnreachable(peerId),
       onLogLineSuppressed: () => options.metrics.recordLogLineSuppressed("raft_connection_refused"),
     });
-    this.membership = new MembershipManager({ nodeId, raft: this.raft, directory: this.directory });
+    this.membership = new MembershipManager({
+      nodeId,
+      raft: this.raft,
+      directory: this.directory,
+      inviteRefusal: (use) => state.stateMachine.inviteRefusal(use.tokenHash, use.nowMs),
+    });
     this.service = new ClusterService({
       nodeId,
       raft: this.raft,
@@ -139,6 +144,7 @@ export class ClusterMember {
       status: () => this.status(),
       leave: (signal) => this.leave(signal),
       joins: this.#joins,
+      clusterSecret: options.clusterSecret,
     });
     this.#removalWatch = this.#watchForRemoval();
     this.#learnKnownMembers();
@@ -214,6 +220,7 @@ export class ClusterMember {
       ...(firstSeed === undefined ? {} : { firstSeed }),
       ...(discoverSeed === undefined ? {} : { discoverSeed }),
       peers: config.peers,
+      ticket: config.joinTicket,
       endpoint,
       self: state.self,
       directory: this.directory,

@@ -24,7 +24,9 @@ export type ClusterErrorCode =
   /** A membership change is in progress; this one waits its turn or is retried. */
   | "busy"
   /** The node is stopping. */
-  | "stopping";
+  | "stopping"
+  /** An invite ticket is used, expired, revoked or unknown; the message says which. */
+  | "invite_refused";
 
 /** A cluster operation failed; `code` says how, `leaderId` where to retry (when known). */
 export class ClusterError extends Error {
