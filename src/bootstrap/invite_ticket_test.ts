@@ -9,8 +9,6 @@ import {
   tokenHashOf,
 } from "./invite_ticket.ts";
 
-const KEY = (digit: string) => digit.repeat(64);
-
 function ticket(): InviteTicket {
   return {
     clusterId: "6f1c2d9e-2b0a-4c1e-9a57-0d6e8c1f3a42",

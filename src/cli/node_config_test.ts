@@ -48,6 +48,7 @@ Deno.test("parseNodeConfig() fills every default from --id alone", () => {
     discovery: { interface: null, bootstrapExpect: null, discoveryWaitMs: 1_000, clusterId: null },
     clusterSecret: null,
     dnsServer: null,
+    joinTicket: null,
     restoreFile: null,
     forceNewCluster: false,
   });
@@ -108,6 +109,7 @@ Deno.test("parseNodeConfig() reads every flag", () => {
       origin: "--cluster-secret-file",
     },
     dnsServer: { ipAddr: "127.0.0.1", port: 5353 },
+    joinTicket: null,
     restoreFile: null,
     forceNewCluster: false,
   });
@@ -152,6 +154,7 @@ Deno.test("parseNodeConfig() reads every flag from its BLIXARD_ variable", () =>
     },
     clusterSecret: { kind: "file", path: "/secret", origin: "BLIXARD_CLUSTER_SECRET_FILE" },
     dnsServer: { ipAddr: "::1", port: 53 },
+    joinTicket: null,
     restoreFile: null,
     forceNewCluster: false,
   });

@@ -44,6 +44,7 @@ import {
   StateImageError,
 } from "../../src/state_machine/state_image.ts";
 import * as clusterRpcs from "../../src/transport/cluster_rpcs.ts";
+import * as inviteRpcs from "../../src/transport/invite_rpcs.ts";
 import { encodeFrames, FrameDecoder, FrameError } from "../../src/transport/frame_codec.ts";
 import { SecretKey } from "../../src/transport/iroh.ts";
 import { PING_RPC } from "../../src/transport/ping_rpc.ts";
@@ -255,7 +256,7 @@ function frameTarget(): FuzzTarget<{ bytes: Uint8Array; cuts: number[] }> {
 /** Every RPC the nodes serve. */
 function rpcDefinitions(): RpcDefinition[] {
   const definitions: RpcDefinition[] = [PING_RPC, CHALLENGE_RPC, AUTHENTICATE_RPC];
-  for (const value of Object.values(clusterRpcs)) {
+  for (const value of [...Object.values(clusterRpcs), ...Object.values(inviteRpcs)]) {
     if (typeof value === "object" && value !== null && "method" in value && "request" in value) {
       definitions.push(value as RpcDefinition);
     }
