@@ -258,7 +258,12 @@ export class InProcessCluster {
         }
       },
     });
-    const membership = new MembershipManager({ nodeId: info.nodeId, raft, directory });
+    const membership = new MembershipManager({
+      nodeId: info.nodeId,
+      raft,
+      directory,
+      inviteRefusal: (use) => stateMachine.inviteRefusal(use.tokenHash, use.nowMs),
+    });
     const member = {
       nodeId: info.nodeId,
       info,
