@@ -540,7 +540,10 @@ export function formatStatus(status: StatusJson): string {
       member.role + leader,
       member.p2p_node_id ?? "unknown",
       member.p2p_addresses.join(",") +
-      (member.p2p_relay_url === null ? "" : ` relay ${member.p2p_relay_url}`),
+      (member.p2p_relay_url === null ? "" : ` relay ${member.p2p_relay_url}`) +
+      (member.p2p_path === undefined
+        ? ""
+        : ` (${member.p2p_path}${member.rtt_ms == null ? "" : `, ${member.rtt_ms} ms`})`),
     ]);
   }
   lines.push(formatTable(rows).trimEnd());

@@ -47,6 +47,10 @@ export const statusMemberSchema = z.strictObject({
   p2p_node_id: z.string().nullable(),
   p2p_addresses: z.array(z.string()),
   p2p_relay_url: z.string().nullable(),
+  /** The path this node's Raft connection to the member takes, when it has one open. */
+  p2p_path: z.enum(["direct", "relay", "none"]).optional(),
+  /** That connection's round-trip time in ms (`null` before the first measurement). */
+  rtt_ms: z.number().nonnegative().nullable().optional(),
 });
 
 /**

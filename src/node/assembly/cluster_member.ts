@@ -203,6 +203,7 @@ export class ClusterMember {
       directory: this.directory,
       join: this.#options.joinProgress.toJson(),
       joinsInFlight: this.#joins.toJson(hasRaftState ? raft : null),
+      pathOf: (memberId) => this.#transport?.pathTo(memberId) ?? null,
       stopping: this.#stopping !== null,
     });
     return forced === null ? status : { ...status, forced: forcedJson(forced) };

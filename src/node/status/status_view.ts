@@ -33,6 +33,8 @@ export interface StatusSources {
   join: JoinStatusJson | null;
   /** The joins this node serves as leader (none on other nodes, and by default). */
   joinsInFlight?: JoinInFlightJson[];
+  /** The path to a member and its RTT, when a connection to it is open (`pathTo`). */
+  pathOf?: (nodeId: NodeId) => { path: "direct" | "relay" | "none"; rttMs: number | null } | null;
   stopping: boolean;
 }
 
@@ -140,12 +142,18 @@ function membersOf(sources: StatusSources): StatusJson["members"] {
   const applied = new Map(sources.members.map((member) => [member.nodeId, member]));
   const entry = (nodeId: NodeId, role: "voter" | "learner") => {
     const record = sources.directory.recordOf(nodeId) ?? applied.get(nodeId)?.info ?? null;
-    return {
+    const member = {
       node_id: nodeId,
       role,
       p2p_node_id: record?.p2pNodeId ?? null,
       p2p_addresses: record?.addresses ?? [],
       p2p_relay_url: record?.relayUrl ?? null,
+    };
+    const path = nodeId === sources.nodeId ? null : sources.pathOf?.(nodeId) ?? null;
+    return path === null ? member : {
+      ...member,
+      p2p_path: path.path,
+      rtt_ms: path.rttMs === null ? null : Math.round(path.rttMs * 10) / 10,
     };
   };
   return [

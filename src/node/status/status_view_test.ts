@@ -199,3 +199,17 @@ Deno.test("publicStatusJson() keeps ids and roles and drops P2P ids, addresses, 
     assert.ok(!text.includes(hidden), hidden);
   }
 });
+
+Deno.test("statusJson() shows the path and RTT to each member it has a connection to, never to itself", () => {
+  const raft = raftStatus("leader", THREE_VOTERS);
+  const paths = new Map([[2, { path: "direct" as const, rttMs: 0.4321 }], [1, {
+    path: "direct" as const,
+    rttMs: 1,
+  }]]);
+  const status = statusJson(sources(raft, { pathOf: (nodeId) => paths.get(nodeId) ?? null }));
+  const [self, two, three] = status.members;
+  assert.equal(self!.p2p_path, undefined);
+  assert.deepStrictEqual([two!.p2p_path, two!.rtt_ms], ["direct", 0.4]);
+  assert.equal(three!.p2p_path, undefined, "no connection: no path");
+  assert.deepStrictEqual(statusSchema.parse(status), status);
+});
