@@ -23,6 +23,7 @@ import { createHash } from "node:crypto";
 import { z } from "zod";
 import { decodeMessagePack, encodeMessagePack } from "../state_machine/msgpack_codec.ts";
 import type { MemberInfo } from "../state_machine/member_info.ts";
+import { INVITE_LIMITS, type InviteTicket } from "../state_machine/invites.ts";
 import { COMMAND_LIMITS } from "../state_machine/commands.ts";
 import { bytesEqual } from "../state_machine/byte_keys.ts";
 import { isValidEndpointId } from "../transport/iroh.ts";
@@ -31,28 +32,19 @@ import { BootstrapInfoSchema } from "./bootstrap_info.ts";
 /** What every ticket of this layout starts with. */
 export const TICKET_PREFIX = "blx1";
 /** Bytes of the random token. */
-export const TOKEN_BYTES = 32;
+export const TOKEN_BYTES = INVITE_LIMITS.tokenBytes;
 /** Most members a ticket lists: enough that one of them answers. */
 export const TICKET_MEMBERS_MAX = 3;
 /** Most addresses per member in a ticket (the first ones: the member's preferred). */
 export const TICKET_ADDRESSES_MAX = 4;
 /** Longest ticket accepted, in characters: checked before anything is decoded. */
-export const TICKET_CHARS_MAX = 2_048;
+export const TICKET_CHARS_MAX = INVITE_LIMITS.ticketCharsMax;
 const ADDRESS_CHARS_MAX = 64;
 const RELAY_URL_CHARS_MAX = 512;
 const KEY_BYTES = 32;
 const CHECKSUM_BYTES = 4;
 
-/** A decoded ticket. */
-export interface InviteTicket {
-  clusterId: string;
-  /** Wall-clock expiry, milliseconds since the epoch. */
-  expiresAtMs: number;
-  /** The random token: whoever holds it may join, until it is consumed or expires. */
-  token: Uint8Array;
-  /** Members to reach, in the order to try them. */
-  members: MemberInfo[];
-}
+export type { InviteTicket };
 
 /** A ticket that cannot be read; the message says what is wrong with it. */
 export class InviteTicketError extends Error {

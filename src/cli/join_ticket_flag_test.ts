@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { encodeInviteTicket, newToken } from "../bootstrap/invite_ticket.ts";
 import { SecretKey } from "../transport/iroh.ts";
-import { UsageError } from "./errors.ts";
+import { UsageError } from "../util/errors.ts";
 import { JOIN_TICKET_VARIABLE, parseNodeConfig } from "./node_config.ts";
 
 const TICKET = encodeInviteTicket({

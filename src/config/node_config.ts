@@ -8,7 +8,7 @@
  */
 
 import type { ClusterSecretSource } from "../auth/cluster_secret.ts";
-import type { InviteTicket } from "../bootstrap/invite_ticket.ts";
+import type { InviteTicket } from "../state_machine/invites.ts";
 import type { LogFormat, LogLevelName } from "../log/logging.ts";
 
 /** The validated configuration of one node. */

@@ -36,7 +36,22 @@ export const INVITE_LIMITS = {
    * attempt hears "used", "revoked" or "expired" rather than "unknown".
    */
   keptAfterExpiryMs: 24 * 60 * 60_000,
+  /** Bytes of a ticket's random token. */
+  tokenBytes: 32,
+  /** Longest ticket text accepted (`blx1…`), checked before anything is decoded. */
+  ticketCharsMax: 2_048,
 } as const;
+
+/** A decoded invite ticket (`src/bootstrap/invite_ticket.ts` reads and writes its text). */
+export interface InviteTicket {
+  clusterId: string;
+  /** Wall-clock expiry, milliseconds since the epoch. */
+  expiresAtMs: number;
+  /** The random token: whoever holds it may join, until it is consumed or expires. */
+  token: Uint8Array;
+  /** Members to reach, in the order to try them. */
+  members: MemberInfo[];
+}
 
 /** A token hash: 64 lowercase hex digits (SHA-256). */
 export const tokenHashSchema = z.string().regex(/^[0-9a-f]{64}$/, "64 lowercase hex digits");

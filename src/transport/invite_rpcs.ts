@@ -12,7 +12,6 @@
 
 import { z } from "zod";
 import { INVITE_LIMITS, tokenHashSchema } from "../state_machine/invites.ts";
-import { TICKET_CHARS_MAX, TOKEN_BYTES } from "../bootstrap/invite_ticket.ts";
 import { memberAddressSchema } from "./cluster_rpcs.ts";
 import { defineRpc } from "./rpc.ts";
 
@@ -39,7 +38,7 @@ export const INVITE_RPC = defineRpc({
     createdBy: z.string().max(INVITE_LIMITS.createdByLengthMax),
   }),
   response: z.strictObject({
-    ticket: z.string().min(1).max(TICKET_CHARS_MAX),
+    ticket: z.string().min(1).max(INVITE_LIMITS.ticketCharsMax),
     tokenHash: tokenHashSchema,
     expiresAtMs: timeMs,
     index,
@@ -86,7 +85,7 @@ export const JOIN_BY_INVITE_RPC = defineRpc({
   request: z.strictObject({
     member: memberAddressSchema,
     clusterId: z.string().min(1).max(128),
-    token: exactBytes(TOKEN_BYTES),
+    token: exactBytes(INVITE_LIMITS.tokenBytes),
   }),
   response: z.strictObject({
     clusterId: z.string().nullable(),

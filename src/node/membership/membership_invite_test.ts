@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { encodeCommand } from "../state_machine/commands.ts";
-import { ClusterError } from "./cluster_error.ts";
+import { encodeCommand } from "../../state_machine/commands.ts";
+import { ClusterError } from "../replication/cluster_error.ts";
 import { MembershipManager } from "./membership_manager.ts";
-import { InProcessCluster, memberInfoOf, type TestMember } from "./testing/in_process_cluster.ts";
+import { InProcessCluster, memberInfoOf, type TestMember } from "../testing/in_process_cluster.ts";
 
 const signal = () => AbortSignal.timeout(10_000);
 const HASH = "ab".repeat(32);
