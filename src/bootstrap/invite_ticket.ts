@@ -22,7 +22,6 @@ import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import { z } from "zod";
 import { decodeMessagePack, encodeMessagePack } from "../state_machine/msgpack_codec.ts";
-import type { MemberInfo } from "../state_machine/member_info.ts";
 import { INVITE_LIMITS, type InviteTicket } from "../state_machine/invites.ts";
 import { COMMAND_LIMITS } from "../state_machine/commands.ts";
 import { bytesEqual } from "../state_machine/byte_keys.ts";
