@@ -540,10 +540,7 @@ export function formatStatus(status: StatusJson): string {
       member.role + leader,
       member.p2p_node_id ?? "unknown",
       member.p2p_addresses.join(",") +
-      (member.p2p_relay_url === null ? "" : ` relay ${member.p2p_relay_url}`) +
-      (member.p2p_path === undefined
-        ? ""
-        : ` (${member.p2p_path}${member.rtt_ms == null ? "" : `, ${member.rtt_ms} ms`})`),
+      (member.p2p_relay_url === null ? "" : ` relay ${member.p2p_relay_url}`),
     ]);
   }
   lines.push(formatTable(rows).trimEnd());
@@ -558,6 +555,10 @@ export function formatStatus(status: StatusJson): string {
     );
     if (status.join.last_error !== null) lines.push(`last join error: ${status.join.last_error}`);
   }
+  const paths = (status.paths ?? []).map((entry) =>
+    `node ${entry.node_id} ${entry.path}${entry.rtt_ms === null ? "" : ` ${entry.rtt_ms} ms`}`
+  );
+  if (paths.length > 0) lines.push("", `paths: ${paths.join("; ")}`);
   for (const join of status.joins ?? []) {
     lines.push(
       `joining: node ${join.node_id} ${join.phase} since ${join.since}` +

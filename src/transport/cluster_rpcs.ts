@@ -47,10 +47,6 @@ export const statusMemberSchema = z.strictObject({
   p2p_node_id: z.string().nullable(),
   p2p_addresses: z.array(z.string()),
   p2p_relay_url: z.string().nullable(),
-  /** The path this node's Raft connection to the member takes, when it has one open. */
-  p2p_path: z.enum(["direct", "relay", "none"]).optional(),
-  /** That connection's round-trip time in ms (`null` before the first measurement). */
-  rtt_ms: z.number().nonnegative().nullable().optional(),
 });
 
 /**
@@ -92,6 +88,16 @@ export const statusSchema = z.strictObject({
   })).max(64).optional(),
   /** Present on a node whose membership was forced. */
   forced: forcedSchema.optional(),
+  /**
+   * For each member this node has a Raft connection to: the path it takes and its
+   * round-trip time in ms (`null` before the first measurement). Absent from older nodes.
+   * Kept apart from `members`, which stay the same from one read to the next.
+   */
+  paths: z.array(z.strictObject({
+    node_id: nodeId,
+    path: z.enum(["direct", "relay", "none"]),
+    rtt_ms: z.number().nonnegative().nullable(),
+  })).max(1024).optional(),
 });
 
 /** `/status` as a type. */

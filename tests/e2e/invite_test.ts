@@ -71,8 +71,8 @@ Deno.test("invite tickets: a join by ticket alone becomes a member that restarts
     assert.equal(Deno.readTextFileSync(secretPath).trim(), btoaHex(SECRET_TEXT));
     assert.ok(Deno.statSync(`${joiner.dataDir}/${FINGERPRINT_FILE_NAME}`).isFile);
     // The leader shows the path its Raft connection to the new member takes, and its RTT.
-    const seen = (await client.status()).members.find((member) => member.node_id === 2);
-    assert.equal(seen?.p2p_path, "direct", JSON.stringify(seen));
+    const seen = (await client.status()).paths?.find((entry) => entry.node_id === 2);
+    assert.equal(seen?.path, "direct", JSON.stringify(seen));
     assert.equal(typeof seen?.rtt_ms, "number", JSON.stringify(seen));
 
     // Refused joins, all at once: each exits 1 with one line naming why.

@@ -52,7 +52,19 @@ export function statusJson(sources: StatusSources): StatusJson {
     members: membersOf(sources),
     join: sources.join === null ? null : { ...sources.join, catch_up: catchUpOf(raft) },
     joins: sources.joinsInFlight ?? [],
+    paths: pathsOf(sources),
   };
+}
+
+/** The path to each other member this node has a connection to, and its RTT (0.1 ms). */
+function pathsOf(sources: StatusSources): NonNullable<StatusJson["paths"]> {
+  const conf = sources.raft?.confState ?? { voters: [], learners: [] };
+  return [...conf.voters, ...conf.learners].sort((a, b) => a - b).flatMap((nodeId) => {
+    const path = nodeId === sources.nodeId ? null : sources.pathOf?.(nodeId) ?? null;
+    if (path === null) return [];
+    const rttMs = path.rttMs === null ? null : Math.round(path.rttMs * 10) / 10;
+    return [{ node_id: nodeId, path: path.path, rtt_ms: rttMs }];
+  });
 }
 
 /**
@@ -77,6 +89,7 @@ export function startingStatusJson(nodeId: NodeId, join: JoinStatusJson | null):
     members: [],
     join: join === null ? null : { ...join, catch_up: null },
     joins: [],
+    paths: [],
   };
 }
 
@@ -142,18 +155,12 @@ function membersOf(sources: StatusSources): StatusJson["members"] {
   const applied = new Map(sources.members.map((member) => [member.nodeId, member]));
   const entry = (nodeId: NodeId, role: "voter" | "learner") => {
     const record = sources.directory.recordOf(nodeId) ?? applied.get(nodeId)?.info ?? null;
-    const member = {
+    return {
       node_id: nodeId,
       role,
       p2p_node_id: record?.p2pNodeId ?? null,
       p2p_addresses: record?.addresses ?? [],
       p2p_relay_url: record?.relayUrl ?? null,
-    };
-    const path = nodeId === sources.nodeId ? null : sources.pathOf?.(nodeId) ?? null;
-    return path === null ? member : {
-      ...member,
-      p2p_path: path.path,
-      rtt_ms: path.rttMs === null ? null : Math.round(path.rttMs * 10) / 10,
     };
   };
   return [
