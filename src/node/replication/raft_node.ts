@@ -7,6 +7,11 @@
  * class adds what a client of the node needs around it: the tick timer, proposals and
  * linearizable reads answered once applied, role changes, and log compaction.
  *
+ * A full disk stops the node's Raft work without stopping the process: the Ready whose
+ * persist failed is held by the driver, the core is neither ticked nor stepped, clients
+ * are refused with `disk_full`, and the persist is tried again with a growing pause until
+ * it succeeds (see `docs/decisions.md`).
+ *
  * @module
  */
 
@@ -24,6 +29,7 @@ import { NO_NODE } from "../../raft/types.ts";
 import type { ApplyResult } from "../../state_machine/apply_result.ts";
 import type { KvStateMachine } from "../../state_machine/kv_state_machine.ts";
 import type { SqliteStorage } from "../../storage/sqlite_storage.ts";
+import { isDiskFullError } from "../../storage/storage.ts";
 import { getLogger } from "../../log/logging.ts";
 import { assert } from "../../util/assert.ts";
 import { ClusterError } from "./cluster_error.ts";
@@ -64,6 +70,12 @@ const MESSAGE_BYTES_MAX = 1024 * 1024;
 const UNCOMMITTED_BYTES_MAX = 64 * 1024 * 1024;
 /** AppendEntries in flight per follower. */
 const INFLIGHT_MESSAGES_MAX = 256;
+/**
+ * Ticks before a failed persist is tried again, doubling up to the max: 100 ms, then at
+ * most 1 s with the default timing. Each try is one small SQLite transaction.
+ */
+const PERSIST_RETRY_TICKS_MIN = 5;
+const PERSIST_RETRY_TICKS_MAX = 50;
 
 /** Options of a {@linkcode RaftNode}. */
 export interface RaftNodeOptions {
@@ -99,6 +111,17 @@ interface PendingProposal {
   reject: (error: Error) => void;
 }
 
+/** While the disk is full: since when, and when the persist is tried again. */
+interface DiskFull {
+  sinceMs: number;
+  /** The persist's first error, for messages. */
+  message: string;
+  /** Ticks left before the next try. */
+  retryInTicks: number;
+  /** The pause after the next failure. */
+  backoffTicks: number;
+}
+
 interface PendingRead {
   /** Set when the ReadIndex round completed. */
   index: number | null;
@@ -125,6 +148,7 @@ export class RaftNode {
   #stopTicking: (() => void) | null = null;
   #stopped = false;
   #softState: SoftState = { role: "follower", leaderId: NO_NODE };
+  #diskFull: DiskFull | null = null;
   /** Counters for metrics. */
   readonly counters = { leaderChanges: 0, proposals: 0, proposalsFailed: 0, readyPasses: 0 };
 
@@ -159,7 +183,10 @@ export class RaftNode {
       stateMachine: options.stateMachine,
       send: options.send,
       scheduler: this.#scheduler,
+      persistRetryable: isDiskFullError,
       events: {
+        persistFailed: (error) => this.#persistFailed(error),
+        persistRecovered: () => this.#persistRecovered(),
         appended: (entries) => {
           for (const listener of this.#listeners) listener.appended?.(entries);
         },
@@ -190,6 +217,10 @@ export class RaftNode {
   /** Starts ticking. A sole voter campaigns at once instead of waiting for a timeout. */
   start(): void {
     this.#stopTicking = this.#scheduler.every(this.#timing.tickMs, () => {
+      if (this.#diskFull !== null) {
+        this.#retryPersist(this.#diskFull);
+        return;
+      }
       this.#core.tick();
       this.#scheduleReady();
     });
@@ -218,7 +249,9 @@ export class RaftNode {
 
   /** Hands a peer's message to the core. */
   step(message: Message): void {
-    if (this.#stopped) return;
+    // While the disk is full the core waits for its held Ready: the message is lost, as if
+    // this process were paused, and the sender's Raft sends again.
+    if (this.#stopped || this.#diskFull !== null) return;
     this.#lastHeardMs.set(message.from, this.#scheduler.now());
     this.#core.step(message);
     this.#scheduleReady();
@@ -226,7 +259,7 @@ export class RaftNode {
 
   /** The transport could not deliver to `nodeId`. */
   reportUnreachable(nodeId: NodeId): void {
-    if (this.#stopped) return;
+    if (this.#stopped || this.#diskFull !== null) return;
     this.#core.reportUnreachable(nodeId);
   }
 
@@ -254,12 +287,20 @@ export class RaftNode {
     return this.#softState;
   }
 
+  /** Since when (`scheduler.now()`) the disk has been full, or `null` while it has room. */
+  get diskFullSinceMs(): number | null {
+    return this.#diskFull?.sinceMs ?? null;
+  }
+
   /**
    * Proposes a command (leader only) and resolves with its result once applied here.
    * Rejects with `ClusterError`: `not_leader`/`no_leader` at once, `dropped` when leadership
-   * changed before it committed, `timeout` when `signal` aborts (outcome unknown).
+   * changed before it committed, `timeout` when `signal` aborts (outcome unknown),
+   * `disk_full` at once while this node's disk is full (no effect).
    */
   propose(data: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<ApplyResult> {
+    const refused = this.#refusal();
+    if (refused !== null) return Promise.reject(refused);
     return this.#track(this.#core.propose(data), options.signal);
   }
 
@@ -268,6 +309,8 @@ export class RaftNode {
     change: MembershipChange,
     options: { signal?: AbortSignal } = {},
   ): Promise<ApplyResult> {
+    const refused = this.#refusal();
+    if (refused !== null) return Promise.reject(refused);
     return this.#track(this.#core.proposeMembership(change), options.signal);
   }
 
@@ -277,7 +320,8 @@ export class RaftNode {
    * a follower the round goes through the leader. Rejects with `ClusterError`.
    */
   read<T>(read: () => T, options: { signal?: AbortSignal } = {}): Promise<T> {
-    if (this.#stopped) return Promise.reject(new ClusterError("stopping", "the node is stopping"));
+    const refused = this.#refusal();
+    if (refused !== null) return Promise.reject(refused);
     const requestId = this.#nextReadId++;
     const accepted = this.#core.readIndex(requestId);
     if (!accepted.ok) return Promise.reject(rejection(accepted.reason));
@@ -303,6 +347,8 @@ export class RaftNode {
 
   /** Asks the leader (this node) to hand leadership to `to`. */
   transferLeadership(to: NodeId): void {
+    const refused = this.#refusal();
+    if (refused !== null) throw refused;
     const result = this.#core.transferLeadership(to);
     if (!result.ok) throw rejection(result.reason);
     this.#scheduleReady();
@@ -310,6 +356,8 @@ export class RaftNode {
 
   /** Starts an election now (used when a leader must step down for a transfer target). */
   campaign(): void {
+    const refused = this.#refusal();
+    if (refused !== null) throw refused;
     this.#core.campaign();
     this.#scheduleReady();
   }
@@ -349,7 +397,52 @@ export class RaftNode {
   }
 
   #scheduleReady(): void {
-    if (!this.#stopped) this.#driver.schedule();
+    if (!this.#stopped && this.#diskFull === null) this.#driver.schedule();
+  }
+
+  /** Why a request cannot reach the core now, or `null` when it can. */
+  #refusal(): ClusterError | null {
+    if (this.#stopped) return new ClusterError("stopping", "the node is stopping");
+    if (this.#diskFull === null) return null;
+    return new ClusterError(
+      "disk_full",
+      `disk full on node ${this.nodeId} (${this.#diskFull.message}): it refuses requests ` +
+        `until space is freed in its data dir; another member can serve them`,
+      { leaderId: this.#softState.leaderId === NO_NODE ? null : this.#softState.leaderId },
+    );
+  }
+
+  #persistFailed(error: unknown): void {
+    if (this.#diskFull !== null) return;
+    const message = error instanceof Error ? error.message : String(error);
+    this.#diskFull = {
+      sinceMs: this.#scheduler.now(),
+      message,
+      retryInTicks: PERSIST_RETRY_TICKS_MIN,
+      backoffTicks: PERSIST_RETRY_TICKS_MIN,
+    };
+    log.error(
+      "the disk of {path} is full ({message}): this node refuses requests and holds its Raft " +
+        "state until space is freed there, then goes on by itself (no restart needed)",
+      { path: this.#storage.path, message },
+    );
+  }
+
+  #persistRecovered(): void {
+    const since = this.#diskFull?.sinceMs ?? this.#scheduler.now();
+    this.#diskFull = null;
+    log.info("the disk of {path} has room again after {seconds} s: the node goes on", {
+      path: this.#storage.path,
+      seconds: Math.round((this.#scheduler.now() - since) / 100) / 10,
+    });
+  }
+
+  /** Counts a tick down to the next try of the held persist, with a doubling pause. */
+  #retryPersist(diskFull: DiskFull): void {
+    if (--diskFull.retryInTicks > 0) return;
+    diskFull.backoffTicks = Math.min(diskFull.backoffTicks * 2, PERSIST_RETRY_TICKS_MAX);
+    diskFull.retryInTicks = diskFull.backoffTicks;
+    this.#driver.schedule();
   }
 
   #roleChanged(softState: SoftState): void {
@@ -432,10 +525,17 @@ export class RaftNode {
     if (lagging && logEntries < interval * SNAPSHOT_FORCE_FACTOR) return;
     const term = this.#storage.term(applied);
     if (term === null) return;
-    this.#storage.compact({
-      metadata: { index: applied, term, confState: this.#stateMachine.appliedConfState() },
-      data: this.#stateMachine.snapshotData(),
-    });
+    try {
+      this.#storage.compact({
+        metadata: { index: applied, term, confState: this.#stateMachine.appliedConfState() },
+        data: this.#stateMachine.snapshotData(),
+      });
+    } catch (error) {
+      // Rolled back; the log stays whole and the next Ready tries again.
+      if (!isDiskFullError(error)) throw error;
+      log.warn("no room to compact the log: {message}", { message: String(error) });
+      return;
+    }
     log.info("compacted the log through index {index}", { index: applied });
   }
 }
