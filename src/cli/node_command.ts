@@ -1,8 +1,8 @@
 /**
  * `blixard node …`: parse the configuration, set up logging, start the node, and stop it
  * gracefully on SIGINT or SIGTERM (a second signal stops it at once). An error nothing
- * handled (a storage write that failed inside the Ready loop: a full disk) stops the
- * process at once with one line saying what to do.
+ * handled (a storage write that failed inside the Ready loop for another reason than a full
+ * disk, which the node waits out) stops the process at once with one line saying what to do.
  *
  * @module
  */
