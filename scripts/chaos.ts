@@ -10,7 +10,8 @@
  *   deno task chaos --fuzz --fuzz-target bootstrap  only the decoders whose name has it
  *
  * Partitions need root and nftables, the disk profile root and mount (tmpfs); without
- * them those faults are skipped with a line saying why. Traffic stays on 127.0.0.1; the
+ * them those faults are skipped with a line saying why. The floods profile also prints the
+ * measuring writer's throughput and p99 during each flood against a quiet run. Traffic stays on 127.0.0.1; the
  * harness kills only the processes it started, by pid, and removes its nftables table
  * and mounts when it ends, fails, or gets SIGINT/SIGTERM.
  *

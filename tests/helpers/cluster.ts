@@ -42,18 +42,23 @@ export async function waitForVoters(
  * Starts a cluster of `size` nodes the way the original usage does: node 1 founds it,
  * each later node joins through the node before it (so joins also go through followers).
  * Returns once every node sees `size` voters and a leader. `dataDirOf` places a node's
- * data dir (the group's temp dir otherwise).
+ * data dir (the group's temp dir otherwise); `args` are given to every node.
  */
 export async function formCluster(
   group: NodeGroup,
   size: number,
-  options: { dataDirOf?: (id: number) => string } = {},
+  options: { dataDirOf?: (id: number) => string; args?: string[] } = {},
 ): Promise<NodeProcess[]> {
   const nodes: NodeProcess[] = [];
   for (let id = 1; id <= size; id++) {
     const peers = id === 1 ? [] : [nodes[id - 2]!.address];
     const dataDir = options.dataDirOf?.(id);
-    const node = await group.start({ id, peers, ...(dataDir === undefined ? {} : { dataDir }) });
+    const node = await group.start({
+      id,
+      peers,
+      ...(dataDir === undefined ? {} : { dataDir }),
+      ...(options.args === undefined ? {} : { args: options.args }),
+    });
     nodes.push(node);
     await waitForVoters(node, id);
   }

@@ -11,8 +11,10 @@
  * @module
  */
 
+import type { ClusterSecret } from "../../../src/auth/cluster_secret.ts";
 import { BlixardClient } from "../../../src/client/client.ts";
 import { checkLinearizability } from "../../sim/linearizability.ts";
+import { SECRET_TEXT, secretOf, writeSecretFile } from "../../helpers/secrets.ts";
 import { lostWrites, startWriter, type Writer } from "../../helpers/writer.ts";
 import { ChaosCluster } from "./chaos_cluster.ts";
 import { addDetail, type FaultFigures, longestGapMs } from "./chaos_report.ts";
@@ -105,6 +107,14 @@ export async function runFaults(
         releases.push(registered(() => disk.unmount()));
       }
     }
+    let clusterSecret: ClusterSecret | null = null;
+    const args: string[] = [];
+    if (entries.some(({ fault }) => fault.clusterSecret === true)) {
+      const secretDir = Deno.makeTempDirSync({ prefix: `blixard-chaos-secret-${Deno.pid}-` });
+      releases.push(registered(() => Deno.remove(secretDir, { recursive: true })));
+      args.push("--cluster-secret-file", writeSecretFile(secretDir, "secret", SECRET_TEXT));
+      clusterSecret = await secretOf(SECRET_TEXT);
+    }
     let partition: NftPartition | null = null;
     if (needs.has("nft")) {
       const opened = await NftPartition.open();
@@ -113,10 +123,12 @@ export async function runFaults(
     }
     const cluster = await ChaosCluster.form(options.size, {
       ...(disks.size === 0 ? {} : { dataDirOf: (id: number) => `${disks.get(id)!.path}/node` }),
+      args,
+      clusterSecret,
     });
     // Children die before their disks are unmounted: releases run newest first.
     releases.push(registered(() => cluster.cleanup()));
-    await runCycles(entries, { cluster, partition, disks }, options, outcome);
+    await runCycles(entries, { cluster, partition, disks, clusterSecret }, options, outcome);
   } catch (error) {
     outcome.error ??= describe(error);
   } finally {
@@ -133,13 +145,15 @@ async function runCycles(
   options: RunFaultsOptions,
   outcome: RunOutcome,
 ): Promise<void> {
-  const { cluster } = context;
+  const { cluster, clusterSecret } = context;
   const workload = await RecordedWorkload.start(
     cluster.members.map((node) => node.address),
     options.clients,
+    clusterSecret === null ? {} : { clusterSecret },
   );
   const writerClient = await BlixardClient.connect(cluster.members[0]!.address, {
     attemptTimeoutMs: 1_000,
+    clusterSecret,
   });
   let writer: Writer | null = startWriter(writerClient, { prefix: "acked/", timeoutMs: 5_000 });
   try {
@@ -161,7 +175,7 @@ async function runCycles(
     writer = null;
     await workload.stop();
     await cluster.settle();
-    const reader = await BlixardClient.connect(cluster.live()[0]!.address);
+    const reader = await BlixardClient.connect(cluster.live()[0]!.address, { clusterSecret });
     try {
       outcome.lostAcknowledgedWrites = await lostWrites(reader, acknowledged);
     } finally {
