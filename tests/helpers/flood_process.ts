@@ -12,6 +12,8 @@
 
 import type { BlixardClient } from "../../src/client/client.ts";
 import { RAFT_ALPN, RPC_ALPN } from "../../src/transport/alpn.ts";
+import type { PeerAddress } from "../../src/transport/p2p_endpoint.ts";
+import type { RpcClient } from "../../src/transport/rpc.ts";
 import {
   askChallenge,
   askToJoin,
@@ -28,6 +30,16 @@ import {
   startFlood,
 } from "./flood.ts";
 
+/** `call` from 4 strangers' keys, 8 at a time by default; resolves with its stop function. */
+async function rpcFlood(
+  node: FloodTarget,
+  call: (client: RpcClient, peer: PeerAddress) => Promise<unknown>,
+  options: { concurrency: number; countMax: number } = { concurrency: 8, countMax: 200_000 },
+): Promise<() => Promise<void>> {
+  const flood = await floodRpc(node, { keys: 4, ...options, call });
+  return () => flood.close();
+}
+
 /** Each flood: start it against `node`, return a function that stops it. */
 export const FLOODS: Record<string, (node: FloodTarget) => Promise<() => Promise<void>>> = {
   "quiet": () => Promise.resolve(() => Promise.resolve()),
@@ -35,24 +47,8 @@ export const FLOODS: Record<string, (node: FloodTarget) => Promise<() => Promise
     const http = floodHttp(node, "/bootstrap", { concurrency: 8, countMax: 200_000 });
     return Promise.resolve(() => http.stop());
   },
-  "cluster.challenge flood": async (node) => {
-    const challenges = await floodRpc(node, {
-      keys: 4,
-      concurrency: 8,
-      countMax: 200_000,
-      call: askChallenge,
-    });
-    return () => challenges.close();
-  },
-  "cluster.join flood": async (node) => {
-    const joins = await floodRpc(node, {
-      keys: 4,
-      concurrency: 8,
-      countMax: 200_000,
-      call: askToJoin,
-    });
-    return () => joins.close();
-  },
+  "cluster.challenge flood": (node) => rpcFlood(node, askChallenge),
+  "cluster.join flood": (node) => rpcFlood(node, askToJoin),
   "stranger connection churn": async (node) => {
     // Strangers' keys connecting and letting go at once, on both protocols, many at a time.
     const peer = await peerAddressOf(node);
@@ -73,15 +69,10 @@ export const FLOODS: Record<string, (node: FloodTarget) => Promise<() => Promise
   },
   "/bootstrap + cluster.challenge flood": async (node) => {
     const http = floodHttp(node, "/bootstrap", { concurrency: 8, countMax: 200_000 });
-    const challenges = await floodRpc(node, {
-      keys: 4,
-      concurrency: 8,
-      countMax: 200_000,
-      call: askChallenge,
-    });
+    const stopChallenges = await rpcFlood(node, askChallenge);
     return async () => {
       await http.stop();
-      await challenges.close();
+      await stopChallenges();
     };
   },
   "256 idle stranger connections": async (node) => {
@@ -93,15 +84,8 @@ export const FLOODS: Record<string, (node: FloodTarget) => Promise<() => Promise
     await openUnfinishedStreams(held.connections, 100);
     return () => held.close();
   },
-  "1 MiB unauthenticated requests": async (node) => {
-    const oversized = await floodRpc(node, {
-      keys: 4,
-      concurrency: 16,
-      countMax: 20_000,
-      call: sendOversizedRequest,
-    });
-    return () => oversized.close();
-  },
+  "1 MiB unauthenticated requests": (node) =>
+    rpcFlood(node, sendOversizedRequest, { concurrency: 16, countMax: 20_000 }),
   "50 half-sent HTTP requests": async (node) => {
     const held = await holdHalfSentRequests(node.httpPort, {
       count: 50,

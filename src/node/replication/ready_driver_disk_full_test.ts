@@ -6,7 +6,7 @@
  */
 
 import { deepStrictEqual, strictEqual, throws } from "node:assert/strict";
-import { bootstrappedStorage, testCore } from "../../../tests/raft/network.ts";
+import { bootstrappedStorage, testCore, voteRequest } from "../../../tests/raft/network.ts";
 import type { Entry, Message } from "../../raft/types.ts";
 import { isDiskFullError } from "../../storage/storage.ts";
 import { ReadyDriver, type ReadyStorage } from "./ready_driver.ts";
@@ -58,16 +58,7 @@ function follower() {
   return { core, storage, driver, log, disk };
 }
 
-const REQUEST_VOTE: Message = {
-  type: "RequestVote",
-  term: 2,
-  from: 3,
-  to: 2,
-  lastLogIndex: 6,
-  lastLogTerm: 1,
-  preVote: false,
-  leadershipTransfer: false,
-};
+const REQUEST_VOTE = voteRequest(3, 2, 2);
 
 Deno.test("ReadyDriver holds a Ready whose persist failed with SQLITE_FULL: no vote leaves, nothing advances, until a run persists it", () => {
   const node = follower();
