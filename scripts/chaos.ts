@@ -178,7 +178,7 @@ async function runChaos(options: Options): Promise<number> {
           figures.errors++;
           addDetail(figures, `${size} nodes: ${outcome.error}`);
         }
-        if (outcome.error === null) break;
+        if (outcome.error === null || outcome.error === "interrupted") break;
         console.error(
           `  ${fault.name}: run failed (${outcome.error.split("\n")[0]}); a fresh cluster`,
         );

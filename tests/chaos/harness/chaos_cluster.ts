@@ -37,6 +37,8 @@ export class ChaosCluster {
   /**
    * Forms a cluster of `size` voters the way the original usage does; `args` go to every
    * node, and `clusterSecret` (the one `args` name) to the clients that remove and leave.
+   * `onCleanup` receives `cleanup()` before the first node starts, so that a signal handler
+   * can stop the nodes of a cluster still forming.
    */
   static async form(
     size: number,
@@ -44,9 +46,11 @@ export class ChaosCluster {
       dataDirOf?: (id: number) => string;
       args?: string[];
       clusterSecret?: ClusterSecret | null;
+      onCleanup?: (cleanup: () => Promise<void>) => void;
     } = {},
   ): Promise<ChaosCluster> {
     const cluster = new ChaosCluster(options.args ?? [], options.clusterSecret ?? null);
+    options.onCleanup?.(() => cluster.cleanup());
     try {
       for (const node of await formCluster(cluster.group, size, options)) {
         cluster.#members.set(node.id, node);

@@ -32,13 +32,22 @@ const DISK_BYTES = 48 * 1024 * 1024;
 
 /** Release actions of everything set up and not yet released, for signal handlers. */
 const pendingReleases = new Set<() => Promise<void>>();
+/** Set by `releaseOnSignal`: no run starts after it. */
+let interrupted = false;
 
-/** Runs every pending release (children, nftables table, mounts); for signal handlers. */
+/**
+ * Runs every pending release (children, nftables table, mounts), newest first, until none
+ * is left (a run may register one meanwhile); no run starts afterwards. For signal
+ * handlers, and for the end of `deno task chaos`.
+ */
 export async function releaseOnSignal(): Promise<void> {
-  for (const release of [...pendingReleases].reverse()) {
-    await release().catch((error) => console.error(`release failed: ${error}`));
+  interrupted = true;
+  // Bounded: each pass releases what was registered before it.
+  for (let pass = 0; pass < 10 && pendingReleases.size > 0; pass++) {
+    for (const release of [...pendingReleases].reverse()) {
+      await release().catch((error) => console.error(`release failed: ${error}`));
+    }
   }
-  pendingReleases.clear();
 }
 
 /** Registers `release` for the signal handlers until the returned function runs it, once. */
@@ -91,6 +100,7 @@ export async function runFaults(
   options: RunFaultsOptions,
 ): Promise<RunOutcome> {
   if (entries.length === 0) throw new RangeError("runFaults() needs at least one fault");
+  if (interrupted) return { lostAcknowledgedWrites: [], error: "interrupted" };
   for (const { figures } of entries) {
     figures.runs++;
     if (!figures.nodes.includes(options.size)) figures.nodes.push(options.size);
@@ -125,9 +135,9 @@ export async function runFaults(
       ...(disks.size === 0 ? {} : { dataDirOf: (id: number) => `${disks.get(id)!.path}/node` }),
       args,
       clusterSecret,
+      // Children die before their disks are unmounted: releases run newest first.
+      onCleanup: (cleanup) => releases.push(registered(cleanup)),
     });
-    // Children die before their disks are unmounted: releases run newest first.
-    releases.push(registered(() => cluster.cleanup()));
     await runCycles(entries, { cluster, partition, disks, clusterSecret }, options, outcome);
   } catch (error) {
     outcome.error ??= describe(error);
