@@ -9,9 +9,10 @@
 import assert from "node:assert/strict";
 import type { StatusJson } from "../../src/transport/cluster_rpcs.ts";
 import type { NodeGroup, NodeProcess } from "./node_process.ts";
+import { WAIT_MS } from "./wait_budget.ts";
 
 /** Deadline for a cluster to reach a state (CI machines are slow and shared). */
-export const CLUSTER_WAIT_MS = 30_000;
+export const CLUSTER_WAIT_MS = WAIT_MS;
 
 /** The `/status` of `node`, typed. */
 export async function statusOf(node: NodeProcess): Promise<StatusJson> {

@@ -15,6 +15,7 @@ import type { ClusterSecret } from "../../../src/auth/cluster_secret.ts";
 import { BlixardClient } from "../../../src/client/client.ts";
 import { checkLinearizability } from "../../sim/linearizability.ts";
 import { SECRET_TEXT, secretOf, writeSecretFile } from "../../helpers/secrets.ts";
+import { WAIT_MS } from "../../helpers/wait_budget.ts";
 import { lostWrites, startWriter, type Writer } from "../../helpers/writer.ts";
 import { ChaosCluster } from "./chaos_cluster.ts";
 import { addDetail, type FaultFigures, longestGapMs } from "./chaos_report.ts";
@@ -26,7 +27,7 @@ import { TmpfsDisk } from "./tmpfs_disk.ts";
 /** Acknowledged writes a cycle waits for before the fault and after the repair. */
 const WRITES_AROUND_FAULT = 3;
 /** Deadline for those writes: a cluster that cannot take 3 writes in this long is down. */
-const WRITES_WAIT_MS = 30_000;
+const WRITES_WAIT_MS = WAIT_MS;
 /** Size of each node's tmpfs in the disk profile: room for the run, little to fill. */
 const DISK_BYTES = 48 * 1024 * 1024;
 
