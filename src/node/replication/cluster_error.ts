@@ -24,7 +24,12 @@ export type ClusterErrorCode =
   /** A membership change is in progress; this one waits its turn or is retried. */
   | "busy"
   /** The node is stopping. */
-  | "stopping";
+  | "stopping"
+  /**
+   * This node's disk is full: it refuses writes and reads until space is freed (and then
+   * serves again by itself). Another member can serve the request.
+   */
+  | "disk_full";
 
 /** A cluster operation failed; `code` says how, `leaderId` where to retry (when known). */
 export class ClusterError extends Error {
