@@ -19,6 +19,10 @@ interface Interval {
   /** Clock time the interval next falls due while paused. */
   dueMs: number;
   cancelled: boolean;
+  /** Runs once (`after`), then leaves the clock. */
+  once: boolean;
+  /** Clears its system timer. */
+  clearTimer: () => void;
 }
 
 /** A clock that follows the system clock until paused, then moves only when told. */
@@ -46,6 +50,8 @@ export class PausableClock implements Scheduler {
       run,
       dueMs: this.now() + intervalMs,
       cancelled: false,
+      once: false,
+      clearTimer: () => {},
     };
     this.#intervals.add(interval);
     const timer = setInterval(() => {
@@ -60,12 +66,42 @@ export class PausableClock implements Scheduler {
     };
   }
 
+  /**
+   * Once, `delayMs` of clock time from now: on a system timer while running (and, when that
+   * fires while paused, left to `advance()`), by `advance()` while paused.
+   */
+  after(delayMs: number, run: () => void): () => void {
+    const timeout: Interval = {
+      intervalMs: delayMs,
+      run,
+      dueMs: this.now() + delayMs,
+      cancelled: false,
+      once: true,
+      clearTimer: () => {},
+    };
+    this.#intervals.add(timeout);
+    const timer = setTimeout(() => {
+      if (this.#pausedAtMs !== null || !this.#intervals.has(timeout)) return;
+      this.#intervals.delete(timeout);
+      run();
+    }, delayMs);
+    timeout.clearTimer = () => clearTimeout(timer);
+    return () => {
+      timeout.cancelled = true;
+      this.#intervals.delete(timeout);
+      clearTimeout(timer);
+    };
+  }
+
   /** Stops time: intervals run only through `advance()`. */
   pause(): void {
     if (this.#pausedAtMs !== null) return;
     const now = this.now();
     this.#pausedAtMs = now;
-    for (const interval of this.#intervals) interval.dueMs = now + interval.intervalMs;
+    for (const interval of this.#intervals) {
+      // A timeout keeps its due time; an interval's next run is a whole interval away.
+      if (!interval.once) interval.dueMs = now + interval.intervalMs;
+    }
   }
 
   /** Lets time follow the system clock again, from where it stands. */
@@ -90,8 +126,12 @@ export class PausableClock implements Scheduler {
         }
       }
       if (next === null) break;
-      this.#pausedAtMs = next.dueMs;
+      this.#pausedAtMs = Math.max(this.#pausedAtMs, next.dueMs);
       next.dueMs += next.intervalMs;
+      if (next.once) {
+        this.#intervals.delete(next);
+        next.clearTimer();
+      }
       next.run();
       await settle();
     }
