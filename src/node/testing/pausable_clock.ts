@@ -45,25 +45,14 @@ export class PausableClock implements Scheduler {
 
   /** Every `intervalMs` of clock time: on a system timer while running, by `advance()` while paused. */
   every(intervalMs: number, run: () => void): () => void {
-    const interval: Interval = {
-      intervalMs,
-      run,
-      dueMs: this.now() + intervalMs,
-      cancelled: false,
-      once: false,
-      clearTimer: () => {},
-    };
-    this.#intervals.add(interval);
+    const interval = this.#add(intervalMs, run, false);
     const timer = setInterval(() => {
       if (this.#pausedAtMs !== null) return;
       interval.dueMs = this.now() + intervalMs;
       run();
     }, intervalMs);
-    return () => {
-      interval.cancelled = true;
-      this.#intervals.delete(interval);
-      clearInterval(timer);
-    };
+    interval.clearTimer = () => clearInterval(timer);
+    return () => this.#remove(interval);
   }
 
   /**
@@ -71,26 +60,33 @@ export class PausableClock implements Scheduler {
    * fires while paused, left to `advance()`), by `advance()` while paused.
    */
   after(delayMs: number, run: () => void): () => void {
-    const timeout: Interval = {
-      intervalMs: delayMs,
-      run,
-      dueMs: this.now() + delayMs,
-      cancelled: false,
-      once: true,
-      clearTimer: () => {},
-    };
-    this.#intervals.add(timeout);
+    const timeout = this.#add(delayMs, run, true);
     const timer = setTimeout(() => {
       if (this.#pausedAtMs !== null || !this.#intervals.has(timeout)) return;
       this.#intervals.delete(timeout);
       run();
     }, delayMs);
     timeout.clearTimer = () => clearTimeout(timer);
-    return () => {
-      timeout.cancelled = true;
-      this.#intervals.delete(timeout);
-      clearTimeout(timer);
+    return () => this.#remove(timeout);
+  }
+
+  #add(intervalMs: number, run: () => void, once: boolean): Interval {
+    const interval: Interval = {
+      intervalMs,
+      run,
+      dueMs: this.now() + intervalMs,
+      cancelled: false,
+      once,
+      clearTimer: () => {},
     };
+    this.#intervals.add(interval);
+    return interval;
+  }
+
+  #remove(interval: Interval): void {
+    interval.cancelled = true;
+    this.#intervals.delete(interval);
+    interval.clearTimer();
   }
 
   /** Stops time: intervals run only through `advance()`. */
