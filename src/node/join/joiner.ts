@@ -31,7 +31,8 @@ import { JOIN_RPC, STATUS_RPC } from "../../transport/cluster_rpcs.ts";
 import type { P2pEndpoint } from "../../transport/p2p_endpoint.ts";
 import { callRpc, RpcError } from "../../transport/rpc.ts";
 import { getLogger } from "../../log/logging.ts";
-import { sleep } from "../../util/sleep.ts";
+import { sleepOn } from "../../util/sleep.ts";
+import { type Scheduler, SYSTEM_SCHEDULER } from "../../util/scheduler.ts";
 import { backoffMs } from "../../util/backoff.ts";
 import type { JoinProgress } from "./join_progress.ts";
 import type { MemberDirectory } from "../membership/member_directory.ts";
@@ -80,6 +81,8 @@ export interface JoinOptions {
   signal?: AbortSignal;
   /** TXT lookups for `dns:NAME` peers (`--dns-server`; default: the system's resolver). */
   resolveTxt?: TxtResolver;
+  /** The clock of the join's deadline and of the pauses between attempts; the system's by default. */
+  scheduler?: Scheduler;
   /**
    * A seed search started earlier (see `startSeedSearch`), used for the first attempt: the
    * node starts looking for a seed while it still opens its storage and HTTP server.
@@ -159,11 +162,12 @@ async function raceSeedSearches(
 
 /** Joins the cluster of one of `peers`, or rejects after the join timeout. */
 export async function joinCluster(options: JoinOptions): Promise<JoinOutcome> {
-  const deadlineMs = performance.now() + options.joinTimeoutMs;
+  const clock = options.scheduler ?? SYSTEM_SCHEDULER;
+  const deadlineMs = clock.now() + options.joinTimeoutMs;
   /** Why the last join request failed, once a seed was found. */
   let lastJoinError: string | null = null;
   for (let attempt = 0;; attempt++) {
-    const remainingMs = Math.floor(deadlineMs - performance.now());
+    const remainingMs = Math.floor(deadlineMs - clock.now());
     if (remainingMs <= 0) throw joinTimeoutError(options, lastJoinError);
     let seed: Seed;
     try {
@@ -184,17 +188,17 @@ export async function joinCluster(options: JoinOptions): Promise<JoinOutcome> {
       if (error instanceof JoinRefusedError) throw error;
       const message = error instanceof Error ? error.message : String(error);
       // A request cut short by the join's own deadline does not explain why the join failed.
-      if (lastJoinError === null || performance.now() < deadlineMs) lastJoinError = message;
+      if (lastJoinError === null || clock.now() < deadlineMs) lastJoinError = message;
       options.progress.failed(message);
       log.warn("join through {peer} failed, retrying: {message}", { peer: seed.peer, message });
-      await sleep(
-        backoffMs(attempt, {
+      await sleepOn(clock, {
+        durationMs: backoffMs(attempt, {
           initialMs: RETRY_BACKOFF_MIN_MS,
           maxMs: RETRY_BACKOFF_MAX_MS,
           random: Math.random,
         }),
-        options.signal,
-      );
+        signal: options.signal,
+      });
     } finally {
       seed.connection.close("join finished");
     }
@@ -213,7 +217,10 @@ async function requestJoin(
     path: seed.connection.path(),
   });
   const timeout = (capMs: number) =>
-    Math.max(1, Math.min(capMs, Math.floor(deadlineMs - performance.now())));
+    Math.max(
+      1,
+      Math.min(capMs, Math.floor(deadlineMs - (options.scheduler ?? SYSTEM_SCHEDULER).now())),
+    );
   try {
     return await askToJoin(seed, options, timeout);
   } catch (error) {

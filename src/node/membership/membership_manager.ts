@@ -26,12 +26,15 @@ import { ClusterError } from "../replication/cluster_error.ts";
 import { type MemberDirectory, sameAddresses } from "./member_directory.ts";
 import type { RaftNode } from "../replication/raft_node.ts";
 import { learnerToPromote } from "./autopilot.ts";
-import { sleep } from "../../util/sleep.ts";
+import { sleepOn } from "../../util/sleep.ts";
+import { type Scheduler, SYSTEM_SCHEDULER, timeoutSignal } from "../../util/scheduler.ts";
 
 const log = getLogger(["blixard", "membership"]);
 
 /** Pause before retrying a change the core refused because another one is uncommitted. */
 const BUSY_RETRY_MS = 10;
+/** How long the autopilot keeps proposing one promotion before the next round tries again. */
+const PROMOTION_TIMEOUT_MS = 10_000;
 
 /** The leader's membership operations. */
 /** Removals a leader remembers, so that a retried remove answers with the removal's index. */
@@ -41,6 +44,7 @@ export class MembershipManager {
   readonly #nodeId: NodeId;
   readonly #raft: RaftNode;
   readonly #directory: MemberDirectory;
+  readonly #scheduler: Scheduler;
   /** The tail of the queue of changes: each starts when the previous one settled. */
   #queue: Promise<unknown> = Promise.resolve();
   #queued = 0;
@@ -52,10 +56,14 @@ export class MembershipManager {
    */
   readonly #recentRemovals = new Map<NodeId, number>();
 
-  constructor(options: { nodeId: NodeId; raft: RaftNode; directory: MemberDirectory }) {
+  /** `scheduler` is the clock its retries and the autopilot's deadline run on (the system's by default). */
+  constructor(
+    options: { nodeId: NodeId; raft: RaftNode; directory: MemberDirectory; scheduler?: Scheduler },
+  ) {
     this.#nodeId = options.nodeId;
     this.#raft = options.raft;
     this.#directory = options.directory;
+    this.#scheduler = options.scheduler ?? SYSTEM_SCHEDULER;
   }
 
   /**
@@ -169,9 +177,9 @@ export class MembershipManager {
     if (this.#queued > 0 || this.#raft.softState.role !== "leader") return;
     const learner = learnerToPromote(this.#raft.status());
     if (learner === null) return;
-    const signal = AbortSignal.timeout(10_000);
+    const { signal, cancel } = timeoutSignal(this.#scheduler, PROMOTION_TIMEOUT_MS);
     const change = { type: "promoteLearner" as const, nodeId: learner };
-    this.#inTurn(() => this.#proposeUntilAccepted(change, signal)).then(
+    this.#inTurn(() => this.#proposeUntilAccepted(change, signal)).finally(cancel).then(
       (result) =>
         log.info("node {nodeId} promoted to voter at index {index}", {
           nodeId: learner,
@@ -227,7 +235,7 @@ export class MembershipManager {
         return result;
       } catch (error) {
         if (!(error instanceof ClusterError) || error.code !== "busy") throw error;
-        await sleep(BUSY_RETRY_MS, signal);
+        await sleepOn(this.#scheduler, { durationMs: BUSY_RETRY_MS, signal });
       }
     }
   }
