@@ -73,6 +73,9 @@ Flags:
                             Default: the system's resolver.
   --relay-url URL           Self-hosted iroh relay (http or https). Default: none, relays off.
   --join-timeout DURATION   How long to keep trying to join: 500ms, 30s, 2m, 1h. Default: 30s.
+  --max-voters N            While this node leads, it promotes caught-up learners to voters up
+                            to N (odd, 1 to 9); later nodes stay learners, and /status says
+                            why. Give every node the same N. Default: 5.
   --log-level LEVEL         trace, debug, info, warning or error. Default: info.
   --log-format FORMAT       text or json, one record per line on stderr. Default: text.
   --mdns, --no-mdns         mDNS discovery: advertise this node as _blixard._udp.local on the
