@@ -134,6 +134,21 @@ function residentMiB(pid: number, field: "VmRSS" | "RssAnon" = "VmRSS"): number 
   return Number(match[1]) / 1024;
 }
 
+/** Linux's clock ticks per second for `/proc/PID/stat` times (`getconf CLK_TCK`). */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/**
+ * CPU time (user + system) `pid` has used, in ms: summed over the nodes of a formation it
+ * gives the floor of its wall time on this machine's cores, whatever else runs.
+ */
+function cpuMs(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  // Fields after the parenthesised command name, which may itself hold spaces.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
+}
+
 async function waitFor<T>(
   what: string,
   probe: () => Promise<T | null>,
@@ -161,7 +176,7 @@ function isFormed(status: StatusJson | null, voters: number): boolean {
 async function formAtOnce(
   group: NodeGroup,
   size: number,
-): Promise<{ nodes: NodeProcess[]; elapsedMs: number }> {
+): Promise<{ nodes: NodeProcess[]; elapsedMs: number; cpuMs: number }> {
   const ports = [];
   for (let i = 0; i < size; i++) ports.push(await freeBindPort());
   const args = size > STORM_VOTERS ? ["--max-voters", String(size)] : [];
@@ -176,7 +191,8 @@ async function formAtOnce(
     const leaders = new Set(statuses.map((status) => status?.leader_id));
     return statuses.every((status) => isFormed(status, size)) && leaders.size === 1 ? true : null;
   }, MANY_NODES_WAIT_MS);
-  return { nodes, elapsedMs: performance.now() - startedMs };
+  const elapsedMs = performance.now() - startedMs;
+  return { nodes, elapsedMs, cpuMs: nodes.reduce((sum, node) => sum + cpuMs(node.pid), 0) };
 }
 
 async function leaderOf(nodes: NodeProcess[]): Promise<NodeProcess> {
@@ -212,17 +228,23 @@ async function benchStartup(runs: number): Promise<{ startupMs: Summary; idleRss
   return { startupMs: summarize(startup), idleRssMiB: summarize(rss) };
 }
 
-async function benchFormation(runs: number, size: number): Promise<Summary> {
+async function benchFormation(
+  runs: number,
+  size: number,
+): Promise<{ wallMs: Summary; cpuMs: Summary }> {
   const times: number[] = [];
+  const cpu: number[] = [];
   for (let run = 0; run < runs; run++) {
     const group = new NodeGroup();
     try {
-      times.push((await formAtOnce(group, size)).elapsedMs);
+      const formed = await formAtOnce(group, size);
+      times.push(formed.elapsedMs);
+      cpu.push(formed.cpuMs);
     } finally {
       await group.cleanup();
     }
   }
-  return summarize(times);
+  return { wallMs: summarize(times), cpuMs: summarize(cpu) };
 }
 
 async function benchJoin(runs: number): Promise<Summary> {
@@ -293,9 +315,12 @@ async function benchFailover(runs: number, size: number): Promise<Summary> {
  * `STORM_VOTERS` voters and none still joining. Also spawn → "ready" log line of the
  * slowest joiner: the part of the figure that is only starting processes.
  */
-async function benchStorm(runs: number): Promise<{ admittedMs: Summary; startupMs: Summary }> {
+async function benchStorm(
+  runs: number,
+): Promise<{ admittedMs: Summary; startupMs: Summary; cpuMs: Summary }> {
   const admitted: number[] = [];
   const startups: number[] = [];
+  const cpu: number[] = [];
   for (let run = 0; run < runs; run++) {
     const group = new NodeGroup();
     try {
@@ -316,13 +341,14 @@ async function benchStorm(runs: number): Promise<{ admittedMs: Summary; startupM
         return view !== null && isAdmitted(view, all.length) ? true : null;
       }, MANY_NODES_WAIT_MS);
       admitted.push(performance.now() - startedMs);
+      cpu.push(joiners.reduce((sum, node) => sum + cpuMs(node.pid), 0));
       startups.push(Math.max(...joiners.map(readyAtMs)) - spawnedAtMs);
       await sleep(STORM_POLL_MS);
     } finally {
       await group.cleanup();
     }
   }
-  return { admittedMs: summarize(admitted), startupMs: summarize(startups) };
+  return { admittedMs: summarize(admitted), startupMs: summarize(startups), cpuMs: summarize(cpu) };
 }
 
 function isAdmitted(status: StatusJson, members: number): boolean {
@@ -595,14 +621,17 @@ if (import.meta.main) {
       console.error(`formation of ${size}…`);
       const formation = await benchFormation(Number(values["formation-runs"]), size);
       // The 3-node figure keeps its name in the JSON, so that older results compare.
-      results[size === 3 ? "formation" : `formation${size}`] = formation;
+      const name = size === 3 ? "formation" : `formation${size}`;
+      results[name] = formation.wallMs;
+      results[`${name}CpuMs`] = formation.cpuMs;
       lines.push(
         row(
           `${size}-node formation, nothing → ${size} voters`,
-          formation,
+          formation.wallMs,
           "ms",
           targets[size] ?? "",
         ),
+        row(`  CPU time of the ${size} nodes until formed`, formation.cpuMs, "ms"),
       );
     }
   }
@@ -628,6 +657,7 @@ if (import.meta.main) {
     results.storm = storm;
     lines.push(row("join storm, 10 into 3 → all admitted", storm.admittedMs, "ms", "< 5000 ms"));
     lines.push(row("  of which spawn → ready, slowest joiner", storm.startupMs, "ms"));
+    lines.push(row("  CPU time of the 10 joiners until admitted", storm.cpuMs, "ms"));
   }
   if (selected.has("throughput")) {
     console.error("throughput…");
