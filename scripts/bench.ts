@@ -176,7 +176,7 @@ function isFormed(status: StatusJson | null, voters: number): boolean {
 async function formAtOnce(
   group: NodeGroup,
   size: number,
-): Promise<{ nodes: NodeProcess[]; elapsedMs: number; cpuMs: number }> {
+): Promise<{ nodes: NodeProcess[]; elapsedMs: number; cpuMs: number; afterReadyMs: number }> {
   const ports = [];
   for (let i = 0; i < size; i++) ports.push(await freeBindPort());
   const args = size > STORM_VOTERS ? ["--max-voters", String(size)] : [];
@@ -192,7 +192,12 @@ async function formAtOnce(
     return statuses.every((status) => isFormed(status, size)) && leaders.size === 1 ? true : null;
   }, MANY_NODES_WAIT_MS);
   const elapsedMs = performance.now() - startedMs;
-  return { nodes, elapsedMs, cpuMs: nodes.reduce((sum, node) => sum + cpuMs(node.pid), 0) };
+  return {
+    nodes,
+    elapsedMs,
+    cpuMs: nodes.reduce((sum, node) => sum + cpuMs(node.pid), 0),
+    afterReadyMs: Date.now() - Math.max(...nodes.map(readyAtMs)),
+  };
 }
 
 async function leaderOf(nodes: NodeProcess[]): Promise<NodeProcess> {
@@ -231,20 +236,22 @@ async function benchStartup(runs: number): Promise<{ startupMs: Summary; idleRss
 async function benchFormation(
   runs: number,
   size: number,
-): Promise<{ wallMs: Summary; cpuMs: Summary }> {
+): Promise<{ wallMs: Summary; cpuMs: Summary; afterReadyMs: Summary }> {
   const times: number[] = [];
   const cpu: number[] = [];
+  const afterReady: number[] = [];
   for (let run = 0; run < runs; run++) {
     const group = new NodeGroup();
     try {
       const formed = await formAtOnce(group, size);
       times.push(formed.elapsedMs);
       cpu.push(formed.cpuMs);
+      afterReady.push(formed.afterReadyMs);
     } finally {
       await group.cleanup();
     }
   }
-  return { wallMs: summarize(times), cpuMs: summarize(cpu) };
+  return { wallMs: summarize(times), cpuMs: summarize(cpu), afterReadyMs: summarize(afterReady) };
 }
 
 async function benchJoin(runs: number): Promise<Summary> {
@@ -624,6 +631,7 @@ if (import.meta.main) {
       const name = size === 3 ? "formation" : `formation${size}`;
       results[name] = formation.wallMs;
       results[`${name}CpuMs`] = formation.cpuMs;
+      results[`${name}AfterReadyMs`] = formation.afterReadyMs;
       lines.push(
         row(
           `${size}-node formation, nothing → ${size} voters`,
@@ -632,6 +640,7 @@ if (import.meta.main) {
           targets[size] ?? "",
         ),
         row(`  CPU time of the ${size} nodes until formed`, formation.cpuMs, "ms"),
+        row(`  last node's "ready" → formed`, formation.afterReadyMs, "ms"),
       );
     }
   }
