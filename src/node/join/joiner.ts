@@ -12,11 +12,13 @@
  * Errors that retrying cannot fix end the join at once: the id is taken by another key,
  * the seed wants a secret this node does not have, or refuses the one it has. The others
  * are retried, seed search included, with capped exponential backoff and jitter until
- * `--join-timeout`. A leader busy with a join storm answers `busy` with how long its queue
- * should take: the joiner waits that long, plus jitter, and asks again on the same
- * connection, with no new seed search. An answer that is unsigned or signed with another secret is one of
+ * `--join-timeout`. An answer that is unsigned or signed with another secret is one of
  * those: the joiner cannot tell a wrong secret from a man in the middle, and another peer
  * may answer honestly.
+ *
+ * A leader busy with a join storm answers `busy` with how long its queue should take: the
+ * joiner waits that long, plus jitter, and asks again on the same connection, with no new
+ * seed search (each would fetch `/bootstrap` again).
  *
  * @module
  */
