@@ -292,13 +292,17 @@ async function askUntilAdmitted(
   options: JoinOptions,
   timeout: (capMs: number) => number,
 ) {
+  let lastBusy: RpcError | null = null;
   for (let attempt = 0;; attempt++) {
     try {
       return await callRpc(seed.connection, JOIN_RPC, { member: options.self }, {
         timeoutMs: timeout(JOIN_REQUEST_TIMEOUT_MS),
       });
     } catch (error) {
+      // A retry cut short by the join's own deadline: the busy leader explains the failure.
+      if (lastBusy !== null && timeout(Number.MAX_SAFE_INTEGER) <= 1) throw lastBusy;
       if (!(error instanceof RpcError) || error.code !== "busy") throw error;
+      lastBusy = error;
       const pauseMs = busyPauseMs(error.retryAfterMs, attempt, Math.random);
       if (pauseMs >= timeout(Number.MAX_SAFE_INTEGER)) throw error;
       const message = error.remoteMessage ?? error.message;
