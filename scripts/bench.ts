@@ -134,19 +134,12 @@ function residentMiB(pid: number, field: "VmRSS" | "RssAnon" = "VmRSS"): number 
   return Number(match[1]) / 1024;
 }
 
-/** Linux's clock ticks per second for `/proc/PID/stat` times (`getconf CLK_TCK`). */
-const CLOCK_TICKS_PER_SECOND = 100;
-
 /**
  * CPU time (user + system) `pid` has used, in ms: summed over the nodes of a formation it
  * gives the floor of its wall time on this machine's cores, whatever else runs.
  */
 function cpuMs(pid: number): number {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  // Fields after the parenthesised command name, which may itself hold spaces.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
+  return cpuSeconds(pid) * 1000;
 }
 
 async function waitFor<T>(
