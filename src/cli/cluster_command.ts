@@ -402,10 +402,12 @@ export function formatStatus(status: StatusJson): string {
     );
     if (status.join.last_error !== null) lines.push(`last join error: ${status.join.last_error}`);
   }
+  if (status.learner_reason != null) lines.push(`learner: ${status.learner_reason}`);
   for (const join of status.joins ?? []) {
     lines.push(
       `joining: node ${join.node_id} ${join.phase} since ${join.since}` +
-        (join.lag === null ? "" : `; ${join.lag} entries behind the commit index`),
+        (join.lag === null ? "" : `; ${join.lag} entries behind the commit index`) +
+        (join.learner_reason == null ? "" : `; ${join.learner_reason}`),
     );
   }
   return lines.join("\n") + "\n";

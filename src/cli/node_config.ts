@@ -26,6 +26,7 @@ import { isDnsName, parseDnsServer } from "../bootstrap/peer_source.ts";
 import { HelpRequested, UsageError } from "../util/errors.ts";
 import { NODE_USAGE } from "./usage.ts";
 import type { DiscoveryConfig, DnsServer, NodeConfig } from "../config/node_config.ts";
+import { VOTERS_MAX_DEFAULT, VOTERS_MAX_LIMIT } from "../node/membership/autopilot.ts";
 
 /** Default `--discovery-wait`. */
 export const DEFAULT_DISCOVERY_WAIT_MS = 1_000;
@@ -77,6 +78,7 @@ export const NODE_FLAGS = [
   "bootstrap-expect",
   "discovery-wait",
   "cluster-id",
+  "max-voters",
 ] as const;
 /** A flag of `blixard node`. */
 export type NodeFlag = typeof NODE_FLAGS[number];
@@ -111,6 +113,7 @@ const PARSE_OPTIONS = {
   "bootstrap-expect": { type: "string" },
   "discovery-wait": { type: "string" },
   "cluster-id": { type: "string" },
+  "max-voters": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -162,6 +165,7 @@ export function parseNodeConfig(args: readonly string[], environment: Environmen
     discovery: parseDiscovery(lookup),
     clusterSecret: parseClusterSecretSource(flags["cluster-secret-file"], environment),
     dnsServer: parseDnsServerSetting(lookup("dns-server")),
+    votersMax: parseVotersMax(lookup("max-voters")),
     ...parseRecovery(flags),
   };
   checkDiscovery(config, lookup);
@@ -523,6 +527,23 @@ function parseJoinTimeout(setting: Setting | null): number {
   if (durationMs <= 0) fail(setting, "must be greater than zero");
   if (durationMs > JOIN_TIMEOUT_MS_MAX) fail(setting, "must be at most 24h");
   return durationMs;
+}
+
+/**
+ * `--max-voters N`: odd, since an even number of voters tolerates no more failures than one
+ * fewer and needs one more acknowledgement per write.
+ */
+function parseVotersMax(setting: Setting | null): number {
+  if (setting === null) return VOTERS_MAX_DEFAULT;
+  const votersMax = /^[1-9][0-9]?$/.test(setting.value) ? Number(setting.value) : Number.NaN;
+  if (!(votersMax <= VOTERS_MAX_LIMIT && votersMax % 2 === 1)) {
+    fail(
+      setting,
+      `must be an odd number from 1 to ${VOTERS_MAX_LIMIT} (e.g. 3, 5, 7): an even number ` +
+        "of voters tolerates no more failures than one fewer",
+    );
+  }
+  return votersMax;
 }
 
 function parseChoice<T extends string>(setting: Setting | null, choices: readonly T[]): T | null {

@@ -48,6 +48,7 @@ Deno.test("parseNodeConfig() fills every default from --id alone", () => {
     discovery: { interface: null, bootstrapExpect: null, discoveryWaitMs: 1_000, clusterId: null },
     clusterSecret: null,
     dnsServer: null,
+    votersMax: 5,
     restoreFile: null,
     forceNewCluster: false,
   });
@@ -81,6 +82,8 @@ Deno.test("parseNodeConfig() reads every flag", () => {
     "2s",
     "--cluster-id",
     "prod-1",
+    "--max-voters",
+    "7",
   ]);
   assert.deepEqual(config, {
     nodeId: 3,
@@ -108,6 +111,7 @@ Deno.test("parseNodeConfig() reads every flag", () => {
       origin: "--cluster-secret-file",
     },
     dnsServer: { ipAddr: "127.0.0.1", port: 5353 },
+    votersMax: 7,
     restoreFile: null,
     forceNewCluster: false,
   });
@@ -129,6 +133,7 @@ Deno.test("parseNodeConfig() reads every flag from its BLIXARD_ variable", () =>
     BLIXARD_MDNS_INTERFACE: "10.0.0.2",
     BLIXARD_DISCOVERY_WAIT: "0ms",
     BLIXARD_CLUSTER_ID: "c1",
+    BLIXARD_MAX_VOTERS: "3",
   });
   assert.deepEqual(config, {
     nodeId: 2,
@@ -152,6 +157,7 @@ Deno.test("parseNodeConfig() reads every flag from its BLIXARD_ variable", () =>
     },
     clusterSecret: { kind: "file", path: "/secret", origin: "BLIXARD_CLUSTER_SECRET_FILE" },
     dnsServer: { ipAddr: "::1", port: 53 },
+    votersMax: 3,
     restoreFile: null,
     forceNewCluster: false,
   });
@@ -176,6 +182,7 @@ Deno.test("environmentVariableFor() names each flag's variable in upper snake ca
     "BLIXARD_BOOTSTRAP_EXPECT",
     "BLIXARD_DISCOVERY_WAIT",
     "BLIXARD_CLUSTER_ID",
+    "BLIXARD_MAX_VOTERS",
   ]);
 });
 

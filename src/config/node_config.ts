@@ -60,6 +60,11 @@ export interface NodeConfig {
   readonly forceNewCluster: boolean;
   /** `--dns-server`: the resolver of `dns:NAME` peers, or `null` for the system's. */
   readonly dnsServer: DnsServer | null;
+  /**
+   * `--max-voters`: while this node leads, the autopilot promotes learners to voters up to
+   * this many (odd, 1 to `VOTERS_MAX_LIMIT`); the others stay learners.
+   */
+  readonly votersMax: number;
 }
 
 /** A name server for `Deno.resolveDns`: an IP address and a port. */

@@ -46,6 +46,7 @@ import { statusJson } from "../status/status_view.ts";
 import { sleepOn } from "../../util/sleep.ts";
 import { type Scheduler, SYSTEM_SCHEDULER } from "../../util/scheduler.ts";
 import { forcedJson } from "../local_state/force_new_cluster.ts";
+import type { PromotionPolicy } from "../membership/autopilot.ts";
 
 const log = getLogger(["blixard", "node"]);
 
@@ -106,13 +107,16 @@ export class ClusterMember {
   readonly #abort = new AbortController();
   readonly #removalWatch: RemovalWatch;
   #rediscovery: MemberRediscovery | null = null;
-  readonly #joins = new JoinsInFlight();
+  readonly #promotionPolicy: PromotionPolicy;
+  readonly #joins: JoinsInFlight;
 
   constructor(options: ClusterMemberOptions) {
     this.#options = options;
     this.#scheduler = options.scheduler ?? SYSTEM_SCHEDULER;
     const { config, state } = options;
     const nodeId = config.nodeId;
+    this.#promotionPolicy = { votersMax: config.votersMax };
+    this.#joins = new JoinsInFlight(this.#promotionPolicy);
     this.directory = new MemberDirectory(nodeId, {
       latest: () => this.raft.status().confState,
       applied: () => state.stateMachine.appliedConfState(),
@@ -144,6 +148,7 @@ export class ClusterMember {
       raft: this.raft,
       directory: this.directory,
       scheduler: this.#scheduler,
+      policy: this.#promotionPolicy,
     });
     this.service = new ClusterService({
       nodeId,
@@ -214,6 +219,7 @@ export class ClusterMember {
       join: this.#options.joinProgress.toJson(),
       joinsInFlight: this.#joins.toJson(hasRaftState ? raft : null),
       stopping: this.#stopping !== null,
+      promotionPolicy: this.#promotionPolicy,
     });
     return forced === null ? status : { ...status, forced: forcedJson(forced) };
   }

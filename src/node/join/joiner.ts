@@ -16,6 +16,10 @@
  * those: the joiner cannot tell a wrong secret from a man in the middle, and another peer
  * may answer honestly.
  *
+ * A leader busy with a join storm answers `busy` with how long its queue should take: the
+ * joiner waits that long, plus jitter, and asks again on the same connection, with no new
+ * seed search (each would fetch `/bootstrap` again).
+ *
  * @module
  */
 
@@ -46,6 +50,11 @@ const STATUS_REQUEST_TIMEOUT_MS = 3_000;
 /** First and longest pause between join attempts. */
 const RETRY_BACKOFF_MIN_MS = 25;
 const RETRY_BACKOFF_MAX_MS = 1_000;
+/**
+ * A busy leader's `retryAfterMs` is stretched by up to this fraction at random, so that the
+ * joiners it turned away together come back spread out rather than as the same storm.
+ */
+const BUSY_JITTER_FRACTION = 0.5;
 /**
  * Pauses between seed-search rounds. The nodes of a new cluster often start together, so
  * the first rounds come quickly, and the cap keeps a joiner from sleeping long after its
@@ -262,9 +271,7 @@ async function askToJoin(
     ),
   );
   options.progress.advance("joining");
-  const answer = await callRpc(seed.connection, JOIN_RPC, { member: options.self }, {
-    timeoutMs: timeout(JOIN_REQUEST_TIMEOUT_MS),
-  });
+  const answer = await askUntilAdmitted(seed, options, timeout);
   options.directory.rememberProvisional(answer.members);
   options.progress.advance("learner");
   log.info("joined cluster {clusterId} as a learner through {peer}; leader is node {leaderId}", {
@@ -273,6 +280,63 @@ async function askToJoin(
     leaderId: answer.leaderId,
   });
   return { clusterId: answer.clusterId, leaderId: answer.leaderId, peer: seed.peer };
+}
+
+/**
+ * `cluster.join`, asked again on the same connection while the leader answers `busy`,
+ * after the pause it asks for (stretched by jitter) or, when it names none, the joiner's
+ * own backoff. Gives up with the last `busy` when the pause would pass the join's deadline.
+ */
+async function askUntilAdmitted(
+  seed: Seed,
+  options: JoinOptions,
+  timeout: (capMs: number) => number,
+) {
+  let lastBusy: RpcError | null = null;
+  for (let attempt = 0;; attempt++) {
+    try {
+      return await callRpc(seed.connection, JOIN_RPC, { member: options.self }, {
+        timeoutMs: timeout(JOIN_REQUEST_TIMEOUT_MS),
+      });
+    } catch (error) {
+      // A retry cut short by the join's own deadline: the busy leader explains the failure.
+      if (lastBusy !== null && timeout(Number.MAX_SAFE_INTEGER) <= 1) throw lastBusy;
+      if (!(error instanceof RpcError) || error.code !== "busy") throw error;
+      lastBusy = error;
+      const pauseMs = busyPauseMs(error.retryAfterMs, attempt, Math.random);
+      if (pauseMs >= timeout(Number.MAX_SAFE_INTEGER)) throw error;
+      const message = error.remoteMessage ?? error.message;
+      options.progress.failed(message);
+      log.info("the leader is busy ({message}); asking again in {pauseMs} ms", {
+        message,
+        pauseMs,
+      });
+      await sleepOn(options.scheduler ?? SYSTEM_SCHEDULER, {
+        durationMs: pauseMs,
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+      });
+    }
+  }
+}
+
+/**
+ * The pause before asking again after `busy` number `attempt` (0 for the first): the
+ * leader's `retryAfterMs` stretched by up to `BUSY_JITTER_FRACTION`, or without one the
+ * joiner's own backoff. `random` is uniform in [0, 1).
+ */
+export function busyPauseMs(
+  retryAfterMs: number | null,
+  attempt: number,
+  random: () => number,
+): number {
+  if (retryAfterMs === null) {
+    return backoffMs(attempt, {
+      initialMs: RETRY_BACKOFF_MIN_MS,
+      maxMs: RETRY_BACKOFF_MAX_MS,
+      random,
+    });
+  }
+  return Math.round(retryAfterMs * (1 + BUSY_JITTER_FRACTION * random()));
 }
 
 /**

@@ -37,11 +37,18 @@ export class ClusterError extends Error {
   readonly code: ClusterErrorCode;
   /** The leader this node knows of, or `null`. */
   readonly leaderId: NodeId | null;
+  /** How long the caller should wait before retrying (`busy`), or `null` for its own backoff. */
+  readonly retryAfterMs: number | null;
 
   /** `message` is one line for an operator. */
-  constructor(code: ClusterErrorCode, message: string, options: { leaderId?: NodeId | null } = {}) {
+  constructor(
+    code: ClusterErrorCode,
+    message: string,
+    options: { leaderId?: NodeId | null; retryAfterMs?: number | null } = {},
+  ) {
     super(message);
     this.code = code;
     this.leaderId = options.leaderId ?? null;
+    this.retryAfterMs = options.retryAfterMs ?? null;
   }
 }

@@ -12,6 +12,7 @@ import type { Member } from "../../state_machine/kv_state_machine.ts";
 import type { StatusJson } from "../../transport/cluster_rpcs.ts";
 import type { JoinStatusJson } from "../join/join_progress.ts";
 import type { JoinInFlightJson } from "../membership/joins_in_flight.ts";
+import { learnerOwnReason, type PromotionPolicy } from "../membership/autopilot.ts";
 
 /** `/status` `join.catch_up`. */
 export interface JoinCatchUpJson {
@@ -34,15 +35,18 @@ export interface StatusSources {
   /** The joins this node serves as leader (none on other nodes, and by default). */
   joinsInFlight?: JoinInFlightJson[];
   stopping: boolean;
+  /** The autopilot's policy, which `learner_reason` explains. */
+  promotionPolicy: PromotionPolicy;
 }
 
 /** The `/status` document. */
 export function statusJson(sources: StatusSources): StatusJson {
   const raft = sources.raft;
+  const role = roleOf(sources);
   return {
     node_id: sources.nodeId,
     cluster_id: sources.clusterId,
-    role: roleOf(sources),
+    role,
     term: raft?.term ?? 0,
     leader_id: raft === null || raft.leaderId === NO_NODE ? null : raft.leaderId,
     commit_index: raft?.commit ?? 0,
@@ -50,6 +54,9 @@ export function statusJson(sources: StatusSources): StatusJson {
     members: membersOf(sources),
     join: sources.join === null ? null : { ...sources.join, catch_up: catchUpOf(raft) },
     joins: sources.joinsInFlight ?? [],
+    learner_reason: role === "learner" && raft !== null
+      ? learnerOwnReason(raft.confState, sources.promotionPolicy)
+      : null,
   };
 }
 
@@ -75,6 +82,7 @@ export function startingStatusJson(nodeId: NodeId, join: JoinStatusJson | null):
     members: [],
     join: join === null ? null : { ...join, catch_up: null },
     joins: [],
+    learner_reason: null,
   };
 }
 

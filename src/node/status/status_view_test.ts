@@ -11,6 +11,7 @@ import {
   statusJson,
   type StatusSources,
 } from "./status_view.ts";
+import { PROMOTION_POLICY_DEFAULT } from "../membership/autopilot.ts";
 
 function raftStatus(
   role: Role,
@@ -55,6 +56,7 @@ function sources(raft: RaftStatus | null, overrides: Partial<StatusSources> = {}
     }),
     join: null,
     stopping: false,
+    promotionPolicy: PROMOTION_POLICY_DEFAULT,
     ...overrides,
   };
 }
@@ -100,6 +102,7 @@ Deno.test("statusJson() reports no leader as null and zeros before any Raft stat
     members: [],
     join: null,
     joins: [],
+    learner_reason: null,
   };
   assert.deepStrictEqual({ ...empty, join: null }, starting);
   assert.deepStrictEqual(
@@ -198,4 +201,17 @@ Deno.test("publicStatusJson() keeps ids and roles and drops P2P ids, addresses, 
   for (const hidden of [key, "10.0.0.1", "relay.example", "refused"]) {
     assert.ok(!text.includes(hidden), hidden);
   }
+});
+
+Deno.test("statusJson() tells a learner why it is one: the voter cap once reached, else catching up", () => {
+  const full = { voters: [2, 3, 4, 5, 6], learners: [1] };
+  const capped = statusJson(sources(raftStatus("follower", full)));
+  assert.equal(capped.role, "learner");
+  assert.equal(capped.learner_reason, "voter cap 5 reached (--max-voters)");
+  const roomy = statusJson(
+    sources(raftStatus("follower", full), { promotionPolicy: { votersMax: 7 } }),
+  );
+  assert.match(roomy.learner_reason!, /^catching up/);
+  assert.equal(statusJson(sources(raftStatus("follower", THREE_VOTERS))).learner_reason, null);
+  statusSchema.parse(capped);
 });

@@ -17,6 +17,7 @@ import { SqliteStorage } from "../../storage/sqlite_storage.ts";
 import { MemberDirectory } from "../membership/member_directory.ts";
 import { MembershipManager } from "../membership/membership_manager.ts";
 import { RaftNode, type RaftTiming } from "../replication/raft_node.ts";
+import { PROMOTION_POLICY_DEFAULT } from "../membership/autopilot.ts";
 import { eventually } from "../../transport/testing.ts";
 import { PausableClock } from "./pausable_clock.ts";
 
@@ -258,7 +259,12 @@ export class InProcessCluster {
         }
       },
     });
-    const membership = new MembershipManager({ nodeId: info.nodeId, raft, directory });
+    const membership = new MembershipManager({
+      nodeId: info.nodeId,
+      raft,
+      directory,
+      policy: PROMOTION_POLICY_DEFAULT,
+    });
     const member = {
       nodeId: info.nodeId,
       info,
