@@ -109,3 +109,68 @@ Deno.test("MdnsDiscovery keeps signed adverts as verified, refuses the rest by r
   }
   assert.equal(socket.destroyed, true);
 });
+
+Deno.test("MdnsDiscovery counts a probing node from the TXT it proposes, briefly, and browses again listing what it knows (RFC 6762 §7.1)", async () => {
+  const socket = new FakeMulticastSocket();
+  const metrics = new NodeMetrics({ defaultMetrics: false });
+  let nowMs = Date.now();
+  const discovery = await MdnsDiscovery.start({
+    socket,
+    nodeId: 1,
+    p2pNodeId: SecretKey.generate().public().toString(),
+    p2pPort: 7001,
+    httpPort: 8001,
+    hostAddress: "192.0.2.1",
+    source: { clusterId: () => null, addresses: () => ["192.0.2.1:7001"] },
+    clusterSecret: SECRET,
+    clusterIdFilter: null,
+    metrics,
+    now: () => nowMs,
+  });
+  try {
+    const probing = `probing.${SERVICE_TYPE}`;
+    const advert = await signAdvert(peerAdvert(2, null), { secret: SECRET, nowMs });
+    const strings = encodeAdvert(advert).map((string) => encoder.encode(string));
+    socket.deliver("query", {
+      questions: [{ name: probing, type: "ANY" }],
+      authorities: [{ name: probing, type: "TXT", ttl: 120, data: strings }],
+    });
+    // A forged proposal is refused like a forged answer.
+    const forged = await signAdvert(peerAdvert(3, null), { secret: OTHER_SECRET, nowMs });
+    socket.deliver("query", {
+      questions: [{ name: `forged.${SERVICE_TYPE}`, type: "ANY" }],
+      authorities: [{
+        name: `forged.${SERVICE_TYPE}`,
+        type: "TXT",
+        ttl: 120,
+        data: encodeAdvert(forged).map((string) => encoder.encode(string)),
+      }],
+    });
+    await eventually("two candidates", () => discovery.candidates().length === 2);
+    assert.deepEqual(
+      discovery.candidates().map((candidate) => [candidate.instance, candidate.verdict]),
+      [[probing, "verified"], [`forged.${SERVICE_TYPE}`, "bad_signature"]],
+    );
+    const probed = discovery.candidates()[0]!;
+    assert.ok(probed.expiresAtMs - probed.seenAtMs <= 3_000, "tentative: a short life");
+
+    const announced = `announced.${SERVICE_TYPE}`;
+    const other = await signAdvert(peerAdvert(4, "c1"), { secret: SECRET, nowMs });
+    socket.deliver("response", txt(announced, encodeAdvert(other)));
+    await eventually("three candidates", () => discovery.candidates().length === 3);
+    nowMs += 50_000; // 70 s of 120 left on the announced one; the probed ones expired.
+    const browses = () =>
+      socket.sent.filter((sent) =>
+        sent.kind === "query" && sent.packet.questions?.[0]?.type === "PTR"
+      );
+    const before = browses().length;
+    await eventually("the next browse query", () => browses().length > before, {
+      timeoutMs: 5_000,
+    });
+    assert.deepEqual(browses().at(-1)!.packet.answers, [
+      { name: SERVICE_TYPE, type: "PTR", ttl: 70, data: announced },
+    ]);
+  } finally {
+    await discovery.stop();
+  }
+});

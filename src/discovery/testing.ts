@@ -23,6 +23,14 @@ export class FakeMulticastSocket implements MulticastSocket {
   readonly sent: SentPacket[] = [];
   destroyed = false;
   readonly #listeners = new Map<string, Listener[]>();
+  readonly #onMulticast: (kind: SentPacket["kind"], packet: Partial<DnsPacket>) => void;
+
+  /** A socket alone, or on a `FakeMulticastLink` that carries what it multicasts. */
+  constructor(
+    onMulticast: (kind: SentPacket["kind"], packet: Partial<DnsPacket>) => void = () => {},
+  ) {
+    this.#onMulticast = onMulticast;
+  }
 
   on(event: string, listener: Listener): void {
     this.#listeners.set(event, [...(this.#listeners.get(event) ?? []), listener]);
@@ -30,6 +38,7 @@ export class FakeMulticastSocket implements MulticastSocket {
 
   query(packet: Partial<DnsPacket>, callback?: (error: Error | null) => void): void {
     this.sent.push({ kind: "query", packet: structuredClone(packet), to: null });
+    this.#onMulticast("query", packet);
     queueMicrotask(() => callback?.(null));
   }
 
@@ -39,6 +48,7 @@ export class FakeMulticastSocket implements MulticastSocket {
     callback?: (error: Error | null) => void,
   ): void {
     this.sent.push({ kind: "response", packet: structuredClone(packet), to: to ?? null });
+    if (to === undefined || to === null) this.#onMulticast("response", packet);
     queueMicrotask(() => callback?.(null));
   }
 
@@ -62,5 +72,27 @@ export class FakeMulticastSocket implements MulticastSocket {
   /** The responses sent so far. */
   responses(): SentPacket[] {
     return this.sent.filter((sent) => sent.kind === "response");
+  }
+}
+
+/**
+ * A shared link for several `FakeMulticastSocket`s: what one sends, every socket on the
+ * link receives (its sender too, as multicast loopback does), a turn of the event loop
+ * later, from port 5353.
+ */
+export class FakeMulticastLink {
+  readonly #sockets: FakeMulticastSocket[] = [];
+
+  /** A new socket on this link. */
+  socket(): FakeMulticastSocket {
+    const socket = new FakeMulticastSocket((kind, packet) => {
+      setTimeout(() => {
+        for (const member of this.#sockets) {
+          if (!member.destroyed) member.deliver(kind, structuredClone(packet));
+        }
+      }, 0);
+    });
+    this.#sockets.push(socket);
+    return socket;
   }
 }

@@ -1,0 +1,189 @@
+/**
+ * The RFC 6762 rules of `MdnsResponder` that involve another host: the simultaneous-probe
+ * tie-break (§8.2), conflicts after announcing (§9) and known-answer suppression (§7.1),
+ * in process, with the delays shortened and, where two responders meet, a fake link.
+ */
+
+import assert from "node:assert/strict";
+import { eventually } from "../transport/testing.ts";
+import {
+  MdnsResponder,
+  type ResponderRecords,
+  type ResponderTiming,
+  SERVICE_TYPE,
+} from "./mdns_responder.ts";
+import type { DnsRecord } from "./multicast_socket.ts";
+import { compareRecordSets } from "./record_order.ts";
+import { FakeMulticastLink, FakeMulticastSocket } from "./testing.ts";
+
+const FAST: ResponderTiming = {
+  probeDelayMaxMs: 0,
+  probeIntervalMs: 30,
+  tieBreakDeferMs: 100,
+  announceIntervalMs: 30,
+  multicastIntervalMs: 200,
+  probeDefenseIntervalMs: 10,
+  conflictPauseMs: 300,
+};
+
+const RECORDS: ResponderRecords = {
+  nodeId: 4,
+  p2pNodeId: "0123456789abcdef".repeat(4),
+  p2pPort: 7004,
+  hostAddress: "192.0.2.4",
+};
+const TXT = ["v=1", "cluster=", "node=4"];
+const BASE = `blixard-4-01234567.${SERVICE_TYPE}`;
+
+function responder(socket: FakeMulticastSocket, records: Partial<ResponderRecords> = {}) {
+  return new MdnsResponder(socket, { records: { ...RECORDS, ...records }, txt: TXT, timing: FAST });
+}
+
+function probes(socket: FakeMulticastSocket) {
+  return socket.sent.filter((sent) => sent.kind === "query");
+}
+
+/** A probe of another host for `name`, proposing our TXT and an SRV record on `port`. */
+function probeFor(name: string, port: number) {
+  return {
+    questions: [{ name, type: "ANY" }],
+    authorities: [
+      {
+        name,
+        type: "SRV",
+        ttl: 120,
+        data: { priority: 0, weight: 0, port, target: "blixard-4-01234567.local" },
+      },
+      { name, type: "TXT", ttl: 120, data: TXT },
+    ],
+  };
+}
+
+const srv = (port: number, target = "h.local"): DnsRecord => ({
+  name: "x.local",
+  type: "SRV",
+  data: { priority: 0, weight: 0, port, target },
+});
+
+Deno.test("compareRecordSets orders by class, type, then rdata bytes; a prefix and a shorter set are earlier", () => {
+  const a = (address: string): DnsRecord => ({ name: "h.local", type: "A", data: address });
+  assert.ok(compareRecordSets([a("192.0.2.1")], [a("192.0.2.2")]) < 0);
+  assert.ok(compareRecordSets([a("192.0.2.10")], [a("192.0.2.9")]) > 0, "bytes, not text");
+  assert.equal(compareRecordSets([a("192.0.2.1")], [{ ...a("192.0.2.1"), ttl: 0 }]), 0);
+  assert.ok(compareRecordSets([a("192.0.2.200")], [srv(1)]) < 0, "type A (1) before SRV (33)");
+  assert.ok(compareRecordSets([srv(7001)], [srv(7002)]) < 0);
+  const txt = (...parts: (string | Uint8Array)[]): DnsRecord => ({
+    name: "x.local",
+    type: "TXT",
+    data: parts,
+  });
+  assert.equal(compareRecordSets([txt("v=1")], [txt(new TextEncoder().encode("v=1"))]), 0);
+  assert.ok(compareRecordSets([txt("v=1")], [txt("v=1", "x")]) < 0, "a prefix is earlier");
+  // Sets: sorted, then pairwise; the first difference decides, whatever the order given.
+  assert.ok(compareRecordSets([srv(9), a("192.0.2.1")], [a("192.0.2.1"), srv(10)]) < 0);
+  assert.ok(compareRecordSets([a("192.0.2.1"), srv(9)], [a("192.0.2.1")]) > 0, "more records win");
+});
+
+Deno.test("MdnsResponder probing loses a simultaneous probe with later data, waits, probes again, and keeps probing its name", async () => {
+  const socket = new FakeMulticastSocket();
+  const node = responder(socket);
+  const started = node.start();
+  await eventually("the first probe", () => probes(socket).length >= 1);
+  // The other host proposes port 9000 > 7004: its data is later, it wins.
+  socket.deliver("query", probeFor(BASE, 9000));
+  await started;
+  assert.equal(node.instanceName, BASE, "a lost tie-break is no rename");
+  const sent = probes(socket).length;
+  assert.ok(sent >= 4, `${sent} probes: the round started again`);
+  assert.equal(node.state, "announced");
+  await node.stop();
+});
+
+Deno.test("MdnsResponder probing ignores a simultaneous probe with earlier data, and its own probe looped back", async () => {
+  const socket = new FakeMulticastSocket();
+  const node = responder(socket);
+  const started = node.start();
+  await eventually("the first probe", () => probes(socket).length >= 1);
+  socket.deliver("query", probeFor(BASE, 80));
+  socket.deliver("query", probes(socket)[0]!.packet);
+  await started;
+  assert.equal(probes(socket).length, 3, "one round of three probes");
+  assert.equal(node.instanceName, BASE);
+  await node.stop();
+});
+
+Deno.test("two responders that start at once for one name end with two names: the tie-break, then the winner's defense", async () => {
+  const link = new FakeMulticastLink();
+  const [first, second] = [link.socket(), link.socket()];
+  const early = responder(first, { p2pPort: 7004 });
+  const late = responder(second, { p2pPort: 7005 });
+  assert.equal(early.instanceName, late.instanceName);
+  await Promise.all([early.start(), late.start()]);
+  assert.equal(late.instanceName, BASE, "the later data keeps the name");
+  assert.equal(early.instanceName, `blixard-4-01234567-2.${SERVICE_TYPE}`);
+  assert.deepEqual([early.state, late.state], ["announced", "announced"]);
+  await Promise.all([early.stop(), late.stop()]);
+});
+
+Deno.test("MdnsResponder announced probes again on a conflicting response (§9), and renames when the name stays taken", async () => {
+  const socket = new FakeMulticastSocket();
+  const node = responder(socket);
+  await node.start();
+  const before = probes(socket).length;
+  const claim = (data: string) => ({
+    answers: [{ name: BASE, type: "TXT", ttl: 120, flush: true, data: [data] }],
+  });
+  // Not conflicts: its own records, a goodbye of another host, and its former TXT echoed.
+  node.updateTxtQuietly(["v=1", "cluster=c1", "node=4"]);
+  socket.deliver("response", { answers: [{ name: BASE, type: "TXT", ttl: 120, data: TXT }] });
+  socket.deliver("response", { answers: [{ name: BASE, type: "TXT", ttl: 0, data: ["other"] }] });
+  socket.deliver("response", {
+    answers: [{ name: SERVICE_TYPE, type: "PTR", ttl: 120, data: "someone-else" }],
+  });
+  assert.equal(node.state, "announced");
+  assert.equal(probes(socket).length, before);
+
+  socket.deliver("response", claim("node=99"));
+  assert.equal(node.state, "probing");
+  await eventually("probing again", () => probes(socket).length > before);
+  socket.deliver("response", claim("node=99"));
+  await eventually("announced again", () => node.state === "announced");
+  assert.equal(node.instanceName, `blixard-4-01234567-2.${SERVICE_TYPE}`);
+  await node.stop();
+});
+
+Deno.test("MdnsResponder leaves out the known answers that have half their TTL left (§7.1)", async () => {
+  const socket = new FakeMulticastSocket();
+  const node = responder(socket);
+  await node.start();
+  await new Promise((resolve) => setTimeout(resolve, FAST.multicastIntervalMs));
+  const pointer = { name: SERVICE_TYPE, type: "PTR", data: node.instanceName };
+  const query = (ttl: number) => ({
+    questions: [{ name: SERVICE_TYPE, type: "PTR" }],
+    answers: [{ ...pointer, ttl }],
+  });
+  const before = socket.responses().length;
+  socket.deliver("query", query(120));
+  socket.deliver("query", query(60));
+  await new Promise((resolve) => setTimeout(resolve, FAST.multicastIntervalMs * 2));
+  assert.equal(socket.responses().length, before, "known with ≥ 60 s left: no answer");
+
+  socket.deliver("query", query(59));
+  await eventually("answered", () => socket.responses().length > before);
+  const answer = socket.responses().at(-1)!.packet;
+  assert.deepEqual(answer.answers?.map((record) => record.type), ["PTR"]);
+  assert.equal(answer.answers?.[0]?.data, node.instanceName);
+
+  // Known answers also leave the additionals: asked for SRV and TXT, knowing the TXT.
+  await new Promise((resolve) => setTimeout(resolve, FAST.multicastIntervalMs));
+  const txt = { name: node.instanceName, type: "TXT", ttl: 120, data: TXT };
+  socket.deliver("query", {
+    questions: [{ name: node.instanceName, type: "ANY" }],
+    answers: [txt],
+  });
+  await eventually("answered", () => socket.responses().at(-1)!.packet !== answer);
+  const last = socket.responses().at(-1)!.packet;
+  const types = [...last.answers!, ...last.additionals!].map((record) => record.type);
+  assert.ok(types.includes("SRV") && !types.includes("TXT"), types.join(","));
+  await node.stop();
+});
