@@ -6,25 +6,12 @@
 
 import assert from "node:assert/strict";
 import { eventually } from "../transport/testing.ts";
-import {
-  MdnsResponder,
-  type ResponderRecords,
-  type ResponderTiming,
-  SERVICE_TYPE,
-} from "./mdns_responder.ts";
-import type { DnsRecord } from "./multicast_socket.ts";
+import { MdnsResponder, type ResponderRecords, SERVICE_TYPE } from "./mdns_responder.ts";
+import type { DnsPacket, DnsRecord } from "./multicast_socket.ts";
 import { compareRecordSets } from "./record_order.ts";
-import { FakeMulticastLink, FakeMulticastSocket } from "./testing.ts";
+import { FakeMulticastLink, FakeMulticastSocket, FAST_RESPONDER_TIMING } from "./testing.ts";
 
-const FAST: ResponderTiming = {
-  probeDelayMaxMs: 0,
-  probeIntervalMs: 30,
-  tieBreakDeferMs: 100,
-  announceIntervalMs: 30,
-  multicastIntervalMs: 200,
-  probeDefenseIntervalMs: 10,
-  conflictPauseMs: 300,
-};
+const FAST = FAST_RESPONDER_TIMING;
 
 const RECORDS: ResponderRecords = {
   nodeId: 4,
@@ -84,29 +71,38 @@ Deno.test("compareRecordSets orders by class, type, then rdata bytes; a prefix a
   assert.ok(compareRecordSets([a("192.0.2.1"), srv(9)], [a("192.0.2.1")]) > 0, "more records win");
 });
 
+/**
+ * A socket on which, right after the responder's first probe goes out (within its round,
+ * whatever the machine's load), `packets` arrive as queries from the link.
+ */
+function socketAnsweringFirstProbeWith(
+  packets: (first: Partial<DnsPacket>) => Partial<DnsPacket>[],
+) {
+  let answered = false;
+  const socket: FakeMulticastSocket = new FakeMulticastSocket((kind, packet) => {
+    if (kind !== "query" || answered) return;
+    answered = true;
+    for (const arriving of packets(packet)) socket.deliver("query", arriving);
+  });
+  return socket;
+}
+
 Deno.test("MdnsResponder probing loses a simultaneous probe with later data, waits, probes again, and keeps probing its name", async () => {
-  const socket = new FakeMulticastSocket();
-  const node = responder(socket);
-  const started = node.start();
-  await eventually("the first probe", () => probes(socket).length >= 1);
   // The other host proposes port 9000 > 7004: its data is later, it wins.
-  socket.deliver("query", probeFor(BASE, 9000));
-  await started;
+  const socket = socketAnsweringFirstProbeWith(() => [probeFor(BASE, 9000)]);
+  const node = responder(socket);
+  await node.start();
   assert.equal(node.instanceName, BASE, "a lost tie-break is no rename");
   const sent = probes(socket).length;
-  assert.ok(sent >= 4, `${sent} probes: the round started again`);
+  assert.equal(sent, 4, `${sent} probes: one, then a whole round again`);
   assert.equal(node.state, "announced");
   await node.stop();
 });
 
 Deno.test("MdnsResponder probing ignores a simultaneous probe with earlier data, and its own probe looped back", async () => {
-  const socket = new FakeMulticastSocket();
+  const socket = socketAnsweringFirstProbeWith((first) => [probeFor(BASE, 80), first]);
   const node = responder(socket);
-  const started = node.start();
-  await eventually("the first probe", () => probes(socket).length >= 1);
-  socket.deliver("query", probeFor(BASE, 80));
-  socket.deliver("query", probes(socket)[0]!.packet);
-  await started;
+  await node.start();
   assert.equal(probes(socket).length, 3, "one round of three probes");
   assert.equal(node.instanceName, BASE);
   await node.stop();
@@ -125,15 +121,12 @@ Deno.test("two responders that start at once for one name end with two names: th
   await Promise.all([early.stop(), late.stop()]);
 });
 
-Deno.test("MdnsResponder announced probes again on a conflicting response (§9), and renames when the name stays taken", async () => {
+Deno.test("MdnsResponder announced goes back to probing on another host's record for its name with other data (§9), and on nothing else", async () => {
   const socket = new FakeMulticastSocket();
   const node = responder(socket);
   await node.start();
-  const before = probes(socket).length;
-  const claim = (data: string) => ({
-    answers: [{ name: BASE, type: "TXT", ttl: 120, flush: true, data: [data] }],
-  });
-  // Not conflicts: its own records, a goodbye of another host, and its former TXT echoed.
+  // Not conflicts: its own records, a goodbye of another host, a shared PTR, and its former
+  // TXT echoed after a change.
   node.updateTxtQuietly(["v=1", "cluster=c1", "node=4"]);
   socket.deliver("response", { answers: [{ name: BASE, type: "TXT", ttl: 120, data: TXT }] });
   socket.deliver("response", { answers: [{ name: BASE, type: "TXT", ttl: 0, data: ["other"] }] });
@@ -141,15 +134,31 @@ Deno.test("MdnsResponder announced probes again on a conflicting response (§9),
     answers: [{ name: SERVICE_TYPE, type: "PTR", ttl: 120, data: "someone-else" }],
   });
   assert.equal(node.state, "announced");
-  assert.equal(probes(socket).length, before);
-
-  socket.deliver("response", claim("node=99"));
+  socket.deliver("response", {
+    answers: [{ name: BASE, type: "TXT", ttl: 120, flush: true, data: ["node=99"] }],
+  });
   assert.equal(node.state, "probing");
-  await eventually("probing again", () => probes(socket).length > before);
-  socket.deliver("response", claim("node=99"));
-  await eventually("announced again", () => node.state === "announced");
-  assert.equal(node.instanceName, `blixard-4-01234567-2.${SERVICE_TYPE}`);
   await node.stop();
+});
+
+Deno.test("two responders announced with one name on links that then join: the one that hears the other's answer probes again and renames", async () => {
+  const link = new FakeMulticastLink({ partitioned: true });
+  const [first, second] = [link.socket(), link.socket()];
+  const owner = responder(first, { p2pPort: 7005 });
+  const newcomer = responder(second, { p2pPort: 7004 });
+  await Promise.all([owner.start(), newcomer.start()]);
+  assert.equal(owner.instanceName, newcomer.instanceName, "apart, each took the name");
+  link.heal();
+  // The owner re-announces (its TXT changed); the newcomer hears other data for its name.
+  await owner.updateTxt(["v=1", "cluster=c1", "node=4"]);
+  await eventually(
+    "the newcomer renamed and announced",
+    () => newcomer.instanceName !== BASE && newcomer.state === "announced",
+  );
+  assert.equal(newcomer.instanceName, `blixard-4-01234567-2.${SERVICE_TYPE}`);
+  assert.equal(owner.instanceName, BASE);
+  assert.equal(owner.state, "announced");
+  await Promise.all([owner.stop(), newcomer.stop()]);
 });
 
 Deno.test("MdnsResponder leaves out the known answers that have half their TTL left (§7.1)", async () => {
