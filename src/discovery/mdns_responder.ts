@@ -330,7 +330,8 @@ export class MdnsResponder {
     for (const name of [this.instanceName, this.hostName]) {
       if (!asked.has(name)) continue;
       const theirs = authorities.filter((record) => nameOf(record) === name);
-      if (theirs.length === 0) continue;
+      // Our own probe, looped back, perhaps with the TXT we had before a change.
+      if (theirs.every((record) => this.#isOwn(record))) continue;
       const order = compareRecordSets(ours.filter((record) => nameOf(record) === name), theirs);
       if (order < 0 && this.#probeOutcome === "won") this.#probeOutcome = "deferred";
     }
@@ -366,10 +367,15 @@ export class MdnsResponder {
     if (name !== this.instanceName && name !== this.hostName) return false;
     // A goodbye (TTL 0) gives a name up; a shared record (PTR) is no claim.
     if (record.ttl === 0 || !UNIQUE_TYPES.has(record.type)) return false;
+    return !this.#isOwn(record);
+  }
+
+  /** Whether `record` is one of ours: current, or a TXT we had until a moment ago. */
+  #isOwn(record: DnsRecord): boolean {
     const key = recordKey(record);
-    if (this.#uniqueRecords(RECORD_TTL_S).some((mine) => recordKey(mine) === key)) return false;
+    if (this.#uniqueRecords(RECORD_TTL_S).some((mine) => recordKey(mine) === key)) return true;
     const nowMs = performance.now();
-    return !this.#formerTxt.some((former) => former.key === key && former.untilMs > nowMs);
+    return this.#formerTxt.some((former) => former.key === key && former.untilMs > nowMs);
   }
 
   #answer(packet: DnsPacket, from: RemoteInfo): void {

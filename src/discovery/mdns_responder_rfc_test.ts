@@ -108,6 +108,19 @@ Deno.test("MdnsResponder probing ignores a simultaneous probe with earlier data,
   await node.stop();
 });
 
+Deno.test("MdnsResponder probing takes its own probe, looped back after its TXT changed, for its own", async () => {
+  let node: MdnsResponder | null = null;
+  const socket = socketAnsweringFirstProbeWith((first) => {
+    // The new TXT sorts before the one in the probe: were the echo another host's, we would lose.
+    node!.updateTxtQuietly(["v=1", "cluster=", "node=0"]);
+    return [first];
+  });
+  node = responder(socket);
+  await node.start();
+  assert.equal(probes(socket).length, 3, "one round of three probes");
+  await node.stop();
+});
+
 Deno.test("two responders that start at once for one name end with two names: the tie-break, then the winner's defense", async () => {
   const link = new FakeMulticastLink();
   const [first, second] = [link.socket(), link.socket()];
