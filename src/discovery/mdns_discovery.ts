@@ -207,6 +207,14 @@ export class MdnsDiscovery {
     };
   }
 
+  /**
+   * Re-reads the advert's source now rather than at the next poll: the node calls it once
+   * it has its cluster, which joiners wait to see.
+   */
+  refreshNow(): void {
+    void this.#refresh();
+  }
+
   /** Calls `listener` after each change of the candidates; returns the unsubscribe. */
   onChange(listener: () => void): () => void {
     this.#listeners.add(listener);
