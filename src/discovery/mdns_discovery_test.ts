@@ -5,7 +5,7 @@ import { SecretKey } from "../transport/iroh.ts";
 import { eventually } from "../transport/testing.ts";
 import { type Advert, encodeAdvert } from "./advert.ts";
 import { signAdvert } from "./advert_signature.ts";
-import { MdnsDiscovery } from "./mdns_discovery.ts";
+import { MdnsDiscovery, type MdnsDiscoveryOptions } from "./mdns_discovery.ts";
 import { SERVICE_TYPE } from "./mdns_responder.ts";
 import { FakeMulticastSocket } from "./testing.ts";
 
@@ -34,7 +34,11 @@ function txt(instance: string, strings: string[], ttl = 120) {
   };
 }
 
-async function startDiscovery(socket: FakeMulticastSocket, metrics: NodeMetrics) {
+async function startDiscovery(
+  socket: FakeMulticastSocket,
+  metrics: NodeMetrics,
+  options: Partial<MdnsDiscoveryOptions> = {},
+) {
   return await MdnsDiscovery.start({
     socket,
     nodeId: 1,
@@ -46,6 +50,7 @@ async function startDiscovery(socket: FakeMulticastSocket, metrics: NodeMetrics)
     clusterSecret: SECRET,
     clusterIdFilter: "c1",
     metrics,
+    ...options,
   });
 }
 
@@ -114,19 +119,11 @@ Deno.test("MdnsDiscovery counts a probing node from the TXT it proposes, briefly
   const socket = new FakeMulticastSocket();
   const metrics = new NodeMetrics({ defaultMetrics: false });
   let nowMs = Date.now();
-  const discovery = await MdnsDiscovery.start({
-    socket,
-    nodeId: 1,
-    p2pNodeId: SecretKey.generate().public().toString(),
-    p2pPort: 7001,
-    httpPort: 8001,
-    hostAddress: "192.0.2.1",
-    source: { clusterId: () => null, addresses: () => ["192.0.2.1:7001"] },
-    clusterSecret: SECRET,
+  const discovery = await startDiscovery(socket, metrics, {
     clusterIdFilter: null,
-    metrics,
     now: () => nowMs,
   });
+
   try {
     const probing = `probing.${SERVICE_TYPE}`;
     const advert = await signAdvert(peerAdvert(2, null), { secret: SECRET, nowMs });
