@@ -196,6 +196,7 @@ export class MdnsResponder {
   /** Probe rounds until one is won (then announce), renaming on each conflict (§8, §9). */
   async #claim(): Promise<void> {
     const signal = this.#stopping.signal;
+    if (signal.aborted) return;
     this.#state = "probing";
     try {
       for (;;) {
@@ -204,7 +205,9 @@ export class MdnsResponder {
           this.#state = "announced";
           log.info("mDNS: advertising {instance}", { instance: this.instanceName });
           await this.#announce(signal);
-          return;
+          // A conflict while it announced (§9) sent it back to probing: another round.
+          if (this.#state === "announced") return;
+          continue;
         }
         this.#noteConflict();
         if (outcome === "deferred") {
@@ -354,8 +357,10 @@ export class MdnsResponder {
       instance: this.instanceName,
     });
     this.#noteConflict();
+    this.#state = "probing";
     clearTimeout(this.#deferred?.timer);
     this.#deferred = null;
+    // A claim still announcing sees the state and probes again; else a new one starts.
     this.start().catch((error) => {
       log.error("mDNS: probing again failed: {error}", { error: String(error) });
     });

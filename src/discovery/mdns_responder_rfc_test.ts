@@ -154,6 +154,23 @@ Deno.test("MdnsResponder announced goes back to probing on another host's record
   await node.stop();
 });
 
+Deno.test("MdnsResponder that hears a conflict between its two announcements probes again", async () => {
+  let conflicted = false;
+  const socket: FakeMulticastSocket = new FakeMulticastSocket((kind) => {
+    if (kind !== "response" || conflicted) return;
+    conflicted = true;
+    socket.deliver("response", {
+      answers: [{ name: BASE, type: "SRV", ttl: 120, data: { port: 1, target: "x.local" } }],
+    });
+  });
+  const node = responder(socket);
+  await node.start();
+  assert.ok(conflicted);
+  assert.ok(probes(socket).length >= 6, `${probes(socket).length} probes: a second round`);
+  assert.equal(node.state, "announced");
+  await node.stop();
+});
+
 Deno.test("two responders announced with one name on links that then join: the one that hears the other's answer probes again and renames", async () => {
   const link = new FakeMulticastLink({ partitioned: true });
   const [first, second] = [link.socket(), link.socket()];
