@@ -60,8 +60,12 @@ const ANNOUNCEMENTS = 2;
 /** RFC 6762 §9: more conflicts than this in `CONFLICT_WINDOW_MS` slow probing down. */
 const CONFLICTS_MAX = 15;
 const CONFLICT_WINDOW_MS = 10_000;
-/** How long a record this node sent may come back to it (looped back) and still be its own. */
-const OWN_ECHO_MS = 2_000;
+/**
+ * How long a TXT this node advertised before is still taken for its own when it comes back
+ * (looped back, or late from a busy event loop): a record's whole life. A TXT names this
+ * node's P2P id, so no other host's can equal it.
+ */
+const OWN_ECHO_MS = RECORD_TTL_S * 1000;
 /** Known answers of one query looked at. */
 const KNOWN_ANSWERS_MAX = 64;
 /** The unique records (RFC 6762 §2): a conflict is another host with other data for them. */
