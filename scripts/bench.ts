@@ -5,10 +5,13 @@
  * - startup: single-node start (process spawn) → `GET /health` 200, fresh data dir;
  * - memory: resident memory (VmRSS) of an idle node, and of each node of a 3-node cluster
  *   idle and after the write run;
- * - formation: three nodes started at once, nothing → three voters agreeing on a leader;
+ * - formation: N nodes started at once (`--nodes 3,5,7`; N > 5 with `--max-voters N`),
+ *   nothing → N voters agreeing on a leader;
  * - join: joiner process start → voter (its own log's timestamp), into a 3-node cluster;
  * - failover: kill -9 of the leader → the next write acknowledged to a client that keeps
- *   writing (sequentially, through a follower);
+ *   writing (sequentially, through a follower), in clusters of each `--nodes` size;
+ * - storm: 10 joiners started at once through one member of a 3-node cluster → the leader
+ *   lists all 13, 5 voters (the default voter cap) and 8 learners, none still joining;
  * - throughput: 256-byte puts at 1, 16, 64 and 256 in flight through `BlixardClient`
  *   connected to the leader: writes/s, p50 and p99 latency, and each node's CPU seconds
  *   (user + system, from `/proc/<pid>/stat`) per 1,000 writes: the figure that a loaded
@@ -21,7 +24,7 @@
  * Prints a table, and writes the JSON to `bench-results/` (or `--json PATH`).
  *
  * Usage: deno task bench [--runs 7] [--formation-runs 20] [--only startup,formation,...]
- *                        [--idle-seconds 20] [--write-seconds 3] [--json PATH]
+ *                        [--nodes 3,5,7] [--idle-seconds 20] [--write-seconds 3] [--json PATH]
  *                        [--levels 1,16,64,256] [--deno-flags="--v8-flags=…"]
  *                        [--cpu-prof DIR] [--main PATH]
  *
@@ -54,6 +57,7 @@ const SECTIONS = [
   "throughput",
   "idle",
   "cache",
+  "storm",
 ] as const;
 type Section = typeof SECTIONS[number];
 const CONCURRENCY_LEVELS = [1, 16, 64, 256];
@@ -62,6 +66,16 @@ const CLOCK_TICKS_PER_SECOND = 100;
 const VALUE_BYTES = 256;
 const POLL_MS = 2;
 const WAIT_MS = 30_000;
+/** Joiners of the storm, and the voters the default `--max-voters` allows. */
+const STORM_JOINERS = 10;
+const STORM_VOTERS = 5;
+/** A storm is polled less often than 2 ms: thirteen nodes already share the cores. */
+const STORM_POLL_MS = 10;
+/**
+ * Deadline of waits on many processes started at once (formation, storm): on a loaded
+ * machine their start alone takes long, and the figure then says how long.
+ */
+const MANY_NODES_WAIT_MS = 120_000;
 
 /** Median, min and max of a set of measurements. */
 export interface Summary {
@@ -120,6 +134,14 @@ function residentMiB(pid: number, field: "VmRSS" | "RssAnon" = "VmRSS"): number 
   return Number(match[1]) / 1024;
 }
 
+/**
+ * CPU time (user + system) `pid` has used, in ms: summed over the nodes of a formation it
+ * gives the floor of its wall time on this machine's cores, whatever else runs.
+ */
+function cpuMs(pid: number): number {
+  return cpuSeconds(pid) * 1000;
+}
+
 async function waitFor<T>(
   what: string,
   probe: () => Promise<T | null>,
@@ -140,25 +162,35 @@ function isFormed(status: StatusJson | null, voters: number): boolean {
     status.members.filter((member) => member.role === "voter").length === voters;
 }
 
-/** Starts `size` nodes at once (2.. join through node 1) and resolves when all agree. */
+/**
+ * Starts `size` nodes at once (2.. join through node 1) and resolves when all agree on
+ * `size` voters: beyond the default voter cap, every node gets `--max-voters size`.
+ */
 async function formAtOnce(
   group: NodeGroup,
   size: number,
-): Promise<{ nodes: NodeProcess[]; elapsedMs: number }> {
+): Promise<{ nodes: NodeProcess[]; elapsedMs: number; cpuMs: number; afterReadyMs: number }> {
   const ports = [];
   for (let i = 0; i < size; i++) ports.push(await freeBindPort());
+  const args = size > STORM_VOTERS ? ["--max-voters", String(size)] : [];
   const startedMs = performance.now();
   const nodes: NodeProcess[] = [];
   for (let id = 1; id <= size; id++) {
     const peers = id === 1 ? [] : [`127.0.0.1:${ports[0]}`];
-    nodes.push(await group.start({ ...nodeDefaults, id, bindPort: ports[id - 1]!, peers }));
+    nodes.push(await group.start({ ...nodeDefaults, id, bindPort: ports[id - 1]!, peers, args }));
   }
   await waitFor("formation", async () => {
     const statuses = await Promise.all(nodes.map(getStatus));
     const leaders = new Set(statuses.map((status) => status?.leader_id));
     return statuses.every((status) => isFormed(status, size)) && leaders.size === 1 ? true : null;
-  });
-  return { nodes, elapsedMs: performance.now() - startedMs };
+  }, MANY_NODES_WAIT_MS);
+  const elapsedMs = performance.now() - startedMs;
+  return {
+    nodes,
+    elapsedMs,
+    cpuMs: nodes.reduce((sum, node) => sum + cpuMs(node.pid), 0),
+    afterReadyMs: Date.now() - Math.max(...nodes.map(readyAtMs)),
+  };
 }
 
 async function leaderOf(nodes: NodeProcess[]): Promise<NodeProcess> {
@@ -194,17 +226,25 @@ async function benchStartup(runs: number): Promise<{ startupMs: Summary; idleRss
   return { startupMs: summarize(startup), idleRssMiB: summarize(rss) };
 }
 
-async function benchFormation(runs: number): Promise<Summary> {
+async function benchFormation(
+  runs: number,
+  size: number,
+): Promise<{ wallMs: Summary; cpuMs: Summary; afterReadyMs: Summary }> {
   const times: number[] = [];
+  const cpu: number[] = [];
+  const afterReady: number[] = [];
   for (let run = 0; run < runs; run++) {
     const group = new NodeGroup();
     try {
-      times.push((await formAtOnce(group, 3)).elapsedMs);
+      const formed = await formAtOnce(group, size);
+      times.push(formed.elapsedMs);
+      cpu.push(formed.cpuMs);
+      afterReady.push(formed.afterReadyMs);
     } finally {
       await group.cleanup();
     }
   }
-  return summarize(times);
+  return { wallMs: summarize(times), cpuMs: summarize(cpu), afterReadyMs: summarize(afterReady) };
 }
 
 async function benchJoin(runs: number): Promise<Summary> {
@@ -233,12 +273,12 @@ async function benchJoin(runs: number): Promise<Summary> {
   return summarize(times);
 }
 
-async function benchFailover(runs: number): Promise<Summary> {
+async function benchFailover(runs: number, size: number): Promise<Summary> {
   const times: number[] = [];
   for (let run = 0; run < runs; run++) {
     const group = new NodeGroup();
     try {
-      const { nodes } = await formAtOnce(group, 3);
+      const { nodes } = await formAtOnce(group, size);
       const leader = await leaderOf(nodes);
       const follower = nodes.find((node) => node !== leader)!;
       const client = await BlixardClient.connect(follower.address, { attemptTimeoutMs: 1000 });
@@ -267,6 +307,61 @@ async function benchFailover(runs: number): Promise<Summary> {
     }
   }
   return summarize(times);
+}
+
+/**
+ * Join storms into a fresh 3-node cluster per run: from the spawn of the first of
+ * `STORM_JOINERS` joiners (all naming node 2) until the leader lists every node, with
+ * `STORM_VOTERS` voters and none still joining. Also spawn → "ready" log line of the
+ * slowest joiner: the part of the figure that is only starting processes.
+ */
+async function benchStorm(
+  runs: number,
+): Promise<{ admittedMs: Summary; startupMs: Summary; cpuMs: Summary }> {
+  const admitted: number[] = [];
+  const startups: number[] = [];
+  const cpu: number[] = [];
+  for (let run = 0; run < runs; run++) {
+    const group = new NodeGroup();
+    try {
+      const { nodes } = await formAtOnce(group, 3);
+      const startedMs = performance.now();
+      const spawnedAtMs = Date.now();
+      const joiners = await Promise.all(
+        Array.from(
+          { length: STORM_JOINERS },
+          (_, i) => group.start({ ...nodeDefaults, id: 10 + i, peers: [nodes[1]!.address] }),
+        ),
+      );
+      const all = [...nodes, ...joiners];
+      await waitFor("the storm admitted", async () => {
+        const status = await getStatus(nodes[0]!);
+        const leader = all.find((node) => node.id === status?.leader_id);
+        const view = leader === undefined ? null : await getStatus(leader);
+        return view !== null && isAdmitted(view, all.length) ? true : null;
+      }, MANY_NODES_WAIT_MS);
+      admitted.push(performance.now() - startedMs);
+      cpu.push(joiners.reduce((sum, node) => sum + cpuMs(node.pid), 0));
+      startups.push(Math.max(...joiners.map(readyAtMs)) - spawnedAtMs);
+      await sleep(STORM_POLL_MS);
+    } finally {
+      await group.cleanup();
+    }
+  }
+  return { admittedMs: summarize(admitted), startupMs: summarize(startups), cpuMs: summarize(cpu) };
+}
+
+function isAdmitted(status: StatusJson, members: number): boolean {
+  const voters = status.members.filter((member) => member.role === "voter").length;
+  return status.role === "leader" && status.members.length === members &&
+    voters === Math.min(STORM_VOTERS, members) &&
+    (status.joins ?? []).every((join) => join.phase === "learner");
+}
+
+/** When the node logged "ready", wall-clock ms (`NaN` if it has not). */
+function readyAtMs(node: NodeProcess): number {
+  const ready = node.logRecords().find((record) => String(record.message).startsWith("ready "));
+  return Date.parse(String(ready?.timestamp));
 }
 
 interface ThroughputFigure {
@@ -466,6 +561,7 @@ if (import.meta.main) {
     options: {
       runs: { type: "string", default: "7" },
       "formation-runs": { type: "string", default: "20" },
+      nodes: { type: "string", default: "3" },
       only: { type: "string" },
       "idle-seconds": { type: "string", default: "20" },
       "write-seconds": { type: "string", default: "3" },
@@ -488,6 +584,10 @@ if (import.meta.main) {
     throw new Error(`--levels ${values.levels}: give positive integers, e.g. --levels 1,64`);
   }
   const runs = Number(values.runs);
+  const sizes = values.nodes.split(",").map((size) => Number(size.trim()));
+  if (sizes.some((size) => !Number.isSafeInteger(size) || size < 1 || size > 9)) {
+    throw new RangeError(`--nodes ${values.nodes}: must be node counts from 1 to 9, e.g. 3,5,7`);
+  }
   const selected = new Set<Section>(
     values.only === undefined
       ? SECTIONS
@@ -512,12 +612,30 @@ if (import.meta.main) {
     lines.push(row("idle resident memory, single node", startup.idleRssMiB, "MiB", "< 64 MiB"));
   }
   if (selected.has("formation")) {
-    console.error("formation…");
-    const formation = await benchFormation(Number(values["formation-runs"]));
-    results.formation = formation;
-    lines.push(
-      row("3-node formation, nothing → 3 voters", formation, "ms", "median < 400, max < 1000"),
-    );
+    const targets: Record<number, string> = {
+      3: "median < 400, max < 1000",
+      5: "< 1000",
+      7: "< 1500",
+    };
+    for (const size of sizes) {
+      console.error(`formation of ${size}…`);
+      const formation = await benchFormation(Number(values["formation-runs"]), size);
+      // The 3-node figure keeps its name in the JSON, so that older results compare.
+      const name = size === 3 ? "formation" : `formation${size}`;
+      results[name] = formation.wallMs;
+      results[`${name}CpuMs`] = formation.cpuMs;
+      results[`${name}AfterReadyMs`] = formation.afterReadyMs;
+      lines.push(
+        row(
+          `${size}-node formation, nothing → ${size} voters`,
+          formation.wallMs,
+          "ms",
+          targets[size] ?? "",
+        ),
+        row(`  CPU time of the ${size} nodes until formed`, formation.cpuMs, "ms"),
+        row(`  last node's "ready" → formed`, formation.afterReadyMs, "ms"),
+      );
+    }
   }
   if (selected.has("join")) {
     console.error("join…");
@@ -526,10 +644,22 @@ if (import.meta.main) {
     lines.push(row("join, joiner process start → voter", join, "ms", "< 250 ms"));
   }
   if (selected.has("failover")) {
-    console.error("failover…");
-    const failover = await benchFailover(runs);
-    results.failover = failover;
-    lines.push(row("failover, kill -9 leader → next write", failover, "ms", "< 600 ms"));
+    for (const size of sizes) {
+      console.error(`failover of ${size}…`);
+      const failover = await benchFailover(runs, size);
+      results[size === 3 ? "failover" : `failover${size}`] = failover;
+      lines.push(
+        row(`failover, ${size} nodes, kill -9 leader → next write`, failover, "ms", "< 600 ms"),
+      );
+    }
+  }
+  if (selected.has("storm")) {
+    console.error("storm…");
+    const storm = await benchStorm(Math.max(1, Math.min(runs, 5)));
+    results.storm = storm;
+    lines.push(row("join storm, 10 into 3 → all admitted", storm.admittedMs, "ms", "< 5000 ms"));
+    lines.push(row("  of which spawn → ready, slowest joiner", storm.startupMs, "ms"));
+    lines.push(row("  CPU time of the 10 joiners until admitted", storm.cpuMs, "ms"));
   }
   if (selected.has("throughput")) {
     console.error("throughput…");

@@ -9,8 +9,10 @@
  *    addresses): one SQLite transaction loads every state table from the file, then makes
  *    the image a cluster of this node alone with a NEW cluster id (the old cluster's
  *    members can never mix with it: they do not know this node's key, and it does not know
- *    theirs), and installs it as the Raft snapshot at the backup's index and term. The node
- *    then starts as a restarted single voter, and others join it as usual.
+ *    theirs), and records the Raft snapshot (metadata only) at the backup's index and term.
+ *    The image is written once, into the tables: snapshots stream to joiners from the
+ *    tables, as after any compaction. The node then starts as a restarted single voter,
+ *    and others join it as usual.
  *
  * @module
  */
@@ -18,7 +20,6 @@
 import { StartupError } from "../util/errors.ts";
 import type { MemberInfo } from "../state_machine/member_info.ts";
 import { SqliteStateStore, STATE_SCHEMA_VERSION } from "../state_machine/sqlite_state_store.ts";
-import { encodeStateImage } from "../state_machine/state_image.ts";
 import { openStorage, removeIfPristine } from "../node/local_state/cluster_state.ts";
 import { getLogger } from "../log/logging.ts";
 import {
@@ -129,10 +130,12 @@ export function restoreDataDir(
       const confState = { voters: [context.self.nodeId], learners: [] };
       store.setAppliedConfState(confState);
       store.setClusterId(clusterId);
+      // The image is written once, into the tables; the snapshot record carries no data,
+      // as compaction's does (joiners get the image streamed from the tables).
       storage.persist({
         snapshot: {
           metadata: { index: header.index, term: header.term, confState },
-          data: encodeStateImage(store),
+          data: new Uint8Array(0),
         },
         entries: [],
         hardState: { term: header.term, vote: 0, commit: header.index },

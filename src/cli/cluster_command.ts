@@ -559,10 +559,12 @@ export function formatStatus(status: StatusJson): string {
     `node ${entry.node_id} ${entry.path}${entry.rtt_ms === null ? "" : ` ${entry.rtt_ms} ms`}`
   );
   if (paths.length > 0) lines.push("", `paths: ${paths.join("; ")}`);
+  if (status.learner_reason != null) lines.push(`learner: ${status.learner_reason}`);
   for (const join of status.joins ?? []) {
     lines.push(
       `joining: node ${join.node_id} ${join.phase} since ${join.since}` +
-        (join.lag === null ? "" : `; ${join.lag} entries behind the commit index`),
+        (join.lag === null ? "" : `; ${join.lag} entries behind the commit index`) +
+        (join.learner_reason == null ? "" : `; ${join.learner_reason}`),
     );
   }
   return lines.join("\n") + "\n";

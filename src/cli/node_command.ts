@@ -1,8 +1,8 @@
 /**
  * `blixard node …`: parse the configuration, set up logging, start the node, and stop it
  * gracefully on SIGINT or SIGTERM (a second signal stops it at once). An error nothing
- * handled (a storage write that failed inside the Ready loop: a full disk) stops the
- * process at once with one line saying what to do.
+ * handled (a storage write that failed inside the Ready loop for another reason than a full
+ * disk, which the node waits out) stops the process at once with one line saying what to do.
  *
  * @module
  */
@@ -11,14 +11,13 @@ import { parseNodeConfig } from "./node_config.ts";
 import type { Environment } from "./cli.ts";
 import { configureLogging, getLogger } from "../log/logging.ts";
 import { startNode } from "../node/assembly/node.ts";
+import { isDiskFullError } from "../storage/storage.ts";
 
 const STOP_SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM"];
 /** Exit code when a second signal cuts a graceful stop short (128 + SIGINT, as shells do). */
 const FORCED_EXIT_CODE = 130;
 /** Exit code after an error nothing handled. */
 const FATAL_EXIT_CODE = 1;
-/** SQLite's primary result code for "database or disk is full". */
-const SQLITE_FULL = 13;
 
 /** Runs a node until it stops; resolves to the process exit code. */
 export async function runNodeCommand(args: readonly string[], env: Environment): Promise<number> {
@@ -60,7 +59,7 @@ function stopOnUncaughtError(dataDir: string): void {
   const log = getLogger(["blixard", "node"]);
   const stop = (error: unknown) => {
     const message = error instanceof Error ? error.message : String(error);
-    if (isDiskFull(error)) {
+    if (isDiskFullError(error)) {
       log.fatal(
         "the disk of --data-dir {dataDir} is full ({message}): the node stops; free space " +
           "there and start it again (no acknowledged write is lost)",
@@ -82,10 +81,4 @@ function stopOnUncaughtError(dataDir: string): void {
     event.preventDefault();
     stop(event.reason);
   });
-}
-
-function isDiskFull(error: unknown): boolean {
-  const code = (error as { errcode?: unknown } | null)?.errcode;
-  return (typeof code === "number" && (code & 0xff) === SQLITE_FULL) ||
-    /database or disk is full|No space left on device/i.test(String(error));
 }

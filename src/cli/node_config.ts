@@ -31,6 +31,7 @@ import {
   type InviteTicket,
   InviteTicketError,
 } from "../bootstrap/invite_ticket.ts";
+import { VOTERS_MAX_DEFAULT, VOTERS_MAX_LIMIT } from "../node/membership/autopilot.ts";
 
 /** Default `--discovery-wait`. */
 export const DEFAULT_DISCOVERY_WAIT_MS = 1_000;
@@ -82,6 +83,7 @@ export const NODE_FLAGS = [
   "bootstrap-expect",
   "discovery-wait",
   "cluster-id",
+  "max-voters",
 ] as const;
 /** A flag of `blixard node`. */
 export type NodeFlag = typeof NODE_FLAGS[number];
@@ -117,6 +119,7 @@ const PARSE_OPTIONS = {
   "discovery-wait": { type: "string" },
   "cluster-id": { type: "string" },
   join: { type: "string" },
+  "max-voters": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -172,6 +175,7 @@ export function parseNodeConfig(args: readonly string[], environment: Environmen
     clusterSecret: parseClusterSecretSource(flags["cluster-secret-file"], environment),
     dnsServer: parseDnsServerSetting(lookup("dns-server")),
     joinTicket: parseJoinTicket(flags.join, environment),
+    votersMax: parseVotersMax(lookup("max-voters")),
     ...parseRecovery(flags),
   };
   checkDiscovery(config, lookup);
@@ -559,6 +563,23 @@ function parseJoinTimeout(setting: Setting | null): number {
   if (durationMs <= 0) fail(setting, "must be greater than zero");
   if (durationMs > JOIN_TIMEOUT_MS_MAX) fail(setting, "must be at most 24h");
   return durationMs;
+}
+
+/**
+ * `--max-voters N`: odd, since an even number of voters tolerates no more failures than one
+ * fewer and needs one more acknowledgement per write.
+ */
+function parseVotersMax(setting: Setting | null): number {
+  if (setting === null) return VOTERS_MAX_DEFAULT;
+  const votersMax = /^[1-9][0-9]?$/.test(setting.value) ? Number(setting.value) : Number.NaN;
+  if (!(votersMax <= VOTERS_MAX_LIMIT && votersMax % 2 === 1)) {
+    fail(
+      setting,
+      `must be an odd number from 1 to ${VOTERS_MAX_LIMIT} (e.g. 3, 5, 7): an even number ` +
+        "of voters tolerates no more failures than one fewer",
+    );
+  }
+  return votersMax;
 }
 
 function parseChoice<T extends string>(setting: Setting | null, choices: readonly T[]): T | null {

@@ -49,6 +49,7 @@ Deno.test("parseNodeConfig() fills every default from --id alone", () => {
     clusterSecret: null,
     dnsServer: null,
     joinTicket: null,
+    votersMax: 5,
     restoreFile: null,
     forceNewCluster: false,
   });
@@ -82,6 +83,8 @@ Deno.test("parseNodeConfig() reads every flag", () => {
     "2s",
     "--cluster-id",
     "prod-1",
+    "--max-voters",
+    "7",
   ]);
   assert.deepEqual(config, {
     nodeId: 3,
@@ -110,6 +113,7 @@ Deno.test("parseNodeConfig() reads every flag", () => {
     },
     dnsServer: { ipAddr: "127.0.0.1", port: 5353 },
     joinTicket: null,
+    votersMax: 7,
     restoreFile: null,
     forceNewCluster: false,
   });
@@ -131,6 +135,7 @@ Deno.test("parseNodeConfig() reads every flag from its BLIXARD_ variable", () =>
     BLIXARD_MDNS_INTERFACE: "10.0.0.2",
     BLIXARD_DISCOVERY_WAIT: "0ms",
     BLIXARD_CLUSTER_ID: "c1",
+    BLIXARD_MAX_VOTERS: "3",
   });
   assert.deepEqual(config, {
     nodeId: 2,
@@ -155,6 +160,7 @@ Deno.test("parseNodeConfig() reads every flag from its BLIXARD_ variable", () =>
     clusterSecret: { kind: "file", path: "/secret", origin: "BLIXARD_CLUSTER_SECRET_FILE" },
     dnsServer: { ipAddr: "::1", port: 53 },
     joinTicket: null,
+    votersMax: 3,
     restoreFile: null,
     forceNewCluster: false,
   });
@@ -179,6 +185,7 @@ Deno.test("environmentVariableFor() names each flag's variable in upper snake ca
     "BLIXARD_BOOTSTRAP_EXPECT",
     "BLIXARD_DISCOVERY_WAIT",
     "BLIXARD_CLUSTER_ID",
+    "BLIXARD_MAX_VOTERS",
   ]);
 });
 

@@ -16,7 +16,7 @@ Usage:
                [--join-timeout 30s] [--log-level info] [--log-format text|json]
                [--mdns] [--mdns-interface IF] [--bootstrap-expect N] [--discovery-wait 1s]
                [--cluster-id ID] [--cluster-secret-file PATH] [--advertise ip:port]…
-               [--http-bind host:port] [--restore FILE | --force-new-cluster]
+               [--http-bind host:port] [--max-voters 5] [--restore FILE | --force-new-cluster]
                [--join TICKET]
   blixard cluster invite  --peer host:port [--ttl 15m] [--uses 1]   (prints a blx1… ticket)
   blixard cluster invites --peer host:port       (outstanding tickets)
@@ -81,6 +81,9 @@ Flags:
                             Default: the system's resolver.
   --relay-url URL           Self-hosted iroh relay (http or https). Default: none, relays off.
   --join-timeout DURATION   How long to keep trying to join: 500ms, 30s, 2m, 1h. Default: 30s.
+  --max-voters N            While this node leads, it promotes caught-up learners to voters up
+                            to N (odd, 1 to 9); later nodes stay learners, and /status says
+                            why. Give every node the same N. Default: 5.
   --log-level LEVEL         trace, debug, info, warning or error. Default: info.
   --log-format FORMAT       text or json, one record per line on stderr. Default: text.
   --mdns, --no-mdns         mDNS discovery: advertise this node as _blixard._udp.local on the
@@ -124,7 +127,7 @@ Environment:
   BLIXARD_JOIN_TIMEOUT, BLIXARD_LOG_LEVEL, BLIXARD_LOG_FORMAT, BLIXARD_MDNS,
   BLIXARD_CLUSTER_SECRET_FILE, BLIXARD_ADVERTISE (comma-separated), BLIXARD_HTTP_BIND,
   BLIXARD_DNS_SERVER, BLIXARD_MDNS_INTERFACE, BLIXARD_BOOTSTRAP_EXPECT,
-  BLIXARD_DISCOVERY_WAIT, BLIXARD_CLUSTER_ID.
+  BLIXARD_DISCOVERY_WAIT, BLIXARD_CLUSTER_ID, BLIXARD_MAX_VOTERS.
   BLIXARD_CLUSTER_SECRET         The cluster secret itself, instead of a file (not both);
                                  --cluster-secret-file wins over it. Set but empty (or
                                  BLIXARD_CLUSTER_SECRET_FILE set but empty) is a usage error.

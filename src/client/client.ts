@@ -79,6 +79,7 @@ const RETRYABLE = new Set([
   "stopping",
   "busy",
   "connection_closed",
+  "disk_full",
 ]);
 
 /**
@@ -442,6 +443,8 @@ export class BlixardClient {
         return await attemptWithin(Math.max(1, Math.min(this.#attemptTimeoutMs, remainingMs)));
       } catch (error) {
         if (!(error instanceof ClientError) || !RETRYABLE.has(error.code)) throw error;
+        // A full disk is that member's own trouble: only another member can help.
+        if (error.code === "disk_full" && this.#targets.length === 1) throw error;
         if (deadlineMs - performance.now() < 1) {
           // The last attempt's error alone names one member and its own deadline, which
           // reads as if that member were the problem; say what the whole operation met.

@@ -66,6 +66,11 @@ export interface NodeConfig {
    * checked; `null` for none. Ignored once the data dir holds Raft state (a restart).
    */
   readonly joinTicket: InviteTicket | null;
+  /**
+   * `--max-voters`: while this node leads, the autopilot promotes learners to voters up to
+   * this many (odd, 1 to `VOTERS_MAX_LIMIT`); the others stay learners.
+   */
+  readonly votersMax: number;
 }
 
 /** A name server for `Deno.resolveDns`: an IP address and a port. */

@@ -27,7 +27,12 @@ import {
   isUsable,
 } from "./candidate_table.ts";
 import { MdnsResponder, SERVICE_TYPE } from "./mdns_responder.ts";
-import { type DnsPacket, guarded, type MulticastSocket } from "./multicast_socket.ts";
+import {
+  type DnsPacket,
+  type DnsRecord,
+  guarded,
+  type MulticastSocket,
+} from "./multicast_socket.ts";
 
 const log = getLogger(["blixard", "mdns"]);
 
@@ -40,6 +45,13 @@ const BROWSE_INTERVAL_MIN_MS = 1_000;
 const BROWSE_INTERVAL_MAX_MS = 60_000;
 /** How often the node checks whether its advert changed, and expires candidates. */
 const REFRESH_INTERVAL_MS = 100;
+/** Known answers (RFC 6762 §7.1) a browse query carries at most: it stays one small packet. */
+const KNOWN_ANSWERS_MAX = 16;
+/**
+ * Life of a candidate read from another node's probe: its proposed records are tentative
+ * (it may lose the name), so they count only until its announcement would have come.
+ */
+const PROBED_CANDIDATE_TTL_MS = 3_000;
 
 /** Why a record from the network was refused: the label of the rejection counter. */
 export type RecordRejection =
@@ -129,6 +141,15 @@ export class MdnsDiscovery {
         this.#counters.rejected.inc({ reason: "malformed" });
       }),
     );
+    // A node that probes proposes its records, TXT included (RFC 6762 §8.2), about a
+    // second before it may announce them: read as a short-lived hint, they let the
+    // formation rule and a joiner act on it that much sooner.
+    options.socket.on(
+      "query",
+      guarded((packet) => this.#onProbe(packet), () => {
+        this.#counters.rejected.inc({ reason: "malformed" });
+      }),
+    );
     options.socket.on("warning", (error) => {
       this.#counters.rejected.inc({ reason: "malformed" });
       log.debug("mDNS: {error}", { error: error.message });
@@ -186,6 +207,14 @@ export class MdnsDiscovery {
     };
   }
 
+  /**
+   * Re-reads the advert's source now rather than at the next poll: the node calls it once
+   * it has its cluster, which joiners wait to see.
+   */
+  refreshNow(): void {
+    void this.#refresh();
+  }
+
   /** Calls `listener` after each change of the candidates; returns the unsubscribe. */
   onChange(listener: () => void): () => void {
     this.#listeners.add(listener);
@@ -205,7 +234,10 @@ export class MdnsDiscovery {
 
   #browse(intervalMs: number): void {
     if (this.#stopping.signal.aborted) return;
-    this.#options.socket.query({ questions: [{ name: SERVICE_TYPE, type: "PTR" }] });
+    this.#options.socket.query({
+      questions: [{ name: SERVICE_TYPE, type: "PTR" }],
+      answers: this.#knownAnswers(),
+    });
     const nextMs = Math.min(
       BROWSE_INTERVAL_MAX_MS,
       Math.max(BROWSE_INTERVAL_MIN_MS, intervalMs * 2),
@@ -234,6 +266,36 @@ export class MdnsDiscovery {
       log.warn("mDNS: refreshing the advert failed: {error}", { error: String(error) });
     } finally {
       this.#refreshing = false;
+    }
+  }
+
+  /**
+   * RFC 6762 §7.1: the instances this node already knows, with more than half their TTL
+   * left, so that their responders need not answer again.
+   */
+  #knownAnswers(): DnsRecord[] {
+    const nowMs = this.#now();
+    return this.candidates()
+      .filter((candidate) =>
+        candidate.expiresAtMs - nowMs > (candidate.expiresAtMs - candidate.seenAtMs) / 2
+      )
+      .slice(0, KNOWN_ANSWERS_MAX)
+      .map((candidate) => ({
+        name: SERVICE_TYPE,
+        type: "PTR",
+        ttl: Math.floor((candidate.expiresAtMs - nowMs) / 1000),
+        data: candidate.instance,
+      }));
+  }
+
+  #onProbe(packet: DnsPacket): void {
+    const proposed = (packet.authorities ?? []).slice(0, RECORDS_PER_PACKET_MAX);
+    for (const record of proposed) {
+      const name = typeof record.name === "string" ? record.name.toLowerCase() : "";
+      if (record.type !== "TXT" || !name.endsWith(`.${SERVICE_TYPE}`)) continue;
+      if (name === this.instanceName) continue;
+      const strings = Array.isArray(record.data) ? record.data as Uint8Array[] : [];
+      this.#consider(name, strings, PROBED_CANDIDATE_TTL_MS);
     }
   }
 

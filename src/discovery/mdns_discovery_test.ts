@@ -5,7 +5,7 @@ import { SecretKey } from "../transport/iroh.ts";
 import { eventually } from "../transport/testing.ts";
 import { type Advert, encodeAdvert } from "./advert.ts";
 import { signAdvert } from "./advert_signature.ts";
-import { MdnsDiscovery } from "./mdns_discovery.ts";
+import { MdnsDiscovery, type MdnsDiscoveryOptions } from "./mdns_discovery.ts";
 import { SERVICE_TYPE } from "./mdns_responder.ts";
 import { FakeMulticastSocket } from "./testing.ts";
 
@@ -34,7 +34,11 @@ function txt(instance: string, strings: string[], ttl = 120) {
   };
 }
 
-async function startDiscovery(socket: FakeMulticastSocket, metrics: NodeMetrics) {
+async function startDiscovery(
+  socket: FakeMulticastSocket,
+  metrics: NodeMetrics,
+  options: Partial<MdnsDiscoveryOptions> = {},
+) {
   return await MdnsDiscovery.start({
     socket,
     nodeId: 1,
@@ -46,6 +50,7 @@ async function startDiscovery(socket: FakeMulticastSocket, metrics: NodeMetrics)
     clusterSecret: SECRET,
     clusterIdFilter: "c1",
     metrics,
+    ...options,
   });
 }
 
@@ -108,4 +113,61 @@ Deno.test("MdnsDiscovery keeps signed adverts as verified, refuses the rest by r
     await discovery.stop();
   }
   assert.equal(socket.destroyed, true);
+});
+
+Deno.test("MdnsDiscovery counts a probing node from the TXT it proposes, briefly, and browses again listing what it knows (RFC 6762 §7.1)", async () => {
+  const socket = new FakeMulticastSocket();
+  const metrics = new NodeMetrics({ defaultMetrics: false });
+  let nowMs = Date.now();
+  const discovery = await startDiscovery(socket, metrics, {
+    clusterIdFilter: null,
+    now: () => nowMs,
+  });
+
+  try {
+    const probing = `probing.${SERVICE_TYPE}`;
+    const advert = await signAdvert(peerAdvert(2, null), { secret: SECRET, nowMs });
+    const strings = encodeAdvert(advert).map((string) => encoder.encode(string));
+    socket.deliver("query", {
+      questions: [{ name: probing, type: "ANY" }],
+      authorities: [{ name: probing, type: "TXT", ttl: 120, data: strings }],
+    });
+    // A forged proposal is refused like a forged answer.
+    const forged = await signAdvert(peerAdvert(3, null), { secret: OTHER_SECRET, nowMs });
+    socket.deliver("query", {
+      questions: [{ name: `forged.${SERVICE_TYPE}`, type: "ANY" }],
+      authorities: [{
+        name: `forged.${SERVICE_TYPE}`,
+        type: "TXT",
+        ttl: 120,
+        data: encodeAdvert(forged).map((string) => encoder.encode(string)),
+      }],
+    });
+    await eventually("two candidates", () => discovery.candidates().length === 2);
+    assert.deepEqual(
+      discovery.candidates().map((candidate) => [candidate.instance, candidate.verdict]),
+      [[probing, "verified"], [`forged.${SERVICE_TYPE}`, "bad_signature"]],
+    );
+    const probed = discovery.candidates()[0]!;
+    assert.ok(probed.expiresAtMs - probed.seenAtMs <= 3_000, "tentative: a short life");
+
+    const announced = `announced.${SERVICE_TYPE}`;
+    const other = await signAdvert(peerAdvert(4, "c1"), { secret: SECRET, nowMs });
+    socket.deliver("response", txt(announced, encodeAdvert(other)));
+    await eventually("three candidates", () => discovery.candidates().length === 3);
+    nowMs += 50_000; // 70 s of 120 left on the announced one; the probed ones expired.
+    const browses = () =>
+      socket.sent.filter((sent) =>
+        sent.kind === "query" && sent.packet.questions?.[0]?.type === "PTR"
+      );
+    const before = browses().length;
+    await eventually("the next browse query", () => browses().length > before, {
+      timeoutMs: 5_000,
+    });
+    assert.deepEqual(browses().at(-1)!.packet.answers, [
+      { name: SERVICE_TYPE, type: "PTR", ttl: 70, data: announced },
+    ]);
+  } finally {
+    await discovery.stop();
+  }
 });

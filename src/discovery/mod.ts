@@ -7,6 +7,7 @@
  * - `formation.ts`: the pure rule that decides found, join or wait (`--bootstrap-expect`);
  * - `multicast_socket.ts`, `mdns_responder.ts`, `mdns_discovery.ts`: the socket
  *   (`multicast-dns`), the RFC 6762 responder, and browsing that fills the table;
+ * - `record_order.ts`: the order of records that breaks a simultaneous-probe tie (§8.2);
  * - `mdns_join.ts`: waiting for the formation rule, and finding a seed among the
  *   candidates, connected and checked the way a `/bootstrap` seed is;
  * - `node_discovery.ts`: all of it as a starting node uses it (interface, advert, found or
@@ -26,3 +27,4 @@ export * from "./mdns_join.ts";
 export * from "./mdns_responder.ts";
 export * from "./multicast_socket.ts";
 export * from "./node_discovery.ts";
+export * from "./record_order.ts";

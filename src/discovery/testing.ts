@@ -6,7 +6,19 @@
  * @module
  */
 
+import type { ResponderTiming } from "./mdns_responder.ts";
 import type { DnsPacket, MulticastSocket, RemoteInfo } from "./multicast_socket.ts";
+
+/** RFC 6762's delays shortened about tenfold, for responder tests that run in process. */
+export const FAST_RESPONDER_TIMING: ResponderTiming = {
+  probeDelayMaxMs: 0,
+  probeIntervalMs: 30,
+  tieBreakDeferMs: 100,
+  announceIntervalMs: 30,
+  multicastIntervalMs: 200,
+  probeDefenseIntervalMs: 10,
+  conflictPauseMs: 300,
+};
 
 /** One packet the code under test sent. */
 export interface SentPacket {
@@ -23,6 +35,14 @@ export class FakeMulticastSocket implements MulticastSocket {
   readonly sent: SentPacket[] = [];
   destroyed = false;
   readonly #listeners = new Map<string, Listener[]>();
+  readonly #onMulticast: (kind: SentPacket["kind"], packet: Partial<DnsPacket>) => void;
+
+  /** A socket alone, or on a `FakeMulticastLink` that carries what it multicasts. */
+  constructor(
+    onMulticast: (kind: SentPacket["kind"], packet: Partial<DnsPacket>) => void = () => {},
+  ) {
+    this.#onMulticast = onMulticast;
+  }
 
   on(event: string, listener: Listener): void {
     this.#listeners.set(event, [...(this.#listeners.get(event) ?? []), listener]);
@@ -30,6 +50,7 @@ export class FakeMulticastSocket implements MulticastSocket {
 
   query(packet: Partial<DnsPacket>, callback?: (error: Error | null) => void): void {
     this.sent.push({ kind: "query", packet: structuredClone(packet), to: null });
+    this.#onMulticast("query", packet);
     queueMicrotask(() => callback?.(null));
   }
 
@@ -39,6 +60,7 @@ export class FakeMulticastSocket implements MulticastSocket {
     callback?: (error: Error | null) => void,
   ): void {
     this.sent.push({ kind: "response", packet: structuredClone(packet), to: to ?? null });
+    if (to === undefined || to === null) this.#onMulticast("response", packet);
     queueMicrotask(() => callback?.(null));
   }
 
@@ -62,5 +84,39 @@ export class FakeMulticastSocket implements MulticastSocket {
   /** The responses sent so far. */
   responses(): SentPacket[] {
     return this.sent.filter((sent) => sent.kind === "response");
+  }
+}
+
+/**
+ * A shared link for several `FakeMulticastSocket`s: what one sends, every socket on the
+ * link receives (its sender too, as multicast loopback does), a turn of the event loop
+ * later, from port 5353.
+ */
+export class FakeMulticastLink {
+  readonly #sockets: FakeMulticastSocket[] = [];
+  #partitioned: boolean;
+
+  /** A link; `partitioned`, each socket hears only itself until `heal()`. */
+  constructor(options: { partitioned?: boolean } = {}) {
+    this.#partitioned = options.partitioned ?? false;
+  }
+
+  /** Joins the parts: from now on every socket hears every other. */
+  heal(): void {
+    this.#partitioned = false;
+  }
+
+  /** A new socket on this link. */
+  socket(): FakeMulticastSocket {
+    const socket: FakeMulticastSocket = new FakeMulticastSocket((kind, packet) => {
+      setTimeout(() => {
+        for (const member of this.#sockets) {
+          if (member.destroyed || (this.#partitioned && member !== socket)) continue;
+          member.deliver(kind, structuredClone(packet));
+        }
+      }, 0);
+    });
+    this.#sockets.push(socket);
+    return socket;
   }
 }

@@ -312,10 +312,14 @@ export class SqliteStorage implements DurableStorage {
       return result;
     } catch (error) {
       this.#view = savedView;
-      if (!outermost) {
+      if (!this.database.isTransaction) {
+        // SQLite rolled the whole transaction back itself (it may on a full disk or an I/O
+        // error): no savepoint is left to return to, and the error goes up to the outermost
+        // call, which finds nothing to roll back either.
+      } else if (!outermost) {
         statements.rollbackToSavepoint.run();
         statements.release.run();
-      } else if (this.database.isTransaction) {
+      } else {
         // A failed COMMIT (disk full, I/O error) can leave the transaction open.
         statements.rollback.run();
       }

@@ -37,3 +37,17 @@ export interface DurableStorage extends RaftStorage {
 export class StorageCorruptionError extends Error {
   override name = "StorageCorruptionError";
 }
+
+/** SQLite's primary result code for "database or disk is full". */
+const SQLITE_FULL = 13;
+
+/**
+ * True when `error` is a write refused for want of space (SQLite's `SQLITE_FULL`, or the
+ * system's `ENOSPC`): the write did not happen, and the same write may succeed once space
+ * is freed. An error at fsync is not one of these (SQLite reports it as an I/O error).
+ */
+export function isDiskFullError(error: unknown): boolean {
+  const code = (error as { errcode?: unknown } | null)?.errcode;
+  return (typeof code === "number" && (code & 0xff) === SQLITE_FULL) ||
+    /database or disk is full|No space left on device/i.test(String(error));
+}

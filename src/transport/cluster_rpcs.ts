@@ -85,7 +85,11 @@ export const statusSchema = z.strictObject({
     phase: z.string(),
     since: z.string(),
     lag: index.nullable(),
+    /** Why a learner is not promoted yet; absent from older nodes. */
+    learner_reason: z.string().max(256).nullable().optional(),
   })).max(64).optional(),
+  /** On a learner: why it is not a voter (the voter cap, or catching up); absent from older nodes. */
+  learner_reason: z.string().max(256).nullable().optional(),
   /** Present on a node whose membership was forced. */
   forced: forcedSchema.optional(),
   /**

@@ -45,6 +45,8 @@ export const RPC_CONCURRENT_REQUESTS_MAX_DEFAULT = 64;
 export const RPC_CONNECTIONS_MAX_DEFAULT = 64;
 /** Longest error message sent to a caller. */
 const ERROR_MESSAGE_CHARS_MAX = 1024;
+/** Longest pause a server may ask a caller to wait before retrying (`retry_after_ms`). */
+export const RETRY_AFTER_MS_MAX = 60_000;
 
 const METHOD_NAME = /^[a-z][a-z0-9_.]{0,63}$/;
 
@@ -71,15 +73,21 @@ export class RpcError extends Error {
   readonly code: RpcErrorCode;
   /** The server's own message when the server answered with this error, else `null`. */
   readonly remoteMessage: string | null;
+  /**
+   * How long the server asks the caller to wait before retrying (a busy leader's estimate
+   * of its queue), or `null` when it did not say. Sent with the error when a handler throws.
+   */
+  readonly retryAfterMs: number | null;
 
   /** `code` is sent to the caller with `message` when a handler throws this. */
   constructor(
     code: RpcErrorCode,
     message: string,
-    options?: { cause?: unknown; remoteMessage?: string },
+    options?: { cause?: unknown; remoteMessage?: string; retryAfterMs?: number | null },
   ) {
     super(message, options);
     this.remoteMessage = options?.remoteMessage ?? null;
+    this.retryAfterMs = options?.retryAfterMs ?? null;
     assert(METHOD_NAME.test(code), "RPC error codes are snake_case words", {
       detail: () => `code=${code}`,
     });
@@ -155,6 +163,8 @@ const responseEnvelope = z.discriminatedUnion("ok", [
     error: z.strictObject({
       code: z.string().regex(METHOD_NAME),
       message: z.string().max(ERROR_MESSAGE_CHARS_MAX),
+      /** Absent from older nodes, and from errors that carry no estimate. */
+      retry_after_ms: z.number().int().min(0).max(RETRY_AFTER_MS_MAX).optional(),
     }),
   }),
 ]);
@@ -253,8 +263,11 @@ function parseResponse<Definition extends RpcDefinition>(
     );
   }
   if (!envelope.data.ok) {
-    const { code, message } = envelope.data.error;
-    throw new RpcError(code, `${description}: ${code}: ${message}`, { remoteMessage: message });
+    const { code, message, retry_after_ms: retryAfterMs } = envelope.data.error;
+    throw new RpcError(code, `${description}: ${code}: ${message}`, {
+      remoteMessage: message,
+      retryAfterMs: retryAfterMs ?? null,
+    });
   }
   const body = definition.response.safeParse(envelope.data.body);
   if (!body.success) {
@@ -519,7 +532,7 @@ export class RpcServer {
         code: error.code,
         message: error.message,
       });
-      return failure(error.code, error.message);
+      return failure(error.code, error.message, error.retryAfterMs);
     }
     logger.error("An RPC handler failed on a request from {peer}: {error}", {
       peer: connection.remoteNodeId,
@@ -596,12 +609,15 @@ class IdleClose {
   }
 }
 
-function failure(code: string, message: string): ResponseEnvelope {
-  return {
-    type: "rpc_response",
-    ok: false,
-    error: { code, message: message.slice(0, ERROR_MESSAGE_CHARS_MAX) },
-  };
+function failure(
+  code: string,
+  message: string,
+  retryAfterMs: number | null = null,
+): ResponseEnvelope {
+  const error = { code, message: message.slice(0, ERROR_MESSAGE_CHARS_MAX) };
+  if (retryAfterMs === null) return { type: "rpc_response", ok: false, error };
+  const clampedMs = Math.min(RETRY_AFTER_MS_MAX, Math.max(0, Math.round(retryAfterMs)));
+  return { type: "rpc_response", ok: false, error: { ...error, retry_after_ms: clampedMs } };
 }
 
 /** Options of an {@linkcode RpcClient}. */

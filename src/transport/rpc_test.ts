@@ -248,3 +248,22 @@ Deno.test("pingHandler() refuses an identity that ping could not answer with", (
   assert.throws(() => pingHandler({ nodeId: 0, p2pNodeId: "0".repeat(64) }));
   assert.throws(() => pingHandler({ nodeId: 1, p2pNodeId: "not an id" }));
 });
+
+Deno.test("RpcServer sends a handler's retry-after with its error, and the caller's RpcError carries it", async () => {
+  await withRpc(async ({ server, rpcServer, rpcClient }) => {
+    rpcServer.register(WAIT_RPC, ({ id }) => {
+      if (id === 1) throw new RpcError("busy", "4 joins queued", { retryAfterMs: 250 });
+      throw new RpcError("busy", "no estimate");
+    });
+    const peer = peerAddressOf(server);
+    await assert.rejects(
+      rpcClient.call(peer, WAIT_RPC, { id: 1 }, { timeoutMs: 5000 }),
+      (error) =>
+        isRpcError("busy", /4 joins queued/)(error) && (error as RpcError).retryAfterMs === 250,
+    );
+    await assert.rejects(
+      rpcClient.call(peer, WAIT_RPC, { id: 2 }, { timeoutMs: 5000 }),
+      (error) => isRpcError("busy")(error) && (error as RpcError).retryAfterMs === null,
+    );
+  });
+});

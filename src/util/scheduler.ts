@@ -15,6 +15,8 @@ export interface Scheduler {
   soon(run: () => void): void;
   /** Runs `run` every `intervalMs` until the returned function is called (`setInterval`). */
   every(intervalMs: number, run: () => void): () => void;
+  /** Runs `run` once after `delayMs`, unless the returned function is called first (`setTimeout`). */
+  after(delayMs: number, run: () => void): () => void;
 }
 
 /**
@@ -30,4 +32,24 @@ export const SYSTEM_SCHEDULER: Scheduler = {
     const timer = setInterval(run, intervalMs);
     return () => clearInterval(timer);
   },
+  after(delayMs, run) {
+    const timer = setTimeout(run, delayMs);
+    return () => clearTimeout(timer);
+  },
 };
+
+/**
+ * An `AbortSignal` that aborts after `delayMs` of `scheduler`'s time (`AbortSignal.timeout`
+ * on an injected clock), and a `cancel` that drops the timer once the work is done, so that
+ * no timer outlives it.
+ */
+export function timeoutSignal(
+  scheduler: Pick<Scheduler, "after">,
+  delayMs: number,
+): { signal: AbortSignal; cancel: () => void } {
+  const controller = new AbortController();
+  const cancel = scheduler.after(delayMs, () => {
+    controller.abort(new DOMException(`timed out after ${delayMs} ms`, "TimeoutError"));
+  });
+  return { signal: controller.signal, cancel };
+}

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { type Scheduler, SYSTEM_SCHEDULER } from "./scheduler.ts";
+
 /** The error an aborted signal stands for (its reason when that is an Error). */
 export function abortReason(signal: AbortSignal | undefined): Error {
   const reason: unknown = signal?.reason;
@@ -15,17 +17,29 @@ export function abortReason(signal: AbortSignal | undefined): Error {
 
 /** Resolves after `durationMs`, or rejects with the abort reason as soon as `signal` aborts. */
 export function sleep(durationMs: number, signal?: AbortSignal): Promise<void> {
+  return sleepOn(SYSTEM_SCHEDULER, { durationMs, signal });
+}
+
+/**
+ * `sleep` on an injected clock: resolves after `durationMs` of `scheduler`'s time, so that a
+ * policy that waits can run on a test's or the simulator's clock.
+ */
+export function sleepOn(
+  scheduler: Pick<Scheduler, "after">,
+  options: { durationMs: number; signal?: AbortSignal | undefined },
+): Promise<void> {
+  const { durationMs, signal } = options;
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(abortReason(signal));
     const onAbort = () => {
-      clearTimeout(timer);
+      cancel();
       reject(abortReason(signal));
     };
     // The listener goes when the timer fires: a long-lived signal must not collect them.
-    const timer = setTimeout(() => {
+    const cancel = scheduler.after(durationMs, () => {
       signal?.removeEventListener("abort", onAbort);
       resolve();
-    }, durationMs);
+    });
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 }

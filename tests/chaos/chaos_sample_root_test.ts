@@ -1,6 +1,8 @@
 /**
  * The sample of `deno task chaos` that needs root: one cycle of three nftables partitions
- * (isolated leader, one direction only, flapping) and of a full disk on a tmpfs, on one 3-node cluster, every history checked for
+ * (isolated leader, one direction only, flapping), of a full disk on a tmpfs, and of a
+ * stranger's join flood (so the cluster has a cluster secret), on one 3-node cluster,
+ * every history checked for
  * linearizability and every acknowledged write read back. Skipped, with a line saying
  * why, without root, nftables or mount.
  */
@@ -13,7 +15,7 @@ if (reason !== null) console.warn(`chaos_sample_root_test: skipped: ${reason}`);
 
 Deno.test({
   name:
-    "one cycle each of an isolated leader, a full disk, a leader that hears nothing, and a flapping network (nftables, tmpfs) on real nodes: every history linearizable, no acknowledged write lost",
+    "one cycle each of an isolated leader, a full disk the node goes on from without a restart, a leader that hears nothing, a flapping network (nftables, tmpfs), and a stranger's join flood, on real nodes: every history linearizable, no acknowledged write lost, the writer got through the flood",
   ignore: reason !== null,
   fn: async () => {
     await assertFaultSampleHolds([
@@ -21,6 +23,7 @@ Deno.test({
       "disk-full-follower",
       "one-way-to-leader",
       "flapping",
+      "flood-join",
     ]);
   },
 });

@@ -10,6 +10,7 @@ import { BlixardClient } from "../../src/client/client.ts";
 import { describeRun, runBlixard } from "../helpers/cli.ts";
 import { CLUSTER_WAIT_MS, formCluster, statusOf, waitForVoters } from "../helpers/cluster.ts";
 import { NodeGroup, type NodeProcess } from "../helpers/node_process.ts";
+import { OTHER_SECRET_TEXT, SECRET_TEXT, secretOf, writeSecretFile } from "../helpers/secrets.ts";
 
 const decoder = new TextDecoder();
 
@@ -54,29 +55,46 @@ async function refusedRestore(group: NodeGroup, file: string, dataDir: string): 
   return lines.at(-1)!;
 }
 
+// The cluster has a secret: the backup needs it, and the restored cluster and its joiner use it.
 Deno.test("a backup taken during writes restores every write acknowledged before it, in a new cluster", async (t) => {
   const group = new NodeGroup();
   const scratch = Deno.makeTempDirSync({ prefix: "blixard-backup-test-" });
+  const secretDir = Deno.makeTempDirSync({ prefix: "blixard-backup-secret-" });
+  const withSecret = ["--cluster-secret-file", writeSecretFile(secretDir, "secret", SECRET_TEXT)];
+  const clusterSecret = await secretOf(SECRET_TEXT);
   let client: BlixardClient | null = null;
   let restoredClient: BlixardClient | null = null;
   try {
-    const [source] = await formCluster(group, 1) as [NodeProcess];
-    client = await BlixardClient.connect(source.address);
+    const source = await group.start({ id: 1, args: withSecret });
+    await waitForVoters(source, 1);
+    client = await BlixardClient.connect(source.address, { clusterSecret });
     const load = startLoad(client, "load-", 8);
     while (load.acknowledged.size < 300) await new Promise((r) => setTimeout(r, 20));
     const file = `${scratch}/state.bak`;
+    const backupTo = (path: string, secretArgs: string[]) =>
+      runBlixard(["cluster", "backup", path, "--peer", source.address, ...secretArgs]);
+
+    await t.step(
+      "without the cluster secret, or with another one, no backup is written",
+      async () => {
+        const other = [
+          "--cluster-secret-file",
+          writeSecretFile(secretDir, "other", OTHER_SECRET_TEXT),
+        ];
+        for (const [name, secretArgs] of [["none.bak", []], ["other.bak", other]] as const) {
+          const refused = await backupTo(`${scratch}/${name}`, [...secretArgs]);
+          assert.equal(refused.code, 1, describeRun(refused));
+          assert.equal(refused.stderr.trim().split("\n").length, 1, describeRun(refused));
+          assert.match(refused.stderr, /secret/, describeRun(refused));
+        }
+        assert.deepEqual([...Deno.readDirSync(scratch)], [], "no file, not even a temporary one");
+      },
+    );
+
     load.markBackupStarted();
     // The smallest chunk size: the state (at least 300 × 512 B) is many chunks, as a large
     // state would be with the default.
-    const backup = await runBlixard([
-      "cluster",
-      "backup",
-      file,
-      "--peer",
-      source.address,
-      "--chunk-bytes",
-      "1024",
-    ]);
+    const backup = await backupTo(file, [...withSecret, "--chunk-bytes", "1024"]);
     await load.stop();
     assert.equal(backup.code, 0, describeRun(backup));
     const printed = /at index (\d+) \(term (\d+)\).* in (\d+) chunks/.exec(backup.stdout);
@@ -90,7 +108,7 @@ Deno.test("a backup taken during writes restores every write acknowledged before
       "no temporary file is left",
     );
 
-    const restored = await group.start({ id: 5, args: ["--restore", file] });
+    const restored = await group.start({ id: 5, args: ["--restore", file, ...withSecret] });
     await t.step(
       "the restored node serves every write acknowledged before the backup",
       async () => {
@@ -98,7 +116,7 @@ Deno.test("a backup taken during writes restores every write acknowledged before
         const sourceStatus = await statusOf(source);
         assert.notEqual(status.cluster_id, sourceStatus.cluster_id, "a new cluster id");
         assert.deepEqual(status.members.map((member) => member.node_id), [5]);
-        restoredClient = await BlixardClient.connect(restored.address);
+        restoredClient = await BlixardClient.connect(restored.address, { clusterSecret });
         const stored = new Map(
           (await restoredClient.list("load-")).map((pair) => [
             decoder.decode(pair.key),
@@ -120,7 +138,7 @@ Deno.test("a backup taken during writes restores every write acknowledged before
     );
 
     await t.step("another node joins the restored cluster as usual", async () => {
-      const joiner = await group.start({ id: 6, peers: [restored.address] });
+      const joiner = await group.start({ id: 6, peers: [restored.address], args: withSecret });
       const status = await waitForVoters(joiner, 2);
       assert.equal(status.cluster_id, (await statusOf(restored)).cluster_id);
     });
@@ -159,6 +177,7 @@ Deno.test("a backup taken during writes restores every write acknowledged before
     await (restoredClient as BlixardClient | null)?.close();
     await group.cleanup();
     await Deno.remove(scratch, { recursive: true }).catch(() => {});
+    await Deno.remove(secretDir, { recursive: true }).catch(() => {});
   }
 });
 

@@ -32,6 +32,14 @@ function kv(node: NodeProcess, ...args: string[]) {
   return runBlixard(["kv", ...args, "--peer", node.address]);
 }
 
+/**
+ * The deadline of an operation that carries values of hundreds of KiB. Every byte crosses the
+ * Iroh binding as a JavaScript number (docs/benchmarks.md), so on a loaded machine one such
+ * write can hold a node's event loop long enough for an election, which the client then
+ * waits out and retries: the default 10 s is not generous there.
+ */
+const LARGE_VALUE_WAIT = { timeoutMs: 30_000 };
+
 Deno.test("kv through the CLI and BlixardClient on a 3-node cluster", async (t) => {
   const group = new NodeGroup();
   let client: BlixardClient | null = null;
@@ -161,7 +169,7 @@ async function listPaging({ leader, follower, client }: Context): Promise<void> 
     key: `page/${i}`,
     value: String.fromCharCode(97 + i).repeat(valueBytes),
   }));
-  for (const { key, value } of expected) await client.put(key, value);
+  for (const { key, value } of expected) await client.put(key, value, LARGE_VALUE_WAIT);
   await client.put("pagex", "outside the prefix");
 
   const raw = await RawRpc.connect(leader);
@@ -179,12 +187,12 @@ async function listPaging({ leader, follower, client }: Context): Promise<void> 
     await raw.close();
   }
 
-  const listed = await client.list("page/");
+  const listed = await client.list("page/", LARGE_VALUE_WAIT);
   assert.deepEqual(
     listed.map((item) => ({ key: decoder.decode(item.key), value: decoder.decode(item.value) })),
     expected,
   );
-  const cli = await kv(follower, "list", "page/");
+  const cli = await kv(follower, "list", "page/", "--timeout", "30s");
   assert.equal(cli.code, 0, describeRun(cli));
   assert.equal(cli.stdout, expected.map(({ key, value }) => `${key}\t${value}\n`).join(""));
 }
@@ -235,8 +243,8 @@ async function refusedArguments({ leader, follower, client }: Context): Promise<
   assert.equal((await statusOf(leader)).commit_index, commitBefore, "nothing was proposed");
   // The limit itself is allowed.
   const atLimit = new Uint8Array(VALUE_BYTES_MAX).fill(7);
-  await client.put("at-limit", atLimit);
-  assert.deepEqual(await client.get("at-limit"), atLimit);
+  await client.put("at-limit", atLimit, LARGE_VALUE_WAIT);
+  assert.deepEqual(await client.get("at-limit", LARGE_VALUE_WAIT), atLimit);
 }
 
 async function binaryRoundTrip({ client }: Context): Promise<void> {

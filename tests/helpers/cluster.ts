@@ -9,9 +9,10 @@
 import assert from "node:assert/strict";
 import type { StatusJson } from "../../src/transport/cluster_rpcs.ts";
 import type { NodeGroup, NodeProcess } from "./node_process.ts";
+import { WAIT_MS } from "./wait_budget.ts";
 
 /** Deadline for a cluster to reach a state (CI machines are slow and shared). */
-export const CLUSTER_WAIT_MS = 30_000;
+export const CLUSTER_WAIT_MS = WAIT_MS;
 
 /** The `/status` of `node`, typed. */
 export async function statusOf(node: NodeProcess): Promise<StatusJson> {
@@ -42,18 +43,23 @@ export async function waitForVoters(
  * Starts a cluster of `size` nodes the way the original usage does: node 1 founds it,
  * each later node joins through the node before it (so joins also go through followers).
  * Returns once every node sees `size` voters and a leader. `dataDirOf` places a node's
- * data dir (the group's temp dir otherwise).
+ * data dir (the group's temp dir otherwise); `args` are given to every node.
  */
 export async function formCluster(
   group: NodeGroup,
   size: number,
-  options: { dataDirOf?: (id: number) => string } = {},
+  options: { dataDirOf?: (id: number) => string; args?: string[] } = {},
 ): Promise<NodeProcess[]> {
   const nodes: NodeProcess[] = [];
   for (let id = 1; id <= size; id++) {
     const peers = id === 1 ? [] : [nodes[id - 2]!.address];
     const dataDir = options.dataDirOf?.(id);
-    const node = await group.start({ id, peers, ...(dataDir === undefined ? {} : { dataDir }) });
+    const node = await group.start({
+      id,
+      peers,
+      ...(dataDir === undefined ? {} : { dataDir }),
+      ...(options.args === undefined ? {} : { args: options.args }),
+    });
     nodes.push(node);
     await waitForVoters(node, id);
   }

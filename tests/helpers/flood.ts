@@ -13,6 +13,7 @@ import net from "node:net";
 import { z } from "zod";
 import { CHALLENGE_RPC } from "../../src/auth/auth_rpcs.ts";
 import { RAFT_ALPN, RPC_ALPN } from "../../src/transport/alpn.ts";
+import { JOIN_RPC } from "../../src/transport/cluster_rpcs.ts";
 import { PING_RPC } from "../../src/transport/ping_rpc.ts";
 import {
   defineRpc,
@@ -280,6 +281,20 @@ export async function floodRpc(
 export async function askChallenge(client: RpcClient, peer: PeerAddress): Promise<void> {
   const nonce = crypto.getRandomValues(new Uint8Array(32));
   await client.call(peer, CHALLENGE_RPC, { nonce }, { timeoutMs: 5_000 });
+}
+
+/**
+ * `cluster.join` as a stranger asks it (no proof of the secret), naming the node's own P2P
+ * id (a valid one; the gate refuses before it looks); resolves either way.
+ */
+export async function askToJoin(client: RpcClient, peer: PeerAddress): Promise<void> {
+  const member = {
+    nodeId: 1_000 + Math.floor(Math.random() * 1_000),
+    p2pNodeId: peer.p2pNodeId,
+    addresses: [`${ATTACKER_HOST}:9`],
+    relayUrl: null,
+  };
+  await client.call(peer, JOIN_RPC, { member }, { timeoutMs: 5_000 });
 }
 
 /** `kv.put` with a body the client does not check: the stranger's oversized request. */

@@ -12,13 +12,14 @@
 
 import { freeBindPort } from "./ports.ts";
 import { childEnv } from "./child_env.ts";
+import { WAIT_MS } from "./wait_budget.ts";
 
 const MAIN_PATH = new URL("../../main.ts", import.meta.url).pathname;
 const HTTP_PORT_OFFSET = 1000;
 const STOP_GRACE_MS = 10_000;
 const POLL_INTERVAL_MS = 20;
 /** Default deadline of the waits: generous, since CI machines are shared and slow. */
-const WAIT_MS_DEFAULT = 30_000;
+const WAIT_MS_DEFAULT = WAIT_MS;
 /** Polls of a node in a namespace each start a `curl`: fewer of them. */
 const NETNS_POLL_INTERVAL_MS = 200;
 

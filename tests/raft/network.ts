@@ -88,6 +88,20 @@ export function acknowledge(core: RaftCore, from: NodeId, index: number): void {
   });
 }
 
+/** A candidate's vote request in `term`, its log as long as a bootstrapped 3-voter one (6 entries of term 1). */
+export function voteRequest(from: NodeId, to: NodeId, term: number): Message {
+  return {
+    type: "RequestVote",
+    term,
+    from,
+    to,
+    lastLogIndex: 6,
+    lastLogTerm: 1,
+    preVote: false,
+    leadershipTransfer: false,
+  };
+}
+
 /** Storage whose committed log at term 1 makes the given configuration. */
 export function bootstrappedStorage(
   voters: readonly NodeId[],

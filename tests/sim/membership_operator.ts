@@ -2,8 +2,9 @@
  * `MembershipOperator`: changes the simulated cluster's membership the way DESIGN.md
  * section 6 says the real cluster does, while clients keep writing. It grows the cluster
  * from its founder (add learner, then promote it when the node's own autopilot policy,
- * `learnerToPromote`, picks it),
- * and, when churn is on, removes members (the leader included) and adds new machines with
+ * `learnerToPromote`, picks it, up to the voter cap),
+ * in a join storm adds machines without waiting for the previous one's promotion, so that
+ * learners pile up beyond the cap, and, when churn is on, removes members (the leader included) and adds new machines with
  * fresh ids, so "remove, then re-add with a fresh id" happens again and again. A removed
  * member's machine stops once its removal is committed. It also moves leadership around.
  *
@@ -11,6 +12,7 @@
  */
 
 import { learnerToPromote } from "../../src/node/membership/autopilot.ts";
+import { assert } from "../../src/util/assert.ts";
 import type { Entry, MembershipChange, NodeId } from "../../src/raft/types.ts";
 import { MemoryStorage } from "../../src/storage/memory_storage.ts";
 import type { SimCluster } from "./sim_cluster.ts";
@@ -21,6 +23,12 @@ import type { SimRandom } from "./sim_random.ts";
 export interface OperatorOptions {
   /** Voters the cluster is grown to. */
   votersTarget: number;
+  /** The autopilot's voter cap (`--max-voters`): no leader ever has more voters. */
+  votersMax: number;
+  /** Learners the cluster keeps beyond its voters once grown (nodes past the cap). */
+  learnersTarget: number;
+  /** Adds machines while learners wait to be promoted, as nodes started at once do. */
+  storm: boolean;
   /** Voters below which nobody is removed. */
   votersMin: number;
   /** Chance of removing a member when no change is under way. */
@@ -71,13 +79,18 @@ export class MembershipOperator {
     const leader = this.#cluster.leader();
     if (this.#inFlight !== null || leader === undefined) return false;
     const conf = leader.core.status().confState;
-    return conf.learners.length === 0 && conf.voters.length >= this.#options.votersTarget;
+    return conf.learners.length === this.#options.learnersTarget &&
+      conf.voters.length >= this.#options.votersTarget;
   }
 
   /** One unit of time: maybe propose a change or a transfer. */
   step(): void {
     const leader = this.#cluster.leader();
     if (leader === undefined) return;
+    const voters = leader.core.status().confState.voters.length;
+    assert(voters <= this.#options.votersMax, "the voter cap holds", {
+      detail: () => `leader ${leader.id} has ${voters} voters, cap ${this.#options.votersMax}`,
+    });
     if (this.#churn && this.#random.chance(this.#options.transferProbability)) {
       this.#transfer(leader);
     }
@@ -104,13 +117,14 @@ export class MembershipOperator {
   #nextChange(leader: SimNode): MembershipChange | null {
     const status = leader.core.status();
     const conf = status.confState;
-    const caughtUp = learnerToPromote(status);
+    const caughtUp = learnerToPromote(status, { votersMax: this.#options.votersMax });
     if (caughtUp !== null) return { type: "promoteLearner", nodeId: caughtUp };
     // A learner whose machine was stopped (its addition looked lost, then survived) can never catch up.
     const stranded = conf.learners.find((id) => !this.#cluster.exists(id));
     if (stranded !== undefined) return { type: "removeNode", nodeId: stranded };
-    if (conf.learners.length > 0) return null;
-    if (conf.voters.length < this.#options.votersTarget) {
+    if (conf.learners.length > 0 && !this.#options.storm) return null;
+    const members = conf.voters.length + conf.learners.length;
+    if (members < this.#options.votersTarget + this.#options.learnersTarget) {
       const nodeId = this.#nextNodeId++;
       this.#cluster.addNode(nodeId, new MemoryStorage());
       return { type: "addLearner", nodeId, context: memberContext(nodeId) };

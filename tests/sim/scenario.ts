@@ -2,8 +2,9 @@
  * `Scenario`: everything a simulation run is made of, derived from its seed and a profile,
  * so that `--seed N` alone replays a run. Profiles focus the faults: `calm` has none,
  * `crashes`, `partitions`, `lossy` and `membership` stress one family each, `stragglers`
- * adds messages that arrive many election timeouts late to crashes, churn and loss, and
- * `mixed` (the default) draws every family's rate from the seed, so that a range of seeds
+ * adds messages that arrive many election timeouts late to crashes, churn and loss, `storm`
+ * starts machines beyond the voter cap at once, while crashes hit, so that learners pile up
+ * and are promoted up to the cap only (the rest stay learners), and `mixed` (the default) draws every family's rate from the seed, so that a range of seeds
  * covers quiet runs, hostile runs and everything between.
  *
  * @module
@@ -25,6 +26,7 @@ export const PROFILES = [
   "lossy",
   "membership",
   "stragglers",
+  "storm",
 ] as const;
 
 /** One of `PROFILES`. */
@@ -116,6 +118,9 @@ export function scenarioFor(seed: number, choices: ScenarioChoices = {}): Scenar
     faults: NO_FAULTS,
     operator: {
       votersTarget: nodes,
+      votersMax: nodes,
+      learnersTarget: 0,
+      storm: false,
       votersMin: Math.max(1, nodes - 1),
       removeProbability: 0,
       transferProbability: 0,
@@ -182,6 +187,11 @@ function applyProfile(scenario: Scenario, random: SimRandom): Scenario {
     }
     case "membership":
       return { ...scenario, operator: churn(scenario.operator) };
+    case "storm": {
+      // The cap is the voters the run grows to; the machines beyond it must stay learners.
+      const operator = { ...scenario.operator, storm: true, learnersTarget: random.integer(2, 6) };
+      return { ...scenario, operator, faults: crashes() };
+    }
     case "mixed": {
       // Each family is on for most seeds, so that seeds also differ in which faults meet.
       const network = random.chance(0.7) ? lossy() : scenario.network;

@@ -33,6 +33,8 @@ const TABLE: TableRow[] = [
   { profile: "membership", seed: 3, nodes: 5 },
   { profile: "stragglers", seed: 3 },
   { profile: "stragglers", seed: 2, nodes: 5 },
+  { profile: "storm", seed: 1 },
+  { profile: "storm", seed: 2, nodes: 5 },
   { profile: "mixed", seed: 1 },
   { profile: "mixed", seed: 2 },
   { profile: "mixed", seed: 3 },
@@ -77,6 +79,13 @@ function assertProfileExercised(profile: Profile, report: SimulationReport): voi
   if (profile === "lossy") assert.ok(report.network.dropped > 0, "no message was dropped");
   if (profile === "membership") {
     assert.ok(report.membershipChanges.removeNode > 0, "no member was removed");
+  }
+  if (profile === "storm") {
+    // The operator asserts the cap at every step; settling required the learners beyond it.
+    assert.ok(
+      report.membershipChanges.addLearner > report.membershipChanges.promoteLearner,
+      `machines beyond the voter cap stayed learners: ${JSON.stringify(report.membershipChanges)}`,
+    );
   }
 }
 

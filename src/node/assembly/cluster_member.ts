@@ -43,8 +43,10 @@ import { MembershipManager } from "../membership/membership_manager.ts";
 import { DEFAULT_RAFT_TIMING, RaftNode } from "../replication/raft_node.ts";
 import { RemovalWatch, RESTART_CHECK_MS } from "../membership/removal_watch.ts";
 import { statusJson } from "../status/status_view.ts";
-import { sleep } from "../../util/sleep.ts";
+import { sleepOn } from "../../util/sleep.ts";
+import { type Scheduler, SYSTEM_SCHEDULER } from "../../util/scheduler.ts";
 import { forcedJson } from "../local_state/force_new_cluster.ts";
+import type { PromotionPolicy } from "../membership/autopilot.ts";
 
 const log = getLogger(["blixard", "node"]);
 
@@ -61,6 +63,8 @@ const ANNOUNCE_RETRY_MS = 250;
 const REDISCOVERY_SEARCH_TIMEOUT_MS = 3_000;
 /** Lets the answer to `cluster.leave` reach the caller before the node stops. */
 const LEAVE_STOP_DELAY_MS = 100;
+/** How often a handing-over leader looks whether the new leader was heard of. */
+const HANDOVER_POLL_MS = 10;
 
 /** Options of a {@linkcode ClusterMember}. */
 export interface ClusterMemberOptions {
@@ -81,6 +85,11 @@ export interface ClusterMemberOptions {
    * snapshot, which `SnapshotStreams` fetches and steps once it is staged.
    */
   takeMessage?: (message: Message) => boolean;
+  /**
+   * The clock of the Raft loop and of every membership policy (autopilot, removal watch,
+   * rediscovery, handover, retries); the system's by default.
+   */
+  scheduler?: Scheduler;
 }
 
 /** The node as a cluster member. */
@@ -92,17 +101,22 @@ export class ClusterMember {
   readonly #options: ClusterMemberOptions;
   readonly #stopped = Promise.withResolvers<number>();
   readonly #transport: RaftTransport;
-  #autopilot: ReturnType<typeof setInterval> | null = null;
+  #stopAutopilot: (() => void) | null = null;
+  readonly #scheduler: Scheduler;
   #stopping: Promise<void> | null = null;
   readonly #abort = new AbortController();
   readonly #removalWatch: RemovalWatch;
   #rediscovery: MemberRediscovery | null = null;
-  readonly #joins = new JoinsInFlight();
+  readonly #promotionPolicy: PromotionPolicy;
+  readonly #joins: JoinsInFlight;
 
   constructor(options: ClusterMemberOptions) {
     this.#options = options;
+    this.#scheduler = options.scheduler ?? SYSTEM_SCHEDULER;
     const { config, state } = options;
     const nodeId = config.nodeId;
+    this.#promotionPolicy = { votersMax: config.votersMax };
+    this.#joins = new JoinsInFlight(this.#promotionPolicy);
     this.directory = new MemberDirectory(nodeId, {
       latest: () => this.raft.status().confState,
       applied: () => state.stateMachine.appliedConfState(),
@@ -113,6 +127,7 @@ export class ClusterMember {
       storage: state.storage,
       stateMachine: state.stateMachine,
       timing: DEFAULT_RAFT_TIMING,
+      scheduler: this.#scheduler,
       send: (messages) => this.#transport.send(messages),
       ...(options.snapshotIntervalEntries === undefined
         ? {}
@@ -133,6 +148,8 @@ export class ClusterMember {
       raft: this.raft,
       directory: this.directory,
       inviteRefusal: (use) => state.stateMachine.inviteRefusal(use.tokenHash, use.nowMs),
+      scheduler: this.#scheduler,
+      policy: this.#promotionPolicy,
     });
     this.service = new ClusterService({
       nodeId,
@@ -181,9 +198,9 @@ export class ClusterMember {
   start(): void {
     this.#transport.start();
     this.raft.start();
-    this.#autopilot = setInterval(
-      () => this.membership.promoteCaughtUpLearners(),
+    this.#stopAutopilot = this.#scheduler.every(
       AUTOPILOT_INTERVAL_MS,
+      () => this.membership.promoteCaughtUpLearners(),
     );
     this.#removalWatch.start();
   }
@@ -205,6 +222,7 @@ export class ClusterMember {
       joinsInFlight: this.#joins.toJson(hasRaftState ? raft : null),
       pathOf: (memberId) => this.#transport?.pathTo(memberId) ?? null,
       stopping: this.#stopping !== null,
+      promotionPolicy: this.#promotionPolicy,
     });
     return forced === null ? status : { ...status, forced: forcedJson(forced) };
   }
@@ -234,10 +252,11 @@ export class ClusterMember {
         if (event.reason !== null) joinProgress.failed(event.message);
       },
       signal: this.#abort.signal,
+      scheduler: this.#scheduler,
     }).then(
       (joined) => {
         this.#refreshMembers();
-        this.#transport?.greet(joined.leaderId);
+        this.#transport.greet(joined.leaderId);
       },
       (error) => {
         if (this.#stopping !== null) return;
@@ -272,7 +291,10 @@ export class ClusterMember {
         } catch (error) {
           log.debug("announcing addresses failed, retrying: {error}", { error });
           // Stopping ends the pause at once; the loop then ends.
-          await sleep(ANNOUNCE_RETRY_MS, this.#abort.signal).catch(() => {});
+          await sleepOn(this.#scheduler, {
+            durationMs: ANNOUNCE_RETRY_MS,
+            signal: this.#abort.signal,
+          }).catch(() => {});
         }
       }
     };
@@ -292,6 +314,7 @@ export class ClusterMember {
       { nodeId: config.nodeId, peers: config.peers.join(",") },
     );
     this.#rediscovery = new MemberRediscovery({
+      scheduler: this.#scheduler,
       leaderless: () => {
         const status = this.raft.status();
         return this.#stopping === null && status.leaderId === NO_NODE &&
@@ -350,7 +373,7 @@ export class ClusterMember {
     const { index } = this.raft.softState.role === "leader"
       ? await this.membership.remove(nodeId, { force: false, signal })
       : await this.service.forwardToLeader(REMOVE_RPC, { nodeId, force: false }, signal);
-    setTimeout(() => this.stop("left the cluster"), LEAVE_STOP_DELAY_MS);
+    this.#scheduler.after(LEAVE_STOP_DELAY_MS, () => this.stop("left the cluster"));
     return { index };
   }
 
@@ -360,7 +383,7 @@ export class ClusterMember {
       log.info("stopping: {reason}", { reason });
       if (exitCode === 0) await this.#handOverLeadership();
       this.#abort.abort(new ClusterError("stopping", "the node is stopping"));
-      if (this.#autopilot !== null) clearInterval(this.#autopilot);
+      this.#stopAutopilot?.();
       this.#removalWatch.stop();
       this.#rediscovery?.stop();
       this.raft.stop();
@@ -406,9 +429,12 @@ export class ClusterMember {
     // the cluster has one before this node stops (and stops voting).
     const newLeaderKnown = () =>
       this.raft.softState.role !== "leader" && this.raft.softState.leaderId !== NO_NODE;
-    const deadline = performance.now() + HANDOVER_TIMEOUT_MS;
-    while (performance.now() < deadline && !newLeaderKnown() && !this.#abort.signal.aborted) {
-      await sleep(10, this.#abort.signal).catch(() => {});
+    const deadline = this.#scheduler.now() + HANDOVER_TIMEOUT_MS;
+    while (
+      this.#scheduler.now() < deadline && !newLeaderKnown() && !this.#abort.signal.aborted
+    ) {
+      await sleepOn(this.#scheduler, { durationMs: HANDOVER_POLL_MS, signal: this.#abort.signal })
+        .catch(() => {});
     }
     if (newLeaderKnown()) {
       log.info("node {leaderId} leads now", { leaderId: this.raft.softState.leaderId });
@@ -453,7 +479,7 @@ export class ClusterMember {
 
   #removed(): void {
     log.warn("this node was removed from the cluster; stopping");
-    setTimeout(() => this.stop("removed from the cluster"), 0);
+    this.#scheduler.after(0, () => this.stop("removed from the cluster"));
   }
 
   /**
@@ -465,12 +491,13 @@ export class ClusterMember {
     const { config, endpoint, rpcClient, state } = this.#options;
     const nodeId = config.nodeId;
     const askWithLeaderUntilMs = state.start === "restart"
-      ? performance.now() + RESTART_CHECK_MS
+      ? this.#scheduler.now() + RESTART_CHECK_MS
       : 0;
     return new RemovalWatch({
+      scheduler: this.#scheduler,
       self: () => {
         const status = this.raft.status();
-        const asking = status.leaderId === NO_NODE || performance.now() < askWithLeaderUntilMs;
+        const asking = status.leaderId === NO_NODE || this.#scheduler.now() < askWithLeaderUntilMs;
         if (!asking || !isMember(status.confState, nodeId)) return null;
         return {
           nodeId,

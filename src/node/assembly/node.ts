@@ -271,6 +271,8 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
   });
   joinProgress.onPhase((phase, elapsedMs) => observeJoinPhase(phase, elapsedMs));
   member.start();
+  // A founder's cluster id is what joiners found by mDNS wait for: advertise it at once.
+  mdns?.discovery.refreshNow();
 
   log.info(
     "ready node_id={nodeId} p2p_node_id={p2pNodeId} udp={udp} advertised={advertised} " +

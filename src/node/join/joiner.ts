@@ -16,6 +16,10 @@
  * those: the joiner cannot tell a wrong secret from a man in the middle, and another peer
  * may answer honestly.
  *
+ * A leader busy with a join storm answers `busy` with how long its queue should take: the
+ * joiner waits that long, plus jitter, and asks again on the same connection, with no new
+ * seed search (each would fetch `/bootstrap` again).
+ *
  * @module
  */
 
@@ -32,7 +36,8 @@ import { JOIN_RPC, STATUS_RPC } from "../../transport/cluster_rpcs.ts";
 import type { P2pEndpoint } from "../../transport/p2p_endpoint.ts";
 import { callRpc, RpcError } from "../../transport/rpc.ts";
 import { getLogger } from "../../log/logging.ts";
-import { sleep } from "../../util/sleep.ts";
+import { sleepOn } from "../../util/sleep.ts";
+import { type Scheduler, SYSTEM_SCHEDULER } from "../../util/scheduler.ts";
 import { backoffMs } from "../../util/backoff.ts";
 import type { JoinProgress } from "./join_progress.ts";
 import type { MemberDirectory } from "../membership/member_directory.ts";
@@ -46,6 +51,11 @@ const STATUS_REQUEST_TIMEOUT_MS = 3_000;
 /** First and longest pause between join attempts. */
 const RETRY_BACKOFF_MIN_MS = 25;
 const RETRY_BACKOFF_MAX_MS = 1_000;
+/**
+ * A busy leader's `retryAfterMs` is stretched by up to this fraction at random, so that the
+ * joiners it turned away together come back spread out rather than as the same storm.
+ */
+const BUSY_JITTER_FRACTION = 0.5;
 /**
  * Pauses between seed-search rounds. The nodes of a new cluster often start together, so
  * the first rounds come quickly, and the cap keeps a joiner from sleeping long after its
@@ -81,6 +91,8 @@ export interface JoinOptions {
   signal?: AbortSignal;
   /** TXT lookups for `dns:NAME` peers (`--dns-server`; default: the system's resolver). */
   resolveTxt?: TxtResolver;
+  /** The clock of the join's deadline and of the pauses between attempts; the system's by default. */
+  scheduler?: Scheduler;
   /**
    * A seed search started earlier (see `startSeedSearch`), used for the first attempt: the
    * node starts looking for a seed while it still opens its storage and HTTP server.
@@ -181,13 +193,13 @@ async function findTicketSeed(
       options.signal.throwIfAborted();
       if (performance.now() >= deadlineMs) throw ticketMembersGone(ticket, failures, error);
     }
-    await sleep(
-      Math.min(
+    await sleepOn(SYSTEM_SCHEDULER, {
+      durationMs: Math.min(
         backoffMs(round, { initialMs: SEED_BACKOFF_MIN_MS, maxMs: SEED_BACKOFF_MAX_MS }),
         Math.max(0, deadlineMs - performance.now()),
       ),
-      options.signal,
-    );
+      signal: options.signal,
+    });
   }
 }
 
@@ -244,11 +256,12 @@ async function raceSeedSearches(
 
 /** Joins the cluster of one of `peers`, or rejects after the join timeout. */
 export async function joinCluster(options: JoinOptions): Promise<JoinOutcome> {
-  const deadlineMs = performance.now() + options.joinTimeoutMs;
+  const clock = options.scheduler ?? SYSTEM_SCHEDULER;
+  const deadlineMs = clock.now() + options.joinTimeoutMs;
   /** Why the last join request failed, once a seed was found. */
   let lastJoinError: string | null = null;
   for (let attempt = 0;; attempt++) {
-    const remainingMs = Math.floor(deadlineMs - performance.now());
+    const remainingMs = Math.floor(deadlineMs - clock.now());
     if (remainingMs <= 0) throw joinTimeoutError(options, lastJoinError);
     let seed: Seed;
     try {
@@ -269,17 +282,17 @@ export async function joinCluster(options: JoinOptions): Promise<JoinOutcome> {
       if (error instanceof JoinRefusedError) throw error;
       const message = error instanceof Error ? error.message : String(error);
       // A request cut short by the join's own deadline does not explain why the join failed.
-      if (lastJoinError === null || performance.now() < deadlineMs) lastJoinError = message;
+      if (lastJoinError === null || clock.now() < deadlineMs) lastJoinError = message;
       options.progress.failed(message);
       log.warn("join through {peer} failed, retrying: {message}", { peer: seed.peer, message });
-      await sleep(
-        backoffMs(attempt, {
+      await sleepOn(clock, {
+        durationMs: backoffMs(attempt, {
           initialMs: RETRY_BACKOFF_MIN_MS,
           maxMs: RETRY_BACKOFF_MAX_MS,
           random: Math.random,
         }),
-        options.signal,
-      );
+        signal: options.signal,
+      });
     } finally {
       seed.connection.close("join finished");
     }
@@ -298,7 +311,10 @@ async function requestJoin(
     path: seed.connection.path(),
   });
   const timeout = (capMs: number) =>
-    Math.max(1, Math.min(capMs, Math.floor(deadlineMs - performance.now())));
+    Math.max(
+      1,
+      Math.min(capMs, Math.floor(deadlineMs - (options.scheduler ?? SYSTEM_SCHEDULER).now())),
+    );
   try {
     return await askToJoin(seed, options, timeout);
   } catch (error) {
@@ -340,9 +356,7 @@ async function askToJoin(
     ),
   );
   options.progress.advance("joining");
-  const answer = await callRpc(seed.connection, JOIN_RPC, { member: options.self }, {
-    timeoutMs: timeout(JOIN_REQUEST_TIMEOUT_MS),
-  });
+  const answer = await askUntilAdmitted(seed, options, timeout);
   options.directory.rememberProvisional(answer.members);
   options.progress.advance("learner");
   log.info("joined cluster {clusterId} as a learner through {peer}; leader is node {leaderId}", {
@@ -351,6 +365,63 @@ async function askToJoin(
     leaderId: answer.leaderId,
   });
   return { clusterId: answer.clusterId, leaderId: answer.leaderId, peer: seed.peer };
+}
+
+/**
+ * `cluster.join`, asked again on the same connection while the leader answers `busy`,
+ * after the pause it asks for (stretched by jitter) or, when it names none, the joiner's
+ * own backoff. Gives up with the last `busy` when the pause would pass the join's deadline.
+ */
+async function askUntilAdmitted(
+  seed: Seed,
+  options: JoinOptions,
+  timeout: (capMs: number) => number,
+) {
+  let lastBusy: RpcError | null = null;
+  for (let attempt = 0;; attempt++) {
+    try {
+      return await callRpc(seed.connection, JOIN_RPC, { member: options.self }, {
+        timeoutMs: timeout(JOIN_REQUEST_TIMEOUT_MS),
+      });
+    } catch (error) {
+      // A retry cut short by the join's own deadline: the busy leader explains the failure.
+      if (lastBusy !== null && timeout(Number.MAX_SAFE_INTEGER) <= 1) throw lastBusy;
+      if (!(error instanceof RpcError) || error.code !== "busy") throw error;
+      lastBusy = error;
+      const pauseMs = busyPauseMs(error.retryAfterMs, attempt, Math.random);
+      if (pauseMs >= timeout(Number.MAX_SAFE_INTEGER)) throw error;
+      const message = error.remoteMessage ?? error.message;
+      options.progress.failed(message);
+      log.info("the leader is busy ({message}); asking again in {pauseMs} ms", {
+        message,
+        pauseMs,
+      });
+      await sleepOn(options.scheduler ?? SYSTEM_SCHEDULER, {
+        durationMs: pauseMs,
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+      });
+    }
+  }
+}
+
+/**
+ * The pause before asking again after `busy` number `attempt` (0 for the first): the
+ * leader's `retryAfterMs` stretched by up to `BUSY_JITTER_FRACTION`, or without one the
+ * joiner's own backoff. `random` is uniform in [0, 1).
+ */
+export function busyPauseMs(
+  retryAfterMs: number | null,
+  attempt: number,
+  random: () => number,
+): number {
+  if (retryAfterMs === null) {
+    return backoffMs(attempt, {
+      initialMs: RETRY_BACKOFF_MIN_MS,
+      maxMs: RETRY_BACKOFF_MAX_MS,
+      random,
+    });
+  }
+  return Math.round(retryAfterMs * (1 + BUSY_JITTER_FRACTION * random()));
 }
 
 /**

@@ -15,7 +15,7 @@ import { PING_RPC, pingHandler } from "../../transport/ping_rpc.ts";
 import { RpcError, type RpcHandler, RpcServer } from "../../transport/rpc.ts";
 import { bindLoopbackEndpoint } from "../../transport/testing.ts";
 import { JoinProgress } from "./join_progress.ts";
-import { joinCluster, JoinRefusedError } from "./joiner.ts";
+import { busyPauseMs, joinCluster, JoinRefusedError } from "./joiner.ts";
 import { MemberDirectory } from "../membership/member_directory.ts";
 
 /** Secrets for the tests of joining a cluster that has one. */
@@ -322,4 +322,41 @@ Deno.test("joinCluster() stops at once, sending nothing, when the seed does not 
     await joiner.endpoint.close();
     await seed.close();
   }
+});
+
+Deno.test("joinCluster() waits out a busy leader on the same connection, with no new seed search", async () => {
+  let requests = 0;
+  let seed: Awaited<ReturnType<typeof startFakeSeed>> | null = null;
+  seed = await startFakeSeed(() => {
+    requests++;
+    if (requests < 3) {
+      throw new RpcError("busy", "4 joins are queued ahead of node 2; retry in 30 ms", {
+        retryAfterMs: 30,
+      });
+    }
+    return { clusterId: "fake-cluster", leaderId: 1, index: 9, members: [seed!.seedRecord] };
+  });
+  const joiner = await startJoiner();
+  const seedsFound: BootstrapEvent[] = [];
+  try {
+    await joinCluster({
+      ...joinOptions(joiner, { peer: seed.peer, joinTimeoutMs: 10_000 }),
+      onBootstrapEvent: (event) => {
+        if (event.outcome === "ok") seedsFound.push(event);
+      },
+    });
+    assert.equal(requests, 3);
+    assert.equal(seedsFound.length, 1, "one seed search, one /bootstrap fetch");
+    assert.equal(joiner.progress.phase, "learner");
+  } finally {
+    await joiner.endpoint.close();
+    await seed.close();
+  }
+});
+
+Deno.test("busyPauseMs() stretches the leader's pause by up to half at random, else backs off on its own", () => {
+  assert.equal(busyPauseMs(200, 0, () => 0), 200);
+  assert.equal(busyPauseMs(200, 5, () => 0.999), 300);
+  assert.equal(busyPauseMs(null, 0, () => 0), 13);
+  assert.ok(busyPauseMs(null, 20, () => 0.5) <= 1_000);
 });

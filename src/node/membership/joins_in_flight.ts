@@ -3,13 +3,15 @@
  * (DESIGN.md section 6): each node that asked to join and is not a voter yet, its phase
  * (`joining` while the change that adds it is not committed, then `learner`), since when,
  * and how far its log lags behind the leader's commit index (`lag`, in entries; `null`
- * before the leader has heard from it as a learner).
+ * before the leader has heard from it as a learner), and what keeps a learner from being
+ * promoted (`learner_reason`: the voter cap, or how its replication stands).
  *
  * @module
  */
 
 import type { PeerProgress, RaftStatus } from "../../raft/raft_core.ts";
 import type { NodeId } from "../../raft/types.ts";
+import { learnerHeldBack, type PromotionPolicy } from "./autopilot.ts";
 
 /** One join as the leader's `/status` lists it. */
 export interface JoinInFlightJson {
@@ -19,6 +21,11 @@ export interface JoinInFlightJson {
   since: string;
   /** Commit index minus the learner's match index; `null` while joining. */
   lag: number | null;
+  /**
+   * Why a learner is not promoted yet (`"voter cap 5 reached (--max-voters)"`, `"catching
+   * up: 120 entries behind"`); `null` while joining, and for a learner about to be promoted.
+   */
+  learner_reason: string | null;
 }
 
 /** Most joins tracked: each is a node asking to join; the leader adds one at a time. */
@@ -27,6 +34,12 @@ const JOINS_TRACKED_MAX = 64;
 /** The joins a leader is serving. */
 export class JoinsInFlight {
   readonly #joins = new Map<NodeId, { phase: JoinInFlightJson["phase"]; since: Date }>();
+  readonly #policy: PromotionPolicy;
+
+  /** `policy` is the autopilot's, which `learner_reason` explains. */
+  constructor(policy: PromotionPolicy) {
+    this.#policy = policy;
+  }
 
   /** Node `nodeId` asked to join (its change is not committed yet). */
   requested(nodeId: NodeId): void {
@@ -67,6 +80,7 @@ export class JoinsInFlight {
         phase: join.phase,
         since: join.since.toISOString(),
         lag: learner === undefined ? null : Math.max(0, raft.commit - learner.matchIndex),
+        learner_reason: learner === undefined ? null : learnerHeldBack(raft, nodeId, this.#policy),
       };
     }).sort((a, b) => a.node_id - b.node_id);
   }

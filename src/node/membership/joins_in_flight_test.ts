@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type { PeerProgress, RaftStatus } from "../../raft/raft_core.ts";
 import { NO_NODE } from "../../raft/types.ts";
 import { JoinsInFlight } from "./joins_in_flight.ts";
+import { PROMOTION_POLICY_DEFAULT } from "./autopilot.ts";
 
 function leaderWith(progress: Partial<PeerProgress>[], commit = 20): RaftStatus {
   return {
@@ -28,7 +29,7 @@ function leaderWith(progress: Partial<PeerProgress>[], commit = 20): RaftStatus 
 }
 
 Deno.test("JoinsInFlight lists a join from its request, then as a learner with its lag, until promoted", () => {
-  const joins = new JoinsInFlight();
+  const joins = new JoinsInFlight(PROMOTION_POLICY_DEFAULT);
   joins.requested(4);
   assert.deepStrictEqual(
     joins.toJson(leaderWith([])).map(({ node_id, phase, lag }) => [node_id, phase, lag]),
@@ -45,7 +46,7 @@ Deno.test("JoinsInFlight lists a join from its request, then as a learner with i
 });
 
 Deno.test("JoinsInFlight forgets a failed request, adopts learners of an earlier leader, and is empty on a follower", () => {
-  const joins = new JoinsInFlight();
+  const joins = new JoinsInFlight(PROMOTION_POLICY_DEFAULT);
   joins.requested(5);
   joins.failed(5);
   assert.deepStrictEqual(joins.toJson(leaderWith([])), []);

@@ -19,6 +19,7 @@
 import type { StatusJson } from "../../transport/cluster_rpcs.ts";
 import type { MemberInfo } from "../../state_machine/member_info.ts";
 import { sameAddresses } from "./member_directory.ts";
+import { type Scheduler, SYSTEM_SCHEDULER } from "../../util/scheduler.ts";
 
 /** How often a node checks whether it has a leader. */
 export const REDISCOVERY_CHECK_INTERVAL_MS = 1_000;
@@ -29,6 +30,8 @@ export const LEADERLESS_CHECKS_MAX = 30;
 
 /** Options of a {@linkcode MemberRediscovery}. */
 export interface MemberRediscoveryOptions {
+  /** The clock the checks run on; the system's by default. */
+  scheduler?: Scheduler;
   /** Whether this node is a member without a leader: only then is it worth asking. */
   leaderless: () => boolean;
   /** This node's cluster id. */
@@ -46,7 +49,7 @@ export interface MemberRediscoveryOptions {
 /** Falls back to `--peers` while a restarted node finds no leader. */
 export class MemberRediscovery {
   readonly #options: MemberRediscoveryOptions;
-  #timer: ReturnType<typeof setInterval> | null = null;
+  #stopChecks: (() => void) | null = null;
   #leaderlessChecks = 0;
   #checksBeforeAttempt = LEADERLESS_CHECKS_MIN;
   #asking = false;
@@ -57,13 +60,16 @@ export class MemberRediscovery {
 
   /** Checks every `REDISCOVERY_CHECK_INTERVAL_MS` until `stop()`. */
   start(): void {
-    this.#timer ??= setInterval(() => void this.check(), REDISCOVERY_CHECK_INTERVAL_MS);
+    this.#stopChecks ??= (this.#options.scheduler ?? SYSTEM_SCHEDULER).every(
+      REDISCOVERY_CHECK_INTERVAL_MS,
+      () => void this.check(),
+    );
   }
 
   /** Stops checking. */
   stop(): void {
-    if (this.#timer !== null) clearInterval(this.#timer);
-    this.#timer = null;
+    this.#stopChecks?.();
+    this.#stopChecks = null;
   }
 
   /** One check; resolves with the members whose addresses it replaced (empty for none). */

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { encodeCommand } from "../../state_machine/commands.ts";
 import { ClusterError } from "../replication/cluster_error.ts";
 import { MembershipManager } from "./membership_manager.ts";
+import { PROMOTION_POLICY_DEFAULT } from "./autopilot.ts";
 import { InProcessCluster, memberInfoOf, type TestMember } from "../testing/in_process_cluster.ts";
 
 const signal = () => AbortSignal.timeout(10_000);
@@ -63,6 +64,7 @@ Deno.test("MembershipManager.joinByInvite(): an invite revoked after the check i
       nodeId: leader.nodeId,
       raft: leader.raft,
       directory: leader.directory,
+      policy: PROMOTION_POLICY_DEFAULT,
       inviteRefusal: () => null,
     });
     const joiner = cluster.addNode(memberInfoOf(2));

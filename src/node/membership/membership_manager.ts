@@ -5,13 +5,20 @@
  *   with another key. Answers once the change is applied.
  * - `remove`: removes a member, refusing a removal that would leave fewer reachable
  *   voters than a quorum unless forced.
- * - autopilot: promotes a learner to voter once it has caught up with the leader (the
- *   policy is `learnerToPromote` in `autopilot.ts`, which the simulator runs too).
+ * - autopilot: promotes a learner to voter once it has caught up with the leader, up to
+ *   the voter cap (the policy is `learnerToPromote` in `autopilot.ts`, which the
+ *   simulator runs too).
  *
  * One membership change is in flight at a time: requests queue here and each waits its
  * turn (a second joiner waits, it does not fail). A change left uncommitted by a previous
  * leader makes the core refuse new ones for a moment; those are retried until the
  * caller's deadline.
+ *
+ * Join storms: at most `JOINS_QUEUED_MAX` joins wait in the queue. A joiner beyond them
+ * hears `busy` with how long the queue ahead should take to drain (`retryAfterMs`), and
+ * comes back then, instead of holding a stream here (and on the follower that forwarded
+ * it) until its deadline. Promotions do not wait for the joins to end: one promotion at a
+ * time takes its place in the queue, so the voters grow to the cap during a storm.
  *
  * @module
  */
@@ -31,25 +38,45 @@ import { getLogger } from "../../log/logging.ts";
 import { ClusterError } from "../replication/cluster_error.ts";
 import { type MemberDirectory, sameAddresses } from "./member_directory.ts";
 import type { RaftNode } from "../replication/raft_node.ts";
-import { learnerToPromote } from "./autopilot.ts";
-import { sleep } from "../../util/sleep.ts";
+import { learnerToPromote, type PromotionPolicy } from "./autopilot.ts";
+import { sleepOn } from "../../util/sleep.ts";
+import { type Scheduler, SYSTEM_SCHEDULER, timeoutSignal } from "../../util/scheduler.ts";
 
 const log = getLogger(["blixard", "membership"]);
 
 /** Pause before retrying a change the core refused because another one is uncommitted. */
 const BUSY_RETRY_MS = 10;
-
-/** The leader's membership operations. */
+/** How long the autopilot keeps proposing one promotion before the next round tries again. */
+const PROMOTION_TIMEOUT_MS = 10_000;
 /** Removals a leader remembers, so that a retried remove answers with the removal's index. */
 const RECENT_REMOVALS_MAX = 64;
+/**
+ * Joins that may wait their turn at once. Each holds an RPC stream here (and one on the
+ * follower that forwarded it) while it waits; a change takes one commit, tens of ms, so a
+ * few queued keep the leader busy without making the last of them wait long.
+ */
+export const JOINS_QUEUED_MAX = 4;
+/** What one membership change is assumed to take before any was timed. */
+const CHANGE_MS_INITIAL = 50;
+/** Weight of the latest change in the running estimate of a change's duration. */
+const CHANGE_MS_WEIGHT = 0.25;
+/** Bounds of the pause a busy joiner is asked to wait. */
+const RETRY_AFTER_MS_MIN = 50;
+const RETRY_AFTER_MS_MAX = 5_000;
 
+/** The leader's membership operations. */
 export class MembershipManager {
   readonly #nodeId: NodeId;
   readonly #raft: RaftNode;
   readonly #directory: MemberDirectory;
+  readonly #scheduler: Scheduler;
   /** The tail of the queue of changes: each starts when the previous one settled. */
   #queue: Promise<unknown> = Promise.resolve();
-  #queued = 0;
+  #joinsQueued = 0;
+  #promotionQueued = false;
+  /** Running estimate of how long one change takes, queue wait excluded, for `retryAfterMs`. */
+  #changeMs = CHANGE_MS_INITIAL;
+  readonly #policy: PromotionPolicy;
   /**
    * The index at which this leader removed each of its last removals (at most
    * `RECENT_REMOVALS_MAX`). A client whose remove outlived its attempt deadline retries;
@@ -60,27 +87,53 @@ export class MembershipManager {
 
   readonly #inviteRefusal: (use: InviteUse) => InviteRefusal | null;
 
-  constructor(options: {
-    nodeId: NodeId;
-    raft: RaftNode;
-    directory: MemberDirectory;
-    /** Why an invite cannot be used now, by the applied state (`KvStateMachine.inviteRefusal`). */
-    inviteRefusal?: (use: InviteUse) => InviteRefusal | null;
-  }) {
+  /** `scheduler` is the clock its retries and the autopilot's deadline run on (the system's by default). */
+  constructor(
+    options: {
+      nodeId: NodeId;
+      raft: RaftNode;
+      directory: MemberDirectory;
+      policy: PromotionPolicy;
+      scheduler?: Scheduler;
+      /** Why an invite cannot be used now, by the applied state (`KvStateMachine.inviteRefusal`). */
+      inviteRefusal?: (use: InviteUse) => InviteRefusal | null;
+    },
+  ) {
     this.#nodeId = options.nodeId;
     this.#raft = options.raft;
     this.#directory = options.directory;
+    this.#scheduler = options.scheduler ?? SYSTEM_SCHEDULER;
+    this.#policy = options.policy;
     this.#inviteRefusal = options.inviteRefusal ?? (() => "unknown");
   }
 
   /**
    * Adds `member` as a learner (leader only). Idempotent for the same id and P2P id; the
    * same id with another P2P id is refused (`invalid`) until the old member is removed.
+   * Refused with `busy` and a `retryAfterMs` when `JOINS_QUEUED_MAX` joins already wait.
    */
-  join(member: MemberInfo, signal: AbortSignal): Promise<{ index: number }> {
-    // Decided when its turn comes, not before: a joiner that asks again while its first
-    // request waits in the queue must find itself added, not be refused as a member.
-    return this.#inTurn(() => this.#join(member, signal, null));
+  async join(member: MemberInfo, signal: AbortSignal): Promise<{ index: number }> {
+    if (this.#joinsQueued >= JOINS_QUEUED_MAX) {
+      const retryAfterMs = Math.round(
+        Math.min(
+          RETRY_AFTER_MS_MAX,
+          Math.max(RETRY_AFTER_MS_MIN, this.#joinsQueued * this.#changeMs),
+        ),
+      );
+      throw new ClusterError(
+        "busy",
+        `${this.#joinsQueued} joins are queued ahead of node ${member.nodeId}; retry in ${retryAfterMs} ms`,
+        { retryAfterMs },
+      );
+    }
+    this.#joinsQueued++;
+    try {
+      // Decided when its turn comes, not before: a joiner that asks again while its first
+      // request waits in the queue must find itself added, not be refused as a member.
+      return await this.#inTurn(() => this.#join(member, signal, null));
+    } finally {
+      this.#joinsQueued--;
+    }
   }
 
   /**
@@ -233,27 +286,33 @@ export class MembershipManager {
   }
 
   /**
-   * Autopilot: promotes one caught-up, recently active learner to voter. Called
-   * periodically; does nothing unless this node leads and no change is queued.
+   * Autopilot: promotes one caught-up, recently active learner to voter while the voters
+   * are fewer than the cap. Called periodically; does nothing unless this node leads and
+   * no promotion is queued already. Which learner is decided when the promotion's turn
+   * comes: the changes queued before it may have changed the configuration.
    */
   promoteCaughtUpLearners(): void {
-    if (this.#queued > 0 || this.#raft.softState.role !== "leader") return;
-    const learner = learnerToPromote(this.#raft.status());
-    if (learner === null) return;
-    const signal = AbortSignal.timeout(10_000);
-    const change = { type: "promoteLearner" as const, nodeId: learner };
-    this.#inTurn(() => this.#proposeUntilAccepted(change, signal)).then(
-      (result) =>
+    if (this.#promotionQueued || this.#raft.softState.role !== "leader") return;
+    if (learnerToPromote(this.#raft.status(), this.#policy) === null) return;
+    this.#promotionQueued = true;
+    const { signal, cancel } = timeoutSignal(this.#scheduler, PROMOTION_TIMEOUT_MS);
+    this.#inTurn(async () => {
+      const learner = learnerToPromote(this.#raft.status(), this.#policy);
+      if (learner === null) return;
+      const change = { type: "promoteLearner" as const, nodeId: learner };
+      try {
+        const result = await this.#proposeUntilAccepted(change, signal);
         log.info("node {nodeId} promoted to voter at index {index}", {
           nodeId: learner,
           index: result.index,
-        }),
-      (error) =>
-        log.debug("promotion of node {nodeId} not done yet: {error}", {
-          nodeId: learner,
-          error,
-        }),
-    );
+        });
+      } catch (error) {
+        log.debug("promotion of node {nodeId} not done yet: {error}", { nodeId: learner, error });
+      }
+    }).finally(() => {
+      cancel();
+      this.#promotionQueued = false;
+    });
   }
 
   #checkQuorumAfterRemoval(conf: ConfState, nodeId: NodeId): void {
@@ -272,14 +331,18 @@ export class MembershipManager {
     }
   }
 
-  /** Runs `task` once every change queued before it has settled. */
+  /**
+   * Runs `task` once every change queued before it has settled, and times it for the
+   * estimate a busy joiner is given.
+   */
   #inTurn<T>(task: () => Promise<T>): Promise<T> {
-    this.#queued++;
     const run = async () => {
+      const startedMs = this.#scheduler.now();
       try {
         return await task();
       } finally {
-        this.#queued--;
+        const tookMs = this.#scheduler.now() - startedMs;
+        this.#changeMs += CHANGE_MS_WEIGHT * (tookMs - this.#changeMs);
       }
     };
     const result = this.#queue.then(run, run);
@@ -298,7 +361,7 @@ export class MembershipManager {
         return result;
       } catch (error) {
         if (!(error instanceof ClusterError) || error.code !== "busy") throw error;
-        await sleep(BUSY_RETRY_MS, signal);
+        await sleepOn(this.#scheduler, { durationMs: BUSY_RETRY_MS, signal });
       }
     }
   }

@@ -28,6 +28,7 @@ import type { StatusJson } from "../../transport/cluster_rpcs.ts";
 import type { PeerAddress } from "../../transport/p2p_endpoint.ts";
 import { RpcError } from "../../transport/rpc.ts";
 import { REVOKED } from "../../auth/auth_rpcs.ts";
+import { type Scheduler, SYSTEM_SCHEDULER } from "../../util/scheduler.ts";
 
 /** How often a node without a leader asks the others whether it is still a member. */
 export const REMOVAL_CHECK_INTERVAL_MS = 1_000;
@@ -85,6 +86,8 @@ export function revocationEvidence(refusal: unknown, peer: PeerAddress): string 
 
 /** Options of a {@linkcode RemovalWatch}. */
 export interface RemovalWatchOptions {
+  /** The clock the checks run on; the system's by default. */
+  scheduler?: Scheduler;
   /** This node, or `null` when there is nothing to check (it has a leader, or is no member). */
   self: () => SelfView | null;
   /** The other members this node knows, to ask. */
@@ -98,7 +101,7 @@ export interface RemovalWatchOptions {
 /** Watches for this node's removal while it has no leader. */
 export class RemovalWatch {
   readonly #options: RemovalWatchOptions;
-  #timer: ReturnType<typeof setInterval> | null = null;
+  #stopChecks: (() => void) | null = null;
   #leaderlessChecks = 0;
   #asking = false;
   #removed = false;
@@ -109,13 +112,16 @@ export class RemovalWatch {
 
   /** Checks every `REMOVAL_CHECK_INTERVAL_MS` until `stop()`. */
   start(): void {
-    this.#timer ??= setInterval(() => void this.check(), REMOVAL_CHECK_INTERVAL_MS);
+    this.#stopChecks ??= (this.#options.scheduler ?? SYSTEM_SCHEDULER).every(
+      REMOVAL_CHECK_INTERVAL_MS,
+      () => void this.check(),
+    );
   }
 
   /** Stops checking. */
   stop(): void {
-    if (this.#timer !== null) clearInterval(this.#timer);
-    this.#timer = null;
+    this.#stopChecks?.();
+    this.#stopChecks = null;
   }
 
   /**

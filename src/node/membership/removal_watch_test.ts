@@ -2,8 +2,11 @@ import assert from "node:assert/strict";
 import type { StatusJson } from "../../transport/cluster_rpcs.ts";
 import type { PeerAddress } from "../../transport/p2p_endpoint.ts";
 import { RpcError } from "../../transport/rpc.ts";
+import type { Scheduler } from "../../util/scheduler.ts";
+import { PausableClock } from "../testing/pausable_clock.ts";
 import {
   LEADERLESS_CHECKS_MIN,
+  REMOVAL_CHECK_INTERVAL_MS,
   removalEvidence,
   RemovalWatch,
   revocationEvidence,
@@ -63,7 +66,7 @@ Deno.test("removalEvidence() ignores a member that lists this node, lags behind 
 });
 
 /** A watch over scripted answers; records whom it asked and what it reported. */
-function scriptedWatch(answers: Map<string, StatusJson | Error>) {
+function scriptedWatch(answers: Map<string, StatusJson | Error>, scheduler?: Scheduler) {
   const asked: string[] = [];
   const removed: string[] = [];
   const world = { self: SELF as SelfView | null };
@@ -81,6 +84,7 @@ function scriptedWatch(answers: Map<string, StatusJson | Error>) {
       return answer instanceof Error ? Promise.reject(answer) : Promise.resolve(answer);
     },
     onRemoved: (evidence) => removed.push(evidence),
+    ...(scheduler === undefined ? {} : { scheduler }),
   });
   return { watch, asked, removed, world };
 }
@@ -154,4 +158,27 @@ Deno.test("removalEvidence() believes a forced member that names this node's key
   const fresh = { ...SELF, p2pNodeId: "e".repeat(64) };
   assert.equal(removalEvidence(status, fresh), null);
   assert.equal(removalEvidence({ ...status, cluster_id: "cluster-b" }, SELF), null);
+});
+
+Deno.test("RemovalWatch checks on its injected clock: nothing before LEADERLESS_CHECKS_MIN intervals, the removal once they passed", async () => {
+  const clock = new PausableClock();
+  clock.pause();
+  const { watch, asked, removed } = scriptedWatch(
+    new Map([["ahead", peerStatus({ node_id: 4 })]]),
+    clock,
+  );
+  const settle = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+  watch.start();
+  try {
+    await clock.advance(REMOVAL_CHECK_INTERVAL_MS * (LEADERLESS_CHECKS_MIN - 1), settle);
+    assert.deepEqual(asked, [], "asked before LEADERLESS_CHECKS_MIN checks");
+    await clock.advance(REMOVAL_CHECK_INTERVAL_MS, settle);
+    assert.deepEqual(asked, ["ahead"]);
+    assert.equal(removed.length, 1);
+    watch.stop();
+    await clock.advance(REMOVAL_CHECK_INTERVAL_MS * 10, settle);
+    assert.deepEqual(asked, ["ahead"], "a stopped watch asks no more");
+  } finally {
+    watch.stop();
+  }
 });

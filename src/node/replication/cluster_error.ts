@@ -26,7 +26,12 @@ export type ClusterErrorCode =
   /** The node is stopping. */
   | "stopping"
   /** An invite ticket is used, expired, revoked or unknown; the message says which. */
-  | "invite_refused";
+  | "invite_refused"
+  /**
+   * This node's disk is full: it refuses writes and reads until space is freed (and then
+   * serves again by itself). Another member can serve the request.
+   */
+  | "disk_full";
 
 /** A cluster operation failed; `code` says how, `leaderId` where to retry (when known). */
 export class ClusterError extends Error {
@@ -34,11 +39,18 @@ export class ClusterError extends Error {
   readonly code: ClusterErrorCode;
   /** The leader this node knows of, or `null`. */
   readonly leaderId: NodeId | null;
+  /** How long the caller should wait before retrying (`busy`), or `null` for its own backoff. */
+  readonly retryAfterMs: number | null;
 
   /** `message` is one line for an operator. */
-  constructor(code: ClusterErrorCode, message: string, options: { leaderId?: NodeId | null } = {}) {
+  constructor(
+    code: ClusterErrorCode,
+    message: string,
+    options: { leaderId?: NodeId | null; retryAfterMs?: number | null } = {},
+  ) {
     super(message);
     this.code = code;
     this.leaderId = options.leaderId ?? null;
+    this.retryAfterMs = options.retryAfterMs ?? null;
   }
 }

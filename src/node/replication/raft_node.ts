@@ -13,6 +13,11 @@
  * node's streams the state in chunks, `src/snapshot/`) sends the state as it is applied
  * now; without one, the image is built whole and sent in the message (in-process tests).
  *
+ * A full disk stops the node's Raft work without stopping the process: the Ready whose
+ * persist failed is held by the driver, the core is neither ticked nor stepped, clients
+ * are refused with `disk_full`, and the persist is tried again with a growing pause until
+ * it succeeds (see `docs/decisions.md`).
+ *
  * @module
  */
 
@@ -33,6 +38,7 @@ import { NO_NODE } from "../../raft/types.ts";
 import type { ApplyResult } from "../../state_machine/apply_result.ts";
 import type { KvStateMachine } from "../../state_machine/kv_state_machine.ts";
 import type { SqliteStorage } from "../../storage/sqlite_storage.ts";
+import { isDiskFullError } from "../../storage/storage.ts";
 import { getLogger } from "../../log/logging.ts";
 import { assert } from "../../util/assert.ts";
 import { ClusterError } from "./cluster_error.ts";
@@ -78,6 +84,12 @@ const MESSAGE_BYTES_MAX = 1024 * 1024;
 const UNCOMMITTED_BYTES_MAX = 64 * 1024 * 1024;
 /** AppendEntries in flight per follower. */
 const INFLIGHT_MESSAGES_MAX = 256;
+/**
+ * Ticks before a failed persist is tried again, doubling up to the max: 100 ms, then at
+ * most 1 s with the default timing. Each try is one small SQLite transaction.
+ */
+const PERSIST_RETRY_TICKS_MIN = 5;
+const PERSIST_RETRY_TICKS_MAX = 50;
 
 /** Options of a {@linkcode RaftNode}. */
 export interface RaftNodeOptions {
@@ -128,6 +140,17 @@ interface PendingProposal {
   reject: (error: Error) => void;
 }
 
+/** While the disk is full: since when, and when the persist is tried again. */
+interface DiskFull {
+  sinceMs: number;
+  /** The persist's first error, for messages. */
+  message: string;
+  /** Ticks left before the next try. */
+  retryInTicks: number;
+  /** The pause after the next failure. */
+  backoffTicks: number;
+}
+
 interface PendingRead {
   /** Set when the ReadIndex round completed. */
   index: number | null;
@@ -157,6 +180,7 @@ export class RaftNode {
   #snapshots: SnapshotTransport | null = null;
   /** Where the running compaction ends; it moves `COMPACTION_STEP_ENTRIES` per pass. */
   #compactionTarget = 0;
+  #diskFull: DiskFull | null = null;
   /** Counters for metrics. */
   readonly counters = { leaderChanges: 0, proposals: 0, proposalsFailed: 0, readyPasses: 0 };
 
@@ -197,7 +221,10 @@ export class RaftNode {
       },
       send: (messages) => this.#send(messages, options.send),
       scheduler: this.#scheduler,
+      persistRetryable: isDiskFullError,
       events: {
+        persistFailed: (error) => this.#persistFailed(error),
+        persistRecovered: () => this.#persistRecovered(),
         appended: (entries) => {
           for (const listener of this.#listeners) listener.appended?.(entries);
         },
@@ -228,6 +255,10 @@ export class RaftNode {
   /** Starts ticking. A sole voter campaigns at once instead of waiting for a timeout. */
   start(): void {
     this.#stopTicking = this.#scheduler.every(this.#timing.tickMs, () => {
+      if (this.#diskFull !== null) {
+        this.#retryPersist(this.#diskFull);
+        return;
+      }
       this.#core.tick();
       this.#scheduleReady();
     });
@@ -268,7 +299,9 @@ export class RaftNode {
 
   /** Hands a peer's message to the core. */
   step(message: Message): void {
-    if (this.#stopped) return;
+    // While the disk is full the core waits for its held Ready: the message is lost, as if
+    // this process were paused, and the sender's Raft sends again.
+    if (this.#stopped || this.#diskFull !== null) return;
     this.#lastHeardMs.set(message.from, this.#scheduler.now());
     this.#core.step(message);
     this.#scheduleReady();
@@ -276,7 +309,7 @@ export class RaftNode {
 
   /** The transport could not deliver to `nodeId`. */
   reportUnreachable(nodeId: NodeId): void {
-    if (this.#stopped) return;
+    if (this.#stopped || this.#diskFull !== null) return;
     this.#core.reportUnreachable(nodeId);
   }
 
@@ -304,12 +337,20 @@ export class RaftNode {
     return this.#softState;
   }
 
+  /** Since when (`scheduler.now()`) the disk has been full, or `null` while it has room. */
+  get diskFullSinceMs(): number | null {
+    return this.#diskFull?.sinceMs ?? null;
+  }
+
   /**
    * Proposes a command (leader only) and resolves with its result once applied here.
    * Rejects with `ClusterError`: `not_leader`/`no_leader` at once, `dropped` when leadership
-   * changed before it committed, `timeout` when `signal` aborts (outcome unknown).
+   * changed before it committed, `timeout` when `signal` aborts (outcome unknown),
+   * `disk_full` at once while this node's disk is full (no effect).
    */
   propose(data: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<ApplyResult> {
+    const refused = this.#refusal();
+    if (refused !== null) return Promise.reject(refused);
     return this.#track(this.#core.propose(data), options.signal);
   }
 
@@ -318,6 +359,8 @@ export class RaftNode {
     change: MembershipChange,
     options: { signal?: AbortSignal } = {},
   ): Promise<ApplyResult> {
+    const refused = this.#refusal();
+    if (refused !== null) return Promise.reject(refused);
     return this.#track(this.#core.proposeMembership(change), options.signal);
   }
 
@@ -327,7 +370,8 @@ export class RaftNode {
    * a follower the round goes through the leader. Rejects with `ClusterError`.
    */
   read<T>(read: () => T, options: { signal?: AbortSignal } = {}): Promise<T> {
-    if (this.#stopped) return Promise.reject(new ClusterError("stopping", "the node is stopping"));
+    const refused = this.#refusal();
+    if (refused !== null) return Promise.reject(refused);
     const requestId = this.#nextReadId++;
     const accepted = this.#core.readIndex(requestId);
     if (!accepted.ok) return Promise.reject(rejection(accepted.reason));
@@ -353,6 +397,8 @@ export class RaftNode {
 
   /** Asks the leader (this node) to hand leadership to `to`. */
   transferLeadership(to: NodeId): void {
+    const refused = this.#refusal();
+    if (refused !== null) throw refused;
     const result = this.#core.transferLeadership(to);
     if (!result.ok) throw rejection(result.reason);
     this.#scheduleReady();
@@ -360,6 +406,8 @@ export class RaftNode {
 
   /** Starts an election now (used when a leader must step down for a transfer target). */
   campaign(): void {
+    const refused = this.#refusal();
+    if (refused !== null) throw refused;
     this.#core.campaign();
     this.#scheduleReady();
   }
@@ -427,7 +475,52 @@ export class RaftNode {
   }
 
   #scheduleReady(): void {
-    if (!this.#stopped) this.#driver.schedule();
+    if (!this.#stopped && this.#diskFull === null) this.#driver.schedule();
+  }
+
+  /** Why a request cannot reach the core now, or `null` when it can. */
+  #refusal(): ClusterError | null {
+    if (this.#stopped) return new ClusterError("stopping", "the node is stopping");
+    if (this.#diskFull === null) return null;
+    return new ClusterError(
+      "disk_full",
+      `disk full on node ${this.nodeId} (${this.#diskFull.message}): it refuses requests ` +
+        `until space is freed in its data dir; another member can serve them`,
+      { leaderId: this.#softState.leaderId === NO_NODE ? null : this.#softState.leaderId },
+    );
+  }
+
+  #persistFailed(error: unknown): void {
+    if (this.#diskFull !== null) return;
+    const message = error instanceof Error ? error.message : String(error);
+    this.#diskFull = {
+      sinceMs: this.#scheduler.now(),
+      message,
+      retryInTicks: PERSIST_RETRY_TICKS_MIN,
+      backoffTicks: PERSIST_RETRY_TICKS_MIN,
+    };
+    log.error(
+      "the disk of {path} is full ({message}): this node refuses requests and holds its Raft " +
+        "state until space is freed there, then goes on by itself (no restart needed)",
+      { path: this.#storage.path, message },
+    );
+  }
+
+  #persistRecovered(): void {
+    const since = this.#diskFull?.sinceMs ?? this.#scheduler.now();
+    this.#diskFull = null;
+    log.info("the disk of {path} has room again after {seconds} s: the node goes on", {
+      path: this.#storage.path,
+      seconds: Math.round((this.#scheduler.now() - since) / 100) / 10,
+    });
+  }
+
+  /** Counts a tick down to the next try of the held persist, with a doubling pause. */
+  #retryPersist(diskFull: DiskFull): void {
+    if (--diskFull.retryInTicks > 0) return;
+    diskFull.backoffTicks = Math.min(diskFull.backoffTicks * 2, PERSIST_RETRY_TICKS_MAX);
+    diskFull.retryInTicks = diskFull.backoffTicks;
+    this.#driver.schedule();
   }
 
   #roleChanged(softState: SoftState): void {
@@ -509,7 +602,14 @@ export class RaftNode {
     const term = this.#storage.term(index);
     if (term === null) return;
     const confState = this.#storage.confStateAt(index);
-    this.#storage.compact({ metadata: { index, term, confState }, data: new Uint8Array() });
+    try {
+      this.#storage.compact({ metadata: { index, term, confState }, data: new Uint8Array() });
+    } catch (error) {
+      // Rolled back; the log stays whole and a later Ready tries again.
+      if (!isDiskFullError(error)) throw error;
+      log.warn("no room to compact the log: {message}", { message: String(error) });
+      return;
+    }
     if (index === this.#compactionTarget) {
       log.info("compacted the log through index {index}", { index });
     }

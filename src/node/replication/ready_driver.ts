@@ -25,6 +25,12 @@
  * the leader reads acknowledgements (and so counts itself toward a commit) only after its
  * own write returned.
  *
+ * A persist that fails with an error the owner calls transient (`persistRetryable`: a full
+ * disk) rolled back whole; the driver then holds that Ready with steps 3 to 5 undone, and
+ * the next run tries its persist again before anything else. While a Ready is held
+ * (`holding`) the owner must not touch the core: the core then sees what it would see from
+ * a process stopped between the early send and the persist.
+ *
  * @module
  */
 
@@ -86,6 +92,10 @@ export interface ReadyEvents<R> {
   settled?(): void;
   /** The process died at `point` (see `ReadyDriverOptions.crashesAt`); the driver is stopped. */
   crashed?(point: CrashPoint): void;
+  /** A persist failed with a retryable error; its Ready is held until a run persists it. */
+  persistFailed?(error: unknown): void;
+  /** The held Ready's persist succeeded; the run goes on with it. */
+  persistRecovered?(): void;
 }
 
 /** Options of a {@linkcode ReadyDriver}. */
@@ -104,6 +114,11 @@ export interface ReadyDriverOptions<R> {
    * out.
    */
   crashesAt?(point: CrashPoint, ready: Ready): boolean;
+  /**
+   * True for a persist error after which the same persist may succeed later (a full disk):
+   * the Ready is held instead of the error thrown. Other errors are thrown from `run()`.
+   */
+  persistRetryable?(error: unknown): boolean;
 }
 
 /** Drives one `RaftCore`: persist, send, apply, advance, on a scheduler. */
@@ -115,6 +130,9 @@ export class ReadyDriver<R> {
   readonly #scheduler: Pick<Scheduler, "soon">;
   readonly #events: ReadyEvents<R>;
   readonly #crashesAt: (point: CrashPoint, ready: Ready) => boolean;
+  readonly #persistRetryable: (error: unknown) => boolean;
+  /** The Ready whose persist failed and waits to be tried again, or `null`. */
+  #held: Ready | null = null;
   #scheduled = false;
   #stopped = false;
   /** Readies handled to the end, for metrics. */
@@ -128,6 +146,7 @@ export class ReadyDriver<R> {
     this.#scheduler = options.scheduler ?? SYSTEM_SCHEDULER;
     this.#events = options.events ?? {};
     this.#crashesAt = options.crashesAt ?? (() => false);
+    this.#persistRetryable = options.persistRetryable ?? (() => false);
   }
 
   /** Something reached the core: run once soon, together with whatever else arrives meanwhile. */
@@ -140,14 +159,26 @@ export class ReadyDriver<R> {
     });
   }
 
-  /** Handles Readies until the core has none (or the driver stops). */
+  /**
+   * Tries the held Ready's persist again, if any, then handles Readies until the core has
+   * none (or the driver stops, or a persist fails and its Ready is held).
+   */
   run(): void {
     let passes = 0;
-    while (!this.#stopped && this.#core.hasReady()) {
+    if (this.#held !== null && !this.#stopped) {
+      passes++;
+      this.#persistAndFinish(this.#held);
+    }
+    while (!this.#stopped && this.#held === null && this.#core.hasReady()) {
       passes++;
       this.#handle(this.#core.ready());
     }
-    if (passes > 0 && !this.#stopped) this.#events.settled?.();
+    if (passes > 0 && !this.#stopped && this.#held === null) this.#events.settled?.();
+  }
+
+  /** True while a Ready whose persist failed waits for the next run; the core must wait too. */
+  get holding(): boolean {
+    return this.#held !== null;
   }
 
   /** No run starts after this; a run in progress ends after its current Ready. */
@@ -168,15 +199,35 @@ export class ReadyDriver<R> {
     if (ready.entries.length > 0) events.appended?.(ready.entries);
     if (ready.messagesBeforePersist.length > 0) this.#send(ready.messagesBeforePersist);
     if (this.#crashed("afterEarlySend", ready)) return;
-    const results = this.#storage.transaction(() => {
-      this.#storage.persist({
-        hardState: ready.hardState,
-        entries: ready.entries,
-        snapshot: ready.snapshot,
-      });
-      if (ready.snapshot !== null) this.#stateMachine.restore(ready.snapshot);
-      return this.#stateMachine.applyAll(ready.committedEntries);
-    }, { durable: ready.mustSync });
+    this.#persistAndFinish(ready);
+  }
+
+  /** Steps 2 to 5 of `ready`; holds it instead when its persist fails with a retryable error. */
+  #persistAndFinish(ready: Ready): void {
+    const events = this.#events;
+    let results: R[];
+    try {
+      results = this.#storage.transaction(() => {
+        this.#storage.persist({
+          hardState: ready.hardState,
+          entries: ready.entries,
+          snapshot: ready.snapshot,
+        });
+        if (ready.snapshot !== null) this.#stateMachine.restore(ready.snapshot);
+        return this.#stateMachine.applyAll(ready.committedEntries);
+      }, { durable: ready.mustSync });
+    } catch (error) {
+      if (!this.#persistRetryable(error)) throw error;
+      // Rolled back whole: nothing of this Ready is durable, so nothing that claims it is
+      // (votes, acknowledgements, answers, advance) may happen before a retry succeeds.
+      this.#held = ready;
+      events.persistFailed?.(error);
+      return;
+    }
+    if (this.#held !== null) {
+      this.#held = null;
+      events.persistRecovered?.();
+    }
     events.persisted?.(ready);
     if (this.#crashed("afterPersist", ready)) return;
     if (ready.messages.length > 0) this.#send(ready.messages);

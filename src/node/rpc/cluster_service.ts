@@ -381,9 +381,13 @@ function guard<Definition extends RpcDefinition>(
     } catch (error) {
       // A forwarded call's failure: pass on the leader's own words, not our call's description.
       if (error instanceof RpcError) {
-        throw new RpcError(error.code, error.remoteMessage ?? error.message);
+        throw new RpcError(error.code, error.remoteMessage ?? error.message, {
+          retryAfterMs: error.retryAfterMs,
+        });
       }
-      if (error instanceof ClusterError) throw new RpcError(error.code, error.message);
+      if (error instanceof ClusterError) {
+        throw new RpcError(error.code, error.message, { retryAfterMs: error.retryAfterMs });
+      }
       if (context.signal.aborted) throw new RpcError("timeout", "the request's deadline passed");
       throw error;
     }

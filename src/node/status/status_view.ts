@@ -12,6 +12,7 @@ import type { Member } from "../../state_machine/kv_state_machine.ts";
 import type { StatusJson } from "../../transport/cluster_rpcs.ts";
 import type { JoinStatusJson } from "../join/join_progress.ts";
 import type { JoinInFlightJson } from "../membership/joins_in_flight.ts";
+import { learnerOwnReason, type PromotionPolicy } from "../membership/autopilot.ts";
 
 /** `/status` `join.catch_up`. */
 export interface JoinCatchUpJson {
@@ -36,15 +37,18 @@ export interface StatusSources {
   /** The path to a member and its RTT, when a connection to it is open (`pathTo`). */
   pathOf?: (nodeId: NodeId) => { path: "direct" | "relay" | "none"; rttMs: number | null } | null;
   stopping: boolean;
+  /** The autopilot's policy, which `learner_reason` explains. */
+  promotionPolicy: PromotionPolicy;
 }
 
 /** The `/status` document. */
 export function statusJson(sources: StatusSources): StatusJson {
   const raft = sources.raft;
+  const role = roleOf(sources);
   return {
     node_id: sources.nodeId,
     cluster_id: sources.clusterId,
-    role: roleOf(sources),
+    role,
     term: raft?.term ?? 0,
     leader_id: raft === null || raft.leaderId === NO_NODE ? null : raft.leaderId,
     commit_index: raft?.commit ?? 0,
@@ -53,6 +57,9 @@ export function statusJson(sources: StatusSources): StatusJson {
     join: sources.join === null ? null : { ...sources.join, catch_up: catchUpOf(raft) },
     joins: sources.joinsInFlight ?? [],
     paths: pathsOf(sources),
+    learner_reason: role === "learner" && raft !== null
+      ? learnerOwnReason(raft.confState, sources.promotionPolicy)
+      : null,
   };
 }
 
@@ -90,6 +97,7 @@ export function startingStatusJson(nodeId: NodeId, join: JoinStatusJson | null):
     join: join === null ? null : { ...join, catch_up: null },
     joins: [],
     paths: [],
+    learner_reason: null,
   };
 }
 

@@ -11,6 +11,7 @@ import {
   statusJson,
   type StatusSources,
 } from "./status_view.ts";
+import { PROMOTION_POLICY_DEFAULT } from "../membership/autopilot.ts";
 
 function raftStatus(
   role: Role,
@@ -55,6 +56,7 @@ function sources(raft: RaftStatus | null, overrides: Partial<StatusSources> = {}
     }),
     join: null,
     stopping: false,
+    promotionPolicy: PROMOTION_POLICY_DEFAULT,
     ...overrides,
   };
 }
@@ -101,6 +103,7 @@ Deno.test("statusJson() reports no leader as null and zeros before any Raft stat
     join: null,
     joins: [],
     paths: [],
+    learner_reason: null,
   };
   assert.deepStrictEqual({ ...empty, join: null }, starting);
   assert.deepStrictEqual(
@@ -210,4 +213,17 @@ Deno.test("statusJson() shows the path and RTT to each member it has a connectio
   const status = statusJson(sources(raft, { pathOf: (nodeId) => paths.get(nodeId) ?? null }));
   assert.deepStrictEqual(status.paths, [{ node_id: 2, path: "direct", rtt_ms: 0.4 }]);
   assert.deepStrictEqual(statusSchema.parse(status), status);
+});
+
+Deno.test("statusJson() tells a learner why it is one: the voter cap once reached, else catching up", () => {
+  const full = { voters: [2, 3, 4, 5, 6], learners: [1] };
+  const capped = statusJson(sources(raftStatus("follower", full)));
+  assert.equal(capped.role, "learner");
+  assert.equal(capped.learner_reason, "voter cap 5 reached (--max-voters)");
+  const roomy = statusJson(
+    sources(raftStatus("follower", full), { promotionPolicy: { votersMax: 7 } }),
+  );
+  assert.match(roomy.learner_reason!, /^catching up/);
+  assert.equal(statusJson(sources(raftStatus("follower", THREE_VOTERS))).learner_reason, null);
+  statusSchema.parse(capped);
 });

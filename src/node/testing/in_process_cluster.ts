@@ -17,6 +17,7 @@ import { SqliteStorage } from "../../storage/sqlite_storage.ts";
 import { MemberDirectory } from "../membership/member_directory.ts";
 import { MembershipManager } from "../membership/membership_manager.ts";
 import { RaftNode, type RaftTiming } from "../replication/raft_node.ts";
+import { PROMOTION_POLICY_DEFAULT } from "../membership/autopilot.ts";
 import { eventually } from "../../transport/testing.ts";
 import { PausableClock } from "./pausable_clock.ts";
 
@@ -263,6 +264,7 @@ export class InProcessCluster {
       raft,
       directory,
       inviteRefusal: (use) => stateMachine.inviteRefusal(use.tokenHash, use.nowMs),
+      policy: PROMOTION_POLICY_DEFAULT,
     });
     const member = {
       nodeId: info.nodeId,

@@ -19,6 +19,10 @@ interface Interval {
   /** Clock time the interval next falls due while paused. */
   dueMs: number;
   cancelled: boolean;
+  /** Runs once (`after`), then leaves the clock. */
+  once: boolean;
+  /** Clears its system timer. */
+  clearTimer: () => void;
 }
 
 /** A clock that follows the system clock until paused, then moves only when told. */
@@ -41,23 +45,48 @@ export class PausableClock implements Scheduler {
 
   /** Every `intervalMs` of clock time: on a system timer while running, by `advance()` while paused. */
   every(intervalMs: number, run: () => void): () => void {
-    const interval: Interval = {
-      intervalMs,
-      run,
-      dueMs: this.now() + intervalMs,
-      cancelled: false,
-    };
-    this.#intervals.add(interval);
+    const interval = this.#add(intervalMs, run, false);
     const timer = setInterval(() => {
       if (this.#pausedAtMs !== null) return;
       interval.dueMs = this.now() + intervalMs;
       run();
     }, intervalMs);
-    return () => {
-      interval.cancelled = true;
-      this.#intervals.delete(interval);
-      clearInterval(timer);
+    interval.clearTimer = () => clearInterval(timer);
+    return () => this.#remove(interval);
+  }
+
+  /**
+   * Once, `delayMs` of clock time from now: on a system timer while running (and, when that
+   * fires while paused, left to `advance()`), by `advance()` while paused.
+   */
+  after(delayMs: number, run: () => void): () => void {
+    const timeout = this.#add(delayMs, run, true);
+    const timer = setTimeout(() => {
+      if (this.#pausedAtMs !== null || !this.#intervals.has(timeout)) return;
+      this.#intervals.delete(timeout);
+      run();
+    }, delayMs);
+    timeout.clearTimer = () => clearTimeout(timer);
+    return () => this.#remove(timeout);
+  }
+
+  #add(intervalMs: number, run: () => void, once: boolean): Interval {
+    const interval: Interval = {
+      intervalMs,
+      run,
+      dueMs: this.now() + intervalMs,
+      cancelled: false,
+      once,
+      clearTimer: () => {},
     };
+    this.#intervals.add(interval);
+    return interval;
+  }
+
+  #remove(interval: Interval): void {
+    interval.cancelled = true;
+    this.#intervals.delete(interval);
+    interval.clearTimer();
   }
 
   /** Stops time: intervals run only through `advance()`. */
@@ -65,7 +94,10 @@ export class PausableClock implements Scheduler {
     if (this.#pausedAtMs !== null) return;
     const now = this.now();
     this.#pausedAtMs = now;
-    for (const interval of this.#intervals) interval.dueMs = now + interval.intervalMs;
+    for (const interval of this.#intervals) {
+      // A timeout keeps its due time; an interval's next run is a whole interval away.
+      if (!interval.once) interval.dueMs = now + interval.intervalMs;
+    }
   }
 
   /** Lets time follow the system clock again, from where it stands. */
@@ -90,8 +122,12 @@ export class PausableClock implements Scheduler {
         }
       }
       if (next === null) break;
-      this.#pausedAtMs = next.dueMs;
+      this.#pausedAtMs = Math.max(this.#pausedAtMs, next.dueMs);
       next.dueMs += next.intervalMs;
+      if (next.once) {
+        this.#intervals.delete(next);
+        next.clearTimer();
+      }
       next.run();
       await settle();
     }

@@ -8,6 +8,7 @@
  * @module
  */
 
+import type { ClusterSecret } from "../../../src/auth/cluster_secret.ts";
 import { BlixardClient, ClientError } from "../../../src/client/client.ts";
 import { agreedLeader, formCluster, waitForVoters } from "../../helpers/cluster.ts";
 import { NodeGroup, type NodeProcess } from "../../helpers/node_process.ts";
@@ -22,16 +23,34 @@ export class ChaosCluster {
   readonly group = new NodeGroup();
   /** The process of each member id, in id order. */
   readonly #members = new Map<number, NodeProcess>();
+  /** Given to every node this cluster starts (`--cluster-secret-file`). */
+  readonly #args: string[];
+  /** The secret of `--cluster-secret-file`, for this cluster's own clients; `null` without. */
+  readonly #clusterSecret: ClusterSecret | null;
   #nextId = 1;
 
-  private constructor() {}
+  private constructor(args: string[], clusterSecret: ClusterSecret | null) {
+    this.#args = args;
+    this.#clusterSecret = clusterSecret;
+  }
 
-  /** Forms a cluster of `size` voters the way the original usage does. */
+  /**
+   * Forms a cluster of `size` voters the way the original usage does; `args` go to every
+   * node, and `clusterSecret` (the one `args` name) to the clients that remove and leave.
+   * `onCleanup` receives `cleanup()` before the first node starts, so that a signal handler
+   * can stop the nodes of a cluster still forming.
+   */
   static async form(
     size: number,
-    options: { dataDirOf?: (id: number) => string } = {},
+    options: {
+      dataDirOf?: (id: number) => string;
+      args?: string[];
+      clusterSecret?: ClusterSecret | null;
+      onCleanup?: (cleanup: () => Promise<void>) => void;
+    } = {},
   ): Promise<ChaosCluster> {
-    const cluster = new ChaosCluster();
+    const cluster = new ChaosCluster(options.args ?? [], options.clusterSecret ?? null);
+    options.onCleanup?.(() => cluster.cleanup());
     try {
       for (const node of await formCluster(cluster.group, size, options)) {
         cluster.#members.set(node.id, node);
@@ -75,7 +94,12 @@ export class ChaosCluster {
   async restart(id: number): Promise<NodeProcess> {
     const old = this.member(id);
     if (old.exitStatus === null) throw new Error(`node ${id} still runs (pid ${old.pid})`);
-    const node = await this.group.start({ id, bindPort: old.bindPort, dataDir: old.dataDir });
+    const node = await this.group.start({
+      id,
+      bindPort: old.bindPort,
+      dataDir: old.dataDir,
+      args: this.#args,
+    });
     this.#members.set(id, node);
     return node;
   }
@@ -99,6 +123,7 @@ export class ChaosCluster {
     const node = await this.group.start({
       id,
       peers: [through.address],
+      args: this.#args,
       ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
     });
     this.#members.set(id, node);
@@ -108,7 +133,9 @@ export class ChaosCluster {
 
   /** Removes member `id` through a client of `through`, and forgets it (it stops by itself). */
   async remove(id: number, through: NodeProcess): Promise<void> {
-    const client = await BlixardClient.connect(through.address);
+    const client = await BlixardClient.connect(through.address, {
+      clusterSecret: this.#clusterSecret,
+    });
     try {
       await client.remove(id, { timeoutMs: LEAVE_WAIT_MS });
     } finally {
@@ -123,7 +150,9 @@ export class ChaosCluster {
    * (`not_leader`, `no_leader`), and it is asked again, as an operator would.
    */
   async leave(id: number): Promise<void> {
-    const client = await BlixardClient.connect(this.member(id).address);
+    const client = await BlixardClient.connect(this.member(id).address, {
+      clusterSecret: this.#clusterSecret,
+    });
     try {
       const deadlineMs = performance.now() + LEAVE_WAIT_MS;
       for (let attempt = 1;; attempt++) {

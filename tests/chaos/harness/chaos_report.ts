@@ -40,6 +40,45 @@ export interface FaultFigures {
   details: string[];
   /** Things seen that are not failures of the product, e.g. how a node met a full disk. */
   observations: string[];
+  /** What a measuring writer saw while the fault held (the floods), summed over cycles. */
+  writer?: WriterSample;
+}
+
+/** A measuring writer's acknowledged writes over some time. */
+export interface WriterSample {
+  seconds: number;
+  /** Latency of each acknowledged write, ms. */
+  latenciesMs: number[];
+  failed: number;
+}
+
+/** Adds one phase of a measuring writer to `figures`. */
+export function addWriterSample(figures: FaultFigures, sample: WriterSample): void {
+  const writer = figures.writer ??= { seconds: 0, latenciesMs: [], failed: 0 };
+  writer.seconds += sample.seconds;
+  writer.latenciesMs.push(...sample.latenciesMs);
+  writer.failed += sample.failed;
+}
+
+/** A writer sample as the report shows it. */
+export interface WriterSummary {
+  seconds: number;
+  writes: number;
+  writesPerSecond: number;
+  p50Ms: number | null;
+  p99Ms: number | null;
+  failed: number;
+}
+
+function summarize(writer: WriterSample): WriterSummary {
+  return {
+    seconds: Math.round(writer.seconds),
+    writes: writer.latenciesMs.length,
+    writesPerSecond: Math.round(writer.latenciesMs.length / Math.max(writer.seconds, 1e-3)),
+    p50Ms: rounded(quantile(writer.latenciesMs, 0.5)),
+    p99Ms: rounded(quantile(writer.latenciesMs, 0.99)),
+    failed: writer.failed,
+  };
 }
 
 /** A new, empty set of figures. */
@@ -113,8 +152,9 @@ export interface ChaosReport {
   errors: number;
   /** Faults that could not run here, with the reason. */
   skipped: { fault: string; reason: string }[];
-  faults: (Omit<FaultFigures, "unavailabilityMs"> & {
+  faults: (Omit<FaultFigures, "unavailabilityMs" | "writer"> & {
     unavailabilityMs: { p50: number | null; p99: number | null; max: number | null };
+    writer?: WriterSummary;
   })[];
 }
 
@@ -141,13 +181,14 @@ export function buildReport(
     lostAcknowledgedWrites: sum((figures) => figures.lostAcknowledgedWrites),
     errors: sum((figures) => figures.errors),
     skipped: context.skipped,
-    faults: faults.map((figures) => ({
+    faults: faults.map(({ writer, ...figures }) => ({
       ...figures,
       unavailabilityMs: {
         p50: rounded(quantile(figures.unavailabilityMs, 0.5)),
         p99: rounded(quantile(figures.unavailabilityMs, 0.99)),
         max: rounded(quantile(figures.unavailabilityMs, 1)),
       },
+      ...(writer === undefined ? {} : { writer: summarize(writer) }),
     })),
   };
 }
@@ -183,19 +224,59 @@ export function formatTable(report: ChaosReport): string {
       .map((value) => value === null ? "-" : String(value)).join("/"),
     String(figures.errors),
   ]);
-  const widths = header.map((title, column) =>
-    Math.max(title.length, ...rows.map((row) => row[column]!.length))
-  );
-  const line = (cells: string[]) =>
-    cells.map((cell, column) => cell.padEnd(widths[column]!)).join("  ").trimEnd();
-  const lines = [line(header), line(widths.map((width) => "-".repeat(width))), ...rows.map(line)];
+  const lines = aligned(header, rows);
   lines.push(
     `total: ${report.runs} runs, ${report.cycles} cycles, ${report.operationsChecked} operations ` +
       `checked, ${report.violations} violations, ${report.lostAcknowledgedWrites} lost ` +
       `acknowledged writes, ${report.errors} errors, ${report.durationSeconds} s`,
   );
   for (const { fault, reason } of report.skipped) lines.push(`skipped ${fault}: ${reason}`);
+  const measured = report.faults.filter((figures) => figures.writer !== undefined);
+  if (measured.length > 0) lines.push("", ...writerTable(measured));
   return lines.join("\n");
+}
+
+/** The fault whose writer figures the others are compared with. */
+export const QUIET_FAULT = "flood-quiet";
+
+/** The measuring writer's figures per fault, against the quiet run's when there is one. */
+function writerTable(faults: ChaosReport["faults"]): string[] {
+  const quiet = faults.find((figures) => figures.fault === QUIET_FAULT)?.writer;
+  const versus = (value: number | null, base: number | null | undefined) =>
+    value === null || base === null || base === undefined || base === 0
+      ? "-"
+      : `${(value / base).toFixed(2)}x`;
+  const header = [
+    "writer during",
+    "writes",
+    "writes/s",
+    "p50 ms",
+    "p99 ms",
+    "failed",
+    "writes/s vs quiet",
+    "p99 vs quiet",
+  ];
+  const rows = faults.map(({ fault, writer }) => [
+    fault,
+    String(writer!.writes),
+    String(writer!.writesPerSecond),
+    String(writer!.p50Ms ?? "-"),
+    String(writer!.p99Ms ?? "-"),
+    String(writer!.failed),
+    versus(writer!.writesPerSecond, quiet?.writesPerSecond),
+    versus(writer!.p99Ms, quiet?.p99Ms),
+  ]);
+  return aligned(header, rows);
+}
+
+/** `header` and `rows` as lines of columns padded to one width each. */
+function aligned(header: string[], rows: string[][]): string[] {
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...rows.map((row) => row[column]!.length))
+  );
+  const line = (cells: string[]) =>
+    cells.map((cell, column) => cell.padEnd(widths[column]!)).join("  ").trimEnd();
+  return [line(header), line(widths.map((width) => "-".repeat(width))), ...rows.map(line)];
 }
 
 function rounded(value: number | null): number | null {

@@ -11,8 +11,11 @@
  * @module
  */
 
+import type { ClusterSecret } from "../../../src/auth/cluster_secret.ts";
 import { BlixardClient } from "../../../src/client/client.ts";
 import { checkLinearizability } from "../../sim/linearizability.ts";
+import { SECRET_TEXT, secretOf, writeSecretFile } from "../../helpers/secrets.ts";
+import { WAIT_MS } from "../../helpers/wait_budget.ts";
 import { lostWrites, startWriter, type Writer } from "../../helpers/writer.ts";
 import { ChaosCluster } from "./chaos_cluster.ts";
 import { addDetail, type FaultFigures, longestGapMs } from "./chaos_report.ts";
@@ -24,19 +27,28 @@ import { TmpfsDisk } from "./tmpfs_disk.ts";
 /** Acknowledged writes a cycle waits for before the fault and after the repair. */
 const WRITES_AROUND_FAULT = 3;
 /** Deadline for those writes: a cluster that cannot take 3 writes in this long is down. */
-const WRITES_WAIT_MS = 30_000;
+const WRITES_WAIT_MS = WAIT_MS;
 /** Size of each node's tmpfs in the disk profile: room for the run, little to fill. */
 const DISK_BYTES = 48 * 1024 * 1024;
 
 /** Release actions of everything set up and not yet released, for signal handlers. */
 const pendingReleases = new Set<() => Promise<void>>();
+/** Set by `releaseOnSignal`: no run starts after it. */
+let interrupted = false;
 
-/** Runs every pending release (children, nftables table, mounts); for signal handlers. */
+/**
+ * Runs every pending release (children, nftables table, mounts), newest first, until none
+ * is left (a run may register one meanwhile); no run starts afterwards. For signal
+ * handlers, and for the end of `deno task chaos`.
+ */
 export async function releaseOnSignal(): Promise<void> {
-  for (const release of [...pendingReleases].reverse()) {
-    await release().catch((error) => console.error(`release failed: ${error}`));
+  interrupted = true;
+  // Bounded: each pass releases what was registered before it.
+  for (let pass = 0; pass < 10 && pendingReleases.size > 0; pass++) {
+    for (const release of [...pendingReleases].reverse()) {
+      await release().catch((error) => console.error(`release failed: ${error}`));
+    }
   }
-  pendingReleases.clear();
 }
 
 /** Registers `release` for the signal handlers until the returned function runs it, once. */
@@ -89,6 +101,7 @@ export async function runFaults(
   options: RunFaultsOptions,
 ): Promise<RunOutcome> {
   if (entries.length === 0) throw new RangeError("runFaults() needs at least one fault");
+  if (interrupted) return { lostAcknowledgedWrites: [], error: "interrupted" };
   for (const { figures } of entries) {
     figures.runs++;
     if (!figures.nodes.includes(options.size)) figures.nodes.push(options.size);
@@ -105,6 +118,14 @@ export async function runFaults(
         releases.push(registered(() => disk.unmount()));
       }
     }
+    let clusterSecret: ClusterSecret | null = null;
+    const args: string[] = [];
+    if (entries.some(({ fault }) => fault.clusterSecret === true)) {
+      const secretDir = Deno.makeTempDirSync({ prefix: `blixard-chaos-secret-${Deno.pid}-` });
+      releases.push(registered(() => Deno.remove(secretDir, { recursive: true })));
+      args.push("--cluster-secret-file", writeSecretFile(secretDir, "secret", SECRET_TEXT));
+      clusterSecret = await secretOf(SECRET_TEXT);
+    }
     let partition: NftPartition | null = null;
     if (needs.has("nft")) {
       const opened = await NftPartition.open();
@@ -113,10 +134,12 @@ export async function runFaults(
     }
     const cluster = await ChaosCluster.form(options.size, {
       ...(disks.size === 0 ? {} : { dataDirOf: (id: number) => `${disks.get(id)!.path}/node` }),
+      args,
+      clusterSecret,
+      // Children die before their disks are unmounted: releases run newest first.
+      onCleanup: (cleanup) => releases.push(registered(cleanup)),
     });
-    // Children die before their disks are unmounted: releases run newest first.
-    releases.push(registered(() => cluster.cleanup()));
-    await runCycles(entries, { cluster, partition, disks }, options, outcome);
+    await runCycles(entries, { cluster, partition, disks, clusterSecret }, options, outcome);
   } catch (error) {
     outcome.error ??= describe(error);
   } finally {
@@ -133,13 +156,15 @@ async function runCycles(
   options: RunFaultsOptions,
   outcome: RunOutcome,
 ): Promise<void> {
-  const { cluster } = context;
+  const { cluster, clusterSecret } = context;
   const workload = await RecordedWorkload.start(
     cluster.members.map((node) => node.address),
     options.clients,
+    clusterSecret === null ? {} : { clusterSecret },
   );
   const writerClient = await BlixardClient.connect(cluster.members[0]!.address, {
     attemptTimeoutMs: 1_000,
+    clusterSecret,
   });
   let writer: Writer | null = startWriter(writerClient, { prefix: "acked/", timeoutMs: 5_000 });
   try {
@@ -161,7 +186,7 @@ async function runCycles(
     writer = null;
     await workload.stop();
     await cluster.settle();
-    const reader = await BlixardClient.connect(cluster.live()[0]!.address);
+    const reader = await BlixardClient.connect(cluster.live()[0]!.address, { clusterSecret });
     try {
       outcome.lostAcknowledgedWrites = await lostWrites(reader, acknowledged);
     } finally {

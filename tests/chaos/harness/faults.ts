@@ -11,9 +11,12 @@
  * @module
  */
 
+import type { ClusterSecret } from "../../../src/auth/cluster_secret.ts";
+import { BlixardClient } from "../../../src/client/client.ts";
+import { measureWriter, startFloodProcess } from "../../helpers/flood_process.ts";
 import type { NodeProcess } from "../../helpers/node_process.ts";
 import type { ChaosCluster } from "./chaos_cluster.ts";
-import { addObservation, type FaultFigures } from "./chaos_report.ts";
+import { addObservation, addWriterSample, type FaultFigures, QUIET_FAULT } from "./chaos_report.ts";
 import { type Cut, cutsBetween, type NftPartition } from "./nft_partition.ts";
 import type { TmpfsDisk } from "./tmpfs_disk.ts";
 
@@ -28,6 +31,8 @@ export interface FaultContext {
   cycle: number;
   /** Where a fault notes what it saw (how a node met a full disk). */
   figures: FaultFigures;
+  /** The cluster's secret, when the fault asked for one (`Fault.clusterSecret`). */
+  clusterSecret: ClusterSecret | null;
 }
 
 /** One kind of fault. */
@@ -38,12 +43,21 @@ export interface Fault {
   needs: "nft" | "tmpfs" | null;
   /** Cycles `deno task chaos` runs by default (the issue's counts). */
   defaultCycles: number;
+  /** The cluster runs with a cluster secret (so that a stranger is one). */
+  clusterSecret?: boolean;
   /** Breaks, holds, repairs. */
   inject(context: FaultContext): Promise<void>;
 }
 
 /** The profiles, each selectable with `--profile`. */
-export const PROFILE_NAMES = ["crashes", "partitions", "pauses", "disk", "membership"] as const;
+export const PROFILE_NAMES = [
+  "crashes",
+  "partitions",
+  "pauses",
+  "disk",
+  "membership",
+  "floods",
+] as const;
 /** A profile's name. */
 export type ProfileName = typeof PROFILE_NAMES[number];
 
@@ -219,32 +233,55 @@ const pauses: Fault[] = [
   },
 ];
 
+/** The node's log lines that say its disk was full, and that it went on after. */
+const DISK_FULL_LINE = /the disk of .* is full/g;
+const ROOM_AGAIN_LINE = /the disk of .* has room again/g;
+/** How long a node may take to go on once space is freed (its retry pause is at most 1 s). */
+const ROOM_AGAIN_WAIT_MS = 30_000;
+
+function linesMatching(node: NodeProcess, pattern: RegExp): number {
+  return node.stderr.match(pattern)?.length ?? 0;
+}
+
 /**
- * Fills `node`'s disk while the clients write, holds, frees it, and restarts the node if
- * it stopped. What the node did is noted: whether it kept running, and its last log line.
+ * Fills `node`'s disk while the clients write, holds, and frees it. The node must keep
+ * running through it and, when it met the full disk, go on by itself once space is freed
+ * (no restart); a node that exits fails the cycle.
  */
 async function fillDisk(context: FaultContext, node: NodeProcess): Promise<void> {
   const disk = context.disks.get(node.id);
   if (disk === undefined) throw new Error(`node ${node.id} has no tmpfs`);
+  const fullBefore = linesMatching(node, DISK_FULL_LINE);
   await disk.fill();
   try {
     await sleep(holdMs());
   } finally {
     await disk.free();
   }
-  const status = node.exitStatus;
-  if (status === null) {
-    addObservation(context.figures, "the node kept running through the full disk");
-    return;
+  const met = linesMatching(node, DISK_FULL_LINE) - fullBefore;
+  const deadlineMs = performance.now() + ROOM_AGAIN_WAIT_MS;
+  while (node.exitStatus === null && linesMatching(node, ROOM_AGAIN_LINE) < fullBefore + met) {
+    if (performance.now() > deadlineMs) {
+      throw new Error(
+        `node ${node.id} did not go on within ${ROOM_AGAIN_WAIT_MS} ms of space freed`,
+      );
+    }
+    await sleep(50);
   }
-  const lastLine = node.stderr.trim().split("\n").findLast((line) => /error|fatal/i.test(line)) ??
-    node.stderr.trim().split("\n").at(-1) ?? "";
+  const status = node.exitStatus;
+  if (status !== null) {
+    const lastLine = node.stderr.trim().split("\n").findLast((line) => /error|fatal/i.test(line)) ??
+      "";
+    throw new Error(
+      `node ${node.id} exited with code ${status.code} on a full disk: ${lastLine.slice(0, 400)}`,
+    );
+  }
   addObservation(
     context.figures,
-    `the node exited with code ${status.code} on a full disk; restarted once space was freed. ` +
-      `Its last error line: ${lastLine.slice(0, 400)}`,
+    met > 0
+      ? "the node met the full disk, refused requests, and went on without a restart once space was freed"
+      : "the fill did not reach the node's writes (its files had room left)",
   );
-  await context.cluster.restart(node.id);
 }
 
 const disk: Fault[] = [
@@ -314,11 +351,68 @@ const membership: Fault[] = [
   },
 ];
 
+/** How long the measuring writer runs during each flood cycle. */
+const FLOOD_SECONDS = 4;
+/** Its puts in flight, and their value (the size `scripts/bench_flood.ts` writes). */
+const FLOOD_WRITER_CONCURRENCY = 4;
+const FLOOD_VALUE = "v".repeat(256);
+
+/**
+ * A stranger (no cluster secret, from 127.0.0.2) floods the leader from a child process
+ * while a writer with the secret keeps puts in flight to it; the writer's rate and
+ * latencies are the fault's `writer` figures. `flood` `quiet` is the same without a flood,
+ * the baseline.
+ */
+async function flooded(context: FaultContext, flood: string): Promise<void> {
+  const { cluster, cycle, figures, clusterSecret } = context;
+  const leader = await cluster.leader();
+  const client = await BlixardClient.connect(leader.address, { clusterSecret });
+  try {
+    // The client's connection and session, before the measurement.
+    await client.put(`flood/${cycle}/warmup`, FLOOD_VALUE);
+    const stop = await startFloodProcess(flood, leader.httpPort);
+    try {
+      const measured = await measureWriter(client, {
+        seconds: FLOOD_SECONDS,
+        concurrency: FLOOD_WRITER_CONCURRENCY,
+        prefix: `flood/${cycle}/`,
+        value: FLOOD_VALUE,
+      });
+      addWriterSample(figures, {
+        seconds: FLOOD_SECONDS,
+        latenciesMs: measured.latenciesMs,
+        failed: measured.failed,
+      });
+    } finally {
+      await stop();
+    }
+  } finally {
+    await client.close();
+  }
+}
+
+const floods: Fault[] = [
+  [QUIET_FAULT, "quiet"],
+  ["flood-bootstrap", "/bootstrap flood"],
+  ["flood-challenge", "cluster.challenge flood"],
+  ["flood-join", "cluster.join flood"],
+  ["flood-idle-connections", "256 idle stranger connections"],
+  ["flood-connection-churn", "stranger connection churn"],
+].map(([name, flood]) => ({
+  name: name!,
+  profile: "floods",
+  needs: null,
+  defaultCycles: 10,
+  clusterSecret: true,
+  inject: (context: FaultContext) => flooded(context, flood!),
+}));
+
 /** Every fault, in profile order. */
 export const FAULTS: readonly Fault[] = [
   ...crashes,
   ...partitions,
   ...pauses,
   ...disk,
+  ...floods,
   ...membership,
 ];

@@ -12,6 +12,7 @@
  * @module
  */
 
+import type { ClusterSecret } from "../../../src/auth/cluster_secret.ts";
 import { BlixardClient, ClientError } from "../../../src/client/client.ts";
 import { HistoryRecorder } from "../../sim/history_recorder.ts";
 import type { KvInput, KvOperation, KvOutput } from "../../sim/linearizability.ts";
@@ -78,14 +79,22 @@ export class RecordedWorkload {
     this.#loops = clients.map((client, index) => this.#run(client, index + 1));
   }
 
-  /** Connects `clientCount` clients, spread over `peers`, and starts them at once. */
-  static async start(peers: readonly string[], clientCount: number): Promise<RecordedWorkload> {
+  /**
+   * Connects `clientCount` clients, spread over `peers`, and starts them at once;
+   * `clusterSecret` when the cluster has one.
+   */
+  static async start(
+    peers: readonly string[],
+    clientCount: number,
+    options: { clusterSecret?: ClusterSecret } = {},
+  ): Promise<RecordedWorkload> {
     const clients: BlixardClient[] = [];
     try {
       for (let i = 0; i < clientCount; i++) {
         clients.push(
           await BlixardClient.connect(peers[i % peers.length]!, {
             attemptTimeoutMs: ATTEMPT_TIMEOUT_MS,
+            ...options,
           }),
         );
       }

@@ -21,6 +21,9 @@ export interface SampleResult {
   operationsChecked: number;
   violations: number;
   lostAcknowledgedWrites: number;
+  /** Faults with a measuring writer (the floods) and the writes it had acknowledged. */
+  measuredFaults: number;
+  measuredWrites: number;
   error: string | null;
   /** Everything the run noted, for assertion messages. */
   details: string;
@@ -50,6 +53,8 @@ export async function runFaultSample(faultNames: readonly string[]): Promise<Sam
     operationsChecked: sum((figures) => figures.operationsChecked),
     violations: sum((figures) => figures.violations + figures.undecided),
     lostAcknowledgedWrites: outcome.lostAcknowledgedWrites.length,
+    measuredFaults: all.filter((figures) => figures.writer !== undefined).length,
+    measuredWrites: sum((figures) => figures.writer?.latenciesMs.length ?? 0),
     error: outcome.error,
     details: [
       ...outcome.lostAcknowledgedWrites,
@@ -60,7 +65,8 @@ export async function runFaultSample(faultNames: readonly string[]): Promise<Sam
 
 /**
  * Runs one cycle of each named fault and asserts what must hold: every cycle ran, every
- * history is linearizable, no acknowledged write was lost, and the clients did work.
+ * history is linearizable, no acknowledged write was lost, the clients did work, and a
+ * flood's measuring writer had writes acknowledged during it.
  */
 export async function assertFaultSampleHolds(faultNames: readonly string[]): Promise<void> {
   const result = await runFaultSample(faultNames);
@@ -69,4 +75,10 @@ export async function assertFaultSampleHolds(faultNames: readonly string[]): Pro
   assert.equal(result.violations, 0, result.details);
   assert.equal(result.lostAcknowledgedWrites, 0, result.details);
   assert.ok(result.operationsChecked > 0, "the clients worked during the faults");
+  if (result.measuredFaults > 0) {
+    assert.ok(
+      result.measuredWrites > 0,
+      `the writer got writes through the flood\n${result.details}`,
+    );
+  }
 }
