@@ -12,6 +12,8 @@
  *
  * Once loaded, the bytes live only inside a non-extractable WebCrypto HMAC-SHA256 key:
  * nothing can print, log or serialise them, and verification compares in constant time.
+ * A node loads its secret `shareable`, keeping a copy of the bytes for one purpose: handing
+ * them to a joiner that presented a valid invite ticket (`shareableBytes`).
  *
  * @module
  */
@@ -92,16 +94,21 @@ export class EmptyClusterSecretError extends ClusterSecretError {
 /** The cluster secret, as an HMAC-SHA256 key. */
 export class ClusterSecret {
   readonly #key: CryptoKey;
+  readonly #shareable: Uint8Array | null;
 
-  private constructor(key: CryptoKey) {
+  private constructor(key: CryptoKey, shareable: Uint8Array | null) {
     this.#key = key;
+    this.#shareable = shareable;
   }
 
   /**
    * A secret of key material `bytes` (16–4096 of them; `loadClusterSecret` gives exactly
    * `CLUSTER_SECRET_BYTES` random ones, tests may use text).
    */
-  static async fromBytes(bytes: Uint8Array): Promise<ClusterSecret> {
+  static async fromBytes(
+    bytes: Uint8Array,
+    options: { shareable?: boolean } = {},
+  ): Promise<ClusterSecret> {
     if (bytes.length < CLUSTER_SECRET_BYTES_MIN || bytes.length > CLUSTER_SECRET_BYTES_MAX) {
       throw new RangeError(
         `a cluster secret has ${CLUSTER_SECRET_BYTES_MIN}–${CLUSTER_SECRET_BYTES_MAX} bytes, ` +
@@ -116,7 +123,15 @@ export class ClusterSecret {
       false,
       ["sign", "verify"],
     );
-    return new ClusterSecret(key);
+    return new ClusterSecret(key, options.shareable === true ? new Uint8Array(bytes) : null);
+  }
+
+  /**
+   * A copy of the secret's bytes, for a joiner admitted by an invite ticket over an
+   * encrypted connection; `null` unless the secret was loaded `shareable`.
+   */
+  shareableBytes(): Uint8Array | null {
+    return this.#shareable === null ? null : new Uint8Array(this.#shareable);
   }
 
   /** HMAC-SHA256 of `message` under the secret (32 bytes). */
@@ -147,7 +162,10 @@ export class ClusterSecret {
 }
 
 /** Loads the secret from `source`; rejects with `ClusterSecretError`. */
-export async function loadClusterSecret(source: ClusterSecretSource): Promise<ClusterSecret> {
+export async function loadClusterSecret(
+  source: ClusterSecretSource,
+  options: { shareable?: boolean } = {},
+): Promise<ClusterSecret> {
   const text = source.kind === "file"
     ? await readSecretFile(source)
     : new TextEncoder().encode(source.text.reveal());
@@ -165,7 +183,7 @@ export async function loadClusterSecret(source: ClusterSecretSource): Promise<Cl
       `${subject} is not a cluster secret (${trimmed.length} characters): ${advice}`,
     );
   }
-  return await ClusterSecret.fromBytes(bytes);
+  return await ClusterSecret.fromBytes(bytes, options);
 }
 
 /**
@@ -189,7 +207,11 @@ export function decodeSecretText(text: Uint8Array): Uint8Array | null {
 
 /** A fresh secret as its file holds it: 32 random bytes in base64, and a newline. */
 export function newSecretText(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(CLUSTER_SECRET_BYTES));
+  return secretFileText(crypto.getRandomValues(new Uint8Array(CLUSTER_SECRET_BYTES)));
+}
+
+/** The secret `bytes` as its file holds them: base64, and a newline. */
+export function secretFileText(bytes: Uint8Array): string {
   return `${btoa(String.fromCharCode(...bytes))}\n`;
 }
 

@@ -56,6 +56,7 @@ Deno.test("imageChunks() exports every sm_ table, a later-added one too, and imp
     assert.equal(store.list(new Uint8Array(), { limit: 1000 }).length, 200);
     assert.deepEqual(store.get(encoder.encode("key-7")), new Uint8Array(100).fill(7));
     assert.deepEqual(stateTables(storage.database), [
+      "sm_invite",
       "sm_kv",
       "sm_later",
       "sm_member",

@@ -46,6 +46,9 @@ export interface ClientFlags {
   name: string | null;
   /** `--chunk-bytes` as given (only `cluster backup` allows it), or `null`. */
   chunkBytes: string | null;
+  /** `--ttl` and `--uses` as given (only `cluster invite` allows them), or `null`. */
+  ttl: string | null;
+  uses: string | null;
   /** Where the cluster secret comes from, or `null` for none. */
   clusterSecret: ClusterSecretSource | null;
   /** `--dns-server ip:port` for `dns:NAME` peers, or `null` for the system's resolver. */
@@ -73,6 +76,8 @@ const OPTIONS = {
   id: { type: "string" },
   name: { type: "string" },
   "chunk-bytes": { type: "string" },
+  ttl: { type: "string" },
+  uses: { type: "string" },
   "cluster-secret-file": { type: "string" },
   "dns-server": { type: "string" },
   "no-cache": { type: "boolean" },
@@ -193,6 +198,8 @@ export function parseClientFlags(
     id,
     name: values.name ?? null,
     chunkBytes: values["chunk-bytes"] ?? null,
+    ttl: values.ttl ?? null,
+    uses: values.uses ?? null,
     clusterSecret: parseClusterSecretSource(values["cluster-secret-file"], options.env),
     dnsServer: parseDnsServerSetting(
       values["dns-server"] === undefined

@@ -40,6 +40,8 @@ Deno.test("parseClientFlags() reads every flag and keeps the positionals in orde
     id: 3,
     name: null,
     chunkBytes: null,
+    ttl: null,
+    uses: null,
     clusterSecret: null,
     dnsServer: null,
     noCache: false,

@@ -20,7 +20,10 @@ import {
 } from "../auth/cluster_secret.ts";
 import { openDataDir } from "../node/local_state/data_dir.ts";
 import { rotateSecretFingerprint } from "../node/local_state/secret_fingerprint.ts";
-import { parseClusterSecretSource } from "./node_config.ts";
+import { parseClusterSecretSource, parseDuration } from "./node_config.ts";
+import { INVITE_LIMITS } from "../state_machine/invites.ts";
+import type { z } from "zod";
+import type { inviteJsonSchema } from "../transport/invite_rpcs.ts";
 import {
   type ClientCommandSpec,
   type ClientFlags,
@@ -32,6 +35,9 @@ import { writeBackupFile } from "../backup/backup_file.ts";
 import { IMAGE_CHUNK_BYTES_DEFAULT } from "../backup/backup_image.ts";
 import { BACKUP_CHUNK_BYTES_MAX_REQUEST, BACKUP_CHUNK_BYTES_MIN } from "../backup/backup_rpcs.ts";
 
+/** One invite as `cluster.invites` lists it. */
+type InviteJson = z.infer<typeof inviteJsonSchema>;
+
 const HELP = `Usage:
   blixard cluster status --peer host:port [--json] [--timeout 10s]
       The leader, the term and every member with role and P2P id (--json: the /status document).
@@ -40,6 +46,15 @@ const HELP = `Usage:
   blixard cluster remove --id N --peer host:port [--force] [--timeout 10s]
       Removes member N (typically a dead one). Refused when the remaining reachable voters
       would be fewer than a quorum, unless --force.
+  blixard cluster invite --peer host:port [--ttl 15m] [--uses 1] [--timeout 10s]
+      Prints an invite ticket (blx1…): 'blixard node --id N --join TICKET' on a new machine
+      joins with it, with no --peers and no secret (it receives the cluster's). It lists up
+      to three members and expires after --ttl (at most 168h) or --uses joins (at most 1000).
+      The cluster keeps only a hash of it: the ticket is printed once.
+  blixard cluster invites --peer host:port [--json] [--timeout 10s]
+      The outstanding invite tickets: hash prefix, expiry, uses left, created by.
+  blixard cluster revoke-invite HASH --peer host:port [--timeout 10s]
+      Revokes the outstanding ticket whose hash starts with HASH (6 hex digits or more).
   blixard cluster new-secret FILE
       Writes a new cluster secret (32 random bytes, base64) to FILE with mode 0600; never
       overwrites. Copy FILE to every node and operator and pass it as --cluster-secret-file.
@@ -67,6 +82,10 @@ const DNS_RECORDS_USAGE = "blixard cluster dns-records --name NAME --peer host:p
 /** TTL of the printed TXT records, in seconds: short, since members come and go. */
 export const DNS_RECORD_TTL_SECONDS = 300;
 const BACKUP_USAGE = "blixard cluster backup FILE --peer host:port [--chunk-bytes N]";
+const INVITE_USAGE = "blixard cluster invite --peer host:port [--ttl 15m] [--uses 1]";
+const REVOKE_INVITE_USAGE = "blixard cluster revoke-invite HASH --peer host:port";
+/** Default `--ttl` of an invite: long enough to start a machine, short for a bearer token. */
+export const INVITE_TTL_MS_DEFAULT = 15 * 60_000;
 
 const SPECS = {
   status: {
@@ -98,6 +117,31 @@ const SPECS = {
       if (!isDnsName(flags.name)) {
         throw new UsageError(
           `--name ${flags.name}: not a DNS name (letters, digits, '-', '_' in dot-separated labels)`,
+        );
+      }
+    },
+  },
+  invite: {
+    usage: INVITE_USAGE,
+    allowed: ["peer", "timeout", "ttl", "uses"],
+    help: HELP,
+    check: (flags) => void inviteRequest(flags),
+  },
+  invites: {
+    usage: "blixard cluster invites --peer host:port [--json]",
+    allowed: ["peer", "timeout", "json"],
+    help: HELP,
+  },
+  "revoke-invite": {
+    usage: REVOKE_INVITE_USAGE,
+    allowed: ["peer", "timeout"],
+    help: HELP,
+    check: (flags) => {
+      const [hash] = flags.positionals;
+      if (flags.positionals.length !== 1 || !/^[0-9a-f]{6,64}$/.test(hash!)) {
+        throw new UsageError(
+          `give the hash (6 to 64 lowercase hex digits, as 'blixard cluster invites' shows ` +
+            `it) of one ticket; usage: ${REVOKE_INVITE_USAGE}`,
         );
       }
     },
@@ -168,6 +212,52 @@ export async function runClusterCommand(
         async (client, flags, clusterSecret) => {
           const status = await client.status({ timeoutMs: flags.timeoutMs });
           output.stdout(await formatDnsRecords(status, { name: flags.name!, clusterSecret }));
+          return 0;
+        },
+      );
+    case "invite":
+      return await runClientCommand(
+        rest,
+        { ...context, spec: SPECS.invite },
+        async (client, flags) => {
+          const created = await client.invite(
+            { ...inviteRequest(flags), createdBy: createdBy(context.env) },
+            { timeoutMs: flags.timeoutMs },
+          );
+          output.stdout(`${created.ticket}\n`);
+          output.stderr(
+            `invite ${created.tokenHash.slice(0, HASH_SHOWN_DIGITS)} expires ` +
+              `${new Date(created.expiresAtMs).toISOString()}: run 'blixard node --id N ` +
+              "--join TICKET' on the new machine\n",
+          );
+          return 0;
+        },
+      );
+    case "invites":
+      return await runClientCommand(
+        rest,
+        { ...context, spec: SPECS.invites },
+        async (client, flags) => {
+          const listed = await client.invites({ timeoutMs: flags.timeoutMs });
+          output.stdout(
+            flags.json ? JSON.stringify(listed, null, 2) + "\n" : formatInvites(listed),
+          );
+          return 0;
+        },
+      );
+    case "revoke-invite":
+      return await runClientCommand(
+        rest,
+        { ...context, spec: SPECS["revoke-invite"] },
+        async (client, flags) => {
+          const revoked = await client.revokeInvite(flags.positionals[0]!, {
+            timeoutMs: flags.timeoutMs,
+          });
+          output.stdout(
+            `invite ${
+              revoked.tokenHash.slice(0, HASH_SHOWN_DIGITS)
+            } revoked at index ${revoked.index}\n`,
+          );
           return 0;
         },
       );
@@ -319,6 +409,72 @@ export async function formatDnsRecords(
   return lines.map((line) => `${line}\n`).join("");
 }
 
+/** Hex digits of a token hash shown: enough to tell tickets apart and to revoke one. */
+const HASH_SHOWN_DIGITS = 12;
+
+/** `--ttl` and `--uses` of `flags`, checked, or their defaults. */
+function inviteRequest(flags: ClientFlags): { ttlMs: number; uses: number } {
+  let ttlMs = INVITE_TTL_MS_DEFAULT;
+  if (flags.ttl !== null) {
+    const parsed = parseDuration(flags.ttl);
+    if (parsed === null || parsed < 1_000 || parsed > INVITE_LIMITS.ttlMsMax) {
+      throw new UsageError(
+        `--ttl ${flags.ttl}: must be a duration from 1s to 168h (7 days), such as 15m, 2h or 48h`,
+      );
+    }
+    ttlMs = parsed;
+  }
+  let uses = 1;
+  if (flags.uses !== null) {
+    uses = /^[0-9]{1,4}$/.test(flags.uses) ? Number(flags.uses) : Number.NaN;
+    if (!(uses >= 1 && uses <= INVITE_LIMITS.usesMax)) {
+      throw new UsageError(
+        `--uses ${flags.uses}: must be an integer from 1 to ${INVITE_LIMITS.usesMax}`,
+      );
+    }
+  }
+  return { ttlMs, uses };
+}
+
+/** Who asks for an invite, for the listing: `user@host`, bounded. */
+function createdBy(env: Environment): string {
+  const user = env.USER ?? env.LOGNAME ?? "unknown";
+  let host = "unknown";
+  try {
+    host = Deno.hostname();
+  } catch {
+    // Without --allow-sys the host stays unknown: the label is informative only.
+  }
+  return `${user}@${host}`.slice(0, INVITE_LIMITS.createdByLengthMax);
+}
+
+/** The outstanding invites: one row each, expired, used and revoked ones left out. */
+export function formatInvites(listed: { invites: InviteJson[]; nowMs: number }): string {
+  const outstanding = listed.invites.filter((invite) =>
+    invite.state === "active" && invite.expiresAtMs > listed.nowMs
+  );
+  if (outstanding.length === 0) return "no outstanding invites\n";
+  const rows = [["HASH", "EXPIRES", "USES LEFT", "ROLE", "CREATED BY"]];
+  for (const invite of outstanding.sort((a, b) => a.expiresAtMs - b.expiresAtMs)) {
+    rows.push([
+      invite.tokenHash.slice(0, HASH_SHOWN_DIGITS),
+      new Date(invite.expiresAtMs).toISOString(),
+      String(invite.usesLeft),
+      invite.role,
+      invite.createdBy,
+    ]);
+  }
+  return formatTable(rows);
+}
+
+/** `rows` in columns padded to their widest cell, the first row a header. */
+function formatTable(rows: string[][]): string {
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  return rows.map((row) =>
+    row.map((cell, column) => cell.padEnd(widths[column]!)).join("  ").trimEnd() + "\n"
+  ).join("");
+}
+
 /** The `--chunk-bytes` of `flags`, checked, or the default. */
 function backupChunkBytes(flags: ClientFlags): number {
   if (flags.chunkBytes === null) return IMAGE_CHUNK_BYTES_DEFAULT;
@@ -387,10 +543,7 @@ export function formatStatus(status: StatusJson): string {
       (member.p2p_relay_url === null ? "" : ` relay ${member.p2p_relay_url}`),
     ]);
   }
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  for (const row of rows) {
-    lines.push(row.map((cell, column) => cell.padEnd(widths[column]!)).join("  ").trimEnd());
-  }
+  lines.push(formatTable(rows).trimEnd());
   if (status.join !== null) {
     const catchUp = status.join.catch_up;
     lines.push(
@@ -402,6 +555,10 @@ export function formatStatus(status: StatusJson): string {
     );
     if (status.join.last_error !== null) lines.push(`last join error: ${status.join.last_error}`);
   }
+  const paths = (status.paths ?? []).map((entry) =>
+    `node ${entry.node_id} ${entry.path}${entry.rtt_ms === null ? "" : ` ${entry.rtt_ms} ms`}`
+  );
+  if (paths.length > 0) lines.push("", `paths: ${paths.join("; ")}`);
   if (status.learner_reason != null) lines.push(`learner: ${status.learner_reason}`);
   for (const join of status.joins ?? []) {
     lines.push(

@@ -26,6 +26,11 @@ import { isDnsName, parseDnsServer } from "../bootstrap/peer_source.ts";
 import { HelpRequested, UsageError } from "../util/errors.ts";
 import { NODE_USAGE } from "./usage.ts";
 import type { DiscoveryConfig, DnsServer, NodeConfig } from "../config/node_config.ts";
+import {
+  decodeInviteTicket,
+  type InviteTicket,
+  InviteTicketError,
+} from "../bootstrap/invite_ticket.ts";
 import { VOTERS_MAX_DEFAULT, VOTERS_MAX_LIMIT } from "../node/membership/autopilot.ts";
 
 /** Default `--discovery-wait`. */
@@ -113,9 +118,13 @@ const PARSE_OPTIONS = {
   "bootstrap-expect": { type: "string" },
   "discovery-wait": { type: "string" },
   "cluster-id": { type: "string" },
+  join: { type: "string" },
   "max-voters": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
+
+/** The variable of `--join`: named for what it holds, a ticket. */
+export const JOIN_TICKET_VARIABLE = "BLIXARD_JOIN_TICKET";
 
 /** A raw value and where it came from, so that an error can name both. */
 export interface Setting {
@@ -165,6 +174,7 @@ export function parseNodeConfig(args: readonly string[], environment: Environmen
     discovery: parseDiscovery(lookup),
     clusterSecret: parseClusterSecretSource(flags["cluster-secret-file"], environment),
     dnsServer: parseDnsServerSetting(lookup("dns-server")),
+    joinTicket: parseJoinTicket(flags.join, environment),
     votersMax: parseVotersMax(lookup("max-voters")),
     ...parseRecovery(flags),
   };
@@ -183,8 +193,34 @@ function assertConfig(config: NodeConfig): void {
 }
 
 type ParsedFlags = Partial<
-  Record<NodeFlag | "restore" | "force-new-cluster", string | boolean>
+  Record<NodeFlag | "restore" | "force-new-cluster" | "join", string | boolean>
 >;
+
+/**
+ * `--join TICKET`, else `BLIXARD_JOIN_TICKET`: decoded now, so that a ticket cut or
+ * mistyped in copying is a usage error (exit 2) naming what is wrong, before anything
+ * starts.
+ */
+function parseJoinTicket(
+  flag: string | boolean | undefined,
+  environment: Environment,
+): InviteTicket | null {
+  const setting: Setting | null = typeof flag === "string"
+    ? { value: flag, origin: "--join" }
+    : environment[JOIN_TICKET_VARIABLE]
+    ? { value: environment[JOIN_TICKET_VARIABLE]!, origin: JOIN_TICKET_VARIABLE }
+    : null;
+  if (setting === null) return null;
+  try {
+    return decodeInviteTicket(setting.value);
+  } catch (error) {
+    if (!(error instanceof InviteTicketError)) throw error;
+    throw new UsageError(
+      `${setting.origin}: not a valid invite ticket: ${error.message} ` +
+        "(blixard cluster invite prints one)",
+    );
+  }
+}
 
 /**
  * `--restore FILE` and `--force-new-cluster`: each founds a cluster of this node alone, so

@@ -17,6 +17,10 @@ Usage:
                [--mdns] [--mdns-interface IF] [--bootstrap-expect N] [--discovery-wait 1s]
                [--cluster-id ID] [--cluster-secret-file PATH] [--advertise ip:port]…
                [--http-bind host:port] [--max-voters 5] [--restore FILE | --force-new-cluster]
+               [--join TICKET]
+  blixard cluster invite  --peer host:port [--ttl 15m] [--uses 1]   (prints a blx1… ticket)
+  blixard cluster invites --peer host:port       (outstanding tickets)
+  blixard cluster revoke-invite HASH --peer host:port
   blixard cluster status  --peer host:port [--json]
   blixard cluster leave   --peer host:port
   blixard cluster remove  --id N --peer host:port
@@ -69,6 +73,10 @@ Flags:
                             an http:// or https:// URL of a /bootstrap endpoint, or dns:NAME
                             (TXT records: each a host:port, a URL, or a member's identity as
                             'blixard cluster dns-records' prints it). Default: none.
+  --join TICKET             Join by an invite ticket (blixard cluster invite prints it): no
+                            --peers, no HTTP and no secret needed; with a cluster secret the
+                            node receives it and keeps it in DIR/cluster.secret (0600).
+                            Ignored on a restart. Also BLIXARD_JOIN_TICKET.
   --dns-server ip[:port]    Name server for dns:NAME peers (port 53 unless given).
                             Default: the system's resolver.
   --relay-url URL           Self-hosted iroh relay (http or https). Default: none, relays off.

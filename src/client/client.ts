@@ -47,6 +47,7 @@ import {
   VALUE_BYTES_MAX,
 } from "../transport/cluster_rpcs.ts";
 import { P2pEndpoint, type PeerAddress } from "../transport/p2p_endpoint.ts";
+import { INVITE_RPC, INVITES_RPC, REVOKE_INVITE_RPC } from "../transport/invite_rpcs.ts";
 import { type PutItem, WriteBatcher } from "./write_batcher.ts";
 import {
   RpcClient,
@@ -328,6 +329,30 @@ export class BlixardClient {
     options: OperationOptions & { force?: boolean } = {},
   ): Promise<{ index: number }> {
     return await this.#call(REMOVE_RPC, { nodeId, force: options.force ?? false }, options);
+  }
+
+  /**
+   * Creates an invite ticket valid for `ttlMs`, for `uses` joiners; `createdBy` labels it
+   * in `invites()`. The answer holds the ticket, the only copy of its token.
+   */
+  async invite(
+    request: { ttlMs: number; uses: number; createdBy: string },
+    options: OperationOptions = {},
+  ): Promise<{ ticket: string; tokenHash: string; expiresAtMs: number; index: number }> {
+    return await this.#call(INVITE_RPC, { ...request, role: "voter" }, options);
+  }
+
+  /** Every invite record the cluster keeps, and the answering node's clock. */
+  async invites(options: OperationOptions = {}) {
+    return await this.#call(INVITES_RPC, {}, options);
+  }
+
+  /** Revokes the one outstanding invite whose token hash starts with `hashPrefix`. */
+  async revokeInvite(
+    hashPrefix: string,
+    options: OperationOptions = {},
+  ): Promise<{ tokenHash: string; index: number }> {
+    return await this.#call(REVOKE_INVITE_RPC, { hashPrefix }, options);
   }
 
   /** Closes the connections and the client's endpoint. */

@@ -8,6 +8,7 @@
  */
 
 import type { ClusterSecretSource } from "../auth/cluster_secret.ts";
+import type { InviteTicket } from "../state_machine/invites.ts";
 import type { LogFormat, LogLevelName } from "../log/logging.ts";
 
 /** The validated configuration of one node. */
@@ -60,6 +61,11 @@ export interface NodeConfig {
   readonly forceNewCluster: boolean;
   /** `--dns-server`: the resolver of `dns:NAME` peers, or `null` for the system's. */
   readonly dnsServer: DnsServer | null;
+  /**
+   * `--join TICKET` (or `BLIXARD_JOIN_TICKET`): an invite ticket to join by, decoded and
+   * checked; `null` for none. Ignored once the data dir holds Raft state (a restart).
+   */
+  readonly joinTicket: InviteTicket | null;
   /**
    * `--max-voters`: while this node leads, the autopilot promotes learners to voters up to
    * this many (odd, 1 to `VOTERS_MAX_LIMIT`); the others stay learners.

@@ -9,6 +9,7 @@
 import { z } from "zod";
 import type { ConfState, NodeId } from "../raft/types.ts";
 import { COMMAND_LIMITS } from "./commands.ts";
+import type { InviteRefusal } from "./invites.ts";
 import {
   bytesSchema,
   decodeMessagePack,
@@ -50,8 +51,20 @@ export type ApplyResult =
   | KvResult
   /** The empty entry a new leader appends (Raft §8): nothing to do. */
   | { type: "noop"; index: number }
-  /** A membership change; `error` says why the member's record could not be read, if so. */
-  | { type: "membership"; index: number; confState: ConfState; error: string | null }
+  /**
+   * A membership change; `error` says why the member's record could not be read, if so.
+   * `inviteRefusal`: the entry added a learner by an invite ticket that was no longer
+   * usable when the entry was applied (the leader then removes that learner).
+   */
+  | {
+    type: "membership";
+    index: number;
+    confState: ConfState;
+    error: string | null;
+    inviteRefusal?: InviteRefusal;
+  }
+  | { type: "createInvite"; index: number }
+  | { type: "revokeInvite"; index: number }
   | { type: "initCluster"; index: number; clusterId: string }
   | { type: "setMemberInfo"; index: number; nodeId: NodeId }
   /** The command was malformed or refused; the state did not change except the applied index. */

@@ -13,6 +13,7 @@ import {
   type MemberInfo,
   memberInfoSchema,
 } from "./member_info.ts";
+import { INVITE_LIMITS, type InviteRole, tokenHashSchema } from "./invites.ts";
 import {
   bytesSchema,
   decodeMessagePack,
@@ -66,13 +67,35 @@ export interface SetMemberInfoCommand {
   info: MemberInfo;
 }
 
+/**
+ * Records a new invite ticket by its token's hash. `nowMs` is the leader's wall clock when
+ * it proposed the command: every node forgets old records against it, not its own clock.
+ */
+export interface CreateInviteCommand {
+  type: "createInvite";
+  tokenHash: string;
+  role: InviteRole;
+  expiresAtMs: number;
+  uses: number;
+  createdBy: string;
+  nowMs: number;
+}
+
+/** Revokes the outstanding invite whose token hashes to `tokenHash`. */
+export interface RevokeInviteCommand {
+  type: "revokeInvite";
+  tokenHash: string;
+}
+
 /** Every command a normal entry's `data` can carry. */
 export type Command =
   | PutCommand
   | DeleteCommand
   | CompareAndSetCommand
   | InitClusterCommand
-  | SetMemberInfoCommand;
+  | SetMemberInfoCommand
+  | CreateInviteCommand
+  | RevokeInviteCommand;
 
 /** The commands that read or write keys. */
 export type KvCommand = PutCommand | DeleteCommand | CompareAndSetCommand;
@@ -119,6 +142,16 @@ const commandSchema = z.discriminatedUnion("type", [
     clusterId: z.string().min(1).max(COMMAND_LIMITS.clusterIdLengthMax),
   }),
   z.strictObject({ type: z.literal("setMemberInfo"), info: memberInfoSchema }),
+  z.strictObject({
+    type: z.literal("createInvite"),
+    tokenHash: tokenHashSchema,
+    role: z.enum(["voter", "learner"]),
+    expiresAtMs: z.int().min(0).max(Number.MAX_SAFE_INTEGER),
+    uses: z.int().min(1).max(INVITE_LIMITS.usesMax),
+    createdBy: z.string().max(INVITE_LIMITS.createdByLengthMax),
+    nowMs: z.int().min(0).max(Number.MAX_SAFE_INTEGER),
+  }),
+  z.strictObject({ type: z.literal("revokeInvite"), tokenHash: tokenHashSchema }),
 ]);
 
 /**
@@ -172,6 +205,8 @@ function withPlainBytes(command: Command): Command {
     }
     case "initCluster":
     case "setMemberInfo":
+    case "createInvite":
+    case "revokeInvite":
       return command;
   }
 }
@@ -194,6 +229,18 @@ function canonicalCommand(command: Command): Record<string, unknown> {
       return { type: command.type, clusterId: command.clusterId };
     case "setMemberInfo":
       return { type: command.type, info: canonicalMemberInfo(command.info) };
+    case "createInvite":
+      return {
+        type: command.type,
+        tokenHash: command.tokenHash,
+        role: command.role,
+        expiresAtMs: command.expiresAtMs,
+        uses: command.uses,
+        createdBy: command.createdBy,
+        nowMs: command.nowMs,
+      };
+    case "revokeInvite":
+      return { type: command.type, tokenHash: command.tokenHash };
   }
 }
 

@@ -17,8 +17,23 @@ import {
 import type { ConfState, Entry, MembershipEntry, NodeId, Snapshot } from "../raft/types.ts";
 import type { ApplyResult, KvResult } from "./apply_result.ts";
 import { bytesEqual } from "./byte_keys.ts";
-import { type Command, decodeCommand, type KvCommand } from "./commands.ts";
-import { decodeMemberInfo, type MemberInfo } from "./member_info.ts";
+import {
+  type Command,
+  type CreateInviteCommand,
+  decodeCommand,
+  type KvCommand,
+} from "./commands.ts";
+import {
+  consumedInvite,
+  decodeLearnerContext,
+  INVITE_LIMITS,
+  type InviteRecord,
+  type InviteRefusal,
+  inviteRefusal,
+  type InviteUse,
+  isForgettable,
+} from "./invites.ts";
+import type { MemberInfo } from "./member_info.ts";
 import { decodeStateImage, encodeStateImage, loadStateImage } from "./state_image.ts";
 import type { KeyValue, ListOptions, StateStore } from "./state_store.ts";
 
@@ -155,6 +170,19 @@ export class KvStateMachine {
     return this.#store.revokedKeys().map((revoked) => revoked.p2pNodeId);
   }
 
+  /** Every invite record (outstanding, used, revoked, expired), by token hash. */
+  invites(): InviteRecord[] {
+    return this.#store.invites();
+  }
+
+  /**
+   * Why the invite whose token hashes to `tokenHash` cannot be used at `nowMs`, or `null`
+   * when it can: what the leader checks before it proposes the entry that consumes it.
+   */
+  inviteRefusal(tokenHash: string, nowMs: number): InviteRefusal | null {
+    return inviteRefusal(this.#store.invite(tokenHash), nowMs);
+  }
+
   /** The cluster id, or `null` before `initCluster` was applied. */
   clusterId(): string | null {
     return this.#store.clusterId();
@@ -237,7 +265,68 @@ export class KvStateMachine {
         this.#store.putMemberInfo(command.info);
         return { type: "setMemberInfo", index, nodeId };
       }
+      case "createInvite":
+        return this.#createInvite(command, index);
+      case "revokeInvite": {
+        const record = this.#store.invite(command.tokenHash);
+        if (record === undefined || record.state !== "active") {
+          const state = record === undefined ? "unknown" : record.state;
+          return { type: "error", index, error: `the invite is ${state}, not outstanding` };
+        }
+        this.#store.putInvite({ ...record, state: "revoked" });
+        return { type: "revokeInvite", index };
+      }
     }
+  }
+
+  /**
+   * Records a new invite. Records long past their expiry are forgotten first (against the
+   * leader's clock in the command, so every node forgets the same ones); the number kept
+   * stays bounded, and a cluster full of outstanding invites refuses more.
+   */
+  #createInvite(command: CreateInviteCommand, index: number): ApplyResult {
+    if (this.#store.invite(command.tokenHash) !== undefined) {
+      return { type: "error", index, error: "an invite with this token hash exists" };
+    }
+    const records = this.#store.invites();
+    let kept = records.length;
+    for (const record of records) {
+      if (isForgettable(record, command.nowMs)) {
+        this.#store.deleteInvite(record.tokenHash);
+        kept--;
+      }
+    }
+    if (kept >= INVITE_LIMITS.recordsMax) {
+      return {
+        type: "error",
+        index,
+        error: `${kept} invites are kept, the most there may be: revoke unused ones ` +
+          "(blixard cluster invites, blixard cluster revoke-invite) or wait for them to expire",
+      };
+    }
+    this.#store.putInvite({
+      tokenHash: command.tokenHash,
+      role: command.role,
+      expiresAtMs: command.expiresAtMs,
+      usesLeft: command.uses,
+      createdBy: command.createdBy,
+      createdAtMs: command.nowMs,
+      state: "active",
+    });
+    return { type: "createInvite", index };
+  }
+
+  /**
+   * Consumes one use of an invite, in the entry that adds the learner it admits. The
+   * refusal, when the invite is no longer usable (revoked or used up after the leader
+   * checked it), is returned and the learner still added: a configuration change cannot be
+   * undone by the state machine, so the leader removes that learner again.
+   */
+  #consumeInvite(invite: InviteUse): InviteRefusal | null {
+    const record = this.#store.invite(invite.tokenHash);
+    const refusal = inviteRefusal(record, invite.nowMs);
+    if (refusal === null) this.#store.putInvite(consumedInvite(record!));
+    return refusal;
   }
 
   /** Raft thesis §6.3: a command whose sequence number was already applied is not applied again. */
@@ -316,17 +405,23 @@ export class KvStateMachine {
     const confState = applyMembershipChange(before, change);
     this.#store.setAppliedConfState(confState);
     let error: string | null = null;
+    let refusal: InviteRefusal | null = null;
     if (change.type === "addLearner") {
-      const decoded = decodeMemberInfo(change.context);
+      const decoded = decodeLearnerContext(change.context);
       if (!decoded.ok) error = decoded.error;
-      else if (decoded.value.nodeId !== change.nodeId) {
+      else if (decoded.value.member.nodeId !== change.nodeId) {
         error =
-          `member info names node ${decoded.value.nodeId}, the entry adds node ${change.nodeId}`;
-      } else this.#store.putMemberInfo(decoded.value);
+          `member info names node ${decoded.value.member.nodeId}, the entry adds node ${change.nodeId}`;
+      } else {
+        const invite = decoded.value.invite;
+        refusal = invite === null ? null : this.#consumeInvite(invite);
+        this.#store.putMemberInfo(decoded.value.member);
+      }
     } else if (change.type === "removeNode") {
       this.#revokeKeyOf(change.nodeId, entry.index);
       this.#store.deleteMemberInfo(change.nodeId);
     }
-    return { type: "membership", index: entry.index, confState, error };
+    const result = { type: "membership" as const, index: entry.index, confState, error };
+    return refusal === null ? result : { ...result, inviteRefusal: refusal };
   }
 }

@@ -9,6 +9,7 @@ import type { ConfState, NodeId } from "../raft/types.ts";
 import { assert } from "../util/assert.ts";
 import { hasPrefix, keySuccessor } from "./byte_keys.ts";
 import { canonicalMemberInfo, type MemberInfo } from "./member_info.ts";
+import { canonicalInviteRecord, type InviteRecord } from "./invites.ts";
 import type {
   ClientSession,
   KeyValue,
@@ -36,6 +37,7 @@ export class MemoryStateStore implements StateStore {
   #pairs = new Map<string, KeyValue>();
   #members = new Map<NodeId, MemberInfo>();
   #revoked = new Map<string, number>();
+  #invites = new Map<string, InviteRecord>();
   /** Insertion order is `index` order: a session is re-inserted whenever it is used. */
   #sessions = new Map<string, ClientSession>();
   /** The highest `index` ever given to `putSession`; keeps the map's order honest. */
@@ -107,6 +109,24 @@ export class MemoryStateStore implements StateStore {
     this.#revoked.delete(p2pNodeId);
   }
 
+  invites(): InviteRecord[] {
+    return [...this.#invites.values()].sort((a, b) => a.tokenHash < b.tokenHash ? -1 : 1)
+      .map(canonicalInviteRecord);
+  }
+
+  invite(tokenHash: string): InviteRecord | undefined {
+    const record = this.#invites.get(tokenHash);
+    return record === undefined ? undefined : canonicalInviteRecord(record);
+  }
+
+  putInvite(record: InviteRecord): void {
+    this.#invites.set(record.tokenHash, canonicalInviteRecord(record));
+  }
+
+  deleteInvite(tokenHash: string): void {
+    this.#invites.delete(tokenHash);
+  }
+
   appliedIndex(): number {
     return this.#appliedIndex;
   }
@@ -167,6 +187,7 @@ export class MemoryStateStore implements StateStore {
     this.#pairs.clear();
     this.#members.clear();
     this.#revoked.clear();
+    this.#invites.clear();
     this.#sessions.clear();
     this.#newestSessionIndex = 0;
     this.#appliedIndex = 0;

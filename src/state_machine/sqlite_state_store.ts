@@ -14,6 +14,7 @@ import { encodeConfState, parseConfState, type SqliteStorage } from "../storage/
 import { decodeKvResult, encodeKvResult } from "./apply_result.ts";
 import { compareBytes, keySuccessor, prefixEnd } from "./byte_keys.ts";
 import { decodeMemberInfo, encodeMemberInfo, type MemberInfo } from "./member_info.ts";
+import { decodeInviteRecord, encodeInviteRecord, type InviteRecord } from "./invites.ts";
 import type {
   ClientSession,
   KeyValue,
@@ -46,6 +47,12 @@ const SCHEMA_SQL = `
 const REVOKED_SQL = `
   CREATE TABLE IF NOT EXISTS sm_revoked (
     p2p_node_id TEXT PRIMARY KEY, revoked_index INTEGER NOT NULL) WITHOUT ROWID;
+`;
+
+/** Invites came after revoked keys, and are added in place the same way. */
+const INVITE_SQL = `
+  CREATE TABLE IF NOT EXISTS sm_invite (token_hash TEXT PRIMARY KEY, record BLOB NOT NULL)
+    WITHOUT ROWID;
 `;
 
 interface SessionRow {
@@ -134,6 +141,24 @@ export class SqliteStateStore implements StateStore {
     this.#write(this.#statements.deleteRevoked, p2pNodeId);
   }
 
+  invites(): InviteRecord[] {
+    const rows = this.#statements.selectInvites.all() as unknown as { record: Uint8Array }[];
+    return rows.map((row) => this.#decodeInvite(row.record));
+  }
+
+  invite(tokenHash: string): InviteRecord | undefined {
+    const row = this.#statements.selectInvite.get(tokenHash) as { record: Uint8Array } | undefined;
+    return row === undefined ? undefined : this.#decodeInvite(row.record);
+  }
+
+  putInvite(record: InviteRecord): void {
+    this.#write(this.#statements.upsertInvite, record.tokenHash, encodeInviteRecord(record));
+  }
+
+  deleteInvite(tokenHash: string): void {
+    this.#write(this.#statements.deleteInvite, tokenHash);
+  }
+
   appliedIndex(): number {
     return (this.#statements.selectApplied.get() as { applied_index: number }).applied_index;
   }
@@ -203,6 +228,7 @@ export class SqliteStateStore implements StateStore {
     assert(this.#storage.inTransaction(), "state store writes happen inside a transaction");
     this.#storage.database.exec(`
       DELETE FROM sm_kv; DELETE FROM sm_member; DELETE FROM sm_session; DELETE FROM sm_revoked;
+      DELETE FROM sm_invite;
       UPDATE sm_state SET applied_index = 0, conf_state = '{"voters":[],"learners":[]}', cluster_id = NULL;
     `);
   }
@@ -216,6 +242,12 @@ export class SqliteStateStore implements StateStore {
   #decodeMember(bytes: Uint8Array): MemberInfo {
     const decoded = decodeMemberInfo(bytes);
     if (!decoded.ok) throw this.#storage.corruption(`sm_member row: ${decoded.error}`);
+    return decoded.value;
+  }
+
+  #decodeInvite(bytes: Uint8Array): InviteRecord {
+    const decoded = decodeInviteRecord(bytes);
+    if (!decoded.ok) throw this.#storage.corruption(`sm_invite row: ${decoded.error}`);
     return decoded.value;
   }
 
@@ -241,6 +273,7 @@ export class SqliteStateStore implements StateStore {
     }
     this.appliedConfState();
     this.memberInfos();
+    this.invites();
     this.sessions();
   }
 }
@@ -262,6 +295,10 @@ function createOrCheckSchema(storage: SqliteStorage): void {
     "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sm_revoked'",
   ).get();
   if (hasRevoked === undefined) storage.transaction(() => storage.database.exec(REVOKED_SQL));
+  const hasInvites = storage.database.prepare(
+    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sm_invite'",
+  ).get();
+  if (hasInvites === undefined) storage.transaction(() => storage.database.exec(INVITE_SQL));
   const hasState = storage.database.prepare("SELECT 1 FROM sm_state WHERE id = 1").get();
   if (hasState === undefined) throw storage.corruption("the sm_state row is missing");
 }
@@ -293,6 +330,10 @@ function prepareStatements(storage: SqliteStorage) {
       "INSERT OR REPLACE INTO sm_revoked (p2p_node_id, revoked_index) VALUES (?, ?)",
     ),
     deleteRevoked: prepare("DELETE FROM sm_revoked WHERE p2p_node_id = ?"),
+    selectInvites: prepare("SELECT record FROM sm_invite ORDER BY token_hash"),
+    selectInvite: prepare("SELECT record FROM sm_invite WHERE token_hash = ?"),
+    upsertInvite: prepare("INSERT OR REPLACE INTO sm_invite (token_hash, record) VALUES (?, ?)"),
+    deleteInvite: prepare("DELETE FROM sm_invite WHERE token_hash = ?"),
     selectApplied: prepare("SELECT applied_index FROM sm_state WHERE id = 1"),
     updateApplied: prepare("UPDATE sm_state SET applied_index = ? WHERE id = 1"),
     selectConfState: prepare("SELECT conf_state FROM sm_state WHERE id = 1"),

@@ -14,6 +14,12 @@ import { COMMAND_LIMITS } from "./commands.ts";
 import { canonicalMemberInfo, type MemberInfo, memberInfoSchema } from "./member_info.ts";
 import { kvResultFields } from "./apply_result.ts";
 import {
+  canonicalInviteRecord,
+  INVITE_LIMITS,
+  type InviteRecord,
+  inviteRecordSchema,
+} from "./invites.ts";
+import {
   bytesSchema,
   decodeMessagePack,
   describeZodError,
@@ -22,8 +28,11 @@ import {
 } from "./msgpack_codec.ts";
 import type { ClientSession, KeyValue, RevokedKey, StateStore } from "./state_store.ts";
 
-/** The image layout this build writes; it also reads format 1 (before revoked keys). */
-export const STATE_IMAGE_FORMAT = 2;
+/**
+ * The image layout this build writes; it also reads format 1 (before revoked keys) and 2
+ * (before invites).
+ */
+export const STATE_IMAGE_FORMAT = 3;
 
 /** How many pairs are read from the store at a time while encoding. */
 const PAGE_PAIRS = 1024;
@@ -41,6 +50,8 @@ export interface StateImage {
   sessions: ClientSession[];
   /** Oldest first. */
   revokedKeys: RevokedKey[];
+  /** By token hash. */
+  invites: InviteRecord[];
 }
 
 /** Raised when snapshot data is not an image this build can read. */
@@ -50,7 +61,7 @@ export class StateImageError extends Error {
 
 const idsSchema = z.array(z.int().min(1));
 const imageFields = [
-  z.literal([1, STATE_IMAGE_FORMAT]),
+  z.literal([1, 2, STATE_IMAGE_FORMAT]),
   z.int().min(0),
   idsSchema,
   idsSchema,
@@ -65,10 +76,14 @@ const imageFields = [
   ])),
 ] as const;
 const revokedSchema = z.array(z.tuple([z.string().min(1).max(128), z.int().min(1)]));
+const invitesSchema = z.array(inviteRecordSchema).max(INVITE_LIMITS.recordsMax);
 const imageSchema = z.union([
+  z.tuple([...imageFields, revokedSchema, invitesSchema]),
   z.tuple([...imageFields, revokedSchema]),
   z.tuple(imageFields),
 ]);
+/** How many fields each image format has. */
+const FIELDS_OF_FORMAT: Record<number, number> = { 1: 8, 2: 9, 3: 10 };
 
 /** The image of everything in `store`, encoded deterministically. */
 export function encodeStateImage(store: StateStore): Uint8Array {
@@ -83,6 +98,7 @@ export function encodeStateImage(store: StateStore): Uint8Array {
     allPairsFlat(store),
     store.sessions().map((s) => [s.clientId, s.sequence, s.index, kvResultFields(s.result)]),
     store.revokedKeys().map((revoked) => [revoked.p2pNodeId, revoked.index]),
+    store.invites().map(canonicalInviteRecord),
   ]);
 }
 
@@ -98,8 +114,9 @@ export function decodeStateImage(bytes: Uint8Array): StateImage {
   if (!parsed.success) throw new StateImageError(`snapshot data ${describeZodError(parsed.error)}`);
   const [format, appliedIndex, voters, learners, clusterId, members, flat, sessionRows] =
     parsed.data;
-  const revokedRows = parsed.data.length === 9 ? parsed.data[8] : [];
-  if ((format === 1) !== (parsed.data.length === 8)) {
+  const revokedRows = parsed.data.length >= 9 ? parsed.data[8]! : [];
+  const invites = parsed.data.length === 10 ? parsed.data[9] : [];
+  if (FIELDS_OF_FORMAT[format] !== parsed.data.length) {
     throw new StateImageError(`snapshot data of format ${format} has ${parsed.data.length} fields`);
   }
   if (flat.length % 2 !== 0) throw new StateImageError("snapshot data has a key without a value");
@@ -123,6 +140,7 @@ export function decodeStateImage(bytes: Uint8Array): StateImage {
     pairs,
     sessions,
     revokedKeys,
+    invites,
   };
 }
 
@@ -133,6 +151,7 @@ export function loadStateImage(store: StateStore, image: StateImage): void {
   for (const info of image.members) store.putMemberInfo(info);
   for (const session of image.sessions) store.putSession(session);
   for (const revoked of image.revokedKeys) store.revokeKey(revoked);
+  for (const invite of image.invites) store.putInvite(invite);
   if (image.clusterId !== null) store.setClusterId(image.clusterId);
   store.setAppliedConfState(image.confState);
   store.setAppliedIndex(image.appliedIndex);

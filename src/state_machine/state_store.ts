@@ -12,6 +12,7 @@
 
 import type { ConfState, NodeId } from "../raft/types.ts";
 import type { KvResult } from "./apply_result.ts";
+import type { InviteRecord } from "./invites.ts";
 import type { MemberInfo } from "./member_info.ts";
 
 /** One key and its value. */
@@ -79,6 +80,15 @@ export interface StateStore {
   /** Forgets the revocation of `p2pNodeId`, if any. */
   forgetRevokedKey(p2pNodeId: string): void;
 
+  /** Every invite record, by token hash. */
+  invites(): InviteRecord[];
+  /** The invite record of `tokenHash`, or `undefined`. */
+  invite(tokenHash: string): InviteRecord | undefined;
+  /** Creates or replaces the record of `record.tokenHash`. */
+  putInvite(record: InviteRecord): void;
+  /** Forgets the record of `tokenHash`, if any. */
+  deleteInvite(tokenHash: string): void;
+
   /** The index of the last entry applied; 0 before any. */
   appliedIndex(): number;
   /** Records the index of the last entry applied. */
@@ -105,6 +115,6 @@ export interface StateStore {
   /** Removes the session of `clientId`. */
   deleteSession(clientId: string): void;
 
-  /** Removes everything: keys, members, revoked keys, sessions, cluster id; applied index 0. */
+  /** Removes everything: keys, members, revoked keys, invites, sessions, cluster id; applied index 0. */
   clear(): void;
 }

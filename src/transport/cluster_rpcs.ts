@@ -92,6 +92,16 @@ export const statusSchema = z.strictObject({
   learner_reason: z.string().max(256).nullable().optional(),
   /** Present on a node whose membership was forced. */
   forced: forcedSchema.optional(),
+  /**
+   * For each member this node has a Raft connection to: the path it takes and its
+   * round-trip time in ms (`null` before the first measurement). Absent from older nodes.
+   * Kept apart from `members`, which stay the same from one read to the next.
+   */
+  paths: z.array(z.strictObject({
+    node_id: nodeId,
+    path: z.enum(["direct", "relay", "none"]),
+    rtt_ms: z.number().nonnegative().nullable(),
+  })).max(1024).optional(),
 });
 
 /** `/status` as a type. */

@@ -89,9 +89,14 @@ export class P2pConnection {
 
   /** Whether packets go directly, through a relay, or nowhere yet. */
   path(): ConnectionPath {
+    return this.pathInfo().path;
+  }
+
+  /** The path packets take now, and its round-trip time in ms (`null` with no path yet). */
+  pathInfo(): { path: ConnectionPath; rttMs: number | null } {
     const selected = this.#native.paths().find((path) => path.isSelected);
-    if (selected === undefined) return "none";
-    return selected.isRelay ? "relay" : "direct";
+    if (selected === undefined) return { path: "none", rttMs: null };
+    return { path: selected.isRelay ? "relay" : "direct", rttMs: selected.rttMs };
   }
 
   /** Opens a bidirectional stream. The peer sees it once the first frame is sent. */

@@ -24,7 +24,7 @@ import { backoffMs } from "../util/backoff.ts";
 import { RAFT_ALPN } from "./alpn.ts";
 import type { FramedStream } from "./framed_stream.ts";
 import { StreamErrorCode } from "./framed_stream.ts";
-import { ConnectionCloseCode, type P2pConnection } from "./p2p_connection.ts";
+import { ConnectionCloseCode, type ConnectionPath, type P2pConnection } from "./p2p_connection.ts";
 import type { P2pEndpoint, PeerAddress } from "./p2p_endpoint.ts";
 import { parseRaftMessage, RaftMessageError } from "./raft_message_schema.ts";
 import { LogRateLimiter } from "../log/log_rate_limiter.ts";
@@ -134,6 +134,17 @@ export class RaftTransport {
     this.#connect(nodeId).catch((error) => {
       log.debug("cannot greet node {nodeId}: {error}", { nodeId, error });
     });
+  }
+
+  /**
+   * The path to member `nodeId` and its round-trip time, from the newest open Raft
+   * connection either side opened; `null` when there is none.
+   */
+  pathTo(nodeId: NodeId): { path: ConnectionPath; rttMs: number | null } | null {
+    const open = [...this.#connections.get(nodeId) ?? []].findLast((connection) =>
+      !connection.isClosed
+    );
+    return open?.pathInfo() ?? null;
   }
 
   /** Closes every link and connection. */

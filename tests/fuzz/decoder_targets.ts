@@ -1,7 +1,7 @@
 /**
  * Fuzzing of every decoder that reads what another machine sent, with fast-check: the
  * `/bootstrap` JSON as a joiner reads it (parse, then signature check), the TXT records of a
- * `dns:` peer, the frame codec,
+ * `dns:` peer, invite tickets (`--join TICKET`), the frame codec,
  * every RPC request and response schema, Raft messages, state images (snapshots) and
  * commands (log entries).
  *
@@ -18,11 +18,18 @@
  * @module
  */
 
+import { Buffer } from "node:buffer";
 import fc from "fast-check";
 import { ClusterSecret } from "../../src/auth/cluster_secret.ts";
 import { AUTHENTICATE_RPC, CHALLENGE_RPC } from "../../src/auth/auth_rpcs.ts";
 import { BootstrapError } from "../../src/bootstrap/bootstrap_error.ts";
 import { parseBootstrapInfo } from "../../src/bootstrap/bootstrap_info.ts";
+import {
+  decodeInviteTicket,
+  encodeInviteTicket,
+  InviteTicketError,
+  sealTicketBody,
+} from "../../src/bootstrap/invite_ticket.ts";
 import { parsePeerEntry, resolvePeerEntry } from "../../src/bootstrap/peer_source.ts";
 import {
   signBootstrapInfo,
@@ -37,6 +44,7 @@ import {
   StateImageError,
 } from "../../src/state_machine/state_image.ts";
 import * as clusterRpcs from "../../src/transport/cluster_rpcs.ts";
+import * as inviteRpcs from "../../src/transport/invite_rpcs.ts";
 import { encodeFrames, FrameDecoder, FrameError } from "../../src/transport/frame_codec.ts";
 import { SecretKey } from "../../src/transport/iroh.ts";
 import { PING_RPC } from "../../src/transport/ping_rpc.ts";
@@ -248,7 +256,7 @@ function frameTarget(): FuzzTarget<{ bytes: Uint8Array; cuts: number[] }> {
 /** Every RPC the nodes serve. */
 function rpcDefinitions(): RpcDefinition[] {
   const definitions: RpcDefinition[] = [PING_RPC, CHALLENGE_RPC, AUTHENTICATE_RPC];
-  for (const value of Object.values(clusterRpcs)) {
+  for (const value of [...Object.values(clusterRpcs), ...Object.values(inviteRpcs)]) {
     if (typeof value === "object" && value !== null && "method" in value && "request" in value) {
       definitions.push(value as RpcDefinition);
     }
@@ -358,6 +366,41 @@ function stateImageTarget(): FuzzTarget<Uint8Array> {
   };
 }
 
+/**
+ * Invite tickets as an operator pastes them: random text, and tickets whose body was
+ * changed and sealed again with a matching checksum, so that cases reach the field checks.
+ */
+function inviteTicketTarget(): FuzzTarget<string> {
+  const valid = encodeInviteTicket({
+    clusterId: "c0ffee",
+    expiresAtMs: 1_700_000_000_000,
+    token: new Uint8Array(32),
+    members: [{
+      nodeId: 1,
+      p2pNodeId: P2P_NODE_ID,
+      addresses: ["127.0.0.1:7001"],
+      relayUrl: null,
+    }],
+  });
+  const body = new Uint8Array(Buffer.from(valid.slice(4), "base64url")).subarray(0, -4);
+  return {
+    name: "invite ticket",
+    input: fc.oneof(
+      fc.string({ maxLength: 600 }),
+      fc.string({ maxLength: 600 }).map((text) => `blx1${text}`),
+      mutatedBytes([body]).map(sealTicketBody),
+      anyValue.map((value) => sealTicketBody(safeMessagePack(value))),
+    ),
+    decode: (text) => {
+      try {
+        decodeInviteTicket(text);
+      } catch (error) {
+        expectError(error, InviteTicketError);
+      }
+    },
+  };
+}
+
 function commandTarget(): FuzzTarget<Uint8Array> {
   const seeds = fc.sample(commandArbitrary(), { numRuns: 8, seed: 1 }).map(encodeCommand);
   return {
@@ -375,6 +418,7 @@ export async function fuzzTargets(): Promise<FuzzTarget<never>[]> {
   const targets: FuzzTarget<never>[] = [
     await bootstrapTarget() as FuzzTarget<never>,
     dnsTxtTarget() as FuzzTarget<never>,
+    inviteTicketTarget() as FuzzTarget<never>,
     frameTarget() as FuzzTarget<never>,
     raftTarget() as FuzzTarget<never>,
     stateImageTarget() as FuzzTarget<never>,

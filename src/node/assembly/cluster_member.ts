@@ -147,6 +147,7 @@ export class ClusterMember {
       nodeId,
       raft: this.raft,
       directory: this.directory,
+      inviteRefusal: (use) => state.stateMachine.inviteRefusal(use.tokenHash, use.nowMs),
       scheduler: this.#scheduler,
       policy: this.#promotionPolicy,
     });
@@ -160,6 +161,7 @@ export class ClusterMember {
       status: () => this.status(),
       leave: (signal) => this.leave(signal),
       joins: this.#joins,
+      clusterSecret: options.clusterSecret,
     });
     this.#removalWatch = this.#watchForRemoval();
     this.#learnKnownMembers();
@@ -218,6 +220,7 @@ export class ClusterMember {
       directory: this.directory,
       join: this.#options.joinProgress.toJson(),
       joinsInFlight: this.#joins.toJson(hasRaftState ? raft : null),
+      pathOf: (memberId) => this.#transport?.pathTo(memberId) ?? null,
       stopping: this.#stopping !== null,
       promotionPolicy: this.#promotionPolicy,
     });
@@ -236,6 +239,7 @@ export class ClusterMember {
       ...(firstSeed === undefined ? {} : { firstSeed }),
       ...(discoverSeed === undefined ? {} : { discoverSeed }),
       peers: config.peers,
+      ticket: config.joinTicket,
       endpoint,
       self: state.self,
       directory: this.directory,

@@ -24,7 +24,7 @@
 
 import { AuthenticatingRpcClient } from "../../auth/authenticate.ts";
 import {
-  type ClusterSecret,
+  ClusterSecret,
   ClusterSecretError,
   describeClusterSecretSource,
   EmptyClusterSecretError,
@@ -53,6 +53,8 @@ import { openClusterState, selfMemberInfo, type StartMode } from "../local_state
 import { ClusterMember } from "./cluster_member.ts";
 import { publicStatusJson, startingStatusJson } from "../status/status_view.ts";
 import { startSeedSearch } from "../join/joiner.ts";
+import { claimInvite } from "../join/invite_join.ts";
+import { receivedSecretSource, storeReceivedSecret } from "../local_state/secret_fingerprint.ts";
 import type { Seed } from "../../bootstrap/bootstrap_client.ts";
 import { DATABASE_FILE_NAME } from "../../storage/sqlite_storage.ts";
 import { BackupService } from "../../backup/backup_service.ts";
@@ -101,10 +103,10 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
   } catch (error) {
     throw new StartupError((error as Error).message, { cause: error });
   }
-  const clusterSecret = await readClusterSecret(config);
+  let clusterSecret = await readClusterSecret(config);
   // Computed now: once the HTTP server answers, the start must not yield to the event loop
   // again (a /health 200 tells a supervisor the node is up and may be signalled).
-  const secretFingerprint = await clusterSecret?.fingerprint() ?? null;
+  let secretFingerprint = await clusterSecret?.fingerprint() ?? null;
   // Checked before the data dir is even locked: a bad backup leaves no trace.
   const backup = config.restoreFile === null
     ? null
@@ -124,6 +126,15 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
   // the process exits right after a stop, which frees the socket anyway.
   resources.push("P2P endpoint", () => boundedWait(endpoint.close(), ENDPOINT_CLOSE_WAIT_MS));
   wireEndpointMetrics(endpoint, metrics);
+  const received = await claimInviteOnFirstStart(config, {
+    endpoint,
+    resources,
+    dataDir: dataDir.path,
+  });
+  if (received !== null) {
+    clusterSecret = received;
+    secretFingerprint = await received.fingerprint();
+  }
   // The HTTP routes, the gate and the mDNS advert read `member`, which exists from step 5
   // on; until then the node is starting and knows no members.
   let member: ClusterMember | null = null;
@@ -230,6 +241,7 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
     takeMessage: (message) => snapshots?.receive(message) === true,
   });
   member.service.register(gate?.guard(rpcServer) ?? rpcServer);
+  member.service.registerOpen(rpcServer);
   backups = new BackupService({
     nodeId: config.nodeId,
     storage: state.storage,
@@ -280,11 +292,12 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
     member.announceAddressesInBackground();
     member.rediscoverMembersInBackground();
   }
-  if (config.clusterSecret !== null) {
+  const secretSource = config.clusterSecret ?? receivedSecretSource(config.dataDir);
+  if (secretSource !== null) {
     log.info(
       "cluster secret from {source}: /bootstrap is signed, and callers that are not members " +
         "must prove the secret",
-      { source: describeClusterSecretSource(config.clusterSecret) },
+      { source: describeClusterSecretSource(secretSource) },
     );
   } else if (state.start !== "restart") {
     log.warn(
@@ -309,7 +322,8 @@ async function decideMdnsStart(
   context: { mdns: NodeDiscovery | null; resources: ResourceStack },
 ): Promise<boolean> {
   const { mdns } = context;
-  if (mdns === null || config.peers.length > 0 || databaseExists(config.dataDir)) return false;
+  if (mdns === null || config.peers.length > 0 || config.joinTicket !== null) return false;
+  if (databaseExists(config.dataDir)) return false;
   const abort = new AbortController();
   context.resources.push("mDNS formation", () => abort.abort(new Error("the node stopped")));
   try {
@@ -325,13 +339,49 @@ async function decideMdnsStart(
 }
 
 /**
+ * A node started with `--join TICKET` and an empty data dir presents the ticket before it
+ * opens its storage (`invite_join.ts`), and keeps the cluster's secret it receives in its
+ * data dir; that secret is returned, or `null` when the cluster has none. Nothing is done
+ * on a restart, nor when the data dir already holds a received secret (the ticket was
+ * presented by an earlier start, which stopped before it had joined).
+ */
+async function claimInviteOnFirstStart(
+  config: NodeConfig,
+  context: { endpoint: P2pEndpoint; resources: ResourceStack; dataDir: string },
+): Promise<ClusterSecret | null> {
+  const ticket = config.joinTicket;
+  if (ticket === null || databaseExists(config.dataDir)) return null;
+  if (receivedSecretSource(context.dataDir) !== null) return null;
+  const abort = new AbortController();
+  context.resources.push("invite claim", () => abort.abort(new Error("the node stopped")));
+  let claimed;
+  try {
+    claimed = await claimInvite(ticket, {
+      endpoint: context.endpoint,
+      self: selfMemberInfo(config.nodeId, context.endpoint),
+      joinTimeoutMs: config.joinTimeoutMs,
+      signal: abort.signal,
+    });
+  } catch (error) {
+    if (abort.signal.aborted) throw error;
+    throw new StartupError(reasonOf(error), { cause: error });
+  }
+  if (claimed.secret === null) return null;
+  storeReceivedSecret(context.dataDir, claimed.secret);
+  return await ClusterSecret.fromBytes(claimed.secret, { shareable: true });
+}
+
+/**
  * The cluster secret, read before anything is written: a secret that cannot be read stops
- * the start with one line naming the file (never the secret) and what to do.
+ * the start with one line naming the file (never the secret) and what to do. Without
+ * `--cluster-secret-file`, a secret received with an invite ticket is read from the data dir.
  */
 async function readClusterSecret(config: NodeConfig): Promise<ClusterSecret | null> {
-  if (config.clusterSecret === null) return null;
+  const source = config.clusterSecret ?? receivedSecretSource(config.dataDir);
+  if (source === null) return null;
   try {
-    return await loadClusterSecret(config.clusterSecret);
+    // Shareable: a joiner admitted by an invite ticket is handed it (invite_service.ts).
+    return await loadClusterSecret(source, { shareable: true });
   } catch (error) {
     if (error instanceof EmptyClusterSecretError) throw new UsageError(error.message);
     if (error instanceof ClusterSecretError) {

@@ -26,7 +26,8 @@
 import { SECRET_REFUSED, SERVER_UNPROVEN, UNAUTHENTICATED } from "../../auth/auth_rpcs.ts";
 import { authenticate } from "../../auth/authenticate.ts";
 import type { ClusterSecret } from "../../auth/cluster_secret.ts";
-import { findSeed, type Seed } from "../../bootstrap/bootstrap_client.ts";
+import { connectSeed, findSeed, type Seed } from "../../bootstrap/bootstrap_client.ts";
+import type { InviteTicket } from "../../bootstrap/invite_ticket.ts";
 import type { BootstrapEvent } from "../../bootstrap/bootstrap_client.ts";
 import { SeedNotFoundError } from "../../bootstrap/bootstrap_error.ts";
 import type { TxtResolver } from "../../bootstrap/peer_source.ts";
@@ -102,6 +103,8 @@ export interface JoinOptions {
    * verified seed wins. Absent when mDNS is off.
    */
   discoverSeed?: (timeoutMs: number, signal: AbortSignal) => Promise<Seed>;
+  /** `--join TICKET`: its members are dialled by key, raced against the other searches. */
+  ticket?: InviteTicket | null;
 }
 
 /** The options a seed search needs; a subset of `JoinOptions`. */
@@ -114,6 +117,7 @@ export type SeedSearchOptions = Pick<
   | "signal"
   | "resolveTxt"
   | "discoverSeed"
+  | "ticket"
 >;
 
 /**
@@ -138,7 +142,88 @@ export function startSeedSearch(options: SeedSearchOptions, timeoutMs: number): 
   }
   const discoverSeed = options.discoverSeed;
   if (discoverSeed !== undefined) searches.push((signal) => discoverSeed(timeoutMs, signal));
+  const ticket = options.ticket;
+  if (ticket != null) {
+    searches.push((signal) =>
+      findTicketSeed(ticket, { endpoint: options.endpoint, timeoutMs, signal })
+    );
+  }
   return raceSeedSearches(searches, options.signal);
+}
+
+/** Deadline of one attempt at one ticket member. */
+const TICKET_ATTEMPT_TIMEOUT_MS = 3_000;
+
+/**
+ * Connects to one of `ticket`'s members by its key (no HTTP: the ticket is its own
+ * `/bootstrap` answer), all of them at once, in rounds until `timeoutMs`. Rejects with
+ * `TicketMembersGoneError` naming each member's last failure, and saying that the members the
+ * ticket lists may all be gone.
+ */
+async function findTicketSeed(
+  ticket: InviteTicket,
+  options: { endpoint: P2pEndpoint; timeoutMs: number; signal: AbortSignal },
+): Promise<Seed> {
+  const deadlineMs = performance.now() + options.timeoutMs;
+  const failures = new Map<number, string>();
+  for (let round = 0;; round++) {
+    const attempts = ticket.members.map((member) => async (signal: AbortSignal) => {
+      const info = {
+        node_id: member.nodeId,
+        p2p_node_id: member.p2pNodeId,
+        p2p_addresses: member.addresses,
+        p2p_relay_url: member.relayUrl,
+        cluster_id: ticket.clusterId,
+      };
+      try {
+        return await connectSeed(info, `ticket member ${member.nodeId}`, {
+          endpoint: options.endpoint,
+          deadlineMs: Math.min(deadlineMs, performance.now() + TICKET_ATTEMPT_TIMEOUT_MS),
+          signal,
+          advertisedBy: "the ticket",
+        });
+      } catch (error) {
+        failures.set(member.nodeId, error instanceof Error ? error.message : String(error));
+        throw error;
+      }
+    });
+    try {
+      return await raceSeedSearches(attempts, options.signal);
+    } catch (error) {
+      options.signal.throwIfAborted();
+      if (performance.now() >= deadlineMs) throw ticketMembersGone(ticket, failures, error);
+    }
+    await sleepOn(SYSTEM_SCHEDULER, {
+      durationMs: Math.min(
+        backoffMs(round, { initialMs: SEED_BACKOFF_MIN_MS, maxMs: SEED_BACKOFF_MAX_MS }),
+        Math.max(0, deadlineMs - performance.now()),
+      ),
+      signal: options.signal,
+    });
+  }
+}
+
+/** No member an invite ticket lists answered within the join timeout. */
+export class TicketMembersGoneError extends Error {
+  override name = "TicketMembersGoneError";
+}
+
+function ticketMembersGone(
+  ticket: InviteTicket,
+  failures: Map<number, string>,
+  cause: unknown,
+): TicketMembersGoneError {
+  const each = ticket.members.map((member) =>
+    `node ${member.nodeId} (${member.addresses.join(",") || member.relayUrl}): ${
+      failures.get(member.nodeId) ?? "no answer"
+    }`
+  ).join("; ");
+  return new TicketMembersGoneError(
+    `none of the ${ticket.members.length} members the ticket lists answered (${each}): ` +
+      "they may all have left cluster " + ticket.clusterId + " or be down; ask a current " +
+      "member for a new ticket (blixard cluster invite)",
+    { cause },
+  );
 }
 
 /**

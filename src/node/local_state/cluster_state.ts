@@ -85,7 +85,7 @@ export function openClusterState(
       );
     }
     recordSecretFingerprint(context.dataDirPath, context.secretFingerprint ?? null);
-    if (config.peers.length > 0 || context.mdnsJoin === true) {
+    if (config.peers.length > 0 || context.mdnsJoin === true || config.joinTicket !== null) {
       return { storage, stateMachine, start: "join", self, forced: null };
     }
     const clusterId = config.discovery.clusterId ?? crypto.randomUUID();

@@ -11,13 +11,20 @@
  * A data dir written before fingerprints existed has none: a restart with a secret records
  * it, one without has nothing to check against (as for a cluster without a secret).
  *
+ * A node that joined by an invite ticket received the secret itself over the encrypted
+ * connection, and keeps it in `<data-dir>/cluster.secret` (mode 0600): it starts with it
+ * from then on when no `--cluster-secret-file` is given.
+ *
  * @module
  */
 
 import { reasonOf, StartupError } from "../../util/errors.ts";
+import { type ClusterSecretSource, secretFileText } from "../../auth/cluster_secret.ts";
 
 /** The fingerprint file's name inside the data dir. */
 export const FINGERPRINT_FILE_NAME = "cluster-secret.fingerprint";
+/** The file of a secret received with an invite ticket, inside the data dir. */
+export const RECEIVED_SECRET_FILE_NAME = "cluster.secret";
 /** Hex digits of a fingerprint shown in messages: enough to tell two secrets apart. */
 const SHOWN_DIGITS = 12;
 /** A fingerprint: 64 lowercase hex digits. */
@@ -56,15 +63,51 @@ export function recordSecretFingerprint(dataDir: string, fingerprint: string | n
       Deno.removeSync(path);
       return;
     }
-    const temporary = `${path}.tmp`;
-    Deno.writeTextFileSync(temporary, `${fingerprint}\n`, { mode: 0o600 });
-    Deno.renameSync(temporary, path);
+    writeOwnerOnly(path, `${fingerprint}\n`);
   } catch (error) {
     if (fingerprint === null && error instanceof Deno.errors.NotFound) return;
     throw new StartupError(`${path} cannot be written (${reasonOf(error)}): check the data dir`, {
       cause: error,
     });
   }
+}
+
+/**
+ * Keeps the secret `bytes` an invite ticket's join received in `dataDir` (mode 0600,
+ * atomically), in the format of `blixard cluster new-secret`.
+ */
+export function storeReceivedSecret(dataDir: string, bytes: Uint8Array): void {
+  const path = `${dataDir}/${RECEIVED_SECRET_FILE_NAME}`;
+  try {
+    writeOwnerOnly(path, secretFileText(bytes));
+  } catch (error) {
+    throw new StartupError(`${path} cannot be written (${reasonOf(error)}): check the data dir`, {
+      cause: error,
+    });
+  }
+}
+
+/** The secret an invite ticket's join left in `dataDir`, as a source to load, or `null`. */
+export function receivedSecretSource(dataDir: string): ClusterSecretSource | null {
+  const path = `${dataDir}/${RECEIVED_SECRET_FILE_NAME}`;
+  try {
+    Deno.statSync(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw new StartupError(`${path} cannot be read (${reasonOf(error)}): check its permissions`, {
+      cause: error,
+    });
+  }
+  return { kind: "file", path, origin: "--data-dir secret" };
+}
+
+/** Writes `text` to `path` through a temporary file and a rename, readable by the owner only. */
+function writeOwnerOnly(path: string, text: string): void {
+  const temporary = `${path}.tmp`;
+  Deno.writeTextFileSync(temporary, text, { mode: 0o600 });
+  // The mode given at creation is masked by the umask; 0600 is what a secret needs.
+  Deno.chmodSync(temporary, 0o600);
+  Deno.renameSync(temporary, path);
 }
 
 /**

@@ -27,6 +27,12 @@ import type { ConfState, MembershipChange, NodeId } from "../../raft/types.ts";
 import { isMember } from "../../raft/membership.ts";
 import { encodeCommand } from "../../state_machine/commands.ts";
 import { encodeMemberInfo, type MemberInfo } from "../../state_machine/member_info.ts";
+import {
+  describeRefusal,
+  encodeInvitedMember,
+  type InviteRefusal,
+  type InviteUse,
+} from "../../state_machine/invites.ts";
 import type { ApplyResult } from "../../state_machine/apply_result.ts";
 import { getLogger } from "../../log/logging.ts";
 import { ClusterError } from "../replication/cluster_error.ts";
@@ -79,6 +85,8 @@ export class MembershipManager {
    */
   readonly #recentRemovals = new Map<NodeId, number>();
 
+  readonly #inviteRefusal: (use: InviteUse) => InviteRefusal | null;
+
   /** `scheduler` is the clock its retries and the autopilot's deadline run on (the system's by default). */
   constructor(
     options: {
@@ -87,6 +95,8 @@ export class MembershipManager {
       directory: MemberDirectory;
       policy: PromotionPolicy;
       scheduler?: Scheduler;
+      /** Why an invite cannot be used now, by the applied state (`KvStateMachine.inviteRefusal`). */
+      inviteRefusal?: (use: InviteUse) => InviteRefusal | null;
     },
   ) {
     this.#nodeId = options.nodeId;
@@ -94,6 +104,7 @@ export class MembershipManager {
     this.#directory = options.directory;
     this.#scheduler = options.scheduler ?? SYSTEM_SCHEDULER;
     this.#policy = options.policy;
+    this.#inviteRefusal = options.inviteRefusal ?? (() => "unknown");
   }
 
   /**
@@ -119,13 +130,30 @@ export class MembershipManager {
     try {
       // Decided when its turn comes, not before: a joiner that asks again while its first
       // request waits in the queue must find itself added, not be refused as a member.
-      return await this.#inTurn(() => this.#join(member, signal));
+      return await this.#inTurn(() => this.#join(member, signal, null));
     } finally {
       this.#joinsQueued--;
     }
   }
 
-  async #join(member: MemberInfo, signal: AbortSignal): Promise<{ index: number }> {
+  /**
+   * Adds `member` as a learner admitted by the invite ticket whose token hashes to
+   * `tokenHash` (leader only), consuming one use of it in the entry that adds the learner.
+   * Refused (`invite_refused`) when the ticket is used, expired, revoked or unknown. A
+   * member that asks again with its own key is answered as by `join`, without a use.
+   */
+  joinByInvite(
+    member: MemberInfo,
+    options: { tokenHash: string; signal: AbortSignal },
+  ): Promise<{ index: number }> {
+    return this.#inTurn(() => this.#join(member, options.signal, options.tokenHash));
+  }
+
+  async #join(
+    member: MemberInfo,
+    signal: AbortSignal,
+    tokenHash: string | null,
+  ): Promise<{ index: number }> {
     if (this.#directory.isRevoked(member.p2pNodeId)) {
       throw new ClusterError(
         "invalid",
@@ -153,6 +181,7 @@ export class MembershipManager {
       // Re-joining with the same id and key: nothing to add; refresh its addresses.
       return await this.announce(member, signal);
     }
+    if (tokenHash !== null) return await this.#addInvitedLearner(member, tokenHash, signal);
     const result = await this.#proposeUntilAccepted({
       type: "addLearner",
       nodeId: member.nodeId,
@@ -160,6 +189,44 @@ export class MembershipManager {
     }, signal);
     log.info("node {nodeId} joined as a learner at index {index}", {
       nodeId: member.nodeId,
+      index: result.index,
+    });
+    return { index: result.index };
+  }
+
+  /**
+   * Checks the invite against the applied state (every earlier change has been applied:
+   * this runs in turn), then proposes the entry that adds the learner and consumes it. A
+   * revocation committed between the check and the entry makes the entry refuse the
+   * invite; the learner it added anyway is removed again before the joiner hears no.
+   */
+  async #addInvitedLearner(
+    member: MemberInfo,
+    tokenHash: string,
+    signal: AbortSignal,
+  ): Promise<{ index: number }> {
+    const use = { tokenHash, nowMs: Date.now() };
+    const refused = this.#inviteRefusal(use);
+    if (refused !== null) throw inviteRefusedError(refused);
+    const result = await this.#proposeUntilAccepted({
+      type: "addLearner",
+      nodeId: member.nodeId,
+      context: encodeInvitedMember(member, use),
+    }, signal);
+    if (result.type === "membership" && result.inviteRefusal !== undefined) {
+      log.warn(
+        "node {nodeId} was added by an invite refused when applied ({refusal}): removing it",
+        {
+          nodeId: member.nodeId,
+          refusal: result.inviteRefusal,
+        },
+      );
+      await this.#proposeUntilAccepted({ type: "removeNode", nodeId: member.nodeId }, signal);
+      throw inviteRefusedError(result.inviteRefusal);
+    }
+    log.info("node {nodeId} joined as a learner by invite {hash} at index {index}", {
+      nodeId: member.nodeId,
+      hash: tokenHash.slice(0, 12),
       index: result.index,
     });
     return { index: result.index };
@@ -309,4 +376,8 @@ export class MembershipManager {
     }
     return null;
   }
+}
+
+function inviteRefusedError(refusal: InviteRefusal): ClusterError {
+  return new ClusterError("invite_refused", `the invite ticket is ${describeRefusal(refusal)}`);
 }

@@ -25,6 +25,8 @@ export type ClusterErrorCode =
   | "busy"
   /** The node is stopping. */
   | "stopping"
+  /** An invite ticket is used, expired, revoked or unknown; the message says which. */
+  | "invite_refused"
   /**
    * This node's disk is full: it refuses writes and reads until space is freed (and then
    * serves again by itself). Another member can serve the request.

@@ -46,6 +46,8 @@ import type { JoinsInFlight } from "../membership/joins_in_flight.ts";
 import type { MemberDirectory } from "../membership/member_directory.ts";
 import type { MembershipManager } from "../membership/membership_manager.ts";
 import type { RaftNode } from "../replication/raft_node.ts";
+import { InviteService } from "./invite_service.ts";
+import type { ClusterSecret } from "../../auth/cluster_secret.ts";
 
 /**
  * Deadline of a forwarded request. It stays below the RPC server's own deadline for the
@@ -67,6 +69,8 @@ export interface ClusterServiceOptions {
   leave: (signal: AbortSignal) => Promise<{ index: number }>;
   /** The joins this node serves as leader, for `/status` `joins` (default: not tracked). */
   joins?: JoinsInFlight;
+  /** The cluster secret, handed to joiners that present an invite ticket; `null`: none. */
+  clusterSecret?: ClusterSecret | null;
 }
 
 /** Registers the cluster and key/value methods on an `RpcServer`. */
@@ -78,9 +82,17 @@ export class ClusterService {
    * session, so a retry is applied once) and reaches the new leader.
    */
   #leaderEpoch = new AbortController();
+  readonly #invites: InviteService;
 
   constructor(options: ClusterServiceOptions) {
     this.#options = options;
+    this.#invites = new InviteService({
+      ...options,
+      clusterSecret: options.clusterSecret ?? null,
+      leaderOnly: (definition, handler, leaderOptions) =>
+        this.#leaderOnly(definition, handler, leaderOptions),
+      guard,
+    });
     options.raft.on({
       softState: () => {
         this.#leaderEpoch.abort(
@@ -141,6 +153,15 @@ export class ClusterService {
     );
     server.register(LEAVE_RPC, guard((_request, context) => this.#options.leave(context.signal)));
     this.#registerKv(server);
+    this.#invites.register(server);
+  }
+
+  /**
+   * Registers the methods open to callers that are neither members nor authenticated:
+   * `cluster.join_by_invite`, whose invite token is the caller's credential.
+   */
+  registerOpen(server: Pick<RpcServer, "register">): void {
+    this.#invites.registerOpen(server);
   }
 
   /**

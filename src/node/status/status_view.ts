@@ -34,6 +34,8 @@ export interface StatusSources {
   join: JoinStatusJson | null;
   /** The joins this node serves as leader (none on other nodes, and by default). */
   joinsInFlight?: JoinInFlightJson[];
+  /** The path to a member and its RTT, when a connection to it is open (`pathTo`). */
+  pathOf?: (nodeId: NodeId) => { path: "direct" | "relay" | "none"; rttMs: number | null } | null;
   stopping: boolean;
   /** The autopilot's policy, which `learner_reason` explains. */
   promotionPolicy: PromotionPolicy;
@@ -54,10 +56,22 @@ export function statusJson(sources: StatusSources): StatusJson {
     members: membersOf(sources),
     join: sources.join === null ? null : { ...sources.join, catch_up: catchUpOf(raft) },
     joins: sources.joinsInFlight ?? [],
+    paths: pathsOf(sources),
     learner_reason: role === "learner" && raft !== null
       ? learnerOwnReason(raft.confState, sources.promotionPolicy)
       : null,
   };
+}
+
+/** The path to each other member this node has a connection to, and its RTT (0.1 ms). */
+function pathsOf(sources: StatusSources): NonNullable<StatusJson["paths"]> {
+  const conf = sources.raft?.confState ?? { voters: [], learners: [] };
+  return [...conf.voters, ...conf.learners].sort((a, b) => a - b).flatMap((nodeId) => {
+    const path = nodeId === sources.nodeId ? null : sources.pathOf?.(nodeId) ?? null;
+    if (path === null) return [];
+    const rttMs = path.rttMs === null ? null : Math.round(path.rttMs * 10) / 10;
+    return [{ node_id: nodeId, path: path.path, rtt_ms: rttMs }];
+  });
 }
 
 /**
@@ -82,6 +96,7 @@ export function startingStatusJson(nodeId: NodeId, join: JoinStatusJson | null):
     members: [],
     join: join === null ? null : { ...join, catch_up: null },
     joins: [],
+    paths: [],
     learner_reason: null,
   };
 }

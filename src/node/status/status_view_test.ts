@@ -102,6 +102,7 @@ Deno.test("statusJson() reports no leader as null and zeros before any Raft stat
     members: [],
     join: null,
     joins: [],
+    paths: [],
     learner_reason: null,
   };
   assert.deepStrictEqual({ ...empty, join: null }, starting);
@@ -201,6 +202,17 @@ Deno.test("publicStatusJson() keeps ids and roles and drops P2P ids, addresses, 
   for (const hidden of [key, "10.0.0.1", "relay.example", "refused"]) {
     assert.ok(!text.includes(hidden), hidden);
   }
+});
+
+Deno.test("statusJson() shows the path and RTT to each member it has a connection to, never to itself", () => {
+  const raft = raftStatus("leader", THREE_VOTERS);
+  const paths = new Map([[2, { path: "direct" as const, rttMs: 0.4321 }], [1, {
+    path: "direct" as const,
+    rttMs: 1,
+  }]]);
+  const status = statusJson(sources(raft, { pathOf: (nodeId) => paths.get(nodeId) ?? null }));
+  assert.deepStrictEqual(status.paths, [{ node_id: 2, path: "direct", rtt_ms: 0.4 }]);
+  assert.deepStrictEqual(statusSchema.parse(status), status);
 });
 
 Deno.test("statusJson() tells a learner why it is one: the voter cap once reached, else catching up", () => {

@@ -263,6 +263,7 @@ export class InProcessCluster {
       nodeId: info.nodeId,
       raft,
       directory,
+      inviteRefusal: (use) => stateMachine.inviteRefusal(use.tokenHash, use.nowMs),
       policy: PROMOTION_POLICY_DEFAULT,
     });
     const member = {

@@ -1,0 +1,132 @@
+/**
+ * Invite tickets end to end (issue 11), on one cluster with a secret, with real child
+ * nodes on loopback: a node joins by `--join TICKET` alone (no --peers, no HTTP, no
+ * secret), receives the secret, and restarts without the ticket as an ordinary member; a
+ * used, an expired and a revoked ticket are each refused with one line naming which; the
+ * CLI prints a ticket and lists the outstanding ones.
+ */
+
+import assert from "node:assert/strict";
+import { BlixardClient } from "../../src/client/client.ts";
+import {
+  decodeInviteTicket,
+  encodeInviteTicket,
+  newToken,
+} from "../../src/bootstrap/invite_ticket.ts";
+import {
+  FINGERPRINT_FILE_NAME,
+  RECEIVED_SECRET_FILE_NAME,
+} from "../../src/node/local_state/secret_fingerprint.ts";
+import { describeRun, runBlixard } from "../helpers/cli.ts";
+import { waitForVoters } from "../helpers/cluster.ts";
+import { NodeGroup, type NodeProcess } from "../helpers/node_process.ts";
+import { SECRET_TEXT, secretOf, writeSecretFile } from "../helpers/secrets.ts";
+
+/** The last line of `node`'s stderr: what the operator reads when a start fails. */
+function lastLine(node: NodeProcess): string {
+  return node.stderr.trimEnd().split("\n").at(-1) ?? "";
+}
+
+Deno.test("invite tickets: a join by ticket alone becomes a member that restarts without it; used, expired and revoked tickets are refused", async () => {
+  const group = new NodeGroup();
+  const secretDir = Deno.makeTempDirSync({ prefix: `blixard-invite-${Deno.pid}-` });
+  let client: BlixardClient | null = null;
+  try {
+    const secretFile = writeSecretFile(secretDir, "secret", SECRET_TEXT);
+    const founder = await group.start({ id: 1, args: ["--cluster-secret-file", secretFile] });
+    await waitForVoters(founder, 1);
+    client = await BlixardClient.connect(founder.address, {
+      clusterSecret: await secretOf(SECRET_TEXT),
+    });
+    const createdBy = "e2e@test";
+    // Made first, so that it has expired by the time it is tried.
+    const expiring = await client.invite({ ttlMs: 1_000, uses: 1, createdBy });
+    const revoked = await client.invite({ ttlMs: 60_000, uses: 1, createdBy });
+    const outstanding = await client.invite({ ttlMs: 60_000, uses: 3, createdBy });
+    await client.revokeInvite(revoked.tokenHash.slice(0, 8));
+
+    const printed = await runBlixard([
+      "cluster",
+      "invite",
+      "--peer",
+      founder.address,
+      "--cluster-secret-file",
+      secretFile,
+      "--ttl",
+      "10m",
+    ]);
+    assert.equal(printed.code, 0, describeRun(printed));
+    const ticket = printed.stdout.trim();
+    assert.match(ticket, /^blx1[A-Za-z0-9_-]+$/);
+    assert.ok(ticket.length < 600, `${ticket.length} characters`);
+    assert.equal(
+      decodeInviteTicket(ticket).members[0]?.p2pNodeId,
+      (await client.status()).members[0]?.p2p_node_id,
+    );
+
+    const joiner = await group.start({ id: 2, args: ["--join", ticket] });
+    await waitForVoters(joiner, 2);
+    const secretPath = `${joiner.dataDir}/${RECEIVED_SECRET_FILE_NAME}`;
+    assert.equal(Deno.statSync(secretPath).mode! & 0o777, 0o600);
+    assert.equal(Deno.readTextFileSync(secretPath).trim(), btoaHex(SECRET_TEXT));
+    assert.ok(Deno.statSync(`${joiner.dataDir}/${FINGERPRINT_FILE_NAME}`).isFile);
+    // The leader shows the path its Raft connection to the new member takes, and its RTT.
+    const seen = (await client.status()).paths?.find((entry) => entry.node_id === 2);
+    assert.equal(seen?.path, "direct", JSON.stringify(seen));
+    assert.equal(typeof seen?.rtt_ms, "number", JSON.stringify(seen));
+
+    // Refused joins, all at once: each exits 1 with one line naming why.
+    const unknown = encodeInviteTicket({ ...decodeInviteTicket(ticket), token: newToken() });
+    const refusals: [number, string, RegExp][] = [
+      [3, ticket, /ticket is used/],
+      [4, expiring.ticket, /ticket is expired/],
+      [5, revoked.ticket, /ticket is revoked/],
+      [6, unknown, /ticket is unknown/],
+    ];
+    const refused = await Promise.all(
+      refusals.map(([id, text]) =>
+        group.start({ id, args: ["--join", text, "--join-timeout", "20s"] })
+      ),
+    );
+    for (const [index, node] of refused.entries()) {
+      const status = await node.waitForExit({ timeoutMs: 30_000 });
+      assert.equal(status.code, 1, node.stderr);
+      assert.match(lastLine(node), refusals[index]![2], node.stderr);
+    }
+
+    const listed = await runBlixard([
+      "cluster",
+      "invites",
+      "--peer",
+      founder.address,
+      "--cluster-secret-file",
+      secretFile,
+    ]);
+    assert.equal(listed.code, 0, describeRun(listed));
+    const rows = listed.stdout.trim().split("\n");
+    assert.equal(rows.length, 2, listed.stdout);
+    assert.match(
+      rows[1]!,
+      new RegExp(`^${outstanding.tokenHash.slice(0, 12)} .* 3 +voter +${createdBy}$`),
+    );
+
+    // An ordinary member now: it restarts from its data dir, with neither ticket nor flag.
+    await joiner.stop();
+    const restarted = await group.start({ id: 2, bindPort: joiner.bindPort });
+    await waitForVoters(restarted, 2);
+    await restarted.waitForLog(/cluster secret from --data-dir secret/);
+  } finally {
+    await client?.close();
+    await group.cleanup();
+    Deno.removeSync(secretDir, { recursive: true });
+  }
+});
+
+/** The base64 a secret file holds for the 64 hex digits `hex`. */
+function btoaHex(hex: string): string {
+  const bytes = Uint8Array.from(
+    { length: hex.length / 2 },
+    (_, i) => parseInt(hex.slice(2 * i, 2 * i + 2), 16),
+  );
+  return btoa(String.fromCharCode(...bytes));
+}
