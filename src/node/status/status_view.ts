@@ -56,10 +56,10 @@ export function statusJson(sources: StatusSources): StatusJson {
     members: membersOf(sources),
     join: sources.join === null ? null : { ...sources.join, catch_up: catchUpOf(raft) },
     joins: sources.joinsInFlight ?? [],
-    paths: pathsOf(sources),
     learner_reason: role === "learner" && raft !== null
       ? learnerOwnReason(raft.confState, sources.promotionPolicy)
       : null,
+    paths: pathsOf(sources),
   };
 }
 
@@ -96,8 +96,8 @@ export function startingStatusJson(nodeId: NodeId, join: JoinStatusJson | null):
     members: [],
     join: join === null ? null : { ...join, catch_up: null },
     joins: [],
-    paths: [],
     learner_reason: null,
+    paths: [],
   };
 }
 

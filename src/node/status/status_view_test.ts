@@ -102,8 +102,8 @@ Deno.test("statusJson() reports no leader as null and zeros before any Raft stat
     members: [],
     join: null,
     joins: [],
-    paths: [],
     learner_reason: null,
+    paths: [],
   };
   assert.deepStrictEqual({ ...empty, join: null }, starting);
   assert.deepStrictEqual(
@@ -226,4 +226,9 @@ Deno.test("statusJson() tells a learner why it is one: the voter cap once reache
   assert.match(roomy.learner_reason!, /^catching up/);
   assert.equal(statusJson(sources(raftStatus("follower", THREE_VOTERS))).learner_reason, null);
   statusSchema.parse(capped);
+});
+
+Deno.test("statusJson() lists its fields in the schema's order, so `cluster status --json` prints what /status served", () => {
+  const status = statusJson(sources(raftStatus("follower", THREE_VOTERS)));
+  assert.deepStrictEqual(Object.keys(statusSchema.parse(status)), Object.keys(status));
 });
