@@ -249,23 +249,24 @@ export class P2pEndpoint {
   static async bind(options: P2pEndpointOptions): Promise<P2pEndpoint> {
     const parsedBind = parseBindAddress(options.bindAddress);
     checkAdvertised(options.advertiseAddresses ?? []);
+    const companion = companionBindAddress(parsedBind);
     let native: IrohEndpoint;
     try {
-      native = await bindNative(options, [parsedBind, companionBindAddress(parsedBind)]);
+      // Without the other family's loopback (IPv6 disabled on lo, say), the pair cannot bind.
+      if (!isLocalHost(companion.host)) throw new Error(`no interface has ${companion.host}`);
+      native = await bindNative(options, [parsedBind, companion]);
     } catch (error) {
       if (error instanceof TransportError) throw error;
-      // Without the other family's loopback (IPv6 disabled on lo, say), Iroh falls back to
-      // its wildcard socket for that family; connections arriving there are still dropped.
-      native = await bindNative(options, [parsedBind]).catch(() => {
-        throw bindError(options.bindAddress, error);
-      });
+      // The companion's port is 0, so only the bind address itself can be taken by another.
+      if (isAddressInUse(error)) throw bindError(options.bindAddress, error);
+      // Iroh then binds the wildcard socket of that family; connections arriving there are
+      // still dropped. A failed pair may hold the bind address for a moment after it fails,
+      // so the bind alone is tried again, briefly, while the address is still in use.
+      native = await bindAloneWhileReleased(options, parsedBind);
       logger.warn(
         "Could not bind {companion} ({cause}): Iroh binds the wildcard address of that IP " +
           "family instead; connections that arrive there outside --bind are dropped",
-        {
-          companion: formatSocketAddress(companionBindAddress(parsedBind)),
-          cause: describeIrohError(error),
-        },
+        { companion: formatSocketAddress(companion), cause: describeIrohError(error) },
       );
     }
     return new P2pEndpoint(native, { ...options, parsedBind });
@@ -596,6 +597,41 @@ export class P2pEndpoint {
 }
 
 /** Binds a native endpoint on `addresses` (at most one per IP family). */
+/** Whether `host` is an address of one of this machine's interfaces (or a wildcard). */
+function isLocalHost(host: string): boolean {
+  if (host === "0.0.0.0" || host === "::") return true;
+  return Deno.networkInterfaces().some((iface) => iface.address === host);
+}
+
+function isAddressInUse(error: unknown): boolean {
+  return /address already in use/i.test(describeIrohError(error));
+}
+
+/** Tries of {@linkcode bindAloneWhileReleased}, `BIND_RETRY_PAUSE_MS` apart: 2 s in all. */
+const BIND_RETRIES_MAX = 20;
+const BIND_RETRY_PAUSE_MS = 100;
+
+/**
+ * Binds `bind` alone, trying again while it is "already in use": a bind of a pair that
+ * failed on its other socket may release this one only after a moment. Any other failure,
+ * or one that lasts, is the user's: a `TransportError` naming the address and what to do.
+ */
+async function bindAloneWhileReleased(
+  options: P2pEndpointOptions,
+  bind: SocketAddress,
+): Promise<IrohEndpoint> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await bindNative(options, [bind]);
+    } catch (error) {
+      if (!isAddressInUse(error) || attempt >= BIND_RETRIES_MAX) {
+        throw bindError(options.bindAddress, error);
+      }
+      await new Promise((resolve) => setTimeout(resolve, BIND_RETRY_PAUSE_MS));
+    }
+  }
+}
+
 async function bindNative(
   options: P2pEndpointOptions,
   addresses: readonly SocketAddress[],
