@@ -5,7 +5,12 @@
  */
 
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
-import { acknowledge, bootstrappedStorage, testCore } from "../../tests/raft/network.ts";
+import {
+  acknowledge,
+  bootstrappedStorage,
+  testCore,
+  voteRequest,
+} from "../../tests/raft/network.ts";
 import type { MemoryStorage } from "../storage/memory_storage.ts";
 import type { RaftCore } from "./raft_core.ts";
 import type { Message, NodeId, Ready } from "./types.ts";
@@ -115,16 +120,7 @@ Deno.test("Ready: a leader's AppendEntries wait when the same Ready persists its
 
 Deno.test("Ready: a vote waits for the term and vote to be durable", () => {
   const { core, storage } = follower();
-  core.step({
-    type: "RequestVote",
-    term: 2,
-    from: 3,
-    to: 2,
-    lastLogIndex: 6,
-    lastLogTerm: 1,
-    preVote: false,
-    leadershipTransfer: false,
-  });
+  core.step(voteRequest(3, 2, 2));
   const ready = handle(core, storage);
   deepStrictEqual(ready.hardState, { term: 2, vote: 3, commit: 6 });
   strictEqual(ready.mustSync, true);

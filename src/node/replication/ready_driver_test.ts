@@ -1,5 +1,10 @@
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
-import { acknowledge, bootstrappedStorage, testCore } from "../../../tests/raft/network.ts";
+import {
+  acknowledge,
+  bootstrappedStorage,
+  testCore,
+  voteRequest,
+} from "../../../tests/raft/network.ts";
 import type { RaftCore } from "../../raft/raft_core.ts";
 import type { Entry, Message, NodeId } from "../../raft/types.ts";
 import type { MemoryStorage } from "../../storage/memory_storage.ts";
@@ -110,16 +115,7 @@ Deno.test("ReadyDriver sends a vote only after the transaction that makes it dur
   const node = recorded(2);
   node.driver.run();
   node.log.length = 0;
-  node.core.step({
-    type: "RequestVote",
-    term: 2,
-    from: 3,
-    to: 2,
-    lastLogIndex: 6,
-    lastLogTerm: 1,
-    preVote: false,
-    leadershipTransfer: false,
-  });
+  node.core.step(voteRequest(3, 2, 2));
   node.driver.run();
   deepStrictEqual(node.log, [
     "persist 0 entries",
