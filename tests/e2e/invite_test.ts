@@ -27,6 +27,9 @@ function lastLine(node: NodeProcess): string {
   return node.stderr.trimEnd().split("\n").at(-1) ?? "";
 }
 
+/** Polls of `/status`, 100 ms apart, until the leader names its path to the new member. */
+const PATH_POLLS_MAX = 300;
+
 Deno.test("invite tickets: a join by ticket alone becomes a member that restarts without it; used, expired and revoked tickets are refused", async () => {
   const group = new NodeGroup();
   const secretDir = Deno.makeTempDirSync({ prefix: `blixard-invite-${Deno.pid}-` });
@@ -71,7 +74,12 @@ Deno.test("invite tickets: a join by ticket alone becomes a member that restarts
     assert.equal(Deno.readTextFileSync(secretPath).trim(), btoaHex(SECRET_TEXT));
     assert.ok(Deno.statSync(`${joiner.dataDir}/${FINGERPRINT_FILE_NAME}`).isFile);
     // The leader shows the path its Raft connection to the new member takes, and its RTT.
-    const seen = (await client.status()).paths?.find((entry) => entry.node_id === 2);
+    // Iroh picks the path a moment after the connection opens ("none" until then).
+    let seen = (await client.status()).paths?.find((entry) => entry.node_id === 2);
+    for (let poll = 0; poll < PATH_POLLS_MAX && seen?.path !== "direct"; poll++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      seen = (await client.status()).paths?.find((entry) => entry.node_id === 2);
+    }
     assert.equal(seen?.path, "direct", JSON.stringify(seen));
     assert.equal(typeof seen?.rtt_ms, "number", JSON.stringify(seen));
 
