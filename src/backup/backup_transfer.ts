@@ -68,15 +68,17 @@ export class TransferError extends Error {
 
 /**
  * The chunks sealed in `body`, opened and in order; ends after the sealed end marker, and
- * throws `TransferError` when the stream ends before it or anything fails to open.
+ * throws `TransferError` when the stream ends before it or anything fails to open. A
+ * stream resumed at chunk `first` (`GET /backup?…&from=N`) starts at that sequence number.
  */
 export async function* openFrames(
   body: ReadableStream<Uint8Array>,
   key: CryptoKey,
+  first = 1,
 ): AsyncGenerator<Uint8Array> {
   const input = new StreamInput(body);
   try {
-    for (let sequence = 1;; sequence += 1) {
+    for (let sequence = first;; sequence += 1) {
       const header = await input.read(4);
       const length = header === null ? -1 : new DataView(header.buffer).getUint32(0);
       if (length < TAG_BYTES || length > SEALED_FRAME_BYTES_MAX) {
@@ -114,7 +116,8 @@ export async function* openFrames(
 }
 
 /**
- * GETs `url` (a member's `/backup?id=…`) and opens its sealed chunks with `key`. Aborted
+ * GETs `url` (a member's `/backup?id=…`, with `from=first` to resume) and opens its sealed
+ * chunks with `key`, numbered from `first` (default 1). Aborted
  * when the member sends nothing for `idleMs`, not after a fixed total: a large state takes
  * as long as it takes. Throws `TransferError` when the member cannot be reached or does
  * not answer 200 (the message names the URL's origin); errors while reading come from
@@ -123,7 +126,7 @@ export async function* openFrames(
 export async function fetchSealedChunks(
   url: URL,
   key: Uint8Array,
-  options: { idleMs: number; signal?: AbortSignal },
+  options: { idleMs: number; signal?: AbortSignal; first?: number },
 ): Promise<AsyncGenerator<Uint8Array>> {
   const idle = new AbortController();
   const signal = options.signal === undefined
@@ -142,7 +145,7 @@ export async function fetchSealedChunks(
       `GET ${url.origin}${url.pathname} answered ${response.status}: start the transfer again`,
     );
   }
-  const frames = openFrames(response.body, await importTransferKey(key));
+  const frames = openFrames(response.body, await importTransferKey(key), options.first);
   async function* chunks(): AsyncGenerator<Uint8Array> {
     try {
       for await (const chunk of frames) {
