@@ -65,6 +65,8 @@ export interface JoinDataRun {
   joinMs: number;
   /** Spawn → the end of each phase, from the joiner's own log lines. */
   phasesMs: Record<string, number>;
+  /** The joiner's CPU seconds at the end of each phase (from 50 ms samples). */
+  joinerCpuAt: Record<string, number>;
   /** CPU seconds used during the join (spawn → voter). */
   cpuSeconds: { leader: number; joiner: number };
   leader: MemoryFigures;
@@ -94,13 +96,18 @@ function memoryMiB(pid: number, field: "VmRSS" | "RssAnon"): number {
   return Math.round(residentMiB(pid, field) * 10) / 10;
 }
 
-/** Samples the peak VmRSS and RssAnon of `pid` until `stop()`. */
+/**
+ * Samples the peak VmRSS and RssAnon of `pid` until `stop()`, and its CPU seconds over
+ * time (`cpuAt`: the CPU time it had used at a wall-clock time, from the samples).
+ */
 function samplePeaks(pid: number) {
   const peak = { rss: 0, anon: 0 };
+  const cpu: [number, number][] = [];
   const sample = () => {
     try {
       peak.rss = Math.max(peak.rss, memoryMiB(pid, "VmRSS"));
       peak.anon = Math.max(peak.anon, memoryMiB(pid, "RssAnon"));
+      cpu.push([Date.now(), cpuSeconds(pid)]);
     } catch {
       // The process is gone; its last samples stand.
     }
@@ -113,6 +120,7 @@ function samplePeaks(pid: number) {
       sample();
       return peak;
     },
+    cpuAt: (atMs: number) => (cpu.findLast(([ms]) => ms <= atMs) ?? cpu[0]!)[1],
   };
 }
 
@@ -200,9 +208,16 @@ export async function benchJoinData(options: JoinDataOptions): Promise<JoinDataR
           peakRss: peak.rss,
           peakAnon: peak.anon,
         });
+        const phasesMs = phaseTimes(joiner, spawnedAtMs);
+        const joinerCpuAt = Object.fromEntries(
+          Object.entries(phasesMs).map((
+            [name, ms],
+          ) => [name, joinerPeaks.cpuAt(spawnedAtMs + ms)]),
+        );
         const result: JoinDataRun = {
           joinMs,
-          phasesMs: phaseTimes(joiner, spawnedAtMs),
+          phasesMs,
+          joinerCpuAt,
           cpuSeconds: cpu,
           leader: figures(seedIdle, leaderPeak),
           joiner: figures(joinerIdle, joinerPeak),
@@ -214,7 +229,9 @@ export async function benchJoinData(options: JoinDataOptions): Promise<JoinDataR
         log(
           `run ${run}: join ${joinMs} ms (${
             Object.entries(result.phasesMs).map(([name, ms]) => `${name} ${ms}`).join(", ")
-          }); CPU s leader ${cpu.leader}, joiner ${cpu.joiner}; leader MiB ` +
+          }); CPU s leader ${cpu.leader}, joiner ${cpu.joiner} (${
+            Object.entries(joinerCpuAt).map(([name, seconds]) => `${name} ${seconds}`).join(", ")
+          }); leader MiB ` +
             `rss ${seedIdle.rss} → peak ${leaderPeak.rss}, anon ${seedIdle.anon} → ${leaderPeak.anon}; ` +
             `joiner MiB peak rss ${joinerPeak.rss} (idle after ${joinerIdle.rss}), anon ` +
             `${joinerPeak.anon} (${joinerIdle.anon}); load ${result.loadAverage[0]!.toFixed(1)}`,

@@ -160,21 +160,53 @@ export async function fetchSealedChunks(
   return chunks();
 }
 
-/** Exact reads from a byte stream. */
+/**
+ * Exact reads from a byte stream. A byte stream (an HTTP body) is read with a BYOB reader
+ * straight into the buffer of the read, where a default reader hands out a new piece of
+ * about 64 KiB each time that then had to be copied: a third of the receiver's CPU time in
+ * a 45 MB snapshot. Other streams (tests') are read piece by piece.
+ */
 class StreamInput {
-  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
+  readonly #byob: ReadableStreamBYOBReader | null;
+  readonly #reader: ReadableStreamDefaultReader<Uint8Array> | null;
   #pending: Uint8Array[] = [];
   #pendingBytes = 0;
   #done = false;
 
   constructor(body: ReadableStream<Uint8Array>) {
-    this.#reader = body.getReader();
+    let byob: ReadableStreamBYOBReader | null = null;
+    try {
+      byob = body.getReader({ mode: "byob" });
+    } catch {
+      // Not a byte stream.
+    }
+    this.#byob = byob;
+    this.#reader = byob === null ? body.getReader() : null;
   }
 
   /** Exactly `length` bytes, or `null` when the stream ends first. */
   async read(length: number): Promise<Uint8Array | null> {
+    return this.#byob === null ? await this.#readPieces(length) : await this.#readInto(length);
+  }
+
+  async #readInto(length: number): Promise<Uint8Array | null> {
+    let buffer = new Uint8Array(length);
+    let filled = 0;
+    while (filled < length && !this.#done) {
+      const { value, done } = await this.#byob!.read(buffer.subarray(filled));
+      if (value !== undefined) {
+        // The read took the buffer over and hands it back in `value`.
+        buffer = new Uint8Array(value.buffer, 0, length);
+        filled += value.byteLength;
+      }
+      if (done) this.#done = true;
+    }
+    return filled < length ? null : buffer;
+  }
+
+  async #readPieces(length: number): Promise<Uint8Array | null> {
     while (this.#pendingBytes < length && !this.#done) {
-      const { value, done } = await this.#reader.read();
+      const { value, done } = await this.#reader!.read();
       if (done) this.#done = true;
       else if (value.length > 0) {
         this.#pending.push(value);
@@ -197,6 +229,6 @@ class StreamInput {
   }
 
   async cancel(): Promise<void> {
-    await this.#reader.cancel().catch(() => {});
+    await (this.#byob ?? this.#reader)!.cancel().catch(() => {});
   }
 }
