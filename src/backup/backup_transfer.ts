@@ -9,8 +9,10 @@
  * Sealing keeps what the P2P path gives: nobody on the network reads the state, and a
  * changed, dropped, reordered or cut chunk fails to open. Each chunk's nonce is its number
  * (from 1), and the stream ends with a sealed empty chunk, so a cut stream is told apart
- * from a finished one. The backup id in the URL is a one-time capability: the first GET
- * takes the stream; someone who only sees the URL can at worst make that backup fail.
+ * from a finished one. The backup id in the URL is a capability: a GET takes the stream
+ * (a snapshot image's may be taken again after a break, `from=N` resuming at chunk N, under
+ * the same key and the same nonces for the same chunks); someone who only sees the URL can
+ * at worst make that transfer fail.
  *
  * Frame on the wire: sealed length (u32, big-endian) | sealed bytes.
  *
