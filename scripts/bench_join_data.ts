@@ -34,17 +34,15 @@ import { writeSyntheticBackup } from "./synthetic_backup.ts";
 // A cycle (bench.ts runs this file's benchmark): only functions are taken, used after load.
 import { cpuSeconds, residentMiB } from "./bench.ts";
 
-const WAIT_MS = 900_000;
-const SAMPLE_MS = 50;
-/** Bytes of state one pair stands for: its value, key and row overhead (80,000 ≈ 45 MB). */
-const ROW_OVERHEAD_BYTES = 50;
-
 /** What to measure. */
 export interface JoinDataOptions {
+  /** Pairs in the state, of `valueBytes` each. */
   keys: number;
   valueBytes: number;
   runs: number;
+  /** Seconds of writes at 64 in flight after each join (0: none). */
   writeSeconds: number;
+  /** Entries between compactions during those writes. */
   compactionEntries: number;
   /** Another tree's `main.ts`. */
   mainPath?: string;
@@ -88,7 +86,9 @@ const PHASES: [string, RegExp][] = [
 
 /** Keys for about `mb` MB of state of `valueBytes` values. */
 export function keysForMegabytes(mb: number, valueBytes: number): number {
-  return Math.round(mb * 1e6 / (valueBytes + ROW_OVERHEAD_BYTES));
+  // Bytes of state one pair stands for: its value, key and row overhead (80,000 ≈ 45 MB).
+  const rowOverheadBytes = 50;
+  return Math.round(mb * 1e6 / (valueBytes + rowOverheadBytes));
 }
 
 /** A field of /proc/PID/status in MiB, to a tenth. */
@@ -113,7 +113,8 @@ function samplePeaks(pid: number) {
     }
   };
   sample();
-  const timer = setInterval(sample, SAMPLE_MS);
+  // Often enough to catch a peak that lasts a chunk or two.
+  const timer = setInterval(sample, 50);
   return {
     stop: () => {
       clearInterval(timer);
@@ -153,6 +154,9 @@ function phaseTimes(joiner: NodeProcess, spawnedAtMs: number): Record<string, nu
   }
   return phases;
 }
+
+/** A restore or a join of a large state takes minutes on a loaded machine. */
+const WAIT_MS = 900_000;
 
 /** Runs the join-with-data benchmark `options.runs` times. */
 export async function benchJoinData(options: JoinDataOptions): Promise<JoinDataRun[]> {
