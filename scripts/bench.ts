@@ -17,6 +17,10 @@
  *   (user + system, from `/proc/<pid>/stat`) per 1,000 writes: the figure that a loaded
  *   machine moves least, so the one to judge a change by;
  * - idle: leader changes in a 3-node cluster left idle (`--idle-seconds`, default 20);
+ * - joindata: a join into a cluster holding `--mb` MB of state (default 45: 80,000 × 512 B),
+ *   joiner start → voter, with the CPU time and peak memory of both sides, and the largest
+ *   gap between acknowledgements at 64 in flight across compactions
+ *   (`scripts/bench_join_data.ts`, which also runs alone);
  * - cache: `blixard kv get` as a child process with a warm peer cache (no `/bootstrap`
  *   fetch) and with `--no-cache`, process start to exit; and `BlixardClient.connect` + `get`
  *   in this process, with and without the cache, which leaves out Deno's start-up.
@@ -26,7 +30,7 @@
  * Usage: deno task bench [--runs 7] [--formation-runs 20] [--only startup,formation,...]
  *                        [--nodes 3,5,7] [--idle-seconds 20] [--write-seconds 3] [--json PATH]
  *                        [--levels 1,16,64,256] [--deno-flags="--v8-flags=…"]
- *                        [--cpu-prof DIR] [--main PATH]
+ *                        [--cpu-prof DIR] [--main PATH] [--mb 45]
  *
  * `--deno-flags` passes flags to Deno in every node; `--cpu-prof DIR` writes a V8 CPU
  * profile of each node of the throughput cluster into DIR (the nodes are stopped with
@@ -48,6 +52,7 @@ import {
   type NodeProcessOptions,
 } from "../tests/helpers/node_process.ts";
 import { freeBindPort } from "../tests/helpers/ports.ts";
+import { benchJoinData, keysForMegabytes } from "./bench_join_data.ts";
 
 const SECTIONS = [
   "startup",
@@ -58,6 +63,7 @@ const SECTIONS = [
   "idle",
   "cache",
   "storm",
+  "joindata",
 ] as const;
 type Section = typeof SECTIONS[number];
 const CONCURRENCY_LEVELS = [1, 16, 64, 256];
@@ -127,7 +133,7 @@ function uptimeSeconds(): number {
  * `RssAnon`, the process's own memory without the pages of files it maps (mostly the Deno
  * executable's code, which every node on a machine shares).
  */
-function residentMiB(pid: number, field: "VmRSS" | "RssAnon" = "VmRSS"): number {
+export function residentMiB(pid: number, field: "VmRSS" | "RssAnon" = "VmRSS"): number {
   const status = Deno.readTextFileSync(`/proc/${pid}/status`);
   const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status);
   if (match === null) throw new Error(`no ${field} for pid ${pid}`);
@@ -570,6 +576,7 @@ if (import.meta.main) {
       "deno-flags": { type: "string" },
       "cpu-prof": { type: "string" },
       main: { type: "string" },
+      mb: { type: "string", default: "45" },
     },
   });
   const denoFlags = values["deno-flags"]?.split(" ").filter((flag) => flag !== "") ?? [];
@@ -660,6 +667,49 @@ if (import.meta.main) {
     lines.push(row("join storm, 10 into 3 → all admitted", storm.admittedMs, "ms", "< 5000 ms"));
     lines.push(row("  of which spawn → ready, slowest joiner", storm.startupMs, "ms"));
     lines.push(row("  CPU time of the 10 joiners until admitted", storm.cpuMs, "ms"));
+  }
+  if (selected.has("joindata")) {
+    const mb = Number(values.mb);
+    if (!(mb > 0)) throw new RangeError(`--mb ${values.mb}: give a size in MB, e.g. --mb 45`);
+    console.error(`join into ${mb} MB of state…`);
+    const joins = await benchJoinData({
+      keys: keysForMegabytes(mb, 512),
+      valueBytes: 512,
+      runs: Math.max(1, Math.min(runs, 3)),
+      writeSeconds: 6,
+      compactionEntries: 3000,
+      ...(values.main === undefined ? {} : { mainPath: values.main }),
+    });
+    results.joindata = joins;
+    const figure = (pick: (run: typeof joins[number]) => number) => summarize(joins.map(pick));
+    lines.push(
+      row(
+        `join into ${mb} MB of state, start → voter`,
+        figure((run) => run.joinMs),
+        "ms",
+        "< 5000 ms",
+      ),
+      row("  CPU time of the leader during the join", figure((run) => run.cpuSeconds.leader), "s"),
+      row("  CPU time of the joiner until voter", figure((run) => run.cpuSeconds.joiner), "s"),
+      row(
+        "  leader peak RssAnon / idle",
+        figure((run) => run.leader.peakAnon / run.leader.idleAnon),
+        "×",
+        "< 2×",
+      ),
+      row(
+        "  joiner peak RssAnon / idle",
+        figure((run) => run.joiner.peakAnon / run.joiner.idleAnon),
+        "×",
+        "< 2×",
+      ),
+      row(
+        "largest ack gap, 64 in flight, compactions",
+        figure((run) => run.ackGapMs ?? 0),
+        "ms",
+        "< 200 ms",
+      ),
+    );
   }
   if (selected.has("throughput")) {
     console.error("throughput…");

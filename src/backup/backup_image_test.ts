@@ -6,7 +6,9 @@ import {
   BackupImageError,
   clearStateTables,
   decodeImageChunk,
+  IMAGE_START,
   imageChunks,
+  imageChunksFrom,
   importImageChunk,
   stateTables,
 } from "./backup_image.ts";
@@ -94,4 +96,51 @@ Deno.test("decodeImageChunk() refuses what is not [table, columns, rows] of sm_ 
     });
   }
   assert.throws(() => decodeImageChunk(new Uint8Array([0x92, 0xa1])), /not MessagePack/);
+});
+
+Deno.test("imageChunksFrom() cuts the same chunks again from any chunk's start cursor, in tables keyed by a primary key, a compound key and a rowid", () => {
+  withStorage((storage, store) => {
+    storage.transaction(() => {
+      for (let i = 0; i < 150; i++) {
+        store.put(encoder.encode(`key-${i}`), new Uint8Array(40 + (i % 7) * 30).fill(i % 256));
+      }
+      storage.database.exec(
+        "CREATE TABLE sm_pair (a TEXT NOT NULL, b INTEGER NOT NULL, v BLOB, PRIMARY KEY (a, b)) WITHOUT ROWID",
+      );
+      storage.database.exec("CREATE TABLE sm_plain (note TEXT)");
+      for (let i = 0; i < 60; i++) {
+        storage.database.prepare("INSERT INTO sm_pair VALUES (?, ?, ?)").run(
+          `a-${i % 5}`,
+          i,
+          new Uint8Array(50),
+        );
+        storage.database.prepare("INSERT INTO sm_plain VALUES (?)").run(`note ${i}`.repeat(5));
+      }
+    });
+    const reader = storage.openSnapshotReader();
+    try {
+      const all = [...imageChunksFrom(reader, { chunkBytes: 700, from: IMAGE_START })];
+      assert.ok(all.length > 20, `${all.length} chunks`);
+      assert.deepEqual(
+        [...new Set(all.map(({ chunk }) => decodeImageChunk(chunk).table))],
+        ["sm_kv", "sm_pair", "sm_plain", "sm_state"],
+      );
+      const rows = all.reduce((sum, { chunk }) => sum + decodeImageChunk(chunk).rows.length, 0);
+      assert.equal(rows, 150 + 60 + 60 + 1, "every row once");
+      for (let n = 1; n < all.length; n++) {
+        const again = [...imageChunksFrom(reader, { chunkBytes: 700, from: all[n - 1]!.next })];
+        assert.deepEqual(
+          again.map(({ chunk }) => chunk),
+          all.slice(n).map(({ chunk }) => chunk),
+          `from chunk ${n + 1}`,
+        );
+      }
+      assert.deepEqual(
+        [...imageChunksFrom(reader, { chunkBytes: 700, from: all.at(-1)!.next })],
+        [],
+      );
+    } finally {
+      reader.close();
+    }
+  });
 });

@@ -14,14 +14,15 @@
  * `BACKUP_IDLE_MS` is dropped: an open snapshot keeps the WAL from being checkpointed.
  *
  * The same sessions carry Raft snapshots to followers (`openImage`, used by
- * `src/snapshot/`): the image, then a sealed SHA-256 of every chunk (`ImageDigest`), on
- * the same route; they count against `IMAGE_SENDS_MAX` instead.
+ * `src/snapshot/`): the image, then a sealed digest of every chunk (`encodeImageDigest`),
+ * on the same route; they count against `IMAGE_SENDS_MAX` instead. An image outlives a
+ * broken stream until it is idle for its `idleMs`: a new GET with `from=N` resumes it at
+ * chunk N, cut again from the same read, so the follower keeps what it verified.
  *
  * @module
  */
 
 import type { DatabaseSync } from "node:sqlite";
-import { createHash, type Hash } from "node:crypto";
 import { encodeMessagePack } from "../state_machine/msgpack_codec.ts";
 import { getLogger } from "../log/logging.ts";
 import type { RaftNode } from "../node/replication/raft_node.ts";
@@ -30,7 +31,17 @@ import type { KvStateMachine } from "../state_machine/kv_state_machine.ts";
 import { STATE_SCHEMA_VERSION } from "../state_machine/sqlite_state_store.ts";
 import type { SqliteStorage } from "../storage/sqlite_storage.ts";
 import { RpcError, type RpcResponseOf, type RpcServer } from "../transport/rpc.ts";
-import { imageChunks, type ImagePosition, imagePosition } from "./backup_image.ts";
+import {
+  chunkDigestOf,
+  type CursorChunk,
+  IMAGE_START,
+  imageChunksFrom,
+  type ImageCursor,
+  imageDigestOf,
+  type ImagePosition,
+  imagePosition,
+} from "./backup_image.ts";
+import { assert } from "../util/assert.ts";
 import { BACKUP_BEGIN_RPC } from "./backup_rpcs.ts";
 import { importTransferKey, newTransferKey, sealFrame } from "./backup_transfer.ts";
 
@@ -55,31 +66,50 @@ export interface OpenImageOptions {
   chunkBytes: number;
   /** Dropped when not read from for this long. */
   idleMs: number;
-  /** Called once: `true` after the last chunk left, `false` when dropped before. */
+  /**
+   * Called when a stream of it ends: `true` after the last chunk left, `false` when it
+   * broke (the image may still be resumed) or was dropped.
+   */
   onEnd(ok: boolean): void;
 }
 
+/** Whether an image is being read (`streaming`), awaits a GET (`waiting`), or is gone. */
+export type ImageState = "streaming" | "waiting" | null;
+
 /**
- * The chunk after the last image chunk of an `openImage` stream: the SHA-256 of every image
- * chunk in order, a MessagePack map (image chunks are arrays).
+ * The chunk after the last image chunk of an `openImage` stream: the SHA-256 of the
+ * SHA-256s of every image chunk in order (`imageDigestOf`), a MessagePack map (image chunks
+ * are arrays). A digest of digests, so that a receiver that resumes needs only the digests
+ * of the chunks it kept, not their bytes.
  */
 export function encodeImageDigest(sha256: Uint8Array): Uint8Array {
   return encodeMessagePack({ sha256 });
 }
 
+/** An image's chunks as they were first cut, so that a resumed stream cuts them again. */
+interface ImageRecord {
+  /** Where chunk `n` (from 1) starts: `starts[n - 1]`. */
+  starts: ImageCursor[];
+  /** The SHA-256 of chunk `n`: `digests[n - 1]`. */
+  digests: Uint8Array[];
+  idleMs: number;
+  onEnd(ok: boolean): void;
+}
+
 interface Session {
   reader: DatabaseSync;
-  chunks: Generator<Uint8Array>;
+  chunks: Generator<CursorChunk>;
+  chunkBytes: number;
   key: CryptoKey;
-  /** Whether its stream was handed out: a backup id is good for one GET. */
+  /** Whether its stream is handed out: a backup id is good for one GET at a time. */
   streaming: boolean;
   idleTimer: ReturnType<typeof setTimeout>;
   index: number;
   startedAtMs: number;
   chunkCount: number;
   bytes: number;
-  /** Set for `openImage` sessions: the running digest, the idle bound, the outcome. */
-  image: { digest: Hash; idleMs: number; onEnd(ok: boolean): void } | null;
+  /** Set for `openImage` sessions. */
+  image: ImageRecord | null;
 }
 
 /** What the service needs from the node. */
@@ -168,9 +198,26 @@ export class BackupService {
     }
     const reader = this.#options.storage.openSnapshotReader();
     const position = imagePosition(reader);
-    const image = { digest: createHash("sha256"), idleMs: options.idleMs, onEnd: options.onEnd };
+    const image: ImageRecord = {
+      starts: [IMAGE_START],
+      digests: [],
+      idleMs: options.idleMs,
+      onEnd: options.onEnd,
+    };
     const { id, key } = await this.#open(reader, options.chunkBytes, image);
     return { id, key, position };
+  }
+
+  /** Where image `id` stands (`openImage`). */
+  imageState(id: string): ImageState {
+    const session = this.#sessions.get(id);
+    if (session?.image == null) return null;
+    return session.streaming ? "streaming" : "waiting";
+  }
+
+  /** Drops image `id` now, if it is still open; its `onEnd(false)` is called. */
+  dropImage(id: string): void {
+    if (this.#sessions.get(id)?.image != null) this.#drop(id);
   }
 
   async #open(
@@ -189,7 +236,8 @@ export class BackupService {
     }
     this.#sessions.set(id, {
       reader,
-      chunks: imageChunks(reader, { chunkBytes }),
+      chunks: imageChunksFrom(reader, { chunkBytes, from: IMAGE_START }),
+      chunkBytes,
       key: cryptoKey,
       streaming: false,
       idleTimer: this.#idleTimer(id, image?.idleMs ?? BACKUP_IDLE_MS),
@@ -203,16 +251,38 @@ export class BackupService {
   }
 
   /**
-   * The sealed chunks of backup `backupId` as an HTTP body, read as it is pulled; `null`
-   * when there is no such backup or its stream was already taken.
+   * The sealed chunks of backup `backupId` from chunk `from` (1 is the first) as an HTTP
+   * body, read as it is pulled; `null` when there is no such backup, its stream is taken,
+   * or it cannot start at `from` (a backup only from 1; an image from any chunk up to the
+   * one after the last it has cut, once its previous stream broke).
    */
-  stream(backupId: string): ReadableStream<Uint8Array> | null {
+  stream(backupId: string, from = 1): ReadableStream<Uint8Array> | null {
     const session = this.#sessions.get(backupId);
     if (session === undefined || session.streaming) return null;
+    const image = session.image;
+    if (!Number.isSafeInteger(from) || from < 1) return null;
+    if (image === null ? from !== 1 : from > image.starts.length) return null;
+    if (image !== null) {
+      // Cut from where chunk `from` starts, in the same read (a resumed stream cuts again).
+      session.chunks.return(undefined);
+      session.chunks = imageChunksFrom(session.reader, {
+        chunkBytes: session.chunkBytes,
+        from: image.starts[from - 1]!,
+      });
+    }
     session.streaming = true;
-    const idleMs = session.image?.idleMs ?? BACKUP_IDLE_MS;
-    let sequence = 1;
+    const idleMs = image?.idleMs ?? BACKUP_IDLE_MS;
+    let sequence = from;
     let digestSent = false;
+    // Set when the reader goes away: a pull still sealing then leaves the image as it is.
+    let cancelled = false;
+    // The chunk cut while the one before it is sealed (which runs off the main thread).
+    let ahead: IteratorResult<CursorChunk> | null = null;
+    const cut = (chunkSequence: number): IteratorResult<CursorChunk> => {
+      const next = session.chunks.next();
+      if (!next.done && image !== null) this.#record(image, chunkSequence, next.value);
+      return next;
+    };
     return new ReadableStream<Uint8Array>({
       pull: async (controller) => {
         clearTimeout(session.idleTimer);
@@ -221,20 +291,27 @@ export class BackupService {
           return;
         }
         try {
-          const next = session.chunks.next();
-          if (next.done && session.image !== null && !digestSent) {
+          const next = ahead ?? cut(sequence);
+          ahead = null;
+          if (next.done && image !== null && !digestSent) {
             // The image's own checksum, sealed like its chunks, before the end marker.
             digestSent = true;
-            const digest = encodeImageDigest(new Uint8Array(session.image.digest.digest()));
-            controller.enqueue(await sealFrame(session.key, sequence++, digest));
+            const digest = encodeImageDigest(imageDigestOf(image.digests));
+            const sealed = await sealFrame(session.key, sequence++, digest);
+            if (cancelled) return;
+            controller.enqueue(sealed);
             session.idleTimer = this.#idleTimer(backupId, idleMs);
             return;
           }
-          const chunk = next.done ? new Uint8Array(0) : next.value;
-          controller.enqueue(await sealFrame(session.key, sequence++, chunk));
+          const chunk = next.done ? new Uint8Array(0) : next.value.chunk;
+          const sealing = sealFrame(session.key, sequence, chunk);
+          if (!next.done) ahead = cut(sequence + 1);
+          const sealed = await sealing;
+          if (cancelled) return;
+          controller.enqueue(sealed);
+          sequence += 1;
           session.idleTimer = this.#idleTimer(backupId, idleMs);
           if (!next.done) {
-            session.image?.digest.update(chunk);
             session.chunkCount += 1;
             session.bytes += chunk.length;
             return;
@@ -242,12 +319,50 @@ export class BackupService {
           this.#finished(backupId, session);
           controller.close();
         } catch (error) {
+          if (cancelled) return;
           this.#drop(backupId);
           controller.error(error);
         }
       },
-      cancel: () => this.#drop(backupId),
+      cancel: () => {
+        cancelled = true;
+        this.#broken(backupId, session);
+      },
     }, { highWaterMark: 2 });
+  }
+
+  /**
+   * Notes chunk `sequence` of `image` as cut: its digest and where the next starts, the
+   * first time; a chunk cut again (a resumed stream) must be the same bytes, since its
+   * nonce is its sequence number and AES-GCM must never seal two texts under one nonce.
+   */
+  #record(image: ImageRecord, sequence: number, { chunk, next }: CursorChunk): void {
+    const digest = chunkDigestOf(chunk);
+    const known = image.digests[sequence - 1];
+    if (known !== undefined) {
+      if (!known.every((byte, i) => byte === digest[i])) {
+        throw new Error(`chunk ${sequence} of the image came out different when cut again`);
+      }
+      return;
+    }
+    assert(sequence === image.digests.length + 1, "an image's chunks are cut in order");
+    image.digests.push(digest);
+    image.starts.push(next);
+  }
+
+  /**
+   * A stream ended before its end: a backup is dropped; an image waits for a GET that
+   * resumes it, until it is idle for its `idleMs`.
+   */
+  #broken(backupId: string, session: Session): void {
+    if (session.image === null || !this.#sessions.has(backupId)) {
+      this.#drop(backupId);
+      return;
+    }
+    session.streaming = false;
+    clearTimeout(session.idleTimer);
+    session.idleTimer = this.#idleTimer(backupId, session.image.idleMs);
+    session.image.onEnd(false);
   }
 
   #checkCapacity(): void {

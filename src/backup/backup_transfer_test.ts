@@ -7,16 +7,29 @@ import {
   TransferError,
 } from "./backup_transfer.ts";
 
-/** A byte stream of `bytes`, delivered in pieces of `pieceBytes` (frames split anywhere). */
-function streamOf(bytes: Uint8Array, pieceBytes = 7): ReadableStream<Uint8Array> {
+/**
+ * A stream of `bytes`, delivered in pieces of `pieceBytes` (frames split anywhere); with
+ * `bytesType`, a byte stream (as an HTTP body is, read with a BYOB reader).
+ */
+function streamOf(
+  bytes: Uint8Array,
+  pieceBytes = 7,
+  bytesType = false,
+): ReadableStream<Uint8Array> {
   let offset = 0;
-  return new ReadableStream({
-    pull(controller) {
-      if (offset >= bytes.length) return controller.close();
-      controller.enqueue(bytes.slice(offset, offset + pieceBytes));
-      offset += pieceBytes;
-    },
-  });
+  const pull = (controller: ReadableStreamDefaultController | ReadableByteStreamController) => {
+    if (offset >= bytes.length) {
+      controller.close();
+      // A byte stream's pending BYOB read ends only when its request is answered.
+      if ("byobRequest" in controller) controller.byobRequest?.respond(0);
+      return;
+    }
+    controller.enqueue(bytes.slice(offset, offset + pieceBytes));
+    offset += pieceBytes;
+  };
+  return bytesType
+    ? new ReadableStream({ type: "bytes", pull })
+    : new ReadableStream<Uint8Array>({ pull });
 }
 
 async function sealedStream(key: CryptoKey, chunks: Uint8Array[]): Promise<Uint8Array> {
@@ -33,17 +46,35 @@ async function sealedStream(key: CryptoKey, chunks: Uint8Array[]): Promise<Uint8
   return out;
 }
 
-async function opened(key: CryptoKey, bytes: Uint8Array): Promise<Uint8Array[]> {
+async function opened(
+  key: CryptoKey,
+  bytes: Uint8Array,
+  pieceBytes = 7,
+  bytesType = false,
+): Promise<Uint8Array[]> {
   const chunks: Uint8Array[] = [];
-  for await (const chunk of openFrames(streamOf(bytes), key)) chunks.push(chunk);
+  const stream = streamOf(bytes, pieceBytes, bytesType);
+  for await (const chunk of openFrames(stream, key)) chunks.push(chunk);
   return chunks;
 }
 
 const CHUNKS = [new Uint8Array([1, 2, 3]), new Uint8Array(100).fill(9)];
 
-Deno.test("openFrames() opens what sealFrame() sealed, split anywhere, and ends at the marker", async () => {
+Deno.test("openFrames() opens what sealFrame() sealed, split anywhere, from a byte stream too, and ends at the marker", async () => {
   const key = await importTransferKey(newTransferKey());
-  assert.deepEqual(await opened(key, await sealedStream(key, CHUNKS)), CHUNKS);
+  const sealed = await sealedStream(key, CHUNKS);
+  assert.deepEqual(await opened(key, sealed), CHUNKS);
+  for (const pieceBytes of [1, 7, 64, sealed.length]) {
+    assert.deepEqual(
+      await opened(key, sealed, pieceBytes, true),
+      CHUNKS,
+      `pieces of ${pieceBytes}`,
+    );
+  }
+  await assert.rejects(
+    opened(key, sealed.subarray(0, sealed.length - 3), 7, true),
+    /ended inside chunk 3/,
+  );
 });
 
 Deno.test("openFrames() refuses a cut, altered, reordered or foreign-key stream", async () => {

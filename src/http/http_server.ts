@@ -30,10 +30,11 @@ export interface HttpRoutes {
   /** `false` once the node is shutting down: `/health` then answers 503. */
   isServing(): boolean;
   /**
-   * The sealed chunks of a backup in progress (`GET /backup?id=…`, see
-   * `src/backup/backup_transfer.ts`), or `null` when there is no such backup.
+   * The sealed chunks of a backup in progress from chunk `from` (`GET /backup?id=…&from=N`,
+   * see `src/backup/backup_transfer.ts`; 1 without `from`), or `null` when there is no such
+   * backup or it cannot start there.
    */
-  backup?(backupId: string): ReadableStream<Uint8Array> | null;
+  backup?(backupId: string, from: number): ReadableStream<Uint8Array> | null;
 }
 
 /** A running HTTP server. */
@@ -183,8 +184,12 @@ function routeHandlers(options: HttpServerOptions): Map<string, RouteHandler> {
       )],
     ["/status", async () => jsonResponse(200, await routes.status())],
     ["/backup", (request) => {
-      const backupId = new URL(request.url).searchParams.get("id") ?? "";
-      const body = routes.backup?.(backupId) ?? null;
+      const { searchParams } = new URL(request.url);
+      const backupId = searchParams.get("id") ?? "";
+      // A chunk number, checked before any work: digits only, and a bounded count.
+      const fromText = searchParams.get("from") ?? "1";
+      const from = /^[1-9][0-9]{0,8}$/.test(fromText) ? Number(fromText) : 0;
+      const body = from === 0 ? null : routes.backup?.(backupId, from) ?? null;
       return Promise.resolve(
         body === null
           ? jsonResponse(404, { error: "no backup in progress with this id; start it again" })

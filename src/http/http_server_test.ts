@@ -265,3 +265,20 @@ Deno.test("/bootstrap limits each source address on its own", async () => {
     stranger.close();
   }
 });
+
+Deno.test("GET /backup passes a chunk number from 'from' (1 without it), and answers 404 to one that is not digits before asking", async () => {
+  const asked: [string, number][] = [];
+  const backup = (id: string, from: number) => {
+    asked.push([id, from]);
+    return new ReadableStream<Uint8Array>({ start: (controller) => controller.close() });
+  };
+  await withServer({ routes: { backup } }, async ({ url }) => {
+    assert.equal((await request(url("/backup?id=a"))).status, 200);
+    assert.equal((await request(url("/backup?id=b&from=42"))).status, 200);
+    for (const from of ["0", "-1", "1e3", "x", "0012", "9999999999", ""]) {
+      const refused = await request(url(`/backup?id=c&from=${from}`));
+      assert.equal(refused.status, 404, `from=${from}`);
+    }
+  });
+  assert.deepEqual(asked, [["a", 1], ["b", 42]]);
+});

@@ -22,8 +22,8 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import type { BackupService } from "../backup/backup_service.ts";
+import type { ImagePosition } from "../backup/backup_image.ts";
 import { fetchSealedChunks, TransferError } from "../backup/backup_transfer.ts";
 import { getLogger } from "../log/logging.ts";
 import type { InstallSnapshot, Message, NodeId, Snapshot } from "../raft/types.ts";
@@ -43,6 +43,8 @@ import {
   discardStaging,
   installStaged,
   stageChunk,
+  stagedDigest,
+  stagedImage,
   stagedPosition,
 } from "./snapshot_staging.ts";
 
@@ -52,12 +54,16 @@ const log = getLogger(["blixard", "snapshot"]);
 export const SNAPSHOT_CHUNK_BYTES_DEFAULT = 1024 * 1024;
 /** A transfer that moves no chunk for this long is given up, on both sides. */
 export const SNAPSHOT_IDLE_MS = 10_000;
+/** GETs in a row that resume a broken stream without a chunk landing, before giving up. */
+export const RESUME_ATTEMPTS_MAX = 3;
+/** Pause before a GET that resumes a broken stream. */
+const RESUME_PAUSE_MS = 200;
 
 /** What the streams need from the node. */
 export interface SnapshotStreamsOptions {
   storage: SqliteStorage;
   /** Opens images (the node's `BackupService`). */
-  images: Pick<BackupService, "openImage">;
+  images: Pick<BackupService, "openImage" | "imageState" | "dropImage">;
   /** Sends on the Raft link, bypassing the node (the offer is the message itself). */
   send(messages: Message[]): void;
   /** Hands a message to the core (a verified staged snapshot). */
@@ -68,8 +74,32 @@ export interface SnapshotStreamsOptions {
   httpUrls(): string[];
   chunkBytes?: number;
   idleMs?: number;
-  /** Test seam: the sealed chunks of `url`; `fetchSealedChunks` by default. */
-  fetchChunks?: (url: URL, key: Uint8Array, idleMs: number) => Promise<AsyncIterable<Uint8Array>>;
+  /**
+   * Test seam: the sealed chunks of `url`, numbered from `first` (its `from`);
+   * `fetchSealedChunks` by default.
+   */
+  fetchChunks?: (
+    url: URL,
+    key: Uint8Array,
+    options: { idleMs: number; first: number; signal: AbortSignal },
+  ) => Promise<AsyncIterable<Uint8Array>>;
+}
+
+/** An image offered to a follower, kept until it ends, so that a retry offers it again. */
+interface Offered {
+  id: string;
+  key: Uint8Array;
+  position: ImagePosition;
+  /** Set once the follower read it whole: the core's retries are absorbed for a while. */
+  deliveredAtMs: number | null;
+}
+
+/**
+ * The image is wrong (its digest, its end, its position): what was staged of it is dropped,
+ * as after a chunk that does not load. Only a broken transfer (`TransferError`) keeps it.
+ */
+class ImageRefused extends Error {
+  override name = "ImageRefused";
 }
 
 interface Receiving {
@@ -84,21 +114,32 @@ export class SnapshotStreams implements SnapshotTransport {
   readonly #options: SnapshotStreamsOptions;
   readonly #chunkBytes: number;
   readonly #idleMs: number;
-  /** Followers with a transfer running. */
-  readonly #sending = new Set<NodeId>();
+  /** The image offered to each follower, until it ends. */
+  readonly #offered = new Map<NodeId, Offered>();
+  /** Followers whose image is being opened. */
+  readonly #opening = new Set<NodeId>();
   #receiving: Receiving | null = null;
   /** The image staged whole and verified, awaiting the Ready that installs it. */
   #staged: string | null = null;
   #closed = false;
   /** Counters for tests and logs. */
-  readonly counters = { sent: 0, sendFailures: 0, received: 0, receiveFailures: 0 };
+  readonly counters = {
+    sent: 0,
+    sendFailures: 0,
+    received: 0,
+    receiveFailures: 0,
+    resumed: 0,
+  };
 
-  /** Drops whatever a previous run staged: a half-received image is never used. */
+  /**
+   * Keeps what a previous run staged of an image, for the leader to offer again (the
+   * transfer resumes); drops staging that cannot be resumed.
+   */
   constructor(options: SnapshotStreamsOptions) {
     this.#options = options;
     this.#chunkBytes = options.chunkBytes ?? SNAPSHOT_CHUNK_BYTES_DEFAULT;
     this.#idleMs = options.idleMs ?? SNAPSHOT_IDLE_MS;
-    discardStaging(options.storage);
+    if (stagedImage(options.storage) === null) discardStaging(options.storage);
   }
 
   /** Stops every transfer (the node is stopping). */
@@ -107,42 +148,79 @@ export class SnapshotStreams implements SnapshotTransport {
     this.#receiving?.abort.abort(new Error("the node is stopping"));
   }
 
-  /** The core asks for a snapshot to `message.to` (`SnapshotTransport`). */
+  /**
+   * The core asks for a snapshot to `message.to` (`SnapshotTransport`). While its image is
+   * being read, or was read whole a moment ago, the request is absorbed; when its stream
+   * broke, the same image is offered again (the follower resumes after what it staged);
+   * otherwise a new image is opened.
+   */
   send(message: InstallSnapshot): void {
-    if (this.#closed || this.#sending.has(message.to)) return;
-    this.#sending.add(message.to);
-    let ended = false;
-    const end = (ok: boolean) => {
-      if (ended) return;
-      ended = true;
-      this.#sending.delete(message.to);
-      if (ok) this.counters.sent += 1;
-      else this.counters.sendFailures += 1;
-      this.#options.report(message.to, ok);
-    };
-    this.#options.images.openImage({
+    const { images } = this.#options;
+    const to = message.to;
+    if (this.#closed || this.#opening.has(to)) return;
+    const offered = this.#offered.get(to);
+    if (offered !== undefined) {
+      const state = images.imageState(offered.id);
+      if (offered.deliveredAtMs !== null) {
+        // The follower installs it and answers; the core asked again before the answer.
+        if (performance.now() - offered.deliveredAtMs < this.#idleMs) return;
+      } else if (state === "streaming") {
+        return;
+      } else if (state === "waiting" && offered.position.index >= message.snapshot.metadata.index) {
+        this.#offer(message, offered);
+        return;
+      }
+      if (state !== null) images.dropImage(offered.id);
+      this.#offered.delete(to);
+    }
+    this.#opening.add(to);
+    let id: string | null = null;
+    images.openImage({
       chunkBytes: this.#chunkBytes,
       idleMs: this.#idleMs,
-      onEnd: end,
-    }).then(({ id, key, position }) => {
-      const { index, term, confState } = position;
-      log.info("snapshot at index {index} offered to node {to} (image {id})", {
-        index,
-        to: message.to,
-        id,
-      });
-      const data = encodeSnapshotOffer({ id, key, urls: this.#options.httpUrls() });
-      this.#options.send([{
-        ...message,
-        snapshot: { metadata: { index, term, confState }, data },
-      }]);
+      onEnd: (ok) => id !== null && this.#ended(to, id, ok),
+    }).then((image) => {
+      id = image.id;
+      const next: Offered = { ...image, deliveredAtMs: null };
+      this.#offered.set(to, next);
+      this.#offer(message, next);
     }, (error) => {
       log.warn("cannot open a snapshot for node {to}: {reason}", {
-        to: message.to,
+        to,
         reason: error instanceof Error ? error.message : String(error),
       });
-      end(false);
+      this.counters.sendFailures += 1;
+      this.#options.report(to, false);
+    }).finally(() => this.#opening.delete(to));
+  }
+
+  #offer(message: InstallSnapshot, offered: Offered): void {
+    const { index, term, confState } = offered.position;
+    log.info("snapshot at index {index} offered to node {to} (image {id})", {
+      index,
+      to: message.to,
+      id: offered.id,
     });
+    const data = encodeSnapshotOffer({
+      id: offered.id,
+      key: offered.key,
+      urls: this.#options.httpUrls(),
+    });
+    this.#options.send([{ ...message, snapshot: { metadata: { index, term, confState }, data } }]);
+  }
+
+  /** A stream of image `id` to `to` ended: read whole, or broken (it may resume), or dropped. */
+  #ended(to: NodeId, id: string, ok: boolean): void {
+    const offered = this.#offered.get(to);
+    if (offered?.id !== id) return;
+    if (ok) {
+      offered.deliveredAtMs = performance.now();
+      this.counters.sent += 1;
+    } else {
+      this.counters.sendFailures += 1;
+      if (this.#options.images.imageState(id) === null) this.#offered.delete(to);
+    }
+    this.#options.report(to, ok);
   }
 
   /**
@@ -201,6 +279,10 @@ export class SnapshotStreams implements SnapshotTransport {
       (error) => {
         this.counters.receiveFailures += 1;
         if (this.#staged === offer.id) this.#staged = null;
+        // What was staged of a refused image is worth nothing; a broken transfer's chunks
+        // stay for the same image offered again.
+        const broken = error instanceof TransferError || receiving.abort.signal.aborted;
+        if (!broken) discardStaging(this.#options.storage);
         log.warn("snapshot from node {from} (image {id}) given up: {reason}", {
           from: message.from,
           id: offer.id,
@@ -216,45 +298,63 @@ export class SnapshotStreams implements SnapshotTransport {
   async #fetch(message: InstallSnapshot, offer: SnapshotOffer, signal: AbortSignal): Promise<void> {
     const { storage } = this.#options;
     const { metadata } = message.snapshot;
-    // Earlier staging (given up, or never installed) goes: the tables hold one image.
+    // Earlier staging (given up, or never installed) goes, unless it is of this image.
     this.#staged = null;
-    createStaging(storage);
-    log.info("receiving a snapshot at index {index} from node {from} (image {id})", {
+    const earlier = stagedImage(storage);
+    let staged = earlier?.imageId === offer.id ? earlier.chunks : 0;
+    if (staged === 0) createStaging(storage, offer.id);
+    else this.counters.resumed += 1;
+    log.info("receiving a snapshot at index {index} from node {from} (image {id}{resumed})", {
       index: metadata.index,
       from: message.from,
       id: offer.id,
+      resumed: staged === 0 ? "" : `, resumed after chunk ${staged}`,
     });
     const startedMs = performance.now();
-    const chunks = await this.#openChunks(offer, signal);
-    const digest = createHash("sha256");
     let verified = false;
     let count = 0;
     let bytes = 0;
-    for await (const chunk of chunks) {
-      if (signal.aborted) throw signal.reason;
-      if (verified) throw new TransferError("the image goes on after its digest");
-      const expected = imageDigestOf(chunk);
-      if (expected !== null) {
-        const actual = new Uint8Array(digest.digest());
-        if (!bytesEqual(actual, expected)) {
-          throw new TransferError("the image's SHA-256 does not match its chunks");
+    let attempts = 0;
+    while (!verified) {
+      const before = staged;
+      try {
+        const chunks = await this.#openChunks(offer, signal, staged + 1);
+        for await (const chunk of chunks) {
+          if (signal.aborted) throw signal.reason;
+          if (verified) throw new ImageRefused("the image goes on after its digest");
+          const expected = sentDigestOf(chunk);
+          if (expected !== null) {
+            if (!bytesEqual(stagedDigest(storage), expected)) {
+              throw new ImageRefused("the image's digest does not match its chunks");
+            }
+            verified = true;
+            continue;
+          }
+          stageChunk(storage, staged + 1, chunk);
+          staged += 1;
+          count += 1;
+          bytes += chunk.length;
         }
-        verified = true;
-        continue;
+        if (!verified) throw new ImageRefused("the image ended without its digest");
+      } catch (error) {
+        if (!(error instanceof TransferError) || signal.aborted) throw error;
+        // A cut or a stall: GET the rest, from the chunk after the last one staged.
+        attempts = staged > before ? 1 : attempts + 1;
+        if (attempts >= RESUME_ATTEMPTS_MAX) throw error;
+        log.info("snapshot stream broken after chunk {staged} ({reason}): resuming", {
+          staged,
+          reason: error.message,
+        });
+        await pause(RESUME_PAUSE_MS, signal);
       }
-      digest.update(chunk);
-      stageChunk(storage, chunk);
-      count += 1;
-      bytes += chunk.length;
     }
-    if (!verified) throw new TransferError("the image ended without its digest");
-    const staged = stagedPosition(storage);
+    const position = stagedPosition(storage);
     if (
-      staged.index !== metadata.index ||
-      JSON.stringify(staged.confState) !== JSON.stringify(metadata.confState)
+      position.index !== metadata.index ||
+      JSON.stringify(position.confState) !== JSON.stringify(metadata.confState)
     ) {
-      throw new TransferError(
-        `the image is at index ${staged.index}, its message says ${metadata.index}`,
+      throw new ImageRefused(
+        `the image is at index ${position.index}, its message says ${metadata.index}`,
       );
     }
     if (signal.aborted || this.#closed) throw signal.reason ?? new Error("stopping");
@@ -274,17 +374,25 @@ export class SnapshotStreams implements SnapshotTransport {
     });
   }
 
-  /** The sealed chunks of `offer`, from the first of its URLs that answers. */
-  async #openChunks(offer: SnapshotOffer, signal: AbortSignal): Promise<AsyncIterable<Uint8Array>> {
+  /** The sealed chunks of `offer` from chunk `first`, from the first of its URLs that answers. */
+  async #openChunks(
+    offer: SnapshotOffer,
+    signal: AbortSignal,
+    first: number,
+  ): Promise<AsyncIterable<Uint8Array>> {
     const fetchChunks = this.#options.fetchChunks ??
-      ((url: URL, key: Uint8Array, idleMs: number) =>
-        fetchSealedChunks(url, key, { idleMs, signal }));
+      ((
+        url: URL,
+        key: Uint8Array,
+        options: { idleMs: number; first: number; signal: AbortSignal },
+      ) => fetchSealedChunks(url, key, options));
     let failure: unknown = new TransferError("the offer lists no URL");
     for (const base of offer.urls) {
       const url = new URL("/backup", base);
       url.searchParams.set("id", offer.id);
+      if (first > 1) url.searchParams.set("from", String(first));
       try {
-        return await fetchChunks(url, offer.key, this.#idleMs);
+        return await fetchChunks(url, offer.key, { idleMs: this.#idleMs, first, signal });
       } catch (error) {
         failure = error;
       }
@@ -293,8 +401,24 @@ export class SnapshotStreams implements SnapshotTransport {
   }
 }
 
+/** Waits `ms`, or until `signal` aborts (then throws its reason). */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
 /** The digest an image's last chunk carries (`encodeImageDigest`), or `null` for a data chunk. */
-function imageDigestOf(chunk: Uint8Array): Uint8Array | null {
+function sentDigestOf(chunk: Uint8Array): Uint8Array | null {
   // Image chunks are arrays, and rarely this small; the digest is a map of 32 bytes.
   if (chunk.length > 64) return null;
   const value = decodeMessagePack(chunk) as { sha256?: unknown } | null;

@@ -7,7 +7,7 @@ import { SqliteStateStore } from "../state_machine/sqlite_state_store.ts";
 import { SqliteStorage } from "../storage/sqlite_storage.ts";
 import { decodeSnapshotOffer, encodeStagedReference } from "./snapshot_offer.ts";
 import { SnapshotStreams } from "./snapshot_streams.ts";
-import { createStaging } from "./snapshot_staging.ts";
+import { createStaging, stagedImage } from "./snapshot_staging.ts";
 
 const encoder = new TextEncoder();
 
@@ -64,6 +64,13 @@ function fillLeader(side: Side, keys: number, index: number): void {
   });
 }
 
+/** The images of a node that is not a leader. */
+const NO_IMAGES = {
+  openImage: () => Promise.reject(new Error("not a leader")),
+  imageState: () => null,
+  dropImage: () => {},
+};
+
 /** A leader and a follower joined in memory: the follower fetches straight from the leader's BackupService. */
 function pair(leader: Side, follower: Side, options: { chunkBytes: number }) {
   const sent: Message[] = [];
@@ -85,28 +92,36 @@ function pair(leader: Side, follower: Side, options: { chunkBytes: number }) {
     chunkBytes: options.chunkBytes,
   });
   let tamper: ((chunk: Uint8Array, n: number) => Uint8Array | null) | null = null;
-  const receiver = new SnapshotStreams({
+  /** The first chunk of every GET the follower made. */
+  const froms: number[] = [];
+  const receiverOptions = {
     storage: follower.storage,
-    images: { openImage: () => Promise.reject(new Error("not a leader")) },
+    images: NO_IMAGES,
     send: () => {},
-    step: (message) => stepped.push(message),
+    step: (message: Message) => stepped.push(message),
     report: () => {},
     httpUrls: () => [],
-    fetchChunks: async (url, key) => {
-      const body = backups.stream(url.searchParams.get("id")!);
+    fetchChunks: async (url: URL, key: Uint8Array, { first }: { first: number }) => {
+      froms.push(first);
+      const body = backups.stream(url.searchParams.get("id")!, first);
       if (body === null) throw new TransferError("no such image");
-      const frames = openFrames(body, await importTransferKey(key));
+      const frames = openFrames(body, await importTransferKey(key), first);
       return (async function* () {
         let n = 0;
-        for await (const chunk of frames) {
-          const changed = tamper === null ? chunk : tamper(chunk, n);
-          n += 1;
-          if (changed === null) throw new TransferError("connection cut");
-          yield changed;
+        try {
+          for await (const chunk of frames) {
+            const changed = tamper === null ? chunk : tamper(chunk, n);
+            n += 1;
+            if (changed === null) throw new TransferError("connection cut");
+            yield changed;
+          }
+        } finally {
+          await frames.return(undefined); // the connection closes: the leader sees a cancel
         }
       })();
     },
-  });
+  };
+  const receiver = new SnapshotStreams(receiverOptions);
   return {
     backups,
     sender,
@@ -114,7 +129,10 @@ function pair(leader: Side, follower: Side, options: { chunkBytes: number }) {
     sent,
     stepped,
     reports,
+    froms,
     setTamper: (fn: typeof tamper) => tamper = fn,
+    /** A new receiver on the follower's storage: the follower restarted. */
+    restartReceiver: () => new SnapshotStreams(receiverOptions),
   };
 }
 
@@ -182,39 +200,92 @@ function stagingTableCount(side: Side): number {
   ).get() as { count: number }).count;
 }
 
-Deno.test("SnapshotStreams: a transfer cut halfway is given up, nothing is stepped, and the next offer restarts it cleanly", () =>
+/** Installs the staged snapshot `stepped` in a Ready-like transaction on `follower`. */
+function installStepped(follower: Side, receiver: SnapshotStreams, stepped: Message): void {
+  const staged = (stepped as InstallSnapshot).snapshot;
+  follower.storage.transaction(() => {
+    follower.storage.persist({
+      hardState: { term: 2, vote: 0, commit: staged.metadata.index },
+      entries: [],
+      snapshot: staged,
+    });
+    assert.equal(receiver.install(staged), true);
+  });
+}
+
+Deno.test("SnapshotStreams: a transfer cut halfway resumes from the chunk after the last one staged", () =>
   withSides(async (leader, follower) => {
     fillLeader(leader, 400, 60);
     const streams = pair(leader, follower, { chunkBytes: 2048 });
-    streams.setTamper((chunk, n) => n === 20 ? null : chunk);
-    streams.sender.send(request);
-    await waitFor("the first offer", () => streams.sent.length === 1);
-    streams.receiver.receive(streams.sent[0]!);
-    await waitFor(
-      "the cut transfer given up",
-      () => streams.receiver.counters.receiveFailures === 1,
-    );
-    await waitFor("the leader told of it", () => streams.reports.length === 1);
-    assert.deepEqual(streams.reports, [false]);
-    assert.equal(streams.stepped.length, 0, "a half-received image is never stepped");
-    assert.equal(follower.stateMachine.get(encoder.encode("key-1")), null);
-
-    streams.setTamper(null);
-    streams.sender.send(request);
-    await waitFor("the second offer", () => streams.sent.length === 2);
-    streams.receiver.receive(streams.sent[1]!);
-    await waitFor("the staged snapshot", () => streams.stepped.length === 1);
-    const staged = (streams.stepped[0] as InstallSnapshot).snapshot;
-    follower.storage.transaction(() => {
-      follower.storage.persist({
-        hardState: { term: 2, vote: 0, commit: 60 },
-        entries: [],
-        snapshot: staged,
-      });
-      assert.equal(streams.receiver.install(staged), true);
+    let cut = false;
+    streams.setTamper((chunk, n) => {
+      if (n !== 20 || cut) return chunk;
+      cut = true;
+      return null;
     });
+    streams.sender.send(request);
+    await waitFor("the offer", () => streams.sent.length === 1);
+    streams.receiver.receive(streams.sent[0]!);
+    await waitFor("the staged snapshot", () => streams.stepped.length === 1);
+    assert.deepEqual(streams.froms, [1, 21], "the second GET starts after the 20 chunks staged");
+    assert.deepEqual(streams.reports, [false, true], "the leader reports the break, then the end");
+    assert.equal(streams.receiver.counters.receiveFailures, 0);
+    installStepped(follower, streams.receiver, streams.stepped[0]!);
     assert.equal(follower.store.list(new Uint8Array(), { limit: 1000 }).length, 400);
     assert.equal(stagingTableCount(follower), 0, "the switch-over drops the staging tables");
+  }));
+
+Deno.test("SnapshotStreams: a follower restarted mid-transfer resumes when the leader offers the same image again", () =>
+  withSides(async (leader, follower) => {
+    fillLeader(leader, 400, 60);
+    const streams = pair(leader, follower, { chunkBytes: 2048 });
+    // The follower's process dies after 12 chunks: its transfer stops, its staging stays.
+    streams.setTamper((chunk, n) => {
+      if (n < 12) return chunk;
+      streams.receiver.close();
+      return null;
+    });
+    streams.sender.send(request);
+    await waitFor("the offer", () => streams.sent.length === 1);
+    streams.receiver.receive(streams.sent[0]!);
+    await waitFor("the leader told of the break", () => streams.reports.length === 1);
+    assert.deepEqual(stagedImage(follower.storage), {
+      imageId: decodeSnapshotOffer((streams.sent[0] as InstallSnapshot).snapshot.data)!.id,
+      chunks: 12,
+    });
+    streams.setTamper(null);
+    const restarted = streams.restartReceiver();
+    assert.equal(stagedImage(follower.storage)?.chunks, 12, "a restart keeps the staged chunks");
+    streams.sender.send(request); // the core's retry after the break
+    await waitFor("the second offer", () => streams.sent.length === 2);
+    const [first, second] = streams.sent.map((message) =>
+      decodeSnapshotOffer((message as InstallSnapshot).snapshot.data)!
+    );
+    assert.equal(second!.id, first!.id, "the leader offers the same image again");
+    restarted.receive(streams.sent[1]!);
+    await waitFor("the staged snapshot", () => streams.stepped.length === 1);
+    assert.deepEqual(streams.froms.slice(-1), [13]);
+    assert.equal(restarted.counters.resumed, 1);
+    installStepped(follower, restarted, streams.stepped[0]!);
+    for (let i = 0; i < 400; i++) {
+      assert.deepEqual(
+        follower.store.get(encoder.encode(`key-${i}`)),
+        new Uint8Array(300).fill(i % 251),
+      );
+    }
+  }));
+
+Deno.test("SnapshotStreams: an offer of another image drops what was staged and starts from its first chunk", () =>
+  withSides(async (leader, follower) => {
+    fillLeader(leader, 100, 60);
+    createStaging(follower.storage, "an-image-of-a-deposed-leader");
+    const streams = pair(leader, follower, { chunkBytes: 2048 });
+    streams.sender.send(request);
+    await waitFor("the offer", () => streams.sent.length === 1);
+    streams.receiver.receive(streams.sent[0]!);
+    await waitFor("the staged snapshot", () => streams.stepped.length === 1);
+    assert.deepEqual(streams.froms, [1]);
+    assert.equal(streams.receiver.counters.resumed, 0);
   }));
 
 Deno.test("SnapshotStreams: a changed chunk fails the image's SHA-256 and the image is never stepped", () =>
@@ -233,22 +304,29 @@ Deno.test("SnapshotStreams: a changed chunk fails the image's SHA-256 and the im
     streams.receiver.receive(streams.sent[0]!);
     await waitFor("the transfer given up", () => streams.receiver.counters.receiveFailures === 1);
     assert.equal(streams.stepped.length, 0);
+    assert.equal(stagingTableCount(follower), 0, "a refused image's chunks are dropped");
   }));
 
-Deno.test("SnapshotStreams: a restart drops a half-staged image, and staged references from the network are refused", () => {
+Deno.test("SnapshotStreams: a restart keeps staging it can resume and drops any other, and staged references from the network are refused", () => {
   const follower = openSide();
   try {
-    createStaging(follower.storage);
-    assert.ok(stagingTableCount(follower) > 0);
-    const streams = new SnapshotStreams({
-      storage: follower.storage,
-      images: { openImage: () => Promise.reject(new Error("unused")) },
-      send: () => {},
-      step: () => assert.fail("nothing is stepped"),
-      report: () => {},
-      httpUrls: () => [],
-    });
+    const open = () =>
+      new SnapshotStreams({
+        storage: follower.storage,
+        images: NO_IMAGES,
+        send: () => {},
+        step: () => assert.fail("nothing is stepped"),
+        report: () => {},
+        httpUrls: () => [],
+      });
+    createStaging(follower.storage, "image-1");
+    open();
+    assert.deepEqual(stagedImage(follower.storage), { imageId: "image-1", chunks: 0 });
+    // Staging without the record of its image (an older build's) cannot be resumed.
+    follower.storage.database.exec("DROP TABLE staging_image");
+    open();
     assert.equal(stagingTableCount(follower), 0, "a new run starts without the old staging");
+    const streams = open();
     const forged: InstallSnapshot = {
       ...request,
       snapshot: { ...request.snapshot, data: encodeStagedReference("forged") },

@@ -195,7 +195,7 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
         return { ...shown, mdns: mdns.discovery.statusJson({ withKeys: clusterSecret === null }) };
       },
       isServing: () => member?.isServing ?? true,
-      backup: (backupId) => backups?.stream(backupId) ?? null,
+      backup: (backupId, from) => backups?.stream(backupId, from) ?? null,
     },
   });
   resources.push("HTTP server", () => http.shutdown());
