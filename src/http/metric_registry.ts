@@ -231,7 +231,11 @@ export class Histogram<Label extends string = string> extends Metric<Label> {
         });
       });
       samples.push(
-        { name: `${this.name}_bucket`, labels: ['le="+Inf"', ...series.labels], value: series.count },
+        {
+          name: `${this.name}_bucket`,
+          labels: ['le="+Inf"', ...series.labels],
+          value: series.count,
+        },
         { name: `${this.name}_sum`, labels: series.labels, value: series.sum },
         { name: `${this.name}_count`, labels: series.labels, value: series.count },
       );

@@ -62,7 +62,12 @@ function exercise(lib: {
   join.observe({ phase: "joined" }, 0.07);
   join.observe({ phase: "learner" }, 42);
   join.observe({ phase: "joined" }, 3);
-  lib.histogram({ name: "blixard_plain_seconds", help: "Unlabelled.", labelNames: [], buckets: [1] })
+  lib.histogram({
+    name: "blixard_plain_seconds",
+    help: "Unlabelled.",
+    labelNames: [],
+    buckets: [1],
+  })
     .observe(0.5);
 }
 

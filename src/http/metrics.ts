@@ -22,6 +22,7 @@
  * @module
  */
 
+import type { Counter as PromCounter } from "prom-client";
 import { Counter, Gauge, MetricRegistry } from "./metric_registry.ts";
 import { VERSION } from "../version.ts";
 
@@ -37,12 +38,14 @@ export const METRIC_PREFIX = "blixard_";
 export const EVENT_LOOP_SAMPLE_INTERVAL_MS = 100;
 
 /**
- * How long the first scrape waits after starting the default collectors: the event-loop
- * delay sampler then has a few samples to report (without any, prom-client reports a
- * minimum of 9.2e9 s and a mean of NaN). Later scrapes report the delay since the previous
- * one, as before.
+ * The first scrape starts the default collectors and waits until the event-loop delay
+ * sampler has this many samples (without any, prom-client reports a minimum of 9.2e9 s and
+ * a mean of NaN), but no longer than {@linkcode DEFAULT_METRICS_FIRST_WAIT_MS}. Later
+ * scrapes report the delay since the previous one, as before.
  */
-export const DEFAULT_METRICS_FIRST_WAIT_MS = 3 * EVENT_LOOP_SAMPLE_INTERVAL_MS;
+export const EVENT_LOOP_SAMPLES_FIRST = 3;
+/** The longest the first scrape waits for {@linkcode EVENT_LOOP_SAMPLES_FIRST} samples. */
+export const DEFAULT_METRICS_FIRST_WAIT_MS = 5_000;
 
 /** Default collectors that report nothing true under Deno (see the module doc). */
 export const DEFAULT_METRICS_REMOVED = [
@@ -250,7 +253,8 @@ export class NodeMetrics {
   /**
    * The metrics in Prometheus text format, with the content type to answer with. The first
    * call starts the default process metrics (importing `prom-client`, about 90 ms of CPU,
-   * which a start no longer pays) and waits {@linkcode DEFAULT_METRICS_FIRST_WAIT_MS}.
+   * which a start no longer pays) and waits for the event-loop sampler's first samples
+   * ({@linkcode EVENT_LOOP_SAMPLES_FIRST}).
    */
   async render(): Promise<{ contentType: string; body: string }> {
     if (!this.#defaultMetrics) {
@@ -289,14 +293,34 @@ export class NodeMetrics {
  * sampler has a few samples.
  */
 async function startDefaultMetrics(): Promise<() => Promise<string>> {
-  const { collectDefaultMetrics, Registry } = await import("prom-client");
+  const [{ collectDefaultMetrics, Registry }, { default: process }, { monitorEventLoopDelay }] =
+    await Promise.all([import("prom-client"), import("node:process"), import("node:perf_hooks")]);
   const registry = new Registry();
   collectDefaultMetrics({
     register: registry,
     prefix: METRIC_PREFIX,
     eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_INTERVAL_MS,
   });
+  // The CPU counters count from their creation, now; what the process used before counts too.
+  const used = process.cpuUsage();
+  for (
+    const [name, micros] of [
+      ["process_cpu_user_seconds_total", used.user],
+      ["process_cpu_system_seconds_total", used.system],
+      ["process_cpu_seconds_total", used.user + used.system],
+    ] as const
+  ) {
+    (registry.getSingleMetric(METRIC_PREFIX + name) as PromCounter | undefined)?.inc(micros / 1e6);
+  }
   for (const name of DEFAULT_METRICS_REMOVED) registry.removeSingleMetric(METRIC_PREFIX + name);
-  await new Promise((resolve) => setTimeout(resolve, DEFAULT_METRICS_FIRST_WAIT_MS));
+  // A sampler started after prom-client's has no more samples than it: once this one has
+  // enough, prom-client's has too.
+  const probe = monitorEventLoopDelay({ resolution: EVENT_LOOP_SAMPLE_INTERVAL_MS });
+  probe.enable();
+  const deadline = performance.now() + DEFAULT_METRICS_FIRST_WAIT_MS;
+  while (probe.count < EVENT_LOOP_SAMPLES_FIRST && performance.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, EVENT_LOOP_SAMPLE_INTERVAL_MS));
+  }
+  probe.disable();
   return () => registry.metrics();
 }
