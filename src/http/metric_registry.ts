@@ -96,16 +96,24 @@ interface Series {
   value: number;
 }
 
-/** A value that only goes up. */
-export class Counter<Label extends string = string> extends Metric<Label> {
-  readonly type = "counter";
-  readonly #series = new Map<string, Series>();
+/** A metric with one value per label set: a counter or a gauge. */
+abstract class ValueMetric<Label extends string> extends Metric<Label> {
+  protected readonly series = new Map<string, Series>();
 
-  /** Registers the counter; without label names it starts as one sample at 0. */
+  /** Without label names, the metric starts as one sample at 0. */
   constructor(config: MetricConfig<Label>) {
     super(config);
-    if (this.labelNames.length === 0) this.#series.set("", { labels: [], value: 0 });
+    if (this.labelNames.length === 0) this.series.set("", { labels: [], value: 0 });
   }
+
+  protected samples(): Sample[] {
+    return [...this.series.values()].map((series) => ({ name: this.name, ...series }));
+  }
+}
+
+/** A value that only goes up. */
+export class Counter<Label extends string = string> extends ValueMetric<Label> {
+  readonly type = "counter";
 
   /** Adds `value` (default 1; 0 makes the series appear) to the series of `labels`. */
   inc(labels?: LabelValues<Label> | number, value?: number): void {
@@ -124,47 +132,32 @@ export class Counter<Label extends string = string> extends Metric<Label> {
     if (value !== undefined && value < 0) {
       throw new Error("It is not possible to decrease a counter");
     }
-    const series = this.#series.get(key);
+    const series = this.series.get(key);
     if (series === undefined) {
-      this.#series.set(key, { labels: formatLabels(labels), value: value ?? 1 });
+      this.series.set(key, { labels: formatLabels(labels), value: value ?? 1 });
     } else {
       series.value += value ?? 1;
     }
   }
-
-  protected samples(): Sample[] {
-    return [...this.#series.values()].map((series) => ({ name: this.name, ...series }));
-  }
 }
 
 /** A value that is set. */
-export class Gauge<Label extends string = string> extends Metric<Label> {
+export class Gauge<Label extends string = string> extends ValueMetric<Label> {
   readonly type = "gauge";
-  readonly #series = new Map<string, Series>();
-
-  /** Registers the gauge; without label names it starts as one sample at 0. */
-  constructor(config: MetricConfig<Label>) {
-    super(config);
-    if (this.labelNames.length === 0) this.#series.set("", { labels: [], value: 0 });
-  }
 
   /** Sets the series of `labels` (or the unlabelled one) to `value`. */
   set(labels: LabelValues<Label> | number, value?: number): void {
     const [labelSet, number] = typeof labels === "number" ? [{}, labels] : [labels, value];
     if (typeof number !== "number") throw new TypeError(`Value is not a valid number: ${number}`);
     const key = this.keyOf(labelSet);
-    const series = this.#series.get(key);
+    const series = this.series.get(key);
     // As prom-client: the position of the series stays, its labels are the latest given.
     if (series === undefined) {
-      this.#series.set(key, { labels: formatLabels(labelSet), value: number });
+      this.series.set(key, { labels: formatLabels(labelSet), value: number });
     } else {
       series.labels = formatLabels(labelSet);
       series.value = number;
     }
-  }
-
-  protected samples(): Sample[] {
-    return [...this.#series.values()].map((series) => ({ name: this.name, ...series }));
   }
 }
 
