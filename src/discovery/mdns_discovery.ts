@@ -14,7 +14,7 @@
  * @module
  */
 
-import type { Gauge } from "prom-client";
+import type { Gauge } from "../http/metric_registry.ts";
 import type { ClusterSecret } from "../auth/cluster_secret.ts";
 import { defineCounter, defineGauge, type NodeMetrics } from "../http/metrics.ts";
 import { getLogger } from "../log/logging.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Registry } from "prom-client";
+import { MetricRegistry } from "./metric_registry.ts";
 import { VERSION } from "../version.ts";
 import {
   ALPN_LABELS_MAX,
@@ -149,10 +149,10 @@ Deno.test("two NodeMetrics in one process keep separate counts", async () => {
 });
 
 Deno.test("defineCounter() prefixes the name and refuses a prefixed or malformed one", async () => {
-  const registry = new Registry();
+  const registry = new MetricRegistry();
   defineCounter(registry, { name: "raft_elections_total", help: "Elections.", labelNames: [] })
     .inc();
-  assert.match(await registry.metrics(), /^blixard_raft_elections_total 1$/m);
+  assert.match(await registry.render(), /^blixard_raft_elections_total 1$/m);
   for (const name of ["blixard_x_total", "Raft", "raft-elections", ""]) {
     assert.throws(
       () => defineCounter(registry, { name, help: "x", labelNames: [] }),

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { type Counter, type Gauge, Histogram } from "prom-client";
+import { type Counter, type Gauge, Histogram } from "../../http/metric_registry.ts";
 import { defineCounter, defineGauge, METRIC_PREFIX, type NodeMetrics } from "../../http/metrics.ts";
 import type { StatusJson } from "../../transport/cluster_rpcs.ts";
 import type { RaftNode } from "../replication/raft_node.ts";
@@ -107,12 +107,13 @@ export function registerClusterMetrics(
     (raft) => raft.counters.readyPasses,
   );
 
-  const join = new Histogram({
-    name: `${METRIC_PREFIX}join_duration_seconds`,
-    help: "Time from the start of a join to each of its phases.",
-    labelNames: ["phase"],
-    buckets: JOIN_BUCKETS_SECONDS,
-    registers: [registry],
-  });
+  const join = registry.register(
+    new Histogram({
+      name: `${METRIC_PREFIX}join_duration_seconds`,
+      help: "Time from the start of a join to each of its phases.",
+      labelNames: ["phase"],
+      buckets: JOIN_BUCKETS_SECONDS,
+    }),
+  );
   return { observeJoinPhase: (phase, elapsedMs) => join.observe({ phase }, elapsedMs / 1000) };
 }
