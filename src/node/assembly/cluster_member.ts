@@ -46,7 +46,7 @@ import { statusJson } from "../status/status_view.ts";
 import { sleepOn } from "../../util/sleep.ts";
 import { type Scheduler, SYSTEM_SCHEDULER } from "../../util/scheduler.ts";
 import { forcedJson } from "../local_state/force_new_cluster.ts";
-import type { PromotionPolicy } from "../membership/autopilot.ts";
+import { keptLearnerReason, type PromotionPolicy } from "../membership/autopilot.ts";
 
 const log = getLogger(["blixard", "node"]);
 
@@ -115,7 +115,10 @@ export class ClusterMember {
     this.#scheduler = options.scheduler ?? SYSTEM_SCHEDULER;
     const { config, state } = options;
     const nodeId = config.nodeId;
-    this.#promotionPolicy = { votersMax: config.votersMax };
+    this.#promotionPolicy = {
+      votersMax: config.votersMax,
+      keptLearner: (learner) => keptLearnerReason(state.stateMachine, learner),
+    };
     this.#joins = new JoinsInFlight(this.#promotionPolicy);
     this.directory = new MemberDirectory(nodeId, {
       latest: () => this.raft.status().confState,
