@@ -25,7 +25,12 @@ import { RaftTransport } from "../../transport/raft_transport.ts";
 import type { RpcClient } from "../../transport/rpc.ts";
 import { ClusterError } from "../replication/cluster_error.ts";
 import { ClusterService } from "../rpc/cluster_service.ts";
-import { type ClusterState, removeIfPristine } from "../local_state/cluster_state.ts";
+import {
+  type ClusterState,
+  removeIfPristine,
+  selfMemberInfo,
+} from "../local_state/cluster_state.ts";
+import { recordToAnnounce, SelfAnnouncer } from "../membership/self_announcer.ts";
 import type { JoinProgress } from "../join/join_progress.ts";
 import {
   joinCluster,
@@ -38,7 +43,7 @@ import { JoinsInFlight } from "../membership/joins_in_flight.ts";
 import { callRpc } from "../../transport/rpc.ts";
 import type { Seed } from "../../bootstrap/bootstrap_client.ts";
 import { txtResolverFor } from "../../bootstrap/peer_source.ts";
-import { MemberDirectory, sameAddresses } from "../membership/member_directory.ts";
+import { MemberDirectory } from "../membership/member_directory.ts";
 import { MembershipManager } from "../membership/membership_manager.ts";
 import { DEFAULT_RAFT_TIMING, RaftNode } from "../replication/raft_node.ts";
 import { RemovalWatch, RESTART_CHECK_MS } from "../membership/removal_watch.ts";
@@ -55,10 +60,16 @@ const log = getLogger(["blixard", "node"]);
  * after every batch of Ready passes, which is what makes a join fast.
  */
 const AUTOPILOT_INTERVAL_MS = 100;
+/**
+ * How often a node with `--relay-url` compares its endpoint's home relay with its member
+ * record. A poll, because the binding's `watchHomeRelay` aborts the process when called
+ * from JavaScript (it needs a Tokio runtime on the calling thread); a relay reached or
+ * changed is recorded within this time.
+ */
+const HOME_RELAY_CHECK_MS = 2_000;
 /** How long a stopping or leaving leader waits for its successor to take over. */
 const HANDOVER_TIMEOUT_MS = 2_000;
 /** Pause between attempts to announce changed addresses. */
-const ANNOUNCE_RETRY_MS = 250;
 /** Deadline of one fallback to `--peers` after a restart: seed search, then status. */
 const REDISCOVERY_SEARCH_TIMEOUT_MS = 3_000;
 /** Lets the answer to `cluster.leave` reach the caller before the node stops. */
@@ -102,6 +113,7 @@ export class ClusterMember {
   readonly #stopped = Promise.withResolvers<number>();
   readonly #transport: RaftTransport;
   #stopAutopilot: (() => void) | null = null;
+  #stopRelayCheck: (() => void) | null = null;
   readonly #scheduler: Scheduler;
   #stopping: Promise<void> | null = null;
   readonly #abort = new AbortController();
@@ -109,6 +121,7 @@ export class ClusterMember {
   #rediscovery: MemberRediscovery | null = null;
   readonly #promotionPolicy: PromotionPolicy;
   readonly #joins: JoinsInFlight;
+  readonly #announcer: SelfAnnouncer;
 
   constructor(options: ClusterMemberOptions) {
     this.#options = options;
@@ -167,6 +180,20 @@ export class ClusterMember {
       clusterSecret: options.clusterSecret,
     });
     this.#removalWatch = this.#watchForRemoval();
+    this.#announcer = new SelfAnnouncer({
+      current: () =>
+        recordToAnnounce(selfMemberInfo(nodeId, options.endpoint), {
+          recorded: this.directory.recordOf(nodeId),
+          relayConfigured: options.endpoint.relayUrl !== null,
+        }),
+      recorded: () => this.directory.recordOf(nodeId),
+      send: (member, signal) =>
+        this.raft.softState.role === "leader"
+          ? this.membership.announce(member, signal)
+          : this.service.forwardToLeader(ANNOUNCE_RPC, { member }, signal),
+      scheduler: this.#scheduler,
+      signal: this.#abort.signal,
+    });
     this.#learnKnownMembers();
     this.raft.on({
       appended: (entries) => this.directory.learnFromEntries(entries),
@@ -197,7 +224,10 @@ export class ClusterMember {
     this.#transport.send(messages);
   }
 
-  /** Starts the transport, the Raft loop and the autopilot. */
+  /**
+   * Starts the transport, the Raft loop and the autopilot; with a relay configured, the
+   * look at the endpoint's home relay that keeps this member's record on it.
+   */
   start(): void {
     this.#transport.start();
     this.raft.start();
@@ -206,6 +236,12 @@ export class ClusterMember {
       () => this.membership.promoteCaughtUpLearners(),
     );
     this.#removalWatch.start();
+    if (this.#options.endpoint.relayUrl !== null) {
+      this.#stopRelayCheck = this.#scheduler.every(
+        HOME_RELAY_CHECK_MS,
+        () => this.announceAddressesInBackground(),
+      );
+    }
   }
 
   /** The `/status` document. */
@@ -271,37 +307,12 @@ export class ClusterMember {
   }
 
   /**
-   * After a restart, records this node's current addresses through the log when they
-   * differ from its member record (a restart with another `--bind`), retrying until a
-   * leader takes it.
+   * Records this node's current addresses and home relay through the log when they differ
+   * from its member record (after a restart with another `--bind`, and whenever the
+   * endpoint reaches or changes its home relay), retrying until a leader takes it.
    */
   announceAddressesInBackground(): void {
-    const self = this.#options.state.self;
-    const known = this.directory.recordOf(self.nodeId);
-    if (known !== null && sameAddresses(known, self)) return;
-    log.info("addresses changed to {addresses}: announcing them to the cluster", {
-      addresses: self.addresses.join(","),
-    });
-    const attempt = async (): Promise<void> => {
-      while (this.#stopping === null) {
-        try {
-          const signal = AbortSignal.any([this.#abort.signal, AbortSignal.timeout(5_000)]);
-          const { index } = this.raft.softState.role === "leader"
-            ? await this.membership.announce(self, signal)
-            : await this.service.forwardToLeader(ANNOUNCE_RPC, { member: self }, signal);
-          log.info("new addresses recorded at index {index}", { index });
-          return;
-        } catch (error) {
-          log.debug("announcing addresses failed, retrying: {error}", { error });
-          // Stopping ends the pause at once; the loop then ends.
-          await sleepOn(this.#scheduler, {
-            durationMs: ANNOUNCE_RETRY_MS,
-            signal: this.#abort.signal,
-          }).catch(() => {});
-        }
-      }
-    };
-    void attempt();
+    void this.#announcer.check();
   }
 
   /**
@@ -387,6 +398,7 @@ export class ClusterMember {
       if (exitCode === 0) await this.#handOverLeadership();
       this.#abort.abort(new ClusterError("stopping", "the node is stopping"));
       this.#stopAutopilot?.();
+      this.#stopRelayCheck?.();
       this.#removalWatch.stop();
       this.#rediscovery?.stop();
       this.raft.stop();
