@@ -24,7 +24,11 @@
  *   (`scripts/bench_join_data.ts`, which also runs alone);
  * - cache: `blixard kv get` as a child process with a warm peer cache (no `/bootstrap`
  *   fetch) and with `--no-cache`, process start to exit; and `BlixardClient.connect` + `get`
- *   in this process, with and without the cache, which leaves out Deno's start-up.
+ *   in this process, with and without the cache, which leaves out Deno's start-up;
+ * - ticket: a join by `--join TICKET` alone, joiner process start → voter, into a 3-node
+ *   cluster, with its phases from the nodes' logs (`bench_join_phases.ts`);
+ * - mdns: join by mDNS and `--bootstrap-expect 3` formation (`bench_mdns.ts`), inside a
+ *   network namespace of its own (root and `ip`; skipped with the reason otherwise).
  *
  * Prints a table, and writes the JSON to `bench-results/` (or `--json PATH`).
  *
@@ -54,6 +58,9 @@ import {
 } from "../tests/helpers/node_process.ts";
 import { freeBindPort } from "../tests/helpers/ports.ts";
 import { benchJoinData, keysForMegabytes } from "./bench_join_data.ts";
+import { summarize, type Summary } from "./bench_summary.ts";
+
+export { summarize, type Summary };
 
 const SECTIONS = [
   "startup",
@@ -65,6 +72,8 @@ const SECTIONS = [
   "cache",
   "storm",
   "joindata",
+  "ticket",
+  "mdns",
 ] as const;
 type Section = typeof SECTIONS[number];
 const CONCURRENCY_LEVELS = [1, 16, 64, 256];
@@ -83,24 +92,6 @@ const STORM_POLL_MS = 10;
  * machine their start alone takes long, and the figure then says how long.
  */
 const MANY_NODES_WAIT_MS = 120_000;
-
-/** Median, min and max of a set of measurements. */
-export interface Summary {
-  median: number;
-  min: number;
-  max: number;
-  runs: number;
-}
-
-/** The median, min and max of `values`. */
-export function summarize(values: number[]): Summary {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  const median = sorted.length % 2 === 1
-    ? sorted[middle]!
-    : (sorted[middle - 1]! + sorted[middle]!) / 2;
-  return { median, min: sorted[0]!, max: sorted[sorted.length - 1]!, runs: sorted.length };
-}
 
 function percentile(sorted: number[], fraction: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))]!;
@@ -780,6 +771,26 @@ if (import.meta.main) {
     lines.push(row("kv get CLI process, --no-cache", cache.cliCold!, "ms"));
     lines.push(row("BlixardClient connect + get, cached", cache.apiWarm!, "ms"));
     lines.push(row("BlixardClient connect + get, no cache", cache.apiCold!, "ms"));
+  }
+  if (selected.has("ticket")) {
+    console.error("ticket join…");
+    const { benchTicketJoin, phaseRows } = await import("./bench_join_phases.ts");
+    const ticket = await benchTicketJoin(runs, {
+      formCluster: async (group) => (await formAtOnce(group, 3)).nodes,
+      nodeDefaults,
+    });
+    results.ticketJoin = { startToVoterMs: ticket.startToVoterMs, phases: ticket.phases };
+    lines.push(
+      row("ticket join, joiner process start → voter", ticket.startToVoterMs, "ms", "< 400 ms"),
+    );
+    lines.push("  phases, median ms since the joiner's spawn:", ...phaseRows(ticket.phases));
+  }
+  if (selected.has("mdns")) {
+    console.error("mDNS…");
+    const { benchMdns, mdnsRows } = await import("./bench_mdns.ts");
+    const mdns = await benchMdns(runs);
+    results.mdns = mdns;
+    lines.push(...mdnsRows(mdns));
   }
   console.log(lines.join("\n"));
   const path = values.json ??
