@@ -13,7 +13,8 @@ import { reasonOf } from "../../util/errors.ts";
 import type { NodeMetrics } from "../../http/metrics.ts";
 import { getLogger } from "../../log/logging.ts";
 import { isMember } from "../../raft/membership.ts";
-import { type Message, NO_NODE } from "../../raft/types.ts";
+import { type Message, NO_NODE, type NodeId } from "../../raft/types.ts";
+import type { MemberInfo } from "../../state_machine/member_info.ts";
 import {
   ANNOUNCE_RPC,
   REMOVE_RPC,
@@ -264,6 +265,20 @@ export class ClusterMember {
       promotionPolicy: this.#promotionPolicy,
     });
     return forced === null ? status : { ...status, forced: forcedJson(forced) };
+  }
+
+  /**
+   * Finishes a join by invite ticket whose claim (`invite_join.ts`) already added this node
+   * as a learner: nothing is left to ask. It learns the members the answer names and greets
+   * the leader, whose Raft messages it refuses while it knows no member; a second join
+   * through the ticket's members (an Iroh connect, the secret's proof, `cluster.status` and
+   * `cluster.join`) would only find it added.
+   */
+  joinedByInvite(claimed: { leaderId: NodeId; members: MemberInfo[] }): void {
+    this.#options.joinProgress.advance("learner");
+    this.directory.rememberProvisional(claimed.members);
+    this.#refreshMembers();
+    this.#transport.greet(claimed.leaderId);
   }
 
   /**
