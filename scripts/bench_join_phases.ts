@@ -123,6 +123,22 @@ export function phaseRows(phases: [string, Summary][]): string[] {
   });
 }
 
+/**
+ * Waits until `joiner` (spawned at `spawnedAtMs`) logs its promotion: its process start →
+ * voter, from its own log stamp, and the phases of its join into `leader`'s cluster.
+ */
+export async function timeJoin(
+  joiner: NodeProcess,
+  context: { leader: NodeProcess; spawnedAtMs: number },
+): Promise<{ ms: number; phases: JoinPhases }> {
+  const line = await joiner.waitForLog(/promoted to voter/, { timeoutMs: WAIT_MS });
+  const ms = Date.parse(JSON.parse(line).timestamp) - context.spawnedAtMs;
+  // The leader's "promoted" line may come a moment after the joiner's.
+  const promoted = new RegExp(`node ${joiner.id} promoted to voter`);
+  await context.leader.waitForLog(promoted, { timeoutMs: WAIT_MS }).catch(() => {});
+  return { ms, phases: joinPhases(joiner, context) };
+}
+
 /** What the ticket join bench measured. */
 export interface TicketJoinFigures {
   /** Joiner process spawn → its own "promoted to voter" line. */
@@ -157,13 +173,9 @@ export async function benchTicketJoin(
         const leader = nodes.find((node) => node.id === leaderId) ?? nodes[0]!;
         const spawnedAtMs = Date.now();
         const joiner = await group.start({ ...nodeDefaults, id, args: ["--join", ticket] });
-        const line = await joiner.waitForLog(/promoted to voter/, { timeoutMs: WAIT_MS });
-        times.push(Date.parse(JSON.parse(line).timestamp) - spawnedAtMs);
-        // The leader's "promoted" line may come a moment after the joiner's.
-        await leader.waitForLog(new RegExp(`node ${id} promoted to voter`), {
-          timeoutMs: WAIT_MS,
-        }).catch(() => {});
-        runsPhases.push(joinPhases(joiner, { leader, spawnedAtMs }));
+        const joined = await timeJoin(joiner, { leader, spawnedAtMs });
+        times.push(joined.ms);
+        runsPhases.push(joined.phases);
         await joiner.kill();
         await client.remove(id, { force: true });
       }

@@ -50,17 +50,15 @@ Deno.test("invite tickets: a join by ticket alone becomes a member that restarts
     const outstanding = await client.invite({ ttlMs: 60_000, uses: 3, createdBy });
     await client.revokeInvite(revoked.tokenHash.slice(0, 8));
 
-    const printed = await runBlixard([
-      "cluster",
-      "invite",
-      "--peer",
-      founder.address,
-      "--cluster-secret-file",
-      secretFile,
-      "--ttl",
-      "10m",
-    ]);
-    assert.equal(printed.code, 0, describeRun(printed));
+    // `blixard cluster COMMAND` at `peer`, proving the secret, and checked to exit 0.
+    const cluster = async (command: string, peer: NodeProcess, ...args: string[]) => {
+      const run = await runBlixard(
+        ["cluster", command, "--peer", peer.address, "--cluster-secret-file", secretFile, ...args],
+      );
+      assert.equal(run.code, 0, describeRun(run));
+      return run;
+    };
+    const printed = await cluster("invite", founder, "--ttl", "10m");
     const ticket = printed.stdout.trim();
     assert.match(ticket, /^blx1[A-Za-z0-9_-]+$/);
     assert.ok(ticket.length < 600, `${ticket.length} characters`);
@@ -86,19 +84,7 @@ Deno.test("invite tickets: a join by ticket alone becomes a member that restarts
     assert.equal(typeof seen?.rtt_ms, "number", JSON.stringify(seen));
 
     // A learner ticket, used once of its two uses while the refused joins below run.
-    const learnerInvite = await runBlixard([
-      "cluster",
-      "invite",
-      "--peer",
-      founder.address,
-      "--cluster-secret-file",
-      secretFile,
-      "--as",
-      "learner",
-      "--uses",
-      "2",
-    ]);
-    assert.equal(learnerInvite.code, 0, describeRun(learnerInvite));
+    const learnerInvite = await cluster("invite", founder, "--as", "learner", "--uses", "2");
     const learner = await group.start({ id: 7, args: ["--join", learnerInvite.stdout.trim()] });
 
     // Refused joins, all at once: each exits 1 with one line naming why.
@@ -120,15 +106,7 @@ Deno.test("invite tickets: a join by ticket alone becomes a member that restarts
       assert.match(lastLine(node), refusals[index]![2], node.stderr);
     }
 
-    const listed = await runBlixard([
-      "cluster",
-      "invites",
-      "--peer",
-      founder.address,
-      "--cluster-secret-file",
-      secretFile,
-    ]);
-    assert.equal(listed.code, 0, describeRun(listed));
+    const listed = await cluster("invites", founder);
     const rows = listed.stdout.trim().split("\n");
     assert.equal(rows.length, 3, listed.stdout);
     assert.ok(
@@ -147,15 +125,7 @@ Deno.test("invite tickets: a join by ticket alone becomes a member that restarts
     }
     assert.equal(held?.lag, 0, JSON.stringify(held));
     assert.equal(held?.learner_reason, INVITED_AS_LEARNER, JSON.stringify(held));
-    const own = await runBlixard([
-      "cluster",
-      "status",
-      "--peer",
-      learner.address,
-      "--cluster-secret-file",
-      secretFile,
-    ]);
-    assert.equal(own.code, 0, describeRun(own));
+    const own = await cluster("status", learner);
     assert.ok(own.stdout.includes(`learner: ${INVITED_AS_LEARNER}`), own.stdout);
 
     // An ordinary member now: it restarts from its data dir, with neither ticket nor flag.
