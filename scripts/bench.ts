@@ -60,13 +60,7 @@ import {
 import { freeBindPort } from "../tests/helpers/ports.ts";
 import { benchJoinData, keysForMegabytes } from "./bench_join_data.ts";
 import { summarize, type Summary } from "./bench_summary.ts";
-import {
-  benchTicketJoin,
-  type JoinPhases,
-  phaseRows,
-  summarizePhases,
-  timeJoin,
-} from "./bench_join_phases.ts";
+import { benchJoins, benchTicketJoin, type JoinFigures, phaseRows } from "./bench_join_phases.ts";
 
 export { summarize, type Summary };
 
@@ -265,35 +259,13 @@ async function benchFormation(
   return { wallMs: summarize(times), cpuMs: summarize(cpu), afterReadyMs: summarize(afterReady) };
 }
 
-async function benchJoin(
-  runs: number,
-): Promise<{ startToVoterMs: Summary; phases: [string, Summary][] }> {
-  const times: number[] = [];
-  const phases: JoinPhases[] = [];
-  const group = new NodeGroup();
-  try {
-    const { nodes } = await formAtOnce(group, 3);
-    const client = await BlixardClient.connect(nodes[0]!.address);
-    try {
-      for (let run = 0; run < runs; run++) {
-        const id = 10 + run;
-        const leaderId = (await client.status()).leader_id;
-        const leader = nodes.find((node) => node.id === leaderId) ?? nodes[0]!;
-        const spawnedAtMs = Date.now();
-        const joiner = await group.start({ ...nodeDefaults, id, peers: [nodes[1]!.address] });
-        const joined = await timeJoin(joiner, { leader, spawnedAtMs });
-        times.push(joined.ms);
-        phases.push(joined.phases);
-        await joiner.kill();
-        await client.remove(id, { force: true });
-      }
-    } finally {
-      await client.close();
-    }
-  } finally {
-    await group.cleanup();
-  }
-  return { startToVoterMs: summarize(times), phases: summarizePhases(phases) };
+function benchJoin(runs: number): Promise<JoinFigures> {
+  return benchJoins(runs, {
+    formCluster: async (group) => (await formAtOnce(group, 3)).nodes,
+    nodeDefaults,
+    firstId: 10,
+    joinerOptions: ({ nodes }) => Promise.resolve({ peers: [nodes[1]!.address] }),
+  });
 }
 
 async function benchFailover(runs: number, size: number): Promise<Summary> {

@@ -139,26 +139,34 @@ export async function timeJoin(
   return { ms, phases: joinPhases(joiner, context) };
 }
 
-/** What the ticket join bench measured. */
-export interface TicketJoinFigures {
+/** What a join bench measured. */
+export interface JoinFigures {
   /** Joiner process spawn → its own "promoted to voter" line. */
   startToVoterMs: Summary;
   phases: [string, Summary][];
 }
 
+/** How a join bench makes its cluster and its joiners. */
+export interface JoinBenchOptions {
+  /** Starts the cluster to join (bench.ts: three nodes at once). */
+  formCluster: (group: NodeGroup) => Promise<NodeProcess[]>;
+  nodeDefaults: Pick<NodeProcessOptions, "denoFlags" | "mainPath">;
+}
+
 /**
- * Joins by `--join TICKET` alone into the cluster `formCluster` starts (bench.ts: three
- * nodes), `runs` times (a new one-use ticket each): joiner process start → voter, and its
- * phases. Each joiner is removed afterwards.
+ * Joins `runs` nodes, one at a time, into the cluster `formCluster` starts, each told how
+ * by `joinerOptions` (`--peers`, `--join TICKET`): joiner process start → voter, and the
+ * phases. Each joiner is removed afterwards, so every run joins the same cluster.
  */
-export async function benchTicketJoin(
+export async function benchJoins(
   runs: number,
-  options: {
-    formCluster: (group: NodeGroup) => Promise<NodeProcess[]>;
-    nodeDefaults: Pick<NodeProcessOptions, "denoFlags" | "mainPath">;
+  options: JoinBenchOptions & {
+    firstId: number;
+    joinerOptions: (
+      context: { client: BlixardClient; nodes: NodeProcess[] },
+    ) => Promise<Pick<NodeProcessOptions, "args" | "peers">>;
   },
-): Promise<TicketJoinFigures> {
-  const { nodeDefaults } = options;
+): Promise<JoinFigures> {
   const times: number[] = [];
   const runsPhases: JoinPhases[] = [];
   const group = new NodeGroup();
@@ -167,12 +175,12 @@ export async function benchTicketJoin(
     const client = await BlixardClient.connect(nodes[0]!.address);
     try {
       for (let run = 0; run < runs; run++) {
-        const id = 20 + run;
-        const { ticket } = await client.invite({ ttlMs: 60_000, uses: 1, createdBy: "bench" });
+        const id = options.firstId + run;
+        const how = await options.joinerOptions({ client, nodes });
         const leaderId = (await client.status()).leader_id;
         const leader = nodes.find((node) => node.id === leaderId) ?? nodes[0]!;
         const spawnedAtMs = Date.now();
-        const joiner = await group.start({ ...nodeDefaults, id, args: ["--join", ticket] });
+        const joiner = await group.start({ ...options.nodeDefaults, ...how, id });
         const joined = await timeJoin(joiner, { leader, spawnedAtMs });
         times.push(joined.ms);
         runsPhases.push(joined.phases);
@@ -186,4 +194,16 @@ export async function benchTicketJoin(
     await group.cleanup();
   }
   return { startToVoterMs: summarize(times), phases: summarizePhases(runsPhases) };
+}
+
+/** Joins by `--join TICKET` alone (a new one-use ticket each run), as `benchJoins` does. */
+export function benchTicketJoin(runs: number, options: JoinBenchOptions): Promise<JoinFigures> {
+  return benchJoins(runs, {
+    ...options,
+    firstId: 20,
+    joinerOptions: async ({ client }) => {
+      const { ticket } = await client.invite({ ttlMs: 60_000, uses: 1, createdBy: "bench" });
+      return { args: ["--join", ticket] };
+    },
+  });
 }
