@@ -8,7 +8,8 @@
  *   idle and after the write run;
  * - formation: N nodes started at once (`--nodes 3,5,7`; N > 5 with `--max-voters N`),
  *   nothing → N voters agreeing on a leader;
- * - join: joiner process start → voter (its own log's timestamp), into a 3-node cluster;
+ * - join: joiner process start → voter (its own log's timestamp), into a 3-node cluster,
+ *   with its phases from the nodes' logs (`bench_join_phases.ts`);
  * - failover: kill -9 of the leader → the next write acknowledged to a client that keeps
  *   writing (sequentially, through a follower), in clusters of each `--nodes` size;
  * - storm: 10 joiners started at once through one member of a 3-node cluster → the leader
@@ -24,7 +25,11 @@
  *   (`scripts/bench_join_data.ts`, which also runs alone);
  * - cache: `blixard kv get` as a child process with a warm peer cache (no `/bootstrap`
  *   fetch) and with `--no-cache`, process start to exit; and `BlixardClient.connect` + `get`
- *   in this process, with and without the cache, which leaves out Deno's start-up.
+ *   in this process, with and without the cache, which leaves out Deno's start-up;
+ * - ticket: a join by `--join TICKET` alone, joiner process start → voter, into a 3-node
+ *   cluster, with its phases from the nodes' logs (`bench_join_phases.ts`);
+ * - mdns: join by mDNS and `--bootstrap-expect 3` formation (`bench_mdns.ts`), inside a
+ *   network namespace of its own (root and `ip`; skipped with the reason otherwise).
  *
  * Prints a table, and writes the JSON to `bench-results/` (or `--json PATH`).
  *
@@ -54,6 +59,10 @@ import {
 } from "../tests/helpers/node_process.ts";
 import { freeBindPort } from "../tests/helpers/ports.ts";
 import { benchJoinData, keysForMegabytes } from "./bench_join_data.ts";
+import { summarize, type Summary } from "./bench_summary.ts";
+import { benchJoins, benchTicketJoin, type JoinFigures, phaseRows } from "./bench_join_phases.ts";
+
+export { summarize, type Summary };
 
 const SECTIONS = [
   "startup",
@@ -65,6 +74,8 @@ const SECTIONS = [
   "cache",
   "storm",
   "joindata",
+  "ticket",
+  "mdns",
 ] as const;
 type Section = typeof SECTIONS[number];
 const CONCURRENCY_LEVELS = [1, 16, 64, 256];
@@ -83,24 +94,6 @@ const STORM_POLL_MS = 10;
  * machine their start alone takes long, and the figure then says how long.
  */
 const MANY_NODES_WAIT_MS = 120_000;
-
-/** Median, min and max of a set of measurements. */
-export interface Summary {
-  median: number;
-  min: number;
-  max: number;
-  runs: number;
-}
-
-/** The median, min and max of `values`. */
-export function summarize(values: number[]): Summary {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  const median = sorted.length % 2 === 1
-    ? sorted[middle]!
-    : (sorted[middle - 1]! + sorted[middle]!) / 2;
-  return { median, min: sorted[0]!, max: sorted[sorted.length - 1]!, runs: sorted.length };
-}
 
 function percentile(sorted: number[], fraction: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))]!;
@@ -266,30 +259,13 @@ async function benchFormation(
   return { wallMs: summarize(times), cpuMs: summarize(cpu), afterReadyMs: summarize(afterReady) };
 }
 
-async function benchJoin(runs: number): Promise<Summary> {
-  const times: number[] = [];
-  const group = new NodeGroup();
-  try {
-    const { nodes } = await formAtOnce(group, 3);
-    const client = await BlixardClient.connect(nodes[0]!.address);
-    try {
-      for (let run = 0; run < runs; run++) {
-        const id = 10 + run;
-        const spawnedAtMs = Date.now();
-        const joiner = await group.start({ ...nodeDefaults, id, peers: [nodes[1]!.address] });
-        const line = await joiner.waitForLog(/promoted to voter/, { timeoutMs: WAIT_MS });
-        const loggedAtMs = Date.parse(JSON.parse(line).timestamp);
-        times.push(loggedAtMs - spawnedAtMs);
-        await joiner.kill();
-        await client.remove(id, { force: true });
-      }
-    } finally {
-      await client.close();
-    }
-  } finally {
-    await group.cleanup();
-  }
-  return summarize(times);
+function benchJoin(runs: number): Promise<JoinFigures> {
+  return benchJoins(runs, {
+    formCluster: async (group) => (await formAtOnce(group, 3)).nodes,
+    nodeDefaults,
+    firstId: 10,
+    joinerOptions: ({ nodes }) => Promise.resolve({ peers: [nodes[1]!.address] }),
+  });
 }
 
 async function benchFailover(runs: number, size: number): Promise<Summary> {
@@ -662,8 +638,11 @@ if (import.meta.main) {
   if (selected.has("join")) {
     console.error("join…");
     const join = await benchJoin(runs);
-    results.join = join;
-    lines.push(row("join, joiner process start → voter", join, "ms", "< 250 ms"));
+    // The figure keeps its name in the JSON, so that older results compare.
+    results.join = join.startToVoterMs;
+    results.joinPhases = join.phases;
+    lines.push(row("join, joiner process start → voter", join.startToVoterMs, "ms", "< 250 ms"));
+    lines.push("  phases, median ms since the joiner's spawn:", ...phaseRows(join.phases));
   }
   if (selected.has("failover")) {
     for (const size of sizes) {
@@ -780,6 +759,25 @@ if (import.meta.main) {
     lines.push(row("kv get CLI process, --no-cache", cache.cliCold!, "ms"));
     lines.push(row("BlixardClient connect + get, cached", cache.apiWarm!, "ms"));
     lines.push(row("BlixardClient connect + get, no cache", cache.apiCold!, "ms"));
+  }
+  if (selected.has("ticket")) {
+    console.error("ticket join…");
+    const ticket = await benchTicketJoin(runs, {
+      formCluster: async (group) => (await formAtOnce(group, 3)).nodes,
+      nodeDefaults,
+    });
+    results.ticketJoin = { startToVoterMs: ticket.startToVoterMs, phases: ticket.phases };
+    lines.push(
+      row("ticket join, joiner process start → voter", ticket.startToVoterMs, "ms", "< 400 ms"),
+    );
+    lines.push("  phases, median ms since the joiner's spawn:", ...phaseRows(ticket.phases));
+  }
+  if (selected.has("mdns")) {
+    console.error("mDNS…");
+    const { benchMdns, mdnsRows } = await import("./bench_mdns.ts");
+    const mdns = await benchMdns(runs);
+    results.mdns = mdns;
+    lines.push(...mdnsRows(mdns));
   }
   console.log(lines.join("\n"));
   const path = values.json ??

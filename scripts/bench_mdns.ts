@@ -11,16 +11,18 @@
  *
  * The first two are also given from the nodes' "mDNS on" log line, once the process has
  * booted and bound its endpoint: on a loaded machine the boot is most of the wall time,
- * and it is the same with `--peers`.
+ * and it is the same with `--peers`; and broken down into the join's phases from the
+ * nodes' logs (`bench_join_phases.ts`: for the formation, those of the last joiner).
  *
- * Usage: deno run -A scripts/bench_mdns.ts [--runs 10]
+ * Usage: deno run -A scripts/bench_mdns.ts [--runs 10], or `deno task bench --only mdns`.
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
 import { waitForVoters } from "../tests/helpers/cluster.ts";
-import { summarize, type Summary } from "./bench.ts";
+import { summarize, type Summary } from "./bench_summary.ts";
+import { type JoinPhases, joinPhases, phaseRows, summarizePhases } from "./bench_join_phases.ts";
 import {
   type MulticastNetns,
   multicastNetnsUnavailable,
@@ -40,10 +42,14 @@ function start(group: NodeGroup, netns: MulticastNetns, id: number, args: string
   return group.start({ id, args: ["--mdns", ...args], netns: netns.name });
 }
 
-/** A figure from process spawn, and the same from the first mDNS log line (boot excluded). */
+/**
+ * A figure from process spawn, the same from the first mDNS log line (boot excluded), and
+ * the join's phases.
+ */
 interface Figures {
   fromSpawn: Summary;
   fromMdnsOn: Summary;
+  phases: [string, Summary][];
 }
 
 /** When `node` logged that mDNS is on: its process has booted and bound its endpoint. */
@@ -54,6 +60,7 @@ function mdnsOnAtMs(node: NodeProcess): Promise<number> {
 async function benchJoin(netns: MulticastNetns, runs: number): Promise<Figures> {
   const times: number[] = [];
   const afterBoot: number[] = [];
+  const phases: JoinPhases[] = [];
   for (let run = 0; run < runs; run++) {
     const group = new NodeGroup();
     try {
@@ -68,16 +75,23 @@ async function benchJoin(netns: MulticastNetns, runs: number): Promise<Figures> 
       const promotedAtMs = await loggedAtMs(joiner, /promoted to voter/);
       times.push(promotedAtMs - spawnedAtMs);
       afterBoot.push(promotedAtMs - await mdnsOnAtMs(joiner));
+      await member.waitForLog(/node 2 promoted to voter/, { timeoutMs: WAIT_MS });
+      phases.push(joinPhases(joiner, { leader: member, spawnedAtMs }));
     } finally {
       await group.cleanup();
     }
   }
-  return { fromSpawn: summarize(times), fromMdnsOn: summarize(afterBoot) };
+  return {
+    fromSpawn: summarize(times),
+    fromMdnsOn: summarize(afterBoot),
+    phases: summarizePhases(phases),
+  };
 }
 
 async function benchBootstrapExpect(netns: MulticastNetns, runs: number): Promise<Figures> {
   const times: number[] = [];
   const afterBoot: number[] = [];
+  const phases: JoinPhases[] = [];
   for (let run = 0; run < runs; run++) {
     const group = new NodeGroup();
     try {
@@ -95,11 +109,18 @@ async function benchBootstrapExpect(netns: MulticastNetns, runs: number): Promis
       const statuses = await Promise.all(nodes.map((node) => waitForVoters(node, 3)));
       const clusters = new Set(statuses.map((status) => status.cluster_id));
       if (clusters.size !== 1) throw new Error(`run ${run}: ${clusters.size} clusters`);
+      const leader = nodes.find((node) => node.id === statuses[0]!.leader_id) ?? nodes[0]!;
+      const last = promoted[0]! > promoted[1]! ? nodes[1]! : nodes[2]!;
+      phases.push(joinPhases(last, { leader, spawnedAtMs }));
     } finally {
       await group.cleanup();
     }
   }
-  return { fromSpawn: summarize(times), fromMdnsOn: summarize(afterBoot) };
+  return {
+    fromSpawn: summarize(times),
+    fromMdnsOn: summarize(afterBoot),
+    phases: summarizePhases(phases),
+  };
 }
 
 async function benchGoodbye(netns: MulticastNetns, runs: number): Promise<Summary> {
@@ -129,14 +150,19 @@ function row(name: string, summary: Summary, target: string): string {
   }, max ${summary.max.toFixed(0)}, ${summary.runs} runs)  target ${target}`;
 }
 
-if (import.meta.main) {
+/** What `benchMdns` measured, or why it could not. */
+export type MdnsFigures =
+  | { skipped: string }
+  | { join: Figures; formation: Figures; goodbye: Summary };
+
+/**
+ * The mDNS figures, `runs` runs each (goodbye at most 5), in a namespace of their own;
+ * skipped, with the reason, where namespaces cannot be made.
+ */
+export async function benchMdns(runs: number): Promise<MdnsFigures> {
   const unavailable = multicastNetnsUnavailable();
-  if (unavailable !== null) {
-    console.error(`bench_mdns: ${unavailable}`);
-    Deno.exit(1);
-  }
-  const { values } = parseArgs({ args: Deno.args, options: { runs: { type: "string" } } });
-  const runs = Number(values.runs ?? "10");
+  if (unavailable !== null) return { skipped: unavailable };
+  let figures: MdnsFigures | null = null;
   await withMulticastNetns(async (netns) => {
     console.error("join by mDNS…");
     const join = await benchJoin(netns, runs);
@@ -144,10 +170,34 @@ if (import.meta.main) {
     const formation = await benchBootstrapExpect(netns, runs);
     console.error("goodbye…");
     const goodbye = await benchGoodbye(netns, Math.min(runs, 5));
-    console.log(row("join by mDNS, joiner process start → voter", join.fromSpawn, "< 400 ms"));
-    console.log(row("  the same from its 'mDNS on' (boot excluded)", join.fromMdnsOn, "-"));
-    console.log(row("--bootstrap-expect 3, nothing → 3 voters", formation.fromSpawn, "< 1000 ms"));
-    console.log(row("  the same from the last 'mDNS on'", formation.fromMdnsOn, "-"));
-    console.log(row("goodbye, SIGTERM → gone from the others", goodbye, "< 1000 ms"));
+    figures = { join, formation, goodbye };
   });
+  return figures!;
+}
+
+/** The figures as table rows. */
+export function mdnsRows(figures: MdnsFigures): string[] {
+  if ("skipped" in figures) return [`mDNS figures skipped: ${figures.skipped}`];
+  const { join, formation, goodbye } = figures;
+  return [
+    row("join by mDNS, joiner process start → voter", join.fromSpawn, "< 400 ms"),
+    row("  the same from its 'mDNS on' (boot excluded)", join.fromMdnsOn, "-"),
+    "  phases, median ms since the joiner's spawn:",
+    ...phaseRows(join.phases),
+    row("--bootstrap-expect 3, nothing → 3 voters", formation.fromSpawn, "< 1000 ms"),
+    row("  the same from the last 'mDNS on'", formation.fromMdnsOn, "-"),
+    "  phases of the last joiner, median ms since the spawn of all three:",
+    ...phaseRows(formation.phases),
+    row("goodbye, SIGTERM → gone from the others", goodbye, "< 1000 ms"),
+  ];
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({ args: Deno.args, options: { runs: { type: "string" } } });
+  const figures = await benchMdns(Number(values.runs ?? "10"));
+  if ("skipped" in figures) {
+    console.error(`bench_mdns: ${figures.skipped}`);
+    Deno.exit(1);
+  }
+  console.log(mdnsRows(figures).join("\n"));
 }

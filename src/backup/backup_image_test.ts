@@ -59,6 +59,7 @@ Deno.test("imageChunks() exports every sm_ table, a later-added one too, and imp
     assert.deepEqual(store.get(encoder.encode("key-7")), new Uint8Array(100).fill(7));
     assert.deepEqual(stateTables(storage.database), [
       "sm_invite",
+      "sm_invited_learner",
       "sm_kv",
       "sm_later",
       "sm_member",

@@ -46,9 +46,10 @@ export interface ClientFlags {
   name: string | null;
   /** `--chunk-bytes` as given (only `cluster backup` allows it), or `null`. */
   chunkBytes: string | null;
-  /** `--ttl` and `--uses` as given (only `cluster invite` allows them), or `null`. */
+  /** `--ttl`, `--uses` and `--as` as given (only `cluster invite` allows them), or `null`. */
   ttl: string | null;
   uses: string | null;
+  as: string | null;
   /** Where the cluster secret comes from, or `null` for none. */
   clusterSecret: ClusterSecretSource | null;
   /** `--dns-server ip:port` for `dns:NAME` peers, or `null` for the system's resolver. */
@@ -78,6 +79,7 @@ const OPTIONS = {
   "chunk-bytes": { type: "string" },
   ttl: { type: "string" },
   uses: { type: "string" },
+  as: { type: "string" },
   "cluster-secret-file": { type: "string" },
   "dns-server": { type: "string" },
   "no-cache": { type: "boolean" },
@@ -200,6 +202,7 @@ export function parseClientFlags(
     chunkBytes: values["chunk-bytes"] ?? null,
     ttl: values.ttl ?? null,
     uses: values.uses ?? null,
+    as: values.as ?? null,
     clusterSecret: parseClusterSecretSource(values["cluster-secret-file"], options.env),
     dnsServer: parseDnsServerSetting(
       values["dns-server"] === undefined

@@ -42,6 +42,7 @@ Deno.test("parseClientFlags() reads every flag and keeps the positionals in orde
     chunkBytes: null,
     ttl: null,
     uses: null,
+    as: null,
     clusterSecret: null,
     dnsServer: null,
     noCache: false,

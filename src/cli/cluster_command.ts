@@ -21,7 +21,7 @@ import {
 import { openDataDir } from "../node/local_state/data_dir.ts";
 import { rotateSecretFingerprint } from "../node/local_state/secret_fingerprint.ts";
 import { parseClusterSecretSource, parseDuration } from "./node_config.ts";
-import { INVITE_LIMITS } from "../state_machine/invites.ts";
+import { INVITE_LIMITS, type InviteRole } from "../state_machine/invites.ts";
 import type { z } from "zod";
 import type { inviteJsonSchema } from "../transport/invite_rpcs.ts";
 import {
@@ -46,13 +46,16 @@ const HELP = `Usage:
   blixard cluster remove --id N --peer host:port [--force] [--timeout 10s]
       Removes member N (typically a dead one). Refused when the remaining reachable voters
       would be fewer than a quorum, unless --force.
-  blixard cluster invite --peer host:port [--ttl 15m] [--uses 1] [--timeout 10s]
+  blixard cluster invite --peer host:port [--ttl 15m] [--uses 1] [--as voter|learner]
+      [--timeout 10s]
       Prints an invite ticket (blx1…): 'blixard node --id N --join TICKET' on a new machine
       joins with it, with no --peers and no secret (it receives the cluster's). It lists up
       to three members and expires after --ttl (at most 168h) or --uses joins (at most 1000).
-      The cluster keeps only a hash of it: the ticket is printed once.
+      --as learner: the machines it admits stay learners (replicas that never vote); voter,
+      the default, lets the autopilot promote them. The cluster keeps only a hash of it,
+      with its role: the ticket is printed once.
   blixard cluster invites --peer host:port [--json] [--timeout 10s]
-      The outstanding invite tickets: hash prefix, expiry, uses left, created by.
+      The outstanding invite tickets: hash prefix, expiry, uses left, role, created by.
   blixard cluster revoke-invite HASH --peer host:port [--timeout 10s]
       Revokes the outstanding ticket whose hash starts with HASH (6 hex digits or more).
   blixard cluster new-secret FILE
@@ -82,7 +85,8 @@ const DNS_RECORDS_USAGE = "blixard cluster dns-records --name NAME --peer host:p
 /** TTL of the printed TXT records, in seconds: short, since members come and go. */
 export const DNS_RECORD_TTL_SECONDS = 300;
 const BACKUP_USAGE = "blixard cluster backup FILE --peer host:port [--chunk-bytes N]";
-const INVITE_USAGE = "blixard cluster invite --peer host:port [--ttl 15m] [--uses 1]";
+const INVITE_USAGE =
+  "blixard cluster invite --peer host:port [--ttl 15m] [--uses 1] [--as voter|learner]";
 const REVOKE_INVITE_USAGE = "blixard cluster revoke-invite HASH --peer host:port";
 /** Default `--ttl` of an invite: long enough to start a machine, short for a bearer token. */
 export const INVITE_TTL_MS_DEFAULT = 15 * 60_000;
@@ -123,7 +127,7 @@ const SPECS = {
   },
   invite: {
     usage: INVITE_USAGE,
-    allowed: ["peer", "timeout", "ttl", "uses"],
+    allowed: ["peer", "timeout", "ttl", "uses", "as"],
     help: HELP,
     check: (flags) => void inviteRequest(flags),
   },
@@ -412,8 +416,8 @@ export async function formatDnsRecords(
 /** Hex digits of a token hash shown: enough to tell tickets apart and to revoke one. */
 const HASH_SHOWN_DIGITS = 12;
 
-/** `--ttl` and `--uses` of `flags`, checked, or their defaults. */
-function inviteRequest(flags: ClientFlags): { ttlMs: number; uses: number } {
+/** `--ttl`, `--uses` and `--as` of `flags`, checked, or their defaults. */
+function inviteRequest(flags: ClientFlags): { ttlMs: number; uses: number; role: InviteRole } {
   let ttlMs = INVITE_TTL_MS_DEFAULT;
   if (flags.ttl !== null) {
     const parsed = parseDuration(flags.ttl);
@@ -433,7 +437,14 @@ function inviteRequest(flags: ClientFlags): { ttlMs: number; uses: number } {
       );
     }
   }
-  return { ttlMs, uses };
+  const role = flags.as ?? "voter";
+  if (role !== "voter" && role !== "learner") {
+    throw new UsageError(
+      `--as ${role}: must be voter (promoted once caught up, the default) or learner ` +
+        "(never promoted)",
+    );
+  }
+  return { ttlMs, uses, role };
 }
 
 /** Who asks for an invite, for the listing: `user@host`, bounded. */

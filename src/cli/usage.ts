@@ -18,7 +18,8 @@ Usage:
                [--cluster-id ID] [--cluster-secret-file PATH] [--advertise ip:port]…
                [--http-bind host:port] [--max-voters 5] [--restore FILE | --force-new-cluster]
                [--join TICKET]
-  blixard cluster invite  --peer host:port [--ttl 15m] [--uses 1]   (prints a blx1… ticket)
+  blixard cluster invite  --peer host:port [--ttl 15m] [--uses 1] [--as voter|learner]
+                          (prints a blx1… ticket)
   blixard cluster invites --peer host:port       (outstanding tickets)
   blixard cluster revoke-invite HASH --peer host:port
   blixard cluster status  --peer host:port [--json]

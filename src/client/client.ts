@@ -48,6 +48,7 @@ import {
 } from "../transport/cluster_rpcs.ts";
 import { P2pEndpoint, type PeerAddress } from "../transport/p2p_endpoint.ts";
 import { INVITE_RPC, INVITES_RPC, REVOKE_INVITE_RPC } from "../transport/invite_rpcs.ts";
+import type { InviteRole } from "../state_machine/invites.ts";
 import { type PutItem, WriteBatcher } from "./write_batcher.ts";
 import {
   RpcClient,
@@ -333,13 +334,15 @@ export class BlixardClient {
 
   /**
    * Creates an invite ticket valid for `ttlMs`, for `uses` joiners; `createdBy` labels it
-   * in `invites()`. The answer holds the ticket, the only copy of its token.
+   * in `invites()`. `role` (default `voter`) is kept in the cluster's record of the ticket:
+   * a `learner` ticket's joiners are never promoted. The answer holds the ticket, the only
+   * copy of its token.
    */
   async invite(
-    request: { ttlMs: number; uses: number; createdBy: string },
+    request: { ttlMs: number; uses: number; createdBy: string; role?: InviteRole },
     options: OperationOptions = {},
   ): Promise<{ ticket: string; tokenHash: string; expiresAtMs: number; index: number }> {
-    return await this.#call(INVITE_RPC, { ...request, role: "voter" }, options);
+    return await this.#call(INVITE_RPC, { role: "voter", ...request }, options);
   }
 
   /** Every invite record the cluster keeps, and the answering node's clock. */

@@ -18,7 +18,8 @@
  * its unique records (SRV, TXT, A) is a conflict: it probes again (§9), at most 15 times
  * in 10 s before it slows to one probe round per 5 s. It answers queries by multicast, at
  * most once a second (§6: an answer due sooner waits for the second to end; an answer to
- * a probe, in defense of its name, after 250 ms), leaving out what the query lists as
+ * a probe, in defense of its name, after 250 ms; an answer that holds the shared PTR after
+ * a random 20-120 ms, one of unique records at once), leaving out what the query lists as
  * known answers with at least half their TTL left (§7.1), and by unicast to legacy
  * resolvers that do not query from port 5353 (§6.7, what `dig -p 5353` does); and it
  * sends its records with TTL 0 when it stops (§10.1, goodbye). Answers are rate-limited,
@@ -103,6 +104,13 @@ export interface ResponderTiming {
   probeDefenseIntervalMs: number;
   /** §9: the pause before each probe round once conflicts are too many. */
   conflictPauseMs: number;
+  /**
+   * §6: an answer that holds a shared record (a PTR, which every node on the link holds
+   * for the service type) waits a random time from this…
+   */
+  sharedAnswerDelayMinMs: number;
+  /** …to this, so that the answers of many nodes do not collide; unique ones go at once. */
+  sharedAnswerDelayMaxMs: number;
 }
 
 /** The delays RFC 6762 gives. */
@@ -114,7 +122,24 @@ export const RFC6762_TIMING: ResponderTiming = {
   multicastIntervalMs: 1_000,
   probeDefenseIntervalMs: 250,
   conflictPauseMs: 5_000,
+  sharedAnswerDelayMinMs: 20,
+  sharedAnswerDelayMaxMs: 120,
 };
+
+/**
+ * How long an answer of `answers` waits before it is multicast (RFC 6762 §6): a random time
+ * in the shared-answer range when it holds a shared record (PTR), none when every record is
+ * unique to this node (SRV, TXT, A: answers a querier that knows the instance, such as a
+ * joiner resolving a node it found, get at once). `random` gives a number in [0, 1).
+ */
+export function answerDelayMs(
+  answers: readonly DnsRecord[],
+  context: { timing: ResponderTiming; random: () => number },
+): number {
+  if (!answers.some((record) => record.type === "PTR")) return 0;
+  const { sharedAnswerDelayMinMs: min, sharedAnswerDelayMaxMs: max } = context.timing;
+  return min + context.random() * (max - min);
+}
 
 /** What a probe round found. */
 type ProbeOutcome = "won" | "conflict" | "deferred";
@@ -136,6 +161,7 @@ export class MdnsResponder {
   });
   readonly #stopping = new AbortController();
   readonly #timing: ResponderTiming;
+  readonly #random: () => number;
   #txt: string[];
   #instanceLabel: string;
   #nameNumber = 1;
@@ -163,9 +189,12 @@ export class MdnsResponder {
       txt: string[];
       events?: ResponderEvents;
       timing?: ResponderTiming;
+      /** The random source of the probe and answer delays, in [0, 1); tests fix it. */
+      random?: () => number;
     },
   ) {
     this.#socket = socket;
+    this.#random = options.random ?? Math.random;
     this.#records = options.records;
     this.#events = options.events ?? {};
     this.#timing = options.timing ?? RFC6762_TIMING;
@@ -277,7 +306,7 @@ export class MdnsResponder {
   async #probe(signal: AbortSignal): Promise<ProbeOutcome> {
     await this.#pauseAfterManyConflicts(signal);
     this.#probeOutcome = "won";
-    await sleep(Math.random() * this.#timing.probeDelayMaxMs, signal);
+    await sleep(this.#random() * this.#timing.probeDelayMaxMs, signal);
     for (let probe = 0; probe < PROBES; probe++) {
       this.#socket.query({
         questions: [
@@ -422,13 +451,16 @@ export class MdnsResponder {
       return;
     }
     // RFC 6762 §6: multicast at most once a second (in defense of our name against a
-    // probe, after 250 ms). Within that time the answer waits for it to end, and one
-    // pending answer serves all the queries meanwhile: a unicast to port 5353 could reach
-    // another node's socket on the same host instead.
+    // probe, after 250 ms), and an answer with a shared record after 20-120 ms. Within that
+    // time the answer waits, and one pending answer serves all the queries meanwhile: a
+    // unicast to port 5353 could reach another node's socket on the same host instead.
     const isProbe = (packet.authorities ?? []).length > 0;
     const nowMs = performance.now();
-    const dueAtMs = this.#lastMulticastMs +
-      (isProbe ? this.#timing.probeDefenseIntervalMs : this.#timing.multicastIntervalMs);
+    const dueAtMs = Math.max(
+      this.#lastMulticastMs +
+        (isProbe ? this.#timing.probeDefenseIntervalMs : this.#timing.multicastIntervalMs),
+      nowMs + answerDelayMs(answers, { timing: this.#timing, random: this.#random }),
+    );
     if (nowMs >= dueAtMs && this.#deferred === null) {
       this.#lastMulticastMs = nowMs;
       this.#send({ answers, additionals: additionals(answers) }, null);

@@ -18,6 +18,9 @@ export const FAST_RESPONDER_TIMING: ResponderTiming = {
   multicastIntervalMs: 200,
   probeDefenseIntervalMs: 10,
   conflictPauseMs: 300,
+  // No shared-answer delay: the tests of it set their own (mdns_answer_delay_test.ts).
+  sharedAnswerDelayMinMs: 0,
+  sharedAnswerDelayMaxMs: 0,
 };
 
 /** One packet the code under test sent. */

@@ -1,7 +1,12 @@
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import type { MembershipChange } from "../raft/types.ts";
 import { type Command, encodeCommand } from "./commands.ts";
-import { decodeLearnerContext, encodeInvitedMember, INVITE_LIMITS } from "./invites.ts";
+import {
+  decodeLearnerContext,
+  encodeInvitedMember,
+  INVITE_LIMITS,
+  type InviteRole,
+} from "./invites.ts";
 import { KvStateMachine } from "./kv_state_machine.ts";
 import { encodeMemberInfo, type MemberInfo } from "./member_info.ts";
 import { MemoryStateStore } from "./memory_state_store.ts";
@@ -36,12 +41,12 @@ function cluster(store: StateStore = new MemoryStateStore()) {
   command({ type: "initCluster", clusterId: "c" });
   const invite = (
     tokenHash: string,
-    options: { uses?: number; ttlMs?: number; nowMs?: number } = {},
+    options: { uses?: number; ttlMs?: number; nowMs?: number; role?: InviteRole } = {},
   ) =>
     command({
       type: "createInvite",
       tokenHash,
-      role: "voter",
+      role: options.role ?? "voter",
       expiresAtMs: (options.nowMs ?? NOW) + (options.ttlMs ?? 15 * MINUTE),
       uses: options.uses ?? 1,
       createdBy: "ops@host",
@@ -145,4 +150,41 @@ Deno.test("decodeLearnerContext() reads a bare member record and an invited one;
     decodeLearnerContext(encodeInvitedMember(info(2), { tokenHash: "x", nowMs: 1 })).ok,
     false,
   );
+});
+
+Deno.test("invites: the record's role decides: a learner invite's member is kept a learner until removed, a voter invite's is not", () => {
+  const { sm, invite, joinBy, membership } = cluster();
+  invite(HASH_A, { role: "learner" });
+  invite(HASH_B);
+  joinBy(2, HASH_A);
+  joinBy(3, HASH_B);
+  strictEqual(sm.isInvitedLearner(2), true);
+  strictEqual(sm.isInvitedLearner(3), false);
+  membership({ type: "removeNode", nodeId: 2 });
+  strictEqual(sm.isInvitedLearner(2), false);
+});
+
+Deno.test("invites: a refused learner invite keeps nobody a learner", () => {
+  const { sm, invite, joinBy } = cluster();
+  invite(HASH_A, { role: "learner", ttlMs: MINUTE });
+  strictEqual(refusalOf(joinBy(2, HASH_A, NOW + MINUTE)), "expired");
+  strictEqual(sm.isInvitedLearner(2), false);
+});
+
+Deno.test("invites: a snapshot carries the invited learners, the same in both stores", () => {
+  const run = (store: StateStore) => {
+    const { sm, invite, joinBy } = cluster(store);
+    invite(HASH_A, { role: "learner", uses: 2 });
+    joinBy(2, HASH_A);
+    joinBy(3, HASH_A);
+    return sm.snapshotData();
+  };
+  const memory = run(new MemoryStateStore());
+  withSqliteStore(({ store }) => deepStrictEqual(run(store), memory));
+  const restored = new KvStateMachine(new MemoryStateStore());
+  restored.restore({
+    metadata: { index: 6, term: 1, confState: { voters: [1], learners: [2, 3] } },
+    data: memory,
+  });
+  deepStrictEqual([restored.isInvitedLearner(2), restored.isInvitedLearner(3)], [true, true]);
 });

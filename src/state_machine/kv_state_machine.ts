@@ -30,6 +30,7 @@ import {
   type InviteRecord,
   type InviteRefusal,
   inviteRefusal,
+  type InviteRole,
   type InviteUse,
   isForgettable,
 } from "./invites.ts";
@@ -183,6 +184,14 @@ export class KvStateMachine {
     return inviteRefusal(this.#store.invite(tokenHash), nowMs);
   }
 
+  /**
+   * Whether member `nodeId` joined by a learner invite (`blixard cluster invite --as
+   * learner`): the autopilot never promotes it.
+   */
+  isInvitedLearner(nodeId: NodeId): boolean {
+    return this.#store.invitedLearners().includes(nodeId);
+  }
+
   /** The cluster id, or `null` before `initCluster` was applied. */
   clusterId(): string | null {
     return this.#store.clusterId();
@@ -320,13 +329,15 @@ export class KvStateMachine {
    * Consumes one use of an invite, in the entry that adds the learner it admits. The
    * refusal, when the invite is no longer usable (revoked or used up after the leader
    * checked it), is returned and the learner still added: a configuration change cannot be
-   * undone by the state machine, so the leader removes that learner again.
+   * undone by the state machine, so the leader removes that learner again. Otherwise, the
+   * role the invite's record grants (never one the joiner asked for).
    */
-  #consumeInvite(invite: InviteUse): InviteRefusal | null {
+  #consumeInvite(invite: InviteUse): { refusal: InviteRefusal } | { role: InviteRole } {
     const record = this.#store.invite(invite.tokenHash);
     const refusal = inviteRefusal(record, invite.nowMs);
-    if (refusal === null) this.#store.putInvite(consumedInvite(record!));
-    return refusal;
+    if (refusal !== null) return { refusal };
+    this.#store.putInvite(consumedInvite(record!));
+    return { role: record!.role };
   }
 
   /** Raft thesis §6.3: a command whose sequence number was already applied is not applied again. */
@@ -414,12 +425,22 @@ export class KvStateMachine {
           `member info names node ${decoded.value.member.nodeId}, the entry adds node ${change.nodeId}`;
       } else {
         const invite = decoded.value.invite;
-        refusal = invite === null ? null : this.#consumeInvite(invite);
+        const consumed = invite === null ? null : this.#consumeInvite(invite);
+        if (consumed !== null && "refusal" in consumed) refusal = consumed.refusal;
+        // The newest admission decides: a learner invite keeps the member a learner.
+        const asLearner = consumed !== null && "role" in consumed && consumed.role === "learner";
+        if (asLearner) this.#store.addInvitedLearner(change.nodeId);
+        else this.#store.deleteInvitedLearner(change.nodeId);
         this.#store.putMemberInfo(decoded.value.member);
       }
     } else if (change.type === "removeNode") {
       this.#revokeKeyOf(change.nodeId, entry.index);
       this.#store.deleteMemberInfo(change.nodeId);
+      this.#store.deleteInvitedLearner(change.nodeId);
+    } else if (change.type === "promoteLearner") {
+      // A voter is no learner, whatever admitted it (this build's autopilot never proposes
+      // the promotion of an invited learner).
+      this.#store.deleteInvitedLearner(change.nodeId);
     }
     const result = { type: "membership" as const, index: entry.index, confState, error };
     return refusal === null ? result : { ...result, inviteRefusal: refusal };

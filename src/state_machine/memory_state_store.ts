@@ -38,6 +38,7 @@ export class MemoryStateStore implements StateStore {
   #members = new Map<NodeId, MemberInfo>();
   #revoked = new Map<string, number>();
   #invites = new Map<string, InviteRecord>();
+  #invitedLearners = new Set<NodeId>();
   /** Insertion order is `index` order: a session is re-inserted whenever it is used. */
   #sessions = new Map<string, ClientSession>();
   /** The highest `index` ever given to `putSession`; keeps the map's order honest. */
@@ -127,6 +128,18 @@ export class MemoryStateStore implements StateStore {
     this.#invites.delete(tokenHash);
   }
 
+  invitedLearners(): NodeId[] {
+    return [...this.#invitedLearners].sort((a, b) => a - b);
+  }
+
+  addInvitedLearner(nodeId: NodeId): void {
+    this.#invitedLearners.add(nodeId);
+  }
+
+  deleteInvitedLearner(nodeId: NodeId): void {
+    this.#invitedLearners.delete(nodeId);
+  }
+
   appliedIndex(): number {
     return this.#appliedIndex;
   }
@@ -188,6 +201,7 @@ export class MemoryStateStore implements StateStore {
     this.#members.clear();
     this.#revoked.clear();
     this.#invites.clear();
+    this.#invitedLearners.clear();
     this.#sessions.clear();
     this.#newestSessionIndex = 0;
     this.#appliedIndex = 0;

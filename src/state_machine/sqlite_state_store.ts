@@ -55,6 +55,11 @@ const INVITE_SQL = `
     WITHOUT ROWID;
 `;
 
+/** Members invited as learners came after invites, and are added in place the same way. */
+const INVITED_LEARNER_SQL = `
+  CREATE TABLE IF NOT EXISTS sm_invited_learner (node_id INTEGER PRIMARY KEY);
+`;
+
 interface SessionRow {
   client_id: string;
   sequence: number;
@@ -159,6 +164,19 @@ export class SqliteStateStore implements StateStore {
     this.#write(this.#statements.deleteInvite, tokenHash);
   }
 
+  invitedLearners(): NodeId[] {
+    const rows = this.#statements.selectInvitedLearners.all() as unknown as { node_id: number }[];
+    return rows.map((row) => row.node_id);
+  }
+
+  addInvitedLearner(nodeId: NodeId): void {
+    this.#write(this.#statements.insertInvitedLearner, nodeId);
+  }
+
+  deleteInvitedLearner(nodeId: NodeId): void {
+    this.#write(this.#statements.deleteInvitedLearner, nodeId);
+  }
+
   appliedIndex(): number {
     return (this.#statements.selectApplied.get() as { applied_index: number }).applied_index;
   }
@@ -228,7 +246,7 @@ export class SqliteStateStore implements StateStore {
     assert(this.#storage.inTransaction(), "state store writes happen inside a transaction");
     this.#storage.database.exec(`
       DELETE FROM sm_kv; DELETE FROM sm_member; DELETE FROM sm_session; DELETE FROM sm_revoked;
-      DELETE FROM sm_invite;
+      DELETE FROM sm_invite; DELETE FROM sm_invited_learner;
       UPDATE sm_state SET applied_index = 0, conf_state = '{"voters":[],"learners":[]}', cluster_id = NULL;
     `);
   }
@@ -291,14 +309,18 @@ function createOrCheckSchema(storage: SqliteStorage): void {
         `${STATE_SCHEMA_VERSION}); run the blixard release that wrote it`,
     );
   }
-  const hasRevoked = storage.database.prepare(
-    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sm_revoked'",
-  ).get();
-  if (hasRevoked === undefined) storage.transaction(() => storage.database.exec(REVOKED_SQL));
-  const hasInvites = storage.database.prepare(
-    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sm_invite'",
-  ).get();
-  if (hasInvites === undefined) storage.transaction(() => storage.database.exec(INVITE_SQL));
+  // Tables that came after schema version 1, each added in place when missing.
+  const addedTables: [string, string][] = [
+    ["sm_revoked", REVOKED_SQL],
+    ["sm_invite", INVITE_SQL],
+    ["sm_invited_learner", INVITED_LEARNER_SQL],
+  ];
+  const hasTable = storage.database.prepare(
+    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+  );
+  for (const [table, sql] of addedTables) {
+    if (hasTable.get(table) === undefined) storage.transaction(() => storage.database.exec(sql));
+  }
   const hasState = storage.database.prepare("SELECT 1 FROM sm_state WHERE id = 1").get();
   if (hasState === undefined) throw storage.corruption("the sm_state row is missing");
 }
@@ -334,6 +356,9 @@ function prepareStatements(storage: SqliteStorage) {
     selectInvite: prepare("SELECT record FROM sm_invite WHERE token_hash = ?"),
     upsertInvite: prepare("INSERT OR REPLACE INTO sm_invite (token_hash, record) VALUES (?, ?)"),
     deleteInvite: prepare("DELETE FROM sm_invite WHERE token_hash = ?"),
+    selectInvitedLearners: prepare("SELECT node_id FROM sm_invited_learner ORDER BY node_id"),
+    insertInvitedLearner: prepare("INSERT OR IGNORE INTO sm_invited_learner (node_id) VALUES (?)"),
+    deleteInvitedLearner: prepare("DELETE FROM sm_invited_learner WHERE node_id = ?"),
     selectApplied: prepare("SELECT applied_index FROM sm_state WHERE id = 1"),
     updateApplied: prepare("UPDATE sm_state SET applied_index = ? WHERE id = 1"),
     selectConfState: prepare("SELECT conf_state FROM sm_state WHERE id = 1"),

@@ -147,19 +147,22 @@ Deno.test("SqliteStateStore reports unreadable member, session and configuration
   }
 });
 
-Deno.test("SqliteStateStore adds the revoked-key table to a database written before it, keeping its state", () => {
+Deno.test("SqliteStateStore adds the revoked-key and invited-learner tables to a database written before them, keeping its state", () => {
   withDataDir((dataDir) => {
     writeAppliedState(dataDir);
     const database = new DatabaseSync(join(dataDir, DATABASE_FILE_NAME));
-    database.exec("DROP TABLE sm_revoked");
+    database.exec("DROP TABLE sm_revoked; DROP TABLE sm_invited_learner");
     database.close();
     const storage = SqliteStorage.open(dataDir);
     try {
       const store = new SqliteStateStore(storage);
       deepStrictEqual(store.revokedKeys(), []);
       strictEqual(store.appliedIndex(), 2);
+      deepStrictEqual(store.invitedLearners(), []);
       storage.transaction(() => store.revokeKey({ p2pNodeId: "p2p-2", index: 3 }));
       strictEqual(store.isRevoked("p2p-2"), true);
+      storage.transaction(() => store.addInvitedLearner(4));
+      deepStrictEqual(store.invitedLearners(), [4]);
     } finally {
       storage.close();
     }

@@ -8,7 +8,7 @@
  */
 
 import { z } from "zod";
-import type { ConfState } from "../raft/types.ts";
+import type { ConfState, NodeId } from "../raft/types.ts";
 import { parseKvResult } from "./apply_result.ts";
 import { COMMAND_LIMITS } from "./commands.ts";
 import { canonicalMemberInfo, type MemberInfo, memberInfoSchema } from "./member_info.ts";
@@ -29,10 +29,10 @@ import {
 import type { ClientSession, KeyValue, RevokedKey, StateStore } from "./state_store.ts";
 
 /**
- * The image layout this build writes; it also reads format 1 (before revoked keys) and 2
- * (before invites).
+ * The image layout this build writes; it also reads format 1 (before revoked keys), 2
+ * (before invites) and 3 (before members invited as learners).
  */
-export const STATE_IMAGE_FORMAT = 3;
+export const STATE_IMAGE_FORMAT = 4;
 
 /** How many pairs are read from the store at a time while encoding. */
 const PAGE_PAIRS = 1024;
@@ -52,6 +52,8 @@ export interface StateImage {
   revokedKeys: RevokedKey[];
   /** By token hash. */
   invites: InviteRecord[];
+  /** Members that joined by a learner invite, by node id. */
+  invitedLearners: NodeId[];
 }
 
 /** Raised when snapshot data is not an image this build can read. */
@@ -61,7 +63,7 @@ export class StateImageError extends Error {
 
 const idsSchema = z.array(z.int().min(1));
 const imageFields = [
-  z.literal([1, 2, STATE_IMAGE_FORMAT]),
+  z.literal([1, 2, 3, STATE_IMAGE_FORMAT]),
   z.int().min(0),
   idsSchema,
   idsSchema,
@@ -78,12 +80,13 @@ const imageFields = [
 const revokedSchema = z.array(z.tuple([z.string().min(1).max(128), z.int().min(1)]));
 const invitesSchema = z.array(inviteRecordSchema).max(INVITE_LIMITS.recordsMax);
 const imageSchema = z.union([
+  z.tuple([...imageFields, revokedSchema, invitesSchema, idsSchema]),
   z.tuple([...imageFields, revokedSchema, invitesSchema]),
   z.tuple([...imageFields, revokedSchema]),
   z.tuple(imageFields),
 ]);
 /** How many fields each image format has. */
-const FIELDS_OF_FORMAT: Record<number, number> = { 1: 8, 2: 9, 3: 10 };
+const FIELDS_OF_FORMAT: Record<number, number> = { 1: 8, 2: 9, 3: 10, 4: 11 };
 
 /** The image of everything in `store`, encoded deterministically. */
 export function encodeStateImage(store: StateStore): Uint8Array {
@@ -99,6 +102,7 @@ export function encodeStateImage(store: StateStore): Uint8Array {
     store.sessions().map((s) => [s.clientId, s.sequence, s.index, kvResultFields(s.result)]),
     store.revokedKeys().map((revoked) => [revoked.p2pNodeId, revoked.index]),
     store.invites().map(canonicalInviteRecord),
+    store.invitedLearners(),
   ]);
 }
 
@@ -115,7 +119,8 @@ export function decodeStateImage(bytes: Uint8Array): StateImage {
   const [format, appliedIndex, voters, learners, clusterId, members, flat, sessionRows] =
     parsed.data;
   const revokedRows = parsed.data.length >= 9 ? parsed.data[8]! : [];
-  const invites = parsed.data.length === 10 ? parsed.data[9] : [];
+  const invites = parsed.data.length >= 10 ? parsed.data[9]! : [];
+  const invitedLearners = parsed.data.length === 11 ? parsed.data[10] : [];
   if (FIELDS_OF_FORMAT[format] !== parsed.data.length) {
     throw new StateImageError(`snapshot data of format ${format} has ${parsed.data.length} fields`);
   }
@@ -141,6 +146,7 @@ export function decodeStateImage(bytes: Uint8Array): StateImage {
     sessions,
     revokedKeys,
     invites,
+    invitedLearners,
   };
 }
 
@@ -152,6 +158,7 @@ export function loadStateImage(store: StateStore, image: StateImage): void {
   for (const session of image.sessions) store.putSession(session);
   for (const revoked of image.revokedKeys) store.revokeKey(revoked);
   for (const invite of image.invites) store.putInvite(invite);
+  for (const nodeId of image.invitedLearners) store.addInvitedLearner(nodeId);
   if (image.clusterId !== null) store.setClusterId(image.clusterId);
   store.setAppliedConfState(image.confState);
   store.setAppliedIndex(image.appliedIndex);

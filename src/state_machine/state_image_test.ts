@@ -37,3 +37,17 @@ Deno.test("encodeStateImage() carries the revoked keys, oldest first", () => {
     { p2pNodeId: "p2p-3", index: 9 },
   ]);
 });
+
+Deno.test("decodeStateImage() reads a format 3 image (before invited learners) as one with none", () => {
+  const image = decodeStateImage(encodeMessagePack([3, ...COMMON_FIELDS, [], []]));
+  deepStrictEqual(image.invitedLearners, []);
+  deepStrictEqual(image.invites, []);
+  throws(() => decodeStateImage(encodeMessagePack([3, ...COMMON_FIELDS, [], [], [2]])));
+});
+
+Deno.test("encodeStateImage() carries the members invited as learners", () => {
+  const store = new MemoryStateStore();
+  store.addInvitedLearner(7);
+  store.addInvitedLearner(3);
+  deepStrictEqual(decodeStateImage(encodeStateImage(store)).invitedLearners, [3, 7]);
+});

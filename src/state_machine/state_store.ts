@@ -89,6 +89,13 @@ export interface StateStore {
   /** Forgets the record of `tokenHash`, if any. */
   deleteInvite(tokenHash: string): void;
 
+  /** The members that joined by a learner invite and stay learners, by node id. */
+  invitedLearners(): NodeId[];
+  /** Records that `nodeId` joined by a learner invite. */
+  addInvitedLearner(nodeId: NodeId): void;
+  /** Forgets that `nodeId` joined by a learner invite, if it did. */
+  deleteInvitedLearner(nodeId: NodeId): void;
+
   /** The index of the last entry applied; 0 before any. */
   appliedIndex(): number;
   /** Records the index of the last entry applied. */
@@ -115,6 +122,9 @@ export interface StateStore {
   /** Removes the session of `clientId`. */
   deleteSession(clientId: string): void;
 
-  /** Removes everything: keys, members, revoked keys, invites, sessions, cluster id; applied index 0. */
+  /**
+   * Removes everything: keys, members, revoked keys, invites, invited learners, sessions,
+   * cluster id; applied index 0.
+   */
   clear(): void;
 }

@@ -158,6 +158,7 @@ for (const [name, withStore] of kinds) {
     store.setAppliedIndex(4);
     store.setAppliedConfState({ voters: [1], learners: [] });
     store.setClusterId("c");
+    store.addInvitedLearner(2);
     store.clear();
     deepStrictEqual(
       [
@@ -167,8 +168,9 @@ for (const [name, withStore] of kinds) {
         store.appliedIndex(),
         store.appliedConfState(),
         store.clusterId(),
+        store.invitedLearners(),
       ],
-      [[], [], [], 0, { voters: [], learners: [] }, null],
+      [[], [], [], 0, { voters: [], learners: [] }, null, []],
     );
   });
 

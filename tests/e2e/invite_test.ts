@@ -3,7 +3,8 @@
  * nodes on loopback: a node joins by `--join TICKET` alone (no --peers, no HTTP, no
  * secret), receives the secret, and restarts without the ticket as an ordinary member; a
  * used, an expired and a revoked ticket are each refused with one line naming which; the
- * CLI prints a ticket and lists the outstanding ones.
+ * CLI prints a ticket and lists the outstanding ones; a node that joins by a learner ticket
+ * (`--as learner`) catches up and stays a learner, saying why.
  */
 
 import assert from "node:assert/strict";
@@ -19,6 +20,7 @@ import {
 } from "../../src/node/local_state/secret_fingerprint.ts";
 import { describeRun, runBlixard } from "../helpers/cli.ts";
 import { waitForVoters } from "../helpers/cluster.ts";
+import { INVITED_AS_LEARNER } from "../../src/node/membership/autopilot.ts";
 import { NodeGroup, type NodeProcess } from "../helpers/node_process.ts";
 import { SECRET_TEXT, secretOf, writeSecretFile } from "../helpers/secrets.ts";
 
@@ -30,7 +32,7 @@ function lastLine(node: NodeProcess): string {
 /** Polls of `/status`, 100 ms apart, until the leader names its path to the new member. */
 const PATH_POLLS_MAX = 300;
 
-Deno.test("invite tickets: a join by ticket alone becomes a member that restarts without it; used, expired and revoked tickets are refused", async () => {
+Deno.test("invite tickets: a join by ticket alone becomes a member that restarts without it; used, expired and revoked tickets are refused; a learner ticket's member stays a learner", async () => {
   const group = new NodeGroup();
   const secretDir = Deno.makeTempDirSync({ prefix: `blixard-invite-${Deno.pid}-` });
   let client: BlixardClient | null = null;
@@ -48,17 +50,15 @@ Deno.test("invite tickets: a join by ticket alone becomes a member that restarts
     const outstanding = await client.invite({ ttlMs: 60_000, uses: 3, createdBy });
     await client.revokeInvite(revoked.tokenHash.slice(0, 8));
 
-    const printed = await runBlixard([
-      "cluster",
-      "invite",
-      "--peer",
-      founder.address,
-      "--cluster-secret-file",
-      secretFile,
-      "--ttl",
-      "10m",
-    ]);
-    assert.equal(printed.code, 0, describeRun(printed));
+    // `blixard cluster COMMAND` at `peer`, proving the secret, and checked to exit 0.
+    const cluster = async (command: string, peer: NodeProcess, ...args: string[]) => {
+      const run = await runBlixard(
+        ["cluster", command, "--peer", peer.address, "--cluster-secret-file", secretFile, ...args],
+      );
+      assert.equal(run.code, 0, describeRun(run));
+      return run;
+    };
+    const printed = await cluster("invite", founder, "--ttl", "10m");
     const ticket = printed.stdout.trim();
     assert.match(ticket, /^blx1[A-Za-z0-9_-]+$/);
     assert.ok(ticket.length < 600, `${ticket.length} characters`);
@@ -83,6 +83,10 @@ Deno.test("invite tickets: a join by ticket alone becomes a member that restarts
     assert.equal(seen?.path, "direct", JSON.stringify(seen));
     assert.equal(typeof seen?.rtt_ms, "number", JSON.stringify(seen));
 
+    // A learner ticket, used once of its two uses while the refused joins below run.
+    const learnerInvite = await cluster("invite", founder, "--as", "learner", "--uses", "2");
+    const learner = await group.start({ id: 7, args: ["--join", learnerInvite.stdout.trim()] });
+
     // Refused joins, all at once: each exits 1 with one line naming why.
     const unknown = encodeInviteTicket({ ...decodeInviteTicket(ticket), token: newToken() });
     const refusals: [number, string, RegExp][] = [
@@ -102,27 +106,36 @@ Deno.test("invite tickets: a join by ticket alone becomes a member that restarts
       assert.match(lastLine(node), refusals[index]![2], node.stderr);
     }
 
-    const listed = await runBlixard([
-      "cluster",
-      "invites",
-      "--peer",
-      founder.address,
-      "--cluster-secret-file",
-      secretFile,
-    ]);
-    assert.equal(listed.code, 0, describeRun(listed));
+    const listed = await cluster("invites", founder);
     const rows = listed.stdout.trim().split("\n");
-    assert.equal(rows.length, 2, listed.stdout);
-    assert.match(
-      rows[1]!,
-      new RegExp(`^${outstanding.tokenHash.slice(0, 12)} .* 3 +voter +${createdBy}$`),
+    assert.equal(rows.length, 3, listed.stdout);
+    assert.ok(
+      rows.some((row) =>
+        new RegExp(`^${outstanding.tokenHash.slice(0, 12)} .* 3 +voter +${createdBy}$`).test(row)
+      ),
+      listed.stdout,
     );
+    assert.ok(rows.some((row) => / 1 +learner +\S+$/.test(row)), listed.stdout);
+
+    // The leader has the learner caught up, and holds it back for its ticket's role alone.
+    let held = (await client.status()).joins?.find((join) => join.node_id === 7);
+    for (let poll = 0; poll < PATH_POLLS_MAX && held?.lag !== 0; poll++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      held = (await client.status()).joins?.find((join) => join.node_id === 7);
+    }
+    assert.equal(held?.lag, 0, JSON.stringify(held));
+    assert.equal(held?.learner_reason, INVITED_AS_LEARNER, JSON.stringify(held));
+    const own = await cluster("status", learner);
+    assert.ok(own.stdout.includes(`learner: ${INVITED_AS_LEARNER}`), own.stdout);
 
     // An ordinary member now: it restarts from its data dir, with neither ticket nor flag.
     await joiner.stop();
     const restarted = await group.start({ id: 2, bindPort: joiner.bindPort });
     await waitForVoters(restarted, 2);
     await restarted.waitForLog(/cluster secret from --data-dir secret/);
+    // Seconds after it caught up, and after node 2 restarted, still a learner.
+    const members = (await client.status()).members;
+    assert.equal(members.find((member) => member.node_id === 7)?.role, "learner");
   } finally {
     await client?.close();
     await group.cleanup();

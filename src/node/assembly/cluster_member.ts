@@ -13,7 +13,8 @@ import { reasonOf } from "../../util/errors.ts";
 import type { NodeMetrics } from "../../http/metrics.ts";
 import { getLogger } from "../../log/logging.ts";
 import { isMember } from "../../raft/membership.ts";
-import { type Message, NO_NODE } from "../../raft/types.ts";
+import { type Message, NO_NODE, type NodeId } from "../../raft/types.ts";
+import type { MemberInfo } from "../../state_machine/member_info.ts";
 import {
   ANNOUNCE_RPC,
   REMOVE_RPC,
@@ -25,7 +26,12 @@ import { RaftTransport } from "../../transport/raft_transport.ts";
 import type { RpcClient } from "../../transport/rpc.ts";
 import { ClusterError } from "../replication/cluster_error.ts";
 import { ClusterService } from "../rpc/cluster_service.ts";
-import { type ClusterState, removeIfPristine } from "../local_state/cluster_state.ts";
+import {
+  type ClusterState,
+  removeIfPristine,
+  selfMemberInfo,
+} from "../local_state/cluster_state.ts";
+import { recordToAnnounce, SelfAnnouncer } from "../membership/self_announcer.ts";
 import type { JoinProgress } from "../join/join_progress.ts";
 import {
   joinCluster,
@@ -38,7 +44,7 @@ import { JoinsInFlight } from "../membership/joins_in_flight.ts";
 import { callRpc } from "../../transport/rpc.ts";
 import type { Seed } from "../../bootstrap/bootstrap_client.ts";
 import { txtResolverFor } from "../../bootstrap/peer_source.ts";
-import { MemberDirectory, sameAddresses } from "../membership/member_directory.ts";
+import { MemberDirectory } from "../membership/member_directory.ts";
 import { MembershipManager } from "../membership/membership_manager.ts";
 import { DEFAULT_RAFT_TIMING, RaftNode } from "../replication/raft_node.ts";
 import { RemovalWatch, RESTART_CHECK_MS } from "../membership/removal_watch.ts";
@@ -46,7 +52,7 @@ import { statusJson } from "../status/status_view.ts";
 import { sleepOn } from "../../util/sleep.ts";
 import { type Scheduler, SYSTEM_SCHEDULER } from "../../util/scheduler.ts";
 import { forcedJson } from "../local_state/force_new_cluster.ts";
-import type { PromotionPolicy } from "../membership/autopilot.ts";
+import { keptLearnerReason, type PromotionPolicy } from "../membership/autopilot.ts";
 
 const log = getLogger(["blixard", "node"]);
 
@@ -55,10 +61,16 @@ const log = getLogger(["blixard", "node"]);
  * after every batch of Ready passes, which is what makes a join fast.
  */
 const AUTOPILOT_INTERVAL_MS = 100;
+/**
+ * How often a node with `--relay-url` compares its endpoint's home relay with its member
+ * record. A poll, because the binding's `watchHomeRelay` aborts the process when called
+ * from JavaScript (it needs a Tokio runtime on the calling thread); a relay reached or
+ * changed is recorded within this time.
+ */
+const HOME_RELAY_CHECK_MS = 2_000;
 /** How long a stopping or leaving leader waits for its successor to take over. */
 const HANDOVER_TIMEOUT_MS = 2_000;
 /** Pause between attempts to announce changed addresses. */
-const ANNOUNCE_RETRY_MS = 250;
 /** Deadline of one fallback to `--peers` after a restart: seed search, then status. */
 const REDISCOVERY_SEARCH_TIMEOUT_MS = 3_000;
 /** Lets the answer to `cluster.leave` reach the caller before the node stops. */
@@ -102,6 +114,7 @@ export class ClusterMember {
   readonly #stopped = Promise.withResolvers<number>();
   readonly #transport: RaftTransport;
   #stopAutopilot: (() => void) | null = null;
+  #stopRelayCheck: (() => void) | null = null;
   readonly #scheduler: Scheduler;
   #stopping: Promise<void> | null = null;
   readonly #abort = new AbortController();
@@ -109,13 +122,17 @@ export class ClusterMember {
   #rediscovery: MemberRediscovery | null = null;
   readonly #promotionPolicy: PromotionPolicy;
   readonly #joins: JoinsInFlight;
+  readonly #announcer: SelfAnnouncer;
 
   constructor(options: ClusterMemberOptions) {
     this.#options = options;
     this.#scheduler = options.scheduler ?? SYSTEM_SCHEDULER;
     const { config, state } = options;
     const nodeId = config.nodeId;
-    this.#promotionPolicy = { votersMax: config.votersMax };
+    this.#promotionPolicy = {
+      votersMax: config.votersMax,
+      keptLearner: (learner) => keptLearnerReason(state.stateMachine, learner),
+    };
     this.#joins = new JoinsInFlight(this.#promotionPolicy);
     this.directory = new MemberDirectory(nodeId, {
       latest: () => this.raft.status().confState,
@@ -164,6 +181,20 @@ export class ClusterMember {
       clusterSecret: options.clusterSecret,
     });
     this.#removalWatch = this.#watchForRemoval();
+    this.#announcer = new SelfAnnouncer({
+      current: () =>
+        recordToAnnounce(selfMemberInfo(nodeId, options.endpoint), {
+          recorded: this.directory.recordOf(nodeId),
+          relayConfigured: options.endpoint.relayUrl !== null,
+        }),
+      recorded: () => this.directory.recordOf(nodeId),
+      send: (member, signal) =>
+        this.raft.softState.role === "leader"
+          ? this.membership.announce(member, signal)
+          : this.service.forwardToLeader(ANNOUNCE_RPC, { member }, signal),
+      scheduler: this.#scheduler,
+      signal: this.#abort.signal,
+    });
     this.#learnKnownMembers();
     this.raft.on({
       appended: (entries) => this.directory.learnFromEntries(entries),
@@ -194,7 +225,10 @@ export class ClusterMember {
     this.#transport.send(messages);
   }
 
-  /** Starts the transport, the Raft loop and the autopilot. */
+  /**
+   * Starts the transport, the Raft loop and the autopilot; with a relay configured, the
+   * look at the endpoint's home relay that keeps this member's record on it.
+   */
   start(): void {
     this.#transport.start();
     this.raft.start();
@@ -203,6 +237,12 @@ export class ClusterMember {
       () => this.membership.promoteCaughtUpLearners(),
     );
     this.#removalWatch.start();
+    if (this.#options.endpoint.relayUrl !== null) {
+      this.#stopRelayCheck = this.#scheduler.every(
+        HOME_RELAY_CHECK_MS,
+        () => this.announceAddressesInBackground(),
+      );
+    }
   }
 
   /** The `/status` document. */
@@ -225,6 +265,20 @@ export class ClusterMember {
       promotionPolicy: this.#promotionPolicy,
     });
     return forced === null ? status : { ...status, forced: forcedJson(forced) };
+  }
+
+  /**
+   * Finishes a join by invite ticket whose claim (`invite_join.ts`) already added this node
+   * as a learner: nothing is left to ask. It learns the members the answer names and greets
+   * the leader, whose Raft messages it refuses while it knows no member; a second join
+   * through the ticket's members (an Iroh connect, the secret's proof, `cluster.status` and
+   * `cluster.join`) would only find it added.
+   */
+  joinedByInvite(claimed: { leaderId: NodeId; members: MemberInfo[] }): void {
+    this.#options.joinProgress.advance("learner");
+    this.directory.rememberProvisional(claimed.members);
+    this.#refreshMembers();
+    this.#transport.greet(claimed.leaderId);
   }
 
   /**
@@ -268,37 +322,12 @@ export class ClusterMember {
   }
 
   /**
-   * After a restart, records this node's current addresses through the log when they
-   * differ from its member record (a restart with another `--bind`), retrying until a
-   * leader takes it.
+   * Records this node's current addresses and home relay through the log when they differ
+   * from its member record (after a restart with another `--bind`, and whenever the
+   * endpoint reaches or changes its home relay), retrying until a leader takes it.
    */
   announceAddressesInBackground(): void {
-    const self = this.#options.state.self;
-    const known = this.directory.recordOf(self.nodeId);
-    if (known !== null && sameAddresses(known, self)) return;
-    log.info("addresses changed to {addresses}: announcing them to the cluster", {
-      addresses: self.addresses.join(","),
-    });
-    const attempt = async (): Promise<void> => {
-      while (this.#stopping === null) {
-        try {
-          const signal = AbortSignal.any([this.#abort.signal, AbortSignal.timeout(5_000)]);
-          const { index } = this.raft.softState.role === "leader"
-            ? await this.membership.announce(self, signal)
-            : await this.service.forwardToLeader(ANNOUNCE_RPC, { member: self }, signal);
-          log.info("new addresses recorded at index {index}", { index });
-          return;
-        } catch (error) {
-          log.debug("announcing addresses failed, retrying: {error}", { error });
-          // Stopping ends the pause at once; the loop then ends.
-          await sleepOn(this.#scheduler, {
-            durationMs: ANNOUNCE_RETRY_MS,
-            signal: this.#abort.signal,
-          }).catch(() => {});
-        }
-      }
-    };
-    void attempt();
+    void this.#announcer.check();
   }
 
   /**
@@ -384,6 +413,7 @@ export class ClusterMember {
       if (exitCode === 0) await this.#handOverLeadership();
       this.#abort.abort(new ClusterError("stopping", "the node is stopping"));
       this.#stopAutopilot?.();
+      this.#stopRelayCheck?.();
       this.#removalWatch.stop();
       this.#rediscovery?.stop();
       this.raft.stop();

@@ -53,7 +53,7 @@ import { openClusterState, selfMemberInfo, type StartMode } from "../local_state
 import { ClusterMember } from "./cluster_member.ts";
 import { publicStatusJson, startingStatusJson } from "../status/status_view.ts";
 import { startSeedSearch } from "../join/joiner.ts";
-import { claimInvite } from "../join/invite_join.ts";
+import { type ClaimedInvite, claimInvite } from "../join/invite_join.ts";
 import { receivedSecretSource, storeReceivedSecret } from "../local_state/secret_fingerprint.ts";
 import type { Seed } from "../../bootstrap/bootstrap_client.ts";
 import { DATABASE_FILE_NAME } from "../../storage/sqlite_storage.ts";
@@ -126,14 +126,14 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
   // the process exits right after a stop, which frees the socket anyway.
   resources.push("P2P endpoint", () => boundedWait(endpoint.close(), ENDPOINT_CLOSE_WAIT_MS));
   wireEndpointMetrics(endpoint, metrics);
-  const received = await claimInviteOnFirstStart(config, {
+  const claimed = await claimInviteOnFirstStart(config, {
     endpoint,
     resources,
     dataDir: dataDir.path,
   });
-  if (received !== null) {
-    clusterSecret = received;
-    secretFingerprint = await received.fingerprint();
+  if (claimed?.secret != null) {
+    clusterSecret = claimed.secret;
+    secretFingerprint = await claimed.secret.fingerprint();
   }
   // The HTTP routes, the gate and the mDNS advert read `member`, which exists from step 5
   // on; until then the node is starting and knows no members.
@@ -287,7 +287,8 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
       startMs: Math.round(performance.now() - startedAtMs),
     },
   );
-  if (state.start === "join") member.joinInBackground(firstSeed ?? undefined, discoverSeed);
+  if (state.start === "join" && claimed !== null) member.joinedByInvite(claimed.invite);
+  else if (state.start === "join") member.joinInBackground(firstSeed ?? undefined, discoverSeed);
   if (state.start === "restart") {
     member.announceAddressesInBackground();
     member.rediscoverMembersInBackground();
@@ -341,14 +342,15 @@ async function decideMdnsStart(
 /**
  * A node started with `--join TICKET` and an empty data dir presents the ticket before it
  * opens its storage (`invite_join.ts`), and keeps the cluster's secret it receives in its
- * data dir; that secret is returned, or `null` when the cluster has none. Nothing is done
- * on a restart, nor when the data dir already holds a received secret (the ticket was
- * presented by an earlier start, which stopped before it had joined).
+ * data dir. Returns the cluster's answer (this node is a learner now) with that secret
+ * (`null` when the cluster has none), or `null` when nothing was presented: on a restart,
+ * and when the data dir already holds a received secret (the ticket was presented by an
+ * earlier start, which stopped before it had joined; the ordinary join follows then).
  */
 async function claimInviteOnFirstStart(
   config: NodeConfig,
   context: { endpoint: P2pEndpoint; resources: ResourceStack; dataDir: string },
-): Promise<ClusterSecret | null> {
+): Promise<{ invite: ClaimedInvite; secret: ClusterSecret | null } | null> {
   const ticket = config.joinTicket;
   if (ticket === null || databaseExists(config.dataDir)) return null;
   if (receivedSecretSource(context.dataDir) !== null) return null;
@@ -366,9 +368,12 @@ async function claimInviteOnFirstStart(
     if (abort.signal.aborted) throw error;
     throw new StartupError(reasonOf(error), { cause: error });
   }
-  if (claimed.secret === null) return null;
+  if (claimed.secret === null) return { invite: claimed, secret: null };
   storeReceivedSecret(context.dataDir, claimed.secret);
-  return await ClusterSecret.fromBytes(claimed.secret, { shareable: true });
+  return {
+    invite: claimed,
+    secret: await ClusterSecret.fromBytes(claimed.secret, { shareable: true }),
+  };
 }
 
 /**

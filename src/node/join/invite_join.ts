@@ -3,13 +3,14 @@
  * storage, it reaches a member the ticket lists by that member's key, presents the token
  * (`cluster.join_by_invite`) and is added as a learner by the entry that consumes the
  * ticket. The answer carries the cluster's secret when it has one; the node keeps it in its
- * data dir and starts with it, and from then on joins and restarts like any member: the
- * ordinary join that follows (through the ticket's members, with the secret) finds itself
- * already added.
+ * data dir and starts with it, and from then on restarts like any member. Being a learner
+ * already, it asks nothing more: it learns the members the answer names and greets the
+ * leader (`ClusterMember.joinedByInvite`).
  *
- * A crash between the two steps is harmless: with a secret the data dir holds it and the
- * next start goes straight to the ordinary join; without one, presenting the ticket again
- * with the same key is answered as a re-join, without using the ticket again.
+ * A crash before the node has its first entries is harmless: with a secret the data dir
+ * holds it and the next start goes to the ordinary join through the ticket's members, which
+ * finds it already added; without one, presenting the ticket again with the same key is
+ * answered as a re-join, without using the ticket again.
  *
  * @module
  */
@@ -33,6 +34,8 @@ const CLAIM_TIMEOUT_MS = 10_000;
 export interface ClaimedInvite {
   clusterId: string | null;
   leaderId: number;
+  /** The members as the leader knew them once this node was added, this node among them. */
+  members: MemberInfo[];
   /** The cluster's secret, or `null` when it has none. */
   secret: Uint8Array | null;
 }
@@ -78,7 +81,12 @@ export async function claimInvite(
           secret: answer.secret === null ? "" : "; received the cluster secret",
         },
       );
-      return { clusterId: answer.clusterId, leaderId: answer.leaderId, secret: answer.secret };
+      return {
+        clusterId: answer.clusterId,
+        leaderId: answer.leaderId,
+        members: answer.members,
+        secret: answer.secret,
+      };
     } catch (error) {
       if (
         error instanceof RpcError && (error.code === INVITE_REFUSED || error.code === "invalid")

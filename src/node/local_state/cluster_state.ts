@@ -98,16 +98,19 @@ export function openClusterState(
   }
 }
 
-/** This node's member record as it is now: its id, key and the addresses of this run. */
+/**
+ * This node's member record as it is now: its id, key, the addresses of this run, and the
+ * home relay its endpoint really uses (`null` until it has reached one), not `--relay-url`.
+ */
 export function selfMemberInfo(
   nodeId: number,
-  endpoint: Pick<P2pEndpoint, "nodeId" | "addresses" | "relayUrl">,
+  endpoint: Pick<P2pEndpoint, "nodeId" | "addresses" | "homeRelayUrl">,
 ): MemberInfo {
   return {
     nodeId,
     p2pNodeId: endpoint.nodeId,
     addresses: endpoint.addresses(),
-    relayUrl: endpoint.relayUrl,
+    relayUrl: endpoint.homeRelayUrl(),
   };
 }
 

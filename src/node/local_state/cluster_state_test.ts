@@ -16,6 +16,7 @@ function endpointWithKey(key: string): P2pEndpoint {
   const endpoint = {
     nodeId: key.repeat(64).slice(0, 64),
     relayUrl: null,
+    homeRelayUrl: () => null,
     addresses: () => ["127.0.0.1:7001"],
   };
   return endpoint as unknown as P2pEndpoint;

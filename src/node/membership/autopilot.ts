@@ -29,10 +29,37 @@ export const VOTERS_MAX_LIMIT = 9;
 export interface PromotionPolicy {
   /** Voters the autopilot promotes up to; it never demotes or removes a voter. */
   votersMax: number;
+  /**
+   * Why the replicated state keeps learner `nodeId` a learner whatever its progress (it
+   * joined by a learner invite: {@linkcode INVITED_AS_LEARNER}), or `null`. Absent: none is.
+   */
+  keptLearner?: (nodeId: NodeId) => string | null;
 }
+
+/** `learner_reason` of a member that joined by `blixard cluster invite --as learner`. */
+export const INVITED_AS_LEARNER = "invited as learner (blixard cluster invite --as learner)";
 
 /** The policy of a node started without `--max-voters`. */
 export const PROMOTION_POLICY_DEFAULT: PromotionPolicy = { votersMax: VOTERS_MAX_DEFAULT };
+
+/** What {@linkcode keptLearnerReason} reads of the applied replicated state. */
+export interface AppliedMembers {
+  appliedConfState(): ConfState;
+  isInvitedLearner(nodeId: NodeId): boolean;
+}
+
+/**
+ * `PromotionPolicy.keptLearner` answered from the applied state: a learner invited as one
+ * stays a learner, and one whose adding entry is not applied yet here is not promoted
+ * either (a new leader may hold it unapplied, and whether it was invited as a learner is
+ * decided by that entry).
+ */
+export function keptLearnerReason(applied: AppliedMembers, nodeId: NodeId): string | null {
+  if (!applied.appliedConfState().learners.includes(nodeId)) {
+    return "joining: the entry that adds it is not applied yet";
+  }
+  return applied.isInvitedLearner(nodeId) ? INVITED_AS_LEARNER : null;
+}
 
 /**
  * The learner to promote now: one that is ready (see {@linkcode learnerHeldBack}) while the
@@ -42,7 +69,8 @@ export const PROMOTION_POLICY_DEFAULT: PromotionPolicy = { votersMax: VOTERS_MAX
 export function learnerToPromote(status: RaftStatus, policy: PromotionPolicy): NodeId | null {
   if (status.role !== "leader" || voterCapReached(status.confState, policy)) return null;
   const learner = status.progress.find((peer) =>
-    peer.isLearner && progressHoldBack(peer, status.commit) === null
+    peer.isLearner && policy.keptLearner?.(peer.nodeId) == null &&
+    progressHoldBack(peer, status.commit) === null
   );
   return learner?.nodeId ?? null;
 }
@@ -57,6 +85,8 @@ export function learnerHeldBack(
   nodeId: NodeId,
   policy: PromotionPolicy,
 ): string | null {
+  const kept = policy.keptLearner?.(nodeId) ?? null;
+  if (kept !== null) return kept;
   if (voterCapReached(status.confState, policy)) return voterCapReason(policy);
   const peer = status.progress.find((candidate) => candidate.nodeId === nodeId);
   if (peer === undefined) return "not replicated to yet";
@@ -66,6 +96,7 @@ export function learnerHeldBack(
 /**
  * Why a learner that sees configuration `conf` is a learner, as it can tell on its own: the
  * voter cap, if `conf` has reached it; otherwise it waits for the leader to find it caught up.
+ * (`policy.keptLearner`, which the replicated state answers, comes before both.)
  */
 export function learnerOwnReason(conf: ConfState, policy: PromotionPolicy): string {
   return voterCapReached(conf, policy)

@@ -57,7 +57,8 @@ export function statusJson(sources: StatusSources): StatusJson {
     join: sources.join === null ? null : { ...sources.join, catch_up: catchUpOf(raft) },
     joins: sources.joinsInFlight ?? [],
     learner_reason: role === "learner" && raft !== null
-      ? learnerOwnReason(raft.confState, sources.promotionPolicy)
+      ? sources.promotionPolicy.keptLearner?.(sources.nodeId) ??
+        learnerOwnReason(raft.confState, sources.promotionPolicy)
       : null,
     paths: pathsOf(sources),
   };
