@@ -90,13 +90,19 @@ export class SimOperator {
     this.#churn = false;
   }
 
-  /** True when nothing is under way and the cluster has its target shape. */
+  /**
+   * True when nothing is under way, the cluster has grown to its voters, and every learner
+   * left is held back by the voter cap alone. More learners than `learnersTarget` may stay:
+   * a machine started while a removal looked certain (appended, then lost with its leader)
+   * is added past the cap, and stays a learner, as it would in a real cluster.
+   */
   settled(): boolean {
     const leader = this.#cluster.leader();
     if (leader === undefined || this.#joining.size > 0 || this.#removing) return false;
     const conf = leader.core.status().confState;
-    return conf.learners.length === this.#options.learnersTarget &&
-      conf.voters.length >= this.#options.votersTarget;
+    return conf.voters.length >= this.#options.votersTarget &&
+      conf.learners.length >= this.#options.learnersTarget &&
+      (conf.learners.length === 0 || conf.voters.length >= this.#options.votersMax);
   }
 
   /** One unit of time: maybe start a machine, ask for a removal or a handover. */
