@@ -42,6 +42,7 @@ import { getLogger } from "../../log/logging.ts";
 import { assert } from "../../util/assert.ts";
 import { ClusterError } from "./cluster_error.ts";
 import { ReadyDriver } from "./ready_driver.ts";
+import { backoffMs } from "../../util/backoff.ts";
 import { PeerActivity, ProposalTracker, rejection, withDeadline } from "./proposal_tracker.ts";
 import { type Scheduler, SYSTEM_SCHEDULER } from "../../util/scheduler.ts";
 
@@ -141,8 +142,8 @@ interface DiskFull {
   message: string;
   /** Ticks left before the next try. */
   retryInTicks: number;
-  /** The pause after the next failure. */
-  backoffTicks: number;
+  /** Tries so far; the pause grows with them (`backoffMs`, counted in ticks). */
+  retries: number;
 }
 
 interface PendingRead {
@@ -457,7 +458,7 @@ export class RaftNode {
       sinceMs: this.#scheduler.now(),
       message,
       retryInTicks: PERSIST_RETRY_TICKS_MIN,
-      backoffTicks: PERSIST_RETRY_TICKS_MIN,
+      retries: 0,
     };
     log.error(
       "the disk of {path} is full ({message}): this node refuses requests and holds its Raft " +
@@ -478,8 +479,11 @@ export class RaftNode {
   /** Counts a tick down to the next try of the held persist, with a doubling pause. */
   #retryPersist(diskFull: DiskFull): void {
     if (--diskFull.retryInTicks > 0) return;
-    diskFull.backoffTicks = Math.min(diskFull.backoffTicks * 2, PERSIST_RETRY_TICKS_MAX);
-    diskFull.retryInTicks = diskFull.backoffTicks;
+    diskFull.retries++;
+    diskFull.retryInTicks = backoffMs(diskFull.retries, {
+      initialMs: PERSIST_RETRY_TICKS_MIN,
+      maxMs: PERSIST_RETRY_TICKS_MAX,
+    });
     this.#driver.schedule();
   }
 
