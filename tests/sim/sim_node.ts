@@ -179,6 +179,7 @@ export class SimNode {
       },
       crashesAt: wiring.crashesAt,
     });
+    // Its timer ends with the node's scheduler (`stop`).
     membership.startAutopilot();
     return new SimNode(id, {
       storage,

@@ -6,8 +6,10 @@
  * - `remove`: removes a member, refusing a removal that would leave fewer reachable
  *   voters than a quorum unless forced.
  * - autopilot: promotes a learner to voter once it has caught up with the leader, up to
- *   the voter cap (the policy is `learnerToPromote` in `autopilot.ts`, which the
- *   simulator runs too).
+ *   the voter cap (the policy is `learnerToPromote` in `autopilot.ts`).
+ *
+ * It works through a `MembershipRaft` and a `Scheduler`, so that the simulator runs this
+ * class itself on its simulated nodes and clock (`tests/sim/sim_node.ts`).
  *
  * One membership change is in flight at a time: requests queue here and each waits its
  * turn (a second joiner waits, it does not fail). A change left uncommitted by a previous
