@@ -29,6 +29,7 @@ import { MembershipManager } from "../../src/node/membership/membership_manager.
 import type { PromotionPolicy } from "../../src/node/membership/autopilot.ts";
 import type { ScopedScheduler } from "./sim_clock.ts";
 import { SimRaft } from "./sim_raft.ts";
+import { ClusterError } from "../../src/node/replication/cluster_error.ts";
 
 /** The core's settings the simulator varies per run. */
 export type RaftTuning = Pick<
@@ -83,6 +84,7 @@ export class SimNode {
   readonly membership: MembershipManager;
   /** The node's clock. */
   readonly scheduler: ScopedScheduler;
+  readonly #stopped = new AbortController();
 
   private constructor(
     id: NodeId,
@@ -106,11 +108,17 @@ export class SimNode {
     this.scheduler = parts.scheduler;
   }
 
+  /** Aborts when the node crashes or stops: a request to it then gets no answer. */
+  get stopped(): AbortSignal {
+    return this.#stopped.signal;
+  }
+
   /** The node crashed or stopped: its driver, pending proposals and timers end. */
   stop(): void {
     this.driver.stop();
     this.raft.stop();
     this.scheduler.close();
+    this.#stopped.abort(new ClusterError("stopping", `node ${this.id} stopped`));
   }
 
   /**

@@ -24,6 +24,7 @@
 import { busyPauseMs } from "../../src/node/join/join_pause.ts";
 import { handOverLeadership } from "../../src/node/membership/handover.ts";
 import { ClusterError } from "../../src/node/replication/cluster_error.ts";
+import { withDeadline } from "../../src/node/replication/proposal_tracker.ts";
 import type { Entry, NodeId } from "../../src/raft/types.ts";
 import { MemoryStorage } from "../../src/storage/memory_storage.ts";
 import { assert } from "../../src/util/assert.ts";
@@ -31,7 +32,7 @@ import { timeoutSignal } from "../../src/util/scheduler.ts";
 import { sleepOn } from "../../src/util/sleep.ts";
 import { MS_PER_UNIT, type ScopedScheduler } from "./sim_clock.ts";
 import type { SimCluster } from "./sim_cluster.ts";
-import { simMemberInfo } from "./sim_node.ts";
+import { simMemberInfo, type SimNode } from "./sim_node.ts";
 import type { SimRandom } from "./sim_random.ts";
 
 /** How the operator behaves. Probabilities are per unit of simulated time. */
@@ -165,7 +166,11 @@ export class SimOperator {
         if (leader !== undefined) {
           const { signal, cancel } = this.#deadline();
           try {
-            const { index } = await leader.membership.join(member, signal);
+            const { index } = await asked(
+              leader,
+              signal,
+              () => leader.membership.join(member, signal),
+            );
             this.#cluster.trace(`operator: node ${nodeId} joined through ${leader.id} at ${index}`);
             return;
           } catch (error) {
@@ -191,7 +196,11 @@ export class SimOperator {
     this.#removing = true;
     const { signal, cancel } = this.#deadline();
     try {
-      const { index } = await leader.membership.remove(nodeId, { force, signal });
+      const { index } = await asked(
+        leader,
+        signal,
+        () => leader.membership.remove(nodeId, { force, signal }),
+      );
       this.#cluster.trace(`operator: node ${nodeId} removed through ${leader.id} at ${index}`);
     } catch (error) {
       this.#cluster.trace(
@@ -227,6 +236,25 @@ export class SimOperator {
   #deadline(): { signal: AbortSignal; cancel: () => void } {
     return timeoutSignal(this.#scheduler, this.#options.changeTimeout * MS_PER_UNIT);
   }
+}
+
+/**
+ * A request to `node`'s manager as its caller sees it: the answer, or an error once the
+ * caller's deadline passes or the node stops, whatever the manager still waits for. The
+ * RPC that carries a request in production gives up the same ways (its deadline, its
+ * connection closing with the process); without this, a caller would wait forever on a
+ * crashed node whose queue holds a task sleeping on the node's stopped clock.
+ */
+function asked<T>(node: SimNode, signal: AbortSignal, request: () => Promise<T>): Promise<T> {
+  const cut = AbortSignal.any([signal, node.stopped]);
+  return withDeadline(
+    request(),
+    cut,
+    () =>
+      node.stopped.aborted
+        ? new ClusterError("stopping", `node ${node.id} stopped before it answered`)
+        : new ClusterError("timeout", "no answer before the deadline"),
+  );
 }
 
 function describe(error: unknown): string {
