@@ -198,7 +198,7 @@ function describeTotals(
   ].join("\n");
 }
 
-function run(options: Options): number {
+async function run(options: Options): Promise<number> {
   const started = performance.now();
   const totals: Totals = {
     runs: 0,
@@ -223,7 +223,7 @@ function run(options: Options): number {
   for (const seed of options.seeds) {
     try {
       const followTrace = options.traceAll ? (line: string) => console.log(line) : undefined;
-      const report = runSimulation(
+      const report = await runSimulation(
         scenarioFor(seed, options.choices),
         followTrace === undefined ? {} : { followTrace },
       );
@@ -256,7 +256,7 @@ function run(options: Options): number {
 
 if (import.meta.main) {
   try {
-    Deno.exit(run(parseOptions(Deno.args)));
+    Deno.exit(await run(parseOptions(Deno.args)));
   } catch (error) {
     if (!(error instanceof UsageError) && !(error instanceof TypeError && "code" in error)) {
       throw error;

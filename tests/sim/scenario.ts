@@ -12,7 +12,7 @@
 
 import type { ClientOptions } from "./sim_clients.ts";
 import { type FaultOptions, NO_FAULTS } from "./fault_injector.ts";
-import type { OperatorOptions } from "./membership_operator.ts";
+import type { OperatorOptions } from "./sim_operator.ts";
 import type { NetworkFaults } from "./sim_network.ts";
 import type { RaftTuning } from "./sim_node.ts";
 import { SimRandom } from "./sim_random.ts";

@@ -1,6 +1,7 @@
 /**
  * `SimCluster`: simulated nodes on a simulated network under one simulated clock. Each
- * unit of time: nodes whose turn it is tick, due messages are delivered, the actors of the
+ * unit of time: due timers of the nodes' policies fire (`SimClock`), nodes whose turn it is
+ * tick, due messages are delivered, the actors of the
  * simulation act (clients, operator, faults), then every node's Ready is handled until
  * none is left, and the safety properties are checked.
  *
@@ -28,6 +29,8 @@ import { type NetworkFaults, SimNetwork } from "./sim_network.ts";
 import { type RaftTuning, SimNode } from "./sim_node.ts";
 import type { SimRandom } from "./sim_random.ts";
 import type { Trace } from "./trace.ts";
+import { MS_PER_UNIT, SimClock } from "./sim_clock.ts";
+import type { PromotionPolicy } from "../../src/node/membership/autopilot.ts";
 
 /** Told about what nodes apply and read, so that clients and the operator can react. */
 export interface ClusterListener {
@@ -45,6 +48,8 @@ export interface SimClusterOptions {
   tickInterval: number;
   inFlightMax: number;
   listener: ClusterListener;
+  /** The autopilot's voter cap on every node. */
+  policy: PromotionPolicy;
   /**
    * Test-only sabotage: a restarted node loses the last few entries it persisted and its
    * vote, as on a disk that acknowledged writes it never synced. Raft cannot be safe on
@@ -99,6 +104,8 @@ export class SimCluster {
   readonly network: SimNetwork<Message>;
   readonly checker = new SafetyChecker();
   readonly promises = new PromiseChecker();
+  /** The production `Scheduler` on simulated time, for the nodes' policies and the actors. */
+  readonly clock: SimClock = new SimClock(() => this.now);
   /** Snapshots nodes installed from their leader. */
   snapshotsInstalled = 0;
   /** Snapshot transfers broken between two chunks (a crash or a cut link). */
@@ -249,6 +256,7 @@ export class SimCluster {
   /** Starts a unit of time: ticks, then deliveries. */
   beginStep(): void {
     this.now += 1;
+    this.clock.runDue();
     for (const slot of this.#slots.values()) {
       if (slot.node !== null && this.now % this.#options.tickInterval === slot.tickPhase) {
         slot.node.core.tick();
@@ -266,6 +274,7 @@ export class SimCluster {
       if (message.type !== "Heartbeat" && message.type !== "HeartbeatResponse") {
         this.trace(describeMessage(message));
       }
+      node.raft.heard(message.from);
       node.core.step(message);
       node.driver.schedule();
     }
@@ -335,13 +344,16 @@ export class SimCluster {
       },
       crashesAt: (point, ready) => slot.crashPoint === point && strikes(point, ready),
       earlyVotes: this.#options.earlyVotes === true,
+      scheduler: this.clock.scope(),
+      activeWindowMs: this.#options.tuning.electionTicks * this.#options.tickInterval * MS_PER_UNIT,
+      policy: this.#options.policy,
     });
     slot.node = node;
     slot.crashPoint = null;
   }
 
   #kill(slot: NodeSlot, how: string): void {
-    slot.node?.driver.stop();
+    slot.node?.stop();
     slot.node = null;
     slot.crashPoint = null;
     this.network.forget(slot.id);

@@ -1,6 +1,9 @@
 /**
  * `SimNode`: one running simulated node, that is a `RaftCore` over a `MemoryStorage` and a
- * `KvStateMachine` over a `MemoryStateStore`, driven by the production `ReadyDriver`. Only
+ * `KvStateMachine` over a `MemoryStateStore`, driven by the production `ReadyDriver`, with
+ * the production membership policy on top (`MembershipManager` over a `SimRaft`, its
+ * autopilot run on the node's simulated clock and after every settled Ready, as
+ * `ClusterMember` runs it). Only
  * the storage's durable image survives a crash; a restarted node rebuilds its state machine
  * from the storage's snapshot and lets the core re-deliver the committed entries after it,
  * as the real node does after losing its process.
@@ -21,6 +24,12 @@ import { encodeMemberInfo, type MemberInfo } from "../../src/state_machine/membe
 import { foundingLog } from "../../src/state_machine/founding.ts";
 import { MemoryStateStore } from "../../src/state_machine/memory_state_store.ts";
 import { MemoryStorage } from "../../src/storage/memory_storage.ts";
+import { MemberDirectory } from "../../src/node/membership/member_directory.ts";
+import { MembershipManager } from "../../src/node/membership/membership_manager.ts";
+import type { PromotionPolicy } from "../../src/node/membership/autopilot.ts";
+import type { ScopedScheduler } from "./sim_clock.ts";
+import { SimRaft } from "./sim_raft.ts";
+import { ClusterError } from "../../src/node/replication/cluster_error.ts";
 
 /** The core's settings the simulator varies per run. */
 export type RaftTuning = Pick<
@@ -46,6 +55,12 @@ export interface SimWiring {
   soon(run: () => void): void;
   events: ReadyEvents<ApplyResult>;
   crashesAt(point: CrashPoint, ready: Ready): boolean;
+  /** The node's clock: its policy's timers end when it crashes (`close`). */
+  scheduler: ScopedScheduler;
+  /** The election timeout on `scheduler`'s clock: peers heard from within it are active. */
+  activeWindowMs: number;
+  /** The autopilot's voter cap. */
+  policy: PromotionPolicy;
   /**
    * Test-only sabotage: the core marks a granted vote as safe to send before the persist,
    * which breaks Raft §5.1 (a vote must be durable before it leaves).
@@ -53,13 +68,23 @@ export interface SimWiring {
   earlyVotes?: boolean;
 }
 
-/** A running node: consensus, durable log, state machine, and the Ready driver between them. */
+/**
+ * A running node: consensus, durable log, state machine, the Ready driver between them,
+ * and the membership policy.
+ */
 export class SimNode {
   readonly id: NodeId;
   readonly core: RaftCore;
   readonly storage: MemoryStorage;
   readonly stateMachine: KvStateMachine;
   readonly driver: ReadyDriver<ApplyResult>;
+  /** The core as the membership policy sees it. */
+  readonly raft: SimRaft;
+  /** The production membership policy of this node (it acts while the node leads). */
+  readonly membership: MembershipManager;
+  /** The node's clock. */
+  readonly scheduler: ScopedScheduler;
+  readonly #stopped = new AbortController();
 
   private constructor(
     id: NodeId,
@@ -68,6 +93,9 @@ export class SimNode {
       core: RaftCore;
       stateMachine: KvStateMachine;
       driver: ReadyDriver<ApplyResult>;
+      raft: SimRaft;
+      membership: MembershipManager;
+      scheduler: ScopedScheduler;
     },
   ) {
     this.id = id;
@@ -75,6 +103,22 @@ export class SimNode {
     this.core = parts.core;
     this.stateMachine = parts.stateMachine;
     this.driver = parts.driver;
+    this.raft = parts.raft;
+    this.membership = parts.membership;
+    this.scheduler = parts.scheduler;
+  }
+
+  /** Aborts when the node crashes or stops: a request to it then gets no answer. */
+  get stopped(): AbortSignal {
+    return this.#stopped.signal;
+  }
+
+  /** The node crashed or stopped: its driver, pending proposals and timers end. */
+  stop(): void {
+    this.driver.stop();
+    this.raft.stop();
+    this.scheduler.close();
+    this.#stopped.abort(new ClusterError("stopping", `node ${this.id} stopped`));
   }
 
   /**
@@ -93,16 +137,67 @@ export class SimNode {
       random: wiring.random,
     };
     const core = wiring.earlyVotes === true ? new EarlyVoteCore(config) : new RaftCore(config);
-    const driver = new ReadyDriver<ApplyResult>({
+    const scheduler = wiring.scheduler;
+    const raft = new SimRaft(core, {
+      scheduler,
+      schedule: () => driver.schedule(),
+      activeWindowMs: wiring.activeWindowMs,
+    });
+    // The node's directory, fed as `ClusterMember` feeds it: records from appended entries
+    // and from the applied state.
+    const directory = new MemberDirectory(id, {
+      latest: () => core.status().confState,
+      applied: () => stateMachine.appliedConfState(),
+      revoked: (p2pNodeId) => stateMachine.isRevoked(p2pNodeId),
+    });
+    const learnMembers = () => {
+      for (const member of stateMachine.members()) {
+        if (member.info !== null) directory.remember(member.info);
+      }
+    };
+    learnMembers();
+    const membership = new MembershipManager({
+      nodeId: id,
+      raft,
+      directory,
+      policy: wiring.policy,
+      scheduler,
+    });
+    const events = wiring.events;
+    const driver: ReadyDriver<ApplyResult> = new ReadyDriver<ApplyResult>({
       core,
       storage,
       stateMachine,
       send: wiring.send,
       scheduler: { soon: wiring.soon },
-      events: wiring.events,
+      events: {
+        ...events,
+        appended: (entries) => directory.learnFromEntries(entries),
+        applied: (entry, result) => {
+          raft.applied(entry, result);
+          if (entry.type === "membership" || result.type === "setMemberInfo") learnMembers();
+          events.applied?.(entry, result);
+        },
+        installed: (snapshot) => {
+          raft.installed(snapshot.metadata.index);
+          learnMembers();
+          events.installed?.(snapshot);
+        },
+        settled: () => membership.promoteCaughtUpLearners(),
+      },
       crashesAt: wiring.crashesAt,
     });
-    return new SimNode(id, { storage, core, stateMachine, driver });
+    // Its timer ends with the node's scheduler (`stop`).
+    membership.startAutopilot();
+    return new SimNode(id, {
+      storage,
+      core,
+      stateMachine,
+      driver,
+      raft,
+      membership,
+      scheduler,
+    });
   }
 }
 
@@ -138,7 +233,7 @@ export function founderStorage(founder: NodeId): MemoryStorage {
 }
 
 /** The member record of a simulated node (its P2P identity is made up). */
-function simMemberInfo(nodeId: NodeId): MemberInfo {
+export function simMemberInfo(nodeId: NodeId): MemberInfo {
   return {
     nodeId,
     p2pNodeId: `sim-p2p-${nodeId}`,

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type { AppendEntries, Entry } from "../../src/raft/types.ts";
 import { MemoryStorage } from "../../src/storage/memory_storage.ts";
 import { founderStorage, memberContext, SimNode, type SimWiring } from "./sim_node.ts";
+import { SimClock } from "./sim_clock.ts";
 
 const WIRING: SimWiring = {
   tuning: {
@@ -18,6 +19,9 @@ const WIRING: SimWiring = {
   soon: (run) => run(),
   events: {},
   crashesAt: () => false,
+  scheduler: new SimClock(() => 0).scope(),
+  activeWindowMs: 200,
+  policy: { votersMax: 5 },
 };
 
 Deno.test("SimNode.start() rebuilds the state machine from the durable snapshot after a crash", () => {

@@ -59,9 +59,16 @@ const TABLE: TableRow[] = [
 ];
 
 /** Runs a scenario; a failure becomes an assertion error carrying the replay command and the trace. */
-function run(seed: number, choices: ScenarioChoices): SimulationReport {
+async function run(
+  seed: number,
+  choices: ScenarioChoices,
+  followTrace?: (line: string) => void,
+): Promise<SimulationReport> {
   try {
-    return runSimulation(scenarioFor(seed, choices));
+    return await runSimulation(
+      scenarioFor(seed, choices),
+      followTrace === undefined ? {} : { followTrace },
+    );
   } catch (error) {
     if (!(error instanceof SimulationFailure)) throw error;
     const flags = Object.entries(choices).map(([name, value]) => `--${name} ${value}`).join(" ");
@@ -92,10 +99,10 @@ function assertProfileExercised(profile: Profile, report: SimulationReport): voi
 for (const row of TABLE) {
   const nodes = row.nodes === undefined ? "" : `, ${row.nodes} nodes`;
   const name = row.regression ?? "keeps every safety property and a linearizable history";
-  Deno.test(`simulation ${row.profile} seed ${row.seed}${nodes}: ${name}`, () => {
+  Deno.test(`simulation ${row.profile} seed ${row.seed}${nodes}: ${name}`, async () => {
     const choices: ScenarioChoices = { profile: row.profile };
     if (row.nodes !== undefined) choices.nodes = row.nodes;
-    const report = run(row.seed, choices);
+    const report = await run(row.seed, choices);
     assert.equal(report.linearizability, "linearizable");
     // Hostile mixed seeds may keep the cluster down for most of a run; the others may not.
     const operationsMin = row.profile === "mixed" ? 1 : 50;
@@ -108,15 +115,31 @@ for (const row of TABLE) {
   });
 }
 
-Deno.test("simulation replays a seed identically", () => {
+Deno.test("simulation replays a seed identically, event for event", async () => {
   const choices: ScenarioChoices = { profile: "mixed", steps: 1500 };
-  assert.deepEqual(run(7, choices), run(7, choices));
+  const replay = async () => {
+    const events: string[] = [];
+    const report = await run(7, choices, (line) => events.push(line));
+    return { report, events };
+  };
+  const first = await replay();
+  const second = await replay();
+  assert.ok(
+    first.events.some((line) => line.includes("operator: node")),
+    "the production membership policy acted",
+  );
+  assert.deepEqual(second.report, first.report);
+  assert.deepEqual(second.events, first.events);
 });
 
 /** Runs that must fail: the sabotage breaks an assumption Raft or the clients rely on. */
-function sabotagedFailure(seed: number, profile: Profile, sabotage: Sabotage): SimulationFailure {
+async function sabotagedFailure(
+  seed: number,
+  profile: Profile,
+  sabotage: Sabotage,
+): Promise<SimulationFailure> {
   try {
-    runSimulation(scenarioFor(seed, { profile, sabotage }));
+    await runSimulation(scenarioFor(seed, { profile, sabotage }));
   } catch (error) {
     if (error instanceof SimulationFailure) return error;
     throw error;
@@ -126,23 +149,26 @@ function sabotagedFailure(seed: number, profile: Profile, sabotage: Sabotage): S
   });
 }
 
-Deno.test("simulation catches stale reads served without ReadIndex, naming the read", () => {
-  const failure = sabotagedFailure(2, "mixed", "staleReads");
+Deno.test("simulation catches stale reads served without ReadIndex, naming the read", async () => {
+  const failure = await sabotagedFailure(2, "mixed", "staleReads");
   assert.equal(failure.kind, "linearizability");
   assert.match(failure.message, /get\("k\d"\) → .*← returns at the cut/);
 });
 
-Deno.test("simulation catches a disk that loses acknowledged writes on restart", () => {
-  const kinds = [2, 3, 15].map((seed) => sabotagedFailure(seed, "crashes", "amnesia").kind);
+Deno.test("simulation catches a disk that loses acknowledged writes on restart", async () => {
+  const kinds: string[] = [];
+  for (const seed of [2, 3, 15]) {
+    kinds.push((await sabotagedFailure(seed, "crashes", "amnesia")).kind);
+  }
   for (const kind of kinds) {
     assert.ok(["safety", "invariant", "linearizability"].includes(kind), kind);
   }
   assert.ok(kinds.includes("safety"), `kinds: ${kinds}`);
 });
 
-Deno.test("simulation catches a follower's vote sent before its fsync, then lost in a crash", () => {
-  for (const seed of [2, 15, 18]) {
-    const failure = sabotagedFailure(seed, "crashes", "earlyVotes");
+Deno.test("simulation catches a follower's vote sent before its fsync, then lost in a crash", async () => {
+  for (const seed of [2, 3, 20]) {
+    const failure = await sabotagedFailure(seed, "crashes", "earlyVotes");
     assert.equal(failure.kind, "safety");
     assert.match(failure.message, /granted its vote in term \d+ to \d+, but restarts with/);
   }

@@ -12,7 +12,8 @@
 
 import { HistoryRecorder } from "./history_recorder.ts";
 import { checkLinearizability, type LinearizabilityResult } from "./linearizability.ts";
-import { MembershipOperator } from "./membership_operator.ts";
+import { SimOperator } from "./sim_operator.ts";
+import { settleMicrotasks } from "./sim_clock.ts";
 import { FaultInjector, type FaultStatistics } from "./fault_injector.ts";
 import type { Scenario } from "./scenario.ts";
 import { type ClusterListener, digest, SimCluster } from "./sim_cluster.ts";
@@ -82,14 +83,18 @@ export class SimulationFailure extends Error {
 /** Events kept for the failure trace. */
 export const TRACE_CAPACITY = 400;
 
-/** Runs `scenario` to the end; throws `SimulationFailure` at the first failure. */
-export function runSimulation(
+/**
+ * Runs `scenario` to the end; rejects with `SimulationFailure` at the first failure. Async
+ * only so that the production policy's promises settle between units of time (see
+ * `sim_clock.ts`); nothing waits on real time.
+ */
+export async function runSimulation(
   scenario: Scenario,
   options: { followTrace?: (line: string) => void } = {},
-): SimulationReport {
+): Promise<SimulationReport> {
   const run = new Run(scenario, new Trace(TRACE_CAPACITY, options.followTrace));
   try {
-    return run.execute();
+    return await run.execute();
   } catch (error) {
     throw run.failure(error);
   }
@@ -106,7 +111,7 @@ class Run {
   readonly #random: SimRandom;
   readonly #cluster: SimCluster;
   readonly #clients: SimClients;
-  readonly #operator: MembershipOperator;
+  readonly #operator: SimOperator;
   readonly #faults: FaultInjector;
   #compactions = 0;
 
@@ -131,6 +136,7 @@ class Run {
       listener,
       amnesia: scenario.sabotage === "amnesia",
       earlyVotes: scenario.sabotage === "earlyVotes",
+      policy: { votersMax: scenario.operator.votersMax },
     });
     const random = this.#random;
     this.#clients = new SimClients(this.#cluster, {
@@ -138,7 +144,7 @@ class Run {
       recorder: this.#recorder,
       clients: { ...scenario.clients, staleReads: scenario.sabotage === "staleReads" },
     });
-    this.#operator = new MembershipOperator(this.#cluster, {
+    this.#operator = new SimOperator(this.#cluster, {
       random,
       operator: scenario.operator,
       firstFreeId: 2,
@@ -147,11 +153,11 @@ class Run {
     this.#cluster.addNode(1, founderStorage(1));
   }
 
-  execute(): SimulationReport {
-    for (let step = 0; step < this.#scenario.steps; step++) this.#step();
-    this.#settle();
+  async execute(): Promise<SimulationReport> {
+    for (let step = 0; step < this.#scenario.steps; step++) await this.#step();
+    await this.#settle();
     this.#clients.readEveryKey();
-    this.#runUntil(
+    await this.#runUntil(
       () => !this.#clients.finalReadsPending,
       "the final reads of every key did not complete",
     );
@@ -183,7 +189,8 @@ class Run {
     });
   }
 
-  #step(): void {
+  /** One unit of time, then the continuations of the policy's promises it enabled. */
+  async #step(): Promise<void> {
     const cluster = this.#cluster;
     cluster.beginStep();
     this.#faults.step();
@@ -199,10 +206,11 @@ class Run {
     }
     cluster.endStep();
     this.#clients.serveReads();
+    await settleMicrotasks();
   }
 
   /** Faults stop and churn ends; the cluster must then reach a quiet, caught-up state. */
-  #settle(): void {
+  async #settle(): Promise<void> {
     this.#faults.stop();
     this.#cluster.disarmCrashes();
     this.#cluster.network.setFaults({
@@ -213,7 +221,7 @@ class Run {
     });
     this.#operator.stopChurn();
     this.#clients.stopIssuing();
-    this.#runUntil(
+    await this.#runUntil(
       () => this.#clients.idle() && this.#operator.settled() && this.#caughtUp(),
       "the cluster did not settle",
     );
@@ -225,7 +233,7 @@ class Run {
    * still not done after `settleStepsMax` units. Slow progress, such as a learner catching
    * up through tiny messages, is not a failure; standing still is.
    */
-  #runUntil(done: () => boolean, what: string): void {
+  async #runUntil(done: () => boolean, what: string): Promise<void> {
     const { stallStepsMax, settleStepsMax } = this.#scenario;
     let lastProgress = this.#progress();
     let stalledSince = this.#cluster.now;
@@ -235,7 +243,7 @@ class Run {
       step++
     ) {
       if (done()) return;
-      this.#step();
+      await this.#step();
       const progress = this.#progress();
       if (progress !== lastProgress) {
         lastProgress = progress;

@@ -46,10 +46,10 @@ import type { Seed } from "../../bootstrap/bootstrap_client.ts";
 import { txtResolverFor } from "../../bootstrap/peer_source.ts";
 import { MemberDirectory } from "../membership/member_directory.ts";
 import { MembershipManager } from "../membership/membership_manager.ts";
+import { handOverLeadership } from "../membership/handover.ts";
 import { DEFAULT_RAFT_TIMING, RaftNode } from "../replication/raft_node.ts";
 import { RemovalWatch, RESTART_CHECK_MS } from "../membership/removal_watch.ts";
 import { statusJson } from "../status/status_view.ts";
-import { sleepOn } from "../../util/sleep.ts";
 import { type Scheduler, SYSTEM_SCHEDULER } from "../../util/scheduler.ts";
 import { forcedJson } from "../local_state/force_new_cluster.ts";
 import { keptLearnerReason, type PromotionPolicy } from "../membership/autopilot.ts";
@@ -57,26 +57,17 @@ import { keptLearnerReason, type PromotionPolicy } from "../membership/autopilot
 const log = getLogger(["blixard", "node"]);
 
 /**
- * How often the leader looks for learners to promote when nothing happens; it also looks
- * after every batch of Ready passes, which is what makes a join fast.
- */
-const AUTOPILOT_INTERVAL_MS = 100;
-/**
  * How often a node with `--relay-url` compares its endpoint's home relay with its member
  * record. A poll, because the binding's `watchHomeRelay` aborts the process when called
  * from JavaScript (it needs a Tokio runtime on the calling thread); a relay reached or
  * changed is recorded within this time.
  */
 const HOME_RELAY_CHECK_MS = 2_000;
-/** How long a stopping or leaving leader waits for its successor to take over. */
-const HANDOVER_TIMEOUT_MS = 2_000;
 /** Pause between attempts to announce changed addresses. */
 /** Deadline of one fallback to `--peers` after a restart: seed search, then status. */
 const REDISCOVERY_SEARCH_TIMEOUT_MS = 3_000;
 /** Lets the answer to `cluster.leave` reach the caller before the node stops. */
 const LEAVE_STOP_DELAY_MS = 100;
-/** How often a handing-over leader looks whether the new leader was heard of. */
-const HANDOVER_POLL_MS = 10;
 
 /** Options of a {@linkcode ClusterMember}. */
 export interface ClusterMemberOptions {
@@ -232,10 +223,7 @@ export class ClusterMember {
   start(): void {
     this.#transport.start();
     this.raft.start();
-    this.#stopAutopilot = this.#scheduler.every(
-      AUTOPILOT_INTERVAL_MS,
-      () => this.membership.promoteCaughtUpLearners(),
-    );
+    this.#stopAutopilot = this.membership.startAutopilot();
     this.#removalWatch.start();
     if (this.#options.endpoint.relayUrl !== null) {
       this.#stopRelayCheck = this.#scheduler.every(
@@ -430,51 +418,11 @@ export class ClusterMember {
     return this.#stopping;
   }
 
-  /**
-   * A leader transfers leadership to its most up-to-date active voter and waits until it
-   * hears from the new leader (at most `HANDOVER_TIMEOUT_MS`).
-   */
   async #handOverLeadership(): Promise<void> {
-    if (this.raft.softState.role !== "leader") return;
-    const status = this.raft.status();
-    // Voters heard from within an election timeout, not the core's recentActive: check-quorum
-    // clears that flag every round, and a stop right after would hand over to nobody.
-    const active = this.raft.activePeers();
-    const candidates = status.progress
-      .filter((peer) => !peer.isLearner && peer.nodeId !== status.id && active.has(peer.nodeId))
-      .sort((a, b) => b.matchIndex - a.matchIndex);
-    const target = candidates[0];
-    if (target === undefined) return;
-    try {
-      this.raft.transferLeadership(target.nodeId);
-    } catch (error) {
-      log.warn("could not hand leadership to node {nodeId}: {error}", {
-        nodeId: target.nodeId,
-        error,
-      });
-      return;
-    }
-    log.info("handing leadership to node {nodeId}", { nodeId: target.nodeId });
-    // Stepping down is not enough: wait until this node hears from the new leader, so that
-    // the cluster has one before this node stops (and stops voting).
-    const newLeaderKnown = () =>
-      this.raft.softState.role !== "leader" && this.raft.softState.leaderId !== NO_NODE;
-    const deadline = this.#scheduler.now() + HANDOVER_TIMEOUT_MS;
-    while (
-      this.#scheduler.now() < deadline && !newLeaderKnown() && !this.#abort.signal.aborted
-    ) {
-      await sleepOn(this.#scheduler, { durationMs: HANDOVER_POLL_MS, signal: this.#abort.signal })
-        .catch(() => {});
-    }
-    if (newLeaderKnown()) {
-      log.info("node {leaderId} leads now", { leaderId: this.raft.softState.leaderId });
-    } else if (this.raft.softState.role === "leader") {
-      log.warn("leadership was not taken over within {ms} ms", { ms: HANDOVER_TIMEOUT_MS });
-    } else {
-      log.warn("stepped down, but no new leader was heard of within {ms} ms", {
-        ms: HANDOVER_TIMEOUT_MS,
-      });
-    }
+    await handOverLeadership(this.raft, {
+      scheduler: this.#scheduler,
+      signal: this.#abort.signal,
+    });
   }
 
   #learnKnownMembers(): void {

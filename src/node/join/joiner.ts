@@ -39,6 +39,7 @@ import { getLogger } from "../../log/logging.ts";
 import { sleepOn } from "../../util/sleep.ts";
 import { type Scheduler, SYSTEM_SCHEDULER } from "../../util/scheduler.ts";
 import { backoffMs } from "../../util/backoff.ts";
+import { busyPauseMs, RETRY_BACKOFF_MAX_MS, RETRY_BACKOFF_MIN_MS } from "./join_pause.ts";
 import type { JoinProgress } from "./join_progress.ts";
 import type { MemberDirectory } from "../membership/member_directory.ts";
 
@@ -48,14 +49,6 @@ const log = getLogger(["blixard", "join"]);
 const JOIN_REQUEST_TIMEOUT_MS = 10_000;
 /** Deadline of the status request that lists the members, and of authenticating. */
 const STATUS_REQUEST_TIMEOUT_MS = 3_000;
-/** First and longest pause between join attempts. */
-const RETRY_BACKOFF_MIN_MS = 25;
-const RETRY_BACKOFF_MAX_MS = 1_000;
-/**
- * A busy leader's `retryAfterMs` is stretched by up to this fraction at random, so that the
- * joiners it turned away together come back spread out rather than as the same storm.
- */
-const BUSY_JITTER_FRACTION = 0.5;
 /**
  * Pauses between seed-search rounds. The nodes of a new cluster often start together, so
  * the first rounds come quickly, and the cap keeps a joiner from sleeping long after its
@@ -402,26 +395,6 @@ async function askUntilAdmitted(
       });
     }
   }
-}
-
-/**
- * The pause before asking again after `busy` number `attempt` (0 for the first): the
- * leader's `retryAfterMs` stretched by up to `BUSY_JITTER_FRACTION`, or without one the
- * joiner's own backoff. `random` is uniform in [0, 1).
- */
-export function busyPauseMs(
-  retryAfterMs: number | null,
-  attempt: number,
-  random: () => number,
-): number {
-  if (retryAfterMs === null) {
-    return backoffMs(attempt, {
-      initialMs: RETRY_BACKOFF_MIN_MS,
-      maxMs: RETRY_BACKOFF_MAX_MS,
-      random,
-    });
-  }
-  return Math.round(retryAfterMs * (1 + BUSY_JITTER_FRACTION * random()));
 }
 
 /**

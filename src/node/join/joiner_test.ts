@@ -15,7 +15,8 @@ import { PING_RPC, pingHandler } from "../../transport/ping_rpc.ts";
 import { RpcError, type RpcHandler, RpcServer } from "../../transport/rpc.ts";
 import { bindLoopbackEndpoint } from "../../transport/testing.ts";
 import { JoinProgress } from "./join_progress.ts";
-import { busyPauseMs, joinCluster, JoinRefusedError } from "./joiner.ts";
+import { joinCluster, JoinRefusedError } from "./joiner.ts";
+import { busyPauseMs } from "./join_pause.ts";
 import { MemberDirectory } from "../membership/member_directory.ts";
 
 /** Secrets for the tests of joining a cluster that has one. */

@@ -2,8 +2,8 @@
  * The autopilot's promotion policy (DESIGN.md section 6, the way Consul's autopilot works):
  * which learner a leader promotes to voter, without an operator step, and why the others
  * stay learners. Pure functions of the leader's Raft status and the voter cap, so that the
- * node (`MembershipManager`), its `/status` and the simulator
- * (`tests/sim/membership_operator.ts`) run the same policy.
+ * node (`MembershipManager`, which the simulator runs too) and its `/status` give the same
+ * answer.
  *
  * Voters are capped (`--max-voters`, 5 by default, the size etcd and Consul recommend):
  * each voter beyond that makes every write wait for one more acknowledgement and tolerates

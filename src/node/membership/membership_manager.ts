@@ -6,8 +6,10 @@
  * - `remove`: removes a member, refusing a removal that would leave fewer reachable
  *   voters than a quorum unless forced.
  * - autopilot: promotes a learner to voter once it has caught up with the leader, up to
- *   the voter cap (the policy is `learnerToPromote` in `autopilot.ts`, which the
- *   simulator runs too).
+ *   the voter cap (the policy is `learnerToPromote` in `autopilot.ts`).
+ *
+ * It works through a `MembershipRaft` and a `Scheduler`, so that the simulator runs this
+ * class itself on its simulated nodes and clock (`tests/sim/sim_node.ts`).
  *
  * One membership change is in flight at a time: requests queue here and each waits its
  * turn (a second joiner waits, it does not fail). A change left uncommitted by a previous
@@ -37,7 +39,7 @@ import type { ApplyResult } from "../../state_machine/apply_result.ts";
 import { getLogger } from "../../log/logging.ts";
 import { ClusterError } from "../replication/cluster_error.ts";
 import { type MemberDirectory, sameAddresses } from "./member_directory.ts";
-import type { RaftNode } from "../replication/raft_node.ts";
+import type { MembershipRaft } from "./membership_raft.ts";
 import { learnerToPromote, type PromotionPolicy } from "./autopilot.ts";
 import { sleepOn } from "../../util/sleep.ts";
 import { type Scheduler, SYSTEM_SCHEDULER, timeoutSignal } from "../../util/scheduler.ts";
@@ -46,6 +48,11 @@ const log = getLogger(["blixard", "membership"]);
 
 /** Pause before retrying a change the core refused because another one is uncommitted. */
 const BUSY_RETRY_MS = 10;
+/**
+ * How often the leader looks for learners to promote when nothing happens; the node also
+ * looks after every batch of Ready passes, which is what makes a join fast.
+ */
+export const AUTOPILOT_INTERVAL_MS = 100;
 /** How long the autopilot keeps proposing one promotion before the next round tries again. */
 const PROMOTION_TIMEOUT_MS = 10_000;
 /** Removals a leader remembers, so that a retried remove answers with the removal's index. */
@@ -67,7 +74,7 @@ const RETRY_AFTER_MS_MAX = 5_000;
 /** The leader's membership operations. */
 export class MembershipManager {
   readonly #nodeId: NodeId;
-  readonly #raft: RaftNode;
+  readonly #raft: MembershipRaft;
   readonly #directory: MemberDirectory;
   readonly #scheduler: Scheduler;
   /** The tail of the queue of changes: each starts when the previous one settled. */
@@ -91,7 +98,7 @@ export class MembershipManager {
   constructor(
     options: {
       nodeId: NodeId;
-      raft: RaftNode;
+      raft: MembershipRaft;
       directory: MemberDirectory;
       policy: PromotionPolicy;
       scheduler?: Scheduler;
@@ -313,6 +320,14 @@ export class MembershipManager {
       cancel();
       this.#promotionQueued = false;
     });
+  }
+
+  /**
+   * Runs the autopilot (`promoteCaughtUpLearners`) every `AUTOPILOT_INTERVAL_MS` of the
+   * scheduler's time until the returned function is called.
+   */
+  startAutopilot(): () => void {
+    return this.#scheduler.every(AUTOPILOT_INTERVAL_MS, () => this.promoteCaughtUpLearners());
   }
 
   #checkQuorumAfterRemoval(conf: ConfState, nodeId: NodeId): void {

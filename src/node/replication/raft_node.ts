@@ -29,7 +29,6 @@ import type {
   Message,
   NodeId,
   ProposeResult,
-  RejectReason,
   Snapshot,
   SnapshotMetadata,
   SoftState,
@@ -43,6 +42,8 @@ import { getLogger } from "../../log/logging.ts";
 import { assert } from "../../util/assert.ts";
 import { ClusterError } from "./cluster_error.ts";
 import { ReadyDriver } from "./ready_driver.ts";
+import { backoffMs } from "../../util/backoff.ts";
+import { PeerActivity, ProposalTracker, rejection, withDeadline } from "./proposal_tracker.ts";
 import { type Scheduler, SYSTEM_SCHEDULER } from "../../util/scheduler.ts";
 
 const log = getLogger(["blixard", "raft"]);
@@ -134,12 +135,6 @@ export interface RaftNodeEvents {
   softState?: (softState: SoftState) => void;
 }
 
-interface PendingProposal {
-  term: number;
-  resolve: (result: ApplyResult) => void;
-  reject: (error: Error) => void;
-}
-
 /** While the disk is full: since when, and when the persist is tried again. */
 interface DiskFull {
   sinceMs: number;
@@ -147,8 +142,8 @@ interface DiskFull {
   message: string;
   /** Ticks left before the next try. */
   retryInTicks: number;
-  /** The pause after the next failure. */
-  backoffTicks: number;
+  /** Tries so far; the pause grows with them (`backoffMs`, counted in ticks). */
+  retries: number;
 }
 
 interface PendingRead {
@@ -168,11 +163,11 @@ export class RaftNode {
   readonly #timing: RaftTiming;
   readonly #scheduler: Scheduler;
   readonly #snapshotIntervalEntries: number;
-  readonly #proposals = new Map<number, PendingProposal>();
+  readonly #proposals = new ProposalTracker();
   readonly #reads = new Map<number, PendingRead>();
   readonly #listeners: RaftNodeEvents[] = [];
   /** When each peer was last heard from (`scheduler.now()`), for `activePeers()`. */
-  readonly #lastHeardMs = new Map<NodeId, number>();
+  readonly #peers: PeerActivity;
   #nextReadId = 1;
   #stopTicking: (() => void) | null = null;
   #stopped = false;
@@ -190,6 +185,7 @@ export class RaftNode {
     this.#storage = options.storage;
     this.#stateMachine = options.stateMachine;
     this.#timing = options.timing ?? DEFAULT_RAFT_TIMING;
+    this.#peers = new PeerActivity(this.#timing.tickMs * this.#timing.electionTicks);
     this.#scheduler = options.scheduler ?? SYSTEM_SCHEDULER;
     this.#snapshotIntervalEntries = options.snapshotIntervalEntries ?? SNAPSHOT_INTERVAL_ENTRIES;
     assert(
@@ -230,10 +226,10 @@ export class RaftNode {
         },
         softState: (softState) => this.#roleChanged(softState),
         applied: (entry, result) => {
-          this.#answerProposal(entry, result);
+          this.#proposals.answer(entry, result);
           for (const listener of this.#listeners) listener.applied?.(entry, result);
         },
-        installed: (snapshot) => this.#failProposalsThrough(snapshot.metadata.index),
+        installed: (snapshot) => this.#proposals.failThrough(snapshot.metadata.index),
         readStates: (readStates) => {
           for (const readState of readStates) {
             const read = this.#reads.get(readState.requestId);
@@ -274,9 +270,8 @@ export class RaftNode {
     this.#driver.stop();
     this.#stopTicking?.();
     const error = new ClusterError("stopping", "the node is stopping");
-    for (const proposal of this.#proposals.values()) proposal.reject(error);
+    this.#proposals.failAll(error);
     for (const read of this.#reads.values()) read.reject(error);
-    this.#proposals.clear();
     this.#reads.clear();
   }
 
@@ -302,7 +297,7 @@ export class RaftNode {
     // While the disk is full the core waits for its held Ready: the message is lost, as if
     // this process were paused, and the sender's Raft sends again.
     if (this.#stopped || this.#diskFull !== null) return;
-    this.#lastHeardMs.set(message.from, this.#scheduler.now());
+    this.#peers.heard(message.from, this.#scheduler.now());
     this.#core.step(message);
     this.#scheduleReady();
   }
@@ -318,18 +313,9 @@ export class RaftNode {
     return this.#core.status();
   }
 
-  /**
-   * The peers heard from within the last election timeout. The core's `recentActive` is
-   * not the same: check-quorum clears it at the start of every round, so just after a
-   * round starts every live peer looks inactive until its next answer arrives.
-   */
+  /** The peers heard from within the last election timeout (see `PeerActivity`). */
   activePeers(): Set<NodeId> {
-    const sinceMs = this.#scheduler.now() - this.#timing.tickMs * this.#timing.electionTicks;
-    const active = new Set<NodeId>();
-    for (const [nodeId, heardMs] of this.#lastHeardMs) {
-      if (heardMs >= sinceMs) active.add(nodeId);
-    }
-    return active;
+    return this.#peers.active(this.#scheduler.now());
   }
 
   /** The current role and leader. */
@@ -386,7 +372,7 @@ export class RaftNode {
     };
     this.#reads.set(requestId, { index: null, run, reject });
     this.#scheduleReady();
-    return this.#withDeadline(promise, options.signal, () => {
+    return withDeadline(promise, options.signal, () => {
       this.#reads.delete(requestId);
       return new ClusterError(
         "timeout",
@@ -415,35 +401,10 @@ export class RaftNode {
   #track(result: ProposeResult, signal: AbortSignal | undefined): Promise<ApplyResult> {
     if (this.#stopped) return Promise.reject(new ClusterError("stopping", "the node is stopping"));
     this.counters.proposals++;
-    if (!result.ok) {
-      this.counters.proposalsFailed++;
-      return Promise.reject(rejection(result.reason));
-    }
-    const { promise, resolve, reject } = Promise.withResolvers<ApplyResult>();
-    const index = result.index;
-    this.#proposals.set(index, { term: result.term, resolve, reject });
-    this.#scheduleReady();
-    return this.#withDeadline(promise, signal, () => {
-      this.#proposals.delete(index);
-      return new ClusterError(
-        "timeout",
-        `entry ${index} was not applied in time; it may still take effect`,
-      );
-    });
-  }
-
-  #withDeadline<T>(
-    promise: Promise<T>,
-    signal: AbortSignal | undefined,
-    onTimeout: () => Error,
-  ): Promise<T> {
-    if (signal === undefined) return promise;
-    if (signal.aborted) return Promise.reject(onTimeout());
-    return new Promise<T>((resolve, reject) => {
-      const onAbort = () => reject(onTimeout());
-      signal.addEventListener("abort", onAbort, { once: true });
-      promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-    });
+    if (!result.ok) this.counters.proposalsFailed++;
+    const outcome = this.#proposals.track(result, signal);
+    if (result.ok) this.#scheduleReady();
+    return outcome;
   }
 
   /** Hands messages to the network, and each `InstallSnapshot` to the snapshot transport. */
@@ -497,7 +458,7 @@ export class RaftNode {
       sinceMs: this.#scheduler.now(),
       message,
       retryInTicks: PERSIST_RETRY_TICKS_MIN,
-      backoffTicks: PERSIST_RETRY_TICKS_MIN,
+      retries: 0,
     };
     log.error(
       "the disk of {path} is full ({message}): this node refuses requests and holds its Raft " +
@@ -518,8 +479,11 @@ export class RaftNode {
   /** Counts a tick down to the next try of the held persist, with a doubling pause. */
   #retryPersist(diskFull: DiskFull): void {
     if (--diskFull.retryInTicks > 0) return;
-    diskFull.backoffTicks = Math.min(diskFull.backoffTicks * 2, PERSIST_RETRY_TICKS_MAX);
-    diskFull.retryInTicks = diskFull.backoffTicks;
+    diskFull.retries++;
+    diskFull.retryInTicks = backoffMs(diskFull.retries, {
+      initialMs: PERSIST_RETRY_TICKS_MIN,
+      maxMs: PERSIST_RETRY_TICKS_MAX,
+    });
     this.#driver.schedule();
   }
 
@@ -534,37 +498,6 @@ export class RaftNode {
     });
     if (wasLeader && softState.role !== "leader") this.#failReadsOnLostLeadership();
     for (const listener of this.#listeners) listener.softState?.(softState);
-  }
-
-  #answerProposal(entry: Entry, result: ApplyResult): void {
-    const proposal = this.#proposals.get(entry.index);
-    if (proposal === undefined) return;
-    this.#proposals.delete(entry.index);
-    if (proposal.term === entry.term) {
-      proposal.resolve(result);
-    } else {
-      // Another leader's entry took this index: ours was truncated and never applied.
-      proposal.reject(
-        new ClusterError(
-          "dropped",
-          `leadership changed; entry ${entry.index} was replaced and did not take effect`,
-        ),
-      );
-    }
-  }
-
-  #failProposalsThrough(index: number): void {
-    for (const [proposalIndex, proposal] of this.#proposals) {
-      if (proposalIndex > index) continue;
-      this.#proposals.delete(proposalIndex);
-      // A snapshot covers the index: whether our entry was in it cannot be told here.
-      proposal.reject(
-        new ClusterError(
-          "timeout",
-          `entry ${proposalIndex} was covered by a snapshot; outcome unknown`,
-        ),
-      );
-    }
   }
 
   #failReadsOnLostLeadership(): void {
@@ -627,28 +560,5 @@ export class RaftNode {
     );
     if (lagging && logEntries < interval * SNAPSHOT_FORCE_FACTOR) return 0;
     return applied;
-  }
-}
-
-/** The `ClusterError` for a core refusal. */
-function rejection(reason: RejectReason): ClusterError {
-  const leaderId = reason.leaderId === NO_NODE ? null : reason.leaderId;
-  switch (reason.type) {
-    case "notLeader":
-      return leaderId === null
-        ? new ClusterError("no_leader", "no leader is known; retry shortly")
-        : new ClusterError("not_leader", `node ${leaderId} is the leader`, { leaderId });
-    case "leadershipTransferInProgress":
-      return new ClusterError("no_leader", "leadership is being transferred; retry shortly", {
-        leaderId,
-      });
-    case "membershipChangeInProgress":
-      return new ClusterError("busy", "another membership change is in progress", { leaderId });
-    case "invalidMembershipChange":
-      return new ClusterError("invalid", reason.detail, { leaderId });
-    case "overloaded":
-      return new ClusterError("overloaded", reason.detail, { leaderId });
-    case "invalidRequest":
-      return new ClusterError("invalid", reason.detail, { leaderId });
   }
 }
