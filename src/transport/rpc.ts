@@ -1008,7 +1008,7 @@ export class RpcClient {
       return await state.session.call(definition, request, options);
     }
     const answer = await callRpc(connection, definition, request, options);
-    this.#openSession(connection, state);
+    this.#openSession(connection);
     return answer;
   }
 
@@ -1017,7 +1017,9 @@ export class RpcClient {
    * lately, or it has no sessions. Calls made meanwhile use streams of their own, so that
    * opening a session never delays a call.
    */
-  #openSession(connection: P2pConnection, state: SessionState | undefined): void {
+  #openSession(connection: P2pConnection): void {
+    const state = this.#sessions.get(connection);
+    if (state?.session?.usable === true) return;
     if (state?.opening === true || state?.unanswered === true) return;
     if (state !== undefined && performance.now() < state.retryAtMs) return;
     const opening: SessionState = { session: null, opening: true, unanswered: false, retryAtMs: 0 };
