@@ -281,15 +281,7 @@ export async function callRpc<Definition extends RpcDefinition>(
   };
   let frame: unknown;
   try {
-    frame = await withDeadline(exchange(), {
-      timeoutMs: options.timeoutMs,
-      signal: options.signal,
-      onTimeout: () =>
-        new RpcError(
-          "deadline_exceeded",
-          `${description}: no answer within ${options.timeoutMs} ms`,
-        ),
-    });
+    frame = await withCallDeadline(exchange(), options, description);
   } catch (error) {
     call.abandoned = true;
     call.stream?.reset(StreamErrorCode.cancelled);
@@ -299,6 +291,20 @@ export async function callRpc<Definition extends RpcDefinition>(
     throw error;
   }
   return parseResponse(definition, frame, description);
+}
+
+/** `work` within the call's deadline and signal; `deadline_exceeded` naming the call after it. */
+function withCallDeadline<T>(
+  work: Promise<T>,
+  options: RpcCallOptions,
+  description: string,
+): Promise<T> {
+  return withDeadline(work, {
+    timeoutMs: options.timeoutMs,
+    signal: options.signal,
+    onTimeout: () =>
+      new RpcError("deadline_exceeded", `${description}: no answer within ${options.timeoutMs} ms`),
+  });
 }
 
 /** The request's body as its schema outputs it; `invalid_request` naming the call if it fails. */
@@ -398,15 +404,7 @@ class RpcSession {
     );
     let frame: unknown;
     try {
-      frame = await withDeadline(answer.promise, {
-        timeoutMs: options.timeoutMs,
-        signal: options.signal,
-        onTimeout: () =>
-          new RpcError(
-            "deadline_exceeded",
-            `${description}: no answer within ${options.timeoutMs} ms`,
-          ),
-      });
+      frame = await withCallDeadline(answer.promise, options, description);
     } finally {
       this.#waiting.delete(id);
     }
