@@ -363,3 +363,39 @@ Deno.test("RpcServer resets a session whose request carries no call id", async (
     });
   });
 });
+
+Deno.test("RpcClient keeps a stream per call with a node from before sessions, which reads each stream to its end", async () => {
+  const server = await bindLoopbackEndpoint();
+  const client = await bindLoopbackEndpoint();
+  const rpcClient = new RpcClient(client);
+  const answer = { nodeId: 1, p2pNodeId: server.nodeId };
+  try {
+    // What a node from before sessions did: read to the end of the stream, then answer.
+    server.handle(RPC_ALPN, async (connection) => {
+      for (;;) {
+        const stream = await connection.acceptStream();
+        if (stream === null) return;
+        stream.receiveToEnd().then(async ([request]) => {
+          const ok = (request as { method?: unknown }).method === "ping";
+          await stream.send(
+            ok ? { type: "rpc_response", ok: true, body: answer } : {
+              type: "rpc_response",
+              ok: false,
+              error: { code: "invalid_request", message: "" },
+            },
+          );
+          await stream.finish();
+        }).catch(() => {});
+      }
+    });
+    const peer = peerAddressOf(server);
+    for (let call = 0; call < 3; call++) {
+      assert.equal((await rpcClient.call(peer, PING_RPC, {}, { timeoutMs: 5000 })).nodeId, 1);
+    }
+    assert.equal(rpcClient.hasSession(server.nodeId), false);
+  } finally {
+    await rpcClient.close();
+    await client.close();
+    await server.close();
+  }
+});
