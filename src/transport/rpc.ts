@@ -657,7 +657,8 @@ export class RpcServer {
     try {
       answer = await this.#inSlot(
         timeoutMs,
-        (signal) => this.#handle(connection, stream, { signal, sessionAllowed, progress }),
+        (signal) =>
+          this.#handle(connection, stream, { signal, timeoutMs, sessionAllowed, progress }),
       );
     } catch (error) {
       const requestLate = !progress.requestReceived && error instanceof RpcError &&
@@ -708,7 +709,13 @@ export class RpcServer {
   async #handle(
     connection: P2pConnection,
     stream: FramedStream,
-    call: { signal: AbortSignal; sessionAllowed: boolean; progress: { requestReceived: boolean } },
+    call: {
+      signal: AbortSignal;
+      /** The stream's deadline: a stranger's is shorter. */
+      timeoutMs: number;
+      sessionAllowed: boolean;
+      progress: { requestReceived: boolean };
+    },
   ): Promise<ResponseEnvelope | typeof SESSION_OPEN> {
     const frame = await receiveFirst(stream, {
       code: "invalid_request",
@@ -717,7 +724,7 @@ export class RpcServer {
     });
     call.progress.requestReceived = true;
     if (isSessionOpen(frame) && call.sessionAllowed) return SESSION_OPEN;
-    drainEnd(stream, this.#requestTimeoutMs);
+    drainEnd(stream, call.timeoutMs);
     if (isSessionOpen(frame)) {
       throw new RpcError(
         "invalid_request",
