@@ -465,9 +465,14 @@ export class P2pEndpoint {
     let route: Route | undefined;
     try {
       const accepting = await incoming.accept();
-      alpn = alpnText(await accepting.alpn());
-      route = this.#routes.get(alpn);
+      // The ALPN is read from the established connection, not from `accepting.alpn()`: that
+      // one awaits the handshake data of a connection that may close meanwhile, and the
+      // binding's QUIC library then panics ("spurious handshake data ready notification"),
+      // which aborts the whole process. The handshake completes before the route is looked
+      // up either way.
       const native = await accepting.connect();
+      alpn = alpnText(native.alpn());
+      route = this.#routes.get(alpn);
       if (route === undefined) {
         native.close(BigInt(ConnectionCloseCode.refused), []);
         throw new Error(`no handler for ALPN ${alpn}`);
