@@ -32,13 +32,16 @@ import {
 import { releaseOnSignal, runFaults } from "../tests/chaos/harness/fault_runner.ts";
 import { type Fault, FAULTS, PROFILE_NAMES } from "../tests/chaos/harness/faults.ts";
 import { unavailableReason } from "../tests/chaos/harness/system_command.ts";
+import { useBindPortRange } from "../tests/helpers/ports.ts";
 
 const USAGE = `usage: deno task chaos [--profile P[,P…]] [--fault F[,F…]] [--cycles N] [--nodes 3,5]
-                       [--clients 4] [--minutes 120] [--json PATH]
+                       [--clients 4] [--minutes 120] [--json PATH] [--ports LOW-HIGH]
        deno task chaos --fuzz [--fuzz-runs 100000] [--fuzz-target NAME-PART]
 profiles: ${PROFILE_NAMES.join(", ")}
 faults: ${FAULTS.map((fault) => fault.name).join(", ")}
---cycles N: cycles per fault and cluster size (default: the fault's own count, split over the sizes)`;
+--cycles N: cycles per fault and cluster size (default: the fault's own count, split over the sizes)
+--ports LOW-HIGH: the nodes' bind ports (UDP) from this range, their HTTP ports 1000 above
+                  (default 20000-30999)`;
 
 /** Fresh clusters one fault and size may use after failed runs. */
 const RUNS_PER_SIZE_MAX = 10;
@@ -80,6 +83,7 @@ function parseOptions(args: string[]): Options {
       fuzz: { type: "boolean", default: false },
       "fuzz-runs": { type: "string", default: "100000" },
       "fuzz-target": { type: "string" },
+      ports: { type: "string" },
       help: { type: "boolean", default: false },
     },
     strict: true,
@@ -107,6 +111,16 @@ function parseOptions(args: string[]): Options {
   const sizes = values.nodes.split(",").map((text) => positiveInteger(text, "nodes", 7));
   for (const size of sizes) {
     if (size < 3) throw new UsageError(`--nodes ${size}: faults need at least 3 nodes`);
+  }
+  if (values.ports !== undefined) {
+    const match = /^(\d+)-(\d+)$/.exec(values.ports);
+    const [low, high] = [Number(match?.[1]), Number(match?.[2])];
+    if (match === null || low < 1024 || high < low + 10 || high > 64535) {
+      throw new UsageError(
+        `--ports ${values.ports}: must be LOW-HIGH, 1024 <= LOW, LOW + 10 <= HIGH <= 64535`,
+      );
+    }
+    useBindPortRange(low, high);
   }
   const stamp = new Date().toISOString().replaceAll(":", "-").slice(0, 19);
   return {
