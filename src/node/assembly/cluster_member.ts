@@ -42,7 +42,7 @@ import { MemberDirectory, sameAddresses } from "../membership/member_directory.t
 import { MembershipManager } from "../membership/membership_manager.ts";
 import { DEFAULT_RAFT_TIMING, RaftNode } from "../replication/raft_node.ts";
 import { RemovalWatch, RESTART_CHECK_MS } from "../membership/removal_watch.ts";
-import { statusJson } from "../status/status_view.ts";
+import { type DiskFullJson, diskFullJson, statusJson } from "../status/status_view.ts";
 import { sleepOn } from "../../util/sleep.ts";
 import { type Scheduler, SYSTEM_SCHEDULER } from "../../util/scheduler.ts";
 import { forcedJson } from "../local_state/force_new_cluster.ts";
@@ -103,6 +103,8 @@ export class ClusterMember {
   readonly #transport: RaftTransport;
   #stopAutopilot: (() => void) | null = null;
   readonly #scheduler: Scheduler;
+  /** The `since` that `diskFull` showed for the full disk that began at `sinceMs`. */
+  #diskFullSince: { sinceMs: number; since: string } | null = null;
   #stopping: Promise<void> | null = null;
   readonly #abort = new AbortController();
   readonly #removalWatch: RemovalWatch;
@@ -189,6 +191,25 @@ export class ClusterMember {
     return this.#stopping === null;
   }
 
+  /**
+   * While the disk is full: since when, the storage's error, the bytes free (`/status`
+   * `disk_full`, and `/health` answers 503); `null` while it has room.
+   */
+  get diskFull(): DiskFullJson | null {
+    const diskFull = this.raft.diskFull;
+    if (diskFull === null) return null;
+    const json = diskFullJson(
+      diskFull,
+      { nowMs: this.#scheduler.now(), wallNowMs: Date.now() },
+      this.#options.state.storage.freeBytes(),
+    );
+    // The wall time is worked out once per episode, so every read shows the same `since`.
+    if (this.#diskFullSince?.sinceMs !== diskFull.sinceMs) {
+      this.#diskFullSince = { sinceMs: diskFull.sinceMs, since: json.since };
+    }
+    return { ...json, since: this.#diskFullSince.since };
+  }
+
   /** Sends Raft messages as they are, past the core (a streamed snapshot's offer). */
   sendRaftMessages(messages: Message[]): void {
     this.#transport.send(messages);
@@ -223,6 +244,7 @@ export class ClusterMember {
       pathOf: (memberId) => this.#transport?.pathTo(memberId) ?? null,
       stopping: this.#stopping !== null,
       promotionPolicy: this.#promotionPolicy,
+      diskFull: this.diskFull,
     });
     return forced === null ? status : { ...status, forced: forcedJson(forced) };
   }
