@@ -17,6 +17,7 @@ import {
   waitForVoters,
 } from "../../helpers/cluster.ts";
 import { NodeGroup, type NodeProcess } from "../../helpers/node_process.ts";
+import { retryUntil } from "../../helpers/writer.ts";
 
 /** Most members a chaos cluster grows to (joins during membership faults included). */
 const MEMBERS_MAX = 9;
@@ -201,11 +202,23 @@ export class ChaosCluster {
     return node;
   }
 
+  /**
+   * A client of `node` (this cluster's secret, if any), connecting again until it succeeds
+   * or `recoveryMs` passed: a loaded machine may take longer than one attempt.
+   */
+  async connect(
+    node: NodeProcess,
+    options: { attemptTimeoutMs?: number } = {},
+  ): Promise<BlixardClient> {
+    return await retryUntil(
+      performance.now() + this.recoveryMs,
+      () => BlixardClient.connect(node.address, { ...options, clusterSecret: this.#clusterSecret }),
+    );
+  }
+
   /** Removes member `id` through a client of `through`, and forgets it (it stops by itself). */
   async remove(id: number, through: NodeProcess): Promise<void> {
-    const client = await BlixardClient.connect(through.address, {
-      clusterSecret: this.#clusterSecret,
-    });
+    const client = await this.connect(through);
     try {
       await client.remove(id, { timeoutMs: this.recoveryMs });
     } finally {
@@ -220,9 +233,7 @@ export class ChaosCluster {
    * (`not_leader`, `no_leader`), and it is asked again, as an operator would.
    */
   async leave(id: number): Promise<void> {
-    const client = await BlixardClient.connect(this.member(id).address, {
-      clusterSecret: this.#clusterSecret,
-    });
+    const client = await this.connect(this.member(id));
     try {
       const deadlineMs = performance.now() + this.recoveryMs;
       for (let attempt = 1;; attempt++) {

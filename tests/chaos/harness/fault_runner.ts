@@ -12,7 +12,6 @@
  */
 
 import type { ClusterSecret } from "../../../src/auth/cluster_secret.ts";
-import { BlixardClient } from "../../../src/client/client.ts";
 import { checkLinearizability } from "../../sim/linearizability.ts";
 import { SECRET_TEXT, secretOf, writeSecretFile } from "../../helpers/secrets.ts";
 import { WAIT_MS } from "../../helpers/wait_budget.ts";
@@ -169,16 +168,14 @@ async function runCycles(
   options: RunFaultsOptions,
   outcome: RunOutcome,
 ): Promise<void> {
-  const { cluster, clusterSecret } = context;
+  const { cluster } = context;
+  const members = cluster.members;
   const workload = await RecordedWorkload.start(
-    cluster.members.map((node) => node.address),
     options.clients,
-    clusterSecret === null ? {} : { clusterSecret },
+    (index, attemptTimeoutMs) =>
+      cluster.connect(members[index % members.length]!, { attemptTimeoutMs }),
   );
-  const writerClient = await BlixardClient.connect(cluster.members[0]!.address, {
-    attemptTimeoutMs: 1_000,
-    clusterSecret,
-  });
+  const writerClient = await cluster.connect(members[0]!, { attemptTimeoutMs: 1_000 });
   let writer: Writer | null = startWriter(writerClient, { prefix: "acked/", timeoutMs: 5_000 });
   try {
     let turn = 0;
@@ -205,9 +202,11 @@ async function runCycles(
     writer = null;
     await workload.stop();
     await cluster.settle();
-    const reader = await BlixardClient.connect(cluster.live()[0]!.address, { clusterSecret });
+    const reader = await cluster.connect(cluster.live()[0]!);
     try {
-      outcome.lostAcknowledgedWrites = await lostWrites(reader, acknowledged);
+      outcome.lostAcknowledgedWrites = await lostWrites(reader, acknowledged, {
+        retryForMs: cluster.recoveryMs,
+      });
     } finally {
       await reader.close();
     }

@@ -12,7 +12,6 @@
  */
 
 import type { ClusterSecret } from "../../../src/auth/cluster_secret.ts";
-import { BlixardClient } from "../../../src/client/client.ts";
 import { measureWriter, startFloodProcess } from "../../helpers/flood_process.ts";
 import type { NodeProcess } from "../../helpers/node_process.ts";
 import type { ChaosCluster } from "./chaos_cluster.ts";
@@ -362,9 +361,9 @@ const FLOOD_VALUE = "v".repeat(256);
  * the baseline.
  */
 async function flooded(context: FaultContext, flood: string): Promise<void> {
-  const { cluster, cycle, figures, clusterSecret } = context;
+  const { cluster, cycle, figures } = context;
   const leader = await cluster.leader();
-  const client = await BlixardClient.connect(leader.address, { clusterSecret });
+  const client = await cluster.connect(leader);
   try {
     // The client's connection and session, before the measurement.
     await client.put(`flood/${cycle}/warmup`, FLOOD_VALUE);

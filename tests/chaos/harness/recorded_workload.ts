@@ -12,7 +12,6 @@
  * @module
  */
 
-import type { ClusterSecret } from "../../../src/auth/cluster_secret.ts";
 import { BlixardClient, ClientError } from "../../../src/client/client.ts";
 import { HistoryRecorder } from "../../sim/history_recorder.ts";
 import type { KvInput, KvOperation, KvOutput } from "../../sim/linearizability.ts";
@@ -80,24 +79,16 @@ export class RecordedWorkload {
   }
 
   /**
-   * Connects `clientCount` clients, spread over `peers`, and starts them at once;
-   * `clusterSecret` when the cluster has one.
+   * Connects `clientCount` clients with `connect` (client `index`, with this attempt
+   * timeout; the caller spreads them over the members) and starts them at once.
    */
   static async start(
-    peers: readonly string[],
     clientCount: number,
-    options: { clusterSecret?: ClusterSecret } = {},
+    connect: (index: number, attemptTimeoutMs: number) => Promise<BlixardClient>,
   ): Promise<RecordedWorkload> {
     const clients: BlixardClient[] = [];
     try {
-      for (let i = 0; i < clientCount; i++) {
-        clients.push(
-          await BlixardClient.connect(peers[i % peers.length]!, {
-            attemptTimeoutMs: ATTEMPT_TIMEOUT_MS,
-            ...options,
-          }),
-        );
-      }
+      for (let i = 0; i < clientCount; i++) clients.push(await connect(i, ATTEMPT_TIMEOUT_MS));
     } catch (error) {
       for (const client of clients) await client.close();
       throw error;
