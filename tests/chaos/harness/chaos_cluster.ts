@@ -216,11 +216,14 @@ export class ChaosCluster {
     );
   }
 
-  /** Removes member `id` through a client of `through`, and forgets it (it stops by itself). */
+  /**
+   * Removes member `id` through a client of `through`, and forgets it (it stops by itself).
+   * Asked again while refused without effect (`refusedWithoutEffect`), as an operator would.
+   */
   async remove(id: number, through: NodeProcess): Promise<void> {
     const client = await this.connect(through);
     try {
-      await client.remove(id, { timeoutMs: this.recoveryMs });
+      await this.#askUntilAccepted(() => client.remove(id, { timeoutMs: this.recoveryMs }));
     } finally {
       await client.close();
     }
@@ -228,33 +231,47 @@ export class ChaosCluster {
   }
 
   /**
-   * Asks member `id` to leave (it stops by itself) and forgets it. `leave` is sent once
-   * (the CLI's behaviour); while the leader is changing the node refuses it without effect
-   * (`not_leader`, `no_leader`), and it is asked again, as an operator would.
+   * Asks member `id` to leave (it stops by itself) and forgets it. `leave` is sent once by
+   * the CLI; here it is asked again while refused without effect, as an operator would.
    */
   async leave(id: number): Promise<void> {
     const client = await this.connect(this.member(id));
     try {
-      const deadlineMs = performance.now() + this.recoveryMs;
-      for (let attempt = 1;; attempt++) {
-        try {
-          await client.leave({ timeoutMs: this.recoveryMs });
-          break;
-        } catch (error) {
-          const changing = error instanceof ClientError &&
-            (error.code === "not_leader" || error.code === "no_leader");
-          if (!changing || performance.now() > deadlineMs) throw error;
-          await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, 100 * attempt)));
-        }
-      }
+      await this.#askUntilAccepted(() => client.leave({ timeoutMs: this.recoveryMs }));
     } finally {
       await client.close();
     }
     this.#members.delete(id);
   }
 
+  /** Runs `ask` again while it is refused without effect, until `recoveryMs` passed. */
+  async #askUntilAccepted(ask: () => Promise<unknown>): Promise<void> {
+    const deadlineMs = performance.now() + this.recoveryMs;
+    for (let attempt = 1;; attempt++) {
+      try {
+        await ask();
+        return;
+      } catch (error) {
+        if (!refusedWithoutEffect(error) || performance.now() > deadlineMs) throw error;
+        await sleep(Math.min(1_000, 100 * attempt));
+      }
+    }
+  }
+
   /** Resumes paused children, kills every child by pid, removes the temp data dirs. */
   async cleanup(): Promise<void> {
     await this.group.cleanup();
   }
+}
+
+/**
+ * A membership request the leader refused before the log, which may pass later: the leader
+ * is changing (`not_leader`, `no_leader`), or it has not heard from enough voters in its
+ * last election timeout to be sure the cluster keeps a quorum (a follower just resumed, or
+ * a loaded machine delayed its answers).
+ */
+function refusedWithoutEffect(error: unknown): boolean {
+  if (!(error instanceof ClientError)) return false;
+  if (error.code === "not_leader" || error.code === "no_leader") return true;
+  return error.code === "invalid" && /would leave \d+ reachable of \d+ voters/.test(error.message);
 }
