@@ -26,6 +26,7 @@ import {
   addDetail,
   buildReport,
   emptyFigures,
+  type FaultFigures,
   formatTable,
 } from "../tests/chaos/harness/chaos_report.ts";
 import {
@@ -171,6 +172,8 @@ async function runChaos(options: Options): Promise<number> {
   }
   for (const { fault, reason } of skipped) console.error(`skipping ${fault}: ${reason}`);
   const allFigures = runnable.map((fault) => emptyFigures(fault.profile, fault.name));
+  // Interrupted, the run still leaves the figures of the cycles it completed.
+  writePartialReport = () => writeReport(allFigures, { options, startedMs, skipped });
   // One cluster per profile and size runs all of the profile's faults in turn, each until
   // its count; a run ends early only on a real failure, and then a fresh cluster goes on
   // with the counts left.
@@ -241,10 +244,22 @@ async function runChaos(options: Options): Promise<number> {
       );
     }
   }
-  const report = buildReport(allFigures, {
+  const report = await writeReport(allFigures, { options, startedMs, skipped });
+  return report.violations + report.lostAcknowledgedWrites + report.errors === 0 ? 0 : 1;
+}
+
+/** Set while a chaos run is going on: writes what it has so far (for the signal handler). */
+let writePartialReport: (() => Promise<unknown>) | null = null;
+
+/** Prints the table and writes the JSON report of `figures`. */
+async function writeReport(
+  figures: FaultFigures[],
+  run: { options: Options; startedMs: number; skipped: { fault: string; reason: string }[] },
+): Promise<ReturnType<typeof buildReport>> {
+  const report = buildReport(figures, {
     command: `deno task chaos ${Deno.args.join(" ")}`.trim(),
-    durationSeconds: (performance.now() - startedMs) / 1000,
-    skipped,
+    durationSeconds: (performance.now() - run.startedMs) / 1000,
+    skipped: run.skipped,
   });
   console.log(formatTable(report));
   for (const figures of report.faults) {
@@ -252,15 +267,16 @@ async function runChaos(options: Options): Promise<number> {
       console.log(`${figures.fault}: ${line}`);
     }
   }
-  const directory = options.json.includes("/") ? options.json.replace(/\/[^/]*$/, "") : ".";
+  const path = run.options.json;
+  const directory = path.includes("/") ? path.replace(/\/[^/]*$/, "") : ".";
   await Deno.mkdir(directory, { recursive: true });
-  await Deno.writeTextFile(options.json, JSON.stringify(report, null, 2) + "\n");
+  await Deno.writeTextFile(path, JSON.stringify(report, null, 2) + "\n");
   console.log(
     `${report.cycles} cycles in ${(report.durationSeconds / 60).toFixed(1)} min: ` +
-      `${cyclesPerMinute(startedMs, report.cycles).toFixed(2)} cycles per minute`,
+      `${cyclesPerMinute(run.startedMs, report.cycles).toFixed(2)} cycles per minute`,
   );
-  console.log(`report written to ${options.json}`);
-  return report.violations + report.lostAcknowledgedWrites + report.errors === 0 ? 0 : 1;
+  console.log(`report written to ${path}`);
+  return report;
 }
 
 async function runFuzz(options: Options): Promise<number> {
@@ -293,6 +309,7 @@ if (import.meta.main) {
       "chaos: interrupted; stopping the nodes and removing the nftables table and mounts",
     );
     await releaseOnSignal();
+    await writePartialReport?.().catch((error) => console.error(`chaos: no report: ${error}`));
     Deno.exit(130);
   };
   Deno.addSignalListener("SIGINT", onSignal);
