@@ -103,6 +103,11 @@ export class ClusterMember {
   readonly #transport: RaftTransport;
   #stopAutopilot: (() => void) | null = null;
   readonly #scheduler: Scheduler;
+  /**
+   * Aborted once the log adds this node (a learner, or promoted): its join in the
+   * background is then done, whatever became of the join request's answer.
+   */
+  readonly #joinDone = new AbortController();
   /** The `since` that `diskFull` showed for the full disk that began at `sinceMs`. */
   #diskFullSince: { sinceMs: number; since: string } | null = null;
   #stopping: Promise<void> | null = null;
@@ -175,6 +180,7 @@ export class ClusterMember {
         if (entry.type === "normal") return;
         this.#refreshMembers();
         if (entry.change.nodeId !== nodeId) return;
+        if (entry.change.type !== "removeNode") this.#joinDone.abort();
         if (entry.change.type === "promoteLearner") this.#becameVoter();
         if (entry.change.type === "removeNode") this.#removed();
       },
@@ -273,7 +279,7 @@ export class ClusterMember {
         metrics.recordBootstrapFetch(event.outcome);
         if (event.reason !== null) joinProgress.failed(event.message);
       },
-      signal: this.#abort.signal,
+      signal: AbortSignal.any([this.#abort.signal, this.#joinDone.signal]),
       scheduler: this.#scheduler,
     }).then(
       (joined) => {
@@ -282,6 +288,16 @@ export class ClusterMember {
       },
       (error) => {
         if (this.#stopping !== null) return;
+        // The answer to its join request was lost (a loaded machine, a leader change), but
+        // the log made this node a member: the join is done, not failed.
+        const self = config.nodeId;
+        if (this.#joinDone.signal.aborted || isMember(this.raft.status().confState, self)) {
+          log.info("the cluster added this node; its join request went unanswered: {message}", {
+            message: reasonOf(error),
+          });
+          joinProgress.advance("learner");
+          return;
+        }
         const message = error instanceof JoinRefusedError ? error.message : reasonOf(error);
         log.error("join failed: {message}", { message });
         this.stop("the join failed", 1);
