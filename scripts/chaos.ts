@@ -29,18 +29,31 @@ import {
   type FaultFigures,
   formatTable,
 } from "../tests/chaos/harness/chaos_report.ts";
-import { releaseOnSignal, runFaults } from "../tests/chaos/harness/fault_runner.ts";
+import {
+  type FaultEntry,
+  RECOVERY_MS_DEFAULT,
+  releaseOnSignal,
+  runFaults,
+} from "../tests/chaos/harness/fault_runner.ts";
 import { type Fault, FAULTS, PROFILE_NAMES } from "../tests/chaos/harness/faults.ts";
 import { unavailableReason } from "../tests/chaos/harness/system_command.ts";
+import { useBindPortRange } from "../tests/helpers/ports.ts";
 
 const USAGE = `usage: deno task chaos [--profile P[,P…]] [--fault F[,F…]] [--cycles N] [--nodes 3,5]
-                       [--clients 4] [--minutes 120] [--json PATH]
+                       [--clients 4] [--minutes 120] [--recovery-minutes N] [--json PATH]
+                       [--ports LOW-HIGH]
        deno task chaos --fuzz [--fuzz-runs 100000] [--fuzz-target NAME-PART]
 profiles: ${PROFILE_NAMES.join(", ")}
 faults: ${FAULTS.map((fault) => fault.name).join(", ")}
---cycles N: cycles per fault and cluster size (default: the fault's own count, split over the sizes)`;
+--cycles N: cycles per fault and cluster size (default: the fault's own count, split over the sizes)
+--recovery-minutes N: how long the cluster may take to recover from a fault (slower is
+                  unavailability; only beyond it does the run fail); default ${
+  RECOVERY_MS_DEFAULT / 60_000
+}
+--ports LOW-HIGH: the nodes' bind ports (UDP) from this range, their HTTP ports 1000 above
+                  (default 20000-30999)`;
 
-/** Fresh clusters one fault and size may use after failed runs. */
+/** Fresh clusters one profile and size may use after failed runs. */
 const RUNS_PER_SIZE_MAX = 10;
 
 class UsageError extends Error {}
@@ -51,6 +64,8 @@ interface Options {
   sizes: number[];
   clients: number;
   minutes: number;
+  /** How long a cycle waits for the cluster to recover before the run fails (ms). */
+  recoveryMs: number;
   json: string;
   fuzz: boolean;
   fuzzRuns: number;
@@ -76,10 +91,12 @@ function parseOptions(args: string[]): Options {
       nodes: { type: "string", default: "3,5" },
       clients: { type: "string", default: "4" },
       minutes: { type: "string", default: "120" },
+      "recovery-minutes": { type: "string" },
       json: { type: "string" },
       fuzz: { type: "boolean", default: false },
       "fuzz-runs": { type: "string", default: "100000" },
       "fuzz-target": { type: "string" },
+      ports: { type: "string" },
       help: { type: "boolean", default: false },
     },
     strict: true,
@@ -108,6 +125,16 @@ function parseOptions(args: string[]): Options {
   for (const size of sizes) {
     if (size < 3) throw new UsageError(`--nodes ${size}: faults need at least 3 nodes`);
   }
+  if (values.ports !== undefined) {
+    const match = /^(\d+)-(\d+)$/.exec(values.ports);
+    const [low, high] = [Number(match?.[1]), Number(match?.[2])];
+    if (match === null || low < 1024 || high < low + 10 || high > 64535) {
+      throw new UsageError(
+        `--ports ${values.ports}: must be LOW-HIGH, 1024 <= LOW, LOW + 10 <= HIGH <= 64535`,
+      );
+    }
+    useBindPortRange(low, high);
+  }
   const stamp = new Date().toISOString().replaceAll(":", "-").slice(0, 19);
   return {
     faults,
@@ -115,11 +142,20 @@ function parseOptions(args: string[]): Options {
     sizes,
     clients: positiveInteger(values.clients, "clients", 32),
     minutes: positiveInteger(values.minutes, "minutes", 24 * 60),
+    recoveryMs: values["recovery-minutes"] === undefined
+      ? RECOVERY_MS_DEFAULT
+      : positiveInteger(values["recovery-minutes"], "recovery-minutes", 24 * 60) * 60_000,
     json: values.json ?? `bench-results/chaos-${stamp}.json`,
     fuzz: values.fuzz,
     fuzzRuns: positiveInteger(values["fuzz-runs"], "fuzz-runs", 10_000_000),
     fuzzTarget: values["fuzz-target"] ?? null,
   };
+}
+
+/** Cycles completed so far (all faults) per minute since `startedMs`. */
+let cyclesCompleted = 0;
+function cyclesPerMinute(startedMs: number, cycles = cyclesCompleted): number {
+  return cycles / Math.max(1e-9, (performance.now() - startedMs) / 60_000);
 }
 
 async function runChaos(options: Options): Promise<number> {
@@ -135,60 +171,95 @@ async function runChaos(options: Options): Promise<number> {
     else skipped.push({ fault: fault.name, reason });
   }
   for (const { fault, reason } of skipped) console.error(`skipping ${fault}: ${reason}`);
-  const allFigures: FaultFigures[] = [];
-  let runsLeft = runnable.length * options.sizes.length;
-  for (const fault of runnable) {
-    const figures = emptyFigures(fault.profile, fault.name);
-    allFigures.push(figures);
+  const allFigures = runnable.map((fault) => emptyFigures(fault.profile, fault.name));
+  // Interrupted, the run still leaves the figures of the cycles it completed.
+  writePartialReport = () => writeReport(allFigures, { options, startedMs, skipped });
+  // One cluster per profile and size runs all of the profile's faults in turn, each until
+  // its count; a run ends early only on a real failure, and then a fresh cluster goes on
+  // with the counts left.
+  const plans: { size: number; entries: FaultEntry[] }[] = [];
+  for (const profile of PROFILE_NAMES) {
     for (const size of options.sizes) {
-      // Each run gets an equal share of the time that is left.
-      const deadlineMs = performance.now() + (endMs - performance.now()) / runsLeft--;
-      const cycles = options.cycles ??
-        Math.ceil(fault.defaultCycles / options.sizes.length);
-      console.error(`${fault.name}: ${size} nodes, up to ${cycles} cycles`);
-      const cyclesBefore = figures.cycles;
-      // A run that failed (its cluster did not recover in time) is counted and followed by
-      // a run on a fresh cluster, for the cycles and time left.
-      for (
-        let run = 0;
-        run < RUNS_PER_SIZE_MAX && figures.cycles - cyclesBefore < cycles &&
-        performance.now() < deadlineMs;
-        run++
-      ) {
-        const errorsBefore = figures.errors;
-        const outcome = await runFaults([{ fault, figures }], {
-          size,
-          cycles: cycles - (figures.cycles - cyclesBefore),
-          deadlineMs,
-          clients: options.clients,
-          onCycle: (progress) => {
-            if (progress.cycles % 10 === 0) {
-              console.error(
-                `  ${fault.name}: ${progress.cycles} cycles, ${progress.violations} violations`,
-              );
-            }
-          },
-        });
-        figures.lostAcknowledgedWrites += outcome.lostAcknowledgedWrites.length;
-        for (const line of outcome.lostAcknowledgedWrites) {
-          addDetail(figures, `${size} nodes: lost acknowledged write ${line}`);
-        }
-        if (outcome.error !== null && figures.errors === errorsBefore) {
-          // Failed outside a cycle (forming the cluster, the read-back): count it here.
-          figures.errors++;
-          addDetail(figures, `${size} nodes: ${outcome.error}`);
-        }
-        if (outcome.error === null || outcome.error === "interrupted") break;
-        console.error(
-          `  ${fault.name}: run failed (${outcome.error.split("\n")[0]}); a fresh cluster`,
-        );
-      }
+      const entries = runnable.flatMap((fault, index) =>
+        fault.profile !== profile ? [] : [{
+          fault,
+          figures: allFigures[index]!,
+          cyclesLeft: options.cycles ?? Math.ceil(fault.defaultCycles / options.sizes.length),
+        }]
+      );
+      if (entries.length > 0) plans.push({ size, entries });
     }
   }
-  const report = buildReport(allFigures, {
+  const cyclesLeft = (entries: readonly FaultEntry[]) =>
+    entries.reduce((total, entry) => total + (entry.cyclesLeft ?? 0), 0);
+  for (const [index, { size, entries }] of plans.entries()) {
+    // Each run gets a share of the time left in proportion to its cycles.
+    const wanted = cyclesLeft(entries);
+    const wantedLater = plans.slice(index).reduce(
+      (total, plan) => total + cyclesLeft(plan.entries),
+      0,
+    );
+    const deadlineMs = performance.now() + (endMs - performance.now()) * wanted / wantedLater;
+    const names = entries.map((entry) => entry.fault.name).join(", ");
+    console.error(`${names}: ${size} nodes, up to ${wanted} cycles`);
+    const first = entries[0]!.figures;
+    for (
+      let run = 0;
+      run < RUNS_PER_SIZE_MAX && cyclesLeft(entries) > 0 && performance.now() < deadlineMs;
+      run++
+    ) {
+      const errorsBefore = entries.reduce((total, entry) => total + entry.figures.errors, 0);
+      let cyclesDone = 0;
+      const outcome = await runFaults(entries, {
+        size,
+        cycles: cyclesLeft(entries),
+        deadlineMs,
+        clients: options.clients,
+        recoveryMs: options.recoveryMs,
+        onCycle: (figures) => {
+          cyclesCompleted++;
+          if (++cyclesDone % 10 === 0) {
+            console.error(
+              `  ${size} nodes: ${cyclesDone} cycles (${figures.fault}: ${figures.cycles}, ` +
+                `${figures.violations} violations), ${Math.round(cyclesPerMinute(startedMs))}/min`,
+            );
+          }
+        },
+      });
+      // A lost write or an error outside a cycle belongs to the run, not one fault: it is
+      // counted on the profile's first fault, and its detail names the run's faults.
+      first.lostAcknowledgedWrites += outcome.lostAcknowledgedWrites.length;
+      for (const line of outcome.lostAcknowledgedWrites) {
+        addDetail(first, `${size} nodes (${names}): lost acknowledged write ${line}`);
+      }
+      const errorsAfter = entries.reduce((total, entry) => total + entry.figures.errors, 0);
+      if (outcome.error !== null && errorsAfter === errorsBefore) {
+        // Failed outside a cycle (forming the cluster, the read-back): count it here.
+        first.errors++;
+        addDetail(first, `${size} nodes (${names}): ${outcome.error}`);
+      }
+      if (outcome.error === null || outcome.error === "interrupted") break;
+      console.error(
+        `  ${size} nodes: run failed (${outcome.error.split("\n")[0]}); a fresh cluster`,
+      );
+    }
+  }
+  const report = await writeReport(allFigures, { options, startedMs, skipped });
+  return report.violations + report.lostAcknowledgedWrites + report.errors === 0 ? 0 : 1;
+}
+
+/** Set while a chaos run is going on: writes what it has so far (for the signal handler). */
+let writePartialReport: (() => Promise<unknown>) | null = null;
+
+/** Prints the table and writes the JSON report of `figures`. */
+async function writeReport(
+  figures: FaultFigures[],
+  run: { options: Options; startedMs: number; skipped: { fault: string; reason: string }[] },
+): Promise<ReturnType<typeof buildReport>> {
+  const report = buildReport(figures, {
     command: `deno task chaos ${Deno.args.join(" ")}`.trim(),
-    durationSeconds: (performance.now() - startedMs) / 1000,
-    skipped,
+    durationSeconds: (performance.now() - run.startedMs) / 1000,
+    skipped: run.skipped,
   });
   console.log(formatTable(report));
   for (const figures of report.faults) {
@@ -196,11 +267,16 @@ async function runChaos(options: Options): Promise<number> {
       console.log(`${figures.fault}: ${line}`);
     }
   }
-  const directory = options.json.includes("/") ? options.json.replace(/\/[^/]*$/, "") : ".";
+  const path = run.options.json;
+  const directory = path.includes("/") ? path.replace(/\/[^/]*$/, "") : ".";
   await Deno.mkdir(directory, { recursive: true });
-  await Deno.writeTextFile(options.json, JSON.stringify(report, null, 2) + "\n");
-  console.log(`report written to ${options.json}`);
-  return report.violations + report.lostAcknowledgedWrites + report.errors === 0 ? 0 : 1;
+  await Deno.writeTextFile(path, JSON.stringify(report, null, 2) + "\n");
+  console.log(
+    `${report.cycles} cycles in ${(report.durationSeconds / 60).toFixed(1)} min: ` +
+      `${cyclesPerMinute(run.startedMs, report.cycles).toFixed(2)} cycles per minute`,
+  );
+  console.log(`report written to ${path}`);
+  return report;
 }
 
 async function runFuzz(options: Options): Promise<number> {
@@ -233,6 +309,7 @@ if (import.meta.main) {
       "chaos: interrupted; stopping the nodes and removing the nftables table and mounts",
     );
     await releaseOnSignal();
+    await writePartialReport?.().catch((error) => console.error(`chaos: no report: ${error}`));
     Deno.exit(130);
   };
   Deno.addSignalListener("SIGINT", onSignal);

@@ -571,6 +571,14 @@ export function formatStatus(status: StatusJson): string {
   );
   if (paths.length > 0) lines.push("", `paths: ${paths.join("; ")}`);
   if (status.learner_reason != null) lines.push(`learner: ${status.learner_reason}`);
+  const diskFull = status.disk_full;
+  if (diskFull != null) {
+    lines.push(
+      `disk full since ${diskFull.since} (${diskFull.error})` +
+        (diskFull.free_bytes === null ? "" : `, ${diskFull.free_bytes} bytes free`) +
+        ": the node refuses requests until space is freed in its data dir",
+    );
+  }
   for (const join of status.joins ?? []) {
     lines.push(
       `joining: node ${join.node_id} ${join.phase} since ${join.since}` +

@@ -30,6 +30,11 @@ export interface HttpRoutes {
   /** `false` once the node is shutting down: `/health` then answers 503. */
   isServing(): boolean;
   /**
+   * Since when this node's disk has been full (it refuses requests until space is freed),
+   * or `null`: `/health` then answers 503 `disk_full`, unless asked `?exclude=disk_full`.
+   */
+  diskFullSince?(): string | null;
+  /**
    * The sealed chunks of a backup in progress from chunk `from` (`GET /backup?id=…&from=N`,
    * see `src/backup/backup_transfer.ts`; 1 without `from`), or `null` when there is no such
    * backup or it cannot start there.
@@ -176,12 +181,7 @@ function routeHandlers(options: HttpServerOptions): Map<string, RouteHandler> {
       }
       return await conditionalJsonResponse(request, await routes.bootstrap());
     }],
-    ["/health", () =>
-      Promise.resolve(
-        routes.isServing()
-          ? jsonResponse(200, { status: "ok" })
-          : jsonResponse(503, { status: "stopping" }),
-      )],
+    ["/health", (request) => Promise.resolve(healthResponse(routes, request))],
     ["/status", async () => jsonResponse(200, await routes.status())],
     ["/backup", (request) => {
       const { searchParams } = new URL(request.url);
@@ -205,6 +205,31 @@ function routeHandlers(options: HttpServerOptions): Map<string, RouteHandler> {
       });
     }],
   ]);
+}
+
+/** The `exclude` value of `/health` that leaves a full disk out (liveness probes). */
+export const HEALTH_EXCLUDE_DISK_FULL = "disk_full";
+
+/**
+ * `/health`: 503 `stopping` while shutting down; 503 `disk_full` while the disk is full
+ * (the node refuses every request, so a load balancer should send none; etcd's `/health`
+ * answers its NOSPACE alarm the same way); 200 `ok` otherwise. A liveness probe asks
+ * `?exclude=disk_full`: a restart frees no space, so it then gets 200 with `disk_full`.
+ */
+function healthResponse(routes: HttpRoutes, request: HttpRequestHead): Response {
+  if (!routes.isServing()) return jsonResponse(503, { status: "stopping" });
+  const diskFullSince = routes.diskFullSince?.() ?? null;
+  if (diskFullSince === null) return jsonResponse(200, { status: "ok" });
+  const excluded = new URL(request.url).searchParams.getAll("exclude")
+    .some((value) => value.split(",").includes(HEALTH_EXCLUDE_DISK_FULL));
+  const diskFull = {
+    since: diskFullSince,
+    reason: "the disk of this node's data dir is full: it refuses requests until space is " +
+      "freed there, then goes on by itself",
+  };
+  return excluded
+    ? jsonResponse(200, { status: "ok", disk_full: diskFull })
+    : jsonResponse(503, { status: "disk_full", disk_full: diskFull });
 }
 
 function jsonResponse(status: number, body: unknown, headers: Record<string, string> = {}) {

@@ -282,3 +282,25 @@ Deno.test("GET /backup passes a chunk number from 'from' (1 without it), and ans
   });
   assert.deepEqual(asked, [["a", 1], ["b", 42]]);
 });
+
+Deno.test("GET /health answers 503 disk_full while the disk is full, 200 with ?exclude=disk_full, and 200 ok once it has room", async () => {
+  let since: string | null = "2026-12-06T10:00:00.000Z";
+  await withServer({ routes: { diskFullSince: () => since } }, async ({ url }) => {
+    const full = await request(url("/health"));
+    assert.equal(full.status, 503);
+    const body = JSON.parse(full.body);
+    assert.equal(body.status, "disk_full");
+    assert.equal(body.disk_full.since, since);
+    assert.match(body.disk_full.reason, /full: it refuses requests until space is freed/);
+    for (const query of ["?exclude=disk_full", "?exclude=other,disk_full"]) {
+      const excluded = await request(url(`/health${query}`));
+      assert.equal(excluded.status, 200, query);
+      assert.deepEqual(JSON.parse(excluded.body), { status: "ok", disk_full: body.disk_full });
+    }
+    assert.equal((await request(url("/health?exclude=other"))).status, 503);
+    since = null;
+    const roomy = await request(url("/health"));
+    assert.equal(roomy.status, 200);
+    assert.deepEqual(JSON.parse(roomy.body), { status: "ok" });
+  });
+});

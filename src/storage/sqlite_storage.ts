@@ -21,7 +21,7 @@
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { join } from "node:path";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, statfsSync } from "node:fs";
 import { assert } from "../util/assert.ts";
 import { confStateAfter, emptyConfState } from "../raft/membership.ts";
 import {
@@ -126,6 +126,19 @@ export class SqliteStorage implements DurableStorage {
     this.database = database;
     this.#statements = prepareStatements(database);
     this.#view = this.#loadView();
+  }
+
+  /**
+   * Bytes free to this process in the data dir's file system (`statfs`), or `null` when
+   * the system cannot say. One system call: for `/status` while the disk is full.
+   */
+  freeBytes(): number | null {
+    try {
+      const stats = statfsSync(this.#dataDir);
+      return stats.bavail * stats.bsize;
+    } catch {
+      return null;
+    }
   }
 
   /**

@@ -102,6 +102,16 @@ export const statusSchema = z.strictObject({
     path: z.enum(["direct", "relay", "none"]),
     rtt_ms: z.number().nonnegative().nullable(),
   })).max(1024).optional(),
+  /**
+   * While this node's disk is full (it holds its Raft state and refuses requests): since
+   * when, the storage's error, and the bytes free in its data dir (`null` when unknown).
+   * `null` while it has room; absent from older nodes.
+   */
+  disk_full: z.strictObject({
+    since: z.string(),
+    error: z.string().max(1024),
+    free_bytes: z.number().int().nonnegative().nullable(),
+  }).nullable().optional(),
 });
 
 /** `/status` as a type. */

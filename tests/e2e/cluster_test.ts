@@ -7,7 +7,13 @@
 import assert from "node:assert/strict";
 import { NodeGroup } from "../helpers/node_process.ts";
 import { freeBindPort } from "../helpers/ports.ts";
-import { agreedLeader, formCluster, statusOf, waitForVoters } from "../helpers/cluster.ts";
+import {
+  agreedLeader,
+  CLUSTER_WAIT_MS,
+  formCluster,
+  statusOf,
+  waitForVoters,
+} from "../helpers/cluster.ts";
 
 Deno.test("three nodes form one cluster through /bootstrap, node 3 joining through a follower", async () => {
   const group = new NodeGroup();
@@ -47,10 +53,21 @@ Deno.test("nodes that join at the same time all become voters, one membership ch
   const group = new NodeGroup();
   try {
     const [founder] = await formCluster(group, 1);
+    // The joins queue behind each other (busy, retry after): on a loaded machine the last
+    // can take longer than the default --join-timeout, which is not what this test is about.
+    const waitMs = 4 * CLUSTER_WAIT_MS;
     const joiners = await Promise.all(
-      [2, 3, 4].map((id) => group.start({ id, peers: [founder!.address] })),
+      [2, 3, 4].map((id) =>
+        group.start({
+          id,
+          peers: [founder!.address],
+          args: ["--join-timeout", `${waitMs / 1000}s`],
+        })
+      ),
     );
-    for (const node of [founder!, ...joiners]) await waitForVoters(node, 4);
+    for (const node of [founder!, ...joiners]) {
+      await waitForVoters(node, 4, { timeoutMs: waitMs });
+    }
     const status = await statusOf(founder!);
     assert.deepEqual(status.members.map((member) => member.node_id), [1, 2, 3, 4]);
     for (const joiner of joiners) assert.doesNotMatch(joiner.stderr, /join failed/);

@@ -43,13 +43,15 @@ export async function waitForVoters(
  * Starts a cluster of `size` nodes the way the original usage does: node 1 founds it,
  * each later node joins through the node before it (so joins also go through followers).
  * Returns once every node sees `size` voters and a leader. `dataDirOf` places a node's
- * data dir (the group's temp dir otherwise); `args` are given to every node.
+ * data dir (the group's temp dir otherwise); `args` are given to every node; `waitMs`
+ * bounds each wait (`CLUSTER_WAIT_MS` by default).
  */
 export async function formCluster(
   group: NodeGroup,
   size: number,
-  options: { dataDirOf?: (id: number) => string; args?: string[] } = {},
+  options: { dataDirOf?: (id: number) => string; args?: string[]; waitMs?: number } = {},
 ): Promise<NodeProcess[]> {
+  const wait = { timeoutMs: options.waitMs ?? CLUSTER_WAIT_MS };
   const nodes: NodeProcess[] = [];
   for (let id = 1; id <= size; id++) {
     const peers = id === 1 ? [] : [nodes[id - 2]!.address];
@@ -61,9 +63,9 @@ export async function formCluster(
       ...(options.args === undefined ? {} : { args: options.args }),
     });
     nodes.push(node);
-    await waitForVoters(node, id);
+    await waitForVoters(node, id, wait);
   }
-  for (const node of nodes) await waitForVoters(node, size);
+  for (const node of nodes) await waitForVoters(node, size, wait);
   return nodes;
 }
 

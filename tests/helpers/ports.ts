@@ -20,14 +20,29 @@ const PORT_ATTEMPTS_MAX = 200;
 const HTTP_PORT_OFFSET = 1000;
 const BIND_PORT_MAX = 64535;
 /** Bind ports come from [low, high); their HTTP twins stay below the ephemeral range too. */
-const RANGE_LOW = 20_000;
-const RANGE_HIGH = 31_000;
+let rangeLow = 20_000;
+let rangeHigh = 31_000;
 const handedOut = new Set<number>();
+
+/**
+ * Draws later bind ports from `low` to `high` inclusive (`deno task chaos --ports`), so
+ * that long runs beside other users of the machine stay in a range agreed with them.
+ */
+export function useBindPortRange(low: number, high: number): void {
+  if (!Number.isSafeInteger(low) || !Number.isSafeInteger(high) || low < 1024 || high < low) {
+    throw new RangeError(`bind port range ${low}-${high}: must be 1024 <= low <= high`);
+  }
+  if (high > BIND_PORT_MAX) {
+    throw new RangeError(`bind port range ${low}-${high}: high must be at most ${BIND_PORT_MAX}`);
+  }
+  rangeLow = low;
+  rangeHigh = high + 1;
+}
 
 /** A bind port whose UDP port and TCP port + 1000 were free on 127.0.0.1 a moment ago. */
 export async function freeBindPort(): Promise<number> {
   for (let attempt = 0; attempt < PORT_ATTEMPTS_MAX; attempt++) {
-    const port = RANGE_LOW + Math.floor(Math.random() * (RANGE_HIGH - RANGE_LOW));
+    const port = rangeLow + Math.floor(Math.random() * (rangeHigh - rangeLow));
     if (handedOut.has(port)) continue;
     if (await isUdpPortFree(port) && isTcpPortFree(port + HTTP_PORT_OFFSET)) {
       handedOut.add(port);

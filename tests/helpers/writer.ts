@@ -105,16 +105,20 @@ export function startWriter(client: BlixardClient, options: WriterOptions): Writ
 
 /**
  * Reads every acknowledged write back through `client`, one key at a time, and returns one
- * line per key whose value is missing or different (empty when none was lost).
+ * line per key whose value is missing or different (empty when none was lost). A read that
+ * fails is tried again for up to `retryForMs` (default 0) from the start.
  */
 export async function lostWrites(
   client: BlixardClient,
   acknowledged: ReadonlyMap<string, string>,
+  options: { retryForMs?: number } = {},
 ): Promise<string[]> {
   const decoder = new TextDecoder();
   const wrong: string[] = [];
+  // A read that fails (no leader yet on a loaded machine) is asked again until then.
+  const deadlineMs = performance.now() + (options.retryForMs ?? 0);
   for (const [key, value] of acknowledged) {
-    const read = await client.get(key);
+    const read = await retryUntil(deadlineMs, () => client.get(key));
     const text = read === null ? null : decoder.decode(read);
     if (text !== value) wrong.push(`${key}: expected ${value}, read ${text}`);
   }
@@ -131,4 +135,16 @@ export async function assertEveryWriteReadable(
 ): Promise<void> {
   const wrong = await lostWrites(client, acknowledged);
   assert.deepEqual(wrong, [], `${wrong.length} of ${acknowledged.size} acknowledged writes lost`);
+}
+
+/** Runs `attempt` until it succeeds; after `deadlineMs` (`performance.now()`) its error is thrown. */
+export async function retryUntil<T>(deadlineMs: number, attempt: () => Promise<T>): Promise<T> {
+  for (let tries = 1;; tries++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (performance.now() >= deadlineMs) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, 100 * tries)));
+    }
+  }
 }

@@ -49,7 +49,7 @@ import { MembershipManager } from "../membership/membership_manager.ts";
 import { handOverLeadership } from "../membership/handover.ts";
 import { DEFAULT_RAFT_TIMING, RaftNode } from "../replication/raft_node.ts";
 import { RemovalWatch, RESTART_CHECK_MS } from "../membership/removal_watch.ts";
-import { statusJson } from "../status/status_view.ts";
+import { type DiskFullJson, diskFullJson, statusJson } from "../status/status_view.ts";
 import { type Scheduler, SYSTEM_SCHEDULER } from "../../util/scheduler.ts";
 import { forcedJson } from "../local_state/force_new_cluster.ts";
 import { keptLearnerReason, type PromotionPolicy } from "../membership/autopilot.ts";
@@ -107,6 +107,13 @@ export class ClusterMember {
   #stopAutopilot: (() => void) | null = null;
   #stopRelayCheck: (() => void) | null = null;
   readonly #scheduler: Scheduler;
+  /**
+   * Aborted once the log adds this node (a learner, or promoted): its join in the
+   * background is then done, whatever became of the join request's answer.
+   */
+  readonly #joinDone = new AbortController();
+  /** The `since` that `diskFull` showed for the full disk that began at `sinceMs`. */
+  #diskFullSince: { sinceMs: number; since: string } | null = null;
   #stopping: Promise<void> | null = null;
   readonly #abort = new AbortController();
   readonly #removalWatch: RemovalWatch;
@@ -195,6 +202,7 @@ export class ClusterMember {
         if (entry.type === "normal") return;
         this.#refreshMembers();
         if (entry.change.nodeId !== nodeId) return;
+        if (entry.change.type !== "removeNode") this.#joinDone.abort();
         if (entry.change.type === "promoteLearner") this.#becameVoter();
         if (entry.change.type === "removeNode") this.#removed();
       },
@@ -209,6 +217,25 @@ export class ClusterMember {
   /** False once stopping: `/health` answers 503. */
   get isServing(): boolean {
     return this.#stopping === null;
+  }
+
+  /**
+   * While the disk is full: since when, the storage's error, the bytes free (`/status`
+   * `disk_full`, and `/health` answers 503); `null` while it has room.
+   */
+  get diskFull(): DiskFullJson | null {
+    const diskFull = this.raft.diskFull;
+    if (diskFull === null) return null;
+    const json = diskFullJson(
+      diskFull,
+      { nowMs: this.#scheduler.now(), wallNowMs: Date.now() },
+      this.#options.state.storage.freeBytes(),
+    );
+    // The wall time is worked out once per episode, so every read shows the same `since`.
+    if (this.#diskFullSince?.sinceMs !== diskFull.sinceMs) {
+      this.#diskFullSince = { sinceMs: diskFull.sinceMs, since: json.since };
+    }
+    return { ...json, since: this.#diskFullSince.since };
   }
 
   /** Sends Raft messages as they are, past the core (a streamed snapshot's offer). */
@@ -251,6 +278,7 @@ export class ClusterMember {
       pathOf: (memberId) => this.#transport?.pathTo(memberId) ?? null,
       stopping: this.#stopping !== null,
       promotionPolicy: this.#promotionPolicy,
+      diskFull: this.diskFull,
     });
     return forced === null ? status : { ...status, forced: forcedJson(forced) };
   }
@@ -293,7 +321,7 @@ export class ClusterMember {
         metrics.recordBootstrapFetch(event.outcome);
         if (event.reason !== null) joinProgress.failed(event.message);
       },
-      signal: this.#abort.signal,
+      signal: AbortSignal.any([this.#abort.signal, this.#joinDone.signal]),
       scheduler: this.#scheduler,
     }).then(
       (joined) => {
@@ -302,6 +330,16 @@ export class ClusterMember {
       },
       (error) => {
         if (this.#stopping !== null) return;
+        // The answer to its join request was lost (a loaded machine, a leader change), but
+        // the log made this node a member: the join is done, not failed.
+        const self = config.nodeId;
+        if (this.#joinDone.signal.aborted || isMember(this.raft.status().confState, self)) {
+          log.info("the cluster added this node; its join request went unanswered: {message}", {
+            message: reasonOf(error),
+          });
+          joinProgress.advance("learner");
+          return;
+        }
         const message = error instanceof JoinRefusedError ? error.message : reasonOf(error);
         log.error("join failed: {message}", { message });
         this.stop("the join failed", 1);

@@ -195,6 +195,7 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
         return { ...shown, mdns: mdns.discovery.statusJson({ withKeys: clusterSecret === null }) };
       },
       isServing: () => member?.isServing ?? true,
+      diskFullSince: () => member?.diskFull?.since ?? null,
       backup: (backupId, from) => backups?.stream(backupId, from) ?? null,
     },
   });

@@ -58,6 +58,11 @@ const PROMOTION_TIMEOUT_MS = 10_000;
 /** Removals a leader remembers, so that a retried remove answers with the removal's index. */
 const RECENT_REMOVALS_MAX = 64;
 /**
+ * How long an appended removal may wait to commit after the request that asked for it gave
+ * up (a forced removal waits for a node that is down): its retry waits for the same entry.
+ */
+const REMOVAL_COMMIT_WAIT_MS = 600_000;
+/**
  * Joins that may wait their turn at once. Each holds an RPC stream here (and one on the
  * follower that forwarded it) while it waits; a change takes one commit, tens of ms, so a
  * few queued keep the leader busy without making the last of them wait long.
@@ -91,6 +96,12 @@ export class MembershipManager {
    * member", or the operator is told a removal that succeeded failed.
    */
   readonly #recentRemovals = new Map<NodeId, number>();
+  /**
+   * Removals in the log and not yet committed, by node. The request that asked may give up
+   * first (its attempt deadline); its retry finds the node gone from the latest
+   * configuration and waits for this same removal instead of calling it "not a member".
+   */
+  readonly #pendingRemovals = new Map<NodeId, Promise<{ index: number }>>();
 
   readonly #inviteRefusal: (use: InviteUse) => InviteRefusal | null;
 
@@ -269,6 +280,8 @@ export class MembershipManager {
     nodeId: NodeId,
     options: { force: boolean; signal: AbortSignal },
   ): Promise<{ index: number }> {
+    const pending = this.#pendingRemovals.get(nodeId);
+    if (pending !== undefined) return await removalOrTimeout(pending, options.signal);
     const conf = this.#confState();
     if (!isMember(conf, nodeId)) {
       const removedAt = this.#recentRemovals.get(nodeId);
@@ -282,14 +295,27 @@ export class MembershipManager {
       );
     }
     if (!options.force) this.#checkQuorumAfterRemoval(conf, nodeId);
-    const result = await this.#proposeUntilAccepted({ type: "removeNode", nodeId }, options.signal);
-    log.info("node {nodeId} removed at index {index}", { nodeId, index: result.index });
-    this.#recentRemovals.delete(nodeId);
-    this.#recentRemovals.set(nodeId, result.index);
-    if (this.#recentRemovals.size > RECENT_REMOVALS_MAX) {
-      this.#recentRemovals.delete(this.#recentRemovals.keys().next().value!);
-    }
-    return { index: result.index };
+    // Once in the log, the removal waits to commit on a deadline of its own, not the
+    // request's: the request may give up and a retry wait for it (`#pendingRemovals`).
+    const commitWait = timeoutSignal(this.#scheduler, REMOVAL_COMMIT_WAIT_MS);
+    const removal = this.#proposeUntilAccepted(
+      { type: "removeNode", nodeId },
+      options.signal,
+      commitWait.signal,
+    ).then((result) => {
+      log.info("node {nodeId} removed at index {index}", { nodeId, index: result.index });
+      this.#recentRemovals.delete(nodeId);
+      this.#recentRemovals.set(nodeId, result.index);
+      if (this.#recentRemovals.size > RECENT_REMOVALS_MAX) {
+        this.#recentRemovals.delete(this.#recentRemovals.keys().next().value!);
+      }
+      return { index: result.index };
+    }).finally(() => {
+      commitWait.cancel();
+      this.#pendingRemovals.delete(nodeId);
+    });
+    this.#pendingRemovals.set(nodeId, removal);
+    return await removalOrTimeout(removal, options.signal);
   }
 
   /**
@@ -365,11 +391,20 @@ export class MembershipManager {
     return result;
   }
 
-  async #proposeUntilAccepted(change: MembershipChange, signal: AbortSignal): Promise<ApplyResult> {
+  /**
+   * Proposes `change`, again while the core is busy with another, until `signal` aborts;
+   * once in the log it waits to be applied until `commitSignal` aborts (`signal` too by
+   * default).
+   */
+  async #proposeUntilAccepted(
+    change: MembershipChange,
+    signal: AbortSignal,
+    commitSignal: AbortSignal = signal,
+  ): Promise<ApplyResult> {
     for (;;) {
       signal.throwIfAborted();
       try {
-        const result = await this.#raft.proposeMembership(change, { signal });
+        const result = await this.#raft.proposeMembership(change, { signal: commitSignal });
         if (result.type === "membership" && result.error !== null) {
           log.warn("membership change applied with a warning: {error}", { error: result.error });
         }
@@ -395,4 +430,19 @@ export class MembershipManager {
 
 function inviteRefusedError(refusal: InviteRefusal): ClusterError {
   return new ClusterError("invite_refused", `the invite ticket is ${describeRefusal(refusal)}`);
+}
+
+/**
+ * `promise`, or a `timeout` `ClusterError` as soon as `signal` aborts (the request gave up;
+ * what `promise` stands for may still happen).
+ */
+function removalOrTimeout<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  const timedOut = () =>
+    new ClusterError("timeout", "the removal was not applied in time; it may still take effect");
+  if (signal.aborted) return Promise.reject(timedOut());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(timedOut());
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }

@@ -200,6 +200,40 @@ Deno.test("MembershipManager.remove() asked again for a node it removed answers 
   }
 });
 
+Deno.test("MembershipManager.remove() asked again after its request gave up before the commit waits for the same removal and answers its index", async () => {
+  const cluster = InProcessCluster.create({ voters: 3 });
+  try {
+    const leader = await cluster.leader();
+    const [removed, other] = [...cluster.members.values()].filter((m) => m !== leader);
+    // No tick (no election, no check-quorum) and the other voter cut off: the removal is
+    // appended and cannot commit until the test lets it.
+    cluster.clock.pause();
+    cluster.network.cut(other!.nodeId);
+    const request = new AbortController();
+    const first = leader.membership.remove(removed!.nodeId, { force: true, signal: request.signal })
+      .then(() => "applied", (error) => error instanceof ClusterError ? error.code : error);
+    await eventually(
+      "the removal was appended",
+      () => !leader.raft.status().confState.voters.includes(removed!.nodeId),
+    );
+    request.abort();
+    assert.equal(await first, "timeout", "the request gave up before the commit");
+    // The client's retry: not "not a member", but the same removal's outcome.
+    const again = leader.membership.remove(removed!.nodeId, { force: true, signal: signal() });
+    cluster.network.heal(other!.nodeId);
+    cluster.clock.resume();
+    const { index } = await again;
+    assert.ok(leader.stateMachine.appliedIndex() >= index);
+    assert.equal(leader.stateMachine.appliedConfState().voters.includes(removed!.nodeId), false);
+    assert.deepStrictEqual(
+      await leader.membership.remove(removed!.nodeId, { force: true, signal: signal() }),
+      { index },
+    );
+  } finally {
+    await cluster.close();
+  }
+});
+
 Deno.test("MembershipManager.remove() refuses, unless forced, to leave fewer reachable voters than a quorum", async () => {
   const cluster = InProcessCluster.create({ voters: 3 });
   try {

@@ -177,7 +177,14 @@ export class RaftNode {
   #compactionTarget = 0;
   #diskFull: DiskFull | null = null;
   /** Counters for metrics. */
-  readonly counters = { leaderChanges: 0, proposals: 0, proposalsFailed: 0, readyPasses: 0 };
+  readonly counters = {
+    leaderChanges: 0,
+    proposals: 0,
+    proposalsFailed: 0,
+    readyPasses: 0,
+    /** Times the disk was found full (a held persist, until it succeeded again). */
+    diskFullEpisodes: 0,
+  };
 
   /** A node over `options.storage`, whose state machine is at its own applied index. */
   constructor(options: RaftNodeOptions) {
@@ -323,9 +330,13 @@ export class RaftNode {
     return this.#softState;
   }
 
-  /** Since when (`scheduler.now()`) the disk has been full, or `null` while it has room. */
-  get diskFullSinceMs(): number | null {
-    return this.#diskFull?.sinceMs ?? null;
+  /**
+   * While the disk is full: since when (`scheduler.now()`) and the persist's first error;
+   * `null` while it has room (for `/health`, `/status` and the metrics).
+   */
+  get diskFull(): { sinceMs: number; message: string } | null {
+    const diskFull = this.#diskFull;
+    return diskFull === null ? null : { sinceMs: diskFull.sinceMs, message: diskFull.message };
   }
 
   /**
@@ -454,6 +465,7 @@ export class RaftNode {
   #persistFailed(error: unknown): void {
     if (this.#diskFull !== null) return;
     const message = error instanceof Error ? error.message : String(error);
+    this.counters.diskFullEpisodes++;
     this.#diskFull = {
       sinceMs: this.#scheduler.now(),
       message,

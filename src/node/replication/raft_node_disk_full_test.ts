@@ -54,7 +54,7 @@ Deno.test("RaftNode on a full disk refuses requests with disk_full naming it, lo
       () => "applied",
       (error) => error instanceof ClusterError ? error.code : String(error),
     );
-    await eventually("the node meets the full disk", () => full.raft.diskFullSinceMs !== null);
+    await eventually("the node meets the full disk", () => full.raft.diskFull !== null);
     for (const refused of [full.raft.propose(put("refused", "v")), full.raft.read(() => 1)]) {
       await assert.rejects(
         refused,
@@ -76,10 +76,10 @@ Deno.test("RaftNode on a full disk refuses requests with disk_full naming it, lo
     });
     await leader!.raft.propose(put("during", "the full disk"));
     acknowledged.set("during", "the full disk");
-    assert.notEqual(full.raft.diskFullSinceMs, null, "no room yet: still refusing");
+    assert.notEqual(full.raft.diskFull, null, "no room yet: still refusing");
 
     free(full.storage.database);
-    await eventually("the node goes on by itself", () => full.raft.diskFullSinceMs === null);
+    await eventually("the node goes on by itself", () => full.raft.diskFull === null);
     assert.match(await caughtInTheFull, /^(applied|dropped|timeout)$/);
     await eventually(
       "it has every acknowledged write",

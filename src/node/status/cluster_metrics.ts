@@ -47,6 +47,16 @@ export function registerClusterMetrics(
     (status) => Math.max(0, status.commit_index - status.applied_index),
   );
   gauge(
+    "disk_full",
+    "1 while this node's disk is full (it holds its Raft state and refuses requests), else 0.",
+    (status) => status.disk_full == null ? 0 : 1,
+  );
+  gauge(
+    "disk_full_since_seconds",
+    "Since when (Unix time, s) this node's disk has been full; 0 while it has room.",
+    (status) => status.disk_full == null ? 0 : Date.parse(status.disk_full.since) / 1000,
+  );
+  gauge(
     "raft_leader_id",
     "The leader this node follows (0 when none is known).",
     (status) => status.leader_id ?? 0,
@@ -100,6 +110,11 @@ export function registerClusterMetrics(
     "raft_proposals_failed_total",
     "Proposals this node's core refused (not leader, busy, overloaded).",
     (raft) => raft.counters.proposalsFailed,
+  );
+  counterFromRaft(
+    "disk_full_total",
+    "Times this node found its disk full (each until a persist succeeded again).",
+    (raft) => raft.counters.diskFullEpisodes,
   );
   counterFromRaft(
     "raft_ready_passes_total",

@@ -39,6 +39,31 @@ export interface StatusSources {
   stopping: boolean;
   /** The autopilot's policy, which `learner_reason` explains. */
   promotionPolicy: PromotionPolicy;
+  /** While the disk is full (`diskFullJson`); `null` or absent while it has room. */
+  diskFull?: DiskFullJson | null;
+}
+
+/** `/status` `disk_full`. */
+export type DiskFullJson = NonNullable<StatusJson["disk_full"]>;
+
+/** Longest storage error `disk_full.error` shows (the schema's bound). */
+const DISK_FULL_ERROR_CHARS_MAX = 1024;
+
+/**
+ * `/status` `disk_full` from the Raft node's `diskFull` (`sinceMs` on the monotonic clock
+ * whose present is `nowMs`), at wall time `wallNowMs`, with the bytes free in the data dir.
+ */
+export function diskFullJson(
+  diskFull: { sinceMs: number; message: string },
+  clock: { nowMs: number; wallNowMs: number },
+  freeBytes: number | null,
+): DiskFullJson {
+  const sinceWallMs = clock.wallNowMs - Math.max(0, clock.nowMs - diskFull.sinceMs);
+  return {
+    since: new Date(sinceWallMs).toISOString(),
+    error: diskFull.message.slice(0, DISK_FULL_ERROR_CHARS_MAX),
+    free_bytes: freeBytes === null ? null : Math.max(0, Math.floor(freeBytes)),
+  };
 }
 
 /** The `/status` document. */
@@ -61,6 +86,7 @@ export function statusJson(sources: StatusSources): StatusJson {
         learnerOwnReason(raft.confState, sources.promotionPolicy)
       : null,
     paths: pathsOf(sources),
+    disk_full: sources.diskFull ?? null,
   };
 }
 
@@ -99,6 +125,7 @@ export function startingStatusJson(nodeId: NodeId, join: JoinStatusJson | null):
     joins: [],
     learner_reason: null,
     paths: [],
+    disk_full: null,
   };
 }
 
@@ -110,6 +137,8 @@ export interface PublicStatusJson {
   leader_id: NodeId | null;
   members: { node_id: NodeId; role: "voter" | "learner" }[];
   join: { phase: string; since: string } | null;
+  /** Since when the node's disk has been full (it refuses requests), or `null`. */
+  disk_full: { since: string } | null;
   /** Where the whole document is, for an operator who holds the secret. */
   full_status: string;
 }
@@ -133,6 +162,7 @@ export function publicStatusJson(status: StatusJson): PublicStatusJson {
     leader_id: status.leader_id,
     members: status.members.map((member) => ({ node_id: member.node_id, role: member.role })),
     join: status.join === null ? null : { phase: status.join.phase, since: status.join.since },
+    disk_full: status.disk_full == null ? null : { since: status.disk_full.since },
     full_status: FULL_STATUS_COMMAND,
   };
 }

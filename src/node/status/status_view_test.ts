@@ -5,6 +5,7 @@ import type { MemberInfo } from "../../state_machine/member_info.ts";
 import { type StatusJson, statusSchema } from "../../transport/cluster_rpcs.ts";
 import { MemberDirectory } from "../membership/member_directory.ts";
 import {
+  diskFullJson,
   FULL_STATUS_COMMAND,
   publicStatusJson,
   startingStatusJson,
@@ -104,6 +105,7 @@ Deno.test("statusJson() reports no leader as null and zeros before any Raft stat
     joins: [],
     learner_reason: null,
     paths: [],
+    disk_full: null,
   };
   assert.deepStrictEqual({ ...empty, join: null }, starting);
   assert.deepStrictEqual(
@@ -196,6 +198,7 @@ Deno.test("publicStatusJson() keeps ids and roles and drops P2P ids, addresses, 
     leader_id: 1,
     members: [{ node_id: 1, role: "voter" }, { node_id: 2, role: "learner" }],
     join: { phase: "learner", since: "2026-01-01" },
+    disk_full: null,
     full_status: FULL_STATUS_COMMAND,
   });
   const text = JSON.stringify(shown);
@@ -231,4 +234,30 @@ Deno.test("statusJson() tells a learner why it is one: the voter cap once reache
 Deno.test("statusJson() lists its fields in the schema's order, so `cluster status --json` prints what /status served", () => {
   const status = statusJson(sources(raftStatus("follower", THREE_VOTERS)));
   assert.deepStrictEqual(Object.keys(statusSchema.parse(status)), Object.keys(status));
+});
+
+Deno.test("statusJson() shows a full disk: since when (wall time), the storage's error, the bytes free; the public status only since when", () => {
+  const diskFull = diskFullJson(
+    { sinceMs: 1_000, message: "database or disk is full" },
+    { nowMs: 3_500, wallNowMs: Date.parse("2026-12-06T10:00:02.500Z") },
+    4096.7,
+  );
+  assert.deepStrictEqual(diskFull, {
+    since: "2026-12-06T10:00:00.000Z",
+    error: "database or disk is full",
+    free_bytes: 4096,
+  });
+  const status = statusJson(sources(raftStatus("follower", THREE_VOTERS), { diskFull }));
+  assert.deepStrictEqual(status.disk_full, diskFull);
+  assert.deepStrictEqual(statusSchema.parse(status), status);
+  assert.deepStrictEqual(publicStatusJson(status).disk_full, { since: diskFull.since });
+  const roomy = statusJson(sources(raftStatus("follower", THREE_VOTERS)));
+  assert.equal(roomy.disk_full, null);
+  assert.equal(publicStatusJson(roomy).disk_full, null);
+  const long = diskFullJson({ sinceMs: 0, message: "e".repeat(5_000) }, {
+    nowMs: 0,
+    wallNowMs: 0,
+  }, null);
+  assert.equal(long.free_bytes, null);
+  statusSchema.parse({ ...roomy, disk_full: long });
 });

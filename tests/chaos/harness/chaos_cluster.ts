@@ -10,13 +10,23 @@
 
 import type { ClusterSecret } from "../../../src/auth/cluster_secret.ts";
 import { BlixardClient, ClientError } from "../../../src/client/client.ts";
-import { agreedLeader, formCluster, waitForVoters } from "../../helpers/cluster.ts";
+import {
+  agreedLeader,
+  CLUSTER_WAIT_MS,
+  formCluster,
+  waitForVoters,
+} from "../../helpers/cluster.ts";
 import { NodeGroup, type NodeProcess } from "../../helpers/node_process.ts";
+import { retryUntil } from "../../helpers/writer.ts";
 
 /** Most members a chaos cluster grows to (joins during membership faults included). */
 const MEMBERS_MAX = 9;
-/** How long a leave or removal may take, leader changes included. */
-const LEAVE_WAIT_MS = 30_000;
+/** Pause between two attempts of a wait that failed before its deadline. */
+const RETRY_PAUSE_MS = 250;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
 
 /** The cluster under test. */
 export class ChaosCluster {
@@ -27,10 +37,19 @@ export class ChaosCluster {
   readonly #args: string[];
   /** The secret of `--cluster-secret-file`, for this cluster's own clients; `null` without. */
   readonly #clusterSecret: ClusterSecret | null;
+  /**
+   * How long the cluster may take to recover (settle, name a leader, let a node join or
+   * leave) before that counts as a failure; slower is only unavailability.
+   */
+  readonly recoveryMs: number;
+  /** Members the harness killed and has not restarted yet: their exit is no failure. */
+  readonly #killed = new Set<number>();
   #nextId = 1;
 
-  private constructor(args: string[], clusterSecret: ClusterSecret | null) {
-    this.#args = args;
+  private constructor(args: string[], clusterSecret: ClusterSecret | null, recoveryMs: number) {
+    this.recoveryMs = recoveryMs;
+    // A joiner (formation, membership faults) keeps trying as long as a recovery may take.
+    this.#args = [...args, "--join-timeout", `${Math.ceil(recoveryMs / 1000)}s`];
     this.#clusterSecret = clusterSecret;
   }
 
@@ -38,7 +57,8 @@ export class ChaosCluster {
    * Forms a cluster of `size` voters the way the original usage does; `args` go to every
    * node, and `clusterSecret` (the one `args` name) to the clients that remove and leave.
    * `onCleanup` receives `cleanup()` before the first node starts, so that a signal handler
-   * can stop the nodes of a cluster still forming.
+   * can stop the nodes of a cluster still forming. `recoveryMs` (default `CLUSTER_WAIT_MS`)
+   * bounds each wait, forming included.
    */
   static async form(
     size: number,
@@ -47,12 +67,22 @@ export class ChaosCluster {
       args?: string[];
       clusterSecret?: ClusterSecret | null;
       onCleanup?: (cleanup: () => Promise<void>) => void;
+      recoveryMs?: number;
     } = {},
   ): Promise<ChaosCluster> {
-    const cluster = new ChaosCluster(options.args ?? [], options.clusterSecret ?? null);
+    const cluster = new ChaosCluster(
+      options.args ?? [],
+      options.clusterSecret ?? null,
+      options.recoveryMs ?? CLUSTER_WAIT_MS,
+    );
     options.onCleanup?.(() => cluster.cleanup());
     try {
-      for (const node of await formCluster(cluster.group, size, options)) {
+      const formed = await formCluster(cluster.group, size, {
+        ...(options.dataDirOf === undefined ? {} : { dataDirOf: options.dataDirOf }),
+        args: cluster.#args,
+        waitMs: cluster.recoveryMs,
+      });
+      for (const node of formed) {
         cluster.#members.set(node.id, node);
       }
       cluster.#nextId = size + 1;
@@ -80,9 +110,47 @@ export class ChaosCluster {
     return this.members.filter((node) => node.exitStatus === null && !node.isPaused);
   }
 
-  /** The leader every live member names (polls with the helpers' generous deadline). */
+  /** The leader every live member names (polls until the recovery deadline). */
   async leader(): Promise<NodeProcess> {
-    return await agreedLeader(this.live());
+    return await this.#untilRecovered(() => agreedLeader(this.live()));
+  }
+
+  /** Kills member `id` (-9); its exit is expected until `restart(id)`. */
+  async kill(id: number): Promise<void> {
+    this.#killed.add(id);
+    await this.member(id).kill();
+  }
+
+  /**
+   * Runs `attempt` (a wait with the helpers' own deadline) again until it succeeds or
+   * `recoveryMs` passed; a member that exited by itself fails it at once.
+   */
+  async #untilRecovered<T>(attempt: () => Promise<T>): Promise<T> {
+    const deadlineMs = performance.now() + this.recoveryMs;
+    for (;;) {
+      this.#assertNoneExited();
+      try {
+        return await attempt();
+      } catch (error) {
+        this.#assertNoneExited();
+        if (performance.now() > deadlineMs) {
+          const reason = error instanceof Error ? error.message : String(error);
+          throw new Error(`not recovered within ${this.recoveryMs} ms: ${reason}`);
+        }
+        await sleep(RETRY_PAUSE_MS);
+      }
+    }
+  }
+
+  /** Fails when a member exited that the harness did not kill: a real failure, not load. */
+  #assertNoneExited(): void {
+    for (const node of this.#members.values()) {
+      if (node.exitStatus === null || this.#killed.has(node.id)) continue;
+      throw new Error(
+        `node ${node.id} exited by itself with code ${node.exitStatus.code}: ` +
+          node.stderr.trim().split("\n").slice(-3).join(" | ").slice(-800),
+      );
+    }
   }
 
   /** The live members but `node`. */
@@ -101,16 +169,19 @@ export class ChaosCluster {
       args: this.#args,
     });
     this.#members.set(id, node);
+    this.#killed.delete(id);
     return node;
   }
 
   /**
    * Waits until every live member is a voter in a configuration of all members and they
-   * name one leader.
+   * name one leader, for up to `recoveryMs`.
    */
   async settle(): Promise<NodeProcess> {
-    for (const node of this.live()) await waitForVoters(node, this.#members.size);
-    return await this.leader();
+    return await this.#untilRecovered(async () => {
+      for (const node of this.live()) await waitForVoters(node, this.#members.size);
+      return await agreedLeader(this.live());
+    });
   }
 
   /**
@@ -127,17 +198,32 @@ export class ChaosCluster {
       ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
     });
     this.#members.set(id, node);
-    await waitForVoters(node, this.#members.size);
+    await this.#untilRecovered(() => waitForVoters(node, this.#members.size));
     return node;
   }
 
-  /** Removes member `id` through a client of `through`, and forgets it (it stops by itself). */
+  /**
+   * A client of `node` (this cluster's secret, if any), connecting again until it succeeds
+   * or `recoveryMs` passed: a loaded machine may take longer than one attempt.
+   */
+  async connect(
+    node: NodeProcess,
+    options: { attemptTimeoutMs?: number } = {},
+  ): Promise<BlixardClient> {
+    return await retryUntil(
+      performance.now() + this.recoveryMs,
+      () => BlixardClient.connect(node.address, { ...options, clusterSecret: this.#clusterSecret }),
+    );
+  }
+
+  /**
+   * Removes member `id` through a client of `through`, and forgets it (it stops by itself).
+   * Asked again while refused without effect (`refusedWithoutEffect`), as an operator would.
+   */
   async remove(id: number, through: NodeProcess): Promise<void> {
-    const client = await BlixardClient.connect(through.address, {
-      clusterSecret: this.#clusterSecret,
-    });
+    const client = await this.connect(through);
     try {
-      await client.remove(id, { timeoutMs: LEAVE_WAIT_MS });
+      await this.#askUntilAccepted(() => client.remove(id, { timeoutMs: this.recoveryMs }));
     } finally {
       await client.close();
     }
@@ -145,35 +231,47 @@ export class ChaosCluster {
   }
 
   /**
-   * Asks member `id` to leave (it stops by itself) and forgets it. `leave` is sent once
-   * (the CLI's behaviour); while the leader is changing the node refuses it without effect
-   * (`not_leader`, `no_leader`), and it is asked again, as an operator would.
+   * Asks member `id` to leave (it stops by itself) and forgets it. `leave` is sent once by
+   * the CLI; here it is asked again while refused without effect, as an operator would.
    */
   async leave(id: number): Promise<void> {
-    const client = await BlixardClient.connect(this.member(id).address, {
-      clusterSecret: this.#clusterSecret,
-    });
+    const client = await this.connect(this.member(id));
     try {
-      const deadlineMs = performance.now() + LEAVE_WAIT_MS;
-      for (let attempt = 1;; attempt++) {
-        try {
-          await client.leave({ timeoutMs: LEAVE_WAIT_MS });
-          break;
-        } catch (error) {
-          const changing = error instanceof ClientError &&
-            (error.code === "not_leader" || error.code === "no_leader");
-          if (!changing || performance.now() > deadlineMs) throw error;
-          await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, 100 * attempt)));
-        }
-      }
+      await this.#askUntilAccepted(() => client.leave({ timeoutMs: this.recoveryMs }));
     } finally {
       await client.close();
     }
     this.#members.delete(id);
   }
 
+  /** Runs `ask` again while it is refused without effect, until `recoveryMs` passed. */
+  async #askUntilAccepted(ask: () => Promise<unknown>): Promise<void> {
+    const deadlineMs = performance.now() + this.recoveryMs;
+    for (let attempt = 1;; attempt++) {
+      try {
+        await ask();
+        return;
+      } catch (error) {
+        if (!refusedWithoutEffect(error) || performance.now() > deadlineMs) throw error;
+        await sleep(Math.min(1_000, 100 * attempt));
+      }
+    }
+  }
+
   /** Resumes paused children, kills every child by pid, removes the temp data dirs. */
   async cleanup(): Promise<void> {
     await this.group.cleanup();
   }
+}
+
+/**
+ * A membership request the leader refused before the log, which may pass later: the leader
+ * is changing (`not_leader`, `no_leader`), or it has not heard from enough voters in its
+ * last election timeout to be sure the cluster keeps a quorum (a follower just resumed, or
+ * a loaded machine delayed its answers).
+ */
+function refusedWithoutEffect(error: unknown): boolean {
+  if (!(error instanceof ClientError)) return false;
+  if (error.code === "not_leader" || error.code === "no_leader") return true;
+  return error.code === "invalid" && /would leave \d+ reachable of \d+ voters/.test(error.message);
 }

@@ -12,9 +12,9 @@
  * @module
  */
 
-import type { ClusterSecret } from "../../../src/auth/cluster_secret.ts";
 import { BlixardClient, ClientError } from "../../../src/client/client.ts";
 import { HistoryRecorder } from "../../sim/history_recorder.ts";
+import { WAIT_MS } from "../../helpers/wait_budget.ts";
 import type { KvInput, KvOperation, KvOutput } from "../../sim/linearizability.ts";
 
 /** Keys each cycle's clients share: few, so operations on a key overlap often. */
@@ -23,10 +23,15 @@ const KEYS_PER_CYCLE = 3;
 const OPERATIONS_PER_CYCLE_MAX = 50_000;
 /** Pause between one client's operations: the load stays moderate on a shared machine. */
 const THINK_MS = 5;
-/** Deadline of one operation, the client's retries included. */
-const OPERATION_TIMEOUT_MS = 5_000;
-/** Deadline of one attempt at one node before the client tries another. */
-const ATTEMPT_TIMEOUT_MS = 1_000;
+/**
+ * Deadline of one operation, the client's retries included: 5 s with the helpers' default
+ * wait, longer when `BLIXARD_TEST_WAIT_MS` raises it for a loaded machine: there nodes
+ * starved of CPU for seconds commit writes after a short-lived client gave up on them, and
+ * it would see none acknowledged.
+ */
+const OPERATION_TIMEOUT_MS = Math.round(WAIT_MS / 6);
+/** Deadline of one attempt at one node before the client tries another (1 s by default). */
+const ATTEMPT_TIMEOUT_MS = Math.round(WAIT_MS / 30);
 /** Codes after which a write surely did not take effect: it was refused before the log. */
 const WRITE_REFUSED = new Set(["invalid", "unauthenticated"]);
 
@@ -80,24 +85,16 @@ export class RecordedWorkload {
   }
 
   /**
-   * Connects `clientCount` clients, spread over `peers`, and starts them at once;
-   * `clusterSecret` when the cluster has one.
+   * Connects `clientCount` clients with `connect` (client `index`, with this attempt
+   * timeout; the caller spreads them over the members) and starts them at once.
    */
   static async start(
-    peers: readonly string[],
     clientCount: number,
-    options: { clusterSecret?: ClusterSecret } = {},
+    connect: (index: number, attemptTimeoutMs: number) => Promise<BlixardClient>,
   ): Promise<RecordedWorkload> {
     const clients: BlixardClient[] = [];
     try {
-      for (let i = 0; i < clientCount; i++) {
-        clients.push(
-          await BlixardClient.connect(peers[i % peers.length]!, {
-            attemptTimeoutMs: ATTEMPT_TIMEOUT_MS,
-            ...options,
-          }),
-        );
-      }
+      for (let i = 0; i < clientCount; i++) clients.push(await connect(i, ATTEMPT_TIMEOUT_MS));
     } catch (error) {
       for (const client of clients) await client.close();
       throw error;
