@@ -314,6 +314,10 @@ export class MembershipManager {
       commitWait.cancel();
       this.#pendingRemovals.delete(nodeId);
     });
+    // The request that asked may give up before the removal settles, and then nobody awaits
+    // it: its failure is the caller's to report while one waits, never an unhandled
+    // rejection that would end the process.
+    removal.catch(() => {});
     this.#pendingRemovals.set(nodeId, removal);
     return await removalOrTimeout(removal, options.signal);
   }

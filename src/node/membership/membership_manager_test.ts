@@ -234,6 +234,24 @@ Deno.test("MembershipManager.remove() asked again after its request gave up befo
   }
 });
 
+Deno.test("MembershipManager.remove() whose request gave up before it began refuses with timeout and leaves no rejection unhandled", async () => {
+  const cluster = InProcessCluster.create({ voters: 3 });
+  try {
+    const leader = await cluster.leader();
+    const removed = cluster.other(leader.nodeId);
+    // The proposal fails at once with the signal's reason; nobody awaits the removal then.
+    await assert.rejects(
+      leader.membership.remove(removed.nodeId, { force: true, signal: AbortSignal.abort() }),
+      (error) => error instanceof ClusterError && error.code === "timeout",
+    );
+    // An unhandled rejection would fail this test here, once the microtasks have run.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    assert.ok(leader.raft.status().confState.voters.includes(removed.nodeId));
+  } finally {
+    await cluster.close();
+  }
+});
+
 Deno.test("MembershipManager.remove() refuses, unless forced, to leave fewer reachable voters than a quorum", async () => {
   const cluster = InProcessCluster.create({ voters: 3 });
   try {
