@@ -13,15 +13,6 @@
  * - response: `{ type: "rpc_response", ok: true, body }` or
  *             `{ type: "rpc_response", ok: false, error: { code, message } }`
  *
- * A session carries many calls on one long-lived stream instead (`RpcClient` opens one per
- * connection; a call on it crosses the Iroh binding twice on each side instead of four or
- * five times, see `docs/decisions.md`): the caller's first frame is `{ type: "rpc_session" }`,
- * the server acknowledges it with the same frame, and from then on each request and its
- * response carry an `id` chosen by the caller, answered in any order. Only trusted callers
- * (members, and callers that proved the cluster's secret) get a session; others, and nodes
- * from before sessions, answer the opening frame with an error, and the caller keeps one
- * stream per call.
- *
  * @module
  */
 
@@ -30,7 +21,6 @@ import { z } from "zod";
 import { assert } from "../util/assert.ts";
 import { RPC_ALPN } from "./alpn.ts";
 import { assertTimeoutMs, withDeadline } from "./deadline.ts";
-import { FrameError } from "./frame_codec.ts";
 import { type FramedStream, StreamErrorCode } from "./framed_stream.ts";
 import type { P2pConnection } from "./p2p_connection.ts";
 import type { P2pEndpoint, PeerAddress } from "./p2p_endpoint.ts";
@@ -165,24 +155,6 @@ const requestEnvelope = z.strictObject({
   body: z.unknown(),
 });
 
-type RequestEnvelope = z.output<typeof requestEnvelope>;
-
-/** Largest call id on a session: ids are counted up from 0 and wrap around there. */
-const SESSION_CALL_ID_MAX = 2 ** 32 - 1;
-
-/** The first frame of a session, from the caller, and the server's acknowledgement. */
-const SESSION_OPEN = { type: "rpc_session" } as const;
-
-const sessionRequestEnvelope = requestEnvelope.extend({
-  id: z.number().int().min(0).max(SESSION_CALL_ID_MAX),
-});
-
-/** Whether `frame` is the frame that opens (or acknowledges) a session. */
-function isSessionOpen(frame: unknown): boolean {
-  return typeof frame === "object" && frame !== null &&
-    (frame as { type?: unknown }).type === SESSION_OPEN.type && Object.keys(frame).length === 1;
-}
-
 const responseEnvelope = z.discriminatedUnion("ok", [
   z.strictObject({ type: z.literal("rpc_response"), ok: z.literal(true), body: z.unknown() }),
   z.strictObject({
@@ -208,40 +180,23 @@ function describeIssue(error: z.ZodError): string {
 }
 
 /**
- * Receives the one frame the other side sends, as soon as it is whole. Not the end of the
- * stream with it: the peer finishes its half only once its write has returned, a further
- * hop through the binding that the request's handling, or the caller's answer, would wait
- * for (measured: 0.2–0.7 ms of a 1-in-flight write, `docs/benchmarks.md`). The caller then
- * reads the end with `drainEnd`.
+ * Receives the one frame the other side sends and the end of the stream, in one read.
+ * Reading the end, not only the frame, also lets QUIC retire the stream at once instead
+ * of when the garbage collector drops it, which would hold back the peer's stream credit.
  */
-async function receiveFirst(
+async function receiveOnly(
   stream: FramedStream,
   context: { code: "invalid_request" | "invalid_response"; what: string; prefix: string },
 ): Promise<unknown> {
-  const frame = await stream.receive();
-  if (frame === null) {
+  const frames = await stream.receiveToEnd();
+  if (frames.length !== 1) {
     const { code, what, prefix } = context;
-    throw new RpcError(code, `${prefix}0 ${what} frames on the stream; expected one`);
+    throw new RpcError(
+      code,
+      `${prefix}${frames.length} ${what} frames on the stream; expected one`,
+    );
   }
-  return frame;
-}
-
-/**
- * Reads the rest of a stream whose one frame was received, in the background, within
- * `timeoutMs`: reading the end lets QUIC retire the stream at once instead of when the
- * garbage collector drops it, which would hold back the peer's stream credit. A second
- * frame, or no end in time, resets the stream (a request's answer then never leaves).
- */
-function drainEnd(stream: FramedStream, timeoutMs: number): void {
-  withDeadline(stream.receiveToEnd(), {
-    timeoutMs,
-    onTimeout: () => new Error("the stream did not end in time"),
-  }).then(
-    (rest) => {
-      if (rest.length > 0) stream.reset(StreamErrorCode.protocolViolation);
-    },
-    () => stream.reset(StreamErrorCode.cancelled),
-  );
+  return frames[0];
 }
 
 /**
@@ -257,31 +212,33 @@ export async function callRpc<Definition extends RpcDefinition>(
 ): Promise<RpcResponseOf<Definition>> {
   assertTimeoutMs(options.timeoutMs);
   const description = `${definition.method} to ${connection.remoteNodeId}`;
-  const body = checkedBody(definition, request, description);
+  const body = definition.request.safeParse(request);
+  if (!body.success) {
+    throw new RpcError("invalid_request", `${description}: not sent: ${describeIssue(body.error)}`);
+  }
   const call = { stream: null as FramedStream | null, abandoned: false };
   const exchange = async () => {
     call.stream = await connection.openStream();
     if (call.abandoned) return call.stream.reset(StreamErrorCode.cancelled);
-    const sent = call.stream.send({ type: "rpc_request", method: definition.method, body });
-    // The answer is read while the request's write and finish are still in flight: a
-    // server answers on the whole frame, without waiting for this side's finish.
-    const stream = call.stream;
-    const answer = receiveFirst(stream, {
+    await call.stream.send({ type: "rpc_request", method: definition.method, body: body.data });
+    await call.stream.finish();
+    return await receiveOnly(call.stream, {
       code: "invalid_response",
       what: "response",
       prefix: `${description}: `,
-    }).then((frame) => {
-      drainEnd(stream, options.timeoutMs);
-      return frame;
     });
-    answer.catch(() => {});
-    await sent;
-    await stream.finish();
-    return await answer;
   };
   let frame: unknown;
   try {
-    frame = await withCallDeadline(exchange(), options, description);
+    frame = await withDeadline(exchange(), {
+      timeoutMs: options.timeoutMs,
+      signal: options.signal,
+      onTimeout: () =>
+        new RpcError(
+          "deadline_exceeded",
+          `${description}: no answer within ${options.timeoutMs} ms`,
+        ),
+    });
   } catch (error) {
     call.abandoned = true;
     call.stream?.reset(StreamErrorCode.cancelled);
@@ -291,157 +248,6 @@ export async function callRpc<Definition extends RpcDefinition>(
     throw error;
   }
   return parseResponse(definition, frame, description);
-}
-
-/** `work` within the call's deadline and signal; `deadline_exceeded` naming the call after it. */
-function withCallDeadline<T>(
-  work: Promise<T>,
-  options: RpcCallOptions,
-  description: string,
-): Promise<T> {
-  return withDeadline(work, {
-    timeoutMs: options.timeoutMs,
-    signal: options.signal,
-    onTimeout: () =>
-      new RpcError("deadline_exceeded", `${description}: no answer within ${options.timeoutMs} ms`),
-  });
-}
-
-/** The request's body as its schema outputs it; `invalid_request` naming the call if it fails. */
-function checkedBody<Definition extends RpcDefinition>(
-  definition: Definition,
-  request: RpcRequestOf<Definition>,
-  description: string,
-): unknown {
-  const body = definition.request.safeParse(request);
-  if (!body.success) {
-    throw new RpcError("invalid_request", `${description}: not sent: ${describeIssue(body.error)}`);
-  }
-  return body.data;
-}
-
-/** Deadline of a session's opening: a node that does not acknowledge it in time has none. */
-const SESSION_OPEN_TIMEOUT_MS = 2_000;
-/**
- * Pause before a refused session is asked for again: the caller may prove the secret
- * meanwhile, and each attempt holds one of a stranger's few requests for a round trip.
- */
-const SESSION_RETRY_MS = 10_000;
-
-/** Raised when a node leaves a session's opening frame unanswered: it predates sessions. */
-class SessionUnanswered extends Error {}
-
-/**
- * The caller's side of a session (see the module's doc): calls on one long-lived stream,
- * each with its own id and deadline. A call whose deadline passes leaves its id behind
- * (a late answer is dropped); when the stream breaks, every call waiting on it fails with
- * `unavailable`, as a call fails whose own stream broke.
- */
-class RpcSession {
-  readonly #connection: P2pConnection;
-  readonly #stream: FramedStream;
-  readonly #waiting = new Map<number, PromiseWithResolvers<unknown>>();
-  #nextId = 0;
-  #broken: RpcError | null = null;
-
-  /**
-   * Opens a session on `connection`: the session, `"refused"` when the node answered with
-   * an error (a caller it does not trust yet) or the stream failed, `"unanswered"` when the
-   * node left the opening frame unanswered (a node from before sessions waits for the end
-   * of the stream).
-   */
-  static async open(connection: P2pConnection): Promise<RpcSession | "refused" | "unanswered"> {
-    let stream: FramedStream;
-    try {
-      stream = await connection.openStream();
-    } catch {
-      return "refused";
-    }
-    try {
-      await stream.send(SESSION_OPEN);
-      const first = await withDeadline(stream.receive(), {
-        timeoutMs: SESSION_OPEN_TIMEOUT_MS,
-        onTimeout: () => new SessionUnanswered(),
-      });
-      if (isSessionOpen(first)) return new RpcSession(connection, stream);
-      await stream.finish();
-      drainEnd(stream, SESSION_OPEN_TIMEOUT_MS);
-      return "refused";
-    } catch (error) {
-      stream.reset(StreamErrorCode.cancelled);
-      return error instanceof SessionUnanswered ? "unanswered" : "refused";
-    }
-  }
-
-  private constructor(connection: P2pConnection, stream: FramedStream) {
-    this.#connection = connection;
-    this.#stream = stream;
-    this.#readAnswers();
-  }
-
-  /** Whether calls may use it: neither it nor its connection broke. */
-  get usable(): boolean {
-    return this.#broken === null && !this.#connection.isClosed;
-  }
-
-  /** Calls `definition` on the session; rejects like `callRpc`. */
-  async call<Definition extends RpcDefinition>(
-    definition: Definition,
-    request: RpcRequestOf<Definition>,
-    options: RpcCallOptions,
-  ): Promise<RpcResponseOf<Definition>> {
-    assertTimeoutMs(options.timeoutMs);
-    const description = `${definition.method} to ${this.#connection.remoteNodeId}`;
-    const body = checkedBody(definition, request, description);
-    if (this.#broken !== null) throw this.#broken;
-    const id = this.#nextId;
-    this.#nextId = id === SESSION_CALL_ID_MAX ? 0 : id + 1;
-    const answer = Promise.withResolvers<unknown>();
-    this.#waiting.set(id, answer);
-    this.#stream.send({ type: "rpc_request", method: definition.method, body, id }).catch(
-      // Too large a request is this call's fault, and nothing was sent.
-      (error) => error instanceof FrameError ? answer.reject(error) : this.#break(error),
-    );
-    let frame: unknown;
-    try {
-      frame = await withCallDeadline(answer.promise, options, description);
-    } finally {
-      this.#waiting.delete(id);
-    }
-    return parseResponse(definition, frame, description);
-  }
-
-  /** Hands each answer to the call waiting for its id, until the stream ends or breaks. */
-  async #readAnswers(): Promise<void> {
-    try {
-      for (;;) {
-        const frame = await this.#stream.receive();
-        if (frame === null) throw new Error("the node ended the session");
-        const id = typeof frame === "object" && frame !== null
-          ? (frame as { id?: unknown }).id
-          : undefined;
-        if (typeof id !== "number") throw new Error("an answer without a call id");
-        const { id: _, ...answer } = frame as Record<string, unknown>;
-        this.#waiting.get(id)?.resolve(answer);
-        this.#waiting.delete(id);
-      }
-    } catch (error) {
-      this.#break(error);
-    }
-  }
-
-  #break(error: unknown): void {
-    if (this.#broken !== null) return;
-    const message = error instanceof Error ? error.message : String(error);
-    this.#broken = new RpcError(
-      "unavailable",
-      `RPC session with ${this.#connection.remoteNodeId}: ${message}`,
-      { cause: error },
-    );
-    this.#stream.reset(StreamErrorCode.cancelled);
-    for (const answer of this.#waiting.values()) answer.reject(this.#broken);
-    this.#waiting.clear();
-  }
 }
 
 function parseResponse<Definition extends RpcDefinition>(
@@ -511,7 +317,6 @@ export class RpcServer {
   readonly #isTrusted: TrustCheck;
   readonly #strangerLimits: StrangerLimits;
   #activeRequests = 0;
-  #sessions = 0;
   /** Strangers' requests in progress. Invariant: the sum of `#strangerRequestsBySource`. */
   #strangerRequests = 0;
   readonly #strangerRequestsBySource = new Map<string, number>();
@@ -531,11 +336,6 @@ export class RpcServer {
   /** Strangers' requests in progress now. */
   get strangerRequests(): number {
     return this.#strangerRequests;
-  }
-
-  /** Sessions open now (see the module's doc). */
-  get sessions(): number {
-    return this.#sessions;
   }
 
   /** Requests whose handlers are running (or whose request is still arriving). */
@@ -614,10 +414,7 @@ export class RpcServer {
     timeoutMs: number,
     onSettled?: () => void,
   ): void {
-    // Only a trusted caller's stream may become a session: a stranger's stream is held to
-    // the stranger's deadline and counts toward its requests until it ends.
-    const sessionAllowed = onSettled === undefined;
-    this.#serveStream(connection, stream, timeoutMs, sessionAllowed).catch((error) => {
+    this.#serveStream(connection, stream, timeoutMs).catch((error) => {
       logger.error("RPC stream from {peer} failed unexpectedly: {error}", {
         peer: connection.remoteNodeId,
         error,
@@ -650,17 +447,27 @@ export class RpcServer {
     connection: P2pConnection,
     stream: FramedStream,
     timeoutMs: number,
-    sessionAllowed: boolean,
   ): Promise<void> {
+    if (this.#activeRequests >= this.#concurrentRequestsMax) {
+      const message = `${this.#activeRequests} requests in progress; retry later`;
+      return await this.#answer(connection, stream, failure("overloaded", message));
+    }
+    this.#activeRequests++;
+    const controller = new AbortController();
     const progress = { requestReceived: false };
-    let answer: ResponseEnvelope | typeof SESSION_OPEN;
+    const work = this.#handle(connection, stream, { signal: controller.signal, progress });
+    // The slot is held until the handler settles, not until the answer is sent, so that the
+    // bound also holds for handlers that run on past their deadline.
+    work.then(() => {}, () => {}).finally(() => this.#activeRequests--);
+    let envelope: ResponseEnvelope;
     try {
-      answer = await this.#inSlot(
+      envelope = await withDeadline(work, {
         timeoutMs,
-        (signal) =>
-          this.#handle(connection, stream, { signal, timeoutMs, sessionAllowed, progress }),
-      );
+        onTimeout: () =>
+          new RpcError("deadline_exceeded", `the server's deadline of ${timeoutMs} ms passed`),
+      });
     } catch (error) {
+      controller.abort(error);
       const requestLate = !progress.requestReceived && error instanceof RpcError &&
         error.code === "deadline_exceeded";
       if (error instanceof TransportError || requestLate) {
@@ -673,141 +480,38 @@ export class RpcServer {
         });
         return;
       }
-      answer = this.#failureFor(connection, error);
+      envelope = this.#failureFor(connection, error);
     }
-    if (answer.type === SESSION_OPEN.type) return await this.#serveSession(connection, stream);
-    await this.#answer(connection, stream, answer);
+    await this.#answer(connection, stream, envelope);
   }
 
-  /**
-   * Runs `work` in one of the slots of requests in progress, within `timeoutMs` (its
-   * signal aborts then); rejects with `overloaded` when every slot is taken. The slot is
-   * held until the work settles, not until it is answered, so that the bound also holds
-   * for handlers that run on past their deadline.
-   */
-  async #inSlot<T>(timeoutMs: number, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    if (this.#activeRequests >= this.#concurrentRequestsMax) {
-      throw new RpcError("overloaded", `${this.#activeRequests} requests in progress; retry later`);
-    }
-    this.#activeRequests++;
-    const controller = new AbortController();
-    const running = work(controller.signal);
-    running.then(() => {}, () => {}).finally(() => this.#activeRequests--);
-    try {
-      return await withDeadline(running, {
-        timeoutMs,
-        onTimeout: () =>
-          new RpcError("deadline_exceeded", `the server's deadline of ${timeoutMs} ms passed`),
-      });
-    } catch (error) {
-      controller.abort(error);
-      throw error;
-    }
-  }
-
-  /** Receives a stream's request and handles it, or finds the opening frame of a session. */
   async #handle(
     connection: P2pConnection,
     stream: FramedStream,
-    call: {
-      signal: AbortSignal;
-      /** The stream's deadline: a stranger's is shorter. */
-      timeoutMs: number;
-      sessionAllowed: boolean;
-      progress: { requestReceived: boolean };
-    },
-  ): Promise<ResponseEnvelope | typeof SESSION_OPEN> {
-    const frame = await receiveFirst(stream, {
+    call: { signal: AbortSignal; progress: { requestReceived: boolean } },
+  ): Promise<ResponseEnvelope> {
+    const frame = await receiveOnly(stream, {
       code: "invalid_request",
       what: "request",
       prefix: "",
     });
     call.progress.requestReceived = true;
-    if (isSessionOpen(frame) && call.sessionAllowed) return SESSION_OPEN;
-    drainEnd(stream, call.timeoutMs);
-    if (isSessionOpen(frame)) {
-      throw new RpcError(
-        "invalid_request",
-        "sessions are for members and callers that proved the cluster's secret; " +
-          "send one request per stream",
-      );
-    }
     const envelope = requestEnvelope.safeParse(frame);
     if (!envelope.success) {
       throw new RpcError("invalid_request", `malformed request: ${describeIssue(envelope.error)}`);
     }
-    return await this.#dispatch(connection, envelope.data, call.signal);
-  }
-
-  /**
-   * Serves a session (see the module's doc) until the caller finishes it or it breaks. Each
-   * call on it is held to what a call on its own stream is: the schemas, a slot of the
-   * requests in progress, the deadline.
-   */
-  async #serveSession(connection: P2pConnection, stream: FramedStream): Promise<void> {
-    this.#sessions++;
-    try {
-      await stream.send(SESSION_OPEN);
-      for (;;) {
-        const frame = await stream.receive();
-        if (frame === null) return await stream.finish();
-        const envelope = sessionRequestEnvelope.safeParse(frame);
-        if (!envelope.success) {
-          logger.debug("RPC session from {peer} sent a malformed request: {issue}; reset", {
-            peer: connection.remoteNodeId,
-            issue: describeIssue(envelope.error),
-          });
-          return stream.reset(StreamErrorCode.protocolViolation);
-        }
-        const { id, ...request } = envelope.data;
-        // Answered when it is done, in whatever order; a send that fails broke the stream,
-        // which the next receive reports.
-        this.#serveSessionCall(connection, request)
-          .then((answer) => stream.send({ ...answer, id }))
-          .catch(() => {});
-      }
-    } catch (error) {
-      logger.debug("RPC session from {peer} ended: {message}", {
-        peer: connection.remoteNodeId,
-        message: error instanceof Error ? error.message : String(error),
-      });
-    } finally {
-      this.#sessions--;
-    }
-  }
-
-  async #serveSessionCall(
-    connection: P2pConnection,
-    request: RequestEnvelope,
-  ): Promise<ResponseEnvelope> {
-    try {
-      return await this.#inSlot(
-        this.#requestTimeoutMs,
-        (signal) => this.#dispatch(connection, request, signal),
-      );
-    } catch (error) {
-      return this.#failureFor(connection, error);
-    }
-  }
-
-  /** Validates a request against its method's schema, runs the handler, checks its answer. */
-  async #dispatch(
-    connection: P2pConnection,
-    envelope: RequestEnvelope,
-    signal: AbortSignal,
-  ): Promise<ResponseEnvelope> {
-    const method = this.#methods.get(envelope.method);
+    const method = this.#methods.get(envelope.data.method);
     if (method === undefined) {
-      throw new RpcError("unknown_method", `no method ${JSON.stringify(envelope.method)}`);
+      throw new RpcError("unknown_method", `no method ${JSON.stringify(envelope.data.method)}`);
     }
-    const request = method.definition.request.safeParse(envelope.body);
+    const request = method.definition.request.safeParse(envelope.data.body);
     if (!request.success) {
       throw new RpcError("invalid_request", describeIssue(request.error));
     }
     const context = {
       remoteNodeId: connection.remoteNodeId,
       remoteAddress: connection.remoteAddress,
-      signal,
+      signal: call.signal,
     };
     const result = await method.handler(request.data, context);
     const response = method.definition.response.safeParse(result);
@@ -916,16 +620,6 @@ function failure(
   return { type: "rpc_response", ok: false, error: { ...error, retry_after_ms: clampedMs } };
 }
 
-/** What an `RpcClient` knows of a connection's session. */
-interface SessionState {
-  session: RpcSession | null;
-  opening: boolean;
-  /** The node left the opening unanswered: no session is asked of it again. */
-  unanswered: boolean;
-  /** After a refusal, no new session is asked for before this (`performance.now()`). */
-  retryAtMs: number;
-}
-
 /** Options of an {@linkcode RpcClient}. */
 export interface RpcClientOptions {
   /** Open connections kept, one per peer; the oldest is closed beyond it (default 64). */
@@ -943,8 +637,6 @@ export class RpcClient {
   readonly #open = new Map<string, P2pConnection>();
   /** Connects in progress, by P2P id, shared by the calls that wait for them. */
   readonly #connecting = new Map<string, Promise<P2pConnection>>();
-  /** The session of each connection, or why there is none (yet). */
-  readonly #sessions = new WeakMap<P2pConnection, SessionState>();
 
   /** A client that connects through `endpoint`. */
   constructor(endpoint: P2pEndpoint, options?: RpcClientOptions) {
@@ -963,7 +655,7 @@ export class RpcClient {
     assertTimeoutMs(options.timeoutMs);
     const open = this.#open.get(peer.p2pNodeId);
     if (open !== undefined && !open.isClosed) {
-      return await this.#callOn(open, definition, request, options);
+      return await callRpc(open, definition, request, options);
     }
     const startedMs = performance.now();
     const description = `${definition.method} to ${peer.p2pNodeId}`;
@@ -985,56 +677,7 @@ export class RpcClient {
         `${description}: connecting took the whole ${options.timeoutMs} ms`,
       );
     }
-    return await this.#callOn(connection, definition, request, {
-      ...options,
-      timeoutMs: remainingMs,
-    });
-  }
-
-  /** Whether calls to `p2pNodeId` ride a session now (see the module's doc). */
-  hasSession(p2pNodeId: string): boolean {
-    const connection = this.#open.get(p2pNodeId);
-    return connection !== undefined && this.#sessions.get(connection)?.session?.usable === true;
-  }
-
-  /**
-   * Calls on the connection's session when it has one, else on a stream of its own; after
-   * a call answered on its own stream, asks for a session (only then: a caller the node
-   * does not trust yet is refused one, and each try holds one of its few requests).
-   */
-  async #callOn<Definition extends RpcDefinition>(
-    connection: P2pConnection,
-    definition: Definition,
-    request: RpcRequestOf<Definition>,
-    options: RpcCallOptions,
-  ): Promise<RpcResponseOf<Definition>> {
-    const state = this.#sessions.get(connection);
-    if (state?.session?.usable === true) {
-      return await state.session.call(definition, request, options);
-    }
-    const answer = await callRpc(connection, definition, request, options);
-    this.#openSession(connection);
-    return answer;
-  }
-
-  /**
-   * Starts opening a session on `connection`, unless one is opening, or the node refused
-   * lately, or it has no sessions. Calls made meanwhile use streams of their own, so that
-   * opening a session never delays a call.
-   */
-  #openSession(connection: P2pConnection): void {
-    const state = this.#sessions.get(connection);
-    if (state?.session?.usable === true) return;
-    if (state?.opening === true || state?.unanswered === true) return;
-    if (state !== undefined && performance.now() < state.retryAtMs) return;
-    const opening: SessionState = { session: null, opening: true, unanswered: false, retryAtMs: 0 };
-    this.#sessions.set(connection, opening);
-    RpcSession.open(connection).then((outcome) => {
-      opening.opening = false;
-      if (outcome instanceof RpcSession) opening.session = outcome;
-      else if (outcome === "unanswered") opening.unanswered = true;
-      else opening.retryAtMs = performance.now() + SESSION_RETRY_MS;
-    });
+    return await callRpc(connection, definition, request, { ...options, timeoutMs: remainingMs });
   }
 
   /** Closes every connection the client holds. */

@@ -8,7 +8,6 @@ import {
   Endpoint,
   EndpointAddr,
   EndpointId,
-  type IrohConnection,
   presetMinimal,
   RelayMode,
 } from "./iroh.ts";
@@ -16,7 +15,7 @@ import type { P2pConnection } from "./p2p_connection.ts";
 import type { P2pEndpoint } from "./p2p_endpoint.ts";
 import { PING_RPC, pingHandler } from "./ping_rpc.ts";
 import { defineRpc, RpcClient, RpcError, RpcServer, type RpcServerOptions } from "./rpc.ts";
-import { bindLoopbackEndpoint, eventually, nextEvent, peerAddressOf } from "./testing.ts";
+import { bindLoopbackEndpoint, nextEvent, peerAddressOf } from "./testing.ts";
 
 const WAIT_RPC = defineRpc({
   method: "wait",
@@ -31,8 +30,6 @@ interface Harness {
   rpcClient: RpcClient;
   /** Incoming RPC connections on the server, in order of arrival. */
   accepted: P2pConnection[];
-  /** Streams the server has accepted on them. */
-  streams: { accepted: number };
 }
 
 /** A server endpoint with `ping` (node id 1) and a client, closed whatever `body` does. */
@@ -45,20 +42,13 @@ async function withRpc(
   const rpcServer = new RpcServer(options);
   const rpcClient = new RpcClient(client);
   const accepted: P2pConnection[] = [];
-  const streams = { accepted: 0 };
   try {
     rpcServer.register(PING_RPC, pingHandler({ nodeId: 1, p2pNodeId: server.nodeId }));
     server.handle(RPC_ALPN, (connection) => {
       accepted.push(connection);
-      const acceptStream = connection.acceptStream.bind(connection);
-      connection.acceptStream = async (options) => {
-        const stream = await acceptStream(options);
-        if (stream !== null) streams.accepted++;
-        return stream;
-      };
       return rpcServer.serveConnection(connection);
     });
-    await body({ server, client, rpcServer, rpcClient, accepted, streams });
+    await body({ server, client, rpcServer, rpcClient, accepted });
   } finally {
     await rpcClient.close();
     await client.close();
@@ -210,31 +200,20 @@ Deno.test("RpcServer sends a handler's RpcError code, and hides other errors as 
   });
 });
 
-/** Runs `body` on a raw Iroh connection to `server`'s RPC protocol, closed afterwards. */
-async function withRawConnection(
-  server: P2pEndpoint,
-  body: (connection: IrohConnection) => Promise<void>,
-): Promise<void> {
-  const builder = Endpoint.builder();
-  presetMinimal(builder);
-  builder.relayMode(RelayMode.disabled());
-  builder.bindAddr("127.0.0.1:0");
-  const raw = await builder.bind();
-  try {
-    const address = new EndpointAddr(
-      EndpointId.fromString(server.nodeId),
-      null,
-      server.addresses(),
-    );
-    await body(await raw.connect(address, Array.from(RPC_ALPN_BYTES)));
-  } finally {
-    await raw.close();
-  }
-}
-
 Deno.test("RpcServer resets a stream with a malformed frame, answers one without a request, and keeps serving", async () => {
   await withRpc(async ({ server, rpcClient }) => {
-    await withRawConnection(server, async (connection) => {
+    const builder = Endpoint.builder();
+    presetMinimal(builder);
+    builder.relayMode(RelayMode.disabled());
+    builder.bindAddr("127.0.0.1:0");
+    const raw = await builder.bind();
+    try {
+      const address = new EndpointAddr(
+        EndpointId.fromString(server.nodeId),
+        null,
+        server.addresses(),
+      );
+      const connection = await raw.connect(address, Array.from(RPC_ALPN_BYTES));
       const garbage = await connection.openBi();
       // A frame announcing two bytes that hold a truncated msgpack array.
       await garbage.send.writeAll([0, 0, 0, 2, 0x92, 0x01]);
@@ -259,7 +238,9 @@ Deno.test("RpcServer resets a stream with a malformed frame, answers one without
       assert.ok((await valid.recv.readToEnd(4096)).length > 4);
       const answer = await rpcClient.call(peerAddressOf(server), PING_RPC, {}, { timeoutMs: 5000 });
       assert.equal(answer.p2pNodeId, server.nodeId);
-    });
+    } finally {
+      await raw.close();
+    }
   });
 });
 
@@ -285,117 +266,4 @@ Deno.test("RpcServer sends a handler's retry-after with its error, and the calle
       (error) => isRpcError("busy")(error) && (error as RpcError).retryAfterMs === null,
     );
   });
-});
-
-Deno.test("RpcClient moves its calls onto one session stream, whose answers find their calls by id in any order", async () => {
-  await withRpc(async ({ server, rpcServer, rpcClient, streams }) => {
-    const secondAnswered = Promise.withResolvers<void>();
-    rpcServer.register(WAIT_RPC, async ({ id }) => {
-      if (id === 1) await secondAnswered.promise;
-      return { id };
-    });
-    const peer = peerAddressOf(server);
-    // Calls answered while the session opens keep their own streams and open no other.
-    for (let call = 0; call < 5; call++) {
-      await rpcClient.call(peer, PING_RPC, {}, { timeoutMs: 5000 });
-    }
-    await eventually("the client's session is open", () => rpcClient.hasSession(server.nodeId));
-    const streamsBefore = streams.accepted;
-    const first = rpcClient.call(peer, WAIT_RPC, { id: 1 }, { timeoutMs: 5000 });
-    const second = await rpcClient.call(peer, WAIT_RPC, { id: 2 }, { timeoutMs: 5000 });
-    secondAnswered.resolve();
-    assert.deepStrictEqual([second, await first], [{ id: 2 }, { id: 1 }]);
-    await assert.rejects(
-      rpcClient.call(peer, WAIT_RPC, { id: -1 }, { timeoutMs: 5000 }),
-      isRpcError("invalid_request"),
-    );
-    assert.equal(streams.accepted, streamsBefore, "no call opened a stream of its own");
-    assert.equal(rpcServer.sessions, 1);
-  });
-});
-
-Deno.test("RpcClient fails the calls waiting on a broken session with unavailable, and its next call is answered", async () => {
-  await withRpc(async ({ server, rpcServer, rpcClient, accepted }) => {
-    rpcServer.register(WAIT_RPC, () => new Promise<never>(() => {}));
-    const peer = peerAddressOf(server);
-    await rpcClient.call(peer, PING_RPC, {}, { timeoutMs: 5000 });
-    await eventually("the client's session is open", () => rpcClient.hasSession(server.nodeId));
-    const waiting = rpcClient.call(peer, WAIT_RPC, { id: 1 }, { timeoutMs: 5000 });
-    accepted[0]!.close("server restarts");
-    await assert.rejects(waiting, isRpcError("unavailable"));
-    const answer = await rpcClient.call(peer, PING_RPC, {}, { timeoutMs: 5000 });
-    assert.equal(answer.p2pNodeId, server.nodeId);
-  });
-});
-
-Deno.test("RpcServer refuses a session to a caller it does not trust, whose calls keep their own streams", async () => {
-  await withRpc(async ({ server, rpcServer, rpcClient }) => {
-    await withRawConnection(server, async (connection) => {
-      const stream = await connection.openBi();
-      await stream.send.writeAll(Array.from(encodeFrame({ type: "rpc_session" })));
-      await stream.send.finish();
-      const [refusal] = new FrameDecoder().push(new Uint8Array(await stream.recv.readToEnd(4096)));
-      assert.equal((refusal as { ok?: unknown }).ok, false);
-      assert.match(JSON.stringify(refusal), /invalid_request.*sessions are for members/);
-    });
-    const peer = peerAddressOf(server);
-    for (let call = 0; call < 3; call++) {
-      await rpcClient.call(peer, PING_RPC, {}, { timeoutMs: 5000 });
-    }
-    assert.equal(rpcServer.sessions, 0);
-  }, { isTrusted: () => false });
-});
-
-Deno.test("RpcServer resets a session whose request carries no call id", async () => {
-  await withRpc(async ({ server }) => {
-    await withRawConnection(server, async (connection) => {
-      const stream = await connection.openBi();
-      await stream.send.writeAll(Array.from(encodeFrame({ type: "rpc_session" })));
-      const [ack] = new FrameDecoder().push(new Uint8Array(await stream.recv.read(4096)));
-      assert.deepStrictEqual(ack, { type: "rpc_session" });
-      await stream.send.writeAll(
-        Array.from(encodeFrame({ type: "rpc_request", method: "ping", body: {} })),
-      );
-      await assert.rejects(
-        stream.recv.read(4096),
-        (error) => describeIrohError(error) === `Reset(${StreamErrorCode.protocolViolation})`,
-      );
-    });
-  });
-});
-
-Deno.test("RpcClient keeps a stream per call with a node from before sessions, which reads each stream to its end", async () => {
-  const server = await bindLoopbackEndpoint();
-  const client = await bindLoopbackEndpoint();
-  const rpcClient = new RpcClient(client);
-  const answer = { nodeId: 1, p2pNodeId: server.nodeId };
-  try {
-    // What a node from before sessions did: read to the end of the stream, then answer.
-    server.handle(RPC_ALPN, async (connection) => {
-      for (;;) {
-        const stream = await connection.acceptStream();
-        if (stream === null) return;
-        stream.receiveToEnd().then(async ([request]) => {
-          const ok = (request as { method?: unknown }).method === "ping";
-          await stream.send(
-            ok ? { type: "rpc_response", ok: true, body: answer } : {
-              type: "rpc_response",
-              ok: false,
-              error: { code: "invalid_request", message: "" },
-            },
-          );
-          await stream.finish();
-        }).catch(() => {});
-      }
-    });
-    const peer = peerAddressOf(server);
-    for (let call = 0; call < 3; call++) {
-      assert.equal((await rpcClient.call(peer, PING_RPC, {}, { timeoutMs: 5000 })).nodeId, 1);
-    }
-    assert.equal(rpcClient.hasSession(server.nodeId), false);
-  } finally {
-    await rpcClient.close();
-    await client.close();
-    await server.close();
-  }
 });
