@@ -76,6 +76,20 @@ export function learnerToPromote(status: RaftStatus, policy: PromotionPolicy): N
 }
 
 /**
+ * Whether learner `peer` has finished joining as the learner it was invited to stay: it is
+ * never promoted, so once it replicates within reach of the commit index its join is over
+ * and `/status` stops listing it among the joins in flight.
+ */
+export function invitedLearnerSettled(
+  peer: PeerProgress,
+  commit: number,
+  policy: PromotionPolicy,
+): boolean {
+  return policy.keptLearner?.(peer.nodeId) === INVITED_AS_LEARNER &&
+    progressHoldBack(peer, commit) === null;
+}
+
+/**
  * Why the leader with `status` does not promote learner `nodeId` now, in a few words for
  * `/status`: the voter cap, or how the learner's replication stands. `null` when it is
  * ready to be promoted (it will be, at the autopilot's next look).

@@ -1,7 +1,8 @@
 /**
  * `JoinsInFlight`: the leader's view of the joins it is serving, for `/status` `joins`
  * (DESIGN.md section 6): each node that asked to join and is not a voter yet, its phase
- * (`joining` while the change that adds it is not committed, then `learner`), since when,
+ * (`joining` while the change that adds it is not committed, then `learner`; a learner invited
+ * to stay one leaves the list once caught up), since when,
  * and how far its log lags behind the leader's commit index (`lag`, in entries; `null`
  * before the leader has heard from it as a learner), and what keeps a learner from being
  * promoted (`learner_reason`: the voter cap, or how its replication stands).
@@ -11,7 +12,7 @@
 
 import type { PeerProgress, RaftStatus } from "../../raft/raft_core.ts";
 import type { NodeId } from "../../raft/types.ts";
-import { learnerHeldBack, type PromotionPolicy } from "./autopilot.ts";
+import { invitedLearnerSettled, learnerHeldBack, type PromotionPolicy } from "./autopilot.ts";
 
 /** One join as the leader's `/status` lists it. */
 export interface JoinInFlightJson {
@@ -63,8 +64,11 @@ export class JoinsInFlight {
    */
   toJson(raft: RaftStatus | null): JoinInFlightJson[] {
     if (raft === null || raft.role !== "leader") return [];
+    // A learner invited to stay one is listed until it has caught up, then its join is over.
     const learners = new Map<NodeId, PeerProgress>(
-      raft.progress.filter((peer) => peer.isLearner).map((peer) => [peer.nodeId, peer]),
+      raft.progress
+        .filter((peer) => peer.isLearner && !invitedLearnerSettled(peer, raft.commit, this.#policy))
+        .map((peer) => [peer.nodeId, peer]),
     );
     for (const [nodeId, join] of this.#joins) {
       if (join.phase === "learner" && !learners.has(nodeId)) this.#joins.delete(nodeId);

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import type { PeerProgress, RaftStatus } from "../../raft/raft_core.ts";
 import { NO_NODE } from "../../raft/types.ts";
 import { JoinsInFlight } from "./joins_in_flight.ts";
-import { PROMOTION_POLICY_DEFAULT } from "./autopilot.ts";
+import { INVITED_AS_LEARNER, PROMOTION_POLICY_DEFAULT } from "./autopilot.ts";
 
 function leaderWith(progress: Partial<PeerProgress>[], commit = 20): RaftStatus {
   return {
@@ -58,4 +58,20 @@ Deno.test("JoinsInFlight forgets a failed request, adopts learners of an earlier
   );
   assert.deepStrictEqual(joins.toJson({ ...leaderWith([{ nodeId: 6 }]), role: "follower" }), []);
   assert.deepStrictEqual(joins.toJson(null), []);
+});
+
+Deno.test("JoinsInFlight lists a learner invited to stay one while it catches up, then forgets it", () => {
+  const joins = new JoinsInFlight({
+    ...PROMOTION_POLICY_DEFAULT,
+    keptLearner: (nodeId) => nodeId === 7 ? INVITED_AS_LEARNER : null,
+  });
+  joins.requested(7);
+  joins.added(7);
+  const behind = joins.toJson(leaderWith([{ nodeId: 7, matchIndex: 2, state: "probe" }]));
+  assert.deepStrictEqual(behind.map(({ node_id, learner_reason }) => [node_id, learner_reason]), [
+    [7, INVITED_AS_LEARNER],
+  ]);
+  assert.deepStrictEqual(joins.toJson(leaderWith([{ nodeId: 7, matchIndex: 20 }])), []);
+  // Not adopted again as a learner of an earlier leader, either.
+  assert.deepStrictEqual(joins.toJson(leaderWith([{ nodeId: 7, matchIndex: 20 }])), []);
 });
