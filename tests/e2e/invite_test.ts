@@ -53,7 +53,11 @@ Deno.test("invite tickets: a join by ticket alone becomes a member that restarts
     // `blixard cluster COMMAND` at `peer`, proving the secret, and checked to exit 0.
     const cluster = async (command: string, peer: NodeProcess, ...args: string[]) => {
       const run = await runBlixard(
-        ["cluster", command, "--peer", peer.address, "--cluster-secret-file", secretFile, ...args],
+        // A live node answers at once; the generous timeout is for a loaded machine.
+        [
+          ...["cluster", command, "--peer", peer.address, "--timeout", "20s"],
+          ...["--cluster-secret-file", secretFile, ...args],
+        ],
       );
       assert.equal(run.code, 0, describeRun(run));
       return run;
