@@ -23,6 +23,7 @@ import {
   type IrohSendStream,
   toBindingBytes,
 } from "./iroh.ts";
+import type { NativeCalls } from "./native_calls.ts";
 import { TransportError } from "./transport_error.ts";
 
 /** Application error codes sent with RESET_STREAM and STOP_SENDING. */
@@ -48,6 +49,8 @@ export interface FramedStreamOptions {
   frameBytesMax: number;
   /** Names the stream in error messages, e.g. `"blixard/rpc/1 stream with 3f2a…"`. */
   description: string;
+  /** Where its binding calls are tracked: its endpoint's, which waits for them on close. */
+  nativeCalls: NativeCalls;
 }
 
 /**
@@ -100,12 +103,12 @@ export class FramedStream {
     // Encoding before the first await, not when the write's turn comes, keeps frames in
     // call order and reports an oversize value to this caller.
     const bytes = encodeFrames(values, { frameBytesMax: this.#options.frameBytesMax });
-    await this.#afterSends(() => this.#send.writeAll(toBindingBytes(bytes)));
+    await this.#afterSends(() => this.#native(this.#send.writeAll(toBindingBytes(bytes))));
   }
 
   /** Ends the sending half: the peer's reads return `null` after the frames sent so far. */
   finish(): Promise<void> {
-    return this.#afterSends(() => this.#send.finish());
+    return this.#afterSends(() => this.#native(this.#send.finish()));
   }
 
   /**
@@ -124,8 +127,8 @@ export class FramedStream {
     this.#resetError = error;
     for (const abandon of this.#resetWaiters) abandon(error);
     this.#resetWaiters.clear();
-    this.#send.reset(BigInt(code)).catch(() => {});
-    this.#recv.stop(BigInt(code)).catch(() => {});
+    this.#native(this.#send.reset(BigInt(code))).catch(() => {});
+    this.#native(this.#recv.stop(BigInt(code))).catch(() => {});
   }
 
   /**
@@ -157,7 +160,7 @@ export class FramedStream {
     const bytesMax = this.#options.frameBytesMax + FRAME_HEADER_BYTES;
     let rest: number[];
     try {
-      rest = await this.#unlessReset(this.#recv.readToEnd(bytesMax));
+      rest = await this.#unlessReset(this.#native(this.#recv.readToEnd(bytesMax)));
     } catch (error) {
       if (error instanceof TransportError) throw error;
       const tooLong = describeIrohError(error) === "TooLong";
@@ -206,9 +209,14 @@ export class FramedStream {
     }
   }
 
+  /** A call into the binding, tracked until it settles (see `native_calls.ts` for why). */
+  #native<T>(call: Promise<T>): Promise<T> {
+    return this.#options.nativeCalls.track(call);
+  }
+
   async #readChunk(): Promise<Uint8Array> {
     try {
-      const read = this.#recv.read(READ_CHUNK_BYTES);
+      const read = this.#native(this.#recv.read(READ_CHUNK_BYTES));
       return fromBindingBytes(await this.#unlessReset(read));
     } catch (error) {
       if (error instanceof TransportError) throw error;

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { NativeCalls } from "./native_calls.ts";
 import { FramedStream } from "./framed_stream.ts";
 import type { IrohRecvStream, IrohSendStream } from "./iroh.ts";
 import { withStreamPair } from "./testing.ts";
@@ -38,6 +39,7 @@ Deno.test("FramedStream starts the native write of a send at once when no send i
   const stream = new FramedStream({ send, recv: {} as IrohRecvStream }, {
     frameBytesMax: 1024,
     description: "test stream",
+    nativeCalls: new NativeCalls(),
   });
   const first = stream.send("a");
   const second = stream.send("b");

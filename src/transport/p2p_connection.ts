@@ -8,6 +8,7 @@
 
 import { FramedStream } from "./framed_stream.ts";
 import { describeIrohError, type IrohBiStream, type IrohConnection } from "./iroh.ts";
+import type { NativeCalls } from "./native_calls.ts";
 import { TransportError } from "./transport_error.ts";
 
 /** Who opened the connection. */
@@ -41,6 +42,8 @@ export interface P2pConnectionOptions {
   frameBytesMax: number;
   /** The peer's `ip:port` as the UDP socket saw it; `null` when unknown (relay, outgoing). */
   remoteAddress?: string | null;
+  /** Where its binding calls are tracked: its endpoint's, which waits for them on close. */
+  nativeCalls: NativeCalls;
 }
 
 /** An Iroh connection for one ALPN; streams on it carry frames. */
@@ -57,6 +60,7 @@ export class P2pConnection {
   readonly closed: Promise<void>;
   readonly #native: IrohConnection;
   readonly #frameBytesMax: number;
+  readonly #nativeCalls: NativeCalls;
   #closeReason: string | null = null;
 
   /** Wraps an established native connection. */
@@ -67,7 +71,8 @@ export class P2pConnection {
     this.direction = options.direction;
     this.remoteAddress = options.remoteAddress ?? null;
     this.#frameBytesMax = options.frameBytesMax;
-    this.closed = native.closed().then(
+    this.#nativeCalls = options.nativeCalls;
+    this.closed = this.#nativeCalls.track(native.closed()).then(
       (reason) => {
         this.#closeReason ??= reason;
       },
@@ -102,7 +107,7 @@ export class P2pConnection {
   /** Opens a bidirectional stream. The peer sees it once the first frame is sent. */
   async openStream(): Promise<FramedStream> {
     try {
-      return this.#wrap(await this.#native.openBi());
+      return this.#wrap(await this.#nativeCalls.track(this.#native.openBi()));
     } catch (error) {
       throw new TransportError(
         "connection_closed",
@@ -120,7 +125,7 @@ export class P2pConnection {
    */
   async acceptStream(options?: { frameBytesMax?: () => number }): Promise<FramedStream | null> {
     try {
-      const native = await this.#native.acceptBi();
+      const native = await this.#nativeCalls.track(this.#native.acceptBi());
       const frameBytesMax = Math.min(
         options?.frameBytesMax?.() ?? this.#frameBytesMax,
         this.#frameBytesMax,
@@ -153,6 +158,7 @@ export class P2pConnection {
     return new FramedStream({ send: native.send, recv: native.recv }, {
       frameBytesMax,
       description: `${this.#describe()} stream`,
+      nativeCalls: this.#nativeCalls,
     });
   }
 

@@ -55,6 +55,7 @@ import {
   type StrangerLimits,
   type TrustCheck,
 } from "./stranger_limits.ts";
+import { NativeCalls } from "./native_calls.ts";
 import { TransportError, type TransportErrorCode } from "./transport_error.ts";
 
 const logger = getLogger(["blixard", "transport"]);
@@ -63,6 +64,13 @@ const logger = getLogger(["blixard", "transport"]);
 const STRANGER_REFUSAL_BYTES = new TextEncoder().encode(
   "too many connections from this address or key: prove the cluster secret first",
 );
+
+/**
+ * How long `close()` waits, after Iroh has closed the endpoint, for calls into the binding
+ * to settle. Closing ends every pending read, accept and connect, so they settle in
+ * milliseconds; the bound only keeps a binding bug from hanging a node's shutdown.
+ */
+const NATIVE_CALLS_SETTLE_WAIT_MS = 10_000;
 
 /** Default bound on incoming connections that are open or in their handshake. */
 export const INCOMING_CONNECTIONS_MAX_DEFAULT = 256;
@@ -105,6 +113,8 @@ export interface P2pEndpointOptions {
   isTrusted?: TrustCheck;
   /** Bounds on strangers other than the defaults (tests). */
   strangerLimits?: Partial<StrangerLimits>;
+  /** Where its binding calls are tracked, when not its own (tests watch them this way). */
+  nativeCalls?: NativeCalls;
 }
 
 /** Options of {@linkcode P2pEndpoint.connect}. */
@@ -218,6 +228,8 @@ export class P2pEndpoint {
   readonly #boundInScope: readonly SocketAddress[];
   readonly #advertised: readonly string[] | null;
   readonly #acceptLoop: Promise<void>;
+  /** Every binding call of this endpoint and its connections still running. */
+  readonly #calls: NativeCalls;
   #closing: Promise<void> | null = null;
 
   private constructor(
@@ -238,6 +250,7 @@ export class P2pEndpoint {
     assert(this.#incomingMax >= 1, "incomingConnectionsMax >= 1");
     this.#isTrusted = options.isTrusted ?? (() => true);
     this.#strangerLimits = { ...STRANGER_LIMITS_DEFAULT, ...options.strangerLimits };
+    this.#calls = options.nativeCalls ?? new NativeCalls();
     assert(isValidEndpointId(this.nodeId), "an endpoint's own id is canonical");
     this.#acceptLoop = this.#acceptIncoming();
   }
@@ -303,6 +316,11 @@ export class P2pEndpoint {
     return { ...this.#counters };
   }
 
+  /** How many calls into the binding this endpoint and its connections have running. */
+  nativeCallsRunning(): number {
+    return this.#calls.running;
+  }
+
   /** Registers `listener` for connection events; returns a function that removes it. */
   onEvent(listener: (event: P2pEvent) => void): () => void {
     this.#listeners.add(listener);
@@ -336,7 +354,10 @@ export class P2pEndpoint {
       if (this.#closing !== null) {
         throw new TransportError("connection_closed", `${description}: the endpoint is closed`);
       }
-      native = await withDeadline(this.#native.connect(target, Array.from(alpnBytes(alpn))), {
+      const connecting = this.#calls.track(
+        this.#native.connect(target, Array.from(alpnBytes(alpn))),
+      );
+      native = await withDeadline(connecting, {
         timeoutMs: options.timeoutMs,
         signal: options.signal,
         onTimeout: () =>
@@ -357,12 +378,19 @@ export class P2pEndpoint {
 
   /**
    * Closes every connection and the socket. Pending connects and accepts end; the
-   * promise resolves once the accept loop has stopped. Safe to call more than once.
+   * promise resolves once the accept loop has stopped and every call into the binding
+   * has settled (a call still running when its object is finalized would read freed
+   * memory: see `native_calls.ts`). Safe to call more than once.
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
       await this.#native.close();
       await this.#acceptLoop;
+      if (!(await this.#calls.settled(NATIVE_CALLS_SETTLE_WAIT_MS))) {
+        logger.warn("Closed the P2P endpoint with {running} binding calls still running", {
+          running: this.#calls.running,
+        });
+      }
     })();
     return this.#closing;
   }
@@ -386,7 +414,12 @@ export class P2pEndpoint {
       throw new TransportError("wrong_identity", `${description}: the peer is ${remoteNodeId}`);
     }
     const frameBytesMax = options.frameBytesMax ?? FRAME_BYTES_MAX_DEFAULT;
-    const connection = new P2pConnection(native, { alpn, direction: "outgoing", frameBytesMax });
+    const connection = new P2pConnection(native, {
+      alpn,
+      direction: "outgoing",
+      frameBytesMax,
+      nativeCalls: this.#calls,
+    });
     this.#counters.outgoingOpen++;
     this.#track(connection, () => this.#counters.outgoingOpen--);
     return connection;
@@ -396,7 +429,7 @@ export class P2pEndpoint {
     for (;;) {
       let incoming: IrohIncoming | null;
       try {
-        incoming = await this.#native.acceptNext();
+        incoming = await this.#calls.track(this.#native.acceptNext());
       } catch (error) {
         logger.error("Stopped accepting P2P connections: {cause}", {
           cause: describeIrohError(error),
@@ -417,7 +450,7 @@ export class P2pEndpoint {
         logger.debug("Refused an incoming P2P connection: {open} are open, the limit", {
           open: this.#counters.incomingOpen,
         });
-        incoming.refuse().catch(() => {});
+        this.#calls.track(incoming.refuse()).catch(() => {});
         continue;
       }
       this.#counters.incomingOpen++;
@@ -440,10 +473,10 @@ export class P2pEndpoint {
         reason: "outside_bind",
       });
       // Ignored, not refused: no answer goes back, as if nothing listened there.
-      incoming.ignore().catch(() => {});
+      this.#calls.track(incoming.ignore()).catch(() => {});
       return;
     }
-    const remoteAddress = await remoteAddressOf(incoming);
+    const remoteAddress = await remoteAddressOf(incoming, this.#calls);
     const entry: IncomingEntry = {
       source: remoteAddress === null ? null : sourceOfAddress(remoteAddress),
       remoteNodeId: null,
@@ -452,7 +485,7 @@ export class P2pEndpoint {
     if (this.#strangerCapReached(entry)) {
       this.#counters.incomingOpen--;
       this.#refuseStranger(null);
-      incoming.refuse().catch(() => {});
+      this.#calls.track(incoming.refuse()).catch(() => {});
       return;
     }
     this.#incoming.add(entry);
@@ -464,13 +497,13 @@ export class P2pEndpoint {
     let connection: P2pConnection;
     let route: Route | undefined;
     try {
-      const accepting = await incoming.accept();
+      const accepting = await this.#calls.track(incoming.accept());
       // The ALPN is read from the established connection, not from `accepting.alpn()`: that
       // one awaits the handshake data of a connection that may close meanwhile, and the
       // binding's QUIC library then panics ("spurious handshake data ready notification"),
       // which aborts the whole process. The handshake completes before the route is looked
       // up either way.
-      const native = await accepting.connect();
+      const native = await this.#calls.track(accepting.connect());
       alpn = alpnText(native.alpn());
       route = this.#routes.get(alpn);
       if (route === undefined) {
@@ -489,6 +522,7 @@ export class P2pEndpoint {
         direction: "incoming",
         frameBytesMax: route.frameBytesMax,
         remoteAddress,
+        nativeCalls: this.#calls,
       });
     } catch (error) {
       forget();
@@ -511,7 +545,7 @@ export class P2pEndpoint {
 
   /** Whether `incoming` arrived at the bind address (or over the configured relay). */
   async #arrivedInBindScope(incoming: IrohIncoming): Promise<boolean> {
-    const local = await incoming.localAddr().catch(() => null);
+    const local = await this.#calls.track(incoming.localAddr()).catch(() => null);
     if (local?.kind === "relay") return this.relayUrl !== null;
     if (local?.kind !== "ip" || local.addr === undefined) return false;
     return isInBindScope(this.#bindAddress, parseIpAddress(local.addr));
@@ -650,8 +684,11 @@ async function bindNative(
 }
 
 /** The `ip:port` an incoming connection came from, or `null` (relayed, or not known). */
-async function remoteAddressOf(incoming: IrohIncoming): Promise<string | null> {
-  const remote = await incoming.remoteAddr().catch(() => null);
+async function remoteAddressOf(
+  incoming: IrohIncoming,
+  calls: NativeCalls,
+): Promise<string | null> {
+  const remote = await calls.track(incoming.remoteAddr()).catch(() => null);
   return remote?.kind === "ip" && remote.addr !== undefined ? remote.addr : null;
 }
 

@@ -1,0 +1,84 @@
+import assert from "node:assert/strict";
+import { NativeCalls } from "./native_calls.ts";
+import { P2pEndpoint } from "./p2p_endpoint.ts";
+import { bindLoopbackEndpoint, peerAddressOf } from "./testing.ts";
+
+Deno.test("NativeCalls passes results and rejections through and forgets each call once it settles", async () => {
+  const calls = new NativeCalls();
+  const resolved = calls.track(Promise.resolve(7));
+  const rejected = calls.track(Promise.reject(new Error("reset")));
+  assert.equal(calls.running, 2);
+  assert.equal(await resolved, 7);
+  await assert.rejects(rejected, /reset/);
+  assert.equal(calls.running, 0);
+});
+
+Deno.test("NativeCalls.settled() waits for calls tracked while it waits, and gives up at its bound", async () => {
+  const calls = new NativeCalls();
+  const first = Promise.withResolvers<void>();
+  const second = Promise.withResolvers<void>();
+  calls.track(first.promise);
+  const settled = calls.settled(10_000);
+  // Tracked after settled() began: it must wait for this one too.
+  calls.track(second.promise);
+  first.resolve();
+  await first.promise;
+  assert.equal(calls.running, 1);
+  second.resolve();
+  assert.equal(await settled, true);
+  assert.equal(calls.running, 0);
+
+  calls.track(new Promise(() => {}));
+  assert.equal(await calls.settled(20), false);
+  assert.equal(calls.running, 1);
+});
+
+Deno.test("P2pEndpoint.close() returns only after the binding calls of its streams, even fire-and-forget resets, have settled", async () => {
+  const alpn = "blixard/test/1";
+  const server = await bindLoopbackEndpoint();
+  const client = await bindLoopbackEndpoint();
+  try {
+    server.handle(alpn, async (connection) => {
+      for (;;) {
+        const stream = await connection.acceptStream();
+        if (stream === null) return;
+        stream.receive().then(() => stream.send("echo")).catch(() => {});
+      }
+    });
+    const connection = await client.connect(peerAddressOf(server), alpn, { timeoutMs: 10_000 });
+    const idle = client.nativeCallsRunning();
+    for (let index = 0; index < 3; index++) {
+      const stream = await connection.openStream();
+      await stream.send(index);
+      await stream.receive();
+      stream.reset(0);
+    }
+    // Each reset left a native reset and stop running, which nobody awaits.
+    assert.ok(client.nativeCallsRunning() >= idle + 2, `${client.nativeCallsRunning()} running`);
+  } finally {
+    await client.close();
+    await server.close();
+  }
+  assert.equal(client.nativeCallsRunning(), 0);
+  assert.equal(server.nativeCallsRunning(), 0);
+});
+
+Deno.test("P2pEndpoint.close() waits for a binding call that is still running after Iroh has closed", async () => {
+  const calls = new NativeCalls();
+  const endpoint = await P2pEndpoint.bind({
+    secretKey: crypto.getRandomValues(new Uint8Array(32)),
+    bindAddress: "127.0.0.1:0",
+    relayUrl: null,
+    nativeCalls: calls,
+  });
+  // Stands for a reset or a read the binding is still running: it settles only later.
+  const late = Promise.withResolvers<void>();
+  calls.track(late.promise);
+  let closed = false;
+  const closing = endpoint.close().then(() => closed = true);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  assert.equal(closed, false, "close() resolved while a binding call was running");
+  late.resolve();
+  await closing;
+  assert.equal(calls.running, 0);
+});
