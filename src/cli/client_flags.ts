@@ -110,18 +110,66 @@ export interface ClientCommandSpec {
 }
 
 /**
- * Parses `args`, connects to `--peer`, runs `action` (given the loaded cluster secret, or
- * `null`) and closes the client. `action` resolves to the exit code. Failures to reach the node or of the operation print one
- * line and give exit code 1; bad flags throw `UsageError` (exit 2).
+ * What an operator command does once connected, given its flags and the loaded cluster
+ * secret (or `null`); resolves to the exit code.
+ */
+export type ClientAction = (
+  client: BlixardClient,
+  flags: ClientFlags,
+  clusterSecret: ClusterSecret | null,
+) => Promise<number>;
+
+/** The subcommands of one group (`blixard cluster …`, `blixard kv …`). */
+export interface SubcommandTable<Name extends string> {
+  /** The group's help: on stdout for `-h`, on stderr (exit 2) without a subcommand. */
+  help: string;
+  /** The subcommands that reach a node: their flags… */
+  specs: Record<Name, ClientCommandSpec>;
+  /** …and what each does once connected. */
+  actions: Record<Name, ClientAction>;
+  /** Subcommands that reach no node (`cluster new-secret`): given the arguments after them. */
+  local?: Record<string, (args: readonly string[]) => Promise<number>>;
+}
+
+/**
+ * Runs `blixard GROUP SUBCOMMAND …` from `table`. An unknown subcommand is a `UsageError`
+ * that names it and points at the group's help.
+ */
+export async function runSubcommand<Name extends string>(
+  group: string,
+  args: readonly string[],
+  context: { env: Environment; output: CliOutput },
+  table: SubcommandTable<Name>,
+): Promise<number> {
+  const [subcommand, ...rest] = args;
+  if (subcommand === "-h" || subcommand === "--help") {
+    context.output.stdout(table.help);
+    return 0;
+  }
+  if (subcommand === undefined) {
+    context.output.stderr(table.help);
+    return 2;
+  }
+  const local = table.local !== undefined && Object.hasOwn(table.local, subcommand)
+    ? table.local[subcommand]
+    : undefined;
+  if (local !== undefined) return await local(rest);
+  if (!Object.hasOwn(table.specs, subcommand)) {
+    throw new UsageError(`unknown ${group} command '${subcommand}'; see 'blixard ${group} --help'`);
+  }
+  const name = subcommand as Name;
+  return await runClientCommand(rest, { ...context, spec: table.specs[name] }, table.actions[name]);
+}
+
+/**
+ * Parses `args`, connects to `--peer`, runs `action` and closes the client. Failures to
+ * reach the node or of the operation print one line and give exit code 1; bad flags throw
+ * `UsageError` (exit 2).
  */
 export async function runClientCommand(
   args: readonly string[],
   context: { env: Environment; output: CliOutput; spec: ClientCommandSpec },
-  action: (
-    client: BlixardClient,
-    flags: ClientFlags,
-    clusterSecret: ClusterSecret | null,
-  ) => Promise<number>,
+  action: ClientAction,
 ): Promise<number> {
   const flags = parseClientFlags(args, { env: context.env, ...context.spec });
   if (flags === "help") {

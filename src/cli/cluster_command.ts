@@ -28,7 +28,7 @@ import {
   type ClientCommandSpec,
   type ClientFlags,
   FINDING_THE_NODE_HELP,
-  runClientCommand,
+  runSubcommand,
 } from "./client_flags.ts";
 import type { BlixardClient } from "../client/client.ts";
 import { writeBackupFile } from "../backup/backup_file.ts";
@@ -165,122 +165,76 @@ const SPECS = {
 } satisfies Record<string, ClientCommandSpec>;
 
 /** Runs `blixard cluster <subcommand> …`; resolves to the exit code. */
-export async function runClusterCommand(
+export function runClusterCommand(
   args: readonly string[],
   context: { env: Environment; output: CliOutput },
 ): Promise<number> {
-  const [subcommand, ...rest] = args;
   const { output } = context;
-  switch (subcommand) {
-    case "status":
-      return await runClientCommand(
-        rest,
-        { ...context, spec: SPECS.status },
-        async (client, flags) => {
-          const status = await client.status({ timeoutMs: flags.timeoutMs });
-          output.stdout(flags.json ? JSON.stringify(status, null, 2) + "\n" : formatStatus(status));
-          return 0;
-        },
-      );
-    case "leave":
-      return await runClientCommand(
-        rest,
-        { ...context, spec: SPECS.leave },
-        async (client, flags) => {
-          const { index } = await client.leave({ timeoutMs: flags.timeoutMs });
-          output.stdout(`the node left the cluster at index ${index} and is stopping\n`);
-          return 0;
-        },
-      );
-    case "remove":
-      return await runClientCommand(
-        rest,
-        { ...context, spec: SPECS.remove },
-        async (client, flags) => {
-          const { index } = await client.remove(flags.id!, {
-            force: flags.force,
-            timeoutMs: flags.timeoutMs,
-          });
-          output.stdout(`node ${flags.id} removed at index ${index}\n`);
-          return 0;
-        },
-      );
-    case "new-secret":
-      return await writeNewSecret(rest, output);
-    case "rotate-secret":
-      return await rotateSecret(rest, context);
-    case "dns-records":
-      return await runClientCommand(
-        rest,
-        { ...context, spec: SPECS["dns-records"] },
-        async (client, flags, clusterSecret) => {
-          const status = await client.status({ timeoutMs: flags.timeoutMs });
-          output.stdout(await formatDnsRecords(status, { name: flags.name!, clusterSecret }));
-          return 0;
-        },
-      );
-    case "invite":
-      return await runClientCommand(
-        rest,
-        { ...context, spec: SPECS.invite },
-        async (client, flags) => {
-          const created = await client.invite(
-            { ...inviteRequest(flags), createdBy: createdBy(context.env) },
-            { timeoutMs: flags.timeoutMs },
-          );
-          output.stdout(`${created.ticket}\n`);
-          output.stderr(
-            `invite ${created.tokenHash.slice(0, HASH_SHOWN_DIGITS)} expires ` +
-              `${new Date(created.expiresAtMs).toISOString()}: run 'blixard node --id N ` +
-              "--join TICKET' on the new machine\n",
-          );
-          return 0;
-        },
-      );
-    case "invites":
-      return await runClientCommand(
-        rest,
-        { ...context, spec: SPECS.invites },
-        async (client, flags) => {
-          const listed = await client.invites({ timeoutMs: flags.timeoutMs });
-          output.stdout(
-            flags.json ? JSON.stringify(listed, null, 2) + "\n" : formatInvites(listed),
-          );
-          return 0;
-        },
-      );
-    case "revoke-invite":
-      return await runClientCommand(
-        rest,
-        { ...context, spec: SPECS["revoke-invite"] },
-        async (client, flags) => {
-          const revoked = await client.revokeInvite(flags.positionals[0]!, {
-            timeoutMs: flags.timeoutMs,
-          });
-          output.stdout(
-            `invite ${
-              revoked.tokenHash.slice(0, HASH_SHOWN_DIGITS)
-            } revoked at index ${revoked.index}\n`,
-          );
-          return 0;
-        },
-      );
-    case "backup":
-      return await runClientCommand(
-        rest,
-        { ...context, spec: SPECS.backup },
-        (client, flags) => runBackup(client, flags, output),
-      );
-    case "-h":
-    case "--help":
-      output.stdout(HELP);
-      return 0;
-    case undefined:
-      output.stderr(HELP);
-      return 2;
-    default:
-      throw new UsageError(`unknown cluster command '${subcommand}'; see 'blixard cluster --help'`);
-  }
+  return runSubcommand("cluster", args, context, {
+    help: HELP,
+    specs: SPECS,
+    local: {
+      "new-secret": (rest) => writeNewSecret(rest, output),
+      "rotate-secret": (rest) => rotateSecret(rest, context),
+    },
+    actions: {
+      status: async (client, flags) => {
+        const status = await client.status({ timeoutMs: flags.timeoutMs });
+        output.stdout(flags.json ? JSON.stringify(status, null, 2) + "\n" : formatStatus(status));
+        return 0;
+      },
+      leave: async (client, flags) => {
+        const { index } = await client.leave({ timeoutMs: flags.timeoutMs });
+        output.stdout(`the node left the cluster at index ${index} and is stopping\n`);
+        return 0;
+      },
+      remove: async (client, flags) => {
+        const { index } = await client.remove(flags.id!, {
+          force: flags.force,
+          timeoutMs: flags.timeoutMs,
+        });
+        output.stdout(`node ${flags.id} removed at index ${index}\n`);
+        return 0;
+      },
+      "dns-records": async (client, flags, clusterSecret) => {
+        const status = await client.status({ timeoutMs: flags.timeoutMs });
+        output.stdout(await formatDnsRecords(status, { name: flags.name!, clusterSecret }));
+        return 0;
+      },
+      invite: async (client, flags) => {
+        const created = await client.invite(
+          { ...inviteRequest(flags), createdBy: createdBy(context.env) },
+          { timeoutMs: flags.timeoutMs },
+        );
+        output.stdout(`${created.ticket}\n`);
+        output.stderr(
+          `invite ${created.tokenHash.slice(0, HASH_SHOWN_DIGITS)} expires ` +
+            `${new Date(created.expiresAtMs).toISOString()}: run 'blixard node --id N ` +
+            "--join TICKET' on the new machine\n",
+        );
+        return 0;
+      },
+      invites: async (client, flags) => {
+        const listed = await client.invites({ timeoutMs: flags.timeoutMs });
+        output.stdout(
+          flags.json ? JSON.stringify(listed, null, 2) + "\n" : formatInvites(listed),
+        );
+        return 0;
+      },
+      "revoke-invite": async (client, flags) => {
+        const revoked = await client.revokeInvite(flags.positionals[0]!, {
+          timeoutMs: flags.timeoutMs,
+        });
+        output.stdout(
+          `invite ${
+            revoked.tokenHash.slice(0, HASH_SHOWN_DIGITS)
+          } revoked at index ${revoked.index}\n`,
+        );
+        return 0;
+      },
+      backup: (client, flags) => runBackup(client, flags, output),
+    },
+  });
 }
 
 const NEW_SECRET_USAGE = "blixard cluster new-secret FILE";

@@ -10,7 +10,7 @@
 
 import type { CliOutput, Environment } from "./cli.ts";
 import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from "../transport/cluster_rpcs.ts";
-import { type ClientCommandSpec, FINDING_THE_NODE_HELP, runClientCommand } from "./client_flags.ts";
+import { type ClientCommandSpec, FINDING_THE_NODE_HELP, runSubcommand } from "./client_flags.ts";
 import { UsageError } from "../util/errors.ts";
 
 const VALUE_KIB_MAX = VALUE_BYTES_MAX / 1024;
@@ -55,80 +55,54 @@ const SPECS = {
 const decoder = new TextDecoder();
 
 /** Runs `blixard kv <subcommand> …`; resolves to the exit code. */
-export async function runKvCommand(
+export function runKvCommand(
   args: readonly string[],
   context: { env: Environment; output: CliOutput },
 ): Promise<number> {
-  const [subcommand, ...rest] = args;
   const { output } = context;
-  switch (subcommand) {
-    case "put":
-      return await runClientCommand(
-        rest,
-        { ...context, spec: SPECS.put },
-        async (client, flags) => {
-          const [key, value] = flags.positionals;
-          const { index } = await client.put(key!, value!, { timeoutMs: flags.timeoutMs });
-          output.stdout(`${index}\n`);
-          return 0;
-        },
-      );
-    case "get":
-      return await runClientCommand(
-        rest,
-        { ...context, spec: SPECS.get },
-        async (client, flags) => {
-          const [key] = flags.positionals;
-          const value = await client.get(key!, { timeoutMs: flags.timeoutMs });
-          if (value === null) {
-            output.stderr(`blixard: key ${JSON.stringify(key)} not found\n`);
-            return 1;
-          }
-          output.stdout(`${decoder.decode(value)}\n`);
-          return 0;
-        },
-      );
-    case "delete":
-      return await runClientCommand(
-        rest,
-        { ...context, spec: SPECS.delete },
-        async (client, flags) => {
-          const [key] = flags.positionals;
-          const { index, existed } = await client.delete(key!, { timeoutMs: flags.timeoutMs });
-          output.stdout(`${index}\n`);
-          if (!existed) output.stderr(`blixard: key ${JSON.stringify(key)} did not exist\n`);
-          return 0;
-        },
-      );
-    case "list":
-      return await runClientCommand(
-        rest,
-        { ...context, spec: SPECS.list },
-        async (client, flags) => {
-          const items = await client.list(flags.positionals[0] ?? "", {
-            timeoutMs: flags.timeoutMs,
-          });
-          const pairs = items.map((item) =>
-            [decoder.decode(item.key), decoder.decode(item.value)] as const
-          );
-          if (flags.json) {
-            output.stdout(JSON.stringify(pairs.map(([key, value]) => ({ key, value }))) + "\n");
-          } else {
-            for (const [key, value] of pairs) output.stdout(`${key}\t${value}\n`);
-          }
-          return 0;
-        },
-      );
-    case "-h":
-    case "--help":
-      output.stdout(HELP);
-      return 0;
-    case undefined:
-      output.stderr(HELP);
-      return 2;
-    default:
-      throw new UsageError(`unknown kv command '${subcommand}'; see 'blixard kv --help'`);
-  }
+  return runSubcommand("kv", args, context, {
+    help: HELP,
+    specs: SPECS,
+    actions: {
+      put: async (client, flags) => {
+        const [key, value] = flags.positionals;
+        const { index } = await client.put(key!, value!, { timeoutMs: flags.timeoutMs });
+        output.stdout(`${index}\n`);
+        return 0;
+      },
+      get: async (client, flags) => {
+        const [key] = flags.positionals;
+        const value = await client.get(key!, { timeoutMs: flags.timeoutMs });
+        if (value === null) {
+          output.stderr(`blixard: key ${JSON.stringify(key)} not found\n`);
+          return 1;
+        }
+        output.stdout(`${decoder.decode(value)}\n`);
+        return 0;
+      },
+      delete: async (client, flags) => {
+        const [key] = flags.positionals;
+        const { index, existed } = await client.delete(key!, { timeoutMs: flags.timeoutMs });
+        output.stdout(`${index}\n`);
+        if (!existed) output.stderr(`blixard: key ${JSON.stringify(key)} did not exist\n`);
+        return 0;
+      },
+      list: async (client, flags) => {
+        const items = await client.list(flags.positionals[0] ?? "", {
+          timeoutMs: flags.timeoutMs,
+        });
+        const pairs = items.map((item) =>
+          [decoder.decode(item.key), decoder.decode(item.value)] as const
+        );
+        if (flags.json) {
+          output.stdout(JSON.stringify(pairs.map(([key, value]) => ({ key, value }))) + "\n");
+        } else {
+          for (const [key, value] of pairs) output.stdout(`${key}\t${value}\n`);
+        }
+        return 0;
+      },
+    },
+  });
 }
 
 const encoder = new TextEncoder();
