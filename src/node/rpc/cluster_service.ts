@@ -314,6 +314,16 @@ export class ClusterService {
       const vouched = fromMember && options.membersVouch !== false;
       const expectedCaller = options.callerMustBe?.(request);
       if (!vouched && expectedCaller !== undefined && expectedCaller !== context.remoteNodeId) {
+        // A removed member that has not found out yet still forwards its callers' requests:
+        // the joiner behind it did nothing wrong and must not hear a final `invalid` (found by
+        // the simulator, seeds 1299 and 1484: the joiner gave up, though its learner was added).
+        if (this.#options.directory.isRevoked(context.remoteNodeId)) {
+          throw new ClusterError(
+            "not_member",
+            `the request was forwarded by ${context.remoteNodeId}, which was removed from ` +
+              "this cluster; ask another member",
+          );
+        }
         throw new ClusterError(
           "invalid",
           `the request names P2P id ${expectedCaller} but comes from ${context.remoteNodeId}`,
