@@ -124,6 +124,11 @@ interface Totals {
   snapshotTransfersBroken: number;
   messagesDropped: number;
   messagesDuplicated: number;
+  joinCalls: number;
+  joinRequests: number;
+  statusCalls: number;
+  removedByApply: number;
+  removedByWatch: number;
 }
 
 function addReport(totals: Totals, report: SimulationReport): void {
@@ -142,6 +147,11 @@ function addReport(totals: Totals, report: SimulationReport): void {
   totals.snapshotTransfersBroken += report.snapshotTransfersBroken;
   totals.messagesDropped += report.network.dropped;
   totals.messagesDuplicated += report.network.duplicated;
+  totals.joinCalls += report.rpc.joinCalls;
+  totals.joinRequests += report.joinRequests;
+  totals.statusCalls += report.rpc.statusCalls;
+  totals.removedByApply += report.removedNodes.applied;
+  totals.removedByWatch += report.removedNodes.watch;
 }
 
 function describeReport(report: SimulationReport): string {
@@ -157,7 +167,15 @@ function describeReport(report: SimulationReport): string {
     `${report.leadershipTransfers} transfers, ${report.termsWithLeader} terms with a leader, ` +
     `${report.compactions} compactions, ${report.snapshotsInstalled} snapshots installed, ` +
     `commit index ${report.committedIndexMax}`,
+    `  rpc: ${describeRpc(report.joinRequests, report.rpc.joinCalls, report.rpc.statusCalls)}; ` +
+    `removed nodes stopped: ${report.removedNodes.applied} on applying their removal, ` +
+    `${report.removedNodes.watch} told by their removal watch`,
   ].join("\n");
+}
+
+function describeRpc(joinRequests: number, joinCalls: number, statusCalls: number): string {
+  return `${joinRequests} join requests (${joinCalls - joinRequests} forwarded by a follower), ` +
+    `${statusCalls} status requests`;
 }
 
 function describeFailure(failure: SimulationFailure, options: Options): string {
@@ -194,7 +212,10 @@ function describeTotals(
     `${totals.added} members added, ${totals.removed} removed, ${totals.transfers} leadership transfers, ` +
     `${totals.terms} terms with a leader, ${totals.compactions} compactions, ` +
     `${totals.snapshotsInstalled} snapshots installed (` +
-    `${totals.snapshotTransfersBroken} transfers broken between chunks)`,
+    `${totals.snapshotTransfersBroken} transfers broken between chunks); ` +
+    `${describeRpc(totals.joinRequests, totals.joinCalls, totals.statusCalls)}; removed nodes ` +
+    `stopped: ${totals.removedByApply} on applying their removal, ${totals.removedByWatch} told ` +
+    `by their removal watch`,
   ].join("\n");
 }
 
@@ -217,6 +238,11 @@ async function run(options: Options): Promise<number> {
     snapshotTransfersBroken: 0,
     messagesDropped: 0,
     messagesDuplicated: 0,
+    joinCalls: 0,
+    joinRequests: 0,
+    statusCalls: 0,
+    removedByApply: 0,
+    removedByWatch: 0,
   };
   const failures: SimulationFailure[] = [];
   const inconclusiveSeeds: number[] = [];

@@ -106,7 +106,10 @@ export function scenarioFor(seed: number, choices: ScenarioChoices = {}): Scenar
       maxInflightMessages: random.pick([2, 8, 64]),
       maxMessageBytes: random.pick([256, 4096, 65536]),
       maxUncommittedBytes: random.pick([2048, 1 << 20]),
-      preVote: random.chance(0.7),
+      // Always on, as on every node (`RaftNode`): without it a node whose stale
+      // configuration cannot elect it still raises its term at every timeout, and can keep
+      // the one node that could win from being elected (docs/decisions.md, seed 9518).
+      preVote: true,
       checkQuorum: random.chance(0.7),
     },
     network: {

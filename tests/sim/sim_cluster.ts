@@ -31,6 +31,7 @@ import type { SimRandom } from "./sim_random.ts";
 import type { Trace } from "./trace.ts";
 import { MS_PER_UNIT, SimClock } from "./sim_clock.ts";
 import type { PromotionPolicy } from "../../src/node/membership/autopilot.ts";
+import { SimRpc } from "./sim_rpc.ts";
 
 /** Told about what nodes apply and read, so that clients and the operator can react. */
 export interface ClusterListener {
@@ -106,10 +107,14 @@ export class SimCluster {
   readonly promises = new PromiseChecker();
   /** The production `Scheduler` on simulated time, for the nodes' policies and the actors. */
   readonly clock: SimClock = new SimClock(() => this.now);
+  /** `blixard/rpc/1` between the nodes (and from the operator), over `network`'s links. */
+  readonly rpc: SimRpc;
   /** Snapshots nodes installed from their leader. */
   snapshotsInstalled = 0;
   /** Snapshot transfers broken between two chunks (a crash or a cut link). */
   snapshotTransfersBroken = 0;
+  /** Removed nodes that stopped, by how they found out. */
+  readonly removedNodes = { applied: 0, watch: 0 };
   readonly #transfers: SnapshotTransfer[] = [];
   readonly #options: SimClusterOptions;
   readonly #slots = new Map<NodeId, NodeSlot>();
@@ -123,6 +128,11 @@ export class SimCluster {
     this.network = new SimNetwork(options.random, {
       faults: options.networkFaults,
       inFlightMax: options.inFlightMax,
+    });
+    this.rpc = new SimRpc({
+      links: this.network,
+      random: options.random,
+      scheduler: this.clock.scope(),
     });
   }
 
@@ -141,7 +151,7 @@ export class SimCluster {
     };
     this.#slots.set(id, slot);
     this.#observeInitialLog(slot);
-    this.#boot(slot);
+    this.#boot(slot, false);
   }
 
   /** The running node `id`, or `undefined` when it is crashed, removed or unknown. */
@@ -215,7 +225,7 @@ export class SimCluster {
     }
     this.promises.checkRestart(id, image);
     slot.storage = MemoryStorage.fromDurableImage(image);
-    this.#boot(slot);
+    this.#boot(slot, true);
     this.trace(
       `node ${id}: restarted (snapshot ${slot.storage.snapshot().metadata.index}, last ${slot.storage.lastIndex()})`,
     );
@@ -315,7 +325,7 @@ export class SimCluster {
     return slot;
   }
 
-  #boot(slot: NodeSlot): void {
+  #boot(slot: NodeSlot, restarted: boolean): void {
     const random = this.#options.random;
     let node: SimNode | null = null;
     node = SimNode.start(slot.id, slot.storage, {
@@ -347,6 +357,13 @@ export class SimCluster {
       scheduler: this.clock.scope(),
       activeWindowMs: this.#options.tuning.electionTicks * this.#options.tickInterval * MS_PER_UNIT,
       policy: this.#options.policy,
+      rpc: this.rpc,
+      restarted,
+      removed: (how, why) => {
+        if (this.live(slot.id) !== node) return;
+        this.removedNodes[how] += 1;
+        this.destroy(slot.id, `removed (${how}): ${why}`);
+      },
     });
     slot.node = node;
     slot.crashPoint = null;

@@ -3,7 +3,10 @@
  * `KvStateMachine` over a `MemoryStateStore`, driven by the production `ReadyDriver`, with
  * the production membership policy on top (`MembershipManager` over a `SimRaft`, its
  * autopilot run on the node's simulated clock and after every settled Ready, as
- * `ClusterMember` runs it). Only
+ * `ClusterMember` runs it), the node's RPC service (`ClusterService`: joins and removals
+ * forwarded to the leader, `/status`) on the simulated RPC network (`SimRpc`), and its
+ * `RemovalWatch`. A node stops for good when it applies its own removal or its watch finds
+ * it out, as `ClusterMember` does. Only
  * the storage's durable image survives a crash; a restarted node rebuilds its state machine
  * from the storage's snapshot and lets the core re-deliver the committed entries after it,
  * as the real node does after losing its process.
@@ -30,6 +33,13 @@ import type { PromotionPolicy } from "../../src/node/membership/autopilot.ts";
 import type { ScopedScheduler } from "./sim_clock.ts";
 import { SimRaft } from "./sim_raft.ts";
 import { ClusterError } from "../../src/node/replication/cluster_error.ts";
+import { ClusterService } from "../../src/node/rpc/cluster_service.ts";
+import { JoinsInFlight } from "../../src/node/membership/joins_in_flight.ts";
+import { watchMemberForRemoval } from "../../src/node/membership/removal_watch.ts";
+import { statusJson } from "../../src/node/status/status_view.ts";
+import { STATUS_RPC } from "../../src/transport/cluster_rpcs.ts";
+import { SecretKey } from "../../src/transport/iroh.ts";
+import type { SimRpc } from "./sim_rpc.ts";
 
 /** The core's settings the simulator varies per run. */
 export type RaftTuning = Pick<
@@ -61,6 +71,15 @@ export interface SimWiring {
   activeWindowMs: number;
   /** The autopilot's voter cap. */
   policy: PromotionPolicy;
+  /** The RPC network the node serves on and calls over. */
+  rpc: SimRpc;
+  /** The node restarts from its own state (its removal watch then asks for a while). */
+  restarted: boolean;
+  /**
+   * The node found out it was removed, by applying its own removal or by its removal
+   * watch (`how`; `why` for the trace): it stops for good.
+   */
+  removed(how: "applied" | "watch", why: string): void;
   /**
    * Test-only sabotage: the core marks a granted vote as safe to send before the persist,
    * which breaks Raft §5.1 (a vote must be durable before it leaves).
@@ -82,9 +101,11 @@ export class SimNode {
   readonly raft: SimRaft;
   /** The production membership policy of this node (it acts while the node leads). */
   readonly membership: MembershipManager;
+  /** The members this node knows, and where they are. */
+  readonly directory: MemberDirectory;
   /** The node's clock. */
   readonly scheduler: ScopedScheduler;
-  readonly #stopped = new AbortController();
+  readonly #stopped: AbortController;
 
   private constructor(
     id: NodeId,
@@ -95,7 +116,9 @@ export class SimNode {
       driver: ReadyDriver<ApplyResult>;
       raft: SimRaft;
       membership: MembershipManager;
+      directory: MemberDirectory;
       scheduler: ScopedScheduler;
+      stopped: AbortController;
     },
   ) {
     this.id = id;
@@ -105,7 +128,9 @@ export class SimNode {
     this.driver = parts.driver;
     this.raft = parts.raft;
     this.membership = parts.membership;
+    this.directory = parts.directory;
     this.scheduler = parts.scheduler;
+    this.#stopped = parts.stopped;
   }
 
   /** Aborts when the node crashes or stops: a request to it then gets no answer. */
@@ -163,6 +188,49 @@ export class SimNode {
       policy: wiring.policy,
       scheduler,
     });
+    const stopped = new AbortController();
+    const self = simMemberInfo(id);
+    const rpcClient = wiring.rpc.client({ nodeId: id, p2pNodeId: self.p2pNodeId });
+    const service = new ClusterService({
+      nodeId: id,
+      raft,
+      stateMachine,
+      directory,
+      membership,
+      rpcClient,
+      status: () => {
+        const status = core.status();
+        return statusJson({
+          nodeId: id,
+          raft: status.lastIndex > 0 || status.term > 0 ? status : null,
+          clusterId: stateMachine.clusterId(),
+          appliedIndex: stateMachine.appliedIndex(),
+          members: stateMachine.members(),
+          directory,
+          join: null,
+          stopping: false,
+          promotionPolicy: wiring.policy,
+        });
+      },
+      leave: () => Promise.reject(new ClusterError("invalid", "nobody leaves in the simulator")),
+      joins: new JoinsInFlight(wiring.policy),
+    });
+    service.register(wiring.rpc.serve(
+      { nodeId: id, p2pNodeId: self.p2pNodeId },
+      { stopped: stopped.signal, scheduler },
+    ));
+    // Its timer ends with the node's scheduler (`stop`).
+    watchMemberForRemoval({
+      nodeId: id,
+      p2pNodeId: self.p2pNodeId,
+      scheduler,
+      raft: core,
+      clusterId: () => stateMachine.clusterId(),
+      addressOf: (nodeId) => directory.addressOf(nodeId),
+      restarted: wiring.restarted,
+      askStatus: (peer, options) => rpcClient.call(peer, STATUS_RPC, {}, options),
+      onRemoved: (evidence) => wiring.removed("watch", evidence),
+    }).start();
     const events = wiring.events;
     const driver: ReadyDriver<ApplyResult> = new ReadyDriver<ApplyResult>({
       core,
@@ -177,7 +245,18 @@ export class SimNode {
           raft.applied(entry, result);
           if (entry.type === "membership" || result.type === "setMemberInfo") learnMembers();
           events.applied?.(entry, result);
+          if (
+            entry.type === "membership" && entry.change.type === "removeNode" &&
+            entry.change.nodeId === id
+          ) {
+            // As `ClusterMember` stops: after the Ready, not inside it.
+            scheduler.after(
+              0,
+              () => wiring.removed("applied", `it applied its own removal at ${entry.index}`),
+            );
+          }
         },
+        softState: (softState) => raft.softStateChanged(softState),
         installed: (snapshot) => {
           raft.installed(snapshot.metadata.index);
           learnMembers();
@@ -196,7 +275,9 @@ export class SimNode {
       driver,
       raft,
       membership,
+      directory,
       scheduler,
+      stopped,
     });
   }
 }
@@ -232,11 +313,11 @@ export function founderStorage(founder: NodeId): MemoryStorage {
   });
 }
 
-/** The member record of a simulated node (its P2P identity is made up). */
+/** The member record of a simulated node. */
 export function simMemberInfo(nodeId: NodeId): MemberInfo {
   return {
     nodeId,
-    p2pNodeId: `sim-p2p-${nodeId}`,
+    p2pNodeId: simP2pNodeId(nodeId),
     addresses: [`127.0.0.1:${7000 + nodeId}`],
     relayUrl: null,
   };
@@ -245,4 +326,23 @@ export function simMemberInfo(nodeId: NodeId): MemberInfo {
 /** The member record a simulated node joins with, encoded as an `addLearner` context. */
 export function memberContext(nodeId: NodeId): Uint8Array {
   return encodeMemberInfo(simMemberInfo(nodeId));
+}
+
+const p2pNodeIds = new Map<NodeId, string>();
+
+/**
+ * The P2P id of simulated node `nodeId`: the public key of a secret key made of its id, so
+ * that it is a valid Iroh endpoint id (the RPC schemas check), the same in every run.
+ */
+export function simP2pNodeId(nodeId: NodeId): string {
+  let p2pNodeId = p2pNodeIds.get(nodeId);
+  if (p2pNodeId === undefined) {
+    const secret = new Array<number>(32).fill(0);
+    secret[0] = nodeId & 0xff;
+    secret[1] = (nodeId >> 8) & 0xff;
+    secret[31] = 1;
+    p2pNodeId = SecretKey.fromBytes(secret).public().toString();
+    p2pNodeIds.set(nodeId, p2pNodeId);
+  }
+  return p2pNodeId;
 }

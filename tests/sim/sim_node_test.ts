@@ -3,6 +3,11 @@ import type { AppendEntries, Entry } from "../../src/raft/types.ts";
 import { MemoryStorage } from "../../src/storage/memory_storage.ts";
 import { founderStorage, memberContext, SimNode, type SimWiring } from "./sim_node.ts";
 import { SimClock } from "./sim_clock.ts";
+import { SimRpc } from "./sim_rpc.ts";
+import { RELIABLE_NETWORK } from "./sim_network.ts";
+import { SimRandom } from "./sim_random.ts";
+
+const CLOCK = new SimClock(() => 0);
 
 const WIRING: SimWiring = {
   tuning: {
@@ -19,9 +24,16 @@ const WIRING: SimWiring = {
   soon: (run) => run(),
   events: {},
   crashesAt: () => false,
-  scheduler: new SimClock(() => 0).scope(),
+  scheduler: CLOCK.scope(),
   activeWindowMs: 200,
   policy: { votersMax: 5 },
+  rpc: new SimRpc({
+    links: { isBlocked: () => false, faults: RELIABLE_NETWORK },
+    random: new SimRandom(1),
+    scheduler: CLOCK.scope(),
+  }),
+  restarted: false,
+  removed: () => {},
 };
 
 Deno.test("SimNode.start() rebuilds the state machine from the durable snapshot after a crash", () => {

@@ -1,38 +1,39 @@
 /**
  * `SimOperator`: the people and machines around a simulated cluster, acting through the
- * production membership policy. Each node runs its own `MembershipManager` (`SimNode`):
- * the leader's autopilot promotes caught-up learners up to the voter cap on its own. The
- * operator
+ * production membership policy and the node's RPC service. Each node runs its own
+ * `MembershipManager` and `ClusterService` (`SimNode`): the leader's autopilot promotes
+ * caught-up learners up to the voter cap on its own. The operator
  *
- * - starts machines with fresh ids, each of which asks the current leader's manager to
- *   `join` until it is a learner, pausing between attempts as the joiner does
- *   (`busyPauseMs`: the leader's `retryAfterMs` when it is busy, else the joiner's backoff);
- *   it grows the cluster to its target one machine at a time, or, in a join storm, without
- *   waiting for the previous one's promotion, so that learners pile up beyond the cap;
- * - when churn is on, asks the leader's manager to `remove` a voter (the leader included,
- *   forced or not), and has the leader hand leadership over (`handOverLeadership`, as a
- *   stopping leader does).
+ * - starts machines with fresh ids, each of which sends `cluster.join` (over `SimRpc`) to a
+ *   running node it picks as its seed, as the joiner asks its seed: a follower forwards it
+ *   to the leader it knows. It asks again until it is a learner, pausing as the joiner
+ *   does (`busyPauseMs`: the leader's `retryAfterMs` when it is busy, on the same seed;
+ *   else the joiner's backoff, then a new seed). It grows the cluster to its target one
+ *   machine at a time, or, in a join storm, without waiting for the previous one's
+ *   promotion, so that learners pile up beyond the cap;
+ * - when churn is on, sends `cluster.remove` for a voter (the leader included, forced or
+ *   not) to a running node, which forwards it to the leader, and has the leader hand
+ *   leadership over (`handOverLeadership`, as a stopping leader does).
  *
- * A removed member's machine stops once its removal is committed anywhere: the stand-in for
- * the node applying its own removal, or its `RemovalWatch` finding out (the watch's status
- * requests are not simulated). The join request reaches the leader's manager directly: the
- * RPC that carries it, and its forwarding by a follower, are not simulated either.
+ * A removed member's machine stops by itself (`SimNode`): when it applies its own removal,
+ * or when its `RemovalWatch` finds out from the others' `cluster.status`.
  *
  * @module
  */
 
 import { busyPauseMs } from "../../src/node/join/join_pause.ts";
 import { handOverLeadership } from "../../src/node/membership/handover.ts";
-import { ClusterError } from "../../src/node/replication/cluster_error.ts";
-import { withDeadline } from "../../src/node/replication/proposal_tracker.ts";
+import { isMember } from "../../src/raft/membership.ts";
 import type { Entry, NodeId } from "../../src/raft/types.ts";
+import { JOIN_RPC, REMOVE_RPC } from "../../src/transport/cluster_rpcs.ts";
+import { RpcError } from "../../src/transport/rpc.ts";
 import { MemoryStorage } from "../../src/storage/memory_storage.ts";
 import { assert } from "../../src/util/assert.ts";
-import { timeoutSignal } from "../../src/util/scheduler.ts";
-import { sleepOn } from "../../src/util/sleep.ts";
+import { abortReason, sleepOn } from "../../src/util/sleep.ts";
 import { MS_PER_UNIT, type ScopedScheduler } from "./sim_clock.ts";
 import type { SimCluster } from "./sim_cluster.ts";
-import { simMemberInfo, type SimNode } from "./sim_node.ts";
+import { simMemberInfo } from "./sim_node.ts";
+import { OPERATOR_ID } from "./sim_rpc.ts";
 import type { SimRandom } from "./sim_random.ts";
 
 /** How the operator behaves. Probabilities are per unit of simulated time. */
@@ -62,8 +63,8 @@ export class SimOperator {
   readonly #options: OperatorOptions;
   readonly #scheduler: ScopedScheduler;
   #nextNodeId: NodeId;
-  /** Machines started that are not learners yet. */
-  readonly #joining = new Set<NodeId>();
+  /** Machines started that are not learners yet, each with the signal that ends its join. */
+  readonly #joining = new Map<NodeId, AbortController>();
   #removing = false;
   #handingOver = false;
   #churn = true;
@@ -73,6 +74,8 @@ export class SimOperator {
   readonly committed = { addLearner: 0, promoteLearner: 0, removeNode: 0 };
   /** Handovers a leader started. */
   transfers = 0;
+  /** `cluster.join` requests the joiners sent (their seeds forward some). */
+  joinRequests = 0;
 
   /** `firstFreeId` is the lowest node id not used yet. */
   constructor(
@@ -136,80 +139,109 @@ export class SimOperator {
     }
   }
 
-  /** A node applied `entry`: committed changes are counted, and a removed member stops. */
-  applied(entry: Entry): void {
+  /**
+   * Node `nodeId` applied `entry`: committed changes are counted, and a machine whose own
+   * log adds it ends its join, answered or not, as `ClusterMember` ends it.
+   */
+  applied(nodeId: NodeId, entry: Entry): void {
     if (entry.type !== "membership") return;
+    if (entry.change.nodeId === nodeId && entry.change.type !== "removeNode") {
+      this.#joining.get(nodeId)?.abort(new Error(`the log added node ${nodeId} at ${entry.index}`));
+    }
     const key = `${entry.index}/${entry.term}`;
     if (!this.#seen.has(key)) {
       this.#seen.add(key);
       this.committed[entry.change.type] += 1;
-    }
-    if (entry.change.type === "removeNode" && this.#cluster.exists(entry.change.nodeId)) {
-      this.#cluster.destroy(entry.change.nodeId, `its removal committed at ${entry.index}`);
     }
   }
 
   #startMachine(): NodeId {
     const nodeId = this.#nextNodeId++;
     this.#cluster.addNode(nodeId, new MemoryStorage());
-    this.#joining.add(nodeId);
+    this.#joining.set(nodeId, new AbortController());
     return nodeId;
   }
 
-  /** The joiner of machine `nodeId`: asks the leader until it is a learner, or the machine is gone. */
+  /**
+   * The joiner of machine `nodeId`: sends `cluster.join` to a seed until it is a learner,
+   * or the machine is gone.
+   */
   async #join(nodeId: NodeId): Promise<void> {
-    const member = simMemberInfo(nodeId);
+    const self = simMemberInfo(nodeId);
+    const rpc = this.#cluster.rpc.client({ nodeId, p2pNodeId: self.p2pNodeId });
+    const { signal } = this.#joining.get(nodeId)!;
+    let seed: NodeId | undefined;
     try {
-      for (let attempt = 0; this.#cluster.exists(nodeId); attempt++) {
-        const leader = this.#cluster.leader();
+      for (let attempt = 0; this.#cluster.exists(nodeId) && !signal.aborted; attempt++) {
+        seed ??= this.#seed(nodeId);
         let retryAfterMs: number | null = null;
-        if (leader !== undefined) {
-          const { signal, cancel } = this.#deadline();
+        if (seed !== undefined) {
+          this.joinRequests += 1;
           try {
-            const { index } = await asked(
-              leader,
+            const answer = await rpc.call(simMemberInfo(seed), JOIN_RPC, { member: self }, {
+              timeoutMs: this.#options.changeTimeout * MS_PER_UNIT,
               signal,
-              () => leader.membership.join(member, signal),
+            });
+            // As the joiner does: the members the answer names let the leader's link in.
+            this.#cluster.live(nodeId)?.directory.rememberProvisional(answer.members);
+            this.#cluster.trace(
+              `operator: node ${nodeId} joined through ${seed} (leader ${answer.leaderId}) at ${answer.index}`,
             );
-            this.#cluster.trace(`operator: node ${nodeId} joined through ${leader.id} at ${index}`);
             return;
           } catch (error) {
-            this.#cluster.trace(`operator: join of ${nodeId} via ${leader.id}: ${describe(error)}`);
-            if (error instanceof ClusterError && error.code === "busy") {
+            this.#cluster.trace(`operator: join of ${nodeId} via ${seed}: ${describe(error)}`);
+            if (error instanceof RpcError && error.code === "busy") {
               retryAfterMs = error.retryAfterMs;
             }
-          } finally {
-            cancel();
+            // As the joiner's `refusal()`: `invalid` (here, a key revoked by an earlier
+            // removal of this machine) ends the join, and `ClusterMember` stops the node
+            // unless its log made it a member meanwhile.
+            if (error instanceof RpcError && error.code === "invalid") {
+              const status = this.#cluster.live(nodeId)?.core.status();
+              if (status !== undefined && !isMember(status.confState, nodeId)) {
+                this.#cluster.destroy(nodeId, "its join was refused");
+              }
+              return;
+            }
           }
         }
+        // A busy leader is asked again through the same seed; anything else finds a new one.
+        if (retryAfterMs === null) seed = undefined;
         const durationMs = busyPauseMs(retryAfterMs, attempt, () => this.#random.float());
-        await sleepOn(this.#scheduler, { durationMs });
+        await sleepOn(this.#scheduler, { durationMs, signal }).catch(() => {});
+      }
+      if (signal.aborted) {
+        this.#cluster.trace(`operator: join of ${nodeId} ends: ${abortReason(signal).message}`);
       }
     } finally {
       this.#joining.delete(nodeId);
     }
   }
 
+  /** A running node other than `self` and the machines still joining, as `--peers` names one. */
+  #seed(self: NodeId): NodeId | undefined {
+    const candidates = this.#cluster.liveNodes().filter((node) =>
+      node.id !== self && !this.#joining.has(node.id)
+    );
+    return candidates.length === 0 ? undefined : this.#random.pick(candidates).id;
+  }
+
+  /** `cluster.remove` of `nodeId`, as `blixard cluster remove` sends it to a running node. */
   async #remove(nodeId: NodeId, force: boolean): Promise<void> {
-    const leader = this.#cluster.leader();
-    if (leader === undefined) return;
+    const via = this.#seed(OPERATOR_ID);
+    if (via === undefined) return;
     this.#removing = true;
-    const { signal, cancel } = this.#deadline();
+    const rpc = this.#cluster.rpc.client({ nodeId: OPERATOR_ID, p2pNodeId: OPERATOR_P2P_ID });
     try {
-      const { index } = await asked(
-        leader,
-        signal,
-        () => leader.membership.remove(nodeId, { force, signal }),
-      );
-      this.#cluster.trace(`operator: node ${nodeId} removed through ${leader.id} at ${index}`);
+      const { index } = await rpc.call(simMemberInfo(via), REMOVE_RPC, { nodeId, force }, {
+        timeoutMs: this.#options.changeTimeout * MS_PER_UNIT,
+      });
+      this.#cluster.trace(`operator: node ${nodeId} removed through ${via} at ${index}`);
     } catch (error) {
       this.#cluster.trace(
-        `operator: removal of ${nodeId}${force ? " (forced)" : ""} via ${leader.id}: ${
-          describe(error)
-        }`,
+        `operator: removal of ${nodeId}${force ? " (forced)" : ""} via ${via}: ${describe(error)}`,
       );
     } finally {
-      cancel();
       this.#removing = false;
     }
   }
@@ -232,31 +264,11 @@ export class SimOperator {
       this.#handingOver = false;
     }
   }
-
-  #deadline(): { signal: AbortSignal; cancel: () => void } {
-    return timeoutSignal(this.#scheduler, this.#options.changeTimeout * MS_PER_UNIT);
-  }
 }
 
-/**
- * A request to `node`'s manager as its caller sees it: the answer, or an error once the
- * caller's deadline passes or the node stops, whatever the manager still waits for. The
- * RPC that carries a request in production gives up the same ways (its deadline, its
- * connection closing with the process); without this, a caller would wait forever on a
- * crashed node whose queue holds a task sleeping on the node's stopped clock.
- */
-function asked<T>(node: SimNode, signal: AbortSignal, request: () => Promise<T>): Promise<T> {
-  const cut = AbortSignal.any([signal, node.stopped]);
-  return withDeadline(
-    request(),
-    cut,
-    () =>
-      node.stopped.aborted
-        ? new ClusterError("stopping", `node ${node.id} stopped before it answered`)
-        : new ClusterError("timeout", "no answer before the deadline"),
-  );
-}
+/** The operator's own key: not a member's, so a follower forwards what it sends. */
+const OPERATOR_P2P_ID = "operator";
 
 function describe(error: unknown): string {
-  return error instanceof ClusterError ? `${error.code}: ${error.message}` : String(error);
+  return error instanceof RpcError ? error.message : String(error);
 }

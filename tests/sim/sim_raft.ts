@@ -1,6 +1,7 @@
 /**
- * `SimRaft`: a simulated node's `RaftCore` as the production membership policy sees a
- * Raft node (`MembershipRaft`, which `RaftNode` is in production). Proposals are answered
+ * `SimRaft`: a simulated node's `RaftCore` as the production membership policy and the
+ * node's RPC service see a Raft node (`MembershipRaft` and `ServiceRaft`, which `RaftNode`
+ * is in production). Proposals are answered
  * by the production `ProposalTracker` when the node applies their entries, and the peers
  * it counts as active are those the simulated network delivered a message from within an
  * election timeout of simulated time (`PeerActivity`), as `RaftNode` counts them.
@@ -11,7 +12,8 @@
 import type { RaftCore, RaftStatus } from "../../src/raft/raft_core.ts";
 import type { Entry, MembershipChange, NodeId, SoftState } from "../../src/raft/types.ts";
 import type { ApplyResult } from "../../src/state_machine/apply_result.ts";
-import type { MembershipRaft } from "../../src/node/membership/membership_raft.ts";
+import type { ServiceRaft } from "../../src/node/rpc/cluster_service.ts";
+import type { RaftNodeEvents } from "../../src/node/replication/raft_node.ts";
 import { ClusterError } from "../../src/node/replication/cluster_error.ts";
 import {
   PeerActivity,
@@ -21,12 +23,13 @@ import {
 import type { Scheduler } from "../../src/util/scheduler.ts";
 
 /** One simulated node's Raft, for the membership policy. */
-export class SimRaft implements MembershipRaft {
+export class SimRaft implements ServiceRaft {
   readonly #core: RaftCore;
   readonly #scheduler: Scheduler;
   readonly #schedule: () => void;
   readonly #proposals = new ProposalTracker();
   readonly #peers: PeerActivity;
+  readonly #listeners: Pick<RaftNodeEvents, "softState">[] = [];
   #stopped = false;
 
   /**
@@ -72,6 +75,23 @@ export class SimRaft implements MembershipRaft {
     const result = this.#core.transferLeadership(to);
     if (!result.ok) throw rejection(result.reason);
     this.#schedule();
+  }
+
+  /**
+   * Reads are not served through the service in the simulator: its clients run ReadIndex
+   * on the cores themselves (`sim_clients.ts`), so no read reaches here.
+   */
+  read<T>(_read: () => T): Promise<T> {
+    return Promise.reject(new ClusterError("invalid", "the simulator serves no reads here"));
+  }
+
+  on(events: Pick<RaftNodeEvents, "softState">): void {
+    this.#listeners.push(events);
+  }
+
+  /** The node's role or leader changed (a Ready carried a new soft state). */
+  softStateChanged(softState: SoftState): void {
+    for (const listener of this.#listeners) listener.softState?.(softState);
   }
 
   /** A message from `from` was delivered to this node. */

@@ -19,6 +19,7 @@ import type { Scenario } from "./scenario.ts";
 import { type ClusterListener, digest, SimCluster } from "./sim_cluster.ts";
 import { SimClients } from "./sim_clients.ts";
 import type { NetworkStatistics } from "./sim_network.ts";
+import type { RpcStatistics } from "./sim_rpc.ts";
 import { founderStorage } from "./sim_node.ts";
 import { SimRandom } from "./sim_random.ts";
 import { Trace } from "./trace.ts";
@@ -35,6 +36,12 @@ export interface SimulationReport {
   linearizability: "linearizable" | "unknown";
   faults: FaultStatistics;
   membershipChanges: { addLearner: number; promoteLearner: number; removeNode: number };
+  /** Removed nodes that stopped: on applying their removal, or told by their removal watch. */
+  removedNodes: { applied: number; watch: number };
+  /** `blixard/rpc/1` calls: joins (first-hand and forwarded), the watch's status requests. */
+  rpc: RpcStatistics;
+  /** `cluster.join` requests the joiners sent; the rest of `rpc.joinCalls` were forwarded. */
+  joinRequests: number;
   leadershipTransfers: number;
   /** Terms in which some node was leader. */
   termsWithLeader: number;
@@ -122,7 +129,7 @@ class Run {
     const listener: ClusterListener = {
       applied: (nodeId, entry, result) => {
         this.#clients.applied(nodeId, entry, result);
-        this.#operator.applied(entry);
+        this.#operator.applied(nodeId, entry);
       },
       readStates: (nodeId, readStates) => this.#clients.readStates(nodeId, readStates),
     };
@@ -304,6 +311,9 @@ class Run {
       linearizability: verdict.type === "linearizable" ? "linearizable" : "unknown",
       faults: this.#faults.statistics,
       membershipChanges: this.#operator.committed,
+      removedNodes: this.#cluster.removedNodes,
+      rpc: this.#cluster.rpc.statistics,
+      joinRequests: this.#operator.joinRequests,
       leadershipTransfers: this.#operator.transfers,
       termsWithLeader: this.#cluster.checker.termsWithLeader,
       compactions: this.#compactions,

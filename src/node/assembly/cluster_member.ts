@@ -48,7 +48,7 @@ import { MemberDirectory } from "../membership/member_directory.ts";
 import { MembershipManager } from "../membership/membership_manager.ts";
 import { handOverLeadership } from "../membership/handover.ts";
 import { DEFAULT_RAFT_TIMING, RaftNode } from "../replication/raft_node.ts";
-import { RemovalWatch, RESTART_CHECK_MS } from "../membership/removal_watch.ts";
+import { type RemovalWatch, watchMemberForRemoval } from "../membership/removal_watch.ts";
 import { type DiskFullJson, diskFullJson, statusJson } from "../status/status_view.ts";
 import { type Scheduler, SYSTEM_SCHEDULER } from "../../util/scheduler.ts";
 import { forcedJson } from "../local_state/force_new_cluster.ts";
@@ -505,27 +505,14 @@ export class ClusterMember {
    */
   #watchForRemoval(): RemovalWatch {
     const { config, endpoint, rpcClient, state } = this.#options;
-    const nodeId = config.nodeId;
-    const askWithLeaderUntilMs = state.start === "restart"
-      ? this.#scheduler.now() + RESTART_CHECK_MS
-      : 0;
-    return new RemovalWatch({
+    return watchMemberForRemoval({
+      nodeId: config.nodeId,
+      p2pNodeId: endpoint.nodeId,
       scheduler: this.#scheduler,
-      self: () => {
-        const status = this.raft.status();
-        const asking = status.leaderId === NO_NODE || this.#scheduler.now() < askWithLeaderUntilMs;
-        if (!asking || !isMember(status.confState, nodeId)) return null;
-        return {
-          nodeId,
-          p2pNodeId: endpoint.nodeId,
-          clusterId: state.stateMachine.clusterId(),
-          lastIndex: status.lastIndex,
-        };
-      },
-      peers: () => {
-        const { voters, learners } = this.raft.status().confState;
-        return [...voters, ...learners].flatMap((id) => this.directory.addressOf(id) ?? []);
-      },
+      raft: this.raft,
+      clusterId: () => state.stateMachine.clusterId(),
+      addressOf: (id) => this.directory.addressOf(id),
+      restarted: state.start === "restart",
       askStatus: (peer, options) => rpcClient.call(peer, STATUS_RPC, {}, options),
       onRemoved: (evidence) => {
         log.warn(

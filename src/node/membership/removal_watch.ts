@@ -24,6 +24,9 @@
  * @module
  */
 
+import { isMember } from "../../raft/membership.ts";
+import type { RaftStatus } from "../../raft/raft_core.ts";
+import { NO_NODE, type NodeId } from "../../raft/types.ts";
 import type { StatusJson } from "../../transport/cluster_rpcs.ts";
 import type { PeerAddress } from "../../transport/p2p_endpoint.ts";
 import { RpcError } from "../../transport/rpc.ts";
@@ -44,7 +47,7 @@ const STATUS_TIMEOUT_MS = 1_000;
 
 /** What this node knows of itself when it has no leader. */
 export interface SelfView {
-  nodeId: number;
+  nodeId: NodeId;
   p2pNodeId: string;
   clusterId: string | null;
   /** The index of the last entry in this node's log. */
@@ -154,4 +157,50 @@ export class RemovalWatch {
       this.#asking = false;
     }
   }
+}
+
+/** What a member's {@linkcode RemovalWatch} reads of its node (`watchMemberForRemoval`). */
+export interface MemberRemovalWatchOptions
+  extends Pick<RemovalWatchOptions, "askStatus" | "onRemoved"> {
+  nodeId: NodeId;
+  p2pNodeId: string;
+  scheduler: Scheduler;
+  /** The node's Raft: its leader, configuration and last index. */
+  raft: { status(): RaftStatus };
+  /** The cluster id this node applied, or `null` before it applied one. */
+  clusterId: () => string | null;
+  /** Where each member is. */
+  addressOf: (nodeId: NodeId) => PeerAddress | null;
+  /** The node restarted from its data dir: it asks for `RESTART_CHECK_MS` even with a leader. */
+  restarted: boolean;
+}
+
+/**
+ * The removal watch of a member node, as `ClusterMember` and the simulator's nodes run it:
+ * while the node is a member of its own latest configuration and has no leader (or is in
+ * its first `RESTART_CHECK_MS` after a restart), it asks the other members it knows.
+ */
+export function watchMemberForRemoval(options: MemberRemovalWatchOptions): RemovalWatch {
+  const { nodeId, scheduler, raft } = options;
+  const askWithLeaderUntilMs = options.restarted ? scheduler.now() + RESTART_CHECK_MS : 0;
+  return new RemovalWatch({
+    scheduler,
+    self: () => {
+      const status = raft.status();
+      const asking = status.leaderId === NO_NODE || scheduler.now() < askWithLeaderUntilMs;
+      if (!asking || !isMember(status.confState, nodeId)) return null;
+      return {
+        nodeId,
+        p2pNodeId: options.p2pNodeId,
+        clusterId: options.clusterId(),
+        lastIndex: status.lastIndex,
+      };
+    },
+    peers: () => {
+      const { voters, learners } = raft.status().confState;
+      return [...voters, ...learners].flatMap((id) => options.addressOf(id) ?? []);
+    },
+    askStatus: options.askStatus,
+    onRemoved: options.onRemoved,
+  });
 }

@@ -28,6 +28,11 @@ export type ClusterErrorCode =
   /** An invite ticket is used, expired, revoked or unknown; the message says which. */
   | "invite_refused"
   /**
+   * The member that forwarded the request was removed from the cluster (and does not know
+   * it yet). The request itself may be fine: retry through another member.
+   */
+  | "not_member"
+  /**
    * This node's disk is full: it refuses writes and reads until space is freed (and then
    * serves again by itself). Another member can serve the request.
    */

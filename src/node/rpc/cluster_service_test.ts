@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ANNOUNCE_RPC } from "../../transport/cluster_rpcs.ts";
+import { ANNOUNCE_RPC, JOIN_RPC } from "../../transport/cluster_rpcs.ts";
 import {
   type RpcDefinition,
   RpcError,
@@ -72,6 +72,37 @@ Deno.test("cluster.announce is refused unless the caller is the member it names,
       ["127.0.0.2:9"],
       "the member itself may announce",
     );
+  } finally {
+    await cluster.close();
+  }
+});
+
+Deno.test("cluster.join forwarded by a removed member is refused as not_member, one for another key from a stranger as invalid", async () => {
+  const cluster = InProcessCluster.create({ voters: 3 });
+  try {
+    const leader = await cluster.leader();
+    const removed = cluster.other(leader.nodeId);
+    // Forced: the leader may not have heard from every member yet, which the quorum check asks.
+    await leader.membership.remove(removed.nodeId, {
+      force: true,
+      signal: AbortSignal.timeout(30_000),
+    });
+    const join = serviceOf(leader).get(JOIN_RPC.method)!;
+    const joiner = memberInfoOf(9);
+    const stranger = memberInfoOf(8).p2pNodeId;
+    const expected = [[removed.info.p2pNodeId, "not_member"], [stranger, "invalid"]];
+    for (const [caller, code] of expected) {
+      await assert.rejects(
+        Promise.resolve(join({ member: joiner }, {
+          remoteNodeId: caller!,
+          remoteAddress: null,
+          signal: AbortSignal.timeout(5_000),
+        })),
+        (error) => error instanceof RpcError && error.code === code,
+        `caller ${caller}`,
+      );
+    }
+    assert.equal(leader.raft.status().confState.learners.includes(9), false, "nobody was added");
   } finally {
     await cluster.close();
   }

@@ -33,7 +33,7 @@ import type { z } from "zod";
 import { ClusterError } from "../replication/cluster_error.ts";
 import type { JoinsInFlight } from "../membership/joins_in_flight.ts";
 import type { MembershipManager } from "../membership/membership_manager.ts";
-import type { RaftNode } from "../replication/raft_node.ts";
+import type { ServiceRaft } from "./cluster_service.ts";
 
 /** Serves a handler on the leader, forwarding from elsewhere (`ClusterService.leaderOnly`). */
 export type LeaderOnly = <Definition extends RpcDefinition>(
@@ -45,7 +45,7 @@ export type LeaderOnly = <Definition extends RpcDefinition>(
 /** What the invite methods need from the node. */
 export interface InviteServiceOptions {
   nodeId: NodeId;
-  raft: RaftNode;
+  raft: ServiceRaft;
   stateMachine: KvStateMachine;
   membership: MembershipManager;
   /** The cluster secret, handed to invited joiners; `null` for none. */
