@@ -165,6 +165,7 @@ Deno.test("MdnsDiscovery counts a probing node from the TXT it proposes, briefly
       timeoutMs: 5_000,
     });
     assert.deepEqual(browses().at(-1)!.packet.answers, [
+      { name: SERVICE_TYPE, type: "PTR", ttl: 120, data: discovery.instanceName },
       { name: SERVICE_TYPE, type: "PTR", ttl: 70, data: announced },
     ]);
   } finally {
