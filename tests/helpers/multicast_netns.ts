@@ -1,8 +1,9 @@
 /**
  * A network namespace of a test's own where multicast works on loopback: the only place a
- * test may send multicast. `withMulticastNetns` creates `blx-mdns-<random>` (`$BLIXARD_TEST_NETNS_PREFIX-<random>` when set), brings `lo` up
- * with multicast and a route for 224.0.0.0/4, runs the test, and deletes the namespace
- * even when the test fails. `multicastNetnsUnavailable` says why it cannot run here (not
+ * test may send multicast. `withMulticastNetns` creates `blx-mdns-<random>` (with
+ * `BLIXARD_TEST_NETNS_PREFIX` set, that prefix instead of `blx-mdns`), brings `lo` up with
+ * multicast and a route for 224.0.0.0/4, runs the test, and deletes the namespace even
+ * when the test fails. `multicastNetnsUnavailable` says why it cannot run here (not
  * root, no `ip`, no curl to reach nodes inside), for the test's `ignore`.
  *
  * @module
