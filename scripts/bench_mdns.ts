@@ -60,7 +60,7 @@ interface Figures {
 
 /** When `node` logged that the formation rule chose a cluster to join. */
 function chosenAtMs(node: NodeProcess): Promise<number> {
-  return loggedAtMs(node, /^mDNS: joining cluster/);
+  return loggedAtMs(node, /"mDNS: joining cluster/);
 }
 
 /** When `node` logged that mDNS is on: its process has booted and bound its endpoint. */

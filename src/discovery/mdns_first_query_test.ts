@@ -1,11 +1,14 @@
 import assert from "node:assert/strict";
-import { NodeMetrics } from "../http/metrics.ts";
-import { SecretKey } from "../transport/iroh.ts";
 import { eventually } from "../transport/testing.ts";
-import { type Advert, encodeAdvert } from "./advert.ts";
-import { MdnsDiscovery } from "./mdns_discovery.ts";
+import { encodeAdvert } from "./advert.ts";
 import { MdnsResponder, SERVICE_TYPE } from "./mdns_responder.ts";
-import { FakeMulticastSocket, FAST_RESPONDER_TIMING, type SentPacket } from "./testing.ts";
+import {
+  FakeMulticastSocket,
+  FAST_RESPONDER_TIMING,
+  type SentPacket,
+  startTestDiscovery,
+  testAdvert,
+} from "./testing.ts";
 
 const encoder = new TextEncoder();
 const RECORDS = {
@@ -16,18 +19,8 @@ const RECORDS = {
 };
 
 function startDiscovery(socket: FakeMulticastSocket, oneShotSocket?: FakeMulticastSocket) {
-  return MdnsDiscovery.start({
-    socket,
+  return startTestDiscovery(socket, {
     ...(oneShotSocket === undefined ? {} : { oneShotSocket }),
-    nodeId: 1,
-    p2pNodeId: SecretKey.generate().public().toString(),
-    p2pPort: 7001,
-    httpPort: 8001,
-    hostAddress: "192.0.2.1",
-    source: { clusterId: () => null, addresses: () => ["192.0.2.1:7001"] },
-    clusterSecret: null,
-    clusterIdFilter: null,
-    metrics: new NodeMetrics({ defaultMetrics: false }),
     responderTiming: FAST_RESPONDER_TIMING,
   });
 }
@@ -40,7 +33,8 @@ Deno.test("a node's browse query lists its own instance as a known answer, so it
   const socket = new FakeMulticastSocket();
   const discovery = await startDiscovery(socket);
   try {
-    await eventually("announced", () => socket.responses().length > 0);
+    // Both announcements (RFC 6762 §8.3) are out: nothing else is multicast unasked.
+    await eventually("announced twice", () => socket.responses().length >= 2);
     const browse = socket.sent.find(isBrowse)!;
     assert.deepEqual(browse.packet.answers?.[0], {
       name: SERVICE_TYPE,
@@ -48,7 +42,8 @@ Deno.test("a node's browse query lists its own instance as a known answer, so it
       ttl: 120,
       data: discovery.instanceName,
     });
-    // Past the multicast interval: an answer now would go out in the same turn.
+    // Past the multicast interval since the last announcement: an answer now would go out
+    // in the same turn.
     await new Promise((resolve) => setTimeout(resolve, FAST_RESPONDER_TIMING.multicastIntervalMs));
     const before = socket.responses().length;
     socket.deliver("query", browse.packet); // its own query, looped back
@@ -69,15 +64,7 @@ Deno.test("a starting node sends one PTR query from its one-shot socket at once,
     assert.equal(oneShot.sent.length, 1);
     assert.ok(isBrowse(oneShot.sent[0]!), "a PTR query for the service");
     assert.equal(oneShot.sent[0]!.packet.questions?.[0]?.name, SERVICE_TYPE);
-    const advert: Advert = {
-      nodeId: 2,
-      clusterId: "c1",
-      p2pNodeId: SecretKey.generate().public().toString(),
-      addresses: ["192.0.2.2:7001"],
-      httpPort: 8002,
-      issuedAtMs: null,
-      signature: null,
-    };
+    const advert = testAdvert(2, "c1");
     const instance = `seed.${SERVICE_TYPE}`;
     // A legacy unicast answer (RFC 6762 §6.7): PTR, and the TXT among the additionals.
     oneShot.deliver("response", {
