@@ -1,10 +1,11 @@
 /**
  * `MdnsDiscovery`: mDNS on one node. It advertises the node (`MdnsResponder`), browses
  * for `_blixard._udp.local` (RFC 6762 §5.2: a query at once, then at growing intervals up
- * to a minute), reads every Blixard TXT record it hears as an `Advert`, checks it (the
- * signature when this node has a secret, the cluster when `--cluster-id` is given) and
- * keeps the result in a `CandidateTable`, which `/status` shows and the joiner and the
- * formation rule read.
+ * to a minute; at start also one one-shot query from its own port, §5.1, which members
+ * answer by unicast at once), reads every Blixard TXT record it hears as an `Advert`,
+ * checks it (the signature when this node has a secret, the cluster when `--cluster-id`
+ * is given) and keeps the result in a `CandidateTable`, which `/status` shows and the
+ * joiner and the formation rule read.
  *
  * It re-signs its own advert before the signature would go stale, and re-announces when
  * its cluster or addresses change. Records from the network are hostile: each is bounded
