@@ -35,6 +35,7 @@ interface PhaseMark {
 /** The phases of every way in, in the order a join goes through them. */
 export const JOIN_PHASE_MARKS: PhaseMark[] = [
   { name: "mDNS on (endpoint bound, browsing)", node: "joiner", pattern: () => /^mDNS on/ },
+  { name: "mDNS cluster chosen", node: "joiner", pattern: () => /^mDNS: joining cluster/ },
   { name: "mDNS seed found", node: "joiner", pattern: () => /^mDNS: seed found/ },
   {
     name: "ticket claimed (Iroh connect + join RPC)",

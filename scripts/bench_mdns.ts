@@ -49,7 +49,18 @@ function start(group: NodeGroup, netns: MulticastNetns, id: number, args: string
 interface Figures {
   fromSpawn: Summary;
   fromMdnsOn: Summary;
+  /**
+   * Discovery alone: from "mDNS on" to "mDNS: joining cluster" (the joiner; for the
+   * formation, the last of the three to go on and the last to choose). Boot, storage and
+   * the join itself are left out, which a loaded machine moves most.
+   */
+  discovery: Summary;
   phases: [string, Summary][];
+}
+
+/** When `node` logged that the formation rule chose a cluster to join. */
+function chosenAtMs(node: NodeProcess): Promise<number> {
+  return loggedAtMs(node, /"mDNS: joining cluster/);
 }
 
 /** When `node` logged that mDNS is on: its process has booted and bound its endpoint. */
@@ -60,6 +71,7 @@ function mdnsOnAtMs(node: NodeProcess): Promise<number> {
 async function benchJoin(netns: MulticastNetns, runs: number): Promise<Figures> {
   const times: number[] = [];
   const afterBoot: number[] = [];
+  const discovery: number[] = [];
   const phases: JoinPhases[] = [];
   for (let run = 0; run < runs; run++) {
     const group = new NodeGroup();
@@ -75,6 +87,7 @@ async function benchJoin(netns: MulticastNetns, runs: number): Promise<Figures> 
       const promotedAtMs = await loggedAtMs(joiner, /promoted to voter/);
       times.push(promotedAtMs - spawnedAtMs);
       afterBoot.push(promotedAtMs - await mdnsOnAtMs(joiner));
+      discovery.push(await chosenAtMs(joiner) - await mdnsOnAtMs(joiner));
       await member.waitForLog(/node 2 promoted to voter/, { timeoutMs: WAIT_MS });
       phases.push(joinPhases(joiner, { leader: member, spawnedAtMs }));
     } finally {
@@ -84,6 +97,7 @@ async function benchJoin(netns: MulticastNetns, runs: number): Promise<Figures> 
   return {
     fromSpawn: summarize(times),
     fromMdnsOn: summarize(afterBoot),
+    discovery: summarize(discovery),
     phases: summarizePhases(phases),
   };
 }
@@ -91,6 +105,7 @@ async function benchJoin(netns: MulticastNetns, runs: number): Promise<Figures> 
 async function benchBootstrapExpect(netns: MulticastNetns, runs: number): Promise<Figures> {
   const times: number[] = [];
   const afterBoot: number[] = [];
+  const discovery: number[] = [];
   const phases: JoinPhases[] = [];
   for (let run = 0; run < runs; run++) {
     const group = new NodeGroup();
@@ -106,6 +121,8 @@ async function benchBootstrapExpect(netns: MulticastNetns, runs: number): Promis
       // From when the last of the three has booted: the part that discovery and joining take.
       const booted = await Promise.all(nodes.map(mdnsOnAtMs));
       afterBoot.push(Math.max(...promoted) - Math.max(...booted));
+      const chosen = await Promise.all(nodes.slice(1).map(chosenAtMs));
+      discovery.push(Math.max(...chosen) - Math.max(...booted));
       const statuses = await Promise.all(nodes.map((node) => waitForVoters(node, 3)));
       const clusters = new Set(statuses.map((status) => status.cluster_id));
       if (clusters.size !== 1) throw new Error(`run ${run}: ${clusters.size} clusters`);
@@ -119,6 +136,7 @@ async function benchBootstrapExpect(netns: MulticastNetns, runs: number): Promis
   return {
     fromSpawn: summarize(times),
     fromMdnsOn: summarize(afterBoot),
+    discovery: summarize(discovery),
     phases: summarizePhases(phases),
   };
 }
@@ -182,10 +200,12 @@ export function mdnsRows(figures: MdnsFigures): string[] {
   return [
     row("join by mDNS, joiner process start → voter", join.fromSpawn, "< 400 ms"),
     row("  the same from its 'mDNS on' (boot excluded)", join.fromMdnsOn, "-"),
+    row("  'mDNS on' → cluster chosen (discovery alone)", join.discovery, "-"),
     "  phases, median ms since the joiner's spawn:",
     ...phaseRows(join.phases),
     row("--bootstrap-expect 3, nothing → 3 voters", formation.fromSpawn, "< 1000 ms"),
     row("  the same from the last 'mDNS on'", formation.fromMdnsOn, "-"),
+    row("  last 'mDNS on' → last cluster chosen", formation.discovery, "-"),
     "  phases of the last joiner, median ms since the spawn of all three:",
     ...phaseRows(formation.phases),
     row("goodbye, SIGTERM → gone from the others", goodbye, "< 1000 ms"),

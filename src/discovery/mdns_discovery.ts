@@ -1,10 +1,11 @@
 /**
  * `MdnsDiscovery`: mDNS on one node. It advertises the node (`MdnsResponder`), browses
  * for `_blixard._udp.local` (RFC 6762 §5.2: a query at once, then at growing intervals up
- * to a minute), reads every Blixard TXT record it hears as an `Advert`, checks it (the
- * signature when this node has a secret, the cluster when `--cluster-id` is given) and
- * keeps the result in a `CandidateTable`, which `/status` shows and the joiner and the
- * formation rule read.
+ * to a minute; at start also one one-shot query from its own port, §5.1, which members
+ * answer by unicast at once), reads every Blixard TXT record it hears as an `Advert`,
+ * checks it (the signature when this node has a secret, the cluster when `--cluster-id`
+ * is given) and keeps the result in a `CandidateTable`, which `/status` shows and the
+ * joiner and the formation rule read.
  *
  * It re-signs its own advert before the signature would go stale, and re-announces when
  * its cluster or addresses change. Records from the network are hostile: each is bounded
@@ -26,7 +27,12 @@ import {
   type CandidateVerdict,
   isUsable,
 } from "./candidate_table.ts";
-import { MdnsResponder, SERVICE_TYPE } from "./mdns_responder.ts";
+import {
+  MdnsResponder,
+  RECORD_TTL_S,
+  type ResponderTiming,
+  SERVICE_TYPE,
+} from "./mdns_responder.ts";
 import {
   type DnsPacket,
   type DnsRecord,
@@ -43,6 +49,8 @@ const VERIFICATIONS_IN_FLIGHT_MAX = 32;
 /** Browse queries: first pause, and the longest (RFC 6762 §5.2). */
 const BROWSE_INTERVAL_MIN_MS = 1_000;
 const BROWSE_INTERVAL_MAX_MS = 60_000;
+/** How long the one-shot socket waits for unicast answers to its query before it closes. */
+const ONE_SHOT_LISTEN_MS = 2_000;
 /** How often the node checks whether its advert changed, and expires candidates. */
 const REFRESH_INTERVAL_MS = 100;
 /** Known answers (RFC 6762 §7.1) a browse query carries at most: it stays one small packet. */
@@ -73,6 +81,12 @@ export interface AdvertSource {
 /** Options of {@linkcode MdnsDiscovery.start}. */
 export interface MdnsDiscoveryOptions {
   socket: MulticastSocket;
+  /**
+   * A socket on an ephemeral port (`openOneShotSocket`) for one query at start, answered
+   * by unicast at once (RFC 6762 §5.1, §6.7); closed after `ONE_SHOT_LISTEN_MS`. Absent:
+   * the node waits for the answers to its multicast query.
+   */
+  oneShotSocket?: MulticastSocket;
   nodeId: number;
   p2pNodeId: string;
   p2pPort: number;
@@ -86,6 +100,8 @@ export interface MdnsDiscoveryOptions {
   metrics: NodeMetrics;
   /** Wall clock in Unix ms (signatures carry wall time); `Date.now` by default. */
   now?: () => number;
+  /** The responder's RFC 6762 delays; tests shorten them. */
+  responderTiming?: ResponderTiming;
 }
 
 /** One candidate as `/status` shows it. */
@@ -115,6 +131,8 @@ export class MdnsDiscovery {
   #verificationsInFlight = 0;
   #refreshTimer: ReturnType<typeof setInterval> | undefined;
   #browseTimer: ReturnType<typeof setTimeout> | undefined;
+  #oneShotTimer: ReturnType<typeof setTimeout> | undefined;
+  #oneShotClosed: Promise<void> | null = null;
   #refreshing = false;
 
   private constructor(options: MdnsDiscoveryOptions, advert: Advert) {
@@ -134,6 +152,7 @@ export class MdnsDiscovery {
         onAnnounced: () => this.#counters.announcements.inc(),
         onQueryAnswered: () => this.#counters.queriesAnswered.inc(),
       },
+      ...(options.responderTiming === undefined ? {} : { timing: options.responderTiming }),
     });
     options.socket.on(
       "response",
@@ -162,6 +181,7 @@ export class MdnsDiscovery {
       options,
       await currentAdvert(options, (options.now ?? Date.now)()),
     );
+    discovery.#queryOnce();
     discovery.#browse(0);
     discovery.#refreshTimer = setInterval(() => discovery.#refresh(), REFRESH_INTERVAL_MS);
     discovery.#responder.start().catch((error) => {
@@ -228,8 +248,41 @@ export class MdnsDiscovery {
     clearInterval(this.#refreshTimer);
     clearTimeout(this.#browseTimer);
     this.#listeners.clear();
+    await this.#closeOneShot();
     await this.#responder.stop();
     await new Promise<void>((resolve) => this.#options.socket.destroy(() => resolve()));
+  }
+
+  /**
+   * The one-shot query (RFC 6762 §5.1) from its own port: every announced responder answers
+   * it by unicast at once (§6.7), where the answer to the multicast query waits 20-120 ms
+   * (§6, a shared PTR), or up to a second when the responder multicast its records a moment
+   * before (for an announcement, or another node's query). A joiner acts on the first.
+   */
+  #queryOnce(): void {
+    const socket = this.#options.oneShotSocket;
+    if (socket === undefined) return;
+    socket.on(
+      "response",
+      guarded((packet) => this.#onResponse(packet), () => {
+        this.#counters.rejected.inc({ reason: "malformed" });
+      }),
+    );
+    socket.on("warning", () => this.#counters.rejected.inc({ reason: "malformed" }));
+    socket.on("error", (error) => log.debug("mDNS one-shot query: {error}", { error }));
+    socket.query({
+      questions: [{ name: SERVICE_TYPE, type: "PTR" }],
+      answers: this.#knownAnswers(),
+    });
+    this.#oneShotTimer = setTimeout(() => void this.#closeOneShot(), ONE_SHOT_LISTEN_MS);
+  }
+
+  #closeOneShot(): Promise<void> {
+    const socket = this.#options.oneShotSocket;
+    if (socket === undefined) return Promise.resolve();
+    clearTimeout(this.#oneShotTimer);
+    this.#oneShotClosed ??= new Promise((resolve) => socket.destroy(() => resolve()));
+    return this.#oneShotClosed;
   }
 
   #browse(intervalMs: number): void {
@@ -271,21 +324,32 @@ export class MdnsDiscovery {
 
   /**
    * RFC 6762 §7.1: the instances this node already knows, with more than half their TTL
-   * left, so that their responders need not answer again.
+   * left, so that their responders need not answer again; its own among them.
    */
   #knownAnswers(): DnsRecord[] {
     const nowMs = this.#now();
-    return this.candidates()
+    // This node's own instance first. Its responder hears this query too (multicast
+    // loopback), and an answer to it would be a multicast for nobody that starts the one
+    // second in which RFC 6762 §6 forbids multicasting the records again: a joiner whose
+    // first query came within that second waited for it to end (800 ms of the mDNS join).
+    const own: DnsRecord = {
+      name: SERVICE_TYPE,
+      type: "PTR",
+      ttl: RECORD_TTL_S,
+      data: this.#responder.instanceName,
+    };
+    const others = this.candidates()
       .filter((candidate) =>
         candidate.expiresAtMs - nowMs > (candidate.expiresAtMs - candidate.seenAtMs) / 2
       )
-      .slice(0, KNOWN_ANSWERS_MAX)
+      .slice(0, KNOWN_ANSWERS_MAX - 1)
       .map((candidate) => ({
         name: SERVICE_TYPE,
         type: "PTR",
         ttl: Math.floor((candidate.expiresAtMs - nowMs) / 1000),
         data: candidate.instance,
       }));
+    return [own, ...others];
   }
 
   #onProbe(packet: DnsPacket): void {

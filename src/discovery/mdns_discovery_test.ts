@@ -1,29 +1,16 @@
 import assert from "node:assert/strict";
 import { ClusterSecret } from "../auth/cluster_secret.ts";
 import { NodeMetrics } from "../http/metrics.ts";
-import { SecretKey } from "../transport/iroh.ts";
 import { eventually } from "../transport/testing.ts";
-import { type Advert, encodeAdvert } from "./advert.ts";
+import { encodeAdvert } from "./advert.ts";
 import { signAdvert } from "./advert_signature.ts";
-import { MdnsDiscovery, type MdnsDiscoveryOptions } from "./mdns_discovery.ts";
+import type { MdnsDiscoveryOptions } from "./mdns_discovery.ts";
 import { SERVICE_TYPE } from "./mdns_responder.ts";
-import { FakeMulticastSocket } from "./testing.ts";
+import { FakeMulticastSocket, startTestDiscovery, testAdvert } from "./testing.ts";
 
 const encoder = new TextEncoder();
 const SECRET = await ClusterSecret.fromBytes(encoder.encode("discovery test secret 0001"));
 const OTHER_SECRET = await ClusterSecret.fromBytes(encoder.encode("discovery test secret 0002"));
-
-function peerAdvert(nodeId: number, clusterId: string | null): Advert {
-  return {
-    nodeId,
-    clusterId,
-    p2pNodeId: SecretKey.generate().public().toString(),
-    addresses: [`192.0.2.${nodeId}:7001`],
-    httpPort: 8001,
-    issuedAtMs: null,
-    signature: null,
-  };
-}
 
 function txt(instance: string, strings: string[], ttl = 120) {
   return {
@@ -34,19 +21,12 @@ function txt(instance: string, strings: string[], ttl = 120) {
   };
 }
 
-async function startDiscovery(
+function startDiscovery(
   socket: FakeMulticastSocket,
   metrics: NodeMetrics,
   options: Partial<MdnsDiscoveryOptions> = {},
 ) {
-  return await MdnsDiscovery.start({
-    socket,
-    nodeId: 1,
-    p2pNodeId: SecretKey.generate().public().toString(),
-    p2pPort: 7001,
-    httpPort: 8001,
-    hostAddress: "192.0.2.1",
-    source: { clusterId: () => null, addresses: () => ["192.0.2.1:7001"] },
+  return startTestDiscovery(socket, {
     clusterSecret: SECRET,
     clusterIdFilter: "c1",
     metrics,
@@ -72,11 +52,11 @@ Deno.test("MdnsDiscovery keeps signed adverts as verified, refuses the rest by r
   try {
     assert.deepEqual(socket.sent[0]?.packet.questions, [{ name: SERVICE_TYPE, type: "PTR" }]);
     const nowMs = Date.now();
-    const good = await signAdvert(peerAdvert(2, "c1"), { secret: SECRET, nowMs });
-    const forged = await signAdvert(peerAdvert(3, "c1"), { secret: OTHER_SECRET, nowMs });
-    const unsigned = peerAdvert(4, "c1");
-    const otherCluster = await signAdvert(peerAdvert(5, "c9"), { secret: SECRET, nowMs });
-    const stale = await signAdvert(peerAdvert(6, "c1"), {
+    const good = await signAdvert(testAdvert(2, "c1"), { secret: SECRET, nowMs });
+    const forged = await signAdvert(testAdvert(3, "c1"), { secret: OTHER_SECRET, nowMs });
+    const unsigned = testAdvert(4, "c1");
+    const otherCluster = await signAdvert(testAdvert(5, "c9"), { secret: SECRET, nowMs });
+    const stale = await signAdvert(testAdvert(6, "c1"), {
       secret: SECRET,
       nowMs: nowMs - 3_600_000,
     });
@@ -126,14 +106,14 @@ Deno.test("MdnsDiscovery counts a probing node from the TXT it proposes, briefly
 
   try {
     const probing = `probing.${SERVICE_TYPE}`;
-    const advert = await signAdvert(peerAdvert(2, null), { secret: SECRET, nowMs });
+    const advert = await signAdvert(testAdvert(2, null), { secret: SECRET, nowMs });
     const strings = encodeAdvert(advert).map((string) => encoder.encode(string));
     socket.deliver("query", {
       questions: [{ name: probing, type: "ANY" }],
       authorities: [{ name: probing, type: "TXT", ttl: 120, data: strings }],
     });
     // A forged proposal is refused like a forged answer.
-    const forged = await signAdvert(peerAdvert(3, null), { secret: OTHER_SECRET, nowMs });
+    const forged = await signAdvert(testAdvert(3, null), { secret: OTHER_SECRET, nowMs });
     socket.deliver("query", {
       questions: [{ name: `forged.${SERVICE_TYPE}`, type: "ANY" }],
       authorities: [{
@@ -152,7 +132,7 @@ Deno.test("MdnsDiscovery counts a probing node from the TXT it proposes, briefly
     assert.ok(probed.expiresAtMs - probed.seenAtMs <= 3_000, "tentative: a short life");
 
     const announced = `announced.${SERVICE_TYPE}`;
-    const other = await signAdvert(peerAdvert(4, "c1"), { secret: SECRET, nowMs });
+    const other = await signAdvert(testAdvert(4, "c1"), { secret: SECRET, nowMs });
     socket.deliver("response", txt(announced, encodeAdvert(other)));
     await eventually("three candidates", () => discovery.candidates().length === 3);
     nowMs += 50_000; // 70 s of 120 left on the announced one; the probed ones expired.
@@ -165,6 +145,7 @@ Deno.test("MdnsDiscovery counts a probing node from the TXT it proposes, briefly
       timeoutMs: 5_000,
     });
     assert.deepEqual(browses().at(-1)!.packet.answers, [
+      { name: SERVICE_TYPE, type: "PTR", ttl: 120, data: discovery.instanceName },
       { name: SERVICE_TYPE, type: "PTR", ttl: 70, data: announced },
     ]);
   } finally {

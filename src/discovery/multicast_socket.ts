@@ -83,6 +83,46 @@ export async function openMulticastSocket(
   });
 }
 
+/**
+ * Opens a socket for one-shot queries (RFC 6762 §5.1): bound to an ephemeral port on the
+ * interface with IPv4 address `interfaceAddress` (any when `null`), sending to the mDNS
+ * group on that interface. Responders answer a query from a port other than 5353 by unicast
+ * to that port at once (§6.7), so the answer reaches this socket alone, even with several
+ * nodes on one host, and the one second that §6 puts between two multicasts of a record
+ * does not hold it back. Joins no group: it hears only the answers sent to it.
+ */
+export async function openOneShotSocket(
+  interfaceAddress: string | null,
+): Promise<MulticastSocket> {
+  const [{ default: multicastDns }, { default: dgram }] = await Promise.all([
+    import("multicast-dns"),
+    import("node:dgram"),
+  ]);
+  const udp = dgram.createSocket({ type: "udp4" });
+  await new Promise<void>((resolve, reject) => {
+    udp.once("error", reject);
+    udp.bind(0, interfaceAddress ?? "0.0.0.0", () => {
+      udp.off("error", reject);
+      resolve();
+    });
+  });
+  try {
+    udp.setMulticastTTL(255);
+    if (interfaceAddress !== null) udp.setMulticastInterface(interfaceAddress);
+  } catch (error) {
+    udp.close();
+    throw error;
+  }
+  // `bind: false`: the socket is bound already; queries go to the group's port 5353.
+  return multicastDns({
+    socket: udp,
+    port: MDNS_PORT,
+    ip: MDNS_GROUP_V4,
+    multicast: false,
+    bind: false,
+  }) as unknown as MulticastSocket;
+}
+
 /** Sends `packet` as a response, resolving once it is sent (errors are returned, not thrown). */
 export function sendResponse(
   socket: MulticastSocket,

@@ -18,7 +18,7 @@ import type { P2pEndpoint } from "../transport/p2p_endpoint.ts";
 import { parseSocketAddress } from "../transport/socket_address.ts";
 import { MdnsDiscovery } from "./mdns_discovery.ts";
 import { awaitFormation, findSeedByMdns } from "./mdns_join.ts";
-import { openMulticastSocket } from "./multicast_socket.ts";
+import { openMulticastSocket, openOneShotSocket } from "./multicast_socket.ts";
 
 const log = getLogger(["blixard", "mdns"]);
 
@@ -54,12 +54,19 @@ export class NodeDiscovery {
   ): Promise<NodeDiscovery | null> {
     if (!config.mdnsEnabled) return null;
     const interfaceAddress = mdnsInterfaceAddress(config);
-    let socket;
-    try {
-      socket = await openMulticastSocket(interfaceAddress);
-    } catch (error) {
+    const opened = await Promise.allSettled([
+      openMulticastSocket(interfaceAddress),
+      openOneShotSocket(interfaceAddress),
+    ]);
+    const [socket, oneShotSocket] = opened;
+    if (socket.status === "rejected" || oneShotSocket.status === "rejected") {
+      for (const result of opened) if (result.status === "fulfilled") result.value.destroy();
+      const error = socket.status === "rejected"
+        ? socket.reason
+        : (oneShotSocket as PromiseRejectedResult).reason;
+      const port = socket.status === "rejected" ? "5353" : "an ephemeral port";
       throw new StartupError(
-        `mDNS: cannot listen on UDP 5353 (interface ${interfaceAddress ?? "all"}): ` +
+        `mDNS: cannot listen on UDP ${port} (interface ${interfaceAddress ?? "all"}): ` +
           `${reasonOf(error)}; check --mdns-interface, or start without --mdns`,
         { cause: error },
       );
@@ -68,7 +75,8 @@ export class NodeDiscovery {
     const firstIpv4 = endpoint.addresses().map(parseSocketAddress)
       .find((address) => address?.family === 4)?.host ?? null;
     const discovery = await MdnsDiscovery.start({
-      socket,
+      socket: socket.value,
+      oneShotSocket: oneShotSocket.value,
       nodeId: config.nodeId,
       p2pNodeId: endpoint.nodeId,
       p2pPort: config.bindPort,

@@ -6,6 +6,10 @@
  * @module
  */
 
+import { NodeMetrics } from "../http/metrics.ts";
+import { SecretKey } from "../transport/iroh.ts";
+import type { Advert } from "./advert.ts";
+import { MdnsDiscovery, type MdnsDiscoveryOptions } from "./mdns_discovery.ts";
 import type { ResponderTiming } from "./mdns_responder.ts";
 import type { DnsPacket, MulticastSocket, RemoteInfo } from "./multicast_socket.ts";
 
@@ -122,4 +126,40 @@ export class FakeMulticastLink {
     this.#sockets.push(socket);
     return socket;
   }
+}
+
+/**
+ * `MdnsDiscovery` of node 1 on `socket`, with a fresh P2P id, no secret and no cluster
+ * filter unless `options` say otherwise.
+ */
+export function startTestDiscovery(
+  socket: MulticastSocket,
+  options: Partial<MdnsDiscoveryOptions> = {},
+): Promise<MdnsDiscovery> {
+  return MdnsDiscovery.start({
+    socket,
+    nodeId: 1,
+    p2pNodeId: SecretKey.generate().public().toString(),
+    p2pPort: 7001,
+    httpPort: 8001,
+    hostAddress: "192.0.2.1",
+    source: { clusterId: () => null, addresses: () => ["192.0.2.1:7001"] },
+    clusterSecret: null,
+    clusterIdFilter: null,
+    metrics: new NodeMetrics({ defaultMetrics: false }),
+    ...options,
+  });
+}
+
+/** An unsigned advert of node `nodeId` in `clusterId`, with a fresh P2P id. */
+export function testAdvert(nodeId: number, clusterId: string | null): Advert {
+  return {
+    nodeId,
+    clusterId,
+    p2pNodeId: SecretKey.generate().public().toString(),
+    addresses: [`192.0.2.${nodeId}:7001`],
+    httpPort: 8001,
+    issuedAtMs: null,
+    signature: null,
+  };
 }

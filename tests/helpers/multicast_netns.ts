@@ -1,8 +1,9 @@
 /**
  * A network namespace of a test's own where multicast works on loopback: the only place a
- * test may send multicast. `withMulticastNetns` creates `blx-mdns-<random>`, brings `lo` up
- * with multicast and a route for 224.0.0.0/4, runs the test, and deletes the namespace
- * even when the test fails. `multicastNetnsUnavailable` says why it cannot run here (not
+ * test may send multicast. `withMulticastNetns` creates `blx-mdns-<random>` (with
+ * `BLIXARD_TEST_NETNS_PREFIX` set, that prefix instead of `blx-mdns`), brings `lo` up with
+ * multicast and a route for 224.0.0.0/4, runs the test, and deletes the namespace even
+ * when the test fails. `multicastNetnsUnavailable` says why it cannot run here (not
  * root, no `ip`, no curl to reach nodes inside), for the test's `ignore`.
  *
  * @module
@@ -47,9 +48,15 @@ export interface MulticastNetns {
   prefix: string[];
 }
 
+/**
+ * The start of the namespaces' names: `BLIXARD_TEST_NETNS_PREFIX`, so that sessions sharing
+ * the machine can tell theirs apart, else `blx-mdns`.
+ */
+const NAME_PREFIX = Deno.env.get("BLIXARD_TEST_NETNS_PREFIX") ?? "blx-mdns";
+
 /** Creates the namespace, runs `test` in it, deletes it (also when `test` throws). */
 export async function withMulticastNetns(test: (netns: MulticastNetns) => Promise<void>) {
-  const name = `blx-mdns-${crypto.randomUUID().slice(0, 8)}`;
+  const name = `${NAME_PREFIX}-${crypto.randomUUID().slice(0, 8)}`;
   await ip("netns", "add", name);
   try {
     await ip("-n", name, "link", "set", "lo", "up");

@@ -23,6 +23,11 @@ const BIND_PORT_MAX = 64535;
 let rangeLow = 20_000;
 let rangeHigh = 31_000;
 const handedOut = new Set<number>();
+/**
+ * `BLIXARD_TEST_PORTS=LOW-HIGH` narrows the range for a whole run (tests or a benchmark), so
+ * that sessions sharing the machine keep to ranges agreed between them.
+ */
+const PORTS_FROM_ENV = Deno.env.get("BLIXARD_TEST_PORTS");
 
 /**
  * Draws later bind ports from `low` to `high` inclusive (`deno task chaos --ports`), so
@@ -37,6 +42,14 @@ export function useBindPortRange(low: number, high: number): void {
   }
   rangeLow = low;
   rangeHigh = high + 1;
+}
+
+if (PORTS_FROM_ENV !== undefined) {
+  const match = /^(\d+)-(\d+)$/.exec(PORTS_FROM_ENV);
+  if (match === null) {
+    throw new Error(`BLIXARD_TEST_PORTS=${PORTS_FROM_ENV}: give LOW-HIGH, e.g. 22000-22999`);
+  }
+  useBindPortRange(Number(match[1]), Number(match[2]));
 }
 
 /** A bind port whose UDP port and TCP port + 1000 were free on 127.0.0.1 a moment ago. */
