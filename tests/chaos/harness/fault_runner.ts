@@ -32,6 +32,8 @@ const WRITES_AROUND_FAULT = 3;
  * in this long fails the run.
  */
 export const RECOVERY_MS_DEFAULT = 4 * WAIT_MS;
+/** Keys of the run's unique-key writer (the recorded clients use keys of their cycle). */
+const WRITER_PREFIX = "acked/";
 /** Size of each node's tmpfs in the disk profile: room for the run, little to fill. */
 const DISK_BYTES = 48 * 1024 * 1024;
 
@@ -176,7 +178,10 @@ async function runCycles(
       cluster.connect(members[index % members.length]!, { attemptTimeoutMs }),
   );
   const writerClient = await cluster.connect(members[0]!, { attemptTimeoutMs: 1_000 });
-  let writer: Writer | null = startWriter(writerClient, { prefix: "acked/", timeoutMs: 5_000 });
+  let writer: Writer | null = startWriter(writerClient, {
+    prefix: WRITER_PREFIX,
+    timeoutMs: 5_000,
+  });
   try {
     let turn = 0;
     for (let cycle = 0; cycle < options.cycles && performance.now() < options.deadlineMs; cycle++) {
@@ -206,6 +211,7 @@ async function runCycles(
     try {
       outcome.lostAcknowledgedWrites = await lostWrites(reader, acknowledged, {
         retryForMs: cluster.recoveryMs,
+        prefix: WRITER_PREFIX,
       });
     } finally {
       await reader.close();
