@@ -3,7 +3,7 @@
  * turn), and adds what each saw to its figures: each cycle's history checked for linearizability (the
  * simulator's checker, `tests/sim/linearizability.ts`), the longest time without an
  * acknowledged write after the fault struck, and at the end every write the run's
- * unique-key writer had acknowledged, read back one by one.
+ * unique-key writer had acknowledged, read back (`lostWrites`).
  *
  * Everything it sets up (children, the nftables table, tmpfs mounts) is released in
  * `finally`, and registered with `releaseOnSignal` so that SIGINT/SIGTERM release it too.
