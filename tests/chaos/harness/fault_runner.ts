@@ -39,6 +39,8 @@ const DISK_BYTES = 48 * 1024 * 1024;
 
 /** Release actions of everything set up and not yet released, for signal handlers. */
 const pendingReleases = new Set<() => Promise<void>>();
+/** `RunOutcome.error` of a run that a signal stopped (not a failure of the cluster). */
+export const INTERRUPTED = "interrupted";
 /** Set by `releaseOnSignal`: no run starts after it. */
 let interrupted = false;
 
@@ -114,7 +116,7 @@ export async function runFaults(
   options: RunFaultsOptions,
 ): Promise<RunOutcome> {
   if (entries.length === 0) throw new RangeError("runFaults() needs at least one fault");
-  if (interrupted) return { lostAcknowledgedWrites: [], error: "interrupted" };
+  if (interrupted) return { lostAcknowledgedWrites: [], error: INTERRUPTED };
   for (const { figures } of entries) {
     figures.runs++;
     if (!figures.nodes.includes(options.size)) figures.nodes.push(options.size);
@@ -155,7 +157,7 @@ export async function runFaults(
     });
     await runCycles(entries, { cluster, partition, disks, clusterSecret }, options, outcome);
   } catch (error) {
-    outcome.error ??= describe(error);
+    outcome.error ??= interrupted ? INTERRUPTED : describe(error);
   } finally {
     for (const release of releases.reverse()) {
       await release().catch((error) => outcome.error ??= `release failed: ${describe(error)}`);
@@ -194,6 +196,11 @@ async function runCycles(
         await runCycle(fault, { ...context, figures, cycle }, workload);
         if (entry.cyclesLeft !== undefined) entry.cyclesLeft--;
       } catch (error) {
+        // A signal stopped the nodes under the cycle: that is the operator, not a failure.
+        if (interrupted) {
+          outcome.error = INTERRUPTED;
+          return;
+        }
         figures.errors++;
         outcome.error = `${fault.name}, ${options.size} nodes, cycle ${cycle}: ${describe(error)}`;
         addDetail(figures, outcome.error);
