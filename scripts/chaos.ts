@@ -31,6 +31,7 @@ import {
 } from "../tests/chaos/harness/chaos_report.ts";
 import {
   type FaultEntry,
+  INTERRUPTED,
   RECOVERY_MS_DEFAULT,
   releaseOnSignal,
   runFaults,
@@ -233,12 +234,13 @@ async function runChaos(options: Options): Promise<number> {
         addDetail(first, `${size} nodes (${names}): lost acknowledged write ${line}`);
       }
       const errorsAfter = entries.reduce((total, entry) => total + entry.figures.errors, 0);
+      if (outcome.error === INTERRUPTED) break;
       if (outcome.error !== null && errorsAfter === errorsBefore) {
         // Failed outside a cycle (forming the cluster, the read-back): count it here.
         first.errors++;
         addDetail(first, `${size} nodes (${names}): ${outcome.error}`);
       }
-      if (outcome.error === null || outcome.error === "interrupted") break;
+      if (outcome.error === null) break;
       console.error(
         `  ${size} nodes: run failed (${outcome.error.split("\n")[0]}); a fresh cluster`,
       );

@@ -247,7 +247,8 @@ export interface RpcFlood {
 
 /**
  * Floods `node` with `call` from `keys` strangers' keys on `ATTACKER_HOST`, each of which
- * first reaches the node with a `ping` (or the flood would only flood its own connects).
+ * first tries to reach the node with a `ping` (or the flood would only flood its own
+ * connects); a refused stranger does not end the flood.
  */
 export async function floodRpc(
   node: FloodTarget,
@@ -261,7 +262,11 @@ export async function floodRpc(
   const peer = await peerAddressOf(node);
   const endpoints = await attackerEndpoints(options.keys);
   const clients = endpoints.map((endpoint) => new RpcClient(endpoint));
-  for (const client of clients) await client.call(peer, PING_RPC, {}, { timeoutMs: 15_000 });
+  // The node may refuse a stranger already (it caps strangers' connections, and those of a
+  // flood that just ended may still count): the flood goes on, its calls count refusals.
+  for (const client of clients) {
+    await client.call(peer, PING_RPC, {}, { timeoutMs: 15_000 }).catch(() => {});
+  }
   let next = 0;
   const flood = startFlood(async () => {
     await options.call(clients[next++ % clients.length]!, peer);

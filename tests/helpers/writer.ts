@@ -104,22 +104,35 @@ export function startWriter(client: BlixardClient, options: WriterOptions): Writ
 }
 
 /**
- * Reads every acknowledged write back through `client`, one key at a time, and returns one
- * line per key whose value is missing or different (empty when none was lost). A read that
- * fails is tried again for up to `retryForMs` (default 0) from the start.
+ * Reads every acknowledged write back through `client` and returns one line per key whose
+ * value is missing or different (empty when none was lost). With `prefix` (the writer's),
+ * the keys are first read in the pages of one linearizable list, and only a key the list
+ * shows missing or different is read again on its own: a long run's writes (up to 100,000)
+ * are read back in seconds, not one round trip each. Without it, one key at a time. A read
+ * that fails is tried again for up to `retryForMs` (default 0) from its first attempt, so a
+ * long read-back on a loaded machine fails only when the cluster answers nothing that long.
  */
 export async function lostWrites(
   client: BlixardClient,
   acknowledged: ReadonlyMap<string, string>,
-  options: { retryForMs?: number } = {},
+  options: { retryForMs?: number; prefix?: string } = {},
 ): Promise<string[]> {
   const decoder = new TextDecoder();
-  const wrong: string[] = [];
   // A read that fails (no leader yet on a loaded machine) is asked again until then.
-  const deadlineMs = performance.now() + (options.retryForMs ?? 0);
+  const read = <T>(attempt: () => Promise<T>) =>
+    retryUntil(performance.now() + (options.retryForMs ?? 0), attempt);
+  const prefix = options.prefix;
+  const listed = prefix === undefined ? null : new Map(
+    (await read(() => client.list(prefix))).map((item) => [
+      decoder.decode(item.key),
+      decoder.decode(item.value),
+    ]),
+  );
+  const wrong: string[] = [];
   for (const [key, value] of acknowledged) {
-    const read = await retryUntil(deadlineMs, () => client.get(key));
-    const text = read === null ? null : decoder.decode(read);
+    if (listed?.get(key) === value) continue;
+    const got = await read(() => client.get(key));
+    const text = got === null ? null : decoder.decode(got);
     if (text !== value) wrong.push(`${key}: expected ${value}, read ${text}`);
   }
   return wrong;

@@ -10,6 +10,7 @@
 
 import type { ClusterSecret } from "../../../src/auth/cluster_secret.ts";
 import { BlixardClient, ClientError } from "../../../src/client/client.ts";
+import { VOTERS_MAX_LIMIT } from "../../../src/node/membership/autopilot.ts";
 import {
   agreedLeader,
   CLUSTER_WAIT_MS,
@@ -19,8 +20,12 @@ import {
 import { NodeGroup, type NodeProcess } from "../../helpers/node_process.ts";
 import { retryUntil } from "../../helpers/writer.ts";
 
-/** Most members a chaos cluster grows to (joins during membership faults included). */
-const MEMBERS_MAX = 9;
+/**
+ * Most members a chaos cluster grows to (joins during membership faults included), each a
+ * voter: every node gets `--max-voters` this high, since with the default cap of 5 a
+ * machine joining a 5-node cluster stays a learner, and the harness waits for a voter.
+ */
+const MEMBERS_MAX = VOTERS_MAX_LIMIT;
 /** Pause between two attempts of a wait that failed before its deadline. */
 const RETRY_PAUSE_MS = 250;
 
@@ -49,7 +54,13 @@ export class ChaosCluster {
   private constructor(args: string[], clusterSecret: ClusterSecret | null, recoveryMs: number) {
     this.recoveryMs = recoveryMs;
     // A joiner (formation, membership faults) keeps trying as long as a recovery may take.
-    this.#args = [...args, "--join-timeout", `${Math.ceil(recoveryMs / 1000)}s`];
+    this.#args = [
+      ...args,
+      "--join-timeout",
+      `${Math.ceil(recoveryMs / 1000)}s`,
+      "--max-voters",
+      String(MEMBERS_MAX),
+    ];
     this.#clusterSecret = clusterSecret;
   }
 

@@ -3,7 +3,7 @@
  * turn), and adds what each saw to its figures: each cycle's history checked for linearizability (the
  * simulator's checker, `tests/sim/linearizability.ts`), the longest time without an
  * acknowledged write after the fault struck, and at the end every write the run's
- * unique-key writer had acknowledged, read back one by one.
+ * unique-key writer had acknowledged, read back (`lostWrites`).
  *
  * Everything it sets up (children, the nftables table, tmpfs mounts) is released in
  * `finally`, and registered with `releaseOnSignal` so that SIGINT/SIGTERM release it too.
@@ -32,11 +32,15 @@ const WRITES_AROUND_FAULT = 3;
  * in this long fails the run.
  */
 export const RECOVERY_MS_DEFAULT = 4 * WAIT_MS;
+/** Keys of the run's unique-key writer (the recorded clients use keys of their cycle). */
+const WRITER_PREFIX = "acked/";
 /** Size of each node's tmpfs in the disk profile: room for the run, little to fill. */
 const DISK_BYTES = 48 * 1024 * 1024;
 
 /** Release actions of everything set up and not yet released, for signal handlers. */
 const pendingReleases = new Set<() => Promise<void>>();
+/** `RunOutcome.error` of a run that a signal stopped (not a failure of the cluster). */
+export const INTERRUPTED = "interrupted";
 /** Set by `releaseOnSignal`: no run starts after it. */
 let interrupted = false;
 
@@ -112,7 +116,7 @@ export async function runFaults(
   options: RunFaultsOptions,
 ): Promise<RunOutcome> {
   if (entries.length === 0) throw new RangeError("runFaults() needs at least one fault");
-  if (interrupted) return { lostAcknowledgedWrites: [], error: "interrupted" };
+  if (interrupted) return { lostAcknowledgedWrites: [], error: INTERRUPTED };
   for (const { figures } of entries) {
     figures.runs++;
     if (!figures.nodes.includes(options.size)) figures.nodes.push(options.size);
@@ -153,7 +157,7 @@ export async function runFaults(
     });
     await runCycles(entries, { cluster, partition, disks, clusterSecret }, options, outcome);
   } catch (error) {
-    outcome.error ??= describe(error);
+    outcome.error ??= interrupted ? INTERRUPTED : describe(error);
   } finally {
     for (const release of releases.reverse()) {
       await release().catch((error) => outcome.error ??= `release failed: ${describe(error)}`);
@@ -176,7 +180,10 @@ async function runCycles(
       cluster.connect(members[index % members.length]!, { attemptTimeoutMs }),
   );
   const writerClient = await cluster.connect(members[0]!, { attemptTimeoutMs: 1_000 });
-  let writer: Writer | null = startWriter(writerClient, { prefix: "acked/", timeoutMs: 5_000 });
+  let writer: Writer | null = startWriter(writerClient, {
+    prefix: WRITER_PREFIX,
+    timeoutMs: 5_000,
+  });
   try {
     let turn = 0;
     for (let cycle = 0; cycle < options.cycles && performance.now() < options.deadlineMs; cycle++) {
@@ -189,6 +196,11 @@ async function runCycles(
         await runCycle(fault, { ...context, figures, cycle }, workload);
         if (entry.cyclesLeft !== undefined) entry.cyclesLeft--;
       } catch (error) {
+        // A signal stopped the nodes under the cycle: that is the operator, not a failure.
+        if (interrupted) {
+          outcome.error = INTERRUPTED;
+          return;
+        }
         figures.errors++;
         outcome.error = `${fault.name}, ${options.size} nodes, cycle ${cycle}: ${describe(error)}`;
         addDetail(figures, outcome.error);
@@ -206,6 +218,7 @@ async function runCycles(
     try {
       outcome.lostAcknowledgedWrites = await lostWrites(reader, acknowledged, {
         retryForMs: cluster.recoveryMs,
+        prefix: WRITER_PREFIX,
       });
     } finally {
       await reader.close();
