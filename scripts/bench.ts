@@ -38,9 +38,10 @@
  *                        [--levels 1,16,64,256] [--deno-flags="--v8-flags=…"]
  *                        [--cpu-prof DIR] [--main PATH] [--mb 45] [--ports LOW-HIGH]
  *
- * `--deno-flags` passes flags to Deno in every node; `--cpu-prof DIR` writes a V8 CPU
- * profile of each node of the throughput cluster into DIR (the nodes are stopped with
- * SIGTERM so that they write it); `--main` runs another tree's `main.ts`, so that two
+ * `--deno-flags` passes flags to Deno in every node instead of the V8 flags the binary is
+ * compiled with (`NODE_V8_FLAGS`; `--deno-flags=` runs V8's defaults); `--cpu-prof DIR`
+ * writes a V8 CPU profile of each node of the throughput cluster into DIR (the nodes are
+ * stopped with SIGTERM so that they write it); `--main` runs another tree's `main.ts`, so that two
  * builds can be compared run by run in one sitting; `--ports LOW-HIGH` draws the nodes'
  * bind ports from that range (HTTP 1000 above), so that a bench beside other users of the
  * machine stays in a range agreed with them.
@@ -61,6 +62,7 @@ import {
 } from "../tests/helpers/node_process.ts";
 import { freeBindPort, useBindPortRange } from "../tests/helpers/ports.ts";
 import { benchJoinData, keysForMegabytes } from "./bench_join_data.ts";
+import { NODE_V8_FLAGS } from "./compile.ts";
 import { summarize, type Summary } from "./bench_summary.ts";
 import {
   benchJoins,
@@ -656,7 +658,9 @@ if (import.meta.main) {
     }
     useBindPortRange(Number(match[1]), Number(match[2]));
   }
-  const denoFlags = values["deno-flags"]?.split(" ").filter((flag) => flag !== "") ?? [];
+  // The nodes run as shipped (`scripts/compile.ts`) unless --deno-flags says otherwise.
+  const denoFlags = (values["deno-flags"] ?? `--v8-flags=${NODE_V8_FLAGS.join(",")}`)
+    .split(" ").filter((flag) => flag !== "");
   if (values["cpu-prof"] !== undefined) {
     await Deno.mkdir(values["cpu-prof"], { recursive: true });
     denoFlags.push("--cpu-prof", `--cpu-prof-dir=${values["cpu-prof"]}`);
