@@ -217,7 +217,7 @@ async function formAtOnce(
  * Where a formation's time goes, in ms since the first spawn: the founder's start, then the
  * phases of the joiner promoted last (`bench_join_phases.ts`), which the formation waits for.
  */
-function formationPhases(nodes: NodeProcess[], spawnedAtMs: number): JoinPhases {
+export function formationPhases(nodes: NodeProcess[], spawnedAtMs: number): JoinPhases {
   const [founder, ...joiners] = nodes;
   const phases: JoinPhases = new Map();
   const founded = founder!.logRecords().find((record) =>
