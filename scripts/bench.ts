@@ -36,12 +36,15 @@
  * Usage: deno task bench [--runs 7] [--formation-runs 20] [--only startup,formation,...]
  *                        [--nodes 3,5,7] [--idle-seconds 20] [--write-seconds 3] [--json PATH]
  *                        [--levels 1,16,64,256] [--deno-flags="--v8-flags=…"]
- *                        [--cpu-prof DIR] [--main PATH] [--mb 45]
+ *                        [--cpu-prof DIR] [--main PATH] [--mb 45] [--ports LOW-HIGH]
  *
- * `--deno-flags` passes flags to Deno in every node; `--cpu-prof DIR` writes a V8 CPU
- * profile of each node of the throughput cluster into DIR (the nodes are stopped with
- * SIGTERM so that they write it); `--main` runs another tree's `main.ts`, so that two
- * builds can be compared run by run in one sitting.
+ * `--deno-flags` passes flags to Deno in every node instead of the V8 flags the binary is
+ * compiled with (`NODE_V8_FLAGS`; `--deno-flags=` runs V8's defaults); `--cpu-prof DIR`
+ * writes a V8 CPU profile of each node of the throughput cluster into DIR (the nodes are
+ * stopped with SIGTERM so that they write it); `--main` runs another tree's `main.ts`, so that two
+ * builds can be compared run by run in one sitting; `--ports LOW-HIGH` draws the nodes'
+ * bind ports from that range (HTTP 1000 above), so that a bench beside other users of the
+ * machine stays in a range agreed with them.
  *
  * @module
  */
@@ -57,10 +60,19 @@ import {
   type NodeProcess,
   type NodeProcessOptions,
 } from "../tests/helpers/node_process.ts";
-import { freeBindPort } from "../tests/helpers/ports.ts";
+import { freeBindPort, useBindPortRange } from "../tests/helpers/ports.ts";
 import { benchJoinData, keysForMegabytes } from "./bench_join_data.ts";
+import { NODE_V8_FLAGS } from "./compile.ts";
 import { summarize, type Summary } from "./bench_summary.ts";
-import { benchJoins, benchTicketJoin, type JoinFigures, phaseRows } from "./bench_join_phases.ts";
+import {
+  benchJoins,
+  benchTicketJoin,
+  type JoinFigures,
+  type JoinPhases,
+  joinPhases,
+  phaseRows,
+  summarizePhases,
+} from "./bench_join_phases.ts";
 
 export { summarize, type Summary };
 
@@ -169,11 +181,18 @@ function isFormed(status: StatusJson | null, voters: number): boolean {
 async function formAtOnce(
   group: NodeGroup,
   size: number,
-): Promise<{ nodes: NodeProcess[]; elapsedMs: number; cpuMs: number; afterReadyMs: number }> {
+): Promise<{
+  nodes: NodeProcess[];
+  elapsedMs: number;
+  cpuMs: number;
+  afterReadyMs: number;
+  phases: JoinPhases;
+}> {
   const ports = [];
   for (let i = 0; i < size; i++) ports.push(await freeBindPort());
   const args = size > STORM_VOTERS ? ["--max-voters", String(size)] : [];
   const startedMs = performance.now();
+  const spawnedAtMs = Date.now();
   const nodes: NodeProcess[] = [];
   for (let id = 1; id <= size; id++) {
     const peers = id === 1 ? [] : [`127.0.0.1:${ports[0]}`];
@@ -190,7 +209,36 @@ async function formAtOnce(
     elapsedMs,
     cpuMs: nodes.reduce((sum, node) => sum + cpuMs(node.pid), 0),
     afterReadyMs: Date.now() - Math.max(...nodes.map(readyAtMs)),
+    phases: formationPhases(nodes, spawnedAtMs),
   };
+}
+
+/**
+ * Where a formation's time goes, in ms since the first spawn: the founder's start, then the
+ * phases of the joiner promoted last (`bench_join_phases.ts`), which the formation waits for.
+ */
+export function formationPhases(nodes: NodeProcess[], spawnedAtMs: number): JoinPhases {
+  const [founder, ...joiners] = nodes;
+  const phases: JoinPhases = new Map();
+  const founded = founder!.logRecords().find((record) =>
+    String(record.message).startsWith("founded cluster")
+  );
+  if (founded !== undefined) {
+    phases.set("founder: cluster founded", Date.parse(String(founded.timestamp)) - spawnedAtMs);
+  }
+  phases.set("founder: ready", readyAtMs(founder!) - spawnedAtMs);
+  const last = joiners
+    .map((joiner) => joinPhases(joiner, { leader: founder!, spawnedAtMs }))
+    .sort((a, b) => voterAtMs(b) - voterAtMs(a))[0];
+  for (const [name, ms] of last ?? []) phases.set(`last joiner: ${name}`, ms);
+  return phases;
+}
+
+function voterAtMs(phases: JoinPhases): number {
+  return [...phases.values()].reduce(
+    (latest, ms) => Math.max(latest, ms),
+    Number.NEGATIVE_INFINITY,
+  );
 }
 
 async function leaderOf(nodes: NodeProcess[]): Promise<NodeProcess> {
@@ -241,10 +289,13 @@ async function benchStartup(
 async function benchFormation(
   runs: number,
   size: number,
-): Promise<{ wallMs: Summary; cpuMs: Summary; afterReadyMs: Summary }> {
+): Promise<
+  { wallMs: Summary; cpuMs: Summary; afterReadyMs: Summary; phases: [string, Summary][] }
+> {
   const times: number[] = [];
   const cpu: number[] = [];
   const afterReady: number[] = [];
+  const phases: JoinPhases[] = [];
   for (let run = 0; run < runs; run++) {
     const group = new NodeGroup();
     try {
@@ -252,11 +303,17 @@ async function benchFormation(
       times.push(formed.elapsedMs);
       cpu.push(formed.cpuMs);
       afterReady.push(formed.afterReadyMs);
+      phases.push(formed.phases);
     } finally {
       await group.cleanup();
     }
   }
-  return { wallMs: summarize(times), cpuMs: summarize(cpu), afterReadyMs: summarize(afterReady) };
+  return {
+    wallMs: summarize(times),
+    cpuMs: summarize(cpu),
+    afterReadyMs: summarize(afterReady),
+    phases: summarizePhases(phases),
+  };
 }
 
 function benchJoin(runs: number): Promise<JoinFigures> {
@@ -383,6 +440,8 @@ async function benchThroughput(
   /** The same without file-backed pages (`RssAnon`). */
   rssIdleAnonMiB: number[];
   rssAfterAnonMiB: number[];
+  /** V8's heap after the writes, per node: what of `RssAnon` is the JS heap's. */
+  heapAfterMiB: V8HeapFigures[];
   /** Process ids, the leader first: which CPU profile is whose. */
   pids: number[];
   /** Measured windows in seconds since boot, for `profile_top.ts --from --to`. */
@@ -454,6 +513,8 @@ async function benchThroughput(
     }
     const rssAfterMiB = nodes.map((node) => residentMiB(node.pid));
     const rssAfterAnonMiB = nodes.map((node) => residentMiB(node.pid, "RssAnon"));
+    // Only after the resident figures: the first scrape loads prom-client into the node.
+    const heapAfterMiB = await Promise.all(nodes.map(v8HeapOf));
     // A node writes its CPU profile only when it exits on its own.
     if (stopGracefully) await Promise.all(nodes.map((node) => node.stop()));
     return {
@@ -462,12 +523,33 @@ async function benchThroughput(
       rssAfterMiB,
       rssIdleAnonMiB,
       rssAfterAnonMiB,
+      heapAfterMiB,
       pids: byRole.map((node) => node.pid),
       windows,
     };
   } finally {
     await group.cleanup();
   }
+}
+
+/** Sizes of a node's V8 heap in MiB, from its `/metrics`. */
+interface V8HeapFigures {
+  /** All spaces: what V8 holds, used or not. */
+  total: number;
+  /** The young generation (`new` space), which grows under load and does not shrink back. */
+  young: number;
+  /** What live and not yet collected objects take. */
+  used: number;
+}
+
+async function v8HeapOf(node: NodeProcess): Promise<V8HeapFigures> {
+  const text = await (await fetch(`http://127.0.0.1:${node.httpPort}/metrics`)).text();
+  const mib = (pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? Number.NaN) / 2 ** 20;
+  return {
+    total: mib(/^blixard_nodejs_heap_size_total_bytes (\S+)/m),
+    young: mib(/^blixard_nodejs_heap_space_size_total_bytes\{space="new"\} (\S+)/m),
+    used: mib(/^blixard_nodejs_heap_size_used_bytes (\S+)/m),
+  };
 }
 
 async function benchIdle(
@@ -566,9 +648,19 @@ if (import.meta.main) {
       "cpu-prof": { type: "string" },
       main: { type: "string" },
       mb: { type: "string", default: "45" },
+      ports: { type: "string" },
     },
   });
-  const denoFlags = values["deno-flags"]?.split(" ").filter((flag) => flag !== "") ?? [];
+  if (values.ports !== undefined) {
+    const match = /^(\d+)-(\d+)$/.exec(values.ports);
+    if (match === null) {
+      throw new RangeError(`--ports ${values.ports}: give LOW-HIGH, e.g. 24000-24999`);
+    }
+    useBindPortRange(Number(match[1]), Number(match[2]));
+  }
+  // The nodes run as shipped (`scripts/compile.ts`) unless --deno-flags says otherwise.
+  const denoFlags = (values["deno-flags"] ?? `--v8-flags=${NODE_V8_FLAGS.join(",")}`)
+    .split(" ").filter((flag) => flag !== "");
   if (values["cpu-prof"] !== undefined) {
     await Deno.mkdir(values["cpu-prof"], { recursive: true });
     denoFlags.push("--cpu-prof", `--cpu-prof-dir=${values["cpu-prof"]}`);
@@ -623,6 +715,7 @@ if (import.meta.main) {
       results[name] = formation.wallMs;
       results[`${name}CpuMs`] = formation.cpuMs;
       results[`${name}AfterReadyMs`] = formation.afterReadyMs;
+      results[`${name}Phases`] = formation.phases;
       lines.push(
         row(
           `${size}-node formation, nothing → ${size} voters`,
@@ -632,6 +725,8 @@ if (import.meta.main) {
         ),
         row(`  CPU time of the ${size} nodes until formed`, formation.cpuMs, "ms"),
         row(`  last node's "ready" → formed`, formation.afterReadyMs, "ms"),
+        "  phases, median ms since the first spawn:",
+        ...phaseRows(formation.phases),
       );
     }
   }
@@ -741,6 +836,13 @@ if (import.meta.main) {
       `  without mapped files (RssAnon), idle:  ${
         throughput.rssIdleAnonMiB.map((v) => v.toFixed(1)).join(", ")
       } MiB; after writes: ${throughput.rssAfterAnonMiB.map((v) => v.toFixed(1)).join(", ")} MiB`,
+    );
+    lines.push(
+      `  of which V8's heap after writes (young generation, used): ${
+        throughput.heapAfterMiB.map((heap) =>
+          `${heap.total.toFixed(1)} (${heap.young.toFixed(1)}, ${heap.used.toFixed(1)})`
+        ).join(", ")
+      } MiB`,
     );
   }
   if (selected.has("idle")) {

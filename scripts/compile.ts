@@ -15,6 +15,15 @@
 
 import { parseArgs } from "node:util";
 
+/**
+ * V8 flags every node runs with: baked into the binary here, and passed by `deno task node`
+ * and the bench's nodes. A young generation capped at 4 MiB per semi-space (V8's default
+ * grows to 16 under load and never shrinks back) keeps a node's memory after a burst of
+ * writes about 17–19 MiB lower, at no measurable CPU cost per write (`docs/benchmarks.md`,
+ * "Memory after writes").
+ */
+export const NODE_V8_FLAGS = ["--max-semi-space-size=4"];
+
 const IROH_ADDON_PACKAGES: Record<string, string> = {
   "x86_64-unknown-linux-gnu": "iroh-linux-x64-gnu",
   "aarch64-unknown-linux-gnu": "iroh-linux-arm64-gnu",
@@ -53,6 +62,7 @@ if (import.meta.main) {
   const args = [
     "compile",
     "--allow-all",
+    `--v8-flags=${NODE_V8_FLAGS.join(",")}`,
     "--target",
     target,
     "--output",
