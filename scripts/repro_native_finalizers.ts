@@ -32,7 +32,8 @@ const close = values["close-not-awaited"]
   ? "client.close();\n    server.close();"
   : "await client.close();\n    await server.close();";
 
-const MODULE = `import { bindLoopbackEndpoint, peerAddressOf } from "../src/transport/testing.ts";
+const MODULE =
+  `import { bindLoopbackEndpoint, echo, peerAddressOf } from "../src/transport/testing.ts";
 
 // The sanitizers off, as in a test that leaves work behind: they change when the module ends.
 Deno.test({
@@ -43,19 +44,7 @@ Deno.test({
   for (let round = 0; round < 3; round++) {
     const server = await bindLoopbackEndpoint();
     const client = await bindLoopbackEndpoint();
-    server.handle("blixard/test/1", async (connection) => {
-      for (;;) {
-        const stream = await connection.acceptStream();
-        if (stream === null) return;
-        (async () => {
-          for (;;) {
-            const value = await stream.receive();
-            if (value === null) return await stream.finish();
-            await stream.send(value);
-          }
-        })().catch(() => {});
-      }
-    });
+    server.handle("blixard/test/1", echo);
     const peer = peerAddressOf(server);
     const connection = await client.connect(peer, "blixard/test/1", { timeoutMs: 10_000 });
     for (let index = 0; index < 5; index++) {

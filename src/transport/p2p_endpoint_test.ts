@@ -3,25 +3,16 @@ import { StreamErrorCode } from "./framed_stream.ts";
 import { P2pEndpoint, type P2pEvent } from "./p2p_endpoint.ts";
 import type { P2pConnection } from "./p2p_connection.ts";
 import { SecretKey } from "./iroh.ts";
-import { bindLoopbackEndpoint, deadPeerAddress, nextEvent, peerAddressOf } from "./testing.ts";
+import {
+  bindLoopbackEndpoint,
+  deadPeerAddress,
+  echo,
+  nextEvent,
+  peerAddressOf,
+} from "./testing.ts";
 import { TransportError } from "./transport_error.ts";
 
 const TEST_ALPN = "blixard/test/1";
-
-/** Echoes every frame of every stream back, then finishes the stream. */
-async function echo(connection: P2pConnection): Promise<void> {
-  for (;;) {
-    const stream = await connection.acceptStream();
-    if (stream === null) return;
-    (async () => {
-      for (;;) {
-        const value = await stream.receive();
-        if (value === null) return await stream.finish();
-        await stream.send(value);
-      }
-    })().catch(() => {});
-  }
-}
 
 function isTransportError(code: string): (error: unknown) => boolean {
   return (error) => error instanceof TransportError && error.code === code;

@@ -8,7 +8,23 @@
  */
 
 import type { FramedStream } from "./framed_stream.ts";
+import type { P2pConnection } from "./p2p_connection.ts";
 import { P2pEndpoint, type P2pEvent, type PeerAddress } from "./p2p_endpoint.ts";
+
+/** Echoes every frame of every stream `connection` carries back, then finishes the stream. */
+export async function echo(connection: P2pConnection): Promise<void> {
+  for (;;) {
+    const stream = await connection.acceptStream();
+    if (stream === null) return;
+    (async () => {
+      for (;;) {
+        const value = await stream.receive();
+        if (value === null) return await stream.finish();
+        await stream.send(value);
+      }
+    })().catch(() => {});
+  }
+}
 
 /** Binds an endpoint with a fresh identity on `127.0.0.1` and a port the OS picks. */
 export function bindLoopbackEndpoint(
