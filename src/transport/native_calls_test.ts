@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { NativeCalls } from "./native_calls.ts";
-import { P2pEndpoint } from "./p2p_endpoint.ts";
-import { bindLoopbackEndpoint, peerAddressOf } from "./testing.ts";
+import { bindLoopbackEndpoint, echo, peerAddressOf } from "./testing.ts";
 
 Deno.test("NativeCalls passes results and rejections through and forgets each call once it settles", async () => {
   const calls = new NativeCalls();
@@ -38,13 +37,7 @@ Deno.test("P2pEndpoint.close() returns only after the binding calls of its strea
   const server = await bindLoopbackEndpoint();
   const client = await bindLoopbackEndpoint();
   try {
-    server.handle(alpn, async (connection) => {
-      for (;;) {
-        const stream = await connection.acceptStream();
-        if (stream === null) return;
-        stream.receive().then(() => stream.send("echo")).catch(() => {});
-      }
-    });
+    server.handle(alpn, echo);
     const connection = await client.connect(peerAddressOf(server), alpn, { timeoutMs: 10_000 });
     const idle = client.nativeCallsRunning();
     for (let index = 0; index < 3; index++) {
@@ -65,12 +58,7 @@ Deno.test("P2pEndpoint.close() returns only after the binding calls of its strea
 
 Deno.test("P2pEndpoint.close() waits for a binding call that is still running after Iroh has closed", async () => {
   const calls = new NativeCalls();
-  const endpoint = await P2pEndpoint.bind({
-    secretKey: crypto.getRandomValues(new Uint8Array(32)),
-    bindAddress: "127.0.0.1:0",
-    relayUrl: null,
-    nativeCalls: calls,
-  });
+  const endpoint = await bindLoopbackEndpoint({ nativeCalls: calls });
   // Stands for a reset or a read the binding is still running: it settles only later.
   const late = Promise.withResolvers<void>();
   calls.track(late.promise);

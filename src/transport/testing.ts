@@ -9,7 +9,12 @@
 
 import type { FramedStream } from "./framed_stream.ts";
 import type { P2pConnection } from "./p2p_connection.ts";
-import { P2pEndpoint, type P2pEvent, type PeerAddress } from "./p2p_endpoint.ts";
+import {
+  P2pEndpoint,
+  type P2pEndpointOptions,
+  type P2pEvent,
+  type PeerAddress,
+} from "./p2p_endpoint.ts";
 
 /** Echoes every frame of every stream `connection` carries back, then finishes the stream. */
 export async function echo(connection: P2pConnection): Promise<void> {
@@ -28,7 +33,7 @@ export async function echo(connection: P2pConnection): Promise<void> {
 
 /** Binds an endpoint with a fresh identity on `127.0.0.1` and a port the OS picks. */
 export function bindLoopbackEndpoint(
-  options?: { incomingConnectionsMax?: number },
+  options?: Pick<P2pEndpointOptions, "incomingConnectionsMax" | "nativeCalls">,
 ): Promise<P2pEndpoint> {
   return P2pEndpoint.bind({
     secretKey: crypto.getRandomValues(new Uint8Array(32)),

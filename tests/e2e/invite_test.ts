@@ -55,8 +55,15 @@ Deno.test("invite tickets: a join by ticket alone becomes a member that restarts
       const run = await runBlixard(
         // A live node answers at once; the generous timeout is for a loaded machine.
         [
-          ...["cluster", command, "--peer", peer.address, "--timeout", "20s"],
-          ...["--cluster-secret-file", secretFile, ...args],
+          "cluster",
+          command,
+          "--peer",
+          peer.address,
+          "--timeout",
+          "20s",
+          "--cluster-secret-file",
+          secretFile,
+          ...args,
         ],
       );
       assert.equal(run.code, 0, describeRun(run));

@@ -13,7 +13,7 @@ import { BlixardClient } from "../../src/client/client.ts";
 import type { StatusJson } from "../../src/transport/cluster_rpcs.ts";
 import { agreedLeader, CLUSTER_WAIT_MS, statusOf, waitForVoters } from "../helpers/cluster.ts";
 import { NodeGroup, type NodeProcess } from "../helpers/node_process.ts";
-import { startWriter } from "../helpers/writer.ts";
+import { retryUntil, startWriter } from "../helpers/writer.ts";
 
 const JOINERS = 10;
 const VOTERS_MAX = 5;
@@ -145,17 +145,11 @@ Deno.test("a join storm of 10 into 3 nodes admits all, 5 voters and 8 learners t
     // A leader that has not heard from a survivor within its short "recently active" window
     // (a loaded machine) refuses the removal as unsafe for quorum: that refusal is right, and
     // an operator asks again, as this does until the deadline.
-    const removeDeadline = Date.now() + CLUSTER_WAIT_MS;
-    for (;;) {
-      try {
-        await client.remove(dead.id, { force: false, timeoutMs: CLUSTER_WAIT_MS });
-        break;
-      } catch (error) {
-        const unsafe = /would leave \d+ reachable/.test(String(error));
-        if (!unsafe || Date.now() > removeDeadline) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 500));
-      }
-    }
+    await retryUntil(
+      performance.now() + CLUSTER_WAIT_MS,
+      () => client!.remove(dead.id, { force: false, timeoutMs: CLUSTER_WAIT_MS }),
+      (error) => /would leave \d+ reachable/.test(String(error)),
+    );
     ({ leader, status } = await waitForConfiguration(all.filter((node) => node !== dead), {
       members: members - 1,
       voters: VOTERS_MAX,

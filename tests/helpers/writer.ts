@@ -150,13 +150,20 @@ export async function assertEveryWriteReadable(
   assert.deepEqual(wrong, [], `${wrong.length} of ${acknowledged.size} acknowledged writes lost`);
 }
 
-/** Runs `attempt` until it succeeds; after `deadlineMs` (`performance.now()`) its error is thrown. */
-export async function retryUntil<T>(deadlineMs: number, attempt: () => Promise<T>): Promise<T> {
+/**
+ * Runs `attempt` until it succeeds; after `deadlineMs` (`performance.now()`) its error is
+ * thrown, and at once when `retryable` says the error is not worth another try.
+ */
+export async function retryUntil<T>(
+  deadlineMs: number,
+  attempt: () => Promise<T>,
+  retryable: (error: unknown) => boolean = () => true,
+): Promise<T> {
   for (let tries = 1;; tries++) {
     try {
       return await attempt();
     } catch (error) {
-      if (performance.now() >= deadlineMs) throw error;
+      if (!retryable(error) || performance.now() >= deadlineMs) throw error;
       await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, 100 * tries)));
     }
   }
