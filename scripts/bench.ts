@@ -60,7 +60,7 @@ import {
   type NodeProcess,
   type NodeProcessOptions,
 } from "../tests/helpers/node_process.ts";
-import { freeBindPort, useBindPortRange } from "../tests/helpers/ports.ts";
+import { freeBindPort, parsePortRange, useBindPortRange } from "../tests/helpers/ports.ts";
 import { benchJoinData, keysForMegabytes } from "./bench_join_data.ts";
 import { NODE_V8_FLAGS } from "./compile.ts";
 import { summarize, type Summary } from "./bench_summary.ts";
@@ -652,11 +652,11 @@ if (import.meta.main) {
     },
   });
   if (values.ports !== undefined) {
-    const match = /^(\d+)-(\d+)$/.exec(values.ports);
-    if (match === null) {
+    const range = parsePortRange(values.ports);
+    if (range === null) {
       throw new RangeError(`--ports ${values.ports}: give LOW-HIGH, e.g. 24000-24999`);
     }
-    useBindPortRange(Number(match[1]), Number(match[2]));
+    useBindPortRange(...range);
   }
   // The nodes run as shipped (`scripts/compile.ts`) unless --deno-flags says otherwise.
   const denoFlags = (values["deno-flags"] ?? `--v8-flags=${NODE_V8_FLAGS.join(",")}`)

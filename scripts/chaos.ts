@@ -38,7 +38,7 @@ import {
 } from "../tests/chaos/harness/fault_runner.ts";
 import { type Fault, FAULTS, PROFILE_NAMES } from "../tests/chaos/harness/faults.ts";
 import { unavailableReason } from "../tests/chaos/harness/system_command.ts";
-import { useBindPortRange } from "../tests/helpers/ports.ts";
+import { parsePortRange, useBindPortRange } from "../tests/helpers/ports.ts";
 
 const USAGE = `usage: deno task chaos [--profile P[,P…]] [--fault F[,F…]] [--cycles N] [--nodes 3,5]
                        [--clients 4] [--minutes 120] [--recovery-minutes N] [--json PATH]
@@ -127,9 +127,9 @@ function parseOptions(args: string[]): Options {
     if (size < 3) throw new UsageError(`--nodes ${size}: faults need at least 3 nodes`);
   }
   if (values.ports !== undefined) {
-    const match = /^(\d+)-(\d+)$/.exec(values.ports);
-    const [low, high] = [Number(match?.[1]), Number(match?.[2])];
-    if (match === null || low < 1024 || high < low + 10 || high > 64535) {
+    const range = parsePortRange(values.ports);
+    const [low, high] = range ?? [NaN, NaN];
+    if (range === null || low < 1024 || high < low + 10 || high > 64535) {
       throw new UsageError(
         `--ports ${values.ports}: must be LOW-HIGH, 1024 <= LOW, LOW + 10 <= HIGH <= 64535`,
       );

@@ -44,12 +44,18 @@ export function useBindPortRange(low: number, high: number): void {
   rangeHigh = high + 1;
 }
 
+/** `LOW-HIGH` (as `--ports` and `BLIXARD_TEST_PORTS` take it) as two numbers; `null` if not that. */
+export function parsePortRange(text: string): [low: number, high: number] | null {
+  const match = /^(\d+)-(\d+)$/.exec(text);
+  return match === null ? null : [Number(match[1]), Number(match[2])];
+}
+
 if (PORTS_FROM_ENV !== undefined) {
-  const match = /^(\d+)-(\d+)$/.exec(PORTS_FROM_ENV);
-  if (match === null) {
+  const range = parsePortRange(PORTS_FROM_ENV);
+  if (range === null) {
     throw new Error(`BLIXARD_TEST_PORTS=${PORTS_FROM_ENV}: give LOW-HIGH, e.g. 22000-22999`);
   }
-  useBindPortRange(Number(match[1]), Number(match[2]));
+  useBindPortRange(...range);
 }
 
 /** A bind port whose UDP port and TCP port + 1000 were free on 127.0.0.1 a moment ago. */
