@@ -3,11 +3,14 @@
  * objects") explains: writes copies of a test module that opens two endpoints on loopback,
  * resets a few streams without awaiting the resets (as `FramedStream.reset()` does), and closes
  * both endpoints, then runs `deno test --parallel` on them and reports how each run ended.
- * With `--close-not-awaited` the modules end while their endpoints are still closing, which
- * crashes the runner (Deno runs Node-API finalizers when a test module ends); with closes
- * awaited, every run must pass.
+ * With `--close-not-awaited` the modules end while their endpoints are still closing (Deno runs
+ * Node-API finalizers when a test module ends). The `unload` guard of `native_calls.ts` now
+ * waits for the closes themselves, so with `--streams 0` every run must pass (before the guard:
+ * "JoinHandle polled after completion", abort); with streams, their calls still running at the
+ * module's end still crash it. With closes awaited, every run must pass.
  *
- *   deno run -A scripts/repro_native_finalizers.ts [--modules 60] [--runs 3] [--close-not-awaited]
+ *   deno run -A scripts/repro_native_finalizers.ts [--modules 60] [--runs 3] [--streams 5]
+ *     [--close-not-awaited]
  *
  * @module
  */
@@ -19,13 +22,18 @@ const { values } = parseArgs({
   options: {
     modules: { type: "string", default: "60" },
     runs: { type: "string", default: "3" },
+    streams: { type: "string", default: "5" },
     "close-not-awaited": { type: "boolean", default: false },
   },
 });
 const modules = Number(values.modules);
 const runs = Number(values.runs);
-if (!Number.isInteger(modules) || modules < 1 || !Number.isInteger(runs) || runs < 1) {
-  console.error("blixard repro: --modules and --runs take positive integers");
+const streams = Number(values.streams);
+if (
+  !Number.isInteger(modules) || modules < 1 || !Number.isInteger(runs) || runs < 1 ||
+  !Number.isInteger(streams) || streams < 0
+) {
+  console.error("blixard repro: --modules and --runs take positive integers, --streams 0 or more");
   Deno.exit(2);
 }
 const close = values["close-not-awaited"]
@@ -47,7 +55,7 @@ Deno.test({
     server.handle("blixard/test/1", echo);
     const peer = peerAddressOf(server);
     const connection = await client.connect(peer, "blixard/test/1", { timeoutMs: 10_000 });
-    for (let index = 0; index < 5; index++) {
+    for (let index = 0; index < ${streams}; index++) {
       const stream = await connection.openStream();
       await stream.send({ index, data: new Uint8Array(100) });
       await stream.receive();

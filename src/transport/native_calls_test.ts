@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { NativeCalls } from "./native_calls.ts";
+import { closesHeld, holdWhileClosing, NativeCalls, releaseClose } from "./native_calls.ts";
 import { bindLoopbackEndpoint, echo, peerAddressOf } from "./testing.ts";
 
 Deno.test("NativeCalls passes results and rejections through and forgets each call once it settles", async () => {
@@ -69,4 +69,42 @@ Deno.test("P2pEndpoint.close() waits for a binding call that is still running af
   late.resolve();
   await closing;
   assert.equal(calls.running, 0);
+});
+
+Deno.test("an endpoint's close is held until it settles, and the unload event waits until the binding reports it closed", async () => {
+  const closing = Promise.withResolvers<void>();
+  let checks = 0;
+  // Reports closed at its third check: the unload listener must keep checking until then.
+  const native = { isClosed: () => ++checks >= 3 };
+  const held = holdWhileClosing(native, "the test endpoint", closing.promise);
+  assert.equal(closesHeld(), 1);
+
+  const printed: string[] = [];
+  const consoleError = console.error;
+  console.error = (line: string) => printed.push(line);
+  try {
+    globalThis.dispatchEvent(new Event("unload"));
+  } finally {
+    console.error = consoleError;
+  }
+  assert.equal(checks, 3, "unload stopped waiting before the endpoint reported closed");
+  assert.equal(printed.length, 1);
+  assert.match(
+    printed[0]!,
+    /^blixard: the test endpoint was still closing at exit; .*native_calls_test\.ts/s,
+  );
+
+  closing.resolve();
+  await held;
+  assert.equal(closesHeld(), 0);
+});
+
+Deno.test("a released close is not waited for at unload (a process that exits with Deno.exit)", () => {
+  let checks = 0;
+  const native = { isClosed: () => (checks++, false) };
+  holdWhileClosing(native, "the abandoned endpoint", new Promise(() => {}));
+  releaseClose(native);
+  assert.equal(closesHeld(), 0);
+  globalThis.dispatchEvent(new Event("unload"));
+  assert.equal(checks, 0);
 });

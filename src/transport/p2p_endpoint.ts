@@ -55,7 +55,7 @@ import {
   type StrangerLimits,
   type TrustCheck,
 } from "./stranger_limits.ts";
-import { NativeCalls } from "./native_calls.ts";
+import { holdWhileClosing, NativeCalls, releaseClose } from "./native_calls.ts";
 import { TransportError, type TransportErrorCode } from "./transport_error.ts";
 
 const logger = getLogger(["blixard", "transport"]);
@@ -384,7 +384,12 @@ export class P2pEndpoint {
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      await this.#native.close();
+      const native = this.#native;
+      await holdWhileClosing(
+        native,
+        `the P2P endpoint ${this.nodeId.slice(0, 10)}`,
+        native.close(),
+      );
       await this.#acceptLoop;
       if (!(await this.#calls.settled(NATIVE_CALLS_SETTLE_WAIT_MS))) {
         logger.warn("Closed the P2P endpoint with {running} binding calls still running", {
@@ -393,6 +398,14 @@ export class P2pEndpoint {
       }
     })();
     return this.#closing;
+  }
+
+  /**
+   * For a process that exits (`Deno.exit`) right after a bounded wait for `close()`: its exit
+   * need not wait for the close to finish, since an exit runs no finalizers.
+   */
+  abandonClose(): void {
+    releaseClose(this.#native);
   }
 
   #adoptOutgoing(

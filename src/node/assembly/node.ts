@@ -124,7 +124,10 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
   const endpoint = await bindEndpoint(config, { secretKey: identity.secretKey, isTrusted });
   // Closing waits for native connects in flight (to a dead peer: up to their deadline);
   // the process exits right after a stop, which frees the socket anyway.
-  resources.push("P2P endpoint", () => boundedWait(endpoint.close(), ENDPOINT_CLOSE_WAIT_MS));
+  resources.push("P2P endpoint", async () => {
+    await boundedWait(endpoint.close(), ENDPOINT_CLOSE_WAIT_MS);
+    endpoint.abandonClose();
+  });
   wireEndpointMetrics(endpoint, metrics);
   const claimed = await claimInviteOnFirstStart(config, {
     endpoint,
