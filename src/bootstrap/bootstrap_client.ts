@@ -484,6 +484,10 @@ function recordFailure(context: RoundContext, failure: BootstrapError, entry = f
   );
   const cutShortTimeout = context.attemptMs < fullAttemptMs &&
     (failure.reason === "timeout" || failure.reason === "p2p_timeout");
+  // A seed that is not up yet refuses every round, up to 20 a second: one warning when it
+  // starts to, the repeats at debug level.
+  const repeatedRefusal = isConnectionRefused(failure) &&
+    context.failures.get(entry)?.message === failure.message;
   if (!cutShortTimeout || !context.failures.has(entry)) context.failures.set(entry, failure);
   context.roundFailures.push(failure);
   const properties = failure.field === null
@@ -491,7 +495,8 @@ function recordFailure(context: RoundContext, failure: BootstrapError, entry = f
     : { peer: failure.peer, reason: failure.reason, field: failure.field };
   // A tagged template, because the message holds text from the network: a `{` in it must
   // not be read as a placeholder.
-  logger.with(properties).warn`${failure.message}`;
+  if (repeatedRefusal) logger.with(properties).debug`${failure.message}`;
+  else logger.with(properties).warn`${failure.message}`;
   context.onEvent?.({
     peer: failure.peer,
     outcome: failure.outcome,

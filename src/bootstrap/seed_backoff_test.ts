@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { configureLogging, resetLogging } from "../log/logging.ts";
 import { bindLoopbackEndpoint } from "../transport/testing.ts";
 import {
   fetchBootstrapInfo,
@@ -54,10 +55,16 @@ Deno.test("pauseAfterRound() caps the backoff while every attempt of the round w
   assert.equal(pauseAfterRound(0, [refused], short), pauseAfterRound(0, [], short));
 });
 
-Deno.test("findSeed() asks a peer that refuses connections again soon, however long its backoff", async () => {
+Deno.test("findSeed() asks a peer that refuses connections again soon, however long its backoff, warning once", async () => {
   const endpoint = await bindLoopbackEndpoint();
   const enough = new AbortController();
   let refusals = 0;
+  const warnings: string[] = [];
+  await configureLogging({
+    level: "warning",
+    format: "text",
+    write: (line) => warnings.push(line),
+  });
   try {
     // Without the cap the first pause (30–60 s) would pass the join timeout: one round only.
     await assert.rejects(
@@ -73,7 +80,9 @@ Deno.test("findSeed() asks a peer that refuses connections again soon, however l
       }),
       /three refusals seen/,
     );
+    assert.equal(warnings.filter((line) => /Connection refused/i.test(line)).length, 1);
   } finally {
+    await resetLogging();
     await endpoint.close();
   }
 });
