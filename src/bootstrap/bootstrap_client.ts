@@ -60,6 +60,14 @@ export const ATTEMPT_TIMEOUT_MS_DEFAULT = 5_000;
 export const BACKOFF_INITIAL_MS_DEFAULT = 200;
 /** Default longest pause between rounds. */
 export const BACKOFF_MAX_MS_DEFAULT = 5_000;
+/**
+ * Longest pause after a round whose every attempt was refused at TCP connect: nothing
+ * listens on the peer's HTTP port yet, typically a member started at the same moment
+ * (a cluster's nodes started together). Such a try costs a round trip on the peer's host
+ * and no work there, so the joiner looks again soon instead of finding its seed up to a
+ * whole backoff step after it came up.
+ */
+export const REFUSED_BACKOFF_MAX_MS = 50;
 
 /** Options of {@linkcode fetchBootstrapInfo}. */
 export interface FetchBootstrapOptions {
@@ -241,13 +249,10 @@ export async function findSeed(peers: string[], options: FindSeedOptions): Promi
       options.attemptTimeoutMs ?? ATTEMPT_TIMEOUT_MS_DEFAULT,
       Math.max(1, Math.floor(deadlineMs - performance.now())),
     );
-    const seed = await runRound(entries, { ...options, attemptMs, failures });
+    const roundFailures: BootstrapError[] = [];
+    const seed = await runRound(entries, { ...options, attemptMs, failures, roundFailures });
     if (seed !== null) return seed;
-    const pauseMs = backoffMs(round, {
-      initialMs: options.backoffInitialMs ?? BACKOFF_INITIAL_MS_DEFAULT,
-      maxMs: options.backoffMaxMs ?? BACKOFF_MAX_MS_DEFAULT,
-      random: options.random ?? Math.random,
-    });
+    const pauseMs = pauseAfterRound(round, roundFailures, options);
     if (performance.now() + pauseMs >= deadlineMs) {
       const lastFailures = peers.flatMap((peer) => failures.get(peer) ?? []);
       throw new SeedNotFoundError(lastFailures, {
@@ -259,9 +264,38 @@ export async function findSeed(peers: string[], options: FindSeedOptions): Promi
   }
 }
 
+/**
+ * The pause after round `round` that found no seed: the backoff, capped at
+ * `REFUSED_BACKOFF_MAX_MS` when every attempt of the round was refused at TCP connect.
+ */
+export function pauseAfterRound(
+  round: number,
+  roundFailures: readonly BootstrapError[],
+  options: Pick<FindSeedOptions, "backoffInitialMs" | "backoffMaxMs" | "random">,
+): number {
+  const pauseMs = backoffMs(round, {
+    initialMs: options.backoffInitialMs ?? BACKOFF_INITIAL_MS_DEFAULT,
+    maxMs: options.backoffMaxMs ?? BACKOFF_MAX_MS_DEFAULT,
+    random: options.random ?? Math.random,
+  });
+  const allRefused = roundFailures.length > 0 && roundFailures.every(isConnectionRefused);
+  return allRefused ? Math.min(pauseMs, REFUSED_BACKOFF_MAX_MS) : pauseMs;
+}
+
+/**
+ * Whether `failure` is a refused TCP connect to the peer's HTTP port. Deno's fetch error
+ * carries no code, only the OS's words ("Connection refused (os error 111)" on Linux).
+ */
+export function isConnectionRefused(failure: BootstrapError): boolean {
+  const detail = failure.message.slice(`peer ${failure.peer}: `.length);
+  return failure.reason === "unreachable" && /^\/bootstrap: connection refused/i.test(detail);
+}
+
 interface RoundContext extends FindSeedOptions {
   attemptMs: number;
   failures: Map<string, BootstrapError>;
+  /** Every failure of this round, in the order they came. */
+  roundFailures: BootstrapError[];
 }
 
 /** Tries every entry at once; the first verified seed wins and the rest are cancelled. */
@@ -450,13 +484,19 @@ function recordFailure(context: RoundContext, failure: BootstrapError, entry = f
   );
   const cutShortTimeout = context.attemptMs < fullAttemptMs &&
     (failure.reason === "timeout" || failure.reason === "p2p_timeout");
+  // A seed that is not up yet refuses every round, up to 20 a second: one warning when it
+  // starts to, the repeats at debug level.
+  const repeatedRefusal = isConnectionRefused(failure) &&
+    context.failures.get(entry)?.message === failure.message;
   if (!cutShortTimeout || !context.failures.has(entry)) context.failures.set(entry, failure);
+  context.roundFailures.push(failure);
   const properties = failure.field === null
     ? { peer: failure.peer, reason: failure.reason }
     : { peer: failure.peer, reason: failure.reason, field: failure.field };
   // A tagged template, because the message holds text from the network: a `{` in it must
   // not be read as a placeholder.
-  logger.with(properties).warn`${failure.message}`;
+  if (repeatedRefusal) logger.with(properties).debug`${failure.message}`;
+  else logger.with(properties).warn`${failure.message}`;
   context.onEvent?.({
     peer: failure.peer,
     outcome: failure.outcome,

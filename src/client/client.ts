@@ -81,6 +81,9 @@ const RETRYABLE = new Set([
   "busy",
   "connection_closed",
   "disk_full",
+  // The member that forwarded the call was removed (and does not know it yet): the call
+  // itself may be fine, through another member.
+  "not_member",
 ]);
 
 /**

@@ -147,6 +147,11 @@ export interface RpcCallOptions {
   timeoutMs: number;
   /** Gives up at once when aborted (rejects with the abort reason). */
   signal?: AbortSignal;
+  /**
+   * Called once the request is written (the stream finished), while the answer is awaited:
+   * work that can wait for no answer is done in the caller's otherwise idle time.
+   */
+  onSent?: () => void;
 }
 
 const requestEnvelope = z.strictObject({
@@ -222,6 +227,7 @@ export async function callRpc<Definition extends RpcDefinition>(
     if (call.abandoned) return call.stream.reset(StreamErrorCode.cancelled);
     await call.stream.send({ type: "rpc_request", method: definition.method, body: body.data });
     await call.stream.finish();
+    options.onSent?.();
     return await receiveOnly(call.stream, {
       code: "invalid_response",
       what: "response",

@@ -115,6 +115,9 @@ Deno.test("invite tickets: a join by ticket alone becomes a member that restarts
       const status = await node.waitForExit({ timeoutMs: 30_000 });
       assert.equal(status.code, 1, node.stderr);
       assert.match(lastLine(node), refusals[index]![2], node.stderr);
+      // The storage opened while the ticket was with the leader is gone again: the next
+      // start of this data dir is a first start, not a restart.
+      assert.throws(() => Deno.statSync(`${node.dataDir}/blixard.db`), Deno.errors.NotFound);
     }
 
     const listed = await cluster("invites", founder);

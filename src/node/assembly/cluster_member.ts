@@ -194,9 +194,9 @@ export class ClusterMember {
       signal: this.#abort.signal,
     });
     this.#learnKnownMembers();
+    this.raft.on(this.membership.autopilotEvents());
     this.raft.on({
       appended: (entries) => this.directory.learnFromEntries(entries),
-      afterReady: () => this.membership.promoteCaughtUpLearners(),
       applied: (entry, result) => {
         if (result.type === "setMemberInfo") this.#refreshMembers();
         if (entry.type === "normal") return;

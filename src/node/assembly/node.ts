@@ -49,14 +49,20 @@ import { ResourceStack } from "./resource_stack.ts";
 import { JoinProgress } from "../join/join_progress.ts";
 import { wireEndpointMetrics } from "../status/endpoint_metrics.ts";
 import { registerClusterMetrics } from "../status/cluster_metrics.ts";
-import { openClusterState, selfMemberInfo, type StartMode } from "../local_state/cluster_state.ts";
+import {
+  openClusterState,
+  openStorage,
+  removeIfPristine,
+  selfMemberInfo,
+  type StartMode,
+} from "../local_state/cluster_state.ts";
 import { ClusterMember } from "./cluster_member.ts";
 import { publicStatusJson, startingStatusJson } from "../status/status_view.ts";
 import { startSeedSearch } from "../join/joiner.ts";
 import { type ClaimedInvite, claimInvite } from "../join/invite_join.ts";
 import { receivedSecretSource, storeReceivedSecret } from "../local_state/secret_fingerprint.ts";
 import type { Seed } from "../../bootstrap/bootstrap_client.ts";
-import { DATABASE_FILE_NAME } from "../../storage/sqlite_storage.ts";
+import { DATABASE_FILE_NAME, type SqliteStorage } from "../../storage/sqlite_storage.ts";
 import { BackupService } from "../../backup/backup_service.ts";
 import { checkRestore, restoreDataDir } from "../../backup/restore.ts";
 import { NodeDiscovery } from "../../discovery/node_discovery.ts";
@@ -129,10 +135,17 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
     endpoint.abandonClose();
   });
   wireEndpointMetrics(endpoint, metrics);
+  // A ticket's claim waits for the leader to commit the entry that adds this node; the
+  // storage is opened in that wait instead of after it (20–50 ms of a join, cold). Not for a
+  // restore, which writes the database itself first.
+  const early = new EarlyStorage(dataDir.path, resources);
   const claimed = await claimInviteOnFirstStart(config, {
     endpoint,
     resources,
     dataDir: dataDir.path,
+    whileWaiting: () => {
+      if (backup === null) early.open();
+    },
   });
   if (claimed?.secret != null) {
     clusterSecret = claimed.secret;
@@ -215,6 +228,7 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
     endpoint,
     secretFingerprint,
     mdnsJoin,
+    storage: early.handOver(),
   });
   resources.push("storage", () => state.storage.close());
   restrictDatabaseModes(dataDir.path, state.start);
@@ -353,7 +367,12 @@ async function decideMdnsStart(
  */
 async function claimInviteOnFirstStart(
   config: NodeConfig,
-  context: { endpoint: P2pEndpoint; resources: ResourceStack; dataDir: string },
+  context: {
+    endpoint: P2pEndpoint;
+    resources: ResourceStack;
+    dataDir: string;
+    whileWaiting: () => void;
+  },
 ): Promise<{ invite: ClaimedInvite; secret: ClusterSecret | null } | null> {
   const ticket = config.joinTicket;
   if (ticket === null || databaseExists(config.dataDir)) return null;
@@ -367,6 +386,7 @@ async function claimInviteOnFirstStart(
       self: selfMemberInfo(config.nodeId, context.endpoint),
       joinTimeoutMs: config.joinTimeoutMs,
       signal: abort.signal,
+      whileWaiting: context.whileWaiting,
     });
   } catch (error) {
     if (abort.signal.aborted) throw error;
@@ -378,6 +398,41 @@ async function claimInviteOnFirstStart(
     invite: claimed,
     secret: await ClusterSecret.fromBytes(claimed.secret, { shareable: true }),
   };
+}
+
+/**
+ * The Raft storage of a new node, opened before the start needs it (while a ticket's claim
+ * waits for the leader). Until `handOver()` passes it to `openClusterState`, a failed start
+ * removes it again while it holds nothing, so that it leaves no trace: a `blixard.db` in the
+ * data dir makes the next start a restart.
+ */
+class EarlyStorage {
+  readonly #dataDir: string;
+  #storage: SqliteStorage | null = null;
+  #handedOver = false;
+
+  constructor(dataDir: string, resources: ResourceStack) {
+    this.#dataDir = dataDir;
+    resources.push("storage opened early", () => {
+      if (this.#storage !== null && !this.#handedOver) removeIfPristine(this.#storage);
+    });
+  }
+
+  /** Opens the storage, once; a failure is left for `openClusterState` to report. */
+  open(): void {
+    if (this.#storage !== null || this.#handedOver) return;
+    try {
+      this.#storage = openStorage(this.#dataDir);
+    } catch {
+      // openClusterState opens it again and says why it cannot.
+    }
+  }
+
+  /** The storage if it was opened, now the caller's; `null` otherwise. */
+  handOver(): SqliteStorage | null {
+    this.#handedOver = true;
+    return this.#storage;
+  }
 }
 
 /**

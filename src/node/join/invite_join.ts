@@ -53,6 +53,11 @@ export async function claimInvite(
     self: MemberInfo;
     joinTimeoutMs: number;
     signal: AbortSignal;
+    /**
+     * Called each time the ticket is on its way to the leader, while the answer waits for
+     * the entry to commit: the node opens its storage meanwhile. It must not throw.
+     */
+    whileWaiting?: () => void;
   },
 ): Promise<ClaimedInvite> {
   const deadlineMs = performance.now() + options.joinTimeoutMs;
@@ -70,7 +75,10 @@ export async function claimInvite(
         member: options.self,
         clusterId: ticket.clusterId,
         token: ticket.token,
-      }, { timeoutMs: Math.max(1, Math.min(CLAIM_TIMEOUT_MS, deadlineMs - performance.now())) });
+      }, {
+        timeoutMs: Math.max(1, Math.min(CLAIM_TIMEOUT_MS, deadlineMs - performance.now())),
+        ...(options.whileWaiting === undefined ? {} : { onSent: options.whileWaiting }),
+      });
       log.info(
         "the invite ticket admitted node {nodeId} to cluster {clusterId} as a learner " +
           "(leader {leaderId}){secret}",

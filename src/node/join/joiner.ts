@@ -30,6 +30,7 @@ import { connectSeed, findSeed, type Seed } from "../../bootstrap/bootstrap_clie
 import type { InviteTicket } from "../../bootstrap/invite_ticket.ts";
 import type { BootstrapEvent } from "../../bootstrap/bootstrap_client.ts";
 import { SeedNotFoundError } from "../../bootstrap/bootstrap_error.ts";
+import { BootstrapInfoSchema } from "../../bootstrap/bootstrap_info.ts";
 import type { TxtResolver } from "../../bootstrap/peer_source.ts";
 import type { MemberInfo } from "../../state_machine/member_info.ts";
 import { JOIN_RPC, STATUS_RPC } from "../../transport/cluster_rpcs.ts";
@@ -321,20 +322,7 @@ async function askToJoin(
   options: JoinOptions,
   timeout: (capMs: number) => number,
 ): Promise<JoinOutcome> {
-  if (options.clusterSecret !== null) {
-    await authenticate(
-      (definition, request, callOptions) =>
-        callRpc(seed.connection, definition, request, callOptions),
-      {
-        secret: options.clusterSecret,
-        callerP2pNodeId: options.endpoint.nodeId,
-        serverP2pNodeId: seed.connection.remoteNodeId,
-        timeoutMs: timeout(STATUS_REQUEST_TIMEOUT_MS),
-      },
-    );
-    options.progress.advance("authenticated");
-    log.info("proved the cluster secret to seed {peer}", { peer: seed.peer });
-  }
+  await proveSecret(seed, options, timeout);
   const status = await callRpc(seed.connection, STATUS_RPC, {}, {
     timeoutMs: timeout(STATUS_REQUEST_TIMEOUT_MS),
   });
@@ -349,7 +337,10 @@ async function askToJoin(
     ),
   );
   options.progress.advance("joining");
-  const answer = await askUntilAdmitted(seed, options, timeout);
+  const answer = await askUntilAdmitted(seed, options, timeout).catch((error) => {
+    if (!(error instanceof RpcError) || error.code !== "not_leader") throw error;
+    return askNamedLeader(seed, options, timeout, error);
+  });
   options.directory.rememberProvisional(answer.members);
   options.progress.advance("learner");
   log.info("joined cluster {clusterId} as a learner through {peer}; leader is node {leaderId}", {
@@ -358,6 +349,74 @@ async function askToJoin(
     leaderId: answer.leaderId,
   });
   return { clusterId: answer.clusterId, leaderId: answer.leaderId, peer: seed.peer };
+}
+
+/** With a cluster secret: the mutual proof on `seed`'s connection, before anything else. */
+async function proveSecret(
+  seed: Seed,
+  options: JoinOptions,
+  timeout: (capMs: number) => number,
+): Promise<void> {
+  if (options.clusterSecret === null) return;
+  await authenticate(
+    (definition, request, callOptions) =>
+      callRpc(seed.connection, definition, request, callOptions),
+    {
+      secret: options.clusterSecret,
+      callerP2pNodeId: options.endpoint.nodeId,
+      serverP2pNodeId: seed.connection.remoteNodeId,
+      timeoutMs: timeout(STATUS_REQUEST_TIMEOUT_MS),
+    },
+  );
+  options.progress.advance("authenticated");
+  log.info("proved the cluster secret to seed {peer}", { peer: seed.peer });
+}
+
+/**
+ * A follower forwards a join to its leader unless the caller is a member already, which
+ * it answers `not_leader` (a member's request was forwarded once, and must not loop). A
+ * joiner is one when an earlier request of its own added it and the answer was lost:
+ * asking the follower again can only get `not_leader` again. So the joiner asks the
+ * leader that the follower names in its status, over a connection checked like a seed's
+ * (its key, `ping`, the secret's mutual proof). Rejects with `refusal` when the follower
+ * names no other leader.
+ */
+async function askNamedLeader(
+  seed: Seed,
+  options: JoinOptions,
+  timeout: (capMs: number) => number,
+  refusal: RpcError,
+) {
+  const status = await callRpc(seed.connection, STATUS_RPC, {}, {
+    timeoutMs: timeout(STATUS_REQUEST_TIMEOUT_MS),
+  });
+  const named = status.members.find((member) =>
+    member.node_id === status.leader_id && member.node_id !== seed.info.node_id
+  );
+  const info = BootstrapInfoSchema.safeParse({
+    node_id: named?.node_id,
+    p2p_node_id: named?.p2p_node_id,
+    p2p_addresses: named?.p2p_addresses,
+    p2p_relay_url: named?.p2p_relay_url,
+    cluster_id: status.cluster_id,
+  });
+  if (!info.success) throw refusal;
+  log.info("seed {peer} is a follower and counts this node a member: asking leader {leaderId}", {
+    peer: seed.peer,
+    leaderId: info.data.node_id,
+  });
+  const leader = await connectSeed(info.data, `leader ${info.data.node_id} named by ${seed.peer}`, {
+    endpoint: options.endpoint,
+    deadlineMs: performance.now() + timeout(STATUS_REQUEST_TIMEOUT_MS),
+    signal: options.signal ?? new AbortController().signal,
+    advertisedBy: `the status of node ${seed.info.node_id}`,
+  });
+  try {
+    await proveSecret(leader, options, timeout);
+    return await askUntilAdmitted(leader, options, timeout);
+  } finally {
+    leader.connection.close("join finished");
+  }
 }
 
 /**

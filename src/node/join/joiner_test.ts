@@ -31,29 +31,31 @@ const OTHER_SECRET = await ClusterSecret.fromBytes(
 /**
  * A seed that is no real node: `/bootstrap` over HTTP and `ping`, `cluster.status` and
  * `cluster.join` over Iroh, with the join answered by the test. With `signWith`, its
- * `/bootstrap` is signed; with `gateWith`, status and join are behind a `SecretGate`.
+ * `/bootstrap` is signed; with `gateWith`, status and join are behind a `SecretGate`. It is
+ * node 1 and the leader unless `nodeId` says otherwise; the test may change its `status`.
  */
 async function startFakeSeed(
   join: RpcHandler<typeof JOIN_RPC>,
   secrets: { signWith?: ClusterSecret; gateWith?: ClusterSecret } = {},
+  nodeId = 1,
 ) {
   const endpoint = await bindLoopbackEndpoint();
   const seedRecord: MemberInfo = {
-    nodeId: 1,
+    nodeId,
     p2pNodeId: endpoint.nodeId,
     addresses: endpoint.addresses(),
     relayUrl: null,
   };
   const status: StatusJson = {
-    node_id: 1,
+    node_id: nodeId,
     cluster_id: "fake-cluster",
     role: "leader",
     term: 2,
-    leader_id: 1,
+    leader_id: nodeId,
     commit_index: 5,
     applied_index: 5,
     members: [{
-      node_id: 1,
+      node_id: nodeId,
       role: "voter",
       p2p_node_id: seedRecord.p2pNodeId,
       p2p_addresses: seedRecord.addresses,
@@ -62,7 +64,7 @@ async function startFakeSeed(
     join: null,
   };
   const server = new RpcServer();
-  server.register(PING_RPC, pingHandler({ nodeId: 1, p2pNodeId: endpoint.nodeId }));
+  server.register(PING_RPC, pingHandler({ nodeId, p2pNodeId: endpoint.nodeId }));
   const gate = secrets.gateWith === undefined ? null : new SecretGate({
     secret: secrets.gateWith,
     selfP2pNodeId: endpoint.nodeId,
@@ -74,7 +76,7 @@ async function startFakeSeed(
   guarded.register(JOIN_RPC, join);
   server.serve(endpoint);
   const bootstrap = () => {
-    const info = bootstrapInfoFor(endpoint, { nodeId: 1, clusterId: "fake-cluster" });
+    const info = bootstrapInfoFor(endpoint, { nodeId, clusterId: "fake-cluster" });
     return secrets.signWith === undefined ? info : signBootstrapInfo(info, secrets.signWith);
   };
   const http = await startHttpServer({
@@ -90,6 +92,7 @@ async function startFakeSeed(
   return {
     peer: `http://127.0.0.1:${http.port}/bootstrap`,
     seedRecord,
+    status,
     gate,
     close: async () => {
       await http.shutdown();
@@ -129,12 +132,18 @@ function joinOptions(
   };
 }
 
-/** A join handler that counts its requests and admits the joiner. */
+/** A join handler that counts its requests and admits the joiner, the seed its leader. */
 function admitting(seed: () => { seedRecord: MemberInfo }) {
   const handler = Object.assign(
     () => {
       handler.requests++;
-      return { clusterId: "fake-cluster", leaderId: 1, index: 9, members: [seed().seedRecord] };
+      const { seedRecord } = seed();
+      return {
+        clusterId: "fake-cluster",
+        leaderId: seedRecord.nodeId,
+        index: 9,
+        members: [seedRecord],
+      };
     },
     { requests: 0 },
   );
@@ -382,4 +391,37 @@ Deno.test("busyPauseMs() stretches the leader's pause by up to half at random, e
   assert.equal(busyPauseMs(200, 5, () => 0.999), 300);
   assert.equal(busyPauseMs(null, 0, () => 0), 13);
   assert.ok(busyPauseMs(null, 20, () => 0.5) <= 1_000);
+});
+
+Deno.test("joinCluster() asks the leader a follower names when the follower answers not_leader", async () => {
+  // The joiner's learner was added by an earlier request whose answer was lost: the
+  // follower counts it a member, so answers not_leader instead of forwarding its join.
+  let followerRequests = 0;
+  const follower = await startFakeSeed(() => {
+    followerRequests++;
+    throw new RpcError("not_leader", "this node is not the leader (leader: 3)");
+  });
+  let leader: Awaited<ReturnType<typeof startFakeSeed>> | null = null;
+  const join = admitting(() => leader!);
+  leader = await startFakeSeed(join, {}, 3);
+  Object.assign(follower.status, { role: "follower", leader_id: 3 });
+  follower.status.members.push(...leader.status.members);
+  const joiner = await startJoiner();
+  try {
+    const outcome = await joinCluster(
+      joinOptions(joiner, { peer: follower.peer, joinTimeoutMs: 30_000 }),
+    );
+    assert.deepStrictEqual(outcome, {
+      clusterId: "fake-cluster",
+      leaderId: 3,
+      peer: follower.peer,
+    });
+    assert.equal(followerRequests, 1);
+    assert.equal(join.requests, 1, "the leader was asked");
+    assert.equal(joiner.progress.phase, "learner");
+  } finally {
+    await joiner.endpoint.close();
+    await leader.close();
+    await follower.close();
+  }
 });

@@ -53,9 +53,11 @@ export function openClusterState(
     endpoint: P2pEndpoint;
     secretFingerprint?: string | null;
     mdnsJoin?: boolean;
+    /** The storage, when the start opened it already (`openStorage`); owned from now on. */
+    storage?: SqliteStorage | null;
   },
 ): ClusterState {
-  const storage = openStorage(context.dataDirPath);
+  const storage = context.storage ?? openStorage(context.dataDirPath);
   try {
     const stateMachine = new KvStateMachine(new SqliteStateStore(storage));
     const self = selfMemberInfo(config.nodeId, context.endpoint);

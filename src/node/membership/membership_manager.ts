@@ -41,6 +41,7 @@ import { ClusterError } from "../replication/cluster_error.ts";
 import { type MemberDirectory, sameAddresses } from "./member_directory.ts";
 import type { MembershipRaft } from "./membership_raft.ts";
 import { learnerToPromote, type PromotionPolicy } from "./autopilot.ts";
+import type { RaftNodeEvents } from "../replication/raft_node.ts";
 import { sleepOn } from "../../util/sleep.ts";
 import { type Scheduler, SYSTEM_SCHEDULER, timeoutSignal } from "../../util/scheduler.ts";
 
@@ -86,6 +87,8 @@ export class MembershipManager {
   #queue: Promise<unknown> = Promise.resolve();
   #joinsQueued = 0;
   #promotionQueued = false;
+  /** A look for a learner to promote is due soon (`autopilotEvents`' `answered`). */
+  #lookDue = false;
   /** Running estimate of how long one change takes, queue wait excluded, for `retryAfterMs`. */
   #changeMs = CHANGE_MS_INITIAL;
   readonly #policy: PromotionPolicy;
@@ -350,6 +353,28 @@ export class MembershipManager {
       cancel();
       this.#promotionQueued = false;
     });
+  }
+
+  /**
+   * The Raft node's events that run the autopilot besides its poll (`startAutopilot`): after
+   * each batch of Ready passes, and soon after a peer's answer, once however many arrive
+   * meanwhile. An answer can make a learner ready (its first acknowledgement of the log, or
+   * its first answer since check-quorum cleared "recently active") with nothing for the core
+   * to send or persist, so that no Ready follows it: without this look the promotion waited
+   * for the next heartbeat or poll, up to 100 ms of every join.
+   */
+  autopilotEvents(): Pick<RaftNodeEvents, "afterReady" | "answered"> {
+    return {
+      afterReady: () => this.promoteCaughtUpLearners(),
+      answered: () => {
+        if (this.#lookDue || this.#promotionQueued) return;
+        this.#lookDue = true;
+        this.#scheduler.soon(() => {
+          this.#lookDue = false;
+          this.promoteCaughtUpLearners();
+        });
+      },
+    };
   }
 
   /**

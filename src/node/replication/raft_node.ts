@@ -129,6 +129,13 @@ export interface RaftNodeEvents {
   appended?: (entries: readonly Entry[]) => void;
   /** A batch of Ready passes finished (replication progress may have changed). */
   afterReady?: () => void;
+  /**
+   * A peer's answer to this node's replication (`AppendEntriesResponse`, `HeartbeatResponse`)
+   * was stepped. It can change what the core knows of the peer (caught up, heard from
+   * recently) and leave it nothing to send or persist, so that no Ready, and no
+   * `afterReady`, follows.
+   */
+  answered?: (from: NodeId) => void;
   /** Each applied entry with its result, in order. */
   applied?: (entry: Entry, result: ApplyResult) => void;
   /** The role or the leader changed. */
@@ -307,6 +314,9 @@ export class RaftNode {
     this.#peers.heard(message.from, this.#scheduler.now());
     this.#core.step(message);
     this.#scheduleReady();
+    if (message.type === "AppendEntriesResponse" || message.type === "HeartbeatResponse") {
+      for (const listener of this.#listeners) listener.answered?.(message.from);
+    }
   }
 
   /** The transport could not deliver to `nodeId`. */

@@ -1,0 +1,81 @@
+import assert from "node:assert/strict";
+import { bootstrapInfoFor } from "../bootstrap/bootstrap_info.ts";
+import { NodeMetrics } from "../http/metrics.ts";
+import { startHttpServer } from "../http/http_server.ts";
+import { GET_RPC, STATUS_RPC, type StatusJson } from "../transport/cluster_rpcs.ts";
+import type { P2pEndpoint } from "../transport/p2p_endpoint.ts";
+import { PING_RPC, pingHandler } from "../transport/ping_rpc.ts";
+import { RpcError, type RpcHandler, RpcServer } from "../transport/rpc.ts";
+import { bindLoopbackEndpoint } from "../transport/testing.ts";
+import { BlixardClient } from "./client.ts";
+
+/** A member that is no real node: `ping`, `cluster.status` and `kv.get` as the test says. */
+async function startFakeMember(nodeId: number, get: RpcHandler<typeof GET_RPC>) {
+  const endpoint = await bindLoopbackEndpoint();
+  const server = new RpcServer();
+  server.register(PING_RPC, pingHandler({ nodeId, p2pNodeId: endpoint.nodeId }));
+  server.register(GET_RPC, get);
+  server.serve(endpoint);
+  return { nodeId, endpoint, server };
+}
+
+function statusNaming(
+  self: { nodeId: number },
+  members: { nodeId: number; endpoint: P2pEndpoint }[],
+): StatusJson {
+  return {
+    node_id: self.nodeId,
+    cluster_id: "fake-cluster",
+    role: "follower",
+    term: 2,
+    leader_id: null,
+    commit_index: 5,
+    applied_index: 5,
+    members: members.map((member) => ({
+      node_id: member.nodeId,
+      role: "voter" as const,
+      p2p_node_id: member.endpoint.nodeId,
+      p2p_addresses: member.endpoint.addresses(),
+      p2p_relay_url: null,
+    })),
+    join: null,
+  };
+}
+
+Deno.test("BlixardClient retries a call refused as not_member through another member", async () => {
+  const value = new TextEncoder().encode("from node 2");
+  let refused = 0;
+  // Node 1 was removed and does not know it: the leader refuses what it forwards.
+  const removed = await startFakeMember(1, () => {
+    refused++;
+    throw new RpcError(
+      "not_member",
+      "the request was forwarded by node 1, which was removed from this cluster; ask another member",
+    );
+  });
+  const current = await startFakeMember(2, () => ({ value, appliedIndex: 5 }));
+  const members = [removed, current];
+  for (const member of members) {
+    member.server.register(STATUS_RPC, () => statusNaming(member, members));
+  }
+  const http = await startHttpServer({
+    hostname: "127.0.0.1",
+    port: 0,
+    metrics: new NodeMetrics(),
+    routes: {
+      bootstrap: () => bootstrapInfoFor(removed.endpoint, { nodeId: 1, clusterId: "fake-cluster" }),
+      status: () => statusNaming(removed, members),
+      isServing: () => true,
+    },
+  });
+  let client: BlixardClient | null = null;
+  try {
+    client = await BlixardClient.connect(`http://127.0.0.1:${http.port}/bootstrap`);
+    assert.deepStrictEqual(await client.get("key"), value);
+    assert.ok(refused >= 1, "the removed member was asked first");
+  } finally {
+    await client?.close();
+    await http.shutdown();
+    for (const member of members) await member.endpoint.close();
+  }
+});
