@@ -13,13 +13,14 @@ import { defineRpc, type RpcHandler } from "./rpc.ts";
 /** `ping`: no request fields; the answer names the node and its P2P id. */
 export const PING_RPC = defineRpc({
   method: "ping",
-  request: z.strictObject({}),
-  response: z.strictObject({
-    /** The answering node's cluster node id. */
-    nodeId: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
-    /** The answering node's P2P id. */
-    p2pNodeId: z.string().refine(isValidEndpointId, "not a valid Iroh endpoint id"),
-  }),
+  request: () => z.strictObject({}),
+  response: () =>
+    z.strictObject({
+      /** The answering node's cluster node id. */
+      nodeId: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+      /** The answering node's P2P id. */
+      p2pNodeId: z.string().refine(isValidEndpointId, "not a valid Iroh endpoint id"),
+    }),
 });
 
 /** The server side of `ping` for the node with `identity`. */

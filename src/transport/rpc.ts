@@ -19,6 +19,7 @@
 import { getLogger } from "@logtape/logtape";
 import { z } from "zod";
 import { assert } from "../util/assert.ts";
+import { lazySchema } from "../util/lazy_schema.ts";
 import { RPC_ALPN } from "./alpn.ts";
 import { assertTimeoutMs, withDeadline } from "./deadline.ts";
 import { type FramedStream, StreamErrorCode } from "./framed_stream.ts";
@@ -129,16 +130,34 @@ export type RpcHandler<Definition extends RpcDefinition> = (
   context: RpcContext,
 ) => z.input<Definition["response"]> | Promise<z.input<Definition["response"]>>;
 
-/** Declares a method. Its name must be lower case: letters, digits, `_` and `.`. */
+/** What `defineRpc` takes: the method's name and how to build the schemas of its bodies. */
+export interface RpcDeclaration<Request extends z.ZodType, Response extends z.ZodType> {
+  /** Lower-case name, e.g. `"ping"` or `"kv.put"`. */
+  readonly method: string;
+  /** Builds the schema of the request body. */
+  readonly request: () => Request;
+  /** Builds the schema of the response body. */
+  readonly response: () => Response;
+}
+
+/**
+ * Declares a method. Its name must be lower case: letters, digits, `_` and `.`. Its schemas
+ * are built on the method's first call (`lazySchema`), not when the module declaring it
+ * loads: a node declares every method and calls few of them while it starts.
+ */
 export function defineRpc<Request extends z.ZodType, Response extends z.ZodType>(
-  definition: RpcDefinition<Request, Response>,
+  declaration: RpcDeclaration<Request, Response>,
 ): RpcDefinition<Request, Response> {
   assert(
-    METHOD_NAME.test(definition.method),
+    METHOD_NAME.test(declaration.method),
     "RPC method names are lower case",
-    { detail: () => `method=${JSON.stringify(definition.method)}` },
+    { detail: () => `method=${JSON.stringify(declaration.method)}` },
   );
-  return Object.freeze({ ...definition });
+  return Object.freeze({
+    method: declaration.method,
+    request: lazySchema(declaration.request),
+    response: lazySchema(declaration.response),
+  });
 }
 
 /** Options of a call. */
@@ -154,25 +173,29 @@ export interface RpcCallOptions {
   onSent?: () => void;
 }
 
-const requestEnvelope = z.strictObject({
-  type: z.literal("rpc_request"),
-  method: z.string().max(64),
-  body: z.unknown(),
-});
-
-const responseEnvelope = z.discriminatedUnion("ok", [
-  z.strictObject({ type: z.literal("rpc_response"), ok: z.literal(true), body: z.unknown() }),
+const requestEnvelope = lazySchema(() =>
   z.strictObject({
-    type: z.literal("rpc_response"),
-    ok: z.literal(false),
-    error: z.strictObject({
-      code: z.string().regex(METHOD_NAME),
-      message: z.string().max(ERROR_MESSAGE_CHARS_MAX),
-      /** Absent from older nodes, and from errors that carry no estimate. */
-      retry_after_ms: z.number().int().min(0).max(RETRY_AFTER_MS_MAX).optional(),
+    type: z.literal("rpc_request"),
+    method: z.string().max(64),
+    body: z.unknown(),
+  })
+);
+
+const responseEnvelope = lazySchema(() =>
+  z.discriminatedUnion("ok", [
+    z.strictObject({ type: z.literal("rpc_response"), ok: z.literal(true), body: z.unknown() }),
+    z.strictObject({
+      type: z.literal("rpc_response"),
+      ok: z.literal(false),
+      error: z.strictObject({
+        code: z.string().regex(METHOD_NAME),
+        message: z.string().max(ERROR_MESSAGE_CHARS_MAX),
+        /** Absent from older nodes, and from errors that carry no estimate. */
+        retry_after_ms: z.number().int().min(0).max(RETRY_AFTER_MS_MAX).optional(),
+      }),
     }),
-  }),
-]);
+  ])
+);
 
 type ResponseEnvelope = z.output<typeof responseEnvelope>;
 
