@@ -2,8 +2,9 @@
  * Request/response calls over `blixard/rpc/1` (DESIGN.md section 5): one bidirectional
  * stream per call, one request frame and one response frame, a deadline on both sides.
  *
- * Methods are declared once with zod schemas, `defineRpc({ method, request, response })`,
- * and both sides validate against them: the server validates every request before its
+ * Methods are declared once with zod schemas, `defineRpc({ method, request, response })`
+ * (each a function that builds its schema, on the method's first call), and both sides
+ * validate against them: the server validates every request before its
  * handler runs and its own response before sending it; the client validates the request
  * before sending and the response before returning it. New methods (join, status, kv,
  * leave) are added by defining and registering them; this module does not change.
