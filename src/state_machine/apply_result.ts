@@ -6,7 +6,7 @@
  * @module
  */
 
-import { z } from "zod";
+import { z } from "../util/zod_mini.ts";
 import { lazySchema } from "../util/lazy_schema.ts";
 import type { ConfState, NodeId } from "../raft/types.ts";
 import { COMMAND_LIMITS } from "./commands.ts";
@@ -72,7 +72,7 @@ export type ApplyResult =
   | { type: "error"; index: number; error: string };
 
 const kvResultSchema = lazySchema(() => {
-  const indexSchema = z.int().min(1);
+  const indexSchema = z.int().check(z.minimum(1));
   return z.union([
     z.tuple([z.literal("put"), indexSchema]),
     z.tuple([z.literal("delete"), indexSchema, z.boolean()]),
@@ -80,7 +80,7 @@ const kvResultSchema = lazySchema(() => {
       z.literal("compareAndSet"),
       indexSchema,
       z.boolean(),
-      bytesSchema(COMMAND_LIMITS.valueBytesMax).nullable(),
+      z.nullable(bytesSchema(COMMAND_LIMITS.valueBytesMax)),
     ]),
   ]);
 });

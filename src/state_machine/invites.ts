@@ -12,7 +12,7 @@
  * @module
  */
 
-import { z } from "zod";
+import { z } from "../util/zod_mini.ts";
 import { lazySchema } from "../util/lazy_schema.ts";
 import {
   canonicalMemberInfo,
@@ -56,7 +56,7 @@ export interface InviteTicket {
 
 /** A token hash: 64 lowercase hex digits (SHA-256). */
 export const tokenHashSchema = lazySchema(() =>
-  z.string().regex(/^[0-9a-f]{64}$/, "64 lowercase hex digits")
+  z.string().check(z.regex(/^[0-9a-f]{64}$/, "64 lowercase hex digits"))
 );
 
 /** The role a ticket grants: `voter` (promoted once caught up, the default) or `learner`. */
@@ -93,7 +93,9 @@ export interface InvitedMember {
   invite: InviteUse;
 }
 
-const timeSchema = lazySchema(() => z.int().min(0).max(Number.MAX_SAFE_INTEGER));
+const timeSchema = lazySchema(() =>
+  z.int().check(z.minimum(0), z.maximum(Number.MAX_SAFE_INTEGER))
+);
 
 /** Validates an untrusted `InviteRecord` (in a snapshot or a stored row). */
 export const inviteRecordSchema = lazySchema(() =>
@@ -101,8 +103,8 @@ export const inviteRecordSchema = lazySchema(() =>
     tokenHash: tokenHashSchema,
     role: z.enum(["voter", "learner"]),
     expiresAtMs: timeSchema,
-    usesLeft: z.int().min(0).max(INVITE_LIMITS.usesMax),
-    createdBy: z.string().max(INVITE_LIMITS.createdByLengthMax),
+    usesLeft: z.int().check(z.minimum(0), z.maximum(INVITE_LIMITS.usesMax)),
+    createdBy: z.string().check(z.maxLength(INVITE_LIMITS.createdByLengthMax)),
     createdAtMs: timeSchema,
     state: z.enum(["active", "used", "revoked"]),
   })
@@ -119,7 +121,7 @@ const invitedMemberSchema = lazySchema(() =>
 const learnerContextSchema = lazySchema(() =>
   z.union([
     invitedMemberSchema,
-    memberInfoSchema.transform((member) => ({ member, invite: null })),
+    z.pipe(memberInfoSchema, z.transform((member) => ({ member, invite: null }))),
   ])
 );
 
@@ -203,7 +205,11 @@ export function describeRefusal(refusal: InviteRefusal): string {
   }
 }
 
-function decodeWith<T>(bytes: Uint8Array, schema: z.ZodType<T>, what: string): Decoded<T> {
+function decodeWith<T>(
+  bytes: Uint8Array,
+  schema: z.ZodMiniType<T>,
+  what: string,
+): Decoded<T> {
   let value: unknown;
   try {
     value = decodeMessagePack(bytes);

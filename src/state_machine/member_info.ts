@@ -6,7 +6,7 @@
  * @module
  */
 
-import { z } from "zod";
+import { z } from "../util/zod_mini.ts";
 import { lazySchema } from "../util/lazy_schema.ts";
 import type { NodeId } from "../raft/types.ts";
 import { decodeMessagePack, describeZodError, encodeMessagePack } from "./msgpack_codec.ts";
@@ -34,11 +34,17 @@ export const MEMBER_INFO_LIMITS = {
 /** Validates an untrusted value as a `MemberInfo` (strict: unknown fields are refused). */
 export const memberInfoSchema = lazySchema(() =>
   z.strictObject({
-    nodeId: z.int().min(1),
-    p2pNodeId: z.string().min(1).max(MEMBER_INFO_LIMITS.p2pNodeIdLengthMax),
-    addresses: z.array(z.string().min(1).max(MEMBER_INFO_LIMITS.addressLengthMax))
-      .max(MEMBER_INFO_LIMITS.addressesMax),
-    relayUrl: z.string().min(1).max(MEMBER_INFO_LIMITS.relayUrlLengthMax).nullable(),
+    nodeId: z.int().check(z.minimum(1)),
+    p2pNodeId: z.string().check(
+      z.minLength(1),
+      z.maxLength(MEMBER_INFO_LIMITS.p2pNodeIdLengthMax),
+    ),
+    addresses: z.array(
+      z.string().check(z.minLength(1), z.maxLength(MEMBER_INFO_LIMITS.addressLengthMax)),
+    ).check(z.maxLength(MEMBER_INFO_LIMITS.addressesMax)),
+    relayUrl: z.nullable(
+      z.string().check(z.minLength(1), z.maxLength(MEMBER_INFO_LIMITS.relayUrlLengthMax)),
+    ),
   })
 );
 

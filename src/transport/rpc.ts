@@ -97,10 +97,16 @@ export class RpcError extends Error {
   }
 }
 
+/**
+ * The schema of a body: classic zod's or `zod/mini`'s (`src/util/zod_mini.ts`), which share
+ * zod's core; bodies are checked with the functional `z.safeParse`, which takes either.
+ */
+export type RpcSchema = z.core.$ZodType;
+
 /** A method: its name and the schemas of its request and response bodies. */
 export interface RpcDefinition<
-  Request extends z.ZodType = z.ZodType,
-  Response extends z.ZodType = z.ZodType,
+  Request extends RpcSchema = RpcSchema,
+  Response extends RpcSchema = RpcSchema,
 > {
   /** Lower-case name, e.g. `"ping"` or `"kv.put"`. */
   readonly method: string;
@@ -132,7 +138,7 @@ export type RpcHandler<Definition extends RpcDefinition> = (
 ) => z.input<Definition["response"]> | Promise<z.input<Definition["response"]>>;
 
 /** What `defineRpc` takes: the method's name and how to build the schemas of its bodies. */
-export interface RpcDeclaration<Request extends z.ZodType, Response extends z.ZodType> {
+export interface RpcDeclaration<Request extends RpcSchema, Response extends RpcSchema> {
   /** Lower-case name, e.g. `"ping"` or `"kv.put"`. */
   readonly method: string;
   /** Builds the schema of the request body. */
@@ -146,7 +152,7 @@ export interface RpcDeclaration<Request extends z.ZodType, Response extends z.Zo
  * are built on the method's first call (`lazySchema`), not when the module declaring it
  * loads: a node declares every method and calls few of them while it starts.
  */
-export function defineRpc<Request extends z.ZodType, Response extends z.ZodType>(
+export function defineRpc<Request extends RpcSchema, Response extends RpcSchema>(
   declaration: RpcDeclaration<Request, Response>,
 ): RpcDefinition<Request, Response> {
   assert(
@@ -241,7 +247,7 @@ export async function callRpc<Definition extends RpcDefinition>(
 ): Promise<RpcResponseOf<Definition>> {
   assertTimeoutMs(options.timeoutMs);
   const description = `${definition.method} to ${connection.remoteNodeId}`;
-  const body = definition.request.safeParse(request);
+  const body = z.safeParse(definition.request, request);
   if (!body.success) {
     throw new RpcError("invalid_request", `${description}: not sent: ${describeIssue(body.error)}`);
   }
@@ -299,7 +305,7 @@ function parseResponse<Definition extends RpcDefinition>(
       retryAfterMs: retryAfterMs ?? null,
     });
   }
-  const body = definition.response.safeParse(envelope.data.body);
+  const body = z.safeParse(definition.response, envelope.data.body);
   if (!body.success) {
     throw new RpcError(
       "invalid_response",
@@ -534,7 +540,7 @@ export class RpcServer {
     if (method === undefined) {
       throw new RpcError("unknown_method", `no method ${JSON.stringify(envelope.data.method)}`);
     }
-    const request = method.definition.request.safeParse(envelope.data.body);
+    const request = z.safeParse(method.definition.request, envelope.data.body);
     if (!request.success) {
       throw new RpcError("invalid_request", describeIssue(request.error));
     }
@@ -544,7 +550,7 @@ export class RpcServer {
       signal: call.signal,
     };
     const result = await method.handler(request.data, context);
-    const response = method.definition.response.safeParse(result);
+    const response = z.safeParse(method.definition.response, result);
     if (!response.success) {
       logger.error("The {method} handler built an invalid response: {issue}", {
         method: method.definition.method,
