@@ -13,7 +13,7 @@
 import { z } from "zod";
 import { lazySchema } from "../util/lazy_schema.ts";
 import { INVITE_LIMITS, tokenHashSchema } from "../state_machine/invites.ts";
-import { memberAddressSchema } from "./cluster_rpcs.ts";
+import { JOIN_RPC, memberAddressSchema } from "./cluster_rpcs.ts";
 import { defineRpc } from "./rpc.ts";
 
 /** The error code of a join whose ticket is refused (used, expired, revoked, unknown). */
@@ -22,7 +22,6 @@ export const INVITE_REFUSED = "invite_refused";
 /** Bytes of a cluster secret handed to an invited joiner (`CLUSTER_SECRET_BYTES`). */
 const SECRET_BYTES = 32;
 
-const nodeId = lazySchema(() => z.number().int().min(1).max(Number.MAX_SAFE_INTEGER));
 const index = lazySchema(() => z.number().int().nonnegative());
 const timeMs = lazySchema(() => z.number().int().min(0).max(Number.MAX_SAFE_INTEGER));
 const exactBytes = (length: number) =>
@@ -94,12 +93,6 @@ export const JOIN_BY_INVITE_RPC = defineRpc({
       clusterId: z.string().min(1).max(128),
       token: exactBytes(INVITE_LIMITS.tokenBytes),
     }),
-  response: () =>
-    z.strictObject({
-      clusterId: z.string().nullable(),
-      leaderId: nodeId,
-      index,
-      members: z.array(memberAddressSchema),
-      secret: exactBytes(SECRET_BYTES).nullable(),
-    }),
+  // What `cluster.join` answers, and the secret.
+  response: () => JOIN_RPC.response.extend({ secret: exactBytes(SECRET_BYTES).nullable() }),
 });
