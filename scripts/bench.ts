@@ -40,8 +40,8 @@
  *
  * `--deno-flags` passes flags to Deno in every node instead of the V8 flags the binary is
  * compiled with (`NODE_V8_FLAGS`; `--deno-flags=` runs V8's defaults); `--cpu-prof DIR`
- * writes a V8 CPU profile of each node of the throughput cluster into DIR (the nodes are
- * stopped with SIGTERM so that they write it); `--main` runs another tree's `main.ts`, so that two
+ * writes a V8 CPU profile of each node of the startup, formation and throughput phases into
+ * DIR (the nodes are stopped with SIGTERM so that they write it); `--main` runs another tree's `main.ts`, so that two
  * builds can be compared run by run in one sitting; `--ports LOW-HIGH` draws the nodes'
  * bind ports from that range (HTTP 1000 above), so that a bench beside other users of the
  * machine stays in a range agreed with them.
@@ -250,6 +250,7 @@ async function leaderOf(nodes: NodeProcess[]): Promise<NodeProcess> {
 
 async function benchStartup(
   runs: number,
+  stopGracefully: boolean,
 ): Promise<{ startupMs: Summary; cpuMs: Summary; idleRssMiB: Summary; idleRssAnonMiB: Summary }> {
   const startup: number[] = [];
   const cpu: number[] = [];
@@ -274,6 +275,8 @@ async function benchStartup(
       await sleep(2000);
       rss.push(residentMiB(node.pid));
       rssAnon.push(residentMiB(node.pid, "RssAnon"));
+      // A node writes its CPU profile only when it exits on its own.
+      if (stopGracefully) await node.stop();
     } finally {
       await group.cleanup();
     }
@@ -289,6 +292,7 @@ async function benchStartup(
 async function benchFormation(
   runs: number,
   size: number,
+  stopGracefully: boolean,
 ): Promise<
   { wallMs: Summary; cpuMs: Summary; afterReadyMs: Summary; phases: [string, Summary][] }
 > {
@@ -304,6 +308,7 @@ async function benchFormation(
       cpu.push(formed.cpuMs);
       afterReady.push(formed.afterReadyMs);
       phases.push(formed.phases);
+      if (stopGracefully) await Promise.all(formed.nodes.map((node) => node.stop()));
     } finally {
       await group.cleanup();
     }
@@ -694,7 +699,7 @@ if (import.meta.main) {
   const lines: string[] = [];
   if (selected.has("startup")) {
     console.error("startup…");
-    const startup = await benchStartup(runs);
+    const startup = await benchStartup(runs, values["cpu-prof"] !== undefined);
     results.startup = startup;
     lines.push(row("single-node start → /health 200", startup.startupMs, "ms", "< 250 ms"));
     lines.push(row("  CPU of the node until then", startup.cpuMs, "ms"));
@@ -709,7 +714,11 @@ if (import.meta.main) {
     };
     for (const size of sizes) {
       console.error(`formation of ${size}…`);
-      const formation = await benchFormation(Number(values["formation-runs"]), size);
+      const formation = await benchFormation(
+        Number(values["formation-runs"]),
+        size,
+        values["cpu-prof"] !== undefined,
+      );
       // The 3-node figure keeps its name in the JSON, so that older results compare.
       const name = size === 3 ? "formation" : `formation${size}`;
       results[name] = formation.wallMs;

@@ -28,21 +28,23 @@ const exactBytes = (length: number) =>
 /** `cluster.challenge`: a fresh challenge for the caller's key, and the server's proof. */
 export const CHALLENGE_RPC = defineRpc({
   method: "cluster.challenge",
-  request: z.strictObject({ nonce: exactBytes(NONCE_BYTES) }),
-  response: z.strictObject({
-    challenge: exactBytes(CHALLENGE_BYTES),
-    serverProof: exactBytes(MAC_BYTES),
-  }),
+  request: () => z.strictObject({ nonce: exactBytes(NONCE_BYTES) }),
+  response: () =>
+    z.strictObject({
+      challenge: exactBytes(CHALLENGE_BYTES),
+      serverProof: exactBytes(MAC_BYTES),
+    }),
 });
 
 /** `cluster.authenticate`: prove the secret for the challenge; the caller's key is then let in. */
 export const AUTHENTICATE_RPC = defineRpc({
   method: "cluster.authenticate",
-  request: z.strictObject({
-    challenge: exactBytes(CHALLENGE_BYTES),
-    proof: exactBytes(MAC_BYTES),
-  }),
-  response: z.strictObject({ validForMs: z.number().int().positive() }),
+  request: () =>
+    z.strictObject({
+      challenge: exactBytes(CHALLENGE_BYTES),
+      proof: exactBytes(MAC_BYTES),
+    }),
+  response: () => z.strictObject({ validForMs: z.number().int().positive() }),
 });
 
 /** The error code of a call refused because the caller is neither member nor authenticated. */

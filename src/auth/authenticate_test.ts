@@ -17,8 +17,8 @@ const OTHER_SECRET = await ClusterSecret.fromBytes(
 
 const COUNT_RPC = defineRpc({
   method: "test.count",
-  request: z.strictObject({}),
-  response: z.strictObject({ calls: z.number() }),
+  request: () => z.strictObject({}),
+  response: () => z.strictObject({ calls: z.number() }),
 });
 
 /** A node-like server over real Iroh: a gate, and one guarded method that counts its calls. */

@@ -23,8 +23,8 @@ const OTHER_SECRET = await ClusterSecret.fromBytes(
 
 const ECHO_RPC = defineRpc({
   method: "test.echo",
-  request: z.strictObject({ text: z.string() }),
-  response: z.strictObject({ text: z.string() }),
+  request: () => z.strictObject({ text: z.string() }),
+  response: () => z.strictObject({ text: z.string() }),
 });
 
 function newNonce(): Uint8Array {

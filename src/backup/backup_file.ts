@@ -21,6 +21,7 @@
 import { createHash, type Hash } from "node:crypto";
 import { basename, dirname, join } from "node:path";
 import { z } from "zod";
+import { lazySchema } from "../util/lazy_schema.ts";
 import { bytesEqual } from "../state_machine/byte_keys.ts";
 import { syncToDisk } from "../node/local_state/identity.ts";
 
@@ -52,14 +53,16 @@ export interface BackupHeader {
   stateSchemaVersion: number;
 }
 
-const headerSchema = z.strictObject({
-  clusterId: z.string().min(1).max(128),
-  index: z.int().min(0),
-  term: z.int().min(0),
-  createdAt: z.string().max(64),
-  nodeId: z.int().min(1),
-  stateSchemaVersion: z.int().min(1),
-});
+const headerSchema = lazySchema(() =>
+  z.strictObject({
+    clusterId: z.string().min(1).max(128),
+    index: z.int().min(0),
+    term: z.int().min(0),
+    createdAt: z.string().max(64),
+    nodeId: z.int().min(1),
+    stateSchemaVersion: z.int().min(1),
+  })
+);
 
 /** A backup file that cannot be read: one line naming the file and the problem. */
 export class BackupFileError extends Error {

@@ -10,6 +10,7 @@
  */
 
 import { z } from "zod";
+import { lazySchema } from "../util/lazy_schema.ts";
 import { isValidEndpointId } from "../transport/iroh.ts";
 import {
   formatSocketAddress,
@@ -26,41 +27,47 @@ const CLUSTER_ID_CHARS_MAX = 128;
 const SIGNATURE_CHARS_MAX = 512;
 const URL_CHARS_MAX = 2048;
 
-const nodeId = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+const nodeId = lazySchema(() => z.number().int().min(1).max(Number.MAX_SAFE_INTEGER));
 
-const socketAddress = z.string().max(64).transform((text, context) => {
-  const address = parseSocketAddress(text);
-  if (address === null || !isDialableAddress(address)) {
-    context.addIssue({ code: "custom", message: "invalid address" });
-    return z.NEVER;
-  }
-  return formatSocketAddress(address);
-});
+const socketAddress = lazySchema(() =>
+  z.string().max(64).transform((text, context) => {
+    const address = parseSocketAddress(text);
+    if (address === null || !isDialableAddress(address)) {
+      context.addIssue({ code: "custom", message: "invalid address" });
+      return z.NEVER;
+    }
+    return formatSocketAddress(address);
+  })
+);
 
-const httpUrl = z.string().max(URL_CHARS_MAX).refine((text) => {
-  try {
-    const url = new URL(text);
-    return url.protocol === "http:" || url.protocol === "https:";
-  } catch {
-    return false;
-  }
-});
+const httpUrl = lazySchema(() =>
+  z.string().max(URL_CHARS_MAX).refine((text) => {
+    try {
+      const url = new URL(text);
+      return url.protocol === "http:" || url.protocol === "https:";
+    } catch {
+      return false;
+    }
+  })
+);
 
 /** The strict zod schema of a `/bootstrap` body. Addresses come out in canonical form. */
-export const BootstrapInfoSchema = z.strictObject({
-  node_id: nodeId,
-  p2p_node_id: z.string().refine(isValidEndpointId),
-  p2p_addresses: z.array(socketAddress).max(P2P_ADDRESSES_MAX),
-  p2p_relay_url: httpUrl.nullable(),
-  cluster_id: z.string().min(1).max(CLUSTER_ID_CHARS_MAX).nullable().optional(),
-  leader_id: nodeId.nullable().optional(),
-  issued_at_ms: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
-  valid_for_ms: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
-  signature: z.string().min(1).max(SIGNATURE_CHARS_MAX).optional(),
-}).refine((info) => info.p2p_addresses.length > 0 || info.p2p_relay_url !== null, {
-  path: ["p2p_addresses"],
-  message: "empty",
-});
+export const BootstrapInfoSchema = lazySchema(() =>
+  z.strictObject({
+    node_id: nodeId,
+    p2p_node_id: z.string().refine(isValidEndpointId),
+    p2p_addresses: z.array(socketAddress).max(P2P_ADDRESSES_MAX),
+    p2p_relay_url: httpUrl.nullable(),
+    cluster_id: z.string().min(1).max(CLUSTER_ID_CHARS_MAX).nullable().optional(),
+    leader_id: nodeId.nullable().optional(),
+    issued_at_ms: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+    valid_for_ms: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
+    signature: z.string().min(1).max(SIGNATURE_CHARS_MAX).optional(),
+  }).refine((info) => info.p2p_addresses.length > 0 || info.p2p_relay_url !== null, {
+    path: ["p2p_addresses"],
+    message: "empty",
+  })
+);
 
 /** A validated `/bootstrap` answer. */
 export type BootstrapInfo = z.output<typeof BootstrapInfoSchema>;

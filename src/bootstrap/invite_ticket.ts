@@ -21,6 +21,7 @@
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import { z } from "zod";
+import { lazySchema } from "../util/lazy_schema.ts";
 import { decodeMessagePack, encodeMessagePack } from "../state_machine/msgpack_codec.ts";
 import { INVITE_LIMITS, type InviteTicket } from "../state_machine/invites.ts";
 import { COMMAND_LIMITS } from "../state_machine/commands.ts";
@@ -55,17 +56,19 @@ const bytesOf = (length: number) =>
     message: `expected ${length} bytes`,
   });
 
-const ticketSchema = z.tuple([
-  z.string().min(1).max(COMMAND_LIMITS.clusterIdLengthMax),
-  z.int().min(0).max(Number.MAX_SAFE_INTEGER),
-  bytesOf(TOKEN_BYTES),
-  z.array(z.tuple([
-    z.int().min(1).max(Number.MAX_SAFE_INTEGER),
-    bytesOf(KEY_BYTES),
-    z.array(z.string().min(1).max(ADDRESS_CHARS_MAX)).max(TICKET_ADDRESSES_MAX),
-    z.string().min(1).max(RELAY_URL_CHARS_MAX).nullable(),
-  ])).min(1).max(TICKET_MEMBERS_MAX),
-]);
+const ticketSchema = lazySchema(() =>
+  z.tuple([
+    z.string().min(1).max(COMMAND_LIMITS.clusterIdLengthMax),
+    z.int().min(0).max(Number.MAX_SAFE_INTEGER),
+    bytesOf(TOKEN_BYTES),
+    z.array(z.tuple([
+      z.int().min(1).max(Number.MAX_SAFE_INTEGER),
+      bytesOf(KEY_BYTES),
+      z.array(z.string().min(1).max(ADDRESS_CHARS_MAX)).max(TICKET_ADDRESSES_MAX),
+      z.string().min(1).max(RELAY_URL_CHARS_MAX).nullable(),
+    ])).min(1).max(TICKET_MEMBERS_MAX),
+  ])
+);
 
 /** A fresh random token. */
 export function newToken(): Uint8Array {

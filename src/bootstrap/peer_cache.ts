@@ -16,6 +16,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import { z } from "zod";
+import { lazySchema } from "../util/lazy_schema.ts";
 import type { SeedCache } from "./bootstrap_client.ts";
 import { type BootstrapInfo, BootstrapInfoSchema } from "./bootstrap_info.ts";
 
@@ -29,13 +30,15 @@ export const PEER_CACHE_ENTRIES_MAX = 64;
 export const PEER_CACHE_FILE_BYTES_MAX = 256 * 1024;
 const ENTRY_KEY_CHARS_MAX = 2048;
 
-const fileSchema = z.strictObject({
-  version: z.literal(1),
-  peers: z.record(
-    z.string().min(1).max(ENTRY_KEY_CHARS_MAX),
-    z.strictObject({ info: z.unknown(), verified_at: z.string().max(64) }),
-  ),
-});
+const fileSchema = lazySchema(() =>
+  z.strictObject({
+    version: z.literal(1),
+    peers: z.record(
+      z.string().min(1).max(ENTRY_KEY_CHARS_MAX),
+      z.strictObject({ info: z.unknown(), verified_at: z.string().max(64) }),
+    ),
+  })
+);
 
 interface Entry {
   info: BootstrapInfo;

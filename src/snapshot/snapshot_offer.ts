@@ -16,6 +16,7 @@
  */
 
 import { z } from "zod";
+import { lazySchema } from "../util/lazy_schema.ts";
 import { TRANSFER_KEY_BYTES } from "../backup/backup_transfer.ts";
 import { decodeMessagePack, encodeMessagePack } from "../state_machine/msgpack_codec.ts";
 
@@ -36,25 +37,29 @@ export interface SnapshotOffer {
   urls: string[];
 }
 
-const id = z.string().min(1).max(64);
-const httpUrl = z.string().max(256).refine((text) => {
-  try {
-    const url = new URL(text);
-    return url.protocol === "http:" && url.username === "" && url.password === "" &&
-      url.pathname === "/" && url.search === "" && url.hash === "";
-  } catch {
-    return false;
-  }
-}, "an http://host:port URL");
-const offerSchema = z.tuple([
-  z.literal(OFFER_TAG),
-  id,
-  z.custom<Uint8Array>((value) =>
-    value instanceof Uint8Array && value.length === TRANSFER_KEY_BYTES
-  ),
-  z.array(httpUrl).min(1).max(OFFER_URLS_MAX),
-]);
-const stagedSchema = z.tuple([z.literal(STAGED_TAG), id]);
+const id = lazySchema(() => z.string().min(1).max(64));
+const httpUrl = lazySchema(() =>
+  z.string().max(256).refine((text) => {
+    try {
+      const url = new URL(text);
+      return url.protocol === "http:" && url.username === "" && url.password === "" &&
+        url.pathname === "/" && url.search === "" && url.hash === "";
+    } catch {
+      return false;
+    }
+  }, "an http://host:port URL")
+);
+const offerSchema = lazySchema(() =>
+  z.tuple([
+    z.literal(OFFER_TAG),
+    id,
+    z.custom<Uint8Array>((value) =>
+      value instanceof Uint8Array && value.length === TRANSFER_KEY_BYTES
+    ),
+    z.array(httpUrl).min(1).max(OFFER_URLS_MAX),
+  ])
+);
+const stagedSchema = lazySchema(() => z.tuple([z.literal(STAGED_TAG), id]));
 
 /** The `data` of an offer. */
 export function encodeSnapshotOffer(offer: SnapshotOffer): Uint8Array {

@@ -6,7 +6,8 @@
  * @module
  */
 
-import { z } from "zod";
+import { z } from "../util/zod_mini.ts";
+import { lazySchema } from "../util/lazy_schema.ts";
 import type { ConfState, NodeId } from "../raft/types.ts";
 import { COMMAND_LIMITS } from "./commands.ts";
 import type { InviteRefusal } from "./invites.ts";
@@ -70,17 +71,19 @@ export type ApplyResult =
   /** The command was malformed or refused; the state did not change except the applied index. */
   | { type: "error"; index: number; error: string };
 
-const indexSchema = z.int().min(1);
-const kvResultSchema = z.union([
-  z.tuple([z.literal("put"), indexSchema]),
-  z.tuple([z.literal("delete"), indexSchema, z.boolean()]),
-  z.tuple([
-    z.literal("compareAndSet"),
-    indexSchema,
-    z.boolean(),
-    bytesSchema(COMMAND_LIMITS.valueBytesMax).nullable(),
-  ]),
-]);
+const kvResultSchema = lazySchema(() => {
+  const indexSchema = z.int().check(z.minimum(1));
+  return z.union([
+    z.tuple([z.literal("put"), indexSchema]),
+    z.tuple([z.literal("delete"), indexSchema, z.boolean()]),
+    z.tuple([
+      z.literal("compareAndSet"),
+      indexSchema,
+      z.boolean(),
+      z.nullable(bytesSchema(COMMAND_LIMITS.valueBytesMax)),
+    ]),
+  ]);
+});
 
 /** The canonical encoding of `result`: a MessagePack array, fields in a fixed order. */
 export function encodeKvResult(result: KvResult): Uint8Array {

@@ -6,7 +6,8 @@
  * @module
  */
 
-import { z } from "zod";
+import { z } from "../util/zod_mini.ts";
+import { lazySchema } from "../util/lazy_schema.ts";
 import {
   canonicalMemberInfo,
   type Decoded,
@@ -115,44 +116,53 @@ export class InvalidCommandError extends Error {
   override name = "InvalidCommandError";
 }
 
-const keySchema = bytesSchema(COMMAND_LIMITS.keyBytesMax);
-const valueSchema = bytesSchema(COMMAND_LIMITS.valueBytesMax);
-const requestSchema = z.strictObject({
-  clientId: z.string().min(1).max(COMMAND_LIMITS.clientIdLengthMax),
-  sequence: z.int().min(1),
+/** Built on the first command encoded or decoded (`lazySchema`), with its parts. */
+const commandSchema = lazySchema(() => {
+  const keySchema = bytesSchema(COMMAND_LIMITS.keyBytesMax);
+  const valueSchema = bytesSchema(COMMAND_LIMITS.valueBytesMax);
+  const requestSchema = z.optional(z.strictObject({
+    clientId: z.string().check(z.minLength(1), z.maxLength(COMMAND_LIMITS.clientIdLengthMax)),
+    sequence: z.int().check(z.minimum(1)),
+  }));
+  return z.discriminatedUnion("type", [
+    z.strictObject({
+      type: z.literal("put"),
+      key: keySchema,
+      value: valueSchema,
+      request: requestSchema,
+    }),
+    z.strictObject({
+      type: z.literal("delete"),
+      key: keySchema,
+      request: requestSchema,
+    }),
+    z.strictObject({
+      type: z.literal("compareAndSet"),
+      key: keySchema,
+      expected: z.nullable(valueSchema),
+      value: valueSchema,
+      request: requestSchema,
+    }),
+    z.strictObject({
+      type: z.literal("initCluster"),
+      clusterId: z.string().check(
+        z.minLength(1),
+        z.maxLength(COMMAND_LIMITS.clusterIdLengthMax),
+      ),
+    }),
+    z.strictObject({ type: z.literal("setMemberInfo"), info: memberInfoSchema }),
+    z.strictObject({
+      type: z.literal("createInvite"),
+      tokenHash: tokenHashSchema,
+      role: z.enum(["voter", "learner"]),
+      expiresAtMs: z.int().check(z.minimum(0), z.maximum(Number.MAX_SAFE_INTEGER)),
+      uses: z.int().check(z.minimum(1), z.maximum(INVITE_LIMITS.usesMax)),
+      createdBy: z.string().check(z.maxLength(INVITE_LIMITS.createdByLengthMax)),
+      nowMs: z.int().check(z.minimum(0), z.maximum(Number.MAX_SAFE_INTEGER)),
+    }),
+    z.strictObject({ type: z.literal("revokeInvite"), tokenHash: tokenHashSchema }),
+  ]);
 });
-
-const commandSchema = z.discriminatedUnion("type", [
-  z.strictObject({
-    type: z.literal("put"),
-    key: keySchema,
-    value: valueSchema,
-    request: requestSchema.optional(),
-  }),
-  z.strictObject({ type: z.literal("delete"), key: keySchema, request: requestSchema.optional() }),
-  z.strictObject({
-    type: z.literal("compareAndSet"),
-    key: keySchema,
-    expected: valueSchema.nullable(),
-    value: valueSchema,
-    request: requestSchema.optional(),
-  }),
-  z.strictObject({
-    type: z.literal("initCluster"),
-    clusterId: z.string().min(1).max(COMMAND_LIMITS.clusterIdLengthMax),
-  }),
-  z.strictObject({ type: z.literal("setMemberInfo"), info: memberInfoSchema }),
-  z.strictObject({
-    type: z.literal("createInvite"),
-    tokenHash: tokenHashSchema,
-    role: z.enum(["voter", "learner"]),
-    expiresAtMs: z.int().min(0).max(Number.MAX_SAFE_INTEGER),
-    uses: z.int().min(1).max(INVITE_LIMITS.usesMax),
-    createdBy: z.string().max(INVITE_LIMITS.createdByLengthMax),
-    nowMs: z.int().min(0).max(Number.MAX_SAFE_INTEGER),
-  }),
-  z.strictObject({ type: z.literal("revokeInvite"), tokenHash: tokenHashSchema }),
-]);
 
 /**
  * The canonical MessagePack encoding of `command`: fields in a fixed order, `request` left

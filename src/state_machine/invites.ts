@@ -12,7 +12,8 @@
  * @module
  */
 
-import { z } from "zod";
+import { z } from "../util/zod_mini.ts";
+import { lazySchema } from "../util/lazy_schema.ts";
 import {
   canonicalMemberInfo,
   type Decoded,
@@ -54,7 +55,9 @@ export interface InviteTicket {
 }
 
 /** A token hash: 64 lowercase hex digits (SHA-256). */
-export const tokenHashSchema = z.string().regex(/^[0-9a-f]{64}$/, "64 lowercase hex digits");
+export const tokenHashSchema = lazySchema(() =>
+  z.string().check(z.regex(/^[0-9a-f]{64}$/, "64 lowercase hex digits"))
+);
 
 /** The role a ticket grants: `voter` (promoted once caught up, the default) or `learner`. */
 export type InviteRole = "voter" | "learner";
@@ -90,29 +93,37 @@ export interface InvitedMember {
   invite: InviteUse;
 }
 
-const timeSchema = z.int().min(0).max(Number.MAX_SAFE_INTEGER);
+const timeSchema = lazySchema(() =>
+  z.int().check(z.minimum(0), z.maximum(Number.MAX_SAFE_INTEGER))
+);
 
 /** Validates an untrusted `InviteRecord` (in a snapshot or a stored row). */
-export const inviteRecordSchema = z.strictObject({
-  tokenHash: tokenHashSchema,
-  role: z.enum(["voter", "learner"]),
-  expiresAtMs: timeSchema,
-  usesLeft: z.int().min(0).max(INVITE_LIMITS.usesMax),
-  createdBy: z.string().max(INVITE_LIMITS.createdByLengthMax),
-  createdAtMs: timeSchema,
-  state: z.enum(["active", "used", "revoked"]),
-});
+export const inviteRecordSchema = lazySchema(() =>
+  z.strictObject({
+    tokenHash: tokenHashSchema,
+    role: z.enum(["voter", "learner"]),
+    expiresAtMs: timeSchema,
+    usesLeft: z.int().check(z.minimum(0), z.maximum(INVITE_LIMITS.usesMax)),
+    createdBy: z.string().check(z.maxLength(INVITE_LIMITS.createdByLengthMax)),
+    createdAtMs: timeSchema,
+    state: z.enum(["active", "used", "revoked"]),
+  })
+);
 
-const invitedMemberSchema = z.strictObject({
-  member: memberInfoSchema,
-  invite: z.strictObject({ tokenHash: tokenHashSchema, nowMs: timeSchema }),
-});
+const invitedMemberSchema = lazySchema(() =>
+  z.strictObject({
+    member: memberInfoSchema,
+    invite: z.strictObject({ tokenHash: tokenHashSchema, nowMs: timeSchema }),
+  })
+);
 
 /** A bare `MemberInfo`, or an `InvitedMember`; both as `{ member, invite }`. */
-const learnerContextSchema = z.union([
-  invitedMemberSchema,
-  memberInfoSchema.transform((member) => ({ member, invite: null })),
-]);
+const learnerContextSchema = lazySchema(() =>
+  z.union([
+    invitedMemberSchema,
+    z.pipe(memberInfoSchema, z.transform((member) => ({ member, invite: null }))),
+  ])
+);
 
 /** `record` with its fields in the canonical order. */
 export function canonicalInviteRecord(record: InviteRecord): InviteRecord {
@@ -194,7 +205,11 @@ export function describeRefusal(refusal: InviteRefusal): string {
   }
 }
 
-function decodeWith<T>(bytes: Uint8Array, schema: z.ZodType<T>, what: string): Decoded<T> {
+function decodeWith<T>(
+  bytes: Uint8Array,
+  schema: z.ZodMiniType<T>,
+  what: string,
+): Decoded<T> {
   let value: unknown;
   try {
     value = decodeMessagePack(bytes);

@@ -6,7 +6,8 @@
  * @module
  */
 
-import { z } from "zod";
+import { z } from "../util/zod_mini.ts";
+import { lazySchema } from "../util/lazy_schema.ts";
 import type { NodeId } from "../raft/types.ts";
 import { decodeMessagePack, describeZodError, encodeMessagePack } from "./msgpack_codec.ts";
 
@@ -31,13 +32,21 @@ export const MEMBER_INFO_LIMITS = {
 } as const;
 
 /** Validates an untrusted value as a `MemberInfo` (strict: unknown fields are refused). */
-export const memberInfoSchema = z.strictObject({
-  nodeId: z.int().min(1),
-  p2pNodeId: z.string().min(1).max(MEMBER_INFO_LIMITS.p2pNodeIdLengthMax),
-  addresses: z.array(z.string().min(1).max(MEMBER_INFO_LIMITS.addressLengthMax))
-    .max(MEMBER_INFO_LIMITS.addressesMax),
-  relayUrl: z.string().min(1).max(MEMBER_INFO_LIMITS.relayUrlLengthMax).nullable(),
-});
+export const memberInfoSchema = lazySchema(() =>
+  z.strictObject({
+    nodeId: z.int().check(z.minimum(1)),
+    p2pNodeId: z.string().check(
+      z.minLength(1),
+      z.maxLength(MEMBER_INFO_LIMITS.p2pNodeIdLengthMax),
+    ),
+    addresses: z.array(
+      z.string().check(z.minLength(1), z.maxLength(MEMBER_INFO_LIMITS.addressLengthMax)),
+    ).check(z.maxLength(MEMBER_INFO_LIMITS.addressesMax)),
+    relayUrl: z.nullable(
+      z.string().check(z.minLength(1), z.maxLength(MEMBER_INFO_LIMITS.relayUrlLengthMax)),
+    ),
+  })
+);
 
 /** A decoded value, or why the bytes could not be decoded. */
 export type Decoded<T> = { ok: true; value: T } | { ok: false; error: string };

@@ -7,7 +7,7 @@
  */
 
 import { Packr } from "msgpackr";
-import { z } from "zod";
+import { z } from "../util/zod_mini.ts";
 
 // Plain maps, no record extension: the record extension makes an encoding depend on what
 // was encoded before, and other implementations cannot read it.
@@ -45,7 +45,7 @@ export function plainBytes(bytes: Uint8Array): Uint8Array {
 }
 
 /** One line naming the first problem zod found, e.g. `key: longer than 4096 bytes`. */
-export function describeZodError(error: z.ZodError): string {
+export function describeZodError(error: z.core.$ZodError): string {
   const issue = error.issues[0];
   if (issue === undefined) return "invalid";
   const path = issue.path.map(String).join(".");

@@ -7,7 +7,8 @@
  * @module
  */
 
-import { z } from "zod";
+import { z } from "../util/zod_mini.ts";
+import { lazySchema } from "../util/lazy_schema.ts";
 import type { ConfState, NodeId } from "../raft/types.ts";
 import { parseKvResult } from "./apply_result.ts";
 import { COMMAND_LIMITS } from "./commands.ts";
@@ -61,30 +62,37 @@ export class StateImageError extends Error {
   override name = "StateImageError";
 }
 
-const idsSchema = z.array(z.int().min(1));
-const imageFields = [
-  z.literal([1, 2, 3, STATE_IMAGE_FORMAT]),
-  z.int().min(0),
-  idsSchema,
-  idsSchema,
-  z.string().min(1).max(COMMAND_LIMITS.clusterIdLengthMax).nullable(),
-  z.array(memberInfoSchema),
-  z.array(bytesSchema(COMMAND_LIMITS.valueBytesMax)),
-  z.array(z.tuple([
-    z.string().min(1).max(COMMAND_LIMITS.clientIdLengthMax),
-    z.int().min(1),
-    z.int().min(1),
-    z.unknown(),
-  ])),
-] as const;
-const revokedSchema = z.array(z.tuple([z.string().min(1).max(128), z.int().min(1)]));
-const invitesSchema = z.array(inviteRecordSchema).max(INVITE_LIMITS.recordsMax);
-const imageSchema = z.union([
-  z.tuple([...imageFields, revokedSchema, invitesSchema, idsSchema]),
-  z.tuple([...imageFields, revokedSchema, invitesSchema]),
-  z.tuple([...imageFields, revokedSchema]),
-  z.tuple(imageFields),
-]);
+/** Built on the first image decoded (`lazySchema`): most starts decode none. */
+const imageSchema = lazySchema(() => {
+  const idsSchema = z.array(z.int().check(z.minimum(1)));
+  const imageFields = [
+    z.literal([1, 2, 3, STATE_IMAGE_FORMAT]),
+    z.int().check(z.minimum(0)),
+    idsSchema,
+    idsSchema,
+    z.nullable(
+      z.string().check(z.minLength(1), z.maxLength(COMMAND_LIMITS.clusterIdLengthMax)),
+    ),
+    z.array(memberInfoSchema),
+    z.array(bytesSchema(COMMAND_LIMITS.valueBytesMax)),
+    z.array(z.tuple([
+      z.string().check(z.minLength(1), z.maxLength(COMMAND_LIMITS.clientIdLengthMax)),
+      z.int().check(z.minimum(1)),
+      z.int().check(z.minimum(1)),
+      z.unknown(),
+    ])),
+  ] as const;
+  const revokedSchema = z.array(
+    z.tuple([z.string().check(z.minLength(1), z.maxLength(128)), z.int().check(z.minimum(1))]),
+  );
+  const invitesSchema = z.array(inviteRecordSchema).check(z.maxLength(INVITE_LIMITS.recordsMax));
+  return z.union([
+    z.tuple([...imageFields, revokedSchema, invitesSchema, idsSchema]),
+    z.tuple([...imageFields, revokedSchema, invitesSchema]),
+    z.tuple([...imageFields, revokedSchema]),
+    z.tuple(imageFields),
+  ]);
+});
 /** How many fields each image format has. */
 const FIELDS_OF_FORMAT: Record<number, number> = { 1: 8, 2: 9, 3: 10, 4: 11 };
 

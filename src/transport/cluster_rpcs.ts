@@ -7,6 +7,7 @@
  */
 
 import { z } from "zod";
+import { lazySchema } from "../util/lazy_schema.ts";
 import { defineRpc } from "./rpc.ts";
 import { isValidEndpointId } from "./iroh.ts";
 import { COMMAND_LIMITS } from "../state_machine/commands.ts";
@@ -24,110 +25,122 @@ export const VALUE_BYTES_MAX = 256 * 1024;
 export const LIST_RESPONSE_BYTES_MAX = 768 * 1024;
 export { LIST_LIMIT_MAX };
 
-const nodeId = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
-const index = z.number().int().nonnegative();
-const p2pNodeId = z.string().refine(isValidEndpointId, "not a valid Iroh endpoint id");
+const nodeId = lazySchema(() => z.number().int().min(1).max(Number.MAX_SAFE_INTEGER));
+const index = lazySchema(() => z.number().int().nonnegative());
+const p2pNodeId = lazySchema(() =>
+  z.string().refine(isValidEndpointId, "not a valid Iroh endpoint id")
+);
 const bytes = (maxBytes: number) =>
   z.custom<Uint8Array>((value) => value instanceof Uint8Array, "expected bytes")
     .refine((value) => value.length <= maxBytes, `at most ${maxBytes} bytes`);
 
 /** How to reach a member: the wire form of `MemberInfo`. */
-export const memberAddressSchema = z.strictObject({
-  nodeId,
-  p2pNodeId,
-  addresses: z.array(z.string().min(1).max(MEMBER_INFO_LIMITS.addressLengthMax))
-    .max(MEMBER_INFO_LIMITS.addressesMax),
-  relayUrl: z.string().min(1).max(MEMBER_INFO_LIMITS.relayUrlLengthMax).nullable(),
-});
+export const memberAddressSchema = lazySchema(() =>
+  z.strictObject({
+    nodeId,
+    p2pNodeId,
+    addresses: z.array(z.string().min(1).max(MEMBER_INFO_LIMITS.addressLengthMax))
+      .max(MEMBER_INFO_LIMITS.addressesMax),
+    relayUrl: z.string().min(1).max(MEMBER_INFO_LIMITS.relayUrlLengthMax).nullable(),
+  })
+);
 
 /** A member as `/status` shows it (snake_case, DESIGN.md section 4). */
-export const statusMemberSchema = z.strictObject({
-  node_id: nodeId,
-  role: z.enum(["voter", "learner"]),
-  p2p_node_id: z.string().nullable(),
-  p2p_addresses: z.array(z.string()),
-  p2p_relay_url: z.string().nullable(),
-});
+export const statusMemberSchema = lazySchema(() =>
+  z.strictObject({
+    node_id: nodeId,
+    role: z.enum(["voter", "learner"]),
+    p2p_node_id: z.string().nullable(),
+    p2p_addresses: z.array(z.string()),
+    p2p_relay_url: z.string().nullable(),
+  })
+);
 
 /**
  * That this node's membership was forced (`--force-new-cluster`): when, from which index,
  * and which members (ids and keys) it removed. Only on the forced node.
  */
-export const forcedSchema = z.strictObject({
-  at: z.string(),
-  from_index: index,
-  removed: z.array(z.strictObject({ node_id: nodeId, p2p_node_id: z.string().nullable() })),
-});
+export const forcedSchema = lazySchema(() =>
+  z.strictObject({
+    at: z.string(),
+    from_index: index,
+    removed: z.array(z.strictObject({ node_id: nodeId, p2p_node_id: z.string().nullable() })),
+  })
+);
 
 /** `forced` of `/status` as a type. */
 export type ForcedJson = z.infer<typeof forcedSchema>;
 
 /** The `/status` document, also answered by `cluster.status`. */
-export const statusSchema = z.strictObject({
-  node_id: nodeId,
-  cluster_id: z.string().nullable(),
-  role: z.enum(["leader", "follower", "candidate", "learner", "joining", "stopping"]),
-  term: index,
-  leader_id: nodeId.nullable(),
-  commit_index: index,
-  applied_index: index,
-  members: z.array(statusMemberSchema),
-  join: z.strictObject({
-    phase: z.string(),
-    since: z.string(),
-    last_error: z.string().nullable(),
-    /** The joiner's last index against the commit index it knows; optional for older nodes. */
-    catch_up: z.strictObject({ match_index: index, commit_index: index }).nullable().optional(),
-  }).nullable(),
-  /** The joins the answering leader serves; absent from older nodes. */
-  joins: z.array(z.strictObject({
+export const statusSchema = lazySchema(() =>
+  z.strictObject({
     node_id: nodeId,
-    phase: z.string(),
-    since: z.string(),
-    lag: index.nullable(),
-    /** Why a learner is not promoted yet; absent from older nodes. */
+    cluster_id: z.string().nullable(),
+    role: z.enum(["leader", "follower", "candidate", "learner", "joining", "stopping"]),
+    term: index,
+    leader_id: nodeId.nullable(),
+    commit_index: index,
+    applied_index: index,
+    members: z.array(statusMemberSchema),
+    join: z.strictObject({
+      phase: z.string(),
+      since: z.string(),
+      last_error: z.string().nullable(),
+      /** The joiner's last index against the commit index it knows; optional for older nodes. */
+      catch_up: z.strictObject({ match_index: index, commit_index: index }).nullable().optional(),
+    }).nullable(),
+    /** The joins the answering leader serves; absent from older nodes. */
+    joins: z.array(z.strictObject({
+      node_id: nodeId,
+      phase: z.string(),
+      since: z.string(),
+      lag: index.nullable(),
+      /** Why a learner is not promoted yet; absent from older nodes. */
+      learner_reason: z.string().max(256).nullable().optional(),
+    })).max(64).optional(),
+    /** On a learner: why it is not a voter (the voter cap, or catching up); absent from older nodes. */
     learner_reason: z.string().max(256).nullable().optional(),
-  })).max(64).optional(),
-  /** On a learner: why it is not a voter (the voter cap, or catching up); absent from older nodes. */
-  learner_reason: z.string().max(256).nullable().optional(),
-  /** Present on a node whose membership was forced. */
-  forced: forcedSchema.optional(),
-  /**
-   * For each member this node has a Raft connection to: the path it takes and its
-   * round-trip time in ms (`null` before the first measurement). Absent from older nodes.
-   * Kept apart from `members`, which stay the same from one read to the next.
-   */
-  paths: z.array(z.strictObject({
-    node_id: nodeId,
-    path: z.enum(["direct", "relay", "none"]),
-    rtt_ms: z.number().nonnegative().nullable(),
-  })).max(1024).optional(),
-  /**
-   * While this node's disk is full (it holds its Raft state and refuses requests): since
-   * when, the storage's error, and the bytes free in its data dir (`null` when unknown).
-   * `null` while it has room; absent from older nodes.
-   */
-  disk_full: z.strictObject({
-    since: z.string(),
-    error: z.string().max(1024),
-    free_bytes: z.number().int().nonnegative().nullable(),
-  }).nullable().optional(),
-});
+    /** Present on a node whose membership was forced. */
+    forced: forcedSchema.optional(),
+    /**
+     * For each member this node has a Raft connection to: the path it takes and its
+     * round-trip time in ms (`null` before the first measurement). Absent from older nodes.
+     * Kept apart from `members`, which stay the same from one read to the next.
+     */
+    paths: z.array(z.strictObject({
+      node_id: nodeId,
+      path: z.enum(["direct", "relay", "none"]),
+      rtt_ms: z.number().nonnegative().nullable(),
+    })).max(1024).optional(),
+    /**
+     * While this node's disk is full (it holds its Raft state and refuses requests): since
+     * when, the storage's error, and the bytes free in its data dir (`null` when unknown).
+     * `null` while it has room; absent from older nodes.
+     */
+    disk_full: z.strictObject({
+      since: z.string(),
+      error: z.string().max(1024),
+      free_bytes: z.number().int().nonnegative().nullable(),
+    }).nullable().optional(),
+  })
+);
 
 /** `/status` as a type. */
 export type StatusJson = z.infer<typeof statusSchema>;
 
 /** Identifies a client's write so that a retry is applied once (Raft thesis §6.3). */
-const clientRequest = z.strictObject({
-  clientId: z.string().min(1).max(COMMAND_LIMITS.clientIdLengthMax),
-  sequence: z.number().int().min(1),
-});
+const clientRequest = lazySchema(() =>
+  z.strictObject({
+    clientId: z.string().min(1).max(COMMAND_LIMITS.clientIdLengthMax),
+    sequence: z.number().int().min(1),
+  })
+);
 
 /** `cluster.status`: the answering node's `/status`. */
 export const STATUS_RPC = defineRpc({
   method: "cluster.status",
-  request: z.strictObject({}),
-  response: statusSchema,
+  request: () => z.strictObject({}),
+  response: () => statusSchema,
 });
 
 /**
@@ -136,46 +149,48 @@ export const STATUS_RPC = defineRpc({
  */
 export const JOIN_RPC = defineRpc({
   method: "cluster.join",
-  request: z.strictObject({ member: memberAddressSchema }),
-  response: z.strictObject({
-    clusterId: z.string().nullable(),
-    leaderId: nodeId,
-    /** The index of the entry that added the joiner. */
-    index,
-    members: z.array(memberAddressSchema),
-  }),
+  request: () => z.strictObject({ member: memberAddressSchema }),
+  response: () =>
+    z.strictObject({
+      clusterId: z.string().nullable(),
+      leaderId: nodeId,
+      /** The index of the entry that added the joiner. */
+      index,
+      members: z.array(memberAddressSchema),
+    }),
 });
 
 /** `cluster.announce`: a member's addresses changed (restart with another `--bind`). */
 export const ANNOUNCE_RPC = defineRpc({
   method: "cluster.announce",
-  request: z.strictObject({ member: memberAddressSchema }),
-  response: z.strictObject({ index }),
+  request: () => z.strictObject({ member: memberAddressSchema }),
+  response: () => z.strictObject({ index }),
 });
 
 /** `cluster.remove`: remove member `nodeId` (a dead one, typically). */
 export const REMOVE_RPC = defineRpc({
   method: "cluster.remove",
-  request: z.strictObject({ nodeId, force: z.boolean() }),
-  response: z.strictObject({ index }),
+  request: () => z.strictObject({ nodeId, force: z.boolean() }),
+  response: () => z.strictObject({ index }),
 });
 
 /** `cluster.leave`: the answering node leaves the cluster, then stops. */
 export const LEAVE_RPC = defineRpc({
   method: "cluster.leave",
-  request: z.strictObject({}),
-  response: z.strictObject({ index }),
+  request: () => z.strictObject({}),
+  response: () => z.strictObject({ index }),
 });
 
 /** `kv.put`: set a key; answered after commit with the entry's index. */
 export const PUT_RPC = defineRpc({
   method: "kv.put",
-  request: z.strictObject({
-    key: bytes(KEY_BYTES_MAX),
-    value: bytes(VALUE_BYTES_MAX),
-    request: clientRequest,
-  }),
-  response: z.strictObject({ index }),
+  request: () =>
+    z.strictObject({
+      key: bytes(KEY_BYTES_MAX),
+      value: bytes(VALUE_BYTES_MAX),
+      request: clientRequest,
+    }),
+  response: () => z.strictObject({ index }),
 });
 
 /** Most puts in one `kv.put_many`, and most key and value bytes in it. */
@@ -189,69 +204,75 @@ export const PUT_MANY_BYTES_MAX = 768 * 1024;
  */
 export const PUT_MANY_RPC = defineRpc({
   method: "kv.put_many",
-  request: z.strictObject({
-    items: z.array(
-      z.strictObject({
-        key: bytes(KEY_BYTES_MAX),
-        value: bytes(VALUE_BYTES_MAX),
-        request: clientRequest,
-      }),
-    )
-      .min(1).max(PUT_MANY_ITEMS_MAX),
-  }),
-  response: z.strictObject({
-    results: z.array(z.union([
-      z.strictObject({ index }),
-      z.strictObject({
-        error: z.strictObject({ code: z.string().max(64), message: z.string().max(1024) }),
-      }),
-    ])),
-  }),
+  request: () =>
+    z.strictObject({
+      items: z.array(
+        z.strictObject({
+          key: bytes(KEY_BYTES_MAX),
+          value: bytes(VALUE_BYTES_MAX),
+          request: clientRequest,
+        }),
+      )
+        .min(1).max(PUT_MANY_ITEMS_MAX),
+    }),
+  response: () =>
+    z.strictObject({
+      results: z.array(z.union([
+        z.strictObject({ index }),
+        z.strictObject({
+          error: z.strictObject({ code: z.string().max(64), message: z.string().max(1024) }),
+        }),
+      ])),
+    }),
 });
 
 /** `kv.delete`: remove a key; answered after commit. */
 export const DELETE_RPC = defineRpc({
   method: "kv.delete",
-  request: z.strictObject({ key: bytes(KEY_BYTES_MAX), request: clientRequest }),
-  response: z.strictObject({ index, existed: z.boolean() }),
+  request: () => z.strictObject({ key: bytes(KEY_BYTES_MAX), request: clientRequest }),
+  response: () => z.strictObject({ index, existed: z.boolean() }),
 });
 
 /** `kv.compare_and_set`: set a key only if it holds `expected` (`null`: only if absent). */
 export const COMPARE_AND_SET_RPC = defineRpc({
   method: "kv.compare_and_set",
-  request: z.strictObject({
-    key: bytes(KEY_BYTES_MAX),
-    expected: bytes(VALUE_BYTES_MAX).nullable(),
-    value: bytes(VALUE_BYTES_MAX),
-    request: clientRequest,
-  }),
-  response: z.strictObject({
-    index,
-    succeeded: z.boolean(),
-    current: bytes(VALUE_BYTES_MAX).nullable(),
-  }),
+  request: () =>
+    z.strictObject({
+      key: bytes(KEY_BYTES_MAX),
+      expected: bytes(VALUE_BYTES_MAX).nullable(),
+      value: bytes(VALUE_BYTES_MAX),
+      request: clientRequest,
+    }),
+  response: () =>
+    z.strictObject({
+      index,
+      succeeded: z.boolean(),
+      current: bytes(VALUE_BYTES_MAX).nullable(),
+    }),
 });
 
 /** `kv.get`: a linearizable read of one key. */
 export const GET_RPC = defineRpc({
   method: "kv.get",
-  request: z.strictObject({ key: bytes(KEY_BYTES_MAX) }),
-  response: z.strictObject({ value: bytes(VALUE_BYTES_MAX).nullable(), appliedIndex: index }),
+  request: () => z.strictObject({ key: bytes(KEY_BYTES_MAX) }),
+  response: () => z.strictObject({ value: bytes(VALUE_BYTES_MAX).nullable(), appliedIndex: index }),
 });
 
 /** `kv.list`: a linearizable read of the keys under a prefix, in byte order. */
 export const LIST_RPC = defineRpc({
   method: "kv.list",
-  request: z.strictObject({
-    prefix: bytes(KEY_BYTES_MAX),
-    /** Continue after this key (the last of the previous page), or from the start. */
-    startAfter: bytes(KEY_BYTES_MAX).nullable(),
-    limit: z.number().int().min(1).max(LIST_LIMIT_MAX),
-  }),
-  response: z.strictObject({
-    items: z.array(z.strictObject({ key: bytes(KEY_BYTES_MAX), value: bytes(VALUE_BYTES_MAX) })),
-    /** More pairs follow: ask again with `startAfter` = the last key. */
-    more: z.boolean(),
-    appliedIndex: index,
-  }),
+  request: () =>
+    z.strictObject({
+      prefix: bytes(KEY_BYTES_MAX),
+      /** Continue after this key (the last of the previous page), or from the start. */
+      startAfter: bytes(KEY_BYTES_MAX).nullable(),
+      limit: z.number().int().min(1).max(LIST_LIMIT_MAX),
+    }),
+  response: () =>
+    z.strictObject({
+      items: z.array(z.strictObject({ key: bytes(KEY_BYTES_MAX), value: bytes(VALUE_BYTES_MAX) })),
+      /** More pairs follow: ask again with `startAfter` = the last key. */
+      more: z.boolean(),
+      appliedIndex: index,
+    }),
 });

@@ -11,8 +11,9 @@
  */
 
 import { z } from "zod";
+import { lazySchema } from "../util/lazy_schema.ts";
 import { INVITE_LIMITS, tokenHashSchema } from "../state_machine/invites.ts";
-import { memberAddressSchema } from "./cluster_rpcs.ts";
+import { JOIN_RPC, memberAddressSchema } from "./cluster_rpcs.ts";
 import { defineRpc } from "./rpc.ts";
 
 /** The error code of a join whose ticket is refused (used, expired, revoked, unknown). */
@@ -21,9 +22,8 @@ export const INVITE_REFUSED = "invite_refused";
 /** Bytes of a cluster secret handed to an invited joiner (`CLUSTER_SECRET_BYTES`). */
 const SECRET_BYTES = 32;
 
-const nodeId = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
-const index = z.number().int().nonnegative();
-const timeMs = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const index = lazySchema(() => z.number().int().nonnegative());
+const timeMs = lazySchema(() => z.number().int().min(0).max(Number.MAX_SAFE_INTEGER));
 const exactBytes = (length: number) =>
   z.custom<Uint8Array>((value) => value instanceof Uint8Array, "expected bytes")
     .refine((value) => value.length === length, `exactly ${length} bytes`);
@@ -31,47 +31,52 @@ const exactBytes = (length: number) =>
 /** `cluster.invite`: a new ticket (leader only; members forward). */
 export const INVITE_RPC = defineRpc({
   method: "cluster.invite",
-  request: z.strictObject({
-    ttlMs: z.number().int().min(1_000).max(INVITE_LIMITS.ttlMsMax),
-    uses: z.number().int().min(1).max(INVITE_LIMITS.usesMax),
-    role: z.enum(["voter", "learner"]),
-    createdBy: z.string().max(INVITE_LIMITS.createdByLengthMax),
-  }),
-  response: z.strictObject({
-    ticket: z.string().min(1).max(INVITE_LIMITS.ticketCharsMax),
-    tokenHash: tokenHashSchema,
-    expiresAtMs: timeMs,
-    index,
-  }),
+  request: () =>
+    z.strictObject({
+      ttlMs: z.number().int().min(1_000).max(INVITE_LIMITS.ttlMsMax),
+      uses: z.number().int().min(1).max(INVITE_LIMITS.usesMax),
+      role: z.enum(["voter", "learner"]),
+      createdBy: z.string().max(INVITE_LIMITS.createdByLengthMax),
+    }),
+  response: () =>
+    z.strictObject({
+      ticket: z.string().min(1).max(INVITE_LIMITS.ticketCharsMax),
+      tokenHash: tokenHashSchema,
+      expiresAtMs: timeMs,
+      index,
+    }),
 });
 
 /** One invite as `cluster.invites` lists it. */
-export const inviteJsonSchema = z.strictObject({
-  tokenHash: tokenHashSchema,
-  role: z.enum(["voter", "learner"]),
-  expiresAtMs: timeMs,
-  usesLeft: z.number().int().min(0).max(INVITE_LIMITS.usesMax),
-  createdBy: z.string().max(INVITE_LIMITS.createdByLengthMax),
-  createdAtMs: timeMs,
-  state: z.enum(["active", "used", "revoked"]),
-});
+export const inviteJsonSchema = lazySchema(() =>
+  z.strictObject({
+    tokenHash: tokenHashSchema,
+    role: z.enum(["voter", "learner"]),
+    expiresAtMs: timeMs,
+    usesLeft: z.number().int().min(0).max(INVITE_LIMITS.usesMax),
+    createdBy: z.string().max(INVITE_LIMITS.createdByLengthMax),
+    createdAtMs: timeMs,
+    state: z.enum(["active", "used", "revoked"]),
+  })
+);
 
 /** `cluster.invites`: every invite record, read linearizably. */
 export const INVITES_RPC = defineRpc({
   method: "cluster.invites",
-  request: z.strictObject({}),
-  response: z.strictObject({
-    invites: z.array(inviteJsonSchema).max(INVITE_LIMITS.recordsMax),
-    /** The answering node's wall clock, to tell outstanding from expired. */
-    nowMs: timeMs,
-  }),
+  request: () => z.strictObject({}),
+  response: () =>
+    z.strictObject({
+      invites: z.array(inviteJsonSchema).max(INVITE_LIMITS.recordsMax),
+      /** The answering node's wall clock, to tell outstanding from expired. */
+      nowMs: timeMs,
+    }),
 });
 
 /** `cluster.revoke_invite`: revoke the one outstanding invite whose hash starts with `hashPrefix`. */
 export const REVOKE_INVITE_RPC = defineRpc({
   method: "cluster.revoke_invite",
-  request: z.strictObject({ hashPrefix: z.string().regex(/^[0-9a-f]{6,64}$/) }),
-  response: z.strictObject({ tokenHash: tokenHashSchema, index }),
+  request: () => z.strictObject({ hashPrefix: z.string().regex(/^[0-9a-f]{6,64}$/) }),
+  response: () => z.strictObject({ tokenHash: tokenHashSchema, index }),
 });
 
 /**
@@ -82,16 +87,12 @@ export const REVOKE_INVITE_RPC = defineRpc({
  */
 export const JOIN_BY_INVITE_RPC = defineRpc({
   method: "cluster.join_by_invite",
-  request: z.strictObject({
-    member: memberAddressSchema,
-    clusterId: z.string().min(1).max(128),
-    token: exactBytes(INVITE_LIMITS.tokenBytes),
-  }),
-  response: z.strictObject({
-    clusterId: z.string().nullable(),
-    leaderId: nodeId,
-    index,
-    members: z.array(memberAddressSchema),
-    secret: exactBytes(SECRET_BYTES).nullable(),
-  }),
+  request: () =>
+    z.strictObject({
+      member: memberAddressSchema,
+      clusterId: z.string().min(1).max(128),
+      token: exactBytes(INVITE_LIMITS.tokenBytes),
+    }),
+  // What `cluster.join` answers, and the secret.
+  response: () => JOIN_RPC.response.extend({ secret: exactBytes(SECRET_BYTES).nullable() }),
 });

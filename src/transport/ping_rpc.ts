@@ -6,20 +6,25 @@
  * @module
  */
 
-import { z } from "zod";
+import { z } from "../util/zod_mini.ts";
 import { isValidEndpointId } from "./iroh.ts";
 import { defineRpc, type RpcHandler } from "./rpc.ts";
 
-/** `ping`: no request fields; the answer names the node and its P2P id. */
+/**
+ * `ping`: no request fields; the answer names the node and its P2P id. In `zod/mini`, as every
+ * schema a node's start parses: a start then builds no schema of the classic API, whose first
+ * one costs a process about 15 ms of CPU (docs/benchmarks.md, "zod/mini on the start path").
+ */
 export const PING_RPC = defineRpc({
   method: "ping",
-  request: z.strictObject({}),
-  response: z.strictObject({
-    /** The answering node's cluster node id. */
-    nodeId: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
-    /** The answering node's P2P id. */
-    p2pNodeId: z.string().refine(isValidEndpointId, "not a valid Iroh endpoint id"),
-  }),
+  request: () => z.strictObject({}),
+  response: () =>
+    z.strictObject({
+      /** The answering node's cluster node id. */
+      nodeId: z.int().check(z.minimum(1), z.maximum(Number.MAX_SAFE_INTEGER)),
+      /** The answering node's P2P id. */
+      p2pNodeId: z.string().check(z.refine(isValidEndpointId, "not a valid Iroh endpoint id")),
+    }),
 });
 
 /** The server side of `ping` for the node with `identity`. */

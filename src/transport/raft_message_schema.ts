@@ -11,74 +11,82 @@
 
 import { z } from "zod";
 import type { Entry, Message } from "../raft/types.ts";
+import { lazySchema } from "../util/lazy_schema.ts";
 
-const NODE_ID_MAX = Number.MAX_SAFE_INTEGER;
-const index = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
-const term = index;
-const positiveNodeId = z.number().int().min(1).max(NODE_ID_MAX);
-const bytes = z.instanceof(Uint8Array);
+/**
+ * The schema of every message, built on the first message rather than at module load
+ * (`lazySchema`): a node's start validates none.
+ */
+const messageSchema = lazySchema(() => {
+  const NODE_ID_MAX = Number.MAX_SAFE_INTEGER;
+  const index = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+  const term = index;
+  const positiveNodeId = z.number().int().min(1).max(NODE_ID_MAX);
+  const bytes = z.instanceof(Uint8Array);
 
-const membershipChange = z.discriminatedUnion("type", [
-  z.object({ type: z.literal("addLearner"), nodeId: positiveNodeId, context: bytes }).strict(),
-  z.object({ type: z.literal("promoteLearner"), nodeId: positiveNodeId }).strict(),
-  z.object({ type: z.literal("removeNode"), nodeId: positiveNodeId }).strict(),
-]);
+  const membershipChange = z.discriminatedUnion("type", [
+    z.object({ type: z.literal("addLearner"), nodeId: positiveNodeId, context: bytes }).strict(),
+    z.object({ type: z.literal("promoteLearner"), nodeId: positiveNodeId }).strict(),
+    z.object({ type: z.literal("removeNode"), nodeId: positiveNodeId }).strict(),
+  ]);
 
-const entry: z.ZodType<Entry> = z.discriminatedUnion("type", [
-  z.object({ type: z.literal("normal"), term, index, data: bytes }).strict(),
-  z.object({ type: z.literal("membership"), term, index, change: membershipChange }).strict(),
-]);
+  const entry: z.ZodType<Entry> = z.discriminatedUnion("type", [
+    z.object({ type: z.literal("normal"), term, index, data: bytes }).strict(),
+    z.object({ type: z.literal("membership"), term, index, change: membershipChange }).strict(),
+  ]);
 
-const confState = z.object({ voters: z.array(positiveNodeId), learners: z.array(positiveNodeId) })
-  .strict();
+  const confState = z.object({ voters: z.array(positiveNodeId), learners: z.array(positiveNodeId) })
+    .strict();
 
-const snapshot = z.object({
-  metadata: z.object({ index, term, confState }).strict(),
-  data: bytes,
-}).strict();
+  const snapshot = z.object({
+    metadata: z.object({ index, term, confState }).strict(),
+    data: bytes,
+  }).strict();
 
-const header = { term, from: positiveNodeId, to: positiveNodeId };
+  const header = { term, from: positiveNodeId, to: positiveNodeId };
 
-const messageSchema = z.discriminatedUnion("type", [
-  z.object({
-    type: z.literal("RequestVote"),
-    ...header,
-    lastLogIndex: index,
-    lastLogTerm: term,
-    preVote: z.boolean(),
-    leadershipTransfer: z.boolean(),
-  }).strict(),
-  z.object({
-    type: z.literal("RequestVoteResponse"),
-    ...header,
-    voteGranted: z.boolean(),
-    preVote: z.boolean(),
-  })
-    .strict(),
-  z.object({
-    type: z.literal("AppendEntries"),
-    ...header,
-    prevLogIndex: index,
-    prevLogTerm: term,
-    entries: z.array(entry),
-    leaderCommit: index,
-  }).strict(),
-  z.object({
-    type: z.literal("AppendEntriesResponse"),
-    ...header,
-    success: z.boolean(),
-    matchIndex: index,
-    rejectedIndex: index,
-    hintIndex: index,
-    hintTerm: term,
-  }).strict(),
-  z.object({ type: z.literal("Heartbeat"), ...header, commit: index, readContext: index }).strict(),
-  z.object({ type: z.literal("HeartbeatResponse"), ...header, readContext: index }).strict(),
-  z.object({ type: z.literal("InstallSnapshot"), ...header, snapshot }).strict(),
-  z.object({ type: z.literal("TimeoutNow"), ...header }).strict(),
-  z.object({ type: z.literal("ReadIndexRequest"), ...header, requestId: index }).strict(),
-  z.object({ type: z.literal("ReadIndexResponse"), ...header, requestId: index, index }).strict(),
-]);
+  return z.discriminatedUnion("type", [
+    z.object({
+      type: z.literal("RequestVote"),
+      ...header,
+      lastLogIndex: index,
+      lastLogTerm: term,
+      preVote: z.boolean(),
+      leadershipTransfer: z.boolean(),
+    }).strict(),
+    z.object({
+      type: z.literal("RequestVoteResponse"),
+      ...header,
+      voteGranted: z.boolean(),
+      preVote: z.boolean(),
+    })
+      .strict(),
+    z.object({
+      type: z.literal("AppendEntries"),
+      ...header,
+      prevLogIndex: index,
+      prevLogTerm: term,
+      entries: z.array(entry),
+      leaderCommit: index,
+    }).strict(),
+    z.object({
+      type: z.literal("AppendEntriesResponse"),
+      ...header,
+      success: z.boolean(),
+      matchIndex: index,
+      rejectedIndex: index,
+      hintIndex: index,
+      hintTerm: term,
+    }).strict(),
+    z.object({ type: z.literal("Heartbeat"), ...header, commit: index, readContext: index })
+      .strict(),
+    z.object({ type: z.literal("HeartbeatResponse"), ...header, readContext: index }).strict(),
+    z.object({ type: z.literal("InstallSnapshot"), ...header, snapshot }).strict(),
+    z.object({ type: z.literal("TimeoutNow"), ...header }).strict(),
+    z.object({ type: z.literal("ReadIndexRequest"), ...header, requestId: index }).strict(),
+    z.object({ type: z.literal("ReadIndexResponse"), ...header, requestId: index, index }).strict(),
+  ]);
+});
 
 /** A decoded value that is not a valid Raft message; `detail` names the field. */
 export class RaftMessageError extends Error {

@@ -2,8 +2,9 @@
  * Request/response calls over `blixard/rpc/1` (DESIGN.md section 5): one bidirectional
  * stream per call, one request frame and one response frame, a deadline on both sides.
  *
- * Methods are declared once with zod schemas, `defineRpc({ method, request, response })`,
- * and both sides validate against them: the server validates every request before its
+ * Methods are declared once with zod schemas, `defineRpc({ method, request, response })`
+ * (each a function that builds its schema, on the method's first call), and both sides
+ * validate against them: the server validates every request before its
  * handler runs and its own response before sending it; the client validates the request
  * before sending and the response before returning it. New methods (join, status, kv,
  * leave) are added by defining and registering them; this module does not change.
@@ -19,6 +20,7 @@
 import { getLogger } from "@logtape/logtape";
 import { z } from "zod";
 import { assert } from "../util/assert.ts";
+import { lazySchema } from "../util/lazy_schema.ts";
 import { RPC_ALPN } from "./alpn.ts";
 import { assertTimeoutMs, withDeadline } from "./deadline.ts";
 import { type FramedStream, StreamErrorCode } from "./framed_stream.ts";
@@ -95,10 +97,16 @@ export class RpcError extends Error {
   }
 }
 
+/**
+ * The schema of a body: classic zod's or `zod/mini`'s (`src/util/zod_mini.ts`), which share
+ * zod's core; bodies are checked with the functional `z.safeParse`, which takes either.
+ */
+export type RpcSchema = z.core.$ZodType;
+
 /** A method: its name and the schemas of its request and response bodies. */
 export interface RpcDefinition<
-  Request extends z.ZodType = z.ZodType,
-  Response extends z.ZodType = z.ZodType,
+  Request extends RpcSchema = RpcSchema,
+  Response extends RpcSchema = RpcSchema,
 > {
   /** Lower-case name, e.g. `"ping"` or `"kv.put"`. */
   readonly method: string;
@@ -129,16 +137,34 @@ export type RpcHandler<Definition extends RpcDefinition> = (
   context: RpcContext,
 ) => z.input<Definition["response"]> | Promise<z.input<Definition["response"]>>;
 
-/** Declares a method. Its name must be lower case: letters, digits, `_` and `.`. */
-export function defineRpc<Request extends z.ZodType, Response extends z.ZodType>(
-  definition: RpcDefinition<Request, Response>,
+/** What `defineRpc` takes: the method's name and how to build the schemas of its bodies. */
+export interface RpcDeclaration<Request extends RpcSchema, Response extends RpcSchema> {
+  /** Lower-case name, e.g. `"ping"` or `"kv.put"`. */
+  readonly method: string;
+  /** Builds the schema of the request body. */
+  readonly request: () => Request;
+  /** Builds the schema of the response body. */
+  readonly response: () => Response;
+}
+
+/**
+ * Declares a method. Its name must be lower case: letters, digits, `_` and `.`. Its schemas
+ * are built on the method's first call (`lazySchema`), not when the module declaring it
+ * loads: a node declares every method and calls few of them while it starts.
+ */
+export function defineRpc<Request extends RpcSchema, Response extends RpcSchema>(
+  declaration: RpcDeclaration<Request, Response>,
 ): RpcDefinition<Request, Response> {
   assert(
-    METHOD_NAME.test(definition.method),
+    METHOD_NAME.test(declaration.method),
     "RPC method names are lower case",
-    { detail: () => `method=${JSON.stringify(definition.method)}` },
+    { detail: () => `method=${JSON.stringify(declaration.method)}` },
   );
-  return Object.freeze({ ...definition });
+  return Object.freeze({
+    method: declaration.method,
+    request: lazySchema(declaration.request),
+    response: lazySchema(declaration.response),
+  });
 }
 
 /** Options of a call. */
@@ -154,25 +180,29 @@ export interface RpcCallOptions {
   onSent?: () => void;
 }
 
-const requestEnvelope = z.strictObject({
-  type: z.literal("rpc_request"),
-  method: z.string().max(64),
-  body: z.unknown(),
-});
-
-const responseEnvelope = z.discriminatedUnion("ok", [
-  z.strictObject({ type: z.literal("rpc_response"), ok: z.literal(true), body: z.unknown() }),
+const requestEnvelope = lazySchema(() =>
   z.strictObject({
-    type: z.literal("rpc_response"),
-    ok: z.literal(false),
-    error: z.strictObject({
-      code: z.string().regex(METHOD_NAME),
-      message: z.string().max(ERROR_MESSAGE_CHARS_MAX),
-      /** Absent from older nodes, and from errors that carry no estimate. */
-      retry_after_ms: z.number().int().min(0).max(RETRY_AFTER_MS_MAX).optional(),
+    type: z.literal("rpc_request"),
+    method: z.string().max(64),
+    body: z.unknown(),
+  })
+);
+
+const responseEnvelope = lazySchema(() =>
+  z.discriminatedUnion("ok", [
+    z.strictObject({ type: z.literal("rpc_response"), ok: z.literal(true), body: z.unknown() }),
+    z.strictObject({
+      type: z.literal("rpc_response"),
+      ok: z.literal(false),
+      error: z.strictObject({
+        code: z.string().regex(METHOD_NAME),
+        message: z.string().max(ERROR_MESSAGE_CHARS_MAX),
+        /** Absent from older nodes, and from errors that carry no estimate. */
+        retry_after_ms: z.number().int().min(0).max(RETRY_AFTER_MS_MAX).optional(),
+      }),
     }),
-  }),
-]);
+  ])
+);
 
 type ResponseEnvelope = z.output<typeof responseEnvelope>;
 
@@ -217,7 +247,7 @@ export async function callRpc<Definition extends RpcDefinition>(
 ): Promise<RpcResponseOf<Definition>> {
   assertTimeoutMs(options.timeoutMs);
   const description = `${definition.method} to ${connection.remoteNodeId}`;
-  const body = definition.request.safeParse(request);
+  const body = z.safeParse(definition.request, request);
   if (!body.success) {
     throw new RpcError("invalid_request", `${description}: not sent: ${describeIssue(body.error)}`);
   }
@@ -275,7 +305,7 @@ function parseResponse<Definition extends RpcDefinition>(
       retryAfterMs: retryAfterMs ?? null,
     });
   }
-  const body = definition.response.safeParse(envelope.data.body);
+  const body = z.safeParse(definition.response, envelope.data.body);
   if (!body.success) {
     throw new RpcError(
       "invalid_response",
@@ -510,7 +540,7 @@ export class RpcServer {
     if (method === undefined) {
       throw new RpcError("unknown_method", `no method ${JSON.stringify(envelope.data.method)}`);
     }
-    const request = method.definition.request.safeParse(envelope.data.body);
+    const request = z.safeParse(method.definition.request, envelope.data.body);
     if (!request.success) {
       throw new RpcError("invalid_request", describeIssue(request.error));
     }
@@ -520,7 +550,7 @@ export class RpcServer {
       signal: call.signal,
     };
     const result = await method.handler(request.data, context);
-    const response = method.definition.response.safeParse(result);
+    const response = z.safeParse(method.definition.response, result);
     if (!response.success) {
       logger.error("The {method} handler built an invalid response: {issue}", {
         method: method.definition.method,

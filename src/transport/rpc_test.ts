@@ -19,8 +19,8 @@ import { bindLoopbackEndpoint, nextEvent, peerAddressOf } from "./testing.ts";
 
 const WAIT_RPC = defineRpc({
   method: "wait",
-  request: z.strictObject({ id: z.number().int().min(0) }),
-  response: z.strictObject({ id: z.number() }),
+  request: () => z.strictObject({ id: z.number().int().min(0) }),
+  response: () => z.strictObject({ id: z.number() }),
 });
 
 interface Harness {
@@ -96,7 +96,11 @@ Deno.test("RpcServer validates the request body and names the offending field", 
   await withRpc(async ({ server, rpcServer, rpcClient }) => {
     rpcServer.register(WAIT_RPC, ({ id }) => ({ id }));
     // A client whose schema is looser than the server's, as after a version skew.
-    const loose = defineRpc({ ...WAIT_RPC, request: z.object({ id: z.number() }) });
+    const loose = defineRpc({
+      method: WAIT_RPC.method,
+      request: () => z.object({ id: z.number() }),
+      response: () => WAIT_RPC.response,
+    });
     await assert.rejects(
       rpcClient.call(peerAddressOf(server), loose, { id: -1 }, { timeoutMs: 5000 }),
       isRpcError("invalid_request", /field id/),
@@ -111,7 +115,11 @@ Deno.test("RpcServer validates the request body and names the offending field", 
 Deno.test("RpcClient refuses a response that does not match the method's schema", async () => {
   await withRpc(async ({ server, rpcServer, rpcClient }) => {
     rpcServer.register(WAIT_RPC, ({ id }) => ({ id }));
-    const strict = defineRpc({ ...WAIT_RPC, response: z.strictObject({ id: z.string() }) });
+    const strict = defineRpc({
+      method: WAIT_RPC.method,
+      request: () => WAIT_RPC.request,
+      response: () => z.strictObject({ id: z.string() }),
+    });
     await assert.rejects(
       rpcClient.call(peerAddressOf(server), strict, { id: 4 }, { timeoutMs: 5000 }),
       isRpcError("invalid_response", /field id/),

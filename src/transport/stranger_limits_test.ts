@@ -10,14 +10,14 @@ import { bindLoopbackEndpoint, eventually, peerAddressOf, within } from "./testi
 
 const ECHO_RPC = defineRpc({
   method: "echo",
-  request: z.strictObject({ bytes: z.instanceof(Uint8Array) }),
-  response: z.strictObject({ length: z.number() }),
+  request: () => z.strictObject({ bytes: z.instanceof(Uint8Array) }),
+  response: () => z.strictObject({ length: z.number() }),
 });
 
 const HOLD_RPC = defineRpc({
   method: "hold",
-  request: z.strictObject({}),
-  response: z.strictObject({}),
+  request: () => z.strictObject({}),
+  response: () => z.strictObject({}),
 });
 
 interface Harness {

@@ -20,6 +20,7 @@
 
 import { Buffer } from "node:buffer";
 import fc from "fast-check";
+import { z } from "zod";
 import { ClusterSecret } from "../../src/auth/cluster_secret.ts";
 import { AUTHENTICATE_RPC, CHALLENGE_RPC } from "../../src/auth/auth_rpcs.ts";
 import { BootstrapError } from "../../src/bootstrap/bootstrap_error.ts";
@@ -275,7 +276,7 @@ function rpcTarget(definition: RpcDefinition, side: "request" | "response"): Fuz
     name: `rpc ${definition.method} ${side}`,
     input: fc.oneof(anyValue, shapedObject(schemaKeys(schema))),
     decode: (value) => {
-      const result = schema.safeParse(value);
+      const result = z.safeParse(schema, value);
       if (!result.success && result.error.issues.length === 0) {
         throw new Error("a refusal without an issue to name");
       }

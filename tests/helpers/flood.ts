@@ -305,8 +305,8 @@ export async function askToJoin(client: RpcClient, peer: PeerAddress): Promise<v
 /** `kv.put` with a body the client does not check: the stranger's oversized request. */
 const OVERSIZED_PUT_RPC = defineRpc({
   method: "kv.put",
-  request: z.strictObject({ key: z.string(), blob: z.instanceof(Uint8Array) }),
-  response: z.unknown(),
+  request: () => z.strictObject({ key: z.string(), blob: z.instanceof(Uint8Array) }),
+  response: () => z.unknown(),
 });
 
 /**

@@ -21,6 +21,7 @@
  * @module
  */
 
+import { z } from "zod";
 import type { NodeId } from "../../src/raft/types.ts";
 import {
   RPC_REQUEST_TIMEOUT_MS_DEFAULT,
@@ -207,7 +208,7 @@ export class SimRpc {
   ): Promise<Frame | "closed"> {
     const method_ = server.handlers.get(method);
     if (method_ === undefined) return { ok: false, code: "unknown_method", message: method };
-    const parsed = method_.definition.request.safeParse(request);
+    const parsed = z.safeParse(method_.definition.request, request);
     if (!parsed.success) {
       return { ok: false, code: "invalid_request", message: parsed.error.message };
     }
@@ -222,7 +223,7 @@ export class SimRpc {
         }))();
       handled.catch(() => {});
       const body = await withDeadline(handled, signal, () => abortReason(signal));
-      const checked = method_.definition.response.safeParse(body);
+      const checked = z.safeParse(method_.definition.response, body);
       if (!checked.success) return { ok: false, code: "internal", message: checked.error.message };
       return { ok: true, body: checked.data };
     } catch (error) {
@@ -277,7 +278,7 @@ function answerOf<Definition extends RpcDefinition>(
       retryAfterMs: frame.retryAfterMs ?? null,
     });
   }
-  const body = definition.response.safeParse(frame.body);
+  const body = z.safeParse(definition.response, frame.body);
   if (!body.success) {
     statistics.refused += 1;
     throw new RpcError("invalid_response", `${description}: ${body.error.message}`);

@@ -8,8 +8,8 @@ import { simMemberInfo } from "./sim_node.ts";
 
 const ECHO_RPC = defineRpc({
   method: "test.echo",
-  request: z.strictObject({ text: z.string().max(16) }),
-  response: z.strictObject({ text: z.string(), from: z.string() }),
+  request: () => z.strictObject({ text: z.string().max(16) }),
+  response: () => z.strictObject({ text: z.string(), from: z.string() }),
 });
 
 /** Two nodes, 1 and 2, on a link with a fixed delay of 3 units; node 2 serves `test.echo`. */
