@@ -127,6 +127,9 @@ interface Totals {
   joinCalls: number;
   joinRequests: number;
   statusCalls: number;
+  seedAttemptsFailed: number;
+  joinsRetried: number;
+  joinsFailed: number;
   removedByApply: number;
   removedByWatch: number;
 }
@@ -150,6 +153,9 @@ function addReport(totals: Totals, report: SimulationReport): void {
   totals.joinCalls += report.rpc.joinCalls;
   totals.joinRequests += report.joinRequests;
   totals.statusCalls += report.rpc.statusCalls;
+  totals.seedAttemptsFailed += report.joiners.seedAttemptsFailed;
+  totals.joinsRetried += report.joiners.retried;
+  totals.joinsFailed += report.joiners.failed;
   totals.removedByApply += report.removedNodes.applied;
   totals.removedByWatch += report.removedNodes.watch;
 }
@@ -168,6 +174,7 @@ function describeReport(report: SimulationReport): string {
     `${report.compactions} compactions, ${report.snapshotsInstalled} snapshots installed, ` +
     `commit index ${report.committedIndexMax}`,
     `  rpc: ${describeRpc(report.joinRequests, report.rpc.joinCalls, report.rpc.statusCalls)}; ` +
+    `joiners: ${describeJoiners(report.joiners)}; ` +
     `removed nodes stopped: ${report.removedNodes.applied} on applying their removal, ` +
     `${report.removedNodes.watch} told by their removal watch`,
   ].join("\n");
@@ -176,6 +183,13 @@ function describeReport(report: SimulationReport): string {
 function describeRpc(joinRequests: number, joinCalls: number, statusCalls: number): string {
   return `${joinRequests} join requests (${joinCalls - joinRequests} forwarded by a follower), ` +
     `${statusCalls} status requests`;
+}
+
+function describeJoiners(
+  joiners: { seedAttemptsFailed: number; retried: number; failed: number },
+): string {
+  return `${joiners.seedAttemptsFailed} seed attempts failed, ${joiners.retried} join attempts ` +
+    `retried, ${joiners.failed} joins failed`;
 }
 
 function describeFailure(failure: SimulationFailure, options: Options): string {
@@ -213,7 +227,14 @@ function describeTotals(
     `${totals.terms} terms with a leader, ${totals.compactions} compactions, ` +
     `${totals.snapshotsInstalled} snapshots installed (` +
     `${totals.snapshotTransfersBroken} transfers broken between chunks); ` +
-    `${describeRpc(totals.joinRequests, totals.joinCalls, totals.statusCalls)}; removed nodes ` +
+    `${describeRpc(totals.joinRequests, totals.joinCalls, totals.statusCalls)}; joiners: ` +
+    `${
+      describeJoiners({
+        seedAttemptsFailed: totals.seedAttemptsFailed,
+        retried: totals.joinsRetried,
+        failed: totals.joinsFailed,
+      })
+    }; removed nodes ` +
     `stopped: ${totals.removedByApply} on applying their removal, ${totals.removedByWatch} told ` +
     `by their removal watch`,
   ].join("\n");
@@ -241,6 +262,9 @@ async function run(options: Options): Promise<number> {
     joinCalls: 0,
     joinRequests: 0,
     statusCalls: 0,
+    seedAttemptsFailed: 0,
+    joinsRetried: 0,
+    joinsFailed: 0,
     removedByApply: 0,
     removedByWatch: 0,
   };

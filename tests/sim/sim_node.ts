@@ -15,7 +15,7 @@
  */
 
 import { type RaftConfig, RaftCore } from "../../src/raft/raft_core.ts";
-import type { Message, NodeId, Ready } from "../../src/raft/types.ts";
+import { type Message, NO_NODE, type NodeId, type Ready } from "../../src/raft/types.ts";
 import {
   type CrashPoint,
   ReadyDriver,
@@ -39,7 +39,9 @@ import { watchMemberForRemoval } from "../../src/node/membership/removal_watch.t
 import { statusJson } from "../../src/node/status/status_view.ts";
 import { STATUS_RPC } from "../../src/transport/cluster_rpcs.ts";
 import { SecretKey } from "../../src/transport/iroh.ts";
-import type { SimRpc } from "./sim_rpc.ts";
+import { SIM_BOOTSTRAP_RPC, type SimRpc } from "./sim_rpc.ts";
+import { PING_RPC, pingHandler } from "../../src/transport/ping_rpc.ts";
+import { bootstrapInfoFor } from "../../src/bootstrap/bootstrap_info.ts";
 
 /** The core's settings the simulator varies per run. */
 export type RaftTuning = Pick<
@@ -215,10 +217,26 @@ export class SimNode {
       leave: () => Promise.reject(new ClusterError("invalid", "nobody leaves in the simulator")),
       joins: new JoinsInFlight(wiring.policy),
     });
-    service.register(wiring.rpc.serve(
+    const server = wiring.rpc.serve(
       { nodeId: id, p2pNodeId: self.p2pNodeId },
       { stopped: stopped.signal, scheduler },
-    ));
+    );
+    service.register(server);
+    // What a joiner's seed search asks: `ping`, and `/bootstrap` as the node's route answers.
+    server.register(PING_RPC, pingHandler({ nodeId: id, p2pNodeId: self.p2pNodeId }));
+    const endpoint = {
+      nodeId: self.p2pNodeId,
+      addresses: () => self.addresses,
+      homeRelayUrl: () => null,
+    };
+    server.register(SIM_BOOTSTRAP_RPC, () => {
+      const leaderId = core.status().leaderId;
+      return bootstrapInfoFor(endpoint, {
+        nodeId: id,
+        clusterId: stateMachine.clusterId(),
+        leaderId: leaderId === NO_NODE ? null : leaderId,
+      });
+    });
     // Its timer ends with the node's scheduler (`stop`).
     watchMemberForRemoval({
       nodeId: id,
@@ -318,10 +336,18 @@ export function simMemberInfo(nodeId: NodeId): MemberInfo {
   return {
     nodeId,
     p2pNodeId: simP2pNodeId(nodeId),
-    addresses: [`127.0.0.1:${7000 + nodeId}`],
+    addresses: [`127.0.0.1:${SIM_PORT_BASE + nodeId}`],
     relayUrl: null,
   };
 }
+
+/** The node whose address `address` (`host:port`, as in `--peers`) is. */
+export function simNodeIdOf(address: string): NodeId {
+  return Number(address.slice(address.lastIndexOf(":") + 1)) - SIM_PORT_BASE;
+}
+
+/** Node `nodeId` binds port `SIM_PORT_BASE + nodeId` (never opened: nothing leaves the process). */
+const SIM_PORT_BASE = 7000;
 
 /** The member record a simulated node joins with, encoded as an `addLearner` context. */
 export function memberContext(nodeId: NodeId): Uint8Array {

@@ -4,13 +4,14 @@
  * `MembershipManager` and `ClusterService` (`SimNode`): the leader's autopilot promotes
  * caught-up learners up to the voter cap on its own. The operator
  *
- * - starts machines with fresh ids, each of which sends `cluster.join` (over `SimRpc`) to a
- *   running node it picks as its seed, as the joiner asks its seed: a follower forwards it
- *   to the leader it knows. It asks again until it is a learner, pausing as the joiner
- *   does (`busyPauseMs`: the leader's `retryAfterMs` when it is busy, on the same seed;
- *   else the joiner's backoff, then a new seed). It grows the cluster to its target one
- *   machine at a time, or, in a join storm, without waiting for the previous one's
- *   promotion, so that learners pile up beyond the cap;
+ * - starts machines with fresh ids, each of which joins through the production joiner
+ *   (`joinThrough` over `searchPeers`, `sim_joiner.ts`): it searches the nodes that ran
+ *   when it started (`--peers`) for a seed by `/bootstrap` and `ping`, asks it for
+ *   `cluster.status` and `cluster.join` (a follower forwards it to the leader), asks again
+ *   on the same seed after `busy`, retries anything else not final through a new search
+ *   after its backoff, and gives up after the join timeout. It grows the cluster to its
+ *   target one machine at a time, or, in a join storm, without waiting for the previous
+ *   one's promotion, so that learners pile up beyond the cap;
  * - when churn is on, sends `cluster.remove` for a voter (the leader included, forced or
  *   not) to a running node, which forwards it to the leader, and has the leader hand
  *   leadership over (`handOverLeadership`, as a stopping leader does).
@@ -21,18 +22,20 @@
  * @module
  */
 
-import { busyPauseMs } from "../../src/node/join/join_pause.ts";
+import type { BootstrapEvent } from "../../src/bootstrap/bootstrap_client.ts";
+import { joinThrough, searchPeers } from "../../src/node/join/joiner.ts";
 import { handOverLeadership } from "../../src/node/membership/handover.ts";
 import { isMember } from "../../src/raft/membership.ts";
 import type { Entry, NodeId } from "../../src/raft/types.ts";
-import { JOIN_RPC, REMOVE_RPC } from "../../src/transport/cluster_rpcs.ts";
+import { REMOVE_RPC } from "../../src/transport/cluster_rpcs.ts";
 import { RpcError } from "../../src/transport/rpc.ts";
 import { MemoryStorage } from "../../src/storage/memory_storage.ts";
 import { assert } from "../../src/util/assert.ts";
-import { abortReason, sleepOn } from "../../src/util/sleep.ts";
+import { abortReason } from "../../src/util/sleep.ts";
 import { MS_PER_UNIT, type ScopedScheduler } from "./sim_clock.ts";
 import type { SimCluster } from "./sim_cluster.ts";
-import { simMemberInfo } from "./sim_node.ts";
+import { simMemberInfo, simNodeIdOf } from "./sim_node.ts";
+import { simSeedLink, simSeedReach } from "./sim_joiner.ts";
 import { OPERATOR_ID } from "./sim_rpc.ts";
 import type { SimRandom } from "./sim_random.ts";
 
@@ -76,6 +79,11 @@ export class SimOperator {
   transfers = 0;
   /** `cluster.join` requests the joiners sent (their seeds forward some). */
   joinRequests = 0;
+  /**
+   * What the production joiners went through: seed-search attempts at a peer that failed
+   * (down, cut off), join attempts that failed and were retried, joins that failed for good.
+   */
+  readonly joiners = { seedAttemptsFailed: 0, retried: 0, failed: 0 };
 
   /** `firstFreeId` is the lowest node id not used yet. */
   constructor(
@@ -163,55 +171,68 @@ export class SimOperator {
   }
 
   /**
-   * The joiner of machine `nodeId`: sends `cluster.join` to a seed until it is a learner,
-   * or the machine is gone.
+   * The joiner of machine `nodeId`: the production join over the production seed search,
+   * on the simulated network, with `--peers` naming the nodes that run when the machine
+   * starts. A join that fails stops the machine, unless its log made it a member, as
+   * `ClusterMember` stops the node.
    */
   async #join(nodeId: NodeId): Promise<void> {
     const self = simMemberInfo(nodeId);
-    const rpc = this.#cluster.rpc.client({ nodeId, p2pNodeId: self.p2pNodeId });
     const { signal } = this.#joining.get(nodeId)!;
-    let seed: NodeId | undefined;
+    const peers = this.#cluster.liveNodes().filter((node) =>
+      node.id !== nodeId && !this.#joining.has(node.id)
+    ).map((node) => simMemberInfo(node.id).addresses[0]!);
+    const random = () => this.#random.float();
+    const reach = simSeedReach(
+      this.#cluster.rpc.client({ nodeId, p2pNodeId: self.p2pNodeId }),
+      {
+        scheduler: this.#scheduler,
+        peerAddress: (peer) => simMemberInfo(simNodeIdOf(peer)),
+        onJoinCall: () => this.joinRequests += 1,
+      },
+    );
     try {
-      for (let attempt = 0; this.#cluster.exists(nodeId) && !signal.aborted; attempt++) {
-        seed ??= this.#seed(nodeId);
-        let retryAfterMs: number | null = null;
-        if (seed !== undefined) {
-          this.joinRequests += 1;
-          try {
-            const answer = await rpc.call(simMemberInfo(seed), JOIN_RPC, { member: self }, {
-              timeoutMs: this.#options.changeTimeout * MS_PER_UNIT,
-              signal,
-            });
-            // As the joiner does: the members the answer names let the leader's link in.
-            this.#cluster.live(nodeId)?.directory.rememberProvisional(answer.members);
-            this.#cluster.trace(
-              `operator: node ${nodeId} joined through ${seed} (leader ${answer.leaderId}) at ${answer.index}`,
-            );
-            return;
-          } catch (error) {
-            this.#cluster.trace(`operator: join of ${nodeId} via ${seed}: ${describe(error)}`);
-            if (error instanceof RpcError && error.code === "busy") {
-              retryAfterMs = error.retryAfterMs;
-            }
-            // As the joiner's `refusal()`: `invalid` (here, a key revoked by an earlier
-            // removal of this machine) ends the join, and `ClusterMember` stops the node
-            // unless its log made it a member meanwhile.
-            if (error instanceof RpcError && error.code === "invalid") {
-              const status = this.#cluster.live(nodeId)?.core.status();
-              if (status !== undefined && !isMember(status.confState, nodeId)) {
-                this.#cluster.destroy(nodeId, "its join was refused");
-              }
-              return;
-            }
-          }
-        }
-        // A busy leader is asked again through the same seed; anything else finds a new one.
-        if (retryAfterMs === null) seed = undefined;
-        const durationMs = busyPauseMs(retryAfterMs, attempt, () => this.#random.float());
-        await sleepOn(this.#scheduler, { durationMs, signal }).catch(() => {});
-      }
+      const joined = await joinThrough({
+        self,
+        // The machine's directory, across its restarts.
+        directory: {
+          rememberProvisional: (infos) =>
+            this.#cluster.live(nodeId)?.directory.rememberProvisional(infos),
+        },
+        progress: { advance: () => {}, failed: () => this.joiners.retried += 1 },
+        joinTimeoutMs: SIM_JOIN_TIMEOUT_MS,
+        clusterSecret: null,
+        signal,
+        scheduler: this.#scheduler,
+        random,
+        connect: async (info, peer, options) =>
+          simSeedLink(await reach.connect(info, peer, options)),
+      }, async (remainingMs) => {
+        if (peers.length === 0) throw new Error("no node ran when the machine started");
+        const options = {
+          peers,
+          clusterSecret: null,
+          signal,
+          random,
+          onBootstrapEvent: (event: BootstrapEvent) => {
+            if (event.reason !== null) this.joiners.seedAttemptsFailed += 1;
+          },
+        };
+        return simSeedLink(await searchPeers(options, remainingMs, reach));
+      });
+      this.#cluster.trace(
+        `operator: node ${nodeId} joined through ${joined.peer} (leader ${joined.leaderId})`,
+      );
+    } catch (error) {
       if (signal.aborted) {
         this.#cluster.trace(`operator: join of ${nodeId} ends: ${abortReason(signal).message}`);
+        return;
+      }
+      this.joiners.failed += 1;
+      this.#cluster.trace(`operator: join of ${nodeId} failed: ${describe(error)}`);
+      const status = this.#cluster.live(nodeId)?.core.status();
+      if (status === undefined || !isMember(status.confState, nodeId)) {
+        this.#cluster.destroy(nodeId, "its join failed");
       }
     } finally {
       this.#joining.delete(nodeId);
@@ -265,6 +286,9 @@ export class SimOperator {
     }
   }
 }
+
+/** `--join-timeout`'s default (30 s, `DEFAULT_JOIN_TIMEOUT_MS`): 15,000 units of time. */
+const SIM_JOIN_TIMEOUT_MS = 30_000;
 
 /** The operator's own key: not a member's, so a follower forwards what it sends. */
 const OPERATOR_P2P_ID = "operator";

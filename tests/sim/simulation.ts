@@ -42,6 +42,8 @@ export interface SimulationReport {
   rpc: RpcStatistics;
   /** `cluster.join` requests the joiners sent; the rest of `rpc.joinCalls` were forwarded. */
   joinRequests: number;
+  /** The production joiners' failed seed attempts, retried attempts, and failed joins. */
+  joiners: { seedAttemptsFailed: number; retried: number; failed: number };
   leadershipTransfers: number;
   /** Terms in which some node was leader. */
   termsWithLeader: number;
@@ -314,6 +316,7 @@ class Run {
       removedNodes: this.#cluster.removedNodes,
       rpc: this.#cluster.rpc.statistics,
       joinRequests: this.#operator.joinRequests,
+      joiners: this.#operator.joiners,
       leadershipTransfers: this.#operator.transfers,
       termsWithLeader: this.#cluster.checker.termsWithLeader,
       compactions: this.#compactions,
