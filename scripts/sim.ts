@@ -132,6 +132,8 @@ interface Totals {
   joinsFailed: number;
   removedByApply: number;
   removedByWatch: number;
+  removedByLeaving: number;
+  leaves: number;
 }
 
 function addReport(totals: Totals, report: SimulationReport): void {
@@ -158,6 +160,8 @@ function addReport(totals: Totals, report: SimulationReport): void {
   totals.joinsFailed += report.joiners.failed;
   totals.removedByApply += report.removedNodes.applied;
   totals.removedByWatch += report.removedNodes.watch;
+  totals.removedByLeaving += report.removedNodes.left;
+  totals.leaves += report.leaves;
 }
 
 function describeReport(report: SimulationReport): string {
@@ -176,7 +180,8 @@ function describeReport(report: SimulationReport): string {
     `  rpc: ${describeRpc(report.joinRequests, report.rpc.joinCalls, report.rpc.statusCalls)}; ` +
     `joiners: ${describeJoiners(report.joiners)}; ` +
     `removed nodes stopped: ${report.removedNodes.applied} on applying their removal, ` +
-    `${report.removedNodes.watch} told by their removal watch`,
+    `${report.removedNodes.watch} told by their removal watch, ${report.removedNodes.left} after ` +
+    `leaving (${report.leaves} leaves answered)`,
   ].join("\n");
 }
 
@@ -236,7 +241,8 @@ function describeTotals(
       })
     }; removed nodes ` +
     `stopped: ${totals.removedByApply} on applying their removal, ${totals.removedByWatch} told ` +
-    `by their removal watch`,
+    `by their removal watch, ${totals.removedByLeaving} after leaving (${totals.leaves} leaves ` +
+    `answered)`,
   ].join("\n");
 }
 
@@ -267,6 +273,8 @@ async function run(options: Options): Promise<number> {
     joinsFailed: 0,
     removedByApply: 0,
     removedByWatch: 0,
+    removedByLeaving: 0,
+    leaves: 0,
   };
   const failures: SimulationFailure[] = [];
   const inconclusiveSeeds: number[] = [];

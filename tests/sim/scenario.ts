@@ -98,7 +98,7 @@ export function scenarioFor(seed: number, choices: ScenarioChoices = {}): Scenar
     nodes,
     steps: choices.steps ?? STEPS_DEFAULT,
     settleStepsMax: 200 * electionUnits,
-    stallStepsMax: 40 * electionUnits,
+    stallStepsMax: 60 * electionUnits,
     tickInterval,
     tuning: {
       electionTicks,

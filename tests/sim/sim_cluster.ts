@@ -114,7 +114,7 @@ export class SimCluster {
   /** Snapshot transfers broken between two chunks (a crash or a cut link). */
   snapshotTransfersBroken = 0;
   /** Removed nodes that stopped, by how they found out. */
-  readonly removedNodes = { applied: 0, watch: 0 };
+  readonly removedNodes = { applied: 0, watch: 0, left: 0 };
   readonly #transfers: SnapshotTransfer[] = [];
   readonly #options: SimClusterOptions;
   readonly #slots = new Map<NodeId, NodeSlot>();

@@ -37,7 +37,9 @@ import { ClusterService } from "../../src/node/rpc/cluster_service.ts";
 import { JoinsInFlight } from "../../src/node/membership/joins_in_flight.ts";
 import { watchMemberForRemoval } from "../../src/node/membership/removal_watch.ts";
 import { statusJson } from "../../src/node/status/status_view.ts";
-import { STATUS_RPC } from "../../src/transport/cluster_rpcs.ts";
+import { REMOVE_RPC, STATUS_RPC } from "../../src/transport/cluster_rpcs.ts";
+import { LEAVE_STOP_DELAY_MS, leaveCluster } from "../../src/node/membership/leave.ts";
+import { handOverLeadership } from "../../src/node/membership/handover.ts";
 import { SecretKey } from "../../src/transport/iroh.ts";
 import { SIM_BOOTSTRAP_RPC, type SimRpc } from "./sim_rpc.ts";
 import { PING_RPC, pingHandler } from "../../src/transport/ping_rpc.ts";
@@ -79,9 +81,9 @@ export interface SimWiring {
   restarted: boolean;
   /**
    * The node found out it was removed, by applying its own removal or by its removal
-   * watch (`how`; `why` for the trace): it stops for good.
+   * watch, or it left (`how`; `why` for the trace): it stops for good.
    */
-  removed(how: "applied" | "watch", why: string): void;
+  removed(how: "applied" | "watch" | "left", why: string): void;
   /**
    * Test-only sabotage: the core marks a granted vote as safe to send before the persist,
    * which breaks Raft §5.1 (a vote must be durable before it leaves).
@@ -214,7 +216,22 @@ export class SimNode {
           promotionPolicy: wiring.policy,
         });
       },
-      leave: () => Promise.reject(new ClusterError("invalid", "nobody leaves in the simulator")),
+      // As `ClusterMember.leave`: the production steps, then the node stops a moment later.
+      leave: async (signal) => {
+        const answer = await leaveCluster({
+          nodeId: id,
+          raft,
+          membership,
+          handOver: async () => {
+            await handOverLeadership(raft, { scheduler, signal: stopped.signal });
+          },
+          forwardRemove: (request, forwardSignal) =>
+            service.forwardToLeader(REMOVE_RPC, request, forwardSignal),
+          signal,
+        });
+        scheduler.after(LEAVE_STOP_DELAY_MS, () => wiring.removed("left", "it left the cluster"));
+        return answer;
+      },
       joins: new JoinsInFlight(wiring.policy),
     });
     const server = wiring.rpc.serve(

@@ -13,8 +13,9 @@
  *   target one machine at a time, or, in a join storm, without waiting for the previous
  *   one's promotion, so that learners pile up beyond the cap;
  * - when churn is on, sends `cluster.remove` for a voter (the leader included, forced or
- *   not) to a running node, which forwards it to the leader, and has the leader hand
- *   leadership over (`handOverLeadership`, as a stopping leader does).
+ *   not) to a running node, which forwards it to the leader, or has the voter leave by
+ *   itself (`cluster.leave` to it: `leaveCluster`, then the node stops); and has the leader
+ *   hand leadership over (`handOverLeadership`, as a stopping leader does).
  *
  * A removed member's machine stops by itself (`SimNode`): when it applies its own removal,
  * or when its `RemovalWatch` finds out from the others' `cluster.status`.
@@ -27,7 +28,7 @@ import { joinThrough, searchPeers } from "../../src/node/join/joiner.ts";
 import { handOverLeadership } from "../../src/node/membership/handover.ts";
 import { isMember } from "../../src/raft/membership.ts";
 import type { Entry, NodeId } from "../../src/raft/types.ts";
-import { REMOVE_RPC } from "../../src/transport/cluster_rpcs.ts";
+import { LEAVE_RPC, REMOVE_RPC } from "../../src/transport/cluster_rpcs.ts";
 import { RpcError } from "../../src/transport/rpc.ts";
 import { MemoryStorage } from "../../src/storage/memory_storage.ts";
 import { assert } from "../../src/util/assert.ts";
@@ -75,6 +76,8 @@ export class SimOperator {
   readonly #seen = new Set<string>();
   /** Changes that committed, by type, for the report. */
   readonly committed = { addLearner: 0, promoteLearner: 0, removeNode: 0 };
+  /** Nodes that left by `cluster.leave`, answered. */
+  leaves = 0;
   /** Handovers a leader started. */
   transfers = 0;
   /** `cluster.join` requests the joiners sent (their seeds forward some). */
@@ -119,6 +122,7 @@ export class SimOperator {
 
   /** One unit of time: maybe start a machine, ask for a removal or a handover. */
   step(): void {
+    this.#endJoinsOfMembers();
     const leader = this.#cluster.leader();
     if (leader === undefined) return;
     const conf = leader.core.status().confState;
@@ -143,7 +147,9 @@ export class SimOperator {
       this.#churn && !this.#removing && conf.voters.length > this.#options.votersMin &&
       this.#random.chance(this.#options.removeProbability)
     ) {
-      void this.#remove(this.#random.pick(conf.voters), this.#random.chance(0.5));
+      const voter = this.#random.pick(conf.voters);
+      if (this.#random.chance(LEAVE_SHARE)) void this.#leave(voter);
+      else void this.#remove(voter, this.#random.chance(0.5));
     }
   }
 
@@ -160,6 +166,18 @@ export class SimOperator {
     if (!this.#seen.has(key)) {
       this.#seen.add(key);
       this.committed[entry.change.type] += 1;
+    }
+  }
+
+  /**
+   * A machine whose applied configuration names it ends its join, as `ClusterMember` ends it
+   * after a Ready: its addition may have come inside a snapshot, with no entry to apply.
+   */
+  #endJoinsOfMembers(): void {
+    for (const [nodeId, join] of this.#joining) {
+      const node = this.#cluster.live(nodeId);
+      if (node === undefined || !isMember(node.stateMachine.appliedConfState(), nodeId)) continue;
+      join.abort(new Error(`node ${nodeId}'s applied configuration names it`));
     }
   }
 
@@ -267,6 +285,24 @@ export class SimOperator {
     }
   }
 
+  /** `cluster.leave`, as `blixard cluster leave` sends it to the node that leaves. */
+  async #leave(nodeId: NodeId): Promise<void> {
+    if (this.#cluster.live(nodeId) === undefined) return;
+    this.#removing = true;
+    const rpc = this.#cluster.rpc.client({ nodeId: OPERATOR_ID, p2pNodeId: OPERATOR_P2P_ID });
+    try {
+      const { index } = await rpc.call(simMemberInfo(nodeId), LEAVE_RPC, {}, {
+        timeoutMs: this.#options.changeTimeout * MS_PER_UNIT,
+      });
+      this.leaves += 1;
+      this.#cluster.trace(`operator: node ${nodeId} left at ${index}`);
+    } catch (error) {
+      this.#cluster.trace(`operator: node ${nodeId} did not leave: ${describe(error)}`);
+    } finally {
+      this.#removing = false;
+    }
+  }
+
   async #handOver(leaderId: NodeId): Promise<void> {
     const leader = this.#cluster.live(leaderId);
     if (leader === undefined) return;
@@ -286,6 +322,9 @@ export class SimOperator {
     }
   }
 }
+
+/** Of the members the churn takes out, the share that leave by themselves (`cluster.leave`). */
+const LEAVE_SHARE = 0.3;
 
 /** `--join-timeout`'s default (30 s, `DEFAULT_JOIN_TIMEOUT_MS`): 15,000 units of time. */
 const SIM_JOIN_TIMEOUT_MS = 30_000;

@@ -423,6 +423,7 @@ async function askToJoin(
   await proveSecret(seed, options, timeout);
   const status = await seed.call(STATUS_RPC, {}, {
     timeoutMs: timeout(STATUS_REQUEST_TIMEOUT_MS),
+    ...abortedBy(options.signal),
   });
   options.directory.rememberProvisional(
     status.members.flatMap((member) =>
@@ -461,6 +462,7 @@ async function proveSecret(
     callerP2pNodeId: options.self.p2pNodeId,
     serverP2pNodeId: seed.p2pNodeId,
     timeoutMs: timeout(STATUS_REQUEST_TIMEOUT_MS),
+    signal: options.signal,
   });
   options.progress.advance("authenticated");
   log.info("proved the cluster secret to seed {peer}", { peer: seed.peer });
@@ -532,6 +534,7 @@ async function askUntilAdmitted(
     try {
       return await seed.call(JOIN_RPC, { member: options.self }, {
         timeoutMs: timeout(JOIN_REQUEST_TIMEOUT_MS),
+        ...abortedBy(options.signal),
       });
     } catch (error) {
       // A retry cut short by the join's own deadline: the busy leader explains the failure.
@@ -588,6 +591,14 @@ function refusal(
     default:
       return null;
   }
+}
+
+/**
+ * The join's signal for a call: a join that ends (the node stops, or its log already added
+ * it) ends its request at once rather than at the request's deadline.
+ */
+function abortedBy(signal: AbortSignal | undefined): { signal?: AbortSignal } {
+  return signal === undefined ? {} : { signal };
 }
 
 function joinTimeoutError(options: JoinPolicyOptions, lastJoinError: string | null): Error {
