@@ -134,6 +134,7 @@ interface Totals {
   removedByWatch: number;
   removedByLeaving: number;
   leaves: number;
+  raftMessagesRefused: number;
 }
 
 function addReport(totals: Totals, report: SimulationReport): void {
@@ -162,6 +163,7 @@ function addReport(totals: Totals, report: SimulationReport): void {
   totals.removedByWatch += report.removedNodes.watch;
   totals.removedByLeaving += report.removedNodes.left;
   totals.leaves += report.leaves;
+  totals.raftMessagesRefused += report.raftMessagesRefused;
 }
 
 function describeReport(report: SimulationReport): string {
@@ -172,7 +174,8 @@ function describeReport(report: SimulationReport): string {
     `(${report.operations.completed} completed, ${report.operations.pending} unknown outcome), ` +
     `linearizability ${report.linearizability}`,
     `  faults: ${faults.crashes} crashes, ${faults.restarts} restarts, ${faults.partitions} partitions; ` +
-    `network: ${report.network.sent} sent, ${report.network.dropped} dropped, ${report.network.duplicated} duplicated`,
+    `network: ${report.network.sent} sent, ${report.network.dropped} dropped, ${report.network.duplicated} duplicated, ` +
+    `${report.raftMessagesRefused} refused by the receiver's transport`,
     `  membership: ${changes.addLearner} added, ${changes.promoteLearner} promoted, ${changes.removeNode} removed; ` +
     `${report.leadershipTransfers} transfers, ${report.termsWithLeader} terms with a leader, ` +
     `${report.compactions} compactions, ${report.snapshotsInstalled} snapshots installed, ` +
@@ -228,6 +231,7 @@ function describeTotals(
     `inconclusive (budget), ${failures} violations, ${seconds} s`,
     `passed runs had: ${totals.crashes} crashes, ${totals.partitions} partitions, ` +
     `${totals.messagesDropped} messages dropped, ${totals.messagesDuplicated} duplicated, ` +
+    `${totals.raftMessagesRefused} refused by the receiver's transport, ` +
     `${totals.added} members added, ${totals.removed} removed, ${totals.transfers} leadership transfers, ` +
     `${totals.terms} terms with a leader, ${totals.compactions} compactions, ` +
     `${totals.snapshotsInstalled} snapshots installed (` +
@@ -275,6 +279,7 @@ async function run(options: Options): Promise<number> {
     removedByWatch: 0,
     removedByLeaving: 0,
     leaves: 0,
+    raftMessagesRefused: 0,
   };
   const failures: SimulationFailure[] = [];
   const inconclusiveSeeds: number[] = [];

@@ -137,6 +137,15 @@ export class SimNode {
     this.#stopped = parts.stopped;
   }
 
+  /**
+   * Whether this node's Raft transport takes a message from node `from`: its key must be a
+   * member's in this node's directory (`RaftTransport` refuses every other connection, and
+   * closes those whose key stops being a member's: a removed node's, a revoked key).
+   */
+  acceptsRaftFrom(from: NodeId): boolean {
+    return this.directory.memberIdOf(simP2pNodeId(from)) === from;
+  }
+
   /** Aborts when the node crashes or stops: a request to it then gets no answer. */
   get stopped(): AbortSignal {
     return this.#stopped.signal;

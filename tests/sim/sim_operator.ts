@@ -5,8 +5,8 @@
  * caught-up learners up to the voter cap on its own. The operator
  *
  * - starts machines with fresh ids, each of which joins through the production joiner
- *   (`joinThrough` over `searchPeers`, `sim_joiner.ts`): it searches the nodes that ran
- *   when it started (`--peers`) for a seed by `/bootstrap` and `ping`, asks it for
+ *   (`joinThrough` over `searchPeers`, `sim_joiner.ts`): it searches the nodes that
+ *   existed when it started (`--peers`) for a seed by `/bootstrap` and `ping`, asks it for
  *   `cluster.status` and `cluster.join` (a follower forwards it to the leader), asks again
  *   on the same seed after `busy`, retries anything else not final through a new search
  *   after its backoff, and gives up after the join timeout. It grows the cluster to its
@@ -69,6 +69,8 @@ export class SimOperator {
   #nextNodeId: NodeId;
   /** Machines started that are not learners yet, each with the signal that ends its join. */
   readonly #joining = new Map<NodeId, AbortController>();
+  /** Each machine's `--peers`, fixed when it first started. */
+  readonly #peers = new Map<NodeId, string[]>();
   #removing = false;
   #handingOver = false;
   #churn = true;
@@ -123,6 +125,7 @@ export class SimOperator {
   /** One unit of time: maybe start a machine, ask for a removal or a handover. */
   step(): void {
     this.#endJoinsOfMembers();
+    this.#rejoinEmptyMachines();
     const leader = this.#cluster.leader();
     if (leader === undefined) return;
     const conf = leader.core.status().confState;
@@ -181,8 +184,37 @@ export class SimOperator {
     }
   }
 
+  /**
+   * A machine that restarted with an empty log (it crashed before its leader reached it)
+   * joins again, as the node does when it starts with no state: its new process knows no
+   * member, so its transport refuses the leader until a seed names them.
+   */
+  #rejoinEmptyMachines(): void {
+    for (const node of this.#cluster.liveNodes()) {
+      if (this.#joining.has(node.id) || node.core.status().lastIndex > 0) continue;
+      this.#joining.set(node.id, new AbortController());
+      this.#cluster.trace(`operator: node ${node.id} restarted with no state and joins again`);
+      void this.#join(node.id);
+    }
+  }
+
+  /**
+   * The `--peers` of machine `nodeId`: the nodes that existed (running or down) when it first
+   * started, other than the machines still joining, as an operator lists the members.
+   */
+  #peersOf(nodeId: NodeId): string[] {
+    let peers = this.#peers.get(nodeId);
+    if (peers === undefined) {
+      peers = this.#cluster.existingIds().filter((id) => id !== nodeId && !this.#joining.has(id))
+        .map((id) => simMemberInfo(id).addresses[0]!);
+      this.#peers.set(nodeId, peers);
+    }
+    return peers;
+  }
+
   #startMachine(): NodeId {
     const nodeId = this.#nextNodeId++;
+    this.#peersOf(nodeId);
     this.#cluster.addNode(nodeId, new MemoryStorage());
     this.#joining.set(nodeId, new AbortController());
     return nodeId;
@@ -190,16 +222,13 @@ export class SimOperator {
 
   /**
    * The joiner of machine `nodeId`: the production join over the production seed search,
-   * on the simulated network, with `--peers` naming the nodes that run when the machine
-   * starts. A join that fails stops the machine, unless its log made it a member, as
+   * on the simulated network, with its `--peers`. A join that fails stops the machine, unless its log made it a member, as
    * `ClusterMember` stops the node.
    */
   async #join(nodeId: NodeId): Promise<void> {
     const self = simMemberInfo(nodeId);
     const { signal } = this.#joining.get(nodeId)!;
-    const peers = this.#cluster.liveNodes().filter((node) =>
-      node.id !== nodeId && !this.#joining.has(node.id)
-    ).map((node) => simMemberInfo(node.id).addresses[0]!);
+    const peers = this.#peersOf(nodeId);
     const random = () => this.#random.float();
     const reach = simSeedReach(
       this.#cluster.rpc.client({ nodeId, p2pNodeId: self.p2pNodeId }),
@@ -226,7 +255,6 @@ export class SimOperator {
         connect: async (info, peer, options) =>
           simSeedLink(await reach.connect(info, peer, options)),
       }, async (remainingMs) => {
-        if (peers.length === 0) throw new Error("no node ran when the machine started");
         const options = {
           peers,
           clusterSecret: null,

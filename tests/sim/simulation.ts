@@ -47,6 +47,8 @@ export interface SimulationReport {
   joinRequests: number;
   /** The production joiners' failed seed attempts, retried attempts, and failed joins. */
   joiners: { seedAttemptsFailed: number; retried: number; failed: number };
+  /** Raft messages a node's transport refused (the sender no member in its view). */
+  raftMessagesRefused: number;
   /** Voters that left by `cluster.leave`, answered. */
   leaves: number;
   leadershipTransfers: number;
@@ -323,6 +325,7 @@ class Run {
       joinRequests: this.#operator.joinRequests,
       joiners: this.#operator.joiners,
       leaves: this.#operator.leaves,
+      raftMessagesRefused: this.#cluster.raftMessagesRefused,
       leadershipTransfers: this.#operator.transfers,
       termsWithLeader: this.#cluster.checker.termsWithLeader,
       compactions: this.#compactions,
