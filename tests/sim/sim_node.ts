@@ -109,6 +109,8 @@ export class SimNode {
   readonly directory: MemberDirectory;
   /** The node's clock. */
   readonly scheduler: ScopedScheduler;
+  /** This incarnation restarted from the state a crash left. */
+  readonly restarted: boolean;
   readonly #stopped: AbortController;
 
   private constructor(
@@ -123,6 +125,7 @@ export class SimNode {
       directory: MemberDirectory;
       scheduler: ScopedScheduler;
       stopped: AbortController;
+      restarted: boolean;
     },
   ) {
     this.id = id;
@@ -135,6 +138,7 @@ export class SimNode {
     this.directory = parts.directory;
     this.scheduler = parts.scheduler;
     this.#stopped = parts.stopped;
+    this.restarted = parts.restarted;
   }
 
   /**
@@ -187,6 +191,7 @@ export class SimNode {
       latest: () => core.status().confState,
       applied: () => stateMachine.appliedConfState(),
       revoked: (p2pNodeId) => stateMachine.isRevoked(p2pNodeId),
+      appliedIndex: () => stateMachine.appliedIndex(),
     });
     const learnMembers = () => {
       for (const member of stateMachine.members()) {
@@ -273,6 +278,7 @@ export class SimNode {
       addressOf: (nodeId) => directory.addressOf(nodeId),
       restarted: wiring.restarted,
       askStatus: (peer, options) => rpcClient.call(peer, STATUS_RPC, {}, options),
+      learnMembers: (members, appliedIndex) => directory.rememberVouched(members, appliedIndex),
       onRemoved: (evidence) => wiring.removed("watch", evidence),
     }).start();
     const events = wiring.events;
@@ -322,6 +328,7 @@ export class SimNode {
       directory,
       scheduler,
       stopped,
+      restarted: wiring.restarted,
     });
   }
 }

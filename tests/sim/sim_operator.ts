@@ -35,7 +35,7 @@ import { assert } from "../../src/util/assert.ts";
 import { abortReason } from "../../src/util/sleep.ts";
 import { MS_PER_UNIT, type ScopedScheduler } from "./sim_clock.ts";
 import type { SimCluster } from "./sim_cluster.ts";
-import { simMemberInfo, simNodeIdOf } from "./sim_node.ts";
+import { simMemberInfo, type SimNode, simNodeIdOf } from "./sim_node.ts";
 import { simSeedLink, simSeedReach } from "./sim_joiner.ts";
 import { OPERATOR_ID } from "./sim_rpc.ts";
 import type { SimRandom } from "./sim_random.ts";
@@ -69,6 +69,8 @@ export class SimOperator {
   #nextNodeId: NodeId;
   /** Machines started that are not learners yet, each with the signal that ends its join. */
   readonly #joining = new Map<NodeId, AbortController>();
+  /** Restarted incarnations that joined again. */
+  readonly #rejoined = new WeakSet<SimNode>();
   /** Each machine's `--peers`, fixed when it first started. */
   readonly #peers = new Map<NodeId, string[]>();
   #removing = false;
@@ -191,7 +193,9 @@ export class SimOperator {
    */
   #rejoinEmptyMachines(): void {
     for (const node of this.#cluster.liveNodes()) {
+      if (!node.restarted || this.#rejoined.has(node)) continue;
       if (this.#joining.has(node.id) || node.core.status().lastIndex > 0) continue;
+      this.#rejoined.add(node);
       this.#joining.set(node.id, new AbortController());
       this.#cluster.trace(`operator: node ${node.id} restarted with no state and joins again`);
       void this.#join(node.id);

@@ -135,6 +135,7 @@ export class ClusterMember {
       latest: () => this.raft.status().confState,
       applied: () => state.stateMachine.appliedConfState(),
       revoked: (p2pNodeId) => state.stateMachine.isRevoked(p2pNodeId),
+      appliedIndex: () => state.stateMachine.appliedIndex(),
     });
     this.raft = new RaftNode({
       nodeId,
@@ -527,6 +528,8 @@ export class ClusterMember {
       addressOf: (id) => this.directory.addressOf(id),
       restarted: state.start === "restart",
       askStatus: (peer, options) => rpcClient.call(peer, STATUS_RPC, {}, options),
+      learnMembers: (members, appliedIndex) =>
+        this.directory.rememberVouched(members, appliedIndex),
       onRemoved: (evidence) => {
         log.warn(
           "this node was removed from the cluster: {evidence}; stopping. Its data dir no " +

@@ -50,7 +50,7 @@ import { type Scheduler, SYSTEM_SCHEDULER } from "../../util/scheduler.ts";
 import { backoffMs } from "../../util/backoff.ts";
 import { busyPauseMs, RETRY_BACKOFF_MAX_MS, RETRY_BACKOFF_MIN_MS } from "./join_pause.ts";
 import type { JoinProgress } from "./join_progress.ts";
-import type { MemberDirectory } from "../membership/member_directory.ts";
+import { type MemberDirectory, membersOfStatus } from "../membership/member_directory.ts";
 
 const log = getLogger(["blixard", "join"]);
 
@@ -425,16 +425,7 @@ async function askToJoin(
     timeoutMs: timeout(STATUS_REQUEST_TIMEOUT_MS),
     ...abortedBy(options.signal),
   });
-  options.directory.rememberProvisional(
-    status.members.flatMap((member) =>
-      member.p2p_node_id === null ? [] : [{
-        nodeId: member.node_id,
-        p2pNodeId: member.p2p_node_id,
-        addresses: member.p2p_addresses,
-        relayUrl: member.p2p_relay_url,
-      }]
-    ),
-  );
+  options.directory.rememberProvisional(membersOfStatus(status));
   options.progress.advance("joining");
   const answer = await askUntilAdmitted(seed, options, timeout).catch((error) => {
     if (!(error instanceof RpcError) || error.code !== "not_leader") throw error;
