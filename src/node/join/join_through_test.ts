@@ -13,17 +13,8 @@ const SELF: MemberInfo = {
   relayUrl: null,
 };
 
-const STATUS: StatusJson = {
-  node_id: 1,
-  cluster_id: "fake-cluster",
-  role: "leader",
-  term: 2,
-  leader_id: 1,
-  commit_index: 5,
-  applied_index: 5,
-  members: [],
-  join: null,
-};
+/** The seed's `cluster.status`: the join reads only its members. */
+const STATUS = { members: [] } as Partial<StatusJson> as StatusJson;
 
 /**
  * A seed that answers `cluster.status` and never answers `cluster.join`: the call ends only
