@@ -25,6 +25,7 @@
 
 import type { BootstrapEvent } from "../../src/bootstrap/bootstrap_client.ts";
 import { joinThrough, searchPeers } from "../../src/node/join/joiner.ts";
+import { joinUnfinished } from "../../src/node/local_state/unfinished_join.ts";
 import { handOverLeadership } from "../../src/node/membership/handover.ts";
 import { isMember } from "../../src/raft/membership.ts";
 import type { Entry, NodeId } from "../../src/raft/types.ts";
@@ -127,7 +128,7 @@ export class SimOperator {
   /** One unit of time: maybe start a machine, ask for a removal or a handover. */
   step(): void {
     this.#endJoinsOfMembers();
-    this.#rejoinEmptyMachines();
+    this.#rejoinUnfinishedJoins();
     const leader = this.#cluster.leader();
     if (leader === undefined) return;
     const conf = leader.core.status().confState;
@@ -187,17 +188,22 @@ export class SimOperator {
   }
 
   /**
-   * A machine that restarted with an empty log (it crashed before its leader reached it)
-   * joins again, as the node does when it starts with no state: its new process knows no
-   * member, so its transport refuses the leader until a seed names them.
+   * A machine that restarted while its log did not name it yet (it crashed before it caught
+   * up to its own addition) joins again, as the node decides at start (`joinUnfinished`): its
+   * new process knows only the members its partial log names, and its transport refuses a
+   * leader that is none of them until a seed names it.
    */
-  #rejoinEmptyMachines(): void {
+  #rejoinUnfinishedJoins(): void {
     for (const node of this.#cluster.liveNodes()) {
-      if (!node.restarted || this.#rejoined.has(node)) continue;
-      if (this.#joining.has(node.id) || node.core.status().lastIndex > 0) continue;
+      if (!node.restarted || this.#rejoined.has(node) || this.#joining.has(node.id)) continue;
+      const self = simMemberInfo(node.id);
+      const latest = node.core.status().confState;
+      if (!joinUnfinished(latest, self, (key) => node.stateMachine.isRevoked(key))) continue;
       this.#rejoined.add(node);
       this.#joining.set(node.id, new AbortController());
-      this.#cluster.trace(`operator: node ${node.id} restarted with no state and joins again`);
+      this.#cluster.trace(
+        `operator: node ${node.id} restarted before its log named it; joins again`,
+      );
       void this.#join(node.id);
     }
   }
