@@ -339,6 +339,10 @@ export class ClusterMember {
             message: reasonOf(error),
           });
           joinProgress.advance("learner");
+          // As after an answer: the log's leader, if known, gets a connection from this node.
+          this.#refreshMembers();
+          const leaderId = this.raft.softState.leaderId;
+          if (leaderId !== NO_NODE) this.#transport.greet(leaderId);
           return;
         }
         const message = error instanceof JoinRefusedError ? error.message : reasonOf(error);
@@ -494,6 +498,13 @@ export class ClusterMember {
     const phase = this.#options.joinProgress.phase;
     if (phase === null || phase === "voter") return;
     const nodeId = this.#options.config.nodeId;
+    // The log's latest configuration (in memory) says first whether there is news; the applied
+    // one (a read of the state store) decides.
+    const latest = this.raft.status().confState;
+    const news = this.#joinDone.signal.aborted
+      ? latest.voters.includes(nodeId)
+      : isMember(latest, nodeId);
+    if (!news) return;
     const conf = this.#options.state.stateMachine.appliedConfState();
     if (!isMember(conf, nodeId)) return;
     this.#joinDone.abort();
