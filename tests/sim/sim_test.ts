@@ -182,7 +182,7 @@ Deno.test("simulation catches a disk that loses acknowledged writes on restart",
 });
 
 Deno.test("simulation catches a follower's vote sent before its fsync, then lost in a crash", async () => {
-  for (const seed of [2, 5, 6]) {
+  for (const seed of [2, 6, 9]) {
     const failure = await sabotagedFailure(seed, "crashes", "earlyVotes");
     assert.equal(failure.kind, "safety");
     assert.match(failure.message, /granted its vote in term \d+ to \d+, but restarts with/);

@@ -54,6 +54,7 @@ Deno.test("joinThrough() ends its pending join request when the join's signal ab
     joinTimeoutMs: 60_000,
     clusterSecret: null,
     signal: joinDone.signal,
+    connect: () => Promise.reject(new Error("no leader to connect to in this test")),
   }, () => Promise.resolve(link));
   // The request is out once the join reached its phase.
   for (let turn = 0; turn < 1000 && joinCalls.length === 0; turn++) await Promise.resolve();
