@@ -127,8 +127,14 @@ interface Totals {
   joinCalls: number;
   joinRequests: number;
   statusCalls: number;
+  seedAttemptsFailed: number;
+  joinsRetried: number;
+  joinsFailed: number;
   removedByApply: number;
   removedByWatch: number;
+  removedByLeaving: number;
+  leaves: number;
+  raftMessagesRefused: number;
 }
 
 function addReport(totals: Totals, report: SimulationReport): void {
@@ -150,8 +156,14 @@ function addReport(totals: Totals, report: SimulationReport): void {
   totals.joinCalls += report.rpc.joinCalls;
   totals.joinRequests += report.joinRequests;
   totals.statusCalls += report.rpc.statusCalls;
+  totals.seedAttemptsFailed += report.joiners.seedAttemptsFailed;
+  totals.joinsRetried += report.joiners.retried;
+  totals.joinsFailed += report.joiners.failed;
   totals.removedByApply += report.removedNodes.applied;
   totals.removedByWatch += report.removedNodes.watch;
+  totals.removedByLeaving += report.removedNodes.left;
+  totals.leaves += report.leaves;
+  totals.raftMessagesRefused += report.raftMessagesRefused;
 }
 
 function describeReport(report: SimulationReport): string {
@@ -162,20 +174,30 @@ function describeReport(report: SimulationReport): string {
     `(${report.operations.completed} completed, ${report.operations.pending} unknown outcome), ` +
     `linearizability ${report.linearizability}`,
     `  faults: ${faults.crashes} crashes, ${faults.restarts} restarts, ${faults.partitions} partitions; ` +
-    `network: ${report.network.sent} sent, ${report.network.dropped} dropped, ${report.network.duplicated} duplicated`,
+    `network: ${report.network.sent} sent, ${report.network.dropped} dropped, ${report.network.duplicated} duplicated, ` +
+    `${report.raftMessagesRefused} refused by the receiver's transport`,
     `  membership: ${changes.addLearner} added, ${changes.promoteLearner} promoted, ${changes.removeNode} removed; ` +
     `${report.leadershipTransfers} transfers, ${report.termsWithLeader} terms with a leader, ` +
     `${report.compactions} compactions, ${report.snapshotsInstalled} snapshots installed, ` +
     `commit index ${report.committedIndexMax}`,
     `  rpc: ${describeRpc(report.joinRequests, report.rpc.joinCalls, report.rpc.statusCalls)}; ` +
+    `joiners: ${describeJoiners(report.joiners)}; ` +
     `removed nodes stopped: ${report.removedNodes.applied} on applying their removal, ` +
-    `${report.removedNodes.watch} told by their removal watch`,
+    `${report.removedNodes.watch} told by their removal watch, ${report.removedNodes.left} after ` +
+    `leaving (${report.leaves} leaves answered)`,
   ].join("\n");
 }
 
 function describeRpc(joinRequests: number, joinCalls: number, statusCalls: number): string {
   return `${joinRequests} join requests (${joinCalls - joinRequests} forwarded by a follower), ` +
     `${statusCalls} status requests`;
+}
+
+function describeJoiners(
+  joiners: { seedAttemptsFailed: number; retried: number; failed: number },
+): string {
+  return `${joiners.seedAttemptsFailed} seed attempts failed, ${joiners.retried} join attempts ` +
+    `retried, ${joiners.failed} joins failed`;
 }
 
 function describeFailure(failure: SimulationFailure, options: Options): string {
@@ -209,13 +231,22 @@ function describeTotals(
     `inconclusive (budget), ${failures} violations, ${seconds} s`,
     `passed runs had: ${totals.crashes} crashes, ${totals.partitions} partitions, ` +
     `${totals.messagesDropped} messages dropped, ${totals.messagesDuplicated} duplicated, ` +
+    `${totals.raftMessagesRefused} refused by the receiver's transport, ` +
     `${totals.added} members added, ${totals.removed} removed, ${totals.transfers} leadership transfers, ` +
     `${totals.terms} terms with a leader, ${totals.compactions} compactions, ` +
     `${totals.snapshotsInstalled} snapshots installed (` +
     `${totals.snapshotTransfersBroken} transfers broken between chunks); ` +
-    `${describeRpc(totals.joinRequests, totals.joinCalls, totals.statusCalls)}; removed nodes ` +
+    `${describeRpc(totals.joinRequests, totals.joinCalls, totals.statusCalls)}; joiners: ` +
+    `${
+      describeJoiners({
+        seedAttemptsFailed: totals.seedAttemptsFailed,
+        retried: totals.joinsRetried,
+        failed: totals.joinsFailed,
+      })
+    }; removed nodes ` +
     `stopped: ${totals.removedByApply} on applying their removal, ${totals.removedByWatch} told ` +
-    `by their removal watch`,
+    `by their removal watch, ${totals.removedByLeaving} after leaving (${totals.leaves} leaves ` +
+    `answered)`,
   ].join("\n");
 }
 
@@ -241,8 +272,14 @@ async function run(options: Options): Promise<number> {
     joinCalls: 0,
     joinRequests: 0,
     statusCalls: 0,
+    seedAttemptsFailed: 0,
+    joinsRetried: 0,
+    joinsFailed: 0,
     removedByApply: 0,
     removedByWatch: 0,
+    removedByLeaving: 0,
+    leaves: 0,
+    raftMessagesRefused: 0,
   };
   const failures: SimulationFailure[] = [];
   const inconclusiveSeeds: number[] = [];

@@ -18,7 +18,8 @@ import { getLogger } from "@logtape/logtape";
 import type { ClusterSecret } from "../auth/cluster_secret.ts";
 import { RPC_ALPN } from "../transport/alpn.ts";
 import { assertTimeoutMs } from "../transport/deadline.ts";
-import { abortReason, sleep } from "../util/sleep.ts";
+import { abortReason, sleepOn } from "../util/sleep.ts";
+import { type Scheduler, SYSTEM_SCHEDULER } from "../util/scheduler.ts";
 import { backoffMs } from "../util/backoff.ts";
 import type { P2pConnection } from "../transport/p2p_connection.ts";
 import type { P2pEndpoint } from "../transport/p2p_endpoint.ts";
@@ -223,44 +224,83 @@ export interface SeedCache {
   forget(entry: string): void;
 }
 
+/** What the search needs of a seed's connection: to close a loser, to name its path. */
+export type SeedConnection = Pick<P2pConnection, "close" | "path">;
+
 /** A verified seed: its `/bootstrap` answer and an open `blixard/rpc/1` connection to it. */
-export interface Seed {
+export interface Seed<Connection extends SeedConnection = P2pConnection> {
   /** The peer as written in `--peers`. */
   peer: string;
   /** What the peer's `/bootstrap` said, verified by the connection and `ping`. */
   info: BootstrapInfo;
   /** Connected to `info.p2p_node_id`; the caller owns it and must close it. */
-  connection: P2pConnection;
+  connection: Connection;
+}
+
+/**
+ * How the search reaches peers: HTTP and Iroh in production (`findSeed`); the simulator's
+ * network in simulation, on its clock (`searchSeeds`).
+ */
+export interface SeedReach<Connection extends SeedConnection> {
+  /** The clock of the deadlines and of the pauses between rounds. */
+  scheduler: Scheduler;
+  /** `fetchBootstrapInfo`: the identity `source` advertises. */
+  fetchInfo(source: BootstrapSource, options: FetchBootstrapOptions): Promise<BootstrapInfo>;
+  /** `connectSeed`: a connection to the key `info` names, checked with `ping`. */
+  connect(
+    info: BootstrapInfo,
+    peer: string,
+    options: { deadlineMs: number; signal: AbortSignal; advertisedBy: string },
+  ): Promise<Seed<Connection>>;
 }
 
 /**
  * Finds a member to join through. Throws `BootstrapError` at once for a malformed entry,
  * and `SeedNotFoundError`, listing the last failure per peer, after `joinTimeoutMs`.
  */
-export async function findSeed(peers: string[], options: FindSeedOptions): Promise<Seed> {
+export function findSeed(peers: string[], options: FindSeedOptions): Promise<Seed> {
+  return searchSeeds(peers, options, networkReach(options.endpoint));
+}
+
+/** The production `SeedReach`: `/bootstrap` over HTTP, Iroh from `endpoint`, system time. */
+export function networkReach(endpoint: P2pEndpoint): SeedReach<P2pConnection> {
+  return {
+    scheduler: SYSTEM_SCHEDULER,
+    fetchInfo: fetchBootstrapInfo,
+    connect: (info, peer, options) => connectSeed(info, peer, { ...options, endpoint }),
+  };
+}
+
+/** `findSeed`, reaching peers through `reach`. */
+export async function searchSeeds<Connection extends SeedConnection>(
+  peers: string[],
+  options: Omit<FindSeedOptions, "endpoint">,
+  reach: SeedReach<Connection>,
+): Promise<Seed<Connection>> {
   assertTimeoutMs(options.joinTimeoutMs);
   if (peers.length === 0) throw new RangeError("findSeed() needs at least one peer");
   const entries = peers.map((peer) => parsePeerEntry(peer));
-  const deadlineMs = performance.now() + options.joinTimeoutMs;
+  const clock = reach.scheduler;
+  const deadlineMs = clock.now() + options.joinTimeoutMs;
   const failures = new Map<string, BootstrapError>();
   for (let round = 0;; round++) {
     options.signal?.throwIfAborted();
     const attemptMs = Math.min(
       options.attemptTimeoutMs ?? ATTEMPT_TIMEOUT_MS_DEFAULT,
-      Math.max(1, Math.floor(deadlineMs - performance.now())),
+      Math.max(1, Math.floor(deadlineMs - clock.now())),
     );
     const roundFailures: BootstrapError[] = [];
-    const seed = await runRound(entries, { ...options, attemptMs, failures, roundFailures });
+    const seed = await runRound(entries, { ...options, attemptMs, failures, roundFailures, reach });
     if (seed !== null) return seed;
     const pauseMs = pauseAfterRound(round, roundFailures, options);
-    if (performance.now() + pauseMs >= deadlineMs) {
+    if (clock.now() + pauseMs >= deadlineMs) {
       const lastFailures = peers.flatMap((peer) => failures.get(peer) ?? []);
       throw new SeedNotFoundError(lastFailures, {
         joinTimeoutMs: options.joinTimeoutMs,
         rounds: round + 1,
       });
     }
-    await sleep(pauseMs, options.signal);
+    await sleepOn(clock, { durationMs: pauseMs, signal: options.signal });
   }
 }
 
@@ -291,22 +331,27 @@ export function isConnectionRefused(failure: BootstrapError): boolean {
   return failure.reason === "unreachable" && /^\/bootstrap: connection refused/i.test(detail);
 }
 
-interface RoundContext extends FindSeedOptions {
+interface RoundContext<Connection extends SeedConnection>
+  extends Omit<FindSeedOptions, "endpoint"> {
   attemptMs: number;
   failures: Map<string, BootstrapError>;
   /** Every failure of this round, in the order they came. */
   roundFailures: BootstrapError[];
+  reach: SeedReach<Connection>;
 }
 
 /** Tries every entry at once; the first verified seed wins and the rest are cancelled. */
-async function runRound(entries: PeerEntry[], context: RoundContext): Promise<Seed | null> {
+async function runRound<Connection extends SeedConnection>(
+  entries: PeerEntry[],
+  context: RoundContext<Connection>,
+): Promise<Seed<Connection> | null> {
   const cancel = new AbortController();
   const signal = context.signal === undefined
     ? cancel.signal
     : AbortSignal.any([context.signal, cancel.signal]);
-  const deadlineMs = performance.now() + context.attemptMs;
-  let winner: Seed | null = null;
-  const claim = (seed: Seed): boolean => {
+  const deadlineMs = context.reach.scheduler.now() + context.attemptMs;
+  let winner: Seed<Connection> | null = null;
+  const claim = (seed: Seed<Connection>): boolean => {
     if (winner !== null || signal.aborted) return false;
     winner = seed;
     cancel.abort(new Error("another seed answered first"));
@@ -322,13 +367,16 @@ async function runRound(entries: PeerEntry[], context: RoundContext): Promise<Se
   return winner;
 }
 
-interface AttemptContext extends RoundContext {
+interface AttemptContext<Connection extends SeedConnection> extends RoundContext<Connection> {
   signal: AbortSignal;
   deadlineMs: number;
-  claim: (seed: Seed) => boolean;
+  claim: (seed: Seed<Connection>) => boolean;
 }
 
-async function attemptEntry(entry: PeerEntry, context: AttemptContext): Promise<void> {
+async function attemptEntry<Connection extends SeedConnection>(
+  entry: PeerEntry,
+  context: AttemptContext<Connection>,
+): Promise<void> {
   const sources = await resolvePeerEntry(entry, {
     signal: context.signal,
     ...(context.resolveTxt === undefined ? {} : { resolveTxt: context.resolveTxt }),
@@ -347,7 +395,10 @@ async function attemptEntry(entry: PeerEntry, context: AttemptContext): Promise<
  * URL is fetched, unless the cache holds the identity it gave last time, which is dialled
  * first and, if its key no longer answers there, forgotten and fetched again once.
  */
-async function attemptSource(source: PeerSource, context: AttemptContext): Promise<void> {
+async function attemptSource<Connection extends SeedConnection>(
+  source: PeerSource,
+  context: AttemptContext<Connection>,
+): Promise<void> {
   const secret = context.clusterSecret ?? null;
   if ("identity" in source) {
     if (secret !== null) {
@@ -369,7 +420,10 @@ async function attemptSource(source: PeerSource, context: AttemptContext): Promi
       const seed = { peer: source.peer, info: cached, advertisedBy: "the cached /bootstrap" };
       return await connectToSeed(seed, {
         ...context,
-        deadlineMs: Math.min(context.deadlineMs, performance.now() + CACHED_ATTEMPT_TIMEOUT_MS),
+        deadlineMs: Math.min(
+          context.deadlineMs,
+          context.reach.scheduler.now() + CACHED_ATTEMPT_TIMEOUT_MS,
+        ),
       });
     } catch (error) {
       context.signal.throwIfAborted();
@@ -381,7 +435,10 @@ async function attemptSource(source: PeerSource, context: AttemptContext): Promi
     }
   }
   const { signal } = context;
-  const info = await fetchBootstrapInfo(source, { timeoutMs: remainingMs(context), signal });
+  const info = await context.reach.fetchInfo(source, {
+    timeoutMs: remainingMs(context, context.reach.scheduler),
+    signal,
+  });
   if (secret !== null) await verifyBootstrapSignature(info, { secret, peer: source.peer });
   await connectToSeed({ peer: source.peer, info, advertisedBy: "/bootstrap" }, context);
   context.seedCache?.remember(source.peer, info);
@@ -393,7 +450,7 @@ async function attemptSource(source: PeerSource, context: AttemptContext): Promi
  */
 async function usableCachedIdentity(
   peer: string,
-  context: AttemptContext,
+  context: Pick<FindSeedOptions, "seedCache" | "clusterSecret">,
 ): Promise<BootstrapInfo | null> {
   const cached = context.seedCache?.lookup(peer) ?? null;
   const secret = context.clusterSecret ?? null;
@@ -407,12 +464,16 @@ async function usableCachedIdentity(
 }
 
 /** Connects to the seed (`connectSeed`), then claims it for this search unless another won. */
-async function connectToSeed(
+async function connectToSeed<Connection extends SeedConnection>(
   seed: { peer: string; info: BootstrapInfo; advertisedBy: string },
-  context: AttemptContext,
+  context: AttemptContext<Connection>,
 ): Promise<void> {
   const { peer, info } = seed;
-  const found = await connectSeed(info, peer, { ...context, advertisedBy: seed.advertisedBy });
+  const found = await context.reach.connect(info, peer, {
+    deadlineMs: context.deadlineMs,
+    signal: context.signal,
+    advertisedBy: seed.advertisedBy,
+  });
   if (!context.claim(found)) {
     found.connection.close("another seed answered first");
     return;
@@ -467,15 +528,22 @@ export async function connectSeed(
   return { peer, info, connection };
 }
 
-function remainingMs(context: { deadlineMs: number }): number {
-  return Math.max(1, Math.floor(context.deadlineMs - performance.now()));
+function remainingMs(
+  context: { deadlineMs: number },
+  clock: Pick<Scheduler, "now"> = SYSTEM_SCHEDULER,
+): number {
+  return Math.max(1, Math.floor(context.deadlineMs - clock.now()));
 }
 
 /**
  * Logs and reports one failure, and keeps it as the peer's latest. `entry` is the
  * `--peers` entry a DNS-derived source came from.
  */
-function recordFailure(context: RoundContext, failure: BootstrapError, entry = failure.peer): void {
+function recordFailure<Connection extends SeedConnection>(
+  context: RoundContext<Connection>,
+  failure: BootstrapError,
+  entry = failure.peer,
+): void {
   // A timeout in a round the join's deadline cut short (down to 1 ms) says less than the
   // peer's earlier failure: the final line should say why the peer was refused.
   const fullAttemptMs = Math.min(

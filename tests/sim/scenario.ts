@@ -98,7 +98,7 @@ export function scenarioFor(seed: number, choices: ScenarioChoices = {}): Scenar
     nodes,
     steps: choices.steps ?? STEPS_DEFAULT,
     settleStepsMax: 200 * electionUnits,
-    stallStepsMax: 40 * electionUnits,
+    stallStepsMax: 60 * electionUnits,
     tickInterval,
     tuning: {
       electionTicks,
@@ -110,7 +110,8 @@ export function scenarioFor(seed: number, choices: ScenarioChoices = {}): Scenar
       // configuration cannot elect it still raises its term at every timeout, and can keep
       // the one node that could win from being elected (docs/decisions.md, seed 9518).
       preVote: true,
-      checkQuorum: random.chance(0.7),
+      // Always on, as on every node (`RaftNode`), like pre-vote.
+      checkQuorum: true,
     },
     network: {
       dropProbability: 0,

@@ -113,8 +113,10 @@ export class SimCluster {
   snapshotsInstalled = 0;
   /** Snapshot transfers broken between two chunks (a crash or a cut link). */
   snapshotTransfersBroken = 0;
+  /** Raft messages a node's transport refused: their sender was no member in its view. */
+  raftMessagesRefused = 0;
   /** Removed nodes that stopped, by how they found out. */
-  readonly removedNodes = { applied: 0, watch: 0 };
+  readonly removedNodes = { applied: 0, watch: 0, left: 0 };
   readonly #transfers: SnapshotTransfer[] = [];
   readonly #options: SimClusterOptions;
   readonly #slots = new Map<NodeId, NodeSlot>();
@@ -169,6 +171,11 @@ export class SimCluster {
     return [...this.#slots.values()].filter((slot) => slot.node === null && !slot.destroyed).map((
       slot,
     ) => slot.id);
+  }
+
+  /** Every node that exists and was not removed (running or crashed), by id. */
+  existingIds(): NodeId[] {
+    return [...this.#slots.values()].filter((slot) => !slot.destroyed).map((slot) => slot.id);
   }
 
   /** True when node `id` exists and was not removed (running or crashed). */
@@ -281,6 +288,15 @@ export class SimCluster {
     ) {
       const node = this.live(message.to);
       if (node === undefined) continue;
+      if (!node.acceptsRaftFrom(message.from)) {
+        // As `RaftTransport` closes a connection from a key that is no member's (removed,
+        // revoked, or not known yet): the message is lost and its sender finds the peer
+        // unreachable.
+        this.raftMessagesRefused += 1;
+        const sender = this.live(message.from);
+        if (sender !== undefined) this.#reports.push(() => sender.core.reportUnreachable(node.id));
+        continue;
+      }
       if (message.type !== "Heartbeat" && message.type !== "HeartbeatResponse") {
         this.trace(describeMessage(message));
       }

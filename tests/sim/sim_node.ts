@@ -15,7 +15,7 @@
  */
 
 import { type RaftConfig, RaftCore } from "../../src/raft/raft_core.ts";
-import type { Message, NodeId, Ready } from "../../src/raft/types.ts";
+import { type Message, NO_NODE, type NodeId, type Ready } from "../../src/raft/types.ts";
 import {
   type CrashPoint,
   ReadyDriver,
@@ -37,9 +37,13 @@ import { ClusterService } from "../../src/node/rpc/cluster_service.ts";
 import { JoinsInFlight } from "../../src/node/membership/joins_in_flight.ts";
 import { watchMemberForRemoval } from "../../src/node/membership/removal_watch.ts";
 import { statusJson } from "../../src/node/status/status_view.ts";
-import { STATUS_RPC } from "../../src/transport/cluster_rpcs.ts";
+import { REMOVE_RPC, STATUS_RPC } from "../../src/transport/cluster_rpcs.ts";
+import { LEAVE_STOP_DELAY_MS, leaveCluster } from "../../src/node/membership/leave.ts";
+import { handOverLeadership } from "../../src/node/membership/handover.ts";
 import { SecretKey } from "../../src/transport/iroh.ts";
-import type { SimRpc } from "./sim_rpc.ts";
+import { SIM_BOOTSTRAP_RPC, type SimRpc } from "./sim_rpc.ts";
+import { PING_RPC, pingHandler } from "../../src/transport/ping_rpc.ts";
+import { bootstrapInfoFor } from "../../src/bootstrap/bootstrap_info.ts";
 
 /** The core's settings the simulator varies per run. */
 export type RaftTuning = Pick<
@@ -77,9 +81,9 @@ export interface SimWiring {
   restarted: boolean;
   /**
    * The node found out it was removed, by applying its own removal or by its removal
-   * watch (`how`; `why` for the trace): it stops for good.
+   * watch, or it left (`how`; `why` for the trace): it stops for good.
    */
-  removed(how: "applied" | "watch", why: string): void;
+  removed(how: "applied" | "watch" | "left", why: string): void;
   /**
    * Test-only sabotage: the core marks a granted vote as safe to send before the persist,
    * which breaks Raft §5.1 (a vote must be durable before it leaves).
@@ -105,6 +109,8 @@ export class SimNode {
   readonly directory: MemberDirectory;
   /** The node's clock. */
   readonly scheduler: ScopedScheduler;
+  /** This incarnation restarted from the state a crash left. */
+  readonly restarted: boolean;
   readonly #stopped: AbortController;
 
   private constructor(
@@ -119,6 +125,7 @@ export class SimNode {
       directory: MemberDirectory;
       scheduler: ScopedScheduler;
       stopped: AbortController;
+      restarted: boolean;
     },
   ) {
     this.id = id;
@@ -131,6 +138,16 @@ export class SimNode {
     this.directory = parts.directory;
     this.scheduler = parts.scheduler;
     this.#stopped = parts.stopped;
+    this.restarted = parts.restarted;
+  }
+
+  /**
+   * Whether this node's Raft transport takes a message from node `from`: its key must be a
+   * member's in this node's directory (`RaftTransport` refuses every other connection, and
+   * closes those whose key stops being a member's: a removed node's, a revoked key).
+   */
+  acceptsRaftFrom(from: NodeId): boolean {
+    return this.directory.memberIdOf(simP2pNodeId(from)) === from;
   }
 
   /** Aborts when the node crashes or stops: a request to it then gets no answer. */
@@ -174,6 +191,7 @@ export class SimNode {
       latest: () => core.status().confState,
       applied: () => stateMachine.appliedConfState(),
       revoked: (p2pNodeId) => stateMachine.isRevoked(p2pNodeId),
+      appliedIndex: () => stateMachine.appliedIndex(),
     });
     const learnMembers = () => {
       for (const member of stateMachine.members()) {
@@ -212,13 +230,44 @@ export class SimNode {
           promotionPolicy: wiring.policy,
         });
       },
-      leave: () => Promise.reject(new ClusterError("invalid", "nobody leaves in the simulator")),
+      // As `ClusterMember.leave`: the production steps, then the node stops a moment later.
+      leave: async (signal) => {
+        const answer = await leaveCluster({
+          nodeId: id,
+          raft,
+          membership,
+          handOver: async () => {
+            await handOverLeadership(raft, { scheduler, signal: stopped.signal });
+          },
+          forwardRemove: (request, forwardSignal) =>
+            service.forwardToLeader(REMOVE_RPC, request, forwardSignal),
+          signal,
+        });
+        scheduler.after(LEAVE_STOP_DELAY_MS, () => wiring.removed("left", "it left the cluster"));
+        return answer;
+      },
       joins: new JoinsInFlight(wiring.policy),
     });
-    service.register(wiring.rpc.serve(
+    const server = wiring.rpc.serve(
       { nodeId: id, p2pNodeId: self.p2pNodeId },
       { stopped: stopped.signal, scheduler },
-    ));
+    );
+    service.register(server);
+    // What a joiner's seed search asks: `ping`, and `/bootstrap` as the node's route answers.
+    server.register(PING_RPC, pingHandler({ nodeId: id, p2pNodeId: self.p2pNodeId }));
+    const endpoint = {
+      nodeId: self.p2pNodeId,
+      addresses: () => self.addresses,
+      homeRelayUrl: () => null,
+    };
+    server.register(SIM_BOOTSTRAP_RPC, () => {
+      const leaderId = core.status().leaderId;
+      return bootstrapInfoFor(endpoint, {
+        nodeId: id,
+        clusterId: stateMachine.clusterId(),
+        leaderId: leaderId === NO_NODE ? null : leaderId,
+      });
+    });
     // Its timer ends with the node's scheduler (`stop`).
     watchMemberForRemoval({
       nodeId: id,
@@ -229,6 +278,7 @@ export class SimNode {
       addressOf: (nodeId) => directory.addressOf(nodeId),
       restarted: wiring.restarted,
       askStatus: (peer, options) => rpcClient.call(peer, STATUS_RPC, {}, options),
+      learnMembers: (members, appliedIndex) => directory.rememberVouched(members, appliedIndex),
       onRemoved: (evidence) => wiring.removed("watch", evidence),
     }).start();
     const events = wiring.events;
@@ -278,6 +328,7 @@ export class SimNode {
       directory,
       scheduler,
       stopped,
+      restarted: wiring.restarted,
     });
   }
 }
@@ -318,10 +369,18 @@ export function simMemberInfo(nodeId: NodeId): MemberInfo {
   return {
     nodeId,
     p2pNodeId: simP2pNodeId(nodeId),
-    addresses: [`127.0.0.1:${7000 + nodeId}`],
+    addresses: [`127.0.0.1:${SIM_PORT_BASE + nodeId}`],
     relayUrl: null,
   };
 }
+
+/** The node whose address `address` (`host:port`, as in `--peers`) is. */
+export function simNodeIdOf(address: string): NodeId {
+  return Number(address.slice(address.lastIndexOf(":") + 1)) - SIM_PORT_BASE;
+}
+
+/** Node `nodeId` binds port `SIM_PORT_BASE + nodeId` (never opened: nothing leaves the process). */
+const SIM_PORT_BASE = 7000;
 
 /** The member record a simulated node joins with, encoded as an `addLearner` context. */
 export function memberContext(nodeId: NodeId): Uint8Array {

@@ -4,16 +4,18 @@
  * `MembershipManager` and `ClusterService` (`SimNode`): the leader's autopilot promotes
  * caught-up learners up to the voter cap on its own. The operator
  *
- * - starts machines with fresh ids, each of which sends `cluster.join` (over `SimRpc`) to a
- *   running node it picks as its seed, as the joiner asks its seed: a follower forwards it
- *   to the leader it knows. It asks again until it is a learner, pausing as the joiner
- *   does (`busyPauseMs`: the leader's `retryAfterMs` when it is busy, on the same seed;
- *   else the joiner's backoff, then a new seed). It grows the cluster to its target one
- *   machine at a time, or, in a join storm, without waiting for the previous one's
- *   promotion, so that learners pile up beyond the cap;
+ * - starts machines with fresh ids, each of which joins through the production joiner
+ *   (`joinThrough` over `searchPeers`, `sim_joiner.ts`): it searches the nodes that
+ *   existed when it started (`--peers`) for a seed by `/bootstrap` and `ping`, asks it for
+ *   `cluster.status` and `cluster.join` (a follower forwards it to the leader), asks again
+ *   on the same seed after `busy`, retries anything else not final through a new search
+ *   after its backoff, and gives up after the join timeout. It grows the cluster to its
+ *   target one machine at a time, or, in a join storm, without waiting for the previous
+ *   one's promotion, so that learners pile up beyond the cap;
  * - when churn is on, sends `cluster.remove` for a voter (the leader included, forced or
- *   not) to a running node, which forwards it to the leader, and has the leader hand
- *   leadership over (`handOverLeadership`, as a stopping leader does).
+ *   not) to a running node, which forwards it to the leader, or has the voter leave by
+ *   itself (`cluster.leave` to it: `leaveCluster`, then the node stops); and has the leader
+ *   hand leadership over (`handOverLeadership`, as a stopping leader does).
  *
  * A removed member's machine stops by itself (`SimNode`): when it applies its own removal,
  * or when its `RemovalWatch` finds out from the others' `cluster.status`.
@@ -21,18 +23,21 @@
  * @module
  */
 
-import { busyPauseMs } from "../../src/node/join/join_pause.ts";
+import type { BootstrapEvent } from "../../src/bootstrap/bootstrap_client.ts";
+import { joinThrough, searchPeers } from "../../src/node/join/joiner.ts";
+import { joinUnfinished } from "../../src/node/local_state/unfinished_join.ts";
 import { handOverLeadership } from "../../src/node/membership/handover.ts";
 import { isMember } from "../../src/raft/membership.ts";
 import type { Entry, NodeId } from "../../src/raft/types.ts";
-import { JOIN_RPC, REMOVE_RPC } from "../../src/transport/cluster_rpcs.ts";
+import { LEAVE_RPC, REMOVE_RPC } from "../../src/transport/cluster_rpcs.ts";
 import { RpcError } from "../../src/transport/rpc.ts";
 import { MemoryStorage } from "../../src/storage/memory_storage.ts";
 import { assert } from "../../src/util/assert.ts";
-import { abortReason, sleepOn } from "../../src/util/sleep.ts";
+import { abortReason } from "../../src/util/sleep.ts";
 import { MS_PER_UNIT, type ScopedScheduler } from "./sim_clock.ts";
 import type { SimCluster } from "./sim_cluster.ts";
-import { simMemberInfo } from "./sim_node.ts";
+import { simMemberInfo, type SimNode, simNodeIdOf } from "./sim_node.ts";
+import { simSeedLink, simSeedReach } from "./sim_joiner.ts";
 import { OPERATOR_ID } from "./sim_rpc.ts";
 import type { SimRandom } from "./sim_random.ts";
 
@@ -65,6 +70,10 @@ export class SimOperator {
   #nextNodeId: NodeId;
   /** Machines started that are not learners yet, each with the signal that ends its join. */
   readonly #joining = new Map<NodeId, AbortController>();
+  /** Restarted incarnations that joined again. */
+  readonly #rejoined = new WeakSet<SimNode>();
+  /** Each machine's `--peers`, fixed when it first started. */
+  readonly #peers = new Map<NodeId, string[]>();
   #removing = false;
   #handingOver = false;
   #churn = true;
@@ -72,10 +81,17 @@ export class SimOperator {
   readonly #seen = new Set<string>();
   /** Changes that committed, by type, for the report. */
   readonly committed = { addLearner: 0, promoteLearner: 0, removeNode: 0 };
+  /** Nodes that left by `cluster.leave`, answered. */
+  leaves = 0;
   /** Handovers a leader started. */
   transfers = 0;
   /** `cluster.join` requests the joiners sent (their seeds forward some). */
   joinRequests = 0;
+  /**
+   * What the production joiners went through: seed-search attempts at a peer that failed
+   * (down, cut off), join attempts that failed and were retried, joins that failed for good.
+   */
+  readonly joiners = { seedAttemptsFailed: 0, retried: 0, failed: 0 };
 
   /** `firstFreeId` is the lowest node id not used yet. */
   constructor(
@@ -111,6 +127,8 @@ export class SimOperator {
 
   /** One unit of time: maybe start a machine, ask for a removal or a handover. */
   step(): void {
+    this.#endJoinsOfMembers();
+    this.#rejoinUnfinishedJoins();
     const leader = this.#cluster.leader();
     if (leader === undefined) return;
     const conf = leader.core.status().confState;
@@ -135,7 +153,9 @@ export class SimOperator {
       this.#churn && !this.#removing && conf.voters.length > this.#options.votersMin &&
       this.#random.chance(this.#options.removeProbability)
     ) {
-      void this.#remove(this.#random.pick(conf.voters), this.#random.chance(0.5));
+      const voter = this.#random.pick(conf.voters);
+      if (this.#random.chance(LEAVE_SHARE)) void this.#leave(voter);
+      else void this.#remove(voter, this.#random.chance(0.5));
     }
   }
 
@@ -155,63 +175,120 @@ export class SimOperator {
     }
   }
 
+  /**
+   * A machine whose applied configuration names it ends its join, as `ClusterMember` ends it
+   * after a Ready: its addition may have come inside a snapshot, with no entry to apply.
+   */
+  #endJoinsOfMembers(): void {
+    for (const [nodeId, join] of this.#joining) {
+      const node = this.#cluster.live(nodeId);
+      if (node === undefined || !isMember(node.stateMachine.appliedConfState(), nodeId)) continue;
+      join.abort(new Error(`node ${nodeId}'s applied configuration names it`));
+    }
+  }
+
+  /**
+   * A machine that restarted while its log did not name it yet (it crashed before it caught
+   * up to its own addition) joins again, as the node decides at start (`joinUnfinished`): its
+   * new process knows only the members its partial log names, and its transport refuses a
+   * leader that is none of them until a seed names it.
+   */
+  #rejoinUnfinishedJoins(): void {
+    for (const node of this.#cluster.liveNodes()) {
+      if (!node.restarted || this.#rejoined.has(node) || this.#joining.has(node.id)) continue;
+      const self = simMemberInfo(node.id);
+      const latest = node.core.status().confState;
+      if (!joinUnfinished(latest, self, (key) => node.stateMachine.isRevoked(key))) continue;
+      this.#rejoined.add(node);
+      this.#joining.set(node.id, new AbortController());
+      this.#cluster.trace(
+        `operator: node ${node.id} restarted before its log named it; joins again`,
+      );
+      void this.#join(node.id);
+    }
+  }
+
+  /**
+   * The `--peers` of machine `nodeId`: the nodes that existed (running or down) when it first
+   * started, other than the machines still joining, as an operator lists the members.
+   */
+  #peersOf(nodeId: NodeId): string[] {
+    let peers = this.#peers.get(nodeId);
+    if (peers === undefined) {
+      peers = this.#cluster.existingIds().filter((id) => id !== nodeId && !this.#joining.has(id))
+        .map((id) => simMemberInfo(id).addresses[0]!);
+      this.#peers.set(nodeId, peers);
+    }
+    return peers;
+  }
+
   #startMachine(): NodeId {
     const nodeId = this.#nextNodeId++;
+    this.#peersOf(nodeId);
     this.#cluster.addNode(nodeId, new MemoryStorage());
     this.#joining.set(nodeId, new AbortController());
     return nodeId;
   }
 
   /**
-   * The joiner of machine `nodeId`: sends `cluster.join` to a seed until it is a learner,
-   * or the machine is gone.
+   * The joiner of machine `nodeId`: the production join over the production seed search,
+   * on the simulated network, with its `--peers`. A join that fails stops the machine, unless its log made it a member, as
+   * `ClusterMember` stops the node.
    */
   async #join(nodeId: NodeId): Promise<void> {
     const self = simMemberInfo(nodeId);
-    const rpc = this.#cluster.rpc.client({ nodeId, p2pNodeId: self.p2pNodeId });
     const { signal } = this.#joining.get(nodeId)!;
-    let seed: NodeId | undefined;
+    const peers = this.#peersOf(nodeId);
+    const random = () => this.#random.float();
+    const reach = simSeedReach(
+      this.#cluster.rpc.client({ nodeId, p2pNodeId: self.p2pNodeId }),
+      {
+        scheduler: this.#scheduler,
+        peerAddress: (peer) => simMemberInfo(simNodeIdOf(peer)),
+        onJoinCall: () => this.joinRequests += 1,
+      },
+    );
     try {
-      for (let attempt = 0; this.#cluster.exists(nodeId) && !signal.aborted; attempt++) {
-        seed ??= this.#seed(nodeId);
-        let retryAfterMs: number | null = null;
-        if (seed !== undefined) {
-          this.joinRequests += 1;
-          try {
-            const answer = await rpc.call(simMemberInfo(seed), JOIN_RPC, { member: self }, {
-              timeoutMs: this.#options.changeTimeout * MS_PER_UNIT,
-              signal,
-            });
-            // As the joiner does: the members the answer names let the leader's link in.
-            this.#cluster.live(nodeId)?.directory.rememberProvisional(answer.members);
-            this.#cluster.trace(
-              `operator: node ${nodeId} joined through ${seed} (leader ${answer.leaderId}) at ${answer.index}`,
-            );
-            return;
-          } catch (error) {
-            this.#cluster.trace(`operator: join of ${nodeId} via ${seed}: ${describe(error)}`);
-            if (error instanceof RpcError && error.code === "busy") {
-              retryAfterMs = error.retryAfterMs;
-            }
-            // As the joiner's `refusal()`: `invalid` (here, a key revoked by an earlier
-            // removal of this machine) ends the join, and `ClusterMember` stops the node
-            // unless its log made it a member meanwhile.
-            if (error instanceof RpcError && error.code === "invalid") {
-              const status = this.#cluster.live(nodeId)?.core.status();
-              if (status !== undefined && !isMember(status.confState, nodeId)) {
-                this.#cluster.destroy(nodeId, "its join was refused");
-              }
-              return;
-            }
-          }
-        }
-        // A busy leader is asked again through the same seed; anything else finds a new one.
-        if (retryAfterMs === null) seed = undefined;
-        const durationMs = busyPauseMs(retryAfterMs, attempt, () => this.#random.float());
-        await sleepOn(this.#scheduler, { durationMs, signal }).catch(() => {});
-      }
+      const joined = await joinThrough({
+        self,
+        // The machine's directory, across its restarts.
+        directory: {
+          rememberProvisional: (infos) =>
+            this.#cluster.live(nodeId)?.directory.rememberProvisional(infos),
+        },
+        progress: { advance: () => {}, failed: () => this.joiners.retried += 1 },
+        joinTimeoutMs: SIM_JOIN_TIMEOUT_MS,
+        clusterSecret: null,
+        signal,
+        scheduler: this.#scheduler,
+        random,
+        connect: async (info, peer, options) =>
+          simSeedLink(await reach.connect(info, peer, options)),
+      }, async (remainingMs) => {
+        const options = {
+          peers,
+          clusterSecret: null,
+          signal,
+          random,
+          onBootstrapEvent: (event: BootstrapEvent) => {
+            if (event.reason !== null) this.joiners.seedAttemptsFailed += 1;
+          },
+        };
+        return simSeedLink(await searchPeers(options, remainingMs, reach));
+      });
+      this.#cluster.trace(
+        `operator: node ${nodeId} joined through ${joined.peer} (leader ${joined.leaderId})`,
+      );
+    } catch (error) {
       if (signal.aborted) {
         this.#cluster.trace(`operator: join of ${nodeId} ends: ${abortReason(signal).message}`);
+        return;
+      }
+      this.joiners.failed += 1;
+      this.#cluster.trace(`operator: join of ${nodeId} failed: ${describe(error)}`);
+      const status = this.#cluster.live(nodeId)?.core.status();
+      if (status === undefined || !isMember(status.confState, nodeId)) {
+        this.#cluster.destroy(nodeId, "its join failed");
       }
     } finally {
       this.#joining.delete(nodeId);
@@ -246,6 +323,24 @@ export class SimOperator {
     }
   }
 
+  /** `cluster.leave`, as `blixard cluster leave` sends it to the node that leaves. */
+  async #leave(nodeId: NodeId): Promise<void> {
+    if (this.#cluster.live(nodeId) === undefined) return;
+    this.#removing = true;
+    const rpc = this.#cluster.rpc.client({ nodeId: OPERATOR_ID, p2pNodeId: OPERATOR_P2P_ID });
+    try {
+      const { index } = await rpc.call(simMemberInfo(nodeId), LEAVE_RPC, {}, {
+        timeoutMs: this.#options.changeTimeout * MS_PER_UNIT,
+      });
+      this.leaves += 1;
+      this.#cluster.trace(`operator: node ${nodeId} left at ${index}`);
+    } catch (error) {
+      this.#cluster.trace(`operator: node ${nodeId} did not leave: ${describe(error)}`);
+    } finally {
+      this.#removing = false;
+    }
+  }
+
   async #handOver(leaderId: NodeId): Promise<void> {
     const leader = this.#cluster.live(leaderId);
     if (leader === undefined) return;
@@ -265,6 +360,12 @@ export class SimOperator {
     }
   }
 }
+
+/** Of the members the churn takes out, the share that leave by themselves (`cluster.leave`). */
+const LEAVE_SHARE = 0.3;
+
+/** `--join-timeout`'s default (30 s, `DEFAULT_JOIN_TIMEOUT_MS`): 15,000 units of time. */
+const SIM_JOIN_TIMEOUT_MS = 30_000;
 
 /** The operator's own key: not a member's, so a follower forwards what it sends. */
 const OPERATOR_P2P_ID = "operator";

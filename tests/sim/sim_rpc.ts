@@ -22,8 +22,10 @@
  */
 
 import { z } from "zod";
+import { BootstrapInfoSchema } from "../../src/bootstrap/bootstrap_info.ts";
 import type { NodeId } from "../../src/raft/types.ts";
 import {
+  defineRpc,
   RPC_REQUEST_TIMEOUT_MS_DEFAULT,
   type RpcCallOptions,
   type RpcClient,
@@ -41,6 +43,17 @@ import { abortReason } from "../../src/util/sleep.ts";
 import { withDeadline } from "../../src/node/replication/proposal_tracker.ts";
 import { MS_PER_UNIT, type ScopedScheduler } from "./sim_clock.ts";
 import type { SimRandom } from "./sim_random.ts";
+
+/**
+ * `GET /bootstrap` (HTTP on the bind port + 1000 in production) as a call on the simulated
+ * network, so that a node that is down or cut off does not answer it: the node answers
+ * what its route answers.
+ */
+export const SIM_BOOTSTRAP_RPC = defineRpc({
+  method: "sim.bootstrap",
+  request: () => z.strictObject({}),
+  response: () => BootstrapInfoSchema,
+});
 
 /** The links and delays the calls share with the nodes' Raft messages (`SimNetwork`). */
 export interface RpcLinks {

@@ -29,10 +29,10 @@ const TABLE: TableRow[] = [
   { profile: "lossy", seed: 1 },
   { profile: "lossy", seed: 2 },
   { profile: "membership", seed: 1 },
-  { profile: "membership", seed: 2 },
+  { profile: "membership", seed: 4 },
   { profile: "membership", seed: 3, nodes: 5 },
   { profile: "stragglers", seed: 3 },
-  { profile: "stragglers", seed: 2, nodes: 5 },
+  { profile: "stragglers", seed: 4, nodes: 5 },
   { profile: "storm", seed: 1 },
   { profile: "storm", seed: 2, nodes: 5 },
   { profile: "mixed", seed: 1 },
@@ -93,6 +93,14 @@ function assertProfileExercised(profile: Profile, report: SimulationReport): voi
       `no join was forwarded: ${report.joinRequests} requests, ${report.rpc.joinCalls} calls`,
     );
     assert.ok(report.removedNodes.watch > 0, "no removal watch found its node removed");
+    // The production joiner searched for seeds and retried; voters left by themselves; the
+    // transport refused the Raft messages of nodes that were no members in its view.
+    assert.ok(
+      report.joiners.seedAttemptsFailed + report.joiners.retried > 0,
+      `the joiners never searched again nor retried: ${JSON.stringify(report.joiners)}`,
+    );
+    assert.ok(report.leaves > 0, "no voter left by cluster.leave");
+    assert.ok(report.raftMessagesRefused > 0, "no Raft message was refused");
   }
   if (profile === "storm") {
     // The operator asserts the cap at every step; settling required the learners beyond it.
@@ -174,7 +182,7 @@ Deno.test("simulation catches a disk that loses acknowledged writes on restart",
 });
 
 Deno.test("simulation catches a follower's vote sent before its fsync, then lost in a crash", async () => {
-  for (const seed of [8, 9, 12]) {
+  for (const seed of [2, 6, 9]) {
     const failure = await sabotagedFailure(seed, "crashes", "earlyVotes");
     assert.equal(failure.kind, "safety");
     assert.match(failure.message, /granted its vote in term \d+ to \d+, but restarts with/);

@@ -36,12 +36,21 @@ export interface SimulationReport {
   linearizability: "linearizable" | "unknown";
   faults: FaultStatistics;
   membershipChanges: { addLearner: number; promoteLearner: number; removeNode: number };
-  /** Removed nodes that stopped: on applying their removal, or told by their removal watch. */
-  removedNodes: { applied: number; watch: number };
+  /**
+   * Removed nodes that stopped: on applying their removal, told by their removal watch, or
+   * after leaving (`cluster.leave` answered).
+   */
+  removedNodes: { applied: number; watch: number; left: number };
   /** `blixard/rpc/1` calls: joins (first-hand and forwarded), the watch's status requests. */
   rpc: RpcStatistics;
   /** `cluster.join` requests the joiners sent; the rest of `rpc.joinCalls` were forwarded. */
   joinRequests: number;
+  /** The production joiners' failed seed attempts, retried attempts, and failed joins. */
+  joiners: { seedAttemptsFailed: number; retried: number; failed: number };
+  /** Raft messages a node's transport refused (the sender no member in its view). */
+  raftMessagesRefused: number;
+  /** Voters that left by `cluster.leave`, answered. */
+  leaves: number;
   leadershipTransfers: number;
   /** Terms in which some node was leader. */
   termsWithLeader: number;
@@ -314,6 +323,9 @@ class Run {
       removedNodes: this.#cluster.removedNodes,
       rpc: this.#cluster.rpc.statistics,
       joinRequests: this.#operator.joinRequests,
+      joiners: this.#operator.joiners,
+      leaves: this.#operator.leaves,
+      raftMessagesRefused: this.#cluster.raftMessagesRefused,
       leadershipTransfers: this.#operator.transfers,
       termsWithLeader: this.#cluster.checker.termsWithLeader,
       compactions: this.#compactions,

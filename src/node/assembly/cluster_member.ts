@@ -47,6 +47,7 @@ import { txtResolverFor } from "../../bootstrap/peer_source.ts";
 import { MemberDirectory } from "../membership/member_directory.ts";
 import { MembershipManager } from "../membership/membership_manager.ts";
 import { handOverLeadership } from "../membership/handover.ts";
+import { LEAVE_STOP_DELAY_MS, leaveCluster } from "../membership/leave.ts";
 import { DEFAULT_RAFT_TIMING, RaftNode } from "../replication/raft_node.ts";
 import { type RemovalWatch, watchMemberForRemoval } from "../membership/removal_watch.ts";
 import { type DiskFullJson, diskFullJson, statusJson } from "../status/status_view.ts";
@@ -66,8 +67,6 @@ const HOME_RELAY_CHECK_MS = 2_000;
 /** Pause between attempts to announce changed addresses. */
 /** Deadline of one fallback to `--peers` after a restart: seed search, then status. */
 const REDISCOVERY_SEARCH_TIMEOUT_MS = 3_000;
-/** Lets the answer to `cluster.leave` reach the caller before the node stops. */
-const LEAVE_STOP_DELAY_MS = 100;
 
 /** Options of a {@linkcode ClusterMember}. */
 export interface ClusterMemberOptions {
@@ -136,6 +135,7 @@ export class ClusterMember {
       latest: () => this.raft.status().confState,
       applied: () => state.stateMachine.appliedConfState(),
       revoked: (p2pNodeId) => state.stateMachine.isRevoked(p2pNodeId),
+      appliedIndex: () => state.stateMachine.appliedIndex(),
     });
     this.raft = new RaftNode({
       nodeId,
@@ -197,6 +197,7 @@ export class ClusterMember {
     this.raft.on(this.membership.autopilotEvents());
     this.raft.on({
       appended: (entries) => this.directory.learnFromEntries(entries),
+      afterReady: () => this.#noticeMembershipFromSnapshot(),
       applied: (entry, result) => {
         if (result.type === "setMemberInfo") this.#refreshMembers();
         if (entry.type === "normal") return;
@@ -338,6 +339,10 @@ export class ClusterMember {
             message: reasonOf(error),
           });
           joinProgress.advance("learner");
+          // As after an answer: the log's leader, if known, gets a connection from this node.
+          this.#refreshMembers();
+          const leaderId = this.raft.softState.leaderId;
+          if (leaderId !== NO_NODE) this.#transport.greet(leaderId);
           return;
         }
         const message = error instanceof JoinRefusedError ? error.message : reasonOf(error);
@@ -416,20 +421,17 @@ export class ClusterMember {
    * answers, then stops. The last voter cannot leave.
    */
   async leave(signal: AbortSignal): Promise<{ index: number }> {
-    const { voters } = this.raft.status().confState;
-    const nodeId = this.#options.config.nodeId;
-    if (voters.length === 1 && voters[0] === nodeId) {
-      throw new ClusterError(
-        "invalid",
-        `node ${nodeId} is the last voter; stop it instead of leaving`,
-      );
-    }
-    await this.#handOverLeadership();
-    const { index } = this.raft.softState.role === "leader"
-      ? await this.membership.remove(nodeId, { force: false, signal })
-      : await this.service.forwardToLeader(REMOVE_RPC, { nodeId, force: false }, signal);
+    const answer = await leaveCluster({
+      nodeId: this.#options.config.nodeId,
+      raft: this.raft,
+      membership: this.membership,
+      handOver: () => this.#handOverLeadership(),
+      forwardRemove: (request, forwardSignal) =>
+        this.service.forwardToLeader(REMOVE_RPC, request, forwardSignal),
+      signal,
+    });
     this.#scheduler.after(LEAVE_STOP_DELAY_MS, () => this.stop("left the cluster"));
-    return { index };
+    return answer;
   }
 
   /** Stops gracefully: a leader hands over first; then everything is released. Idempotent. */
@@ -486,6 +488,29 @@ export class ClusterMember {
     this.#transport.refreshMembers();
   }
 
+  /**
+   * A joiner whose addition (and maybe promotion) reached it inside the leader's snapshot
+   * applies no entry naming it: its join ends, and it is a voter, when its applied
+   * configuration says so. Without this its join request waited out its deadline and its
+   * `/status` said `learner` for good (found by the simulator, seed 230 of issue 8).
+   */
+  #noticeMembershipFromSnapshot(): void {
+    const phase = this.#options.joinProgress.phase;
+    if (phase === null || phase === "voter") return;
+    const nodeId = this.#options.config.nodeId;
+    // The log's latest configuration (in memory) says first whether there is news; the applied
+    // one (a read of the state store) decides.
+    const latest = this.raft.status().confState;
+    const news = this.#joinDone.signal.aborted
+      ? latest.voters.includes(nodeId)
+      : isMember(latest, nodeId);
+    if (!news) return;
+    const conf = this.#options.state.stateMachine.appliedConfState();
+    if (!isMember(conf, nodeId)) return;
+    this.#joinDone.abort();
+    if (conf.voters.includes(nodeId)) this.#becameVoter();
+  }
+
   #becameVoter(): void {
     const progress = this.#options.joinProgress;
     if (progress.phase === null || progress.phase === "voter") return;
@@ -514,6 +539,8 @@ export class ClusterMember {
       addressOf: (id) => this.directory.addressOf(id),
       restarted: state.start === "restart",
       askStatus: (peer, options) => rpcClient.call(peer, STATUS_RPC, {}, options),
+      learnMembers: (members, appliedIndex) =>
+        this.directory.rememberVouched(members, appliedIndex),
       onRemoved: (evidence) => {
         log.warn(
           "this node was removed from the cluster: {evidence}; stopping. Its data dir no " +

@@ -24,15 +24,23 @@
  */
 
 import { SECRET_REFUSED, SERVER_UNPROVEN, UNAUTHENTICATED } from "../../auth/auth_rpcs.ts";
-import { authenticate } from "../../auth/authenticate.ts";
+import { authenticate, type RpcCall } from "../../auth/authenticate.ts";
 import type { ClusterSecret } from "../../auth/cluster_secret.ts";
-import { connectSeed, findSeed, type Seed } from "../../bootstrap/bootstrap_client.ts";
+import {
+  connectSeed,
+  networkReach,
+  searchSeeds,
+  type Seed,
+  type SeedConnection,
+  type SeedReach,
+} from "../../bootstrap/bootstrap_client.ts";
 import type { InviteTicket } from "../../bootstrap/invite_ticket.ts";
 import type { BootstrapEvent } from "../../bootstrap/bootstrap_client.ts";
 import { SeedNotFoundError } from "../../bootstrap/bootstrap_error.ts";
-import { BootstrapInfoSchema } from "../../bootstrap/bootstrap_info.ts";
+import { type BootstrapInfo, BootstrapInfoSchema } from "../../bootstrap/bootstrap_info.ts";
 import type { TxtResolver } from "../../bootstrap/peer_source.ts";
 import type { MemberInfo } from "../../state_machine/member_info.ts";
+import type { NodeId } from "../../raft/types.ts";
 import { JOIN_RPC, STATUS_RPC } from "../../transport/cluster_rpcs.ts";
 import type { P2pEndpoint } from "../../transport/p2p_endpoint.ts";
 import { callRpc, RpcError } from "../../transport/rpc.ts";
@@ -42,7 +50,7 @@ import { type Scheduler, SYSTEM_SCHEDULER } from "../../util/scheduler.ts";
 import { backoffMs } from "../../util/backoff.ts";
 import { busyPauseMs, RETRY_BACKOFF_MAX_MS, RETRY_BACKOFF_MIN_MS } from "./join_pause.ts";
 import type { JoinProgress } from "./join_progress.ts";
-import type { MemberDirectory } from "../membership/member_directory.ts";
+import { type MemberDirectory, membersOfStatus } from "../membership/member_directory.ts";
 
 const log = getLogger(["blixard", "join"]);
 
@@ -121,18 +129,8 @@ export type SeedSearchOptions = Pick<
 export function startSeedSearch(options: SeedSearchOptions, timeoutMs: number): Promise<Seed> {
   const searches: ((signal: AbortSignal) => Promise<Seed>)[] = [];
   if (options.peers.length > 0) {
-    searches.push((signal) =>
-      findSeed([...options.peers], {
-        endpoint: options.endpoint,
-        joinTimeoutMs: timeoutMs,
-        backoffInitialMs: SEED_BACKOFF_MIN_MS,
-        backoffMaxMs: SEED_BACKOFF_MAX_MS,
-        clusterSecret: options.clusterSecret,
-        ...(options.onBootstrapEvent === undefined ? {} : { onEvent: options.onBootstrapEvent }),
-        signal,
-        ...(options.resolveTxt === undefined ? {} : { resolveTxt: options.resolveTxt }),
-      })
-    );
+    const reach = networkReach(options.endpoint);
+    searches.push((signal) => searchPeers({ ...options, signal }, timeoutMs, reach));
   }
   const discoverSeed = options.discoverSeed;
   if (discoverSeed !== undefined) searches.push((signal) => discoverSeed(timeoutMs, signal));
@@ -143,6 +141,29 @@ export function startSeedSearch(options: SeedSearchOptions, timeoutMs: number): 
     );
   }
   return raceSeedSearches(searches, options.signal);
+}
+
+/**
+ * The `--peers` search of `startSeedSearch` (rounds over every peer, paced for nodes that
+ * start together), reaching them through `reach`: the simulator's joiners search by it.
+ */
+export function searchPeers<Connection extends SeedConnection>(
+  options:
+    & Pick<SeedSearchOptions, "peers" | "clusterSecret" | "onBootstrapEvent" | "resolveTxt">
+    & { signal: AbortSignal; random?: () => number },
+  timeoutMs: number,
+  reach: SeedReach<Connection>,
+): Promise<Seed<Connection>> {
+  return searchSeeds([...options.peers], {
+    joinTimeoutMs: timeoutMs,
+    backoffInitialMs: SEED_BACKOFF_MIN_MS,
+    backoffMaxMs: SEED_BACKOFF_MAX_MS,
+    clusterSecret: options.clusterSecret,
+    ...(options.onBootstrapEvent === undefined ? {} : { onEvent: options.onBootstrapEvent }),
+    signal: options.signal,
+    ...(options.resolveTxt === undefined ? {} : { resolveTxt: options.resolveTxt }),
+    ...(options.random === undefined ? {} : { random: options.random }),
+  }, reach);
 }
 
 /** Deadline of one attempt at one ticket member. */
@@ -249,7 +270,86 @@ async function raceSeedSearches(
 }
 
 /** Joins the cluster of one of `peers`, or rejects after the join timeout. */
-export async function joinCluster(options: JoinOptions): Promise<JoinOutcome> {
+export function joinCluster(options: JoinOptions): Promise<JoinOutcome> {
+  const connect: JoinPolicyOptions["connect"] = async (info, peer, connectOptions) =>
+    seedLinkOf(await connectSeed(info, peer, { ...connectOptions, endpoint: options.endpoint }));
+  return joinThrough({ ...options, connect }, async (remainingMs, attempt) => {
+    const seed = attempt === 0 && options.firstSeed !== undefined
+      ? await options.firstSeed
+      : await startSeedSearch(options, remainingMs);
+    return seedLinkOf(seed);
+  });
+}
+
+/**
+ * A seed as the join talks to it: who it is, and how to call it. In production it is a
+ * `Seed`'s Iroh connection (`seedLinkOf`); the simulator's rides its simulated network.
+ */
+export interface SeedLink {
+  /** The peer as written in `--peers`. */
+  peer: string;
+  /** The seed's node id, as it advertised it. */
+  nodeId: NodeId;
+  /** The key the link reaches. */
+  p2pNodeId: string;
+  /** The connection's path (`direct`, `relay`), for the log. */
+  path(): string;
+  /** One call over the link. */
+  call: RpcCall;
+  /** Closes the link; the join owns it. */
+  close(reason: string): void;
+}
+
+/** The link of a seed found over Iroh: calls on its connection. */
+export function seedLinkOf(seed: Seed): SeedLink {
+  const { connection } = seed;
+  return {
+    peer: seed.peer,
+    nodeId: seed.info.node_id,
+    p2pNodeId: connection.remoteNodeId,
+    path: () => connection.path(),
+    call: (definition, request, options) => callRpc(connection, definition, request, options),
+    close: (reason) => connection.close(reason),
+  };
+}
+
+/** What the join's policy needs, apart from how it finds seeds. */
+export type JoinPolicyOptions =
+  & Pick<
+    JoinOptions,
+    "self" | "joinTimeoutMs" | "clusterSecret" | "signal" | "scheduler"
+  >
+  & {
+    /** Told of each phase the join reaches and of each failed attempt. */
+    progress: Pick<JoinProgress, "advance" | "failed">;
+    /** Learns the members the seed names, so that the leader's connection gets in. */
+    directory: Pick<MemberDirectory, "rememberProvisional">;
+    /** Uniform in [0, 1): the jitter of the pauses (default `Math.random`). */
+    random?: () => number;
+    /** Connects to a leader a seed named, checked as a seed is (`connectSeed`). */
+    connect(
+      info: BootstrapInfo,
+      peer: string,
+      options: { deadlineMs: number; signal: AbortSignal; advertisedBy: string },
+    ): Promise<SeedLink>;
+  };
+
+/**
+ * Finds a seed for attempt `attempt` (0 for the first) within `remainingMs`; rejects with
+ * `SeedNotFoundError` when none answered in time.
+ */
+export type SeedSearch = (remainingMs: number, attempt: number) => Promise<SeedLink>;
+
+/**
+ * The join's policy (`joinCluster`), with the seed search given: each attempt finds a seed,
+ * asks it (`busy` on the same link), and retries what retrying may fix, with capped
+ * exponential backoff, until the join timeout. The simulator joins through it with a
+ * search over its own network.
+ */
+export async function joinThrough(
+  options: JoinPolicyOptions,
+  searchSeed: SeedSearch,
+): Promise<JoinOutcome> {
   const clock = options.scheduler ?? SYSTEM_SCHEDULER;
   const deadlineMs = clock.now() + options.joinTimeoutMs;
   /** Why the last join request failed, once a seed was found. */
@@ -257,11 +357,9 @@ export async function joinCluster(options: JoinOptions): Promise<JoinOutcome> {
   for (let attempt = 0;; attempt++) {
     const remainingMs = Math.floor(deadlineMs - clock.now());
     if (remainingMs <= 0) throw joinTimeoutError(options, lastJoinError);
-    let seed: Seed;
+    let seed: SeedLink;
     try {
-      seed = attempt === 0 && options.firstSeed !== undefined
-        ? await options.firstSeed
-        : await startSeedSearch(options, remainingMs);
+      seed = await searchSeed(remainingMs, attempt);
     } catch (error) {
       // A search that ran into the join's deadline after seeds were found and the join
       // failed: the join's failure explains the outcome, not the last moments of the search.
@@ -283,26 +381,26 @@ export async function joinCluster(options: JoinOptions): Promise<JoinOutcome> {
         durationMs: backoffMs(attempt, {
           initialMs: RETRY_BACKOFF_MIN_MS,
           maxMs: RETRY_BACKOFF_MAX_MS,
-          random: Math.random,
+          random: options.random ?? Math.random,
         }),
         signal: options.signal,
       });
     } finally {
-      seed.connection.close("join finished");
+      seed.close("join finished");
     }
   }
 }
 
 async function requestJoin(
-  seed: Seed,
-  options: JoinOptions,
+  seed: SeedLink,
+  options: JoinPolicyOptions,
   deadlineMs: number,
 ): Promise<JoinOutcome> {
   options.progress.advance("connected");
   log.info("connected to seed {peer} (node {seedId}, {path} path)", {
     peer: seed.peer,
-    seedId: seed.info.node_id,
-    path: seed.connection.path(),
+    seedId: seed.nodeId,
+    path: seed.path(),
   });
   const timeout = (capMs: number) =>
     Math.max(
@@ -318,24 +416,16 @@ async function requestJoin(
 
 /** Authenticate (with a secret), learn the members, ask to join. */
 async function askToJoin(
-  seed: Seed,
-  options: JoinOptions,
+  seed: SeedLink,
+  options: JoinPolicyOptions,
   timeout: (capMs: number) => number,
 ): Promise<JoinOutcome> {
   await proveSecret(seed, options, timeout);
-  const status = await callRpc(seed.connection, STATUS_RPC, {}, {
+  const status = await seed.call(STATUS_RPC, {}, {
     timeoutMs: timeout(STATUS_REQUEST_TIMEOUT_MS),
+    ...abortedBy(options.signal),
   });
-  options.directory.rememberProvisional(
-    status.members.flatMap((member) =>
-      member.p2p_node_id === null ? [] : [{
-        nodeId: member.node_id,
-        p2pNodeId: member.p2p_node_id,
-        addresses: member.p2p_addresses,
-        relayUrl: member.p2p_relay_url,
-      }]
-    ),
-  );
+  options.directory.rememberProvisional(membersOfStatus(status));
   options.progress.advance("joining");
   const answer = await askUntilAdmitted(seed, options, timeout).catch((error) => {
     if (!(error instanceof RpcError) || error.code !== "not_leader") throw error;
@@ -353,21 +443,18 @@ async function askToJoin(
 
 /** With a cluster secret: the mutual proof on `seed`'s connection, before anything else. */
 async function proveSecret(
-  seed: Seed,
-  options: JoinOptions,
+  seed: SeedLink,
+  options: JoinPolicyOptions,
   timeout: (capMs: number) => number,
 ): Promise<void> {
   if (options.clusterSecret === null) return;
-  await authenticate(
-    (definition, request, callOptions) =>
-      callRpc(seed.connection, definition, request, callOptions),
-    {
-      secret: options.clusterSecret,
-      callerP2pNodeId: options.endpoint.nodeId,
-      serverP2pNodeId: seed.connection.remoteNodeId,
-      timeoutMs: timeout(STATUS_REQUEST_TIMEOUT_MS),
-    },
-  );
+  await authenticate(seed.call, {
+    secret: options.clusterSecret,
+    callerP2pNodeId: options.self.p2pNodeId,
+    serverP2pNodeId: seed.p2pNodeId,
+    timeoutMs: timeout(STATUS_REQUEST_TIMEOUT_MS),
+    signal: options.signal,
+  });
   options.progress.advance("authenticated");
   log.info("proved the cluster secret to seed {peer}", { peer: seed.peer });
 }
@@ -382,16 +469,16 @@ async function proveSecret(
  * names no other leader.
  */
 async function askNamedLeader(
-  seed: Seed,
-  options: JoinOptions,
+  seed: SeedLink,
+  options: JoinPolicyOptions,
   timeout: (capMs: number) => number,
   refusal: RpcError,
 ) {
-  const status = await callRpc(seed.connection, STATUS_RPC, {}, {
+  const status = await seed.call(STATUS_RPC, {}, {
     timeoutMs: timeout(STATUS_REQUEST_TIMEOUT_MS),
   });
   const named = status.members.find((member) =>
-    member.node_id === status.leader_id && member.node_id !== seed.info.node_id
+    member.node_id === status.leader_id && member.node_id !== seed.nodeId
   );
   const info = BootstrapInfoSchema.safeParse({
     node_id: named?.node_id,
@@ -405,17 +492,21 @@ async function askNamedLeader(
     peer: seed.peer,
     leaderId: info.data.node_id,
   });
-  const leader = await connectSeed(info.data, `leader ${info.data.node_id} named by ${seed.peer}`, {
-    endpoint: options.endpoint,
-    deadlineMs: performance.now() + timeout(STATUS_REQUEST_TIMEOUT_MS),
-    signal: options.signal ?? new AbortController().signal,
-    advertisedBy: `the status of node ${seed.info.node_id}`,
-  });
+  const leader = await options.connect(
+    info.data,
+    `leader ${info.data.node_id} named by ${seed.peer}`,
+    {
+      deadlineMs: (options.scheduler ?? SYSTEM_SCHEDULER).now() +
+        timeout(STATUS_REQUEST_TIMEOUT_MS),
+      signal: options.signal ?? new AbortController().signal,
+      advertisedBy: `the status of node ${seed.nodeId}`,
+    },
+  );
   try {
     await proveSecret(leader, options, timeout);
     return await askUntilAdmitted(leader, options, timeout);
   } finally {
-    leader.connection.close("join finished");
+    leader.close("join finished");
   }
 }
 
@@ -425,22 +516,23 @@ async function askNamedLeader(
  * own backoff. Gives up with the last `busy` when the pause would pass the join's deadline.
  */
 async function askUntilAdmitted(
-  seed: Seed,
-  options: JoinOptions,
+  seed: SeedLink,
+  options: JoinPolicyOptions,
   timeout: (capMs: number) => number,
 ) {
   let lastBusy: RpcError | null = null;
   for (let attempt = 0;; attempt++) {
     try {
-      return await callRpc(seed.connection, JOIN_RPC, { member: options.self }, {
+      return await seed.call(JOIN_RPC, { member: options.self }, {
         timeoutMs: timeout(JOIN_REQUEST_TIMEOUT_MS),
+        ...abortedBy(options.signal),
       });
     } catch (error) {
       // A retry cut short by the join's own deadline: the busy leader explains the failure.
       if (lastBusy !== null && timeout(Number.MAX_SAFE_INTEGER) <= 1) throw lastBusy;
       if (!(error instanceof RpcError) || error.code !== "busy") throw error;
       lastBusy = error;
-      const pauseMs = busyPauseMs(error.retryAfterMs, attempt, Math.random);
+      const pauseMs = busyPauseMs(error.retryAfterMs, attempt, options.random ?? Math.random);
       if (pauseMs >= timeout(Number.MAX_SAFE_INTEGER)) throw error;
       const message = error.remoteMessage ?? error.message;
       options.progress.failed(message);
@@ -461,9 +553,13 @@ async function askUntilAdmitted(
  * connection to the key its `/bootstrap` named (signed, when this node has a secret), so
  * they speak for the cluster.
  */
-function refusal(error: unknown, seed: Seed, options: JoinOptions): JoinRefusedError | null {
+function refusal(
+  error: unknown,
+  seed: SeedLink,
+  options: JoinPolicyOptions,
+): JoinRefusedError | null {
   if (!(error instanceof RpcError)) return null;
-  const seedName = `node ${seed.info.node_id} at ${seed.peer}`;
+  const seedName = `node ${seed.nodeId} at ${seed.peer}`;
   const reason = error.remoteMessage ?? error.message;
   switch (error.code) {
     case "invalid":
@@ -488,7 +584,15 @@ function refusal(error: unknown, seed: Seed, options: JoinOptions): JoinRefusedE
   }
 }
 
-function joinTimeoutError(options: JoinOptions, lastJoinError: string | null): Error {
+/**
+ * The join's signal for a call: a join that ends (the node stops, or its log already added
+ * it) ends its request at once rather than at the request's deadline.
+ */
+function abortedBy(signal: AbortSignal | undefined): { signal?: AbortSignal } {
+  return signal === undefined ? {} : { signal };
+}
+
+function joinTimeoutError(options: JoinPolicyOptions, lastJoinError: string | null): Error {
   return new Error(
     `could not join within --join-timeout ${options.joinTimeoutMs} ms; last error: ${
       lastJoinError ?? "none"

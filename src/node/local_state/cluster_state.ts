@@ -18,6 +18,7 @@ import { StorageCorruptionError } from "../../storage/storage.ts";
 import { KvStateMachine } from "../../state_machine/kv_state_machine.ts";
 import { SqliteStateStore } from "../../state_machine/sqlite_state_store.ts";
 import { foundingLog } from "../../state_machine/founding.ts";
+import { joinUnfinished } from "./unfinished_join.ts";
 import type { MemberInfo } from "../../state_machine/member_info.ts";
 import type { P2pEndpoint } from "../../transport/p2p_endpoint.ts";
 import { getLogger } from "../../log/logging.ts";
@@ -61,13 +62,17 @@ export function openClusterState(
   try {
     const stateMachine = new KvStateMachine(new SqliteStateStore(storage));
     const self = selfMemberInfo(config.nodeId, context.endpoint);
-    const { hardState } = storage.initialState();
-    // A joiner stopped before its log held anything (killed while it received its first
-    // snapshot) knows no member to restart with: it joins again, keeping its term and vote.
-    const unfinishedJoin = storage.lastIndex() === 0 && config.peers.length > 0 &&
-      !config.forceNewCluster;
-    if (hardState.term > 0 && unfinishedJoin) {
-      log.info("this data dir holds no log yet (a join that did not finish): joining again");
+    const { hardState, confState } = storage.initialState();
+    // A joiner stopped before its log named it (killed while it received its first snapshot,
+    // or before it caught up to its own addition) knows no member, or only some, to restart
+    // with: it joins again, keeping its log, term and vote.
+    const unfinishedJoin = config.peers.length > 0 && !config.forceNewCluster &&
+      joinUnfinished(confState, self, (key) => stateMachine.isRevoked(key));
+    if ((hardState.term > 0 || storage.lastIndex() > 0) && unfinishedJoin) {
+      checkOwnership(stateMachine, self, storage.path);
+      log.info(
+        "this data dir's log does not name this node yet (a join that did not finish): joining again",
+      );
       recordSecretFingerprint(context.dataDirPath, context.secretFingerprint ?? null);
       return { storage, stateMachine, start: "join", self, forced: null };
     }

@@ -7,6 +7,7 @@ import { SqliteStateStore } from "../../state_machine/sqlite_state_store.ts";
 import { DATABASE_FILE_NAME, SqliteStorage } from "../../storage/sqlite_storage.ts";
 import type { P2pEndpoint } from "../../transport/p2p_endpoint.ts";
 import { openClusterState, removeIfPristine } from "./cluster_state.ts";
+import { foundingLog } from "../../state_machine/founding.ts";
 
 /**
  * What `openClusterState` reads of the endpoint: its P2P id, addresses and relay. A stand-in
@@ -139,6 +140,24 @@ Deno.test("openClusterState() joins again through --peers when the data dir hold
     } finally {
       storage.close();
     }
+  }));
+
+Deno.test("openClusterState() joins again through --peers when its log does not name it yet, keeping the log; without --peers it restarts", () =>
+  withDataDir((dataDir) => {
+    // Part of the log a joiner received before it was stopped: node 2 founded the cluster;
+    // the entry that adds node 1 is further on.
+    const storage = SqliteStorage.open(dataDir);
+    const founder = { nodeId: 2, p2pNodeId: "b".repeat(64), addresses: [], relayUrl: null };
+    storage.persist({ ...foundingLog(founder, "cluster-a"), snapshot: null });
+    storage.close();
+    assert.equal(startModeOf(dataDir, { peers: ["127.0.0.1:7002"] }), "join");
+    const reopened = SqliteStorage.open(dataDir);
+    try {
+      assert.equal(reopened.lastIndex(), 3, "the log is kept");
+    } finally {
+      reopened.close();
+    }
+    assert.equal(startModeOf(dataDir), "restart");
   }));
 
 Deno.test("openClusterState() refuses a data dir that belongs to another node id, naming both", () =>

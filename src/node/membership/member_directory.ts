@@ -7,7 +7,8 @@
  * learner before the change commits), and the applied state machine.
  *
  * A node counts as a member while it is in the configuration at the end of the log (what
- * the core acts on, so a new learner is reachable at once) or in the applied one. A
+ * the core acts on, so a new learner is reachable at once) or in the applied one; or while
+ * a member ahead of this node vouches for it (`rememberVouched`). A
  * removed node's key therefore stops counting when its removal is applied, not when it is
  * appended: an appended removal may still be truncated by a new leader, and that leader
  * may be the very node it removes (its AppendEntries must get through to repair our log).
@@ -19,6 +20,7 @@ import { isMember } from "../../raft/membership.ts";
 import type { ConfState, Entry, NodeId } from "../../raft/types.ts";
 import { decodeMemberInfo, type MemberInfo } from "../../state_machine/member_info.ts";
 import type { PeerAddress } from "../../transport/p2p_endpoint.ts";
+import type { StatusJson } from "../../transport/cluster_rpcs.ts";
 import type { RaftPeerDirectory } from "../../transport/raft_transport.ts";
 
 /** Where a directory reads membership from. */
@@ -29,6 +31,8 @@ export interface MemberConfigurations {
   applied: () => ConfState;
   /** Whether the applied state revoked `p2pNodeId` (a removed member's key); none if absent. */
   revoked?: (p2pNodeId: string) => boolean;
+  /** The applied index, which ends what members vouched for (`rememberVouched`); none if absent. */
+  appliedIndex?: () => number;
 }
 
 /** The membership and addresses a node knows of. */
@@ -38,6 +42,8 @@ export class MemberDirectory implements RaftPeerDirectory {
   readonly #records = new Map<NodeId, MemberInfo>();
   /** Members named by the seed while this node had no configuration of its own yet. */
   readonly #provisional = new Set<NodeId>();
+  /** Members a member ahead of this node listed, until this node applies that far. */
+  readonly #vouched = new Map<NodeId, number>();
 
   /** A directory for node `selfId`; `configurations` reads the latest and applied ones. */
   constructor(selfId: NodeId, configurations: MemberConfigurations) {
@@ -58,6 +64,20 @@ export class MemberDirectory implements RaftPeerDirectory {
     for (const info of infos) {
       this.remember(info);
       this.#provisional.add(info.nodeId);
+    }
+  }
+
+  /**
+   * Records the members that a member ahead of this node listed in its status (applied up
+   * to `appliedIndex`): until this node applies that far itself, they count as members. A
+   * member that missed the change adding a node would otherwise refuse that node's Raft
+   * connection, and when that node leads, never catch up (found by the simulator, issue 8).
+   */
+  rememberVouched(infos: readonly MemberInfo[], appliedIndex: number): void {
+    for (const info of infos) {
+      if (info.nodeId === this.#selfId) continue;
+      this.remember(info);
+      this.#vouched.set(info.nodeId, Math.max(appliedIndex, this.#vouched.get(info.nodeId) ?? 0));
     }
   }
 
@@ -109,8 +129,30 @@ export class MemberDirectory implements RaftPeerDirectory {
     const latest = this.#configurations.latest();
     if (isMember(latest, this.#selfId)) this.#provisional.clear();
     return isMember(latest, nodeId) || isMember(this.#configurations.applied(), nodeId) ||
-      this.#provisional.has(nodeId);
+      this.#provisional.has(nodeId) || this.#isVouched(nodeId);
   }
+
+  #isVouched(nodeId: NodeId): boolean {
+    const until = this.#vouched.get(nodeId);
+    const applied = this.#configurations.appliedIndex;
+    if (until === undefined || applied === undefined) return false;
+    if (applied() < until) return true;
+    // Applied that far: the log decides from now on.
+    this.#vouched.delete(nodeId);
+    return false;
+  }
+}
+
+/** The member records a `cluster.status` answer lists (those with a P2P id). */
+export function membersOfStatus(status: Pick<StatusJson, "members">): MemberInfo[] {
+  return status.members.flatMap((member) =>
+    member.p2p_node_id === null ? [] : [{
+      nodeId: member.node_id,
+      p2pNodeId: member.p2p_node_id,
+      addresses: member.p2p_addresses,
+      relayUrl: member.p2p_relay_url,
+    }]
+  );
 }
 
 /** Whether two records name the same addresses and relay. */

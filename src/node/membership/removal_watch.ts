@@ -31,6 +31,8 @@ import type { StatusJson } from "../../transport/cluster_rpcs.ts";
 import type { PeerAddress } from "../../transport/p2p_endpoint.ts";
 import { RpcError } from "../../transport/rpc.ts";
 import { REVOKED } from "../../auth/auth_rpcs.ts";
+import type { MemberInfo } from "../../state_machine/member_info.ts";
+import { membersOfStatus } from "./member_directory.ts";
 import { type Scheduler, SYSTEM_SCHEDULER } from "../../util/scheduler.ts";
 
 /** How often a node without a leader asks the others whether it is still a member. */
@@ -99,6 +101,11 @@ export interface RemovalWatchOptions {
   askStatus: (peer: PeerAddress, options: { timeoutMs: number }) => Promise<StatusJson>;
   /** Called once, with the evidence, when this node was removed. */
   onRemoved: (evidence: string) => void;
+  /**
+   * Told of each answer that shows no removal, to learn from: a member ahead of this node
+   * lists the members that were added while this node was away.
+   */
+  onStatus?: (peer: StatusJson, self: SelfView) => void;
 }
 
 /** Watches for this node's removal while it has no leader. */
@@ -146,7 +153,10 @@ export class RemovalWatch {
         const evidence = answer.status === "fulfilled"
           ? removalEvidence(answer.value, self)
           : revocationEvidence(answer.reason, peers[i]!);
-        if (evidence === null) continue;
+        if (evidence === null) {
+          if (answer.status === "fulfilled") this.#options.onStatus?.(answer.value, self);
+          continue;
+        }
         this.#removed = true;
         this.stop();
         this.#options.onRemoved(evidence);
@@ -162,6 +172,11 @@ export class RemovalWatch {
 /** What a member's {@linkcode RemovalWatch} reads of its node (`watchMemberForRemoval`). */
 export interface MemberRemovalWatchOptions
   extends Pick<RemovalWatchOptions, "askStatus" | "onRemoved"> {
+  /**
+   * Told of the members that a member ahead of this node (same cluster, applied beyond this
+   * node's log) lists, with its applied index: `MemberDirectory.rememberVouched`.
+   */
+  learnMembers?: (members: MemberInfo[], appliedIndex: number) => void;
   nodeId: NodeId;
   p2pNodeId: string;
   scheduler: Scheduler;
@@ -202,5 +217,10 @@ export function watchMemberForRemoval(options: MemberRemovalWatchOptions): Remov
     },
     askStatus: options.askStatus,
     onRemoved: options.onRemoved,
+    onStatus: (peer, self) => {
+      if (options.learnMembers === undefined || peer.cluster_id !== self.clusterId) return;
+      if (peer.cluster_id === null || peer.applied_index <= self.lastIndex) return;
+      options.learnMembers(membersOfStatus(peer), peer.applied_index);
+    },
   });
 }
