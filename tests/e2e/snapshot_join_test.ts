@@ -88,7 +88,7 @@ Deno.test("a joiner killed while it receives a many-chunk snapshot restarts and 
     const survivor = members.find((node) => node !== leader)!;
     await waitForVoters(fifth, 5);
     await fifth.waitForLog(/snapshot at index \d+ installed/);
-    client.close();
+    await client.close();
     client = await BlixardClient.connect(survivor.address);
     const { index } = await client.put("after-join", "written");
     for (const joined of [restarted, fifth]) {
@@ -100,7 +100,7 @@ Deno.test("a joiner killed while it receives a many-chunk snapshot restarts and 
       expectEveryKey(joined);
     }
   } finally {
-    client?.close();
+    await client?.close();
     await group.cleanup();
   }
 });
