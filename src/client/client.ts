@@ -92,6 +92,8 @@ const RETRYABLE = new Set([
  * leader and losing a whole attempt deadline on it.
  */
 const LEADER_CHANGING = new Set(["no_leader", "not_leader", "dropped"]);
+/** Codes of answers that say the request was not started: retried even where a retry must not repeat work. */
+const NOTHING_STARTED = new Set([...LEADER_CHANGING, "busy", "overloaded"]);
 /**
  * How long the client stays with a node that keeps answering `LEADER_CHANGING` before it
  * tries another (that node may be cut off from the majority): beyond the longest election
@@ -324,7 +326,14 @@ export class BlixardClient {
 
   /** Asks the node the client talks to to leave the cluster (it then stops). */
   async leave(options: OperationOptions = {}): Promise<{ index: number }> {
-    return await this.#callOnce(LEAVE_RPC, {}, options);
+    // Leaving is about the node the client talks to, so a retry stays there; only answers
+    // that say nothing was started are retried (an election under way, a busy node).
+    return await this.#retrying(
+      LEAVE_RPC.method,
+      options,
+      (timeoutMs) => this.#callOnce(LEAVE_RPC, {}, { timeoutMs }),
+      { stayOnNode: true },
+    );
   }
 
   /** Removes member `nodeId`; `force` skips the quorum check. */
@@ -438,6 +447,7 @@ export class BlixardClient {
     method: string,
     options: OperationOptions,
     attemptWithin: (timeoutMs: number) => Promise<T>,
+    { stayOnNode = false } = {},
   ): Promise<T> {
     const timeoutMs = options.timeoutMs ?? OPERATION_TIMEOUT_MS_DEFAULT;
     const deadlineMs = performance.now() + timeoutMs;
@@ -449,6 +459,7 @@ export class BlixardClient {
         return await attemptWithin(Math.max(1, Math.min(this.#attemptTimeoutMs, remainingMs)));
       } catch (error) {
         if (!(error instanceof ClientError) || !RETRYABLE.has(error.code)) throw error;
+        if (stayOnNode && !NOTHING_STARTED.has(error.code)) throw error;
         // A full disk is that member's own trouble: only another member can help.
         if (error.code === "disk_full" && this.#targets.length === 1) throw error;
         if (deadlineMs - performance.now() < 1) {
@@ -466,7 +477,7 @@ export class BlixardClient {
         const waitHere = error.code === "overloaded" || error.code === "busy" ||
           (leaderChangingSinceMs !== null &&
             performance.now() - leaderChangingSinceMs < LEADER_CHANGE_WAIT_MS);
-        if (!waitHere) {
+        if (!waitHere && !stayOnNode) {
           // The node is gone or cannot serve: try the next member.
           this.#rotate();
           leaderChangingSinceMs = null;

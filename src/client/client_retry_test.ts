@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { bootstrapInfoFor } from "../bootstrap/bootstrap_info.ts";
 import { NodeMetrics } from "../http/metrics.ts";
 import { startHttpServer } from "../http/http_server.ts";
-import { GET_RPC, STATUS_RPC, type StatusJson } from "../transport/cluster_rpcs.ts";
+import { GET_RPC, LEAVE_RPC, STATUS_RPC, type StatusJson } from "../transport/cluster_rpcs.ts";
 import type { P2pEndpoint } from "../transport/p2p_endpoint.ts";
 import { PING_RPC, pingHandler } from "../transport/ping_rpc.ts";
 import { RpcError, type RpcHandler, RpcServer } from "../transport/rpc.ts";
@@ -68,13 +68,66 @@ Deno.test("BlixardClient retries a call refused as not_member through another me
       isServing: () => true,
     },
   });
-  let client: BlixardClient | null = null;
   try {
-    client = await BlixardClient.connect(`http://127.0.0.1:${http.port}/bootstrap`);
-    assert.deepStrictEqual(await client.get("key"), value);
-    assert.ok(refused >= 1, "the removed member was asked first");
+    const client = await BlixardClient.connect(`http://127.0.0.1:${http.port}/bootstrap`);
+    try {
+      assert.deepStrictEqual(await client.get("key"), value);
+      assert.ok(refused >= 1, "the removed member was asked first");
+    } finally {
+      await client.close();
+    }
   } finally {
-    await client?.close();
+    await http.shutdown();
+    for (const member of members) await member.endpoint.close();
+  }
+});
+
+Deno.test("BlixardClient.leave() waits out an election at the node it talks to, never asks another member to leave, and gives up on other errors", async () => {
+  const noLeader = () => new RpcError("no_leader", "no leader is known; retry shortly");
+  const first = await startFakeMember(1, () => ({ value: null, appliedIndex: 0 }));
+  const second = await startFakeMember(2, () => ({ value: null, appliedIndex: 0 }));
+  const members = [first, second];
+  for (const member of members) {
+    member.server.register(STATUS_RPC, () => statusNaming(member, members));
+  }
+  const asked: number[] = [];
+  // Node 1: two elections' worth of no_leader, then the leave; later, a failure.
+  let leaveAnswers: (() => { index: number })[] = [
+    () => {
+      throw noLeader();
+    },
+    () => {
+      throw noLeader();
+    },
+    () => ({ index: 41 }),
+  ];
+  first.server.register(LEAVE_RPC, () => (asked.push(1), leaveAnswers.shift()!()));
+  second.server.register(LEAVE_RPC, () => (asked.push(2), { index: 99 }));
+  const http = await startHttpServer({
+    hostname: "127.0.0.1",
+    port: 0,
+    metrics: new NodeMetrics(),
+    routes: {
+      bootstrap: () => bootstrapInfoFor(first.endpoint, { nodeId: 1, clusterId: "fake-cluster" }),
+      status: () => statusNaming(first, members),
+      isServing: () => true,
+    },
+  });
+  try {
+    const client = await BlixardClient.connect(`http://127.0.0.1:${http.port}/bootstrap`);
+    try {
+      assert.deepStrictEqual(await client.leave({ timeoutMs: 30_000 }), { index: 41 });
+      assert.deepStrictEqual(asked, [1, 1, 1]);
+
+      leaveAnswers = [() => {
+        throw new RpcError("unavailable", "the node is stopping its transport");
+      }];
+      await assert.rejects(client.leave({ timeoutMs: 30_000 }), /stopping its transport/);
+      assert.deepStrictEqual(asked, [1, 1, 1, 1], "a leave went to another member");
+    } finally {
+      await client.close();
+    }
+  } finally {
     await http.shutdown();
     for (const member of members) await member.endpoint.close();
   }
