@@ -33,6 +33,8 @@ export type FloodTarget = Pick<NodeProcess, "httpPort" | "getJson">;
 export const ATTACKER_HOST = "127.0.0.2";
 /** The longest any flood runs, whatever its caller does. */
 const FLOOD_DURATION_MS_MAX = 60_000;
+/** Bound on one flood request: a send that never ends would hold `stop()` for ever. */
+const FLOOD_SEND_TIMEOUT_MS = 15_000;
 
 /** What a flood did so far. */
 export interface FloodCounts {
@@ -97,7 +99,10 @@ export function floodHttp(
   const client = Deno.createHttpClient({ localAddress: ATTACKER_HOST });
   const url = `http://127.0.0.1:${node.httpPort}${path}`;
   const flood = startFlood(async () => {
-    const response = await fetch(url, { client });
+    const response = await fetch(url, {
+      client,
+      signal: AbortSignal.timeout(FLOOD_SEND_TIMEOUT_MS),
+    });
     await response.body?.cancel();
     return response.ok;
   }, options);
