@@ -19,6 +19,26 @@ async function startFakeMember(nodeId: number, get: RpcHandler<typeof GET_RPC>) 
   return { nodeId, endpoint, server };
 }
 
+/** Every member answers `cluster.status` naming `members`; `first` serves `/bootstrap`. */
+async function serveFakeCluster(first: FakeMember, members: FakeMember[]) {
+  for (const member of members) {
+    member.server.register(STATUS_RPC, () => statusNaming(member, members));
+  }
+  return await startHttpServer({
+    hostname: "127.0.0.1",
+    port: 0,
+    metrics: new NodeMetrics(),
+    routes: {
+      bootstrap: () =>
+        bootstrapInfoFor(first.endpoint, { nodeId: first.nodeId, clusterId: "fake-cluster" }),
+      status: () => statusNaming(first, members),
+      isServing: () => true,
+    },
+  });
+}
+
+type FakeMember = Awaited<ReturnType<typeof startFakeMember>>;
+
 function statusNaming(
   self: { nodeId: number },
   members: { nodeId: number; endpoint: P2pEndpoint }[],
@@ -55,19 +75,7 @@ Deno.test("BlixardClient retries a call refused as not_member through another me
   });
   const current = await startFakeMember(2, () => ({ value, appliedIndex: 5 }));
   const members = [removed, current];
-  for (const member of members) {
-    member.server.register(STATUS_RPC, () => statusNaming(member, members));
-  }
-  const http = await startHttpServer({
-    hostname: "127.0.0.1",
-    port: 0,
-    metrics: new NodeMetrics(),
-    routes: {
-      bootstrap: () => bootstrapInfoFor(removed.endpoint, { nodeId: 1, clusterId: "fake-cluster" }),
-      status: () => statusNaming(removed, members),
-      isServing: () => true,
-    },
-  });
+  const http = await serveFakeCluster(removed, members);
   try {
     const client = await BlixardClient.connect(`http://127.0.0.1:${http.port}/bootstrap`);
     try {
@@ -87,9 +95,6 @@ Deno.test("BlixardClient.leave() waits out an election at the node it talks to, 
   const first = await startFakeMember(1, () => ({ value: null, appliedIndex: 0 }));
   const second = await startFakeMember(2, () => ({ value: null, appliedIndex: 0 }));
   const members = [first, second];
-  for (const member of members) {
-    member.server.register(STATUS_RPC, () => statusNaming(member, members));
-  }
   const asked: number[] = [];
   // Node 1: two elections' worth of no_leader, then the leave; later, a failure.
   let leaveAnswers: (() => { index: number })[] = [
@@ -103,16 +108,7 @@ Deno.test("BlixardClient.leave() waits out an election at the node it talks to, 
   ];
   first.server.register(LEAVE_RPC, () => (asked.push(1), leaveAnswers.shift()!()));
   second.server.register(LEAVE_RPC, () => (asked.push(2), { index: 99 }));
-  const http = await startHttpServer({
-    hostname: "127.0.0.1",
-    port: 0,
-    metrics: new NodeMetrics(),
-    routes: {
-      bootstrap: () => bootstrapInfoFor(first.endpoint, { nodeId: 1, clusterId: "fake-cluster" }),
-      status: () => statusNaming(first, members),
-      isServing: () => true,
-    },
-  });
+  const http = await serveFakeCluster(first, members);
   try {
     const client = await BlixardClient.connect(`http://127.0.0.1:${http.port}/bootstrap`);
     try {
