@@ -131,6 +131,21 @@ export class MemoryStorage implements DurableStorage {
     return entry === undefined ? null : entry.term;
   }
 
+  /**
+   * The configuration after every entry up to `index` (the snapshot's, then its membership
+   * entries up to `index`), as `SqliteStorage.confStateAt` gives it. `index` must be in the log.
+   */
+  confStateAt(index: number): ConfState {
+    const snapshotIndex = this.#snapshot.metadata.index;
+    if (index < snapshotIndex || index > this.lastIndex()) {
+      throw new RangeError(
+        `MemoryStorage.confStateAt(${index}): outside the log [${snapshotIndex}, ${this.lastIndex()}]`,
+      );
+    }
+    const entries = this.#entries.slice(0, index - snapshotIndex);
+    return copyConfState(confStateAfter(this.#snapshot.metadata.confState, entries));
+  }
+
   /** The index after the snapshot. */
   firstIndex(): number {
     return this.#snapshot.metadata.index + 1;

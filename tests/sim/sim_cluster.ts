@@ -33,10 +33,14 @@ import { MS_PER_UNIT, SimClock } from "./sim_clock.ts";
 import type { PromotionPolicy } from "../../src/node/membership/autopilot.ts";
 import { SimRpc } from "./sim_rpc.ts";
 
-/** Told about what nodes apply and read, so that clients and the operator can react. */
+/**
+ * Told about what nodes apply and read, so that clients and the operator can react; asked
+ * whether a machine's join runs (the operator runs the joiners).
+ */
 export interface ClusterListener {
   applied(nodeId: NodeId, entry: Entry, result: ApplyResult): void;
   readStates(nodeId: NodeId, readStates: readonly ReadState[]): void;
+  joining(nodeId: NodeId): boolean;
 }
 
 /** How a cluster is set up. */
@@ -375,6 +379,7 @@ export class SimCluster {
       policy: this.#options.policy,
       rpc: this.rpc,
       restarted,
+      joining: () => this.#options.listener.joining(slot.id),
       removed: (how, why) => {
         if (this.live(slot.id) !== node) return;
         this.removedNodes[how] += 1;

@@ -79,6 +79,8 @@ export interface SimWiring {
   rpc: SimRpc;
   /** The node restarts from its own state (its removal watch then asks for a while). */
   restarted: boolean;
+  /** True while the machine's join runs (its removal watch waits for it). */
+  joining(): boolean;
   /**
    * The node found out it was removed, by applying its own removal or by its removal
    * watch, or it left (`how`; `why` for the trace): it stops for good.
@@ -277,6 +279,7 @@ export class SimNode {
       clusterId: () => stateMachine.clusterId(),
       addressOf: (nodeId) => directory.addressOf(nodeId),
       restarted: wiring.restarted,
+      joining: () => wiring.joining(),
       askStatus: (peer, options) => rpcClient.call(peer, STATUS_RPC, {}, options),
       learnMembers: (members, appliedIndex) => directory.rememberVouched(members, appliedIndex),
       onRemoved: (evidence) => wiring.removed("watch", evidence),

@@ -33,6 +33,7 @@ const WIRING: SimWiring = {
     scheduler: CLOCK.scope(),
   }),
   restarted: false,
+  joining: () => false,
   removed: () => {},
 };
 

@@ -25,7 +25,7 @@
 
 import type { BootstrapEvent } from "../../src/bootstrap/bootstrap_client.ts";
 import { joinThrough, searchPeers } from "../../src/node/join/joiner.ts";
-import { joinUnfinished } from "../../src/node/local_state/unfinished_join.ts";
+import { committedConfState, joinUnfinished } from "../../src/node/local_state/unfinished_join.ts";
 import { handOverLeadership } from "../../src/node/membership/handover.ts";
 import { isMember } from "../../src/raft/membership.ts";
 import type { Entry, NodeId } from "../../src/raft/types.ts";
@@ -103,6 +103,11 @@ export class SimOperator {
     this.#options = options.operator;
     this.#nextNodeId = options.firstFreeId;
     this.#scheduler = cluster.clock.scope();
+  }
+
+  /** True while machine `nodeId`'s join runs. */
+  joining(nodeId: NodeId): boolean {
+    return this.#joining.has(nodeId);
   }
 
   /** Stops removals and handovers; growth to the target and promotions go on. */
@@ -188,8 +193,9 @@ export class SimOperator {
   }
 
   /**
-   * A machine that restarted while its log did not name it yet (it crashed before it caught
-   * up to its own addition) joins again, as the node decides at start (`joinUnfinished`): its
+   * A machine that restarted while the committed part of its log did not name it yet (it
+   * crashed before it caught up to its own addition, or its addition was never committed)
+   * joins again, as the node decides at start (`joinUnfinished`): its
    * new process knows only the members its partial log names, and its transport refuses a
    * leader that is none of them until a seed names it.
    */
@@ -197,8 +203,8 @@ export class SimOperator {
     for (const node of this.#cluster.liveNodes()) {
       if (!node.restarted || this.#rejoined.has(node) || this.#joining.has(node.id)) continue;
       const self = simMemberInfo(node.id);
-      const latest = node.core.status().confState;
-      if (!joinUnfinished(latest, self, (key) => node.stateMachine.isRevoked(key))) continue;
+      const committed = committedConfState(node.storage);
+      if (!joinUnfinished(committed, self, (key) => node.stateMachine.isRevoked(key))) continue;
       this.#rejoined.add(node);
       this.#joining.set(node.id, new AbortController());
       this.#cluster.trace(

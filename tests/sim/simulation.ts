@@ -141,6 +141,7 @@ class Run {
         this.#operator.applied(nodeId, entry);
       },
       readStates: (nodeId, readStates) => this.#clients.readStates(nodeId, readStates),
+      joining: (nodeId) => this.#operator.joining(nodeId),
     };
     this.#cluster = new SimCluster({
       random: this.#random,

@@ -111,6 +111,8 @@ export class ClusterMember {
    * background is then done, whatever became of the join request's answer.
    */
   readonly #joinDone = new AbortController();
+  /** True while `joinInBackground`'s join runs: the removal watch waits for it. */
+  #joinRunning = false;
   /** The `since` that `diskFull` showed for the full disk that began at `sinceMs`. */
   #diskFullSince: { sinceMs: number; since: string } | null = null;
   #stopping: Promise<void> | null = null;
@@ -306,6 +308,7 @@ export class ClusterMember {
   joinInBackground(firstSeed?: Promise<Seed>, discoverSeed?: JoinOptions["discoverSeed"]): void {
     const { config, endpoint, joinProgress, metrics, state } = this.#options;
     joinProgress.advance("discovering");
+    this.#joinRunning = true;
     joinCluster({
       ...(firstSeed === undefined ? {} : { firstSeed }),
       ...(discoverSeed === undefined ? {} : { discoverSeed }),
@@ -324,7 +327,7 @@ export class ClusterMember {
       },
       signal: AbortSignal.any([this.#abort.signal, this.#joinDone.signal]),
       scheduler: this.#scheduler,
-    }).then(
+    }).finally(() => this.#joinRunning = false).then(
       (joined) => {
         this.#refreshMembers();
         this.#transport.greet(joined.leaderId);
@@ -538,6 +541,7 @@ export class ClusterMember {
       clusterId: () => state.stateMachine.clusterId(),
       addressOf: (id) => this.directory.addressOf(id),
       restarted: state.start === "restart",
+      joining: () => this.#joinRunning,
       askStatus: (peer, options) => rpcClient.call(peer, STATUS_RPC, {}, options),
       learnMembers: (members, appliedIndex) =>
         this.directory.rememberVouched(members, appliedIndex),

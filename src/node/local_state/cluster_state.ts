@@ -18,7 +18,7 @@ import { StorageCorruptionError } from "../../storage/storage.ts";
 import { KvStateMachine } from "../../state_machine/kv_state_machine.ts";
 import { SqliteStateStore } from "../../state_machine/sqlite_state_store.ts";
 import { foundingLog } from "../../state_machine/founding.ts";
-import { joinUnfinished } from "./unfinished_join.ts";
+import { committedConfState, joinUnfinished } from "./unfinished_join.ts";
 import type { MemberInfo } from "../../state_machine/member_info.ts";
 import type { P2pEndpoint } from "../../transport/p2p_endpoint.ts";
 import { getLogger } from "../../log/logging.ts";
@@ -62,12 +62,13 @@ export function openClusterState(
   try {
     const stateMachine = new KvStateMachine(new SqliteStateStore(storage));
     const self = selfMemberInfo(config.nodeId, context.endpoint);
-    const { hardState, confState } = storage.initialState();
-    // A joiner stopped before its log named it (killed while it received its first snapshot,
-    // or before it caught up to its own addition) knows no member, or only some, to restart
-    // with: it joins again, keeping its log, term and vote.
+    const { hardState } = storage.initialState();
+    // A joiner stopped before its log named it in a committed entry (killed while it received
+    // its first snapshot, before it caught up to its own addition, or holding an addition
+    // that was never committed) knows no member, or only some, to restart with: it joins
+    // again, keeping its log, term and vote (`unfinished_join.ts`).
     const unfinishedJoin = config.peers.length > 0 && !config.forceNewCluster &&
-      joinUnfinished(confState, self, (key) => stateMachine.isRevoked(key));
+      joinUnfinished(committedConfState(storage), self, (key) => stateMachine.isRevoked(key));
     if ((hardState.term > 0 || storage.lastIndex() > 0) && unfinishedJoin) {
       checkOwnership(stateMachine, self, storage.path);
       log.info(

@@ -8,6 +8,8 @@ import { DATABASE_FILE_NAME, SqliteStorage } from "../../storage/sqlite_storage.
 import type { P2pEndpoint } from "../../transport/p2p_endpoint.ts";
 import { openClusterState, removeIfPristine } from "./cluster_state.ts";
 import { foundingLog } from "../../state_machine/founding.ts";
+import { encodeMemberInfo } from "../../state_machine/member_info.ts";
+import type { Entry } from "../../raft/types.ts";
 
 /**
  * What `openClusterState` reads of the endpoint: its P2P id, addresses and relay. A stand-in
@@ -158,6 +160,33 @@ Deno.test("openClusterState() joins again through --peers when its log does not 
       reopened.close();
     }
     assert.equal(startModeOf(dataDir), "restart");
+  }));
+
+Deno.test("openClusterState() joins again through --peers when its log names it only in an addition never committed (simulator seed 21884); once committed, it restarts", () =>
+  withDataDir((dataDir) => {
+    // The leader appended node 1's addition at index 4 and crashed before committing it: the
+    // surviving cluster may have lost the entry, so node 1 is not a member yet.
+    const storage = SqliteStorage.open(dataDir);
+    const founder = { nodeId: 2, p2pNodeId: "b".repeat(64), addresses: [], relayUrl: null };
+    const self = { nodeId: 1, p2pNodeId: "a".repeat(64), addresses: [], relayUrl: null };
+    const founding = foundingLog(founder, "cluster-a");
+    const addition: Entry = {
+      type: "membership",
+      term: 2,
+      index: 4,
+      change: { type: "addLearner", nodeId: 1, context: encodeMemberInfo(self) },
+    };
+    storage.persist({
+      entries: [...founding.entries, addition],
+      hardState: { term: 2, vote: 0, commit: 3 },
+      snapshot: null,
+    });
+    storage.close();
+    assert.equal(startModeOf(dataDir, { peers: ["127.0.0.1:7002"] }), "join");
+    const committed = SqliteStorage.open(dataDir);
+    committed.persist({ entries: [], hardState: { term: 2, vote: 0, commit: 4 }, snapshot: null });
+    committed.close();
+    assert.equal(startModeOf(dataDir, { peers: ["127.0.0.1:7002"] }), "restart");
   }));
 
 Deno.test("openClusterState() refuses a data dir that belongs to another node id, naming both", () =>

@@ -21,6 +21,13 @@
  * old members of a forced cluster that come back together can elect a leader among
  * themselves, and must still find out.
  *
+ * A node whose own join is still running does not ask. Its log may name it in an addition
+ * that was never committed (the leader that appended it crashed, and the surviving log does
+ * not name it); the members then rightly do not list it, yet it is not removed but not added
+ * yet, and its join request, still in flight, may add it a moment later. Stopping it then
+ * would leave a member in the configuration with no node behind it (simulator seed 21884).
+ * The join ends once the node applies its own addition, and the watch takes over.
+ *
  * @module
  */
 
@@ -188,12 +195,15 @@ export interface MemberRemovalWatchOptions
   addressOf: (nodeId: NodeId) => PeerAddress | null;
   /** The node restarted from its data dir: it asks for `RESTART_CHECK_MS` even with a leader. */
   restarted: boolean;
+  /** True while the node's own join runs: it is not a member yet, whatever its log says. */
+  joining: () => boolean;
 }
 
 /**
  * The removal watch of a member node, as `ClusterMember` and the simulator's nodes run it:
- * while the node is a member of its own latest configuration and has no leader (or is in
- * its first `RESTART_CHECK_MS` after a restart), it asks the other members it knows.
+ * while the node is a member of its own latest configuration, its join is not running, and
+ * it has no leader (or is in its first `RESTART_CHECK_MS` after a restart), it asks the
+ * other members it knows.
  */
 export function watchMemberForRemoval(options: MemberRemovalWatchOptions): RemovalWatch {
   const { nodeId, scheduler, raft } = options;
@@ -203,7 +213,7 @@ export function watchMemberForRemoval(options: MemberRemovalWatchOptions): Remov
     self: () => {
       const status = raft.status();
       const asking = status.leaderId === NO_NODE || scheduler.now() < askWithLeaderUntilMs;
-      if (!asking || !isMember(status.confState, nodeId)) return null;
+      if (!asking || !isMember(status.confState, nodeId) || options.joining()) return null;
       return {
         nodeId,
         p2pNodeId: options.p2pNodeId,

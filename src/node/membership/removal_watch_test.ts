@@ -11,7 +11,10 @@ import {
   RemovalWatch,
   revocationEvidence,
   type SelfView,
+  watchMemberForRemoval,
 } from "./removal_watch.ts";
+import type { RaftStatus } from "../../raft/raft_core.ts";
+import { SYSTEM_SCHEDULER } from "../../util/scheduler.ts";
 
 const SELF: SelfView = {
   nodeId: 3,
@@ -181,4 +184,49 @@ Deno.test("RemovalWatch checks on its injected clock: nothing before LEADERLESS_
   } finally {
     watch.stop();
   }
+});
+
+Deno.test("a node whose own join still runs is not stopped as removed, though its log names it in an addition the members never committed (simulator seed 21884); once the join ends, the watch decides", async () => {
+  // Node 3's log ends at 20 with its own addition as a learner, appended by a leader that
+  // crashed before committing it; node 1 has applied 25 entries and does not list node 3.
+  const joining = { running: true };
+  const asked: string[] = [];
+  const removed: string[] = [];
+  const watch = watchMemberForRemoval({
+    nodeId: 3,
+    p2pNodeId: SELF.p2pNodeId,
+    scheduler: SYSTEM_SCHEDULER,
+    raft: {
+      status: () =>
+        ({
+          leaderId: 0,
+          lastIndex: 20,
+          confState: { voters: [1, 2], learners: [3] },
+        }) as unknown as RaftStatus,
+    },
+    clusterId: () => "cluster-a",
+    addressOf: (nodeId) => ({
+      p2pNodeId: member(nodeId).p2p_node_id,
+      addresses: [],
+      relayUrl: null,
+    }),
+    restarted: true,
+    joining: () => joining.running,
+    askStatus: (peer) => {
+      asked.push(peer.p2pNodeId);
+      return Promise.resolve(peerStatus());
+    },
+    onRemoved: (evidence) => removed.push(evidence),
+  });
+  for (let check = 0; check < 3 * LEADERLESS_CHECKS_MIN; check++) {
+    assert.equal(await watch.check(), null);
+  }
+  assert.deepEqual(asked, [], "a joining node asks nobody");
+  joining.running = false;
+  for (let check = 1; check < LEADERLESS_CHECKS_MIN; check++) await watch.check();
+  assert.match(
+    (await watch.check())!,
+    /node 1 \(applied index 25, this node's log ends at 20\) does not list node 3/,
+  );
+  assert.equal(removed.length, 1);
 });

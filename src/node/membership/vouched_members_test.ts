@@ -68,6 +68,7 @@ Deno.test("a leaderless member learns from a member ahead of it the members adde
     clusterId: () => "cluster-a",
     addressOf: (nodeId) => directory.addressOf(nodeId),
     restarted: false,
+    joining: () => false,
     askStatus: () => Promise.resolve(ahead),
     learnMembers: (members, appliedIndex) => directory.rememberVouched(members, appliedIndex),
     onRemoved: (evidence) => assert.fail(`not removed: ${evidence}`),
