@@ -8,6 +8,15 @@
  * range, so a probed-free port could be taken before the child binds it. A port handed out
  * once is not handed out again by this process, so two nodes of one test never share one.
  *
+ * Nor by any other test module or process on the machine while it may be in use: a port is
+ * handed out only once this module has claimed it, a file of its own in `CLAIMS_DIR` made with
+ * `createNew`. `deno test --parallel` runs the modules in isolates of their own, whose sets of
+ * handed-out ports know nothing of each other, and a port probed free stays free only until
+ * its child binds it, a second or more on a loaded machine: two modules once drew the same
+ * port in that window, and the second node exited with "already in use". A module removes its
+ * claims when it unloads; a claim older than `CLAIM_TTL_MS` is left from a run that could not,
+ * and is taken over.
+ *
  * UDP goes through `node:dgram`: Deno's own UDP API is still behind `--unstable-net`.
  *
  * @module
@@ -23,6 +32,21 @@ const BIND_PORT_MAX = 64535;
 let rangeLow = 20_000;
 let rangeHigh = 31_000;
 const handedOut = new Set<number>();
+/** Where claims of ports live, shared by every run on the machine. */
+export const CLAIMS_DIR = `${Deno.env.get("TMPDIR") ?? "/tmp"}/blixard-test-ports`;
+/** Longer than a whole suite run: a claim this old was left by a run that ended without removing it. */
+export const CLAIM_TTL_MS = 30 * 60_000;
+/** This module's claims, removed when it unloads. */
+const claims = new Set<string>();
+globalThis.addEventListener("unload", () => {
+  for (const path of claims) {
+    try {
+      Deno.removeSync(path);
+    } catch {
+      // Gone already (a stale claim taken over after 30 minutes): nothing to release.
+    }
+  }
+});
 /**
  * `BLIXARD_TEST_PORTS=LOW-HIGH` narrows the range for a whole run (tests or a benchmark), so
  * that sessions sharing the machine keep to ranges agreed between them.
@@ -62,11 +86,9 @@ if (PORTS_FROM_ENV !== undefined) {
 export async function freeBindPort(): Promise<number> {
   for (let attempt = 0; attempt < PORT_ATTEMPTS_MAX; attempt++) {
     const port = rangeLow + Math.floor(Math.random() * (rangeHigh - rangeLow));
-    if (handedOut.has(port)) continue;
-    if (await isUdpPortFree(port) && isTcpPortFree(port + HTTP_PORT_OFFSET)) {
-      handedOut.add(port);
-      return port;
-    }
+    if (handedOut.has(port) || !claimPort(port)) continue;
+    handedOut.add(port);
+    if (await isUdpPortFree(port) && isTcpPortFree(port + HTTP_PORT_OFFSET)) return port;
   }
   throw new Error(`no free UDP port with a free TCP port + 1000 after ${PORT_ATTEMPTS_MAX} tries`);
 }
@@ -77,14 +99,43 @@ export async function freeConsecutiveBindPorts(count: number): Promise<number> {
     const first = await freeBindPort();
     let allFree = first + count - 1 <= BIND_PORT_MAX;
     for (let port = first + 1; allFree && port < first + count; port++) {
-      allFree = !handedOut.has(port) && await isUdpPortFree(port) &&
-        isTcpPortFree(port + HTTP_PORT_OFFSET);
+      allFree = !handedOut.has(port) && claimPort(port);
+      if (!allFree) break;
+      handedOut.add(port);
+      allFree = await isUdpPortFree(port) && isTcpPortFree(port + HTTP_PORT_OFFSET);
     }
     if (!allFree) continue;
-    for (let port = first + 1; port < first + count; port++) handedOut.add(port);
     return first;
   }
   throw new Error(`no ${count} consecutive free bind ports after ${PORT_ATTEMPTS_MAX} tries`);
+}
+
+/**
+ * Claims `port` for this module: true when no other module or process on the machine holds a
+ * live claim of it. A port this module claimed stays claimed (and in `handedOut`) whether or
+ * not it was free, so it is never tried twice.
+ */
+export function claimPort(port: number): boolean {
+  Deno.mkdirSync(CLAIMS_DIR, { recursive: true });
+  const path = `${CLAIMS_DIR}/${port}`;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      Deno.openSync(path, { createNew: true, write: true }).close();
+      claims.add(path);
+      return true;
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+    }
+    try {
+      const claimedAtMs = Deno.statSync(path).mtime?.getTime() ?? 0;
+      if (Date.now() - claimedAtMs < CLAIM_TTL_MS) return false;
+      Deno.removeSync(path);
+    } catch (error) {
+      // Released between the two calls: claim it on the next attempt.
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+  }
+  return false;
 }
 
 /** True when TCP `port` on 127.0.0.1 can be bound right now. */
