@@ -276,6 +276,7 @@ export class SimNode {
       p2pNodeId: self.p2pNodeId,
       scheduler,
       raft: core,
+      appliedConfState: () => stateMachine.appliedConfState(),
       clusterId: () => stateMachine.clusterId(),
       addressOf: (nodeId) => directory.addressOf(nodeId),
       restarted: wiring.restarted,

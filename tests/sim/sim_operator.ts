@@ -70,6 +70,8 @@ export class SimOperator {
   #nextNodeId: NodeId;
   /** Machines started that are not learners yet, each with the signal that ends its join. */
   readonly #joining = new Map<NodeId, AbortController>();
+  /** When each running join gives up (simulated units): its start plus the join timeout. */
+  readonly #joinDeadlines = new Map<NodeId, number>();
   /** Restarted incarnations that joined again. */
   readonly #rejoined = new WeakSet<SimNode>();
   /** Each machine's `--peers`, fixed when it first started. */
@@ -108,6 +110,19 @@ export class SimOperator {
   /** True while machine `nodeId`'s join runs. */
   joining(nodeId: NodeId): boolean {
     return this.#joining.has(nodeId);
+  }
+
+  /**
+   * The simulated time (in units) by which every join running now has ended, answered or
+   * given up after its join timeout; 0 when none runs. A join that can only fail (its seeds
+   * are down, or removed and unaware of it) takes its whole timeout, as on real machines.
+   */
+  joinsEndBy(): number {
+    let endBy = 0;
+    for (const nodeId of this.#joining.keys()) {
+      endBy = Math.max(endBy, this.#joinDeadlines.get(nodeId) ?? 0);
+    }
+    return endBy;
   }
 
   /** Stops removals and handovers; growth to the target and promotions go on. */
@@ -244,6 +259,10 @@ export class SimOperator {
   async #join(nodeId: NodeId): Promise<void> {
     const self = simMemberInfo(nodeId);
     const { signal } = this.#joining.get(nodeId)!;
+    this.#joinDeadlines.set(
+      nodeId,
+      Math.ceil((this.#scheduler.now() + SIM_JOIN_TIMEOUT_MS) / MS_PER_UNIT),
+    );
     const peers = this.#peersOf(nodeId);
     const random = () => this.#random.float();
     const reach = simSeedReach(
@@ -298,6 +317,7 @@ export class SimOperator {
       }
     } finally {
       this.#joining.delete(nodeId);
+      this.#joinDeadlines.delete(nodeId);
     }
   }
 

@@ -248,7 +248,9 @@ class Run {
    * Runs until `done`, which must come: the cluster fails liveness when it makes no progress
    * (no entry applied anywhere, no operation completed) for `stallStepsMax` units, or is
    * still not done after `settleStepsMax` units. Slow progress, such as a learner catching
-   * up through tiny messages, is not a failure; standing still is.
+   * up through tiny messages, is not a failure; standing still is. A running join counts as
+   * standing still only from its timeout on: one that can only fail (its seeds are down, or
+   * removed and unaware of it) ends by then, as on real machines.
    */
   async #runUntil(done: () => boolean, what: string): Promise<void> {
     const { stallStepsMax, settleStepsMax } = this.#scenario;
@@ -256,7 +258,8 @@ class Run {
     let stalledSince = this.#cluster.now;
     for (
       let step = 0;
-      step < settleStepsMax && this.#cluster.now - stalledSince < stallStepsMax;
+      step < settleStepsMax &&
+      this.#cluster.now - Math.max(stalledSince, this.#operator.joinsEndBy()) < stallStepsMax;
       step++
     ) {
       if (done()) return;

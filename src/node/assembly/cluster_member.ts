@@ -538,6 +538,7 @@ export class ClusterMember {
       p2pNodeId: endpoint.nodeId,
       scheduler: this.#scheduler,
       raft: this.raft,
+      appliedConfState: () => state.stateMachine.appliedConfState(),
       clusterId: () => state.stateMachine.clusterId(),
       addressOf: (id) => this.directory.addressOf(id),
       restarted: state.start === "restart",

@@ -33,7 +33,7 @@
 
 import { isMember } from "../../raft/membership.ts";
 import type { RaftStatus } from "../../raft/raft_core.ts";
-import { NO_NODE, type NodeId } from "../../raft/types.ts";
+import { type ConfState, NO_NODE, type NodeId } from "../../raft/types.ts";
 import type { StatusJson } from "../../transport/cluster_rpcs.ts";
 import type { PeerAddress } from "../../transport/p2p_endpoint.ts";
 import { RpcError } from "../../transport/rpc.ts";
@@ -189,6 +189,8 @@ export interface MemberRemovalWatchOptions
   scheduler: Scheduler;
   /** The node's Raft: its leader, configuration and last index. */
   raft: { status(): RaftStatus };
+  /** The configuration this node applied (the committed one, as far as it knows). */
+  appliedConfState: () => ConfState;
   /** The cluster id this node applied, or `null` before it applied one. */
   clusterId: () => string | null;
   /** Where each member is. */
@@ -201,9 +203,12 @@ export interface MemberRemovalWatchOptions
 
 /**
  * The removal watch of a member node, as `ClusterMember` and the simulator's nodes run it:
- * while the node is a member of its own latest configuration, its join is not running, and
- * it has no leader (or is in its first `RESTART_CHECK_MS` after a restart), it asks the
- * other members it knows.
+ * while the node is a member of its own latest or its applied configuration, its join is
+ * not running, and it has no leader (or is in its first `RESTART_CHECK_MS` after a restart),
+ * it asks the other members it knows. The applied one too: a node whose log holds its own
+ * removal, not yet committed when its leader went, neither campaigns (it is no voter of its
+ * latest configuration) nor hears from the members, who do not count it any more; only the
+ * watch can tell it that the removal committed.
  */
 export function watchMemberForRemoval(options: MemberRemovalWatchOptions): RemovalWatch {
   const { nodeId, scheduler, raft } = options;
@@ -213,7 +218,10 @@ export function watchMemberForRemoval(options: MemberRemovalWatchOptions): Remov
     self: () => {
       const status = raft.status();
       const asking = status.leaderId === NO_NODE || scheduler.now() < askWithLeaderUntilMs;
-      if (!asking || !isMember(status.confState, nodeId) || options.joining()) return null;
+      if (!asking || options.joining()) return null;
+      if (!isMember(status.confState, nodeId) && !isMember(options.appliedConfState(), nodeId)) {
+        return null;
+      }
       return {
         nodeId,
         p2pNodeId: options.p2pNodeId,
@@ -222,8 +230,16 @@ export function watchMemberForRemoval(options: MemberRemovalWatchOptions): Remov
       };
     },
     peers: () => {
-      const { voters, learners } = raft.status().confState;
-      return [...voters, ...learners].flatMap((id) => options.addressOf(id) ?? []);
+      const latest = raft.status().confState;
+      const applied = options.appliedConfState();
+      const ids = new Set([
+        ...latest.voters,
+        ...latest.learners,
+        ...applied.voters,
+        ...applied.learners,
+      ]);
+      ids.delete(nodeId);
+      return [...ids].flatMap((id) => options.addressOf(id) ?? []);
     },
     askStatus: options.askStatus,
     onRemoved: options.onRemoved,

@@ -14,6 +14,7 @@ import {
   watchMemberForRemoval,
 } from "./removal_watch.ts";
 import type { RaftStatus } from "../../raft/raft_core.ts";
+import type { ConfState } from "../../raft/types.ts";
 import { SYSTEM_SCHEDULER } from "../../util/scheduler.ts";
 
 const SELF: SelfView = {
@@ -186,10 +187,11 @@ Deno.test("RemovalWatch checks on its injected clock: nothing before LEADERLESS_
   }
 });
 
-Deno.test("a node whose own join still runs is not stopped as removed, though its log names it in an addition the members never committed (simulator seed 21884); once the join ends, the watch decides", async () => {
-  // Node 3's log ends at 20 with its own addition as a learner, appended by a leader that
-  // crashed before committing it; node 1 has applied 25 entries and does not list node 3.
-  const joining = { running: true };
+/**
+ * Node 3's watch, leaderless: its log ends at 20 with configuration `latest`, it applied
+ * `applied`, and node 1 answers that it applied 25 entries and does not list node 3.
+ */
+function leaderlessWatch(conf: { latest: ConfState; applied: ConfState; joining?: () => boolean }) {
   const asked: string[] = [];
   const removed: string[] = [];
   const watch = watchMemberForRemoval({
@@ -198,12 +200,9 @@ Deno.test("a node whose own join still runs is not stopped as removed, though it
     scheduler: SYSTEM_SCHEDULER,
     raft: {
       status: () =>
-        ({
-          leaderId: 0,
-          lastIndex: 20,
-          confState: { voters: [1, 2], learners: [3] },
-        }) as unknown as RaftStatus,
+        ({ leaderId: 0, lastIndex: 20, confState: conf.latest }) as unknown as RaftStatus,
     },
+    appliedConfState: () => conf.applied,
     clusterId: () => "cluster-a",
     addressOf: (nodeId) => ({
       p2pNodeId: member(nodeId).p2p_node_id,
@@ -211,12 +210,26 @@ Deno.test("a node whose own join still runs is not stopped as removed, though it
       relayUrl: null,
     }),
     restarted: true,
-    joining: () => joining.running,
+    joining: conf.joining ?? (() => false),
     askStatus: (peer) => {
       asked.push(peer.p2pNodeId);
       return Promise.resolve(peerStatus());
     },
     onRemoved: (evidence) => removed.push(evidence),
+  });
+  return { watch, asked, removed };
+}
+
+const STOPPED_AS_REMOVED =
+  /node 1 \(applied index 25, this node's log ends at 20\) does not list node 3/;
+
+Deno.test("a node whose own join still runs is not stopped as removed, though its log names it in an addition the members never committed (simulator seed 21884); once the join ends, the watch decides", async () => {
+  // Node 3's addition as a learner, appended by a leader that crashed before committing it.
+  const joining = { running: true };
+  const { watch, asked, removed } = leaderlessWatch({
+    latest: { voters: [1, 2], learners: [3] },
+    applied: { voters: [1, 2], learners: [] },
+    joining: () => joining.running,
   });
   for (let check = 0; check < 3 * LEADERLESS_CHECKS_MIN; check++) {
     assert.equal(await watch.check(), null);
@@ -224,9 +237,17 @@ Deno.test("a node whose own join still runs is not stopped as removed, though it
   assert.deepEqual(asked, [], "a joining node asks nobody");
   joining.running = false;
   for (let check = 1; check < LEADERLESS_CHECKS_MIN; check++) await watch.check();
-  assert.match(
-    (await watch.check())!,
-    /node 1 \(applied index 25, this node's log ends at 20\) does not list node 3/,
-  );
+  assert.match((await watch.check())!, STOPPED_AS_REMOVED);
+  assert.equal(removed.length, 1);
+});
+
+Deno.test("a node whose log holds its own removal, not committed when its leader went, still asks, and finds out that the removal committed (simulator seed 2838)", async () => {
+  const { watch, asked, removed } = leaderlessWatch({
+    latest: { voters: [1, 2], learners: [] },
+    applied: { voters: [1, 2, 3], learners: [] },
+  });
+  for (let check = 1; check < LEADERLESS_CHECKS_MIN; check++) await watch.check();
+  assert.match((await watch.check())!, STOPPED_AS_REMOVED);
+  assert.deepEqual(asked.toSorted(), [member(1).p2p_node_id, member(2).p2p_node_id]);
   assert.equal(removed.length, 1);
 });

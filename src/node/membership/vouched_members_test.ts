@@ -65,6 +65,7 @@ Deno.test("a leaderless member learns from a member ahead of it the members adde
           confState: { voters: [3, 4], learners: [] },
         }) as unknown as RaftStatus,
     },
+    appliedConfState: () => ({ voters: [3, 4], learners: [] }),
     clusterId: () => "cluster-a",
     addressOf: (nodeId) => directory.addressOf(nodeId),
     restarted: false,
