@@ -40,6 +40,8 @@ import { bootstrapInfoFor } from "../../bootstrap/bootstrap_info.ts";
 import { CachedBootstrapSigner } from "../../bootstrap/bootstrap_signature.ts";
 import { txtResolverFor } from "../../bootstrap/peer_source.ts";
 import { P2pEndpoint } from "../../transport/p2p_endpoint.ts";
+import type { P2pConnection } from "../../transport/p2p_connection.ts";
+import { dialRaft } from "../../transport/raft_transport.ts";
 import { RpcClient, RpcServer } from "../../transport/rpc.ts";
 import { PING_RPC, pingHandler } from "../../transport/ping_rpc.ts";
 import type { TrustCheck } from "../../transport/stranger_limits.ts";
@@ -146,6 +148,10 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
       if (backup === null) early.open();
     },
   });
+  // The leader has added this node and is dialling it; this node's Raft is up in tens of
+  // ms. Its own connection to the leader's Raft port, opened now, is ready by then, and the
+  // leader, told of it, sends the first entries on it at once.
+  const leaderDial = claimed === null ? null : dialLeader(endpoint, claimed.invite);
   if (claimed?.secret != null) {
     clusterSecret = claimed.secret;
     secretFingerprint = await claimed.secret.fingerprint();
@@ -305,8 +311,9 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
       startMs: Math.round(performance.now() - startedAtMs),
     },
   );
-  if (state.start === "join" && claimed !== null) member.joinedByInvite(claimed.invite);
-  else if (state.start === "join") member.joinInBackground(firstSeed ?? undefined, discoverSeed);
+  if (state.start === "join" && claimed !== null) {
+    member.joinedByInvite(claimed.invite, leaderDial);
+  } else if (state.start === "join") member.joinInBackground(firstSeed ?? undefined, discoverSeed);
   if (state.start === "restart") {
     member.announceAddressesInBackground();
     member.rediscoverMembersInBackground();
@@ -400,6 +407,20 @@ async function claimInviteOnFirstStart(
     invite: claimed,
     secret: await ClusterSecret.fromBytes(claimed.secret, { shareable: true }),
   };
+}
+
+/**
+ * A Raft connection to the leader that admitted this node, or `null` when it cannot be
+ * made (the member then greets its leader the usual way). A start that fails closes it
+ * with the endpoint.
+ */
+function dialLeader(endpoint: P2pEndpoint, claimed: ClaimedInvite): Promise<P2pConnection | null> {
+  const leader = claimed.members.find((member) => member.nodeId === claimed.leaderId);
+  if (leader === undefined) return Promise.resolve(null);
+  return dialRaft(endpoint, leader).catch((error) => {
+    log.debug("cannot dial leader {leaderId} early: {error}", { leaderId: leader.nodeId, error });
+    return null;
+  });
 }
 
 /**
