@@ -368,6 +368,19 @@ export class RaftCore {
   }
 
   /**
+   * `nodeId` opened a new connection to this node (it restarted, or a new learner greets its
+   * leader once it accepts the leader's messages): a leader whose probe of it is outstanding
+   * probes again now, rather than at the next heartbeat answer. The earlier probe was
+   * typically lost (reported unreachable); if not, the follower answers both.
+   */
+  reportReachable(nodeId: NodeId): void {
+    const progress = this.#role === "leader" ? this.#tracker.progress.get(nodeId) : undefined;
+    if (progress?.state !== "probe") return;
+    progress.probeSent = false;
+    this.#maybeSendAppend(nodeId, true);
+  }
+
+  /**
    * The transport finished sending a snapshot to `nodeId` (`ok`) or gave up. Either way the
    * leader probes again; it waits for the next heartbeat answer before it does, so a failing
    * follower is not flooded. The node must report every InstallSnapshot it sends.

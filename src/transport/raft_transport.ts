@@ -67,6 +67,11 @@ export interface RaftTransportOptions {
   onMessage: (message: Message) => void;
   /** Told when messages to a peer were dropped. */
   onUnreachable: (nodeId: NodeId) => void;
+  /**
+   * Told when a member opened a new connection to this node (it restarted, or a new learner
+   * greets its leader): messages the link dropped meanwhile can be sent again now.
+   */
+  onPeerConnected?: (nodeId: NodeId) => void;
   /** Told of each log line about a refused connection that was suppressed (a metric). */
   onLogLineSuppressed?: () => void;
 }
@@ -137,6 +142,22 @@ export class RaftTransport {
   }
 
   /**
+   * Takes a Raft connection to member `nodeId` that this node opened before the transport
+   * started (`dialRaft`): a ticket joiner dials its leader while it opens its storage and
+   * HTTP server, so the handshake is done when its Raft starts, and the leader, told of the
+   * connection, has sent its first messages on it already. A connection whose key is not
+   * that member's is closed.
+   */
+  adopt(nodeId: NodeId, connection: P2pConnection): void {
+    if (this.#closed || this.#options.directory.memberIdOf(connection.remoteNodeId) !== nodeId) {
+      connection.close("not a member of this cluster", ConnectionCloseCode.refused);
+      return;
+    }
+    this.#track(nodeId, connection);
+    this.#links.get(nodeId)?.moveToNewestConnection();
+  }
+
+  /**
    * The path to member `nodeId` and its round-trip time, from the newest open Raft
    * connection either side opened; `null` when there is none.
    */
@@ -179,10 +200,7 @@ export class RaftTransport {
     if (existing !== undefined) return existing;
     const address = this.#options.directory.addressOf(nodeId);
     if (address === null) throw new Error(`node ${nodeId} is not a known member`);
-    const connection = await this.#options.endpoint.connect(address, RAFT_ALPN, {
-      timeoutMs: CONNECT_TIMEOUT_MS,
-      frameBytesMax: RAFT_FRAME_BYTES_MAX,
-    });
+    const connection = await dialRaft(this.#options.endpoint, address);
     if (this.#closed) {
       connection.close("node stopping", ConnectionCloseCode.shutdown);
       throw new Error("transport closed");
@@ -209,6 +227,7 @@ export class RaftTransport {
     // connection to a peer killed with kill -9 looks open until QUIC's idle timeout (about
     // 30 s) and swallows everything we send, so move to the new one at once.
     this.#links.get(nodeId)?.moveToNewestConnection();
+    this.#options.onPeerConnected?.(nodeId);
   }
 
   /** Remembers `connection` of member `nodeId` and reads every stream the peer opens on it. */
@@ -263,6 +282,14 @@ export class RaftTransport {
       this.#options.onMessage(message);
     }
   }
+}
+
+/** Opens a Raft connection to `address`, as the transport does for itself. */
+export function dialRaft(endpoint: P2pEndpoint, address: PeerAddress): Promise<P2pConnection> {
+  return endpoint.connect(address, RAFT_ALPN, {
+    timeoutMs: CONNECT_TIMEOUT_MS,
+    frameBytesMax: RAFT_FRAME_BYTES_MAX,
+  });
 }
 
 /** The outgoing half of the conversation with one peer. */

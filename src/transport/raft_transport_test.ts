@@ -15,6 +15,7 @@ import {
 import { P2pEndpoint, type PeerAddress } from "./p2p_endpoint.ts";
 import {
   BATCH_MESSAGES_MAX,
+  dialRaft,
   PEER_QUEUE_MESSAGES_MAX,
   type RaftPeerDirectory,
   RaftTransport,
@@ -49,6 +50,8 @@ interface TestNode {
   directory: TestDirectory;
   received: Message[];
   unreachable: NodeId[];
+  /** Members that opened a connection to this node (`onPeerConnected`). */
+  connected: NodeId[];
 }
 
 async function startNode(
@@ -64,15 +67,17 @@ async function startNode(
   const directory = options.directory ?? new TestDirectory();
   const received: Message[] = [];
   const unreachable: NodeId[] = [];
+  const connected: NodeId[] = [];
   const transport = new RaftTransport({
     endpoint,
     nodeId,
     directory,
     onMessage: (message) => received.push(message),
     onUnreachable: (peer) => unreachable.push(peer),
+    onPeerConnected: (peer) => connected.push(peer),
   });
   if (options.serve ?? true) transport.start();
-  return { nodeId, secretKey, endpoint, transport, directory, received, unreachable };
+  return { nodeId, secretKey, endpoint, transport, directory, received, unreachable, connected };
 }
 
 /** Makes each node a member in every node's directory. */
@@ -312,6 +317,51 @@ Deno.test("RaftTransport answers a member whose address it does not know over th
     assert.deepStrictEqual(new Set(sequencesOf(b.received)), new Set([3]));
   } finally {
     await stopNodes([a, b]);
+  }
+});
+
+Deno.test("RaftTransport tells of each connection a member opens (a greeting), and of none a stranger opens", async () => {
+  const [a, b, outsider] = [await startNode(1), await startNode(2), await startNode(3)];
+  try {
+    introduce([a, b]);
+    outsider.directory.members.set(1, peerAddressOf(a.endpoint));
+    b.transport.greet(1);
+    await eventually("node 1 heard of node 2's connection", () => a.connected.length === 1);
+    assert.deepStrictEqual(a.connected, [2]);
+    const refused = nextEvent(outsider.endpoint, (event) => event.type === "connection_closed");
+    outsider.transport.greet(1);
+    await within("the stranger's refusal", refused);
+    assert.deepStrictEqual(a.connected, [2]);
+    assert.deepStrictEqual(b.connected, [], "the side that opened it is not told");
+  } finally {
+    await stopNodes([a, b, outsider]);
+  }
+});
+
+Deno.test("RaftTransport.adopt() sends and receives over a connection dialled before the transport started; another key's is closed", async () => {
+  const a = await startNode(1);
+  const b = await startNode(2, { serve: false });
+  const outsider = await startNode(3);
+  try {
+    introduce([a, b]);
+    const dialled = await dialRaft(b.endpoint, peerAddressOf(a.endpoint));
+    await eventually("node 1 heard of node 2's connection", () => a.connected.length === 1);
+    // Node 1 answers on it at once, before node 2's transport reads anything.
+    a.transport.send([heartbeat(1, 2, 1)]);
+    b.transport.start();
+    b.transport.adopt(1, dialled);
+    await eventually("node 1's message arrived", () => b.received.length === 1);
+    b.transport.send([heartbeat(2, 1, 2)]);
+    await eventually("node 2's message arrived", () => a.received.length === 1);
+    assert.equal(a.connected.length, 1, "node 2 opened no second connection");
+
+    // The outsider accepts node 2: the close comes from adopt().
+    outsider.directory.members.set(2, peerAddressOf(b.endpoint));
+    const stranger = await dialRaft(b.endpoint, peerAddressOf(outsider.endpoint));
+    b.transport.adopt(1, stranger);
+    await within("the stranger's connection closed", stranger.closed);
+  } finally {
+    await stopNodes([a, b, outsider]);
   }
 });
 

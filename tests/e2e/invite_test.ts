@@ -4,7 +4,8 @@
  * secret), receives the secret, and restarts without the ticket as an ordinary member; a
  * used, an expired and a revoked ticket are each refused with one line naming which; the
  * CLI prints a ticket and lists the outstanding ones; a node that joins by a learner ticket
- * (`--as learner`) catches up and stays a learner, saying why.
+ * (`--as learner`) catches up and stays a learner, saying why; a joiner killed during its
+ * claim (its data dir holds a database without Raft state) claims again at its next start.
  */
 
 import assert from "node:assert/strict";
@@ -23,6 +24,7 @@ import { waitForVoters } from "../helpers/cluster.ts";
 import { INVITED_AS_LEARNER } from "../../src/node/membership/autopilot.ts";
 import { NodeGroup, type NodeProcess } from "../helpers/node_process.ts";
 import { SECRET_TEXT, secretOf, writeSecretFile } from "../helpers/secrets.ts";
+import { SqliteStorage } from "../../src/storage/sqlite_storage.ts";
 
 /** The last line of `node`'s stderr: what the operator reads when a start fails. */
 function lastLine(node: NodeProcess): string {
@@ -162,6 +164,13 @@ Deno.test("invite tickets: a join by ticket alone becomes a member that restarts
     // Seconds after it caught up, and after node 2 restarted, still a learner.
     const members = (await client.status()).members;
     assert.equal(members.find((member) => member.node_id === 7)?.role, "learner");
+
+    // A ticket joiner killed -9 during its claim leaves the database it opened meanwhile,
+    // holding no Raft state: the next start with the same ticket claims it again.
+    const retried = await client.invite({ ttlMs: 60_000, uses: 1, createdBy });
+    SqliteStorage.open(group.dataDirFor(8)).close();
+    const reclaimed = await group.start({ id: 8, args: ["--join", retried.ticket] });
+    await waitForVoters(reclaimed, 3);
   } finally {
     await client?.close();
     await group.cleanup();

@@ -21,6 +21,7 @@ import {
 import { NodeGroup, type NodeProcess } from "../helpers/node_process.ts";
 import { parseExposition } from "../helpers/prometheus.ts";
 import { eventually } from "../../src/transport/testing.ts";
+import { SqliteStorage } from "../../src/storage/sqlite_storage.ts";
 
 const WAIT = { timeoutMs: CLUSTER_WAIT_MS };
 const unavailable = multicastNetnsUnavailable();
@@ -119,7 +120,8 @@ async function formByBootstrapExpect(netns: MulticastNetns, size: number): Promi
 
 Deno.test({
   name: "mDNS: node 2 with no --peers joins node 1 found by mDNS (the original usage, mDNS on), " +
-    "and its SIGTERM goodbye removes it from node 1's candidates",
+    "so does node 3 whose killed join left a database without Raft state, " +
+    "and node 2's SIGTERM goodbye removes it from node 1's candidates",
   ignore,
   fn: inNetns(async (netns, group) => {
     const first = await startIn(group, netns, { id: 1, env: MDNS_ON });
@@ -139,6 +141,14 @@ Deno.test({
       seen.map((candidate) => [candidate.node_id, candidate.verdict]),
       [[1, "accepted"]],
     );
+    // A joiner killed -9 during its join left a database without Raft state: its next
+    // start joins by mDNS again, rather than taking the data dir for its own and founding.
+    SqliteStorage.open(group.dataDirFor(3)).close();
+    const third = await startIn(group, netns, {
+      id: 3,
+      env: { ...MDNS_ON, BLIXARD_DISCOVERY_WAIT: "20s" },
+    });
+    assert.equal((await waitForVoters(third, 3)).cluster_id, status.cluster_id);
     const sees = (node: number) => (status: Record<string, unknown>) =>
       (status as unknown as MdnsStatus).mdns.candidates.some((c) => c.node_id === node);
     await first.waitForStatus("node 2 among the candidates", sees(2));

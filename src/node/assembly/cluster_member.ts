@@ -22,6 +22,7 @@ import {
   type StatusJson,
 } from "../../transport/cluster_rpcs.ts";
 import type { P2pEndpoint } from "../../transport/p2p_endpoint.ts";
+import type { P2pConnection } from "../../transport/p2p_connection.ts";
 import { RaftTransport } from "../../transport/raft_transport.ts";
 import type { RpcClient } from "../../transport/rpc.ts";
 import { ClusterError } from "../replication/cluster_error.ts";
@@ -158,6 +159,9 @@ export class ClusterMember {
         if (options.takeMessage?.(message) !== true) this.raft.step(message);
       },
       onUnreachable: (peerId) => this.raft.reportUnreachable(peerId),
+      // A ticket joiner's greeting reaches its leader here: its first entries follow at once,
+      // not at the next heartbeat (up to 60 ms later).
+      onPeerConnected: (peerId) => this.raft.reportReachable(peerId),
       onLogLineSuppressed: () => options.metrics.recordLogLineSuppressed("raft_connection_refused"),
     });
     this.membership = new MembershipManager({
@@ -291,13 +295,26 @@ export class ClusterMember {
    * as a learner: nothing is left to ask. It learns the members the answer names and greets
    * the leader, whose Raft messages it refuses while it knows no member; a second join
    * through the ticket's members (an Iroh connect, the secret's proof, `cluster.status` and
-   * `cluster.join`) would only find it added.
+   * `cluster.join`) would only find it added. `leaderDial` is a Raft connection to the
+   * leader the node opened while it started, used instead of a new one.
    */
-  joinedByInvite(claimed: { leaderId: NodeId; members: MemberInfo[] }): void {
+  joinedByInvite(
+    claimed: { leaderId: NodeId; members: MemberInfo[] },
+    leaderDial: Promise<P2pConnection | null> | null = null,
+  ): void {
     this.#options.joinProgress.advance("learner");
     this.directory.rememberProvisional(claimed.members);
     this.#refreshMembers();
-    this.#transport.greet(claimed.leaderId);
+    if (leaderDial === null) {
+      this.#transport.greet(claimed.leaderId);
+      return;
+    }
+    // The node dialled its leader while it started (`dialRaft`); greeted the usual way if
+    // that failed.
+    void leaderDial.then((connection) => {
+      if (connection === null) this.#transport.greet(claimed.leaderId);
+      else this.#transport.adopt(claimed.leaderId, connection);
+    });
   }
 
   /**

@@ -40,6 +40,8 @@ import { bootstrapInfoFor } from "../../bootstrap/bootstrap_info.ts";
 import { CachedBootstrapSigner } from "../../bootstrap/bootstrap_signature.ts";
 import { txtResolverFor } from "../../bootstrap/peer_source.ts";
 import { P2pEndpoint } from "../../transport/p2p_endpoint.ts";
+import type { P2pConnection } from "../../transport/p2p_connection.ts";
+import { dialRaft } from "../../transport/raft_transport.ts";
 import { RpcClient, RpcServer } from "../../transport/rpc.ts";
 import { PING_RPC, pingHandler } from "../../transport/ping_rpc.ts";
 import type { TrustCheck } from "../../transport/stranger_limits.ts";
@@ -49,20 +51,15 @@ import { ResourceStack } from "./resource_stack.ts";
 import { JoinProgress } from "../join/join_progress.ts";
 import { wireEndpointMetrics } from "../status/endpoint_metrics.ts";
 import { registerClusterMetrics } from "../status/cluster_metrics.ts";
-import {
-  openClusterState,
-  openStorage,
-  removeIfPristine,
-  selfMemberInfo,
-  type StartMode,
-} from "../local_state/cluster_state.ts";
+import { openClusterState, selfMemberInfo, type StartMode } from "../local_state/cluster_state.ts";
+import { EarlyStorage } from "../local_state/early_storage.ts";
 import { ClusterMember } from "./cluster_member.ts";
 import { publicStatusJson, startingStatusJson } from "../status/status_view.ts";
 import { startSeedSearch } from "../join/joiner.ts";
 import { type ClaimedInvite, claimInvite } from "../join/invite_join.ts";
 import { receivedSecretSource, storeReceivedSecret } from "../local_state/secret_fingerprint.ts";
 import type { Seed } from "../../bootstrap/bootstrap_client.ts";
-import { DATABASE_FILE_NAME, type SqliteStorage } from "../../storage/sqlite_storage.ts";
+import { DATABASE_FILE_NAME } from "../../storage/sqlite_storage.ts";
 import { BackupService } from "../../backup/backup_service.ts";
 import { checkRestore, restoreDataDir } from "../../backup/restore.ts";
 import { NodeDiscovery } from "../../discovery/node_discovery.ts";
@@ -137,16 +134,24 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
   wireEndpointMetrics(endpoint, metrics);
   // A ticket's claim waits for the leader to commit the entry that adds this node; the
   // storage is opened in that wait instead of after it (20–50 ms of a join, cold). Not for a
-  // restore, which writes the database itself first.
-  const early = new EarlyStorage(dataDir.path, resources);
+  // restore, which writes the database itself first. A database without Raft state (a join
+  // killed before its first entries) is no data dir: this start is a first start again.
+  const early = new EarlyStorage(dataDir.path);
+  resources.push("storage opened early", () => early.abandon());
+  const firstStart = !early.heldRaftState();
   const claimed = await claimInviteOnFirstStart(config, {
     endpoint,
     resources,
     dataDir: dataDir.path,
+    firstStart,
     whileWaiting: () => {
       if (backup === null) early.open();
     },
   });
+  // The leader has added this node and is dialling it; this node's Raft is up in tens of
+  // ms. Its own connection to the leader's Raft port, opened now, is ready by then, and the
+  // leader, told of it, sends the first entries on it at once.
+  const leaderDial = claimed === null ? null : dialLeader(endpoint, claimed.invite);
   if (claimed?.secret != null) {
     clusterSecret = claimed.secret;
     secretFingerprint = await claimed.secret.fingerprint();
@@ -167,7 +172,7 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
     : (timeoutMs: number, signal: AbortSignal) => mdns.discoverSeed(timeoutMs, signal);
   const joinProgress = new JoinProgress(null);
   const seedSearch = { endpoint, clusterSecret, metrics, joinProgress, resources, discoverSeed };
-  const earlySeed = startEarlySeedSearch(config, { ...seedSearch, mdnsJoin: false });
+  const earlySeed = startEarlySeedSearch(config, { ...seedSearch, firstStart, mdnsJoin: false });
   const rpcServer = new RpcServer({
     concurrentRequestsMax: RPC_CONCURRENT_REQUESTS_MAX,
     isTrusted,
@@ -184,8 +189,9 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
   rpcServer.serve(endpoint);
 
   // Decided before the HTTP server answers: from then on the start does not yield.
-  const mdnsJoin = await decideMdnsStart(config, { mdns, resources });
-  const firstSeed = earlySeed ?? startEarlySeedSearch(config, { ...seedSearch, mdnsJoin });
+  const mdnsJoin = await decideMdnsStart(config, { mdns, resources, firstStart });
+  const firstSeed = earlySeed ??
+    startEarlySeedSearch(config, { ...seedSearch, firstStart, mdnsJoin });
   const status = () => member?.status() ?? startingStatusJson(config.nodeId, joinProgress.toJson());
   const bootstrapSigner = clusterSecret === null ? null : new CachedBootstrapSigner(clusterSecret);
   const http = await startHttpServer({
@@ -305,8 +311,9 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
       startMs: Math.round(performance.now() - startedAtMs),
     },
   );
-  if (state.start === "join" && claimed !== null) member.joinedByInvite(claimed.invite);
-  else if (state.start === "join") member.joinInBackground(firstSeed ?? undefined, discoverSeed);
+  if (state.start === "join" && claimed !== null) {
+    member.joinedByInvite(claimed.invite, leaderDial);
+  } else if (state.start === "join") member.joinInBackground(firstSeed ?? undefined, discoverSeed);
   if (state.start === "restart") {
     member.announceAddressesInBackground();
     member.rediscoverMembersInBackground();
@@ -338,11 +345,11 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
  */
 async function decideMdnsStart(
   config: NodeConfig,
-  context: { mdns: NodeDiscovery | null; resources: ResourceStack },
+  context: { mdns: NodeDiscovery | null; resources: ResourceStack; firstStart: boolean },
 ): Promise<boolean> {
   const { mdns } = context;
   if (mdns === null || config.peers.length > 0 || config.joinTicket !== null) return false;
-  if (databaseExists(config.dataDir)) return false;
+  if (!context.firstStart) return false;
   const abort = new AbortController();
   context.resources.push("mDNS formation", () => abort.abort(new Error("the node stopped")));
   try {
@@ -371,11 +378,13 @@ async function claimInviteOnFirstStart(
     endpoint: P2pEndpoint;
     resources: ResourceStack;
     dataDir: string;
+    /** The data dir holds no Raft state (`EarlyStorage.heldRaftState`). */
+    firstStart: boolean;
     whileWaiting: () => void;
   },
 ): Promise<{ invite: ClaimedInvite; secret: ClusterSecret | null } | null> {
   const ticket = config.joinTicket;
-  if (ticket === null || databaseExists(config.dataDir)) return null;
+  if (ticket === null || !context.firstStart) return null;
   if (receivedSecretSource(context.dataDir) !== null) return null;
   const abort = new AbortController();
   context.resources.push("invite claim", () => abort.abort(new Error("the node stopped")));
@@ -401,38 +410,17 @@ async function claimInviteOnFirstStart(
 }
 
 /**
- * The Raft storage of a new node, opened before the start needs it (while a ticket's claim
- * waits for the leader). Until `handOver()` passes it to `openClusterState`, a failed start
- * removes it again while it holds nothing, so that it leaves no trace: a `blixard.db` in the
- * data dir makes the next start a restart.
+ * A Raft connection to the leader that admitted this node, or `null` when it cannot be
+ * made (the member then greets its leader the usual way). A start that fails closes it
+ * with the endpoint.
  */
-class EarlyStorage {
-  readonly #dataDir: string;
-  #storage: SqliteStorage | null = null;
-  #handedOver = false;
-
-  constructor(dataDir: string, resources: ResourceStack) {
-    this.#dataDir = dataDir;
-    resources.push("storage opened early", () => {
-      if (this.#storage !== null && !this.#handedOver) removeIfPristine(this.#storage);
-    });
-  }
-
-  /** Opens the storage, once; a failure is left for `openClusterState` to report. */
-  open(): void {
-    if (this.#storage !== null || this.#handedOver) return;
-    try {
-      this.#storage = openStorage(this.#dataDir);
-    } catch {
-      // openClusterState opens it again and says why it cannot.
-    }
-  }
-
-  /** The storage if it was opened, now the caller's; `null` otherwise. */
-  handOver(): SqliteStorage | null {
-    this.#handedOver = true;
-    return this.#storage;
-  }
+function dialLeader(endpoint: P2pEndpoint, claimed: ClaimedInvite): Promise<P2pConnection | null> {
+  const leader = claimed.members.find((member) => member.nodeId === claimed.leaderId);
+  if (leader === undefined) return Promise.resolve(null);
+  return dialRaft(endpoint, leader).catch((error) => {
+    log.debug("cannot dial leader {leaderId} early: {error}", { leaderId: leader.nodeId, error });
+    return null;
+  });
 }
 
 /**
@@ -489,12 +477,14 @@ function startEarlySeedSearch(
     joinProgress: JoinProgress;
     resources: ResourceStack;
     discoverSeed: ((timeoutMs: number, signal: AbortSignal) => Promise<Seed>) | undefined;
+    /** The data dir holds no Raft state (`EarlyStorage.heldRaftState`). */
+    firstStart: boolean;
     /** The formation rule chose to join a cluster found by mDNS. */
     mdnsJoin: boolean;
   },
 ): Promise<Seed> | null {
   if (config.peers.length === 0 && !context.mdnsJoin) return null;
-  if (databaseExists(config.dataDir)) return null;
+  if (!context.firstStart) return null;
   const abort = new AbortController();
   context.resources.push("early seed search", () => abort.abort(new Error("the node stopped")));
   context.joinProgress.advance("discovering");
@@ -530,16 +520,6 @@ function restrictDatabaseModes(dataDir: string, start: StartMode): void {
         mode: previous,
       });
     }
-  }
-}
-
-function databaseExists(dataDir: string): boolean {
-  try {
-    Deno.statSync(`${dataDir}/${DATABASE_FILE_NAME}`);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
   }
 }
 

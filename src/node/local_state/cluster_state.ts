@@ -62,14 +62,13 @@ export function openClusterState(
   try {
     const stateMachine = new KvStateMachine(new SqliteStateStore(storage));
     const self = selfMemberInfo(config.nodeId, context.endpoint);
-    const { hardState } = storage.initialState();
     // A joiner stopped before its log named it in a committed entry (killed while it received
     // its first snapshot, before it caught up to its own addition, or holding an addition
     // that was never committed) knows no member, or only some, to restart with: it joins
     // again, keeping its log, term and vote (`unfinished_join.ts`).
     const unfinishedJoin = config.peers.length > 0 && !config.forceNewCluster &&
       joinUnfinished(committedConfState(storage), self, (key) => stateMachine.isRevoked(key));
-    if ((hardState.term > 0 || storage.lastIndex() > 0) && unfinishedJoin) {
+    if (holdsRaftState(storage) && unfinishedJoin) {
       checkOwnership(stateMachine, self, storage.path);
       log.info(
         "this data dir's log does not name this node yet (a join that did not finish): joining again",
@@ -77,7 +76,7 @@ export function openClusterState(
       recordSecretFingerprint(context.dataDirPath, context.secretFingerprint ?? null);
       return { storage, stateMachine, start: "join", self, forced: null };
     }
-    if (hardState.term > 0 || storage.lastIndex() > 0) {
+    if (holdsRaftState(storage)) {
       checkOwnership(stateMachine, self, storage.path);
       checkSecretFingerprint(context.dataDirPath, context.secretFingerprint ?? null);
       if (config.forceNewCluster) {
@@ -123,11 +122,19 @@ export function selfMemberInfo(
 }
 
 /**
+ * Whether `storage` holds Raft state: a term (a vote counts) or an entry. A database without
+ * any is one a join created and never received entries into; it counts as no data dir.
+ */
+export function holdsRaftState(storage: SqliteStorage): boolean {
+  return storage.initialState().hardState.term > 0 || storage.lastIndex() > 0;
+}
+
+/**
  * Removes a database that never received Raft state (a join that did not succeed), and
  * the secret fingerprint the join recorded beside it.
  */
 export function removeIfPristine(storage: SqliteStorage): void {
-  if (storage.initialState().hardState.term > 0 || storage.lastIndex() > 0) return;
+  if (holdsRaftState(storage)) return;
   storage.close();
   recordSecretFingerprint(storage.path.replace(/\/[^/]*$/, ""), null);
   for (const suffix of ["", "-wal", "-shm"]) {

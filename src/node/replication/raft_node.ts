@@ -325,6 +325,13 @@ export class RaftNode {
     this.#core.reportUnreachable(nodeId);
   }
 
+  /** `nodeId` opened a new connection to this node: a leader probes it now (`RaftCore`). */
+  reportReachable(nodeId: NodeId): void {
+    if (this.#stopped || this.#diskFull !== null) return;
+    this.#core.reportReachable(nodeId);
+    this.#scheduleReady();
+  }
+
   /** The core's state. */
   status(): RaftStatus {
     return this.#core.status();
