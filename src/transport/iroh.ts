@@ -12,9 +12,10 @@
  * @module
  */
 
-// @ts-types="../../node_modules/@number0/iroh/index.d.ts"
-import iroh from "@number0/iroh";
 import type * as IrohTypes from "../../node_modules/@number0/iroh/index.d.ts";
+import { loadIrohBinding } from "./iroh_addon.ts";
+
+const iroh = loadIrohBinding();
 
 /** The classes and presets of the binding that Blixard uses. */
 export const { Endpoint, EndpointAddr, EndpointId, RelayMode, SecretKey, presetMinimal } = iroh;
