@@ -14,6 +14,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { IROH_ADDON_PACKAGES } from "../src/transport/iroh_addon.ts";
 
 /**
  * V8 flags every node runs with: baked into the binary here, and passed by `deno task node`
@@ -23,14 +24,6 @@ import { parseArgs } from "node:util";
  * "Memory after writes").
  */
 export const NODE_V8_FLAGS = ["--max-semi-space-size=4"];
-
-const IROH_ADDON_PACKAGES: Record<string, string> = {
-  "x86_64-unknown-linux-gnu": "iroh-linux-x64-gnu",
-  "aarch64-unknown-linux-gnu": "iroh-linux-arm64-gnu",
-  "x86_64-apple-darwin": "iroh-darwin-x64",
-  "aarch64-apple-darwin": "iroh-darwin-arm64",
-  "x86_64-pc-windows-msvc": "iroh-win32-x64-msvc",
-};
 
 if (import.meta.main) {
   const { values } = parseArgs({

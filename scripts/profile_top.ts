@@ -1,6 +1,10 @@
 /**
  * The top of a V8 CPU profile (`deno run --cpu-prof`, or `deno task bench --cpu-prof DIR`):
- * the functions with the most self time, and self time by source file, as Markdown tables.
+ * the functions with the most self time, self time by source file, and inclusive time by part
+ * (an npm package, a folder of `src/`, Deno's Node layer, the rest of Deno, V8's own work),
+ * as Markdown tables. Inclusive time by part is what a start's profile needs: a module's
+ * loading is spread over many small functions, and a library's cost includes the Node-layer
+ * modules it makes Deno load.
  *
  * Usage: deno run --allow-read scripts/profile_top.ts FILE.cpuprofile… [--top 25]
  *          [--from SECONDS --to SECONDS]
@@ -14,13 +18,15 @@
 
 import { parseArgs } from "node:util";
 
-interface ProfileNode {
+/** One node of a profile's call tree. */
+export interface ProfileNode {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number };
   children?: number[];
 }
 
-interface Profile {
+/** A V8 CPU profile, as `--cpu-prof` writes it. */
+export interface Profile {
   nodes: ProfileNode[];
   samples: number[];
   timeDeltas: number[];
@@ -45,6 +51,62 @@ export function selfTimes(
     times.set(key, (times.get(key) ?? 0) + deltaUs / 1000);
   });
   return times;
+}
+
+/**
+ * Inclusive time in milliseconds by key: each sample counts once for every distinct key on
+ * its stack (so a part that calls itself through another is not counted twice). Idle
+ * samples and keys `null` are left out.
+ */
+export function inclusiveTimes(
+  profile: Profile,
+  keyOf: (node: ProfileNode) => string | null,
+  window: { fromUs: number; toUs: number } = { fromUs: -Infinity, toUs: Infinity },
+): Map<string, number> {
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const parentOf = new Map<number, number>();
+  for (const node of profile.nodes) {
+    for (const child of node.children ?? []) parentOf.set(child, node.id);
+  }
+  const times = new Map<string, number>();
+  let atUs = profile.startTime;
+  profile.samples.forEach((id, i) => {
+    const deltaUs = profile.timeDeltas[i] ?? 0;
+    atUs += deltaUs;
+    if (atUs < window.fromUs || atUs > window.toUs) return;
+    if (byId.get(id)?.callFrame.functionName === "(idle)") return;
+    const seen = new Set<string>();
+    for (let at: number | undefined = id; at !== undefined; at = parentOf.get(at)) {
+      const key = keyOf(byId.get(at)!);
+      if (key === null || seen.has(key)) continue;
+      seen.add(key);
+      times.set(key, (times.get(key) ?? 0) + deltaUs / 1000);
+    }
+  });
+  return times;
+}
+
+/**
+ * The part a frame belongs to: `npm:<package>`, `src/<folder>`, `Deno's Node layer`
+ * (`node:*`, `ext:deno_node`), `Deno (ext:<extension>)`, V8's `(program)` and
+ * `(garbage collector)`, `(native)` for other native calls; `null` for the root.
+ */
+export function partOf(node: ProfileNode): string | null {
+  const { url, functionName } = node.callFrame;
+  if (url === "") {
+    if (functionName === "(root)") return null;
+    return functionName.startsWith("(") ? functionName : "(native)";
+  }
+  const inPackage = /node_modules\/(?:\.deno\/[^/]+\/node_modules\/)?(@[^/]+\/[^/]+|[^/]+)/.exec(
+    url,
+  );
+  if (inPackage !== null) return `npm:${inPackage[1]}`;
+  const inTree = /\/(src|scripts|tests)\/([^/]+)\//.exec(url);
+  if (inTree !== null) return `${inTree[1]}/${inTree[2]}`;
+  if (url.startsWith("node:") || url.includes("ext:deno_node")) return "Deno's Node layer";
+  const extension = /ext:([^/]+)/.exec(url);
+  if (extension !== null) return `Deno (ext:${extension[1]})`;
+  return shortUrl(url);
 }
 
 function shortUrl(url: string): string {
@@ -102,5 +164,9 @@ if (import.meta.main) {
     const byFile = selfTimes(profile, busyOnly((node) => shortUrl(node.callFrame.url)), window);
     byFile.delete("(idle)");
     console.log(table("file", byFile, busyMs, top) + "\n");
+    const byPart = inclusiveTimes(profile, partOf, window);
+    console.log(
+      table("part (inclusive)", byPart, busyMs, top).replace("| self ms |", "| ms |") + "\n",
+    );
   }
 }

@@ -18,7 +18,8 @@
  * @module
  */
 
-import { createHash, type Hash } from "node:crypto";
+import type { Hash } from "node:crypto";
+import { createSha256 } from "../util/sha256.ts";
 import { basename, dirname, join } from "node:path";
 import { z } from "zod";
 import { lazySchema } from "../util/lazy_schema.ts";
@@ -88,7 +89,7 @@ export async function writeBackupFile(
   const directory = dirname(path);
   const temporary = join(directory, `.${basename(path)}.${crypto.randomUUID().slice(0, 8)}.tmp`);
   const file = await Deno.open(temporary, { write: true, createNew: true, mode: 0o600 });
-  const hash = createHash("sha256");
+  const hash = createSha256();
   const written = { bytes: 0, chunks: 0 };
   const write = async (bytes: Uint8Array, options: { hashed: boolean } = { hashed: true }) => {
     if (options.hashed) hash.update(bytes);
@@ -292,7 +293,7 @@ export function verifyBackupFile(
 class ByteInput {
   readonly path: string;
   readonly #file: Deno.FsFile;
-  readonly #hash: Hash = createHash("sha256");
+  readonly #hash: Hash = createSha256();
   #buffer = new Uint8Array(0);
   #position = 0;
   #offset = 0;

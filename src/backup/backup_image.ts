@@ -13,7 +13,7 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
+import { createSha256, sha256 } from "../util/sha256.ts";
 import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
 import { decodeMessagePack, encodeMessagePack } from "../state_machine/msgpack_codec.ts";
 import type { ConfState } from "../raft/types.ts";
@@ -233,7 +233,7 @@ function valueBytes(value: unknown): number {
 
 /** The SHA-256 of one chunk. */
 export function chunkDigestOf(chunk: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash("sha256").update(chunk).digest());
+  return sha256(chunk);
 }
 
 /**
@@ -242,7 +242,7 @@ export function chunkDigestOf(chunk: Uint8Array): Uint8Array {
  * their bytes.
  */
 export function imageDigestOf(digests: Iterable<Uint8Array>): Uint8Array {
-  const hash = createHash("sha256");
+  const hash = createSha256();
   for (const digest of digests) hash.update(digest);
   return new Uint8Array(hash.digest());
 }

@@ -19,7 +19,7 @@
  */
 
 import { Buffer } from "node:buffer";
-import { createHash } from "node:crypto";
+import { createSha256, sha256 } from "../util/sha256.ts";
 import { z } from "zod";
 import { lazySchema } from "../util/lazy_schema.ts";
 import { decodeMessagePack, encodeMessagePack } from "../state_machine/msgpack_codec.ts";
@@ -77,7 +77,7 @@ export function newToken(): Uint8Array {
 
 /** The hash the cluster keeps instead of the token: SHA-256, lowercase hex. */
 export function tokenHashOf(token: Uint8Array): string {
-  return createHash("sha256").update(token).digest("hex");
+  return createSha256().update(token).digest("hex");
 }
 
 /**
@@ -193,5 +193,5 @@ export function decodeInviteTicket(text: string): InviteTicket {
 }
 
 function checksumOf(body: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash("sha256").update(body).digest()).subarray(0, CHECKSUM_BYTES);
+  return sha256(body).subarray(0, CHECKSUM_BYTES);
 }

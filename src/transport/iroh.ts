@@ -1,7 +1,7 @@
 /**
- * The one place that imports `@number0/iroh`, the napi binding of iroh 1.0. Everything
- * else in Blixard reaches Iroh through this module, so that a change of binding is a
- * change of one file.
+ * The one place that uses `@number0/iroh`, the napi binding of iroh 1.0 (loaded by
+ * `iroh_addon.ts`). Everything else in Blixard reaches Iroh through this module, so that a
+ * change of binding is a change of one file.
  *
  * Two facts about the binding shape the code around it: bytes cross as `number[]` (each
  * call costs about 0.25 ms, so callers batch), and errors arrive as `anyhow` reports whose
@@ -12,9 +12,10 @@
  * @module
  */
 
-// @ts-types="../../node_modules/@number0/iroh/index.d.ts"
-import iroh from "@number0/iroh";
 import type * as IrohTypes from "../../node_modules/@number0/iroh/index.d.ts";
+import { loadIrohBinding } from "./iroh_addon.ts";
+
+const iroh = loadIrohBinding();
 
 /** The classes and presets of the binding that Blixard uses. */
 export const { Endpoint, EndpointAddr, EndpointId, RelayMode, SecretKey, presetMinimal } = iroh;
