@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { JOIN_RPC, STATUS_RPC, type StatusJson } from "../../transport/cluster_rpcs.ts";
-import type { RpcCallOptions } from "../../transport/rpc.ts";
+import { type RpcCallOptions, RpcError } from "../../transport/rpc.ts";
 import type { RpcCall } from "../../auth/authenticate.ts";
 import type { MemberInfo } from "../../state_machine/member_info.ts";
 import { JoinProgress } from "./join_progress.ts";
@@ -63,4 +63,46 @@ Deno.test("joinThrough() ends its pending join request when the join's signal ab
   assert.equal(joinCalls[0]!.signal, joinDone.signal, "the request carries the join's signal");
   joinDone.abort(new Error("the log added node 2"));
   await assert.rejects(joined, /the log added node 2/);
+});
+
+Deno.test("joinThrough() ends its question to a follower for the leader's name when the join's signal aborts", async () => {
+  // The follower answers the first status, refuses the join as not_leader, and never answers
+  // the second status (which would name the leader).
+  const statusCalls: RpcCallOptions[] = [];
+  const call = ((definition, _request, options) => {
+    if (definition.method === JOIN_RPC.method) {
+      return Promise.reject(new RpcError("not_leader", "this node is not the leader (leader: 3)"));
+    }
+    assert.equal(definition.method, STATUS_RPC.method);
+    statusCalls.push(options);
+    if (statusCalls.length === 1) return Promise.resolve(STATUS);
+    return new Promise((_resolve, reject) => {
+      options.signal?.addEventListener("abort", () => reject(options.signal?.reason), {
+        once: true,
+      });
+    });
+  }) as RpcCall;
+  const follower: SeedLink = {
+    peer: "127.0.0.1:7001",
+    nodeId: 1,
+    p2pNodeId: "a".repeat(64),
+    path: () => "direct",
+    call,
+    close: () => {},
+  };
+  const joinDone = new AbortController();
+  const joined = joinThrough({
+    self: SELF,
+    directory: { rememberProvisional: () => {} },
+    progress: new JoinProgress("discovering"),
+    joinTimeoutMs: 60_000,
+    clusterSecret: null,
+    signal: joinDone.signal,
+    connect: () => Promise.reject(new Error("no leader to connect to in this test")),
+  }, () => Promise.resolve(follower));
+  for (let turn = 0; turn < 1000 && statusCalls.length < 2; turn++) await Promise.resolve();
+  assert.equal(statusCalls.length, 2, "the follower was asked for the leader's name");
+  assert.equal(statusCalls[1]!.signal, joinDone.signal, "that question carries the join's signal");
+  joinDone.abort(new Error("the node stops"));
+  await assert.rejects(joined, /the node stops/);
 });

@@ -476,6 +476,7 @@ async function askNamedLeader(
 ) {
   const status = await seed.call(STATUS_RPC, {}, {
     timeoutMs: timeout(STATUS_REQUEST_TIMEOUT_MS),
+    ...abortedBy(options.signal),
   });
   const named = status.members.find((member) =>
     member.node_id === status.leader_id && member.node_id !== seed.nodeId
