@@ -32,7 +32,12 @@ function silentLeader(): { link: SeedLink; joinCalls: RpcCallOptions[] } {
       });
     });
   }) as RpcCall;
-  const link: SeedLink = {
+  return { link: seedAt7001(call), joinCalls };
+}
+
+/** Node 1 at 127.0.0.1:7001 as a seed whose calls `call` answers. */
+function seedAt7001(call: RpcCall): SeedLink {
+  return {
     peer: "127.0.0.1:7001",
     nodeId: 1,
     p2pNodeId: "a".repeat(64),
@@ -40,7 +45,6 @@ function silentLeader(): { link: SeedLink; joinCalls: RpcCallOptions[] } {
     call,
     close: () => {},
   };
-  return { link, joinCalls };
 }
 
 Deno.test("joinThrough() ends its pending join request when the join's signal aborts (the log added the node), not at the request's deadline", async () => {
@@ -82,14 +86,7 @@ Deno.test("joinThrough() ends its question to a follower for the leader's name w
       });
     });
   }) as RpcCall;
-  const follower: SeedLink = {
-    peer: "127.0.0.1:7001",
-    nodeId: 1,
-    p2pNodeId: "a".repeat(64),
-    path: () => "direct",
-    call,
-    close: () => {},
-  };
+  const follower = seedAt7001(call);
   const joinDone = new AbortController();
   const joined = joinThrough({
     self: SELF,
