@@ -42,15 +42,25 @@ export function selfTimes(
 ): Map<string, number> {
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const times = new Map<string, number>();
-  let atUs = profile.startTime;
-  profile.samples.forEach((id, i) => {
-    const deltaUs = profile.timeDeltas[i] ?? 0;
-    atUs += deltaUs;
-    if (atUs < window.fromUs || atUs > window.toUs) return;
+  forEachSampleIn(profile, window, (id, deltaUs) => {
     const key = keyOf(byId.get(id)!);
     times.set(key, (times.get(key) ?? 0) + deltaUs / 1000);
   });
   return times;
+}
+
+/** Calls `visit` with each sample's node id and duration whose time falls in `window`. */
+function forEachSampleIn(
+  profile: Profile,
+  window: { fromUs: number; toUs: number },
+  visit: (id: number, deltaUs: number) => void,
+): void {
+  let atUs = profile.startTime;
+  profile.samples.forEach((id, i) => {
+    const deltaUs = profile.timeDeltas[i] ?? 0;
+    atUs += deltaUs;
+    if (atUs >= window.fromUs && atUs <= window.toUs) visit(id, deltaUs);
+  });
 }
 
 /**
@@ -69,11 +79,7 @@ export function inclusiveTimes(
     for (const child of node.children ?? []) parentOf.set(child, node.id);
   }
   const times = new Map<string, number>();
-  let atUs = profile.startTime;
-  profile.samples.forEach((id, i) => {
-    const deltaUs = profile.timeDeltas[i] ?? 0;
-    atUs += deltaUs;
-    if (atUs < window.fromUs || atUs > window.toUs) return;
+  forEachSampleIn(profile, window, (id, deltaUs) => {
     if (byId.get(id)?.callFrame.functionName === "(idle)") return;
     const seen = new Set<string>();
     for (let at: number | undefined = id; at !== undefined; at = parentOf.get(at)) {
