@@ -298,8 +298,10 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
     raft: () => member?.raft ?? null,
   });
   joinProgress.onPhase((phase, elapsedMs) => observeJoinPhase(phase, elapsedMs));
+  // A founder's cluster id is what joiners found by mDNS wait for: advertise it at once
+  // (a restart's is known now; a new node's once applied).
+  mdns?.discovery.advertiseClusterIdOnceApplied(member.raft);
   member.start();
-  // A founder's cluster id is what joiners found by mDNS wait for: advertise it at once.
   mdns?.discovery.refreshNow();
 
   log.info(
