@@ -7,16 +7,16 @@
  */
 
 import assert from "node:assert/strict";
-import { MdnsResponder, type ResponderRecords } from "./mdns_responder.ts";
+import { MdnsResponder } from "./mdns_responder.ts";
 import type { DnsPacket } from "./multicast_socket.ts";
-import { FakeMulticastSocket, FAST_RESPONDER_TIMING, type SentPacket } from "./testing.ts";
+import {
+  FakeMulticastSocket,
+  FAST_RESPONDER_TIMING,
+  type SentPacket,
+  TEST_RESPONDER_RECORDS,
+} from "./testing.ts";
 
-const RECORDS: ResponderRecords = {
-  nodeId: 4,
-  p2pNodeId: "0123456789abcdef".repeat(4),
-  p2pPort: 7004,
-  hostAddress: "192.0.2.4",
-};
+const RECORDS = TEST_RESPONDER_RECORDS;
 const BEFORE = ["v=1", "cluster=", "node=4"];
 const AFTER = ["v=1", "cluster=c1", "node=4"];
 
