@@ -14,9 +14,10 @@
  * probing one name at once break the tie by their proposed records (§8.2,
  * `record_order.ts`): the earlier one waits a second and probes again, and then meets the
  * winner's answer. It announces twice one second apart (§8.3), and again when its TXT
- * changes (§8.4). Once announced, a response from another host with other data for one of
- * its unique records (SRV, TXT, A) is a conflict: it probes again (§9), at most 15 times
- * in 10 s before it slows to one probe round per 5 s. It answers queries by multicast, at
+ * changes (§8.4; a change while it still probes goes out at once in one more probe). Once
+ * announced, a response from another host with other data for one of its unique records
+ * (SRV, TXT, A) is a conflict: it probes again (§9), at most 15 times in 10 s before it
+ * slows to one probe round per 5 s. It answers queries by multicast, at
  * most once a second (§6: an answer due sooner waits for the second to end; an answer to
  * a probe, in defense of its name, after 250 ms; an answer that holds the shared PTR after
  * a random 20-120 ms, one of unique records at once), leaving out what the query lists as
