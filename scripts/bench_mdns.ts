@@ -14,7 +14,12 @@
  * and it is the same with `--peers`; and broken down into the join's phases from the
  * nodes' logs (`bench_join_phases.ts`: for the formation, those of the last joiner).
  *
- * Usage: deno run -A scripts/bench_mdns.ts [--runs 10], or `deno task bench --only mdns`.
+ * With `--trace`, it runs one `--bootstrap-expect 3` formation instead and prints its
+ * timeline across the three nodes: their log lines about mDNS, founding and joining, and
+ * every mDNS message on the namespace's link (`mdns_tool.ts trace`), in ms since the spawn.
+ *
+ * Usage: deno run -A scripts/bench_mdns.ts [--runs 10] [--trace], or
+ * `deno task bench --only mdns`.
  *
  * @module
  */
@@ -24,6 +29,7 @@ import { waitForVoters } from "../tests/helpers/cluster.ts";
 import { summarize, type Summary } from "./bench_summary.ts";
 import { type JoinPhases, joinPhases, phaseRows, summarizePhases } from "./bench_join_phases.ts";
 import {
+  MdnsTool,
   type MulticastNetns,
   multicastNetnsUnavailable,
   withMulticastNetns,
@@ -162,6 +168,57 @@ async function benchGoodbye(netns: MulticastNetns, runs: number): Promise<Summar
   return summarize(times);
 }
 
+/** The node log lines a formation's timeline shows. */
+const TRACED_LINES =
+  /mDNS|founded cluster|^ready |^role |joined cluster|joined as a learner|promoted to voter/;
+
+/**
+ * One `--bootstrap-expect 3` formation, traced: the nodes' log lines and the mDNS messages
+ * on the link, as rows of ms since the spawn of the three.
+ */
+async function traceFormation(netns: MulticastNetns): Promise<string[]> {
+  const listener = MdnsTool.start(netns, ["trace"]);
+  const group = new NodeGroup();
+  const rows: [number, string][] = [];
+  try {
+    const deadlineMs = Date.now() + WAIT_MS;
+    while (!listener.lines.includes("listening")) {
+      if (Date.now() > deadlineMs) throw new Error("mdns_tool trace did not start");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const spawnedAtMs = Date.now();
+    const nodes = await Promise.all(
+      [1, 2, 3].map((id) => start(group, netns, id, ["--bootstrap-expect", "3"])),
+    );
+    await Promise.all(nodes.map((node) => waitForVoters(node, 3)));
+    await listener.stop();
+    for (const node of nodes) {
+      for (const record of node.logRecords()) {
+        const message = String(record.message ?? "");
+        if (!TRACED_LINES.test(message)) continue;
+        const atMs = Date.parse(String(record.timestamp)) - spawnedAtMs;
+        rows.push([atMs, `node ${node.id}: ${message.slice(0, 110)}`]);
+      }
+    }
+    for (const line of listener.lines) {
+      if (!line.startsWith("{")) continue;
+      const message = JSON.parse(line);
+      const records = [...message.proposed.map((txt: string) => `proposes ${txt}`)];
+      records.push(...message.answered.map((txt: string) => `answers ${txt}`));
+      rows.push([
+        message.atMs - spawnedAtMs,
+        `  link: ${message.kind} from :${message.fromPort} ${message.questions.join(", ")}` +
+        (records.length > 0 ? `; ${records.join("; ")}` : ""),
+      ]);
+    }
+  } finally {
+    await listener.stop();
+    await group.cleanup();
+  }
+  return rows.sort((a, b) => a[0] - b[0])
+    .map(([atMs, text]) => `${String(atMs).padStart(6)} ms  ${text}`);
+}
+
 function row(name: string, summary: Summary, target: string): string {
   return `${name.padEnd(48)} ${summary.median.toFixed(0).padStart(6)} ms  (min ${
     summary.min.toFixed(0)
@@ -213,7 +270,21 @@ export function mdnsRows(figures: MdnsFigures): string[] {
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({ args: Deno.args, options: { runs: { type: "string" } } });
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: { runs: { type: "string" }, trace: { type: "boolean" } },
+  });
+  if (values.trace) {
+    const unavailable = multicastNetnsUnavailable();
+    if (unavailable !== null) {
+      console.error(`bench_mdns: ${unavailable}`);
+      Deno.exit(1);
+    }
+    await withMulticastNetns(async (netns) =>
+      console.log((await traceFormation(netns)).join("\n"))
+    );
+    Deno.exit(0);
+  }
   const figures = await benchMdns(Number(values.runs ?? "10"));
   if ("skipped" in figures) {
     console.error(`bench_mdns: ${figures.skipped}`);

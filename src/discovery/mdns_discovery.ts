@@ -235,6 +235,23 @@ export class MdnsDiscovery {
     void this.#refresh();
   }
 
+  /**
+   * Advertises the node's cluster id as soon as it is applied (a founder's first commit, a
+   * joiner's first entries): after each of `raft`'s Ready passes until the node has one,
+   * rather than at the next poll of the advert, up to 100 ms later. The joiners of a
+   * `--bootstrap-expect` formation wait for the founder's.
+   */
+  advertiseClusterIdOnceApplied(raft: { on(events: { afterReady?: () => void }): void }): void {
+    let advertised = false;
+    raft.on({
+      afterReady: () => {
+        if (advertised || this.#options.source.clusterId() === null) return;
+        advertised = true;
+        this.refreshNow();
+      },
+    });
+  }
+
   /** Calls `listener` after each change of the candidates; returns the unsubscribe. */
   onChange(listener: () => void): () => void {
     this.#listeners.add(listener);

@@ -14,9 +14,10 @@
  * probing one name at once break the tie by their proposed records (§8.2,
  * `record_order.ts`): the earlier one waits a second and probes again, and then meets the
  * winner's answer. It announces twice one second apart (§8.3), and again when its TXT
- * changes (§8.4). Once announced, a response from another host with other data for one of
- * its unique records (SRV, TXT, A) is a conflict: it probes again (§9), at most 15 times
- * in 10 s before it slows to one probe round per 5 s. It answers queries by multicast, at
+ * changes (§8.4; a change while it still probes goes out at once in one more probe). Once
+ * announced, a response from another host with other data for one of its unique records
+ * (SRV, TXT, A) is a conflict: it probes again (§9), at most 15 times in 10 s before it
+ * slows to one probe round per 5 s. It answers queries by multicast, at
  * most once a second (§6: an answer due sooner waits for the second to end; an answer to
  * a probe, in defense of its name, after 250 ms; an answer that holds the shared PTR after
  * a random 20-120 ms, one of unique records at once), leaving out what the query lists as
@@ -175,6 +176,8 @@ export class MdnsResponder {
   } | null = null;
   /** What the probe round in progress has met. */
   #probeOutcome: ProbeOutcome = "won";
+  /** Probes sent in the round in progress (0 during its random delay). */
+  #probesSent = 0;
   /** When conflicts (and lost tie-breaks) happened, within `CONFLICT_WINDOW_MS`. */
   #conflictTimes: number[] = [];
   /** TXT records this node advertised before, until their echoes have died down. */
@@ -268,9 +271,16 @@ export class MdnsResponder {
     }
   }
 
-  /** Replaces the TXT record and announces it (RFC 6762 §8.4). */
+  /**
+   * Replaces the TXT record and announces it (RFC 6762 §8.4). While the name is still being
+   * probed for, nothing may be announced yet: once the round's first probe is out, the new
+   * record is proposed at once in one more probe (§8.2: a probe carries the records it
+   * proposes), rather than in the next probe up to 250 ms later; the round's three probes
+   * and the 250 ms after the third are unchanged. Before the first probe, it carries them.
+   */
   async updateTxt(txt: string[]): Promise<void> {
     this.updateTxtQuietly(txt);
+    if (this.#state === "probing" && this.#probesSent > 0) this.#sendProbe();
     if (this.#state !== "announced") return;
     try {
       await this.#announce(this.#stopping.signal);
@@ -306,19 +316,30 @@ export class MdnsResponder {
   async #probe(signal: AbortSignal): Promise<ProbeOutcome> {
     await this.#pauseAfterManyConflicts(signal);
     this.#probeOutcome = "won";
-    await sleep(this.#random() * this.#timing.probeDelayMaxMs, signal);
-    for (let probe = 0; probe < PROBES; probe++) {
-      this.#socket.query({
-        questions: [
-          { name: this.instanceName, type: "ANY" },
-          { name: this.hostName, type: "ANY" },
-        ],
-        authorities: this.#uniqueRecords(RECORD_TTL_S),
-      });
-      await sleep(this.#timing.probeIntervalMs, signal);
-      if (this.#probeOutcome !== "won") return this.#probeOutcome;
+    try {
+      await sleep(this.#random() * this.#timing.probeDelayMaxMs, signal);
+      for (let probe = 0; probe < PROBES; probe++) {
+        this.#sendProbe();
+        await sleep(this.#timing.probeIntervalMs, signal);
+        if (this.#probeOutcome !== "won") return this.#probeOutcome;
+      }
+      return this.#probeOutcome;
+    } finally {
+      // Between rounds (a lost tie-break's second, a rename) a change waits for the next.
+      this.#probesSent = 0;
     }
-    return this.#probeOutcome;
+  }
+
+  /** One probe (§8.1): a query for our names, the records we propose in its Authority Section. */
+  #sendProbe(): void {
+    this.#probesSent += 1;
+    this.#socket.query({
+      questions: [
+        { name: this.instanceName, type: "ANY" },
+        { name: this.hostName, type: "ANY" },
+      ],
+      authorities: this.#uniqueRecords(RECORD_TTL_S),
+    });
   }
 
   /** RFC 6762 §9: after 15 conflicts within 10 s, each probe round waits 5 s first. */

@@ -9,16 +9,16 @@ import { eventually } from "../transport/testing.ts";
 import { MdnsResponder, type ResponderRecords, SERVICE_TYPE } from "./mdns_responder.ts";
 import type { DnsPacket, DnsRecord } from "./multicast_socket.ts";
 import { compareRecordSets } from "./record_order.ts";
-import { FakeMulticastLink, FakeMulticastSocket, FAST_RESPONDER_TIMING } from "./testing.ts";
+import {
+  FakeMulticastLink,
+  FakeMulticastSocket,
+  FAST_RESPONDER_TIMING,
+  TEST_RESPONDER_RECORDS,
+} from "./testing.ts";
 
 const FAST = FAST_RESPONDER_TIMING;
 
-const RECORDS: ResponderRecords = {
-  nodeId: 4,
-  p2pNodeId: "0123456789abcdef".repeat(4),
-  p2pPort: 7004,
-  hostAddress: "192.0.2.4",
-};
+const RECORDS = TEST_RESPONDER_RECORDS;
 const TXT = ["v=1", "cluster=", "node=4"];
 const BASE = `blixard-4-01234567.${SERVICE_TYPE}`;
 

@@ -1,14 +1,9 @@
 import assert from "node:assert/strict";
 import { eventually } from "../transport/testing.ts";
 import { MdnsResponder, SERVICE_TYPE } from "./mdns_responder.ts";
-import { FakeMulticastSocket, FAST_RESPONDER_TIMING } from "./testing.ts";
+import { FakeMulticastSocket, FAST_RESPONDER_TIMING, TEST_RESPONDER_RECORDS } from "./testing.ts";
 
-const RECORDS = {
-  nodeId: 4,
-  p2pNodeId: "0123456789abcdef".repeat(4),
-  p2pPort: 7004,
-  hostAddress: "192.0.2.4",
-};
+const RECORDS = TEST_RESPONDER_RECORDS;
 const TXT = ["v=1", "cluster=", "node=4"];
 
 function typesOf(records: { type: string }[] | undefined): string[] {

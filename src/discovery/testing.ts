@@ -10,7 +10,7 @@ import { NodeMetrics } from "../http/metrics.ts";
 import { SecretKey } from "../transport/iroh.ts";
 import type { Advert } from "./advert.ts";
 import { MdnsDiscovery, type MdnsDiscoveryOptions } from "./mdns_discovery.ts";
-import type { ResponderTiming } from "./mdns_responder.ts";
+import type { ResponderRecords, ResponderTiming } from "./mdns_responder.ts";
 import type { DnsPacket, MulticastSocket, RemoteInfo } from "./multicast_socket.ts";
 
 /** RFC 6762's delays shortened about tenfold, for responder tests that run in process. */
@@ -25,6 +25,14 @@ export const FAST_RESPONDER_TIMING: ResponderTiming = {
   // No shared-answer delay: the tests of it set their own (mdns_answer_delay_test.ts).
   sharedAnswerDelayMinMs: 0,
   sharedAnswerDelayMaxMs: 0,
+};
+
+/** The records of the responder under test: node 4, with a fixed P2P id. */
+export const TEST_RESPONDER_RECORDS: ResponderRecords = {
+  nodeId: 4,
+  p2pNodeId: "0123456789abcdef".repeat(4),
+  p2pPort: 7004,
+  hostAddress: "192.0.2.4",
 };
 
 /** One packet the code under test sent. */

@@ -3,6 +3,9 @@
  * (never on the host's interfaces). Every mode sends a bounded number of packets.
  *
  * - `listen`: prints one line per packet that reaches UDP 5353 (group 224.0.0.251);
+ * - `trace`: prints one JSON line per mDNS message on the group, decoded: when it arrived
+ *   (Unix ms), query or response, the sender's port, the questions, and the Blixard TXT
+ *   records it proposes (a probe's Authority Section) or answers; ends after 60 s;
  * - `query`: sends one PTR query for `_blixard._udp.local` and exits;
  * - `forge CLUSTER_ID`: announces, every 100 ms for at most 20 s (until ended), a Blixard
  *   record of node 1 in CLUSTER_ID with a P2P id of its own and a signature it cannot
@@ -59,6 +62,42 @@ async function listen(): Promise<void> {
     socket.close();
     Deno.exit(0);
   });
+}
+
+/** Longest run of `trace`: a formation's trace needs a few seconds. */
+const TRACE_MS_MAX = 60_000;
+
+/** A Blixard TXT record's instance label and its `cluster=` and `node=` fields. */
+function traceTxt(record: { name: string; type: string; data?: unknown }): string | null {
+  if (record.type !== "TXT" || !Array.isArray(record.data)) return null;
+  const fields = (record.data as Uint8Array[]).map((bytes) => new TextDecoder().decode(bytes))
+    .filter((field) => field.startsWith("cluster=") || field.startsWith("node="));
+  return `${record.name.split(".")[0]} ${fields.join(" ")}`;
+}
+
+async function trace(): Promise<void> {
+  const mdns = await open();
+  const print = (kind: string) => (packet: Mdns, from: { port: number }) => {
+    const txts = (records: Mdns[] | undefined) =>
+      (records ?? []).map(traceTxt).filter((txt) => txt !== null);
+    console.log(JSON.stringify({
+      atMs: Date.now(),
+      kind,
+      fromPort: from.port,
+      questions: packet.questions.map((q: Mdns) => `${q.name.split(".")[0]} ${q.type}`),
+      proposed: txts(packet.authorities),
+      answered: txts([...packet.answers, ...packet.additionals]),
+    }));
+  };
+  mdns.on("query", print("query"));
+  mdns.on("response", print("response"));
+  console.log("listening");
+  const end = () => {
+    mdns.destroy();
+    Deno.exit(0);
+  };
+  Deno.addSignalListener("SIGTERM", end);
+  setTimeout(end, TRACE_MS_MAX);
 }
 
 async function forge(clusterId: string): Promise<void> {
@@ -155,6 +194,7 @@ async function query(): Promise<void> {
 if (import.meta.main) {
   const [mode, argument] = Deno.args;
   if (mode === "listen") await listen();
+  else if (mode === "trace") await trace();
   else if (mode === "query") await query();
   else if (mode === "forge") await forge(argument ?? "");
   else if (mode === "flood") await flood(Number(argument ?? "100"));

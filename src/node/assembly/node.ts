@@ -139,14 +139,15 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
   const early = new EarlyStorage(dataDir.path);
   resources.push("storage opened early", () => early.abandon());
   const firstStart = !early.heldRaftState();
+  const openStorageEarly = () => {
+    if (backup === null) early.open();
+  };
   const claimed = await claimInviteOnFirstStart(config, {
     endpoint,
     resources,
     dataDir: dataDir.path,
     firstStart,
-    whileWaiting: () => {
-      if (backup === null) early.open();
-    },
+    whileWaiting: openStorageEarly,
   });
   // The leader has added this node and is dialling it; this node's Raft is up in tens of
   // ms. Its own connection to the leader's Raft port, opened now, is ready by then, and the
@@ -193,7 +194,12 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
   rpcServer.serve(endpoint);
 
   // Decided before the HTTP server answers: from then on the start does not yield.
-  const mdnsJoin = await decideMdnsStart(config, { mdns, resources, firstStart });
+  const mdnsJoin = await decideMdnsStart(config, {
+    mdns,
+    resources,
+    firstStart,
+    whileWaiting: openStorageEarly,
+  });
   const firstSeed = earlySeed ??
     startEarlySeedSearch(config, { ...seedSearch, firstStart, mdnsJoin });
   const status = () => member?.status() ?? startingStatusJson(config.nodeId, joinProgress.toJson());
@@ -298,8 +304,10 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
     raft: () => member?.raft ?? null,
   });
   joinProgress.onPhase((phase, elapsedMs) => observeJoinPhase(phase, elapsedMs));
+  // A founder's cluster id is what joiners found by mDNS wait for: advertise it at once
+  // (a restart's is known now; a new node's once applied).
+  mdns?.discovery.advertiseClusterIdOnceApplied(member.raft);
   member.start();
-  // A founder's cluster id is what joiners found by mDNS wait for: advertise it at once.
   mdns?.discovery.refreshNow();
 
   log.info(
@@ -349,17 +357,34 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
  */
 async function decideMdnsStart(
   config: NodeConfig,
-  context: { mdns: NodeDiscovery | null; resources: ResourceStack; firstStart: boolean },
+  context: {
+    mdns: NodeDiscovery | null;
+    resources: ResourceStack;
+    firstStart: boolean;
+    /**
+     * Called once when the rule first waits for the other nodes of `--bootstrap-expect`:
+     * the storage is opened in that wait (the others' first probes come 0-250 ms after
+     * their start), not after it, on the path of the founder and of the joiners waiting
+     * for its cluster. Not for a join into a running cluster: its first answer comes
+     * within tens of ms, and an open in front of it would delay the join.
+     */
+    whileWaiting: () => void;
+  },
 ): Promise<boolean> {
   const { mdns } = context;
   if (mdns === null || config.peers.length > 0 || config.joinTicket !== null) return false;
   if (!context.firstStart) return false;
   const abort = new AbortController();
   context.resources.push("mDNS formation", () => abort.abort(new Error("the node stopped")));
+  let waited = false;
   try {
     const start = await mdns.decideStart({
       signal: abort.signal,
-      onWait: (reason) => log.info("mDNS: waiting: {reason}", { reason }),
+      onWait: (reason) => {
+        log.info("mDNS: waiting: {reason}", { reason });
+        if (!waited && config.discovery.bootstrapExpect !== null) context.whileWaiting();
+        waited = true;
+      },
     });
     return start === "join";
   } catch (error) {
