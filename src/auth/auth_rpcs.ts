@@ -16,14 +16,15 @@
  * @module
  */
 
-import { z } from "zod";
+import { z } from "../util/zod_mini.ts";
 import { defineRpc } from "../transport/rpc.ts";
 import { MAC_BYTES } from "./cluster_secret.ts";
 import { CHALLENGE_BYTES, NONCE_BYTES } from "./secret_proof.ts";
 
 const exactBytes = (length: number) =>
-  z.custom<Uint8Array>((value) => value instanceof Uint8Array, "expected bytes")
-    .refine((value) => value.length === length, `exactly ${length} bytes`);
+  z.custom<Uint8Array>((value) => value instanceof Uint8Array, "expected bytes").check(
+    z.refine((value) => value.length === length, `exactly ${length} bytes`),
+  );
 
 /** `cluster.challenge`: a fresh challenge for the caller's key, and the server's proof. */
 export const CHALLENGE_RPC = defineRpc({
@@ -44,7 +45,7 @@ export const AUTHENTICATE_RPC = defineRpc({
       challenge: exactBytes(CHALLENGE_BYTES),
       proof: exactBytes(MAC_BYTES),
     }),
-  response: () => z.strictObject({ validForMs: z.number().int().positive() }),
+  response: () => z.strictObject({ validForMs: z.int().check(z.positive()) }),
 });
 
 /** The error code of a call refused because the caller is neither member nor authenticated. */

@@ -21,7 +21,7 @@
 import type { Hash } from "node:crypto";
 import { createSha256 } from "../util/sha256.ts";
 import { basename, dirname, join } from "node:path";
-import { z } from "zod";
+import { z } from "../util/zod_mini.ts";
 import { lazySchema } from "../util/lazy_schema.ts";
 import { bytesEqual } from "../state_machine/byte_keys.ts";
 import { syncToDisk } from "../node/local_state/identity.ts";
@@ -56,12 +56,12 @@ export interface BackupHeader {
 
 const headerSchema = lazySchema(() =>
   z.strictObject({
-    clusterId: z.string().min(1).max(128),
-    index: z.int().min(0),
-    term: z.int().min(0),
-    createdAt: z.string().max(64),
-    nodeId: z.int().min(1),
-    stateSchemaVersion: z.int().min(1),
+    clusterId: z.string().check(z.minLength(1), z.maxLength(128)),
+    index: z.int().check(z.minimum(0)),
+    term: z.int().check(z.minimum(0)),
+    createdAt: z.string().check(z.maxLength(64)),
+    nodeId: z.int().check(z.minimum(1)),
+    stateSchemaVersion: z.int().check(z.minimum(1)),
   })
 );
 

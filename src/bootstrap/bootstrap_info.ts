@@ -9,7 +9,7 @@
  * @module
  */
 
-import { z } from "zod";
+import { z } from "../util/zod_mini.ts";
 import { lazySchema } from "../util/lazy_schema.ts";
 import { isValidEndpointId } from "../transport/iroh.ts";
 import {
@@ -27,46 +27,54 @@ const CLUSTER_ID_CHARS_MAX = 128;
 const SIGNATURE_CHARS_MAX = 512;
 const URL_CHARS_MAX = 2048;
 
-const nodeId = lazySchema(() => z.number().int().min(1).max(Number.MAX_SAFE_INTEGER));
+const nodeId = lazySchema(() => z.int().check(z.minimum(1), z.maximum(Number.MAX_SAFE_INTEGER)));
 
 const socketAddress = lazySchema(() =>
-  z.string().max(64).transform((text, context) => {
-    const address = parseSocketAddress(text);
-    if (address === null || !isDialableAddress(address)) {
-      context.addIssue({ code: "custom", message: "invalid address" });
-      return z.NEVER;
-    }
-    return formatSocketAddress(address);
-  })
+  z.pipe(
+    z.string().check(z.maxLength(64)),
+    z.transform((text, context) => {
+      const address = parseSocketAddress(text);
+      if (address === null || !isDialableAddress(address)) {
+        context.issues.push({ code: "custom", message: "invalid address", input: text });
+        return z.NEVER;
+      }
+      return formatSocketAddress(address);
+    }),
+  )
 );
 
 const httpUrl = lazySchema(() =>
-  z.string().max(URL_CHARS_MAX).refine((text) => {
-    try {
-      const url = new URL(text);
-      return url.protocol === "http:" || url.protocol === "https:";
-    } catch {
-      return false;
-    }
-  })
+  z.string().check(
+    z.maxLength(URL_CHARS_MAX),
+    z.refine((text) => {
+      try {
+        const url = new URL(text);
+        return url.protocol === "http:" || url.protocol === "https:";
+      } catch {
+        return false;
+      }
+    }),
+  )
 );
 
 /** The strict zod schema of a `/bootstrap` body. Addresses come out in canonical form. */
 export const BootstrapInfoSchema = lazySchema(() =>
   z.strictObject({
     node_id: nodeId,
-    p2p_node_id: z.string().refine(isValidEndpointId),
-    p2p_addresses: z.array(socketAddress).max(P2P_ADDRESSES_MAX),
-    p2p_relay_url: httpUrl.nullable(),
-    cluster_id: z.string().min(1).max(CLUSTER_ID_CHARS_MAX).nullable().optional(),
-    leader_id: nodeId.nullable().optional(),
-    issued_at_ms: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
-    valid_for_ms: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
-    signature: z.string().min(1).max(SIGNATURE_CHARS_MAX).optional(),
-  }).refine((info) => info.p2p_addresses.length > 0 || info.p2p_relay_url !== null, {
+    p2p_node_id: z.string().check(z.refine(isValidEndpointId)),
+    p2p_addresses: z.array(socketAddress).check(z.maxLength(P2P_ADDRESSES_MAX)),
+    p2p_relay_url: z.nullable(httpUrl),
+    cluster_id: z.optional(
+      z.nullable(z.string().check(z.minLength(1), z.maxLength(CLUSTER_ID_CHARS_MAX))),
+    ),
+    leader_id: z.optional(z.nullable(nodeId)),
+    issued_at_ms: z.optional(z.int().check(z.minimum(0), z.maximum(Number.MAX_SAFE_INTEGER))),
+    valid_for_ms: z.optional(z.int().check(z.minimum(1), z.maximum(Number.MAX_SAFE_INTEGER))),
+    signature: z.optional(z.string().check(z.minLength(1), z.maxLength(SIGNATURE_CHARS_MAX))),
+  }).check(z.refine((info) => info.p2p_addresses.length > 0 || info.p2p_relay_url !== null, {
     path: ["p2p_addresses"],
     message: "empty",
-  })
+  }))
 );
 
 /** A validated `/bootstrap` answer. */

@@ -20,7 +20,7 @@
 
 import { Buffer } from "node:buffer";
 import { createSha256, sha256 } from "../util/sha256.ts";
-import { z } from "zod";
+import { z } from "../util/zod_mini.ts";
 import { lazySchema } from "../util/lazy_schema.ts";
 import { decodeMessagePack, encodeMessagePack } from "../state_machine/msgpack_codec.ts";
 import { INVITE_LIMITS, type InviteTicket } from "../state_machine/invites.ts";
@@ -58,15 +58,17 @@ const bytesOf = (length: number) =>
 
 const ticketSchema = lazySchema(() =>
   z.tuple([
-    z.string().min(1).max(COMMAND_LIMITS.clusterIdLengthMax),
-    z.int().min(0).max(Number.MAX_SAFE_INTEGER),
+    z.string().check(z.minLength(1), z.maxLength(COMMAND_LIMITS.clusterIdLengthMax)),
+    z.int().check(z.minimum(0), z.maximum(Number.MAX_SAFE_INTEGER)),
     bytesOf(TOKEN_BYTES),
     z.array(z.tuple([
-      z.int().min(1).max(Number.MAX_SAFE_INTEGER),
+      z.int().check(z.minimum(1), z.maximum(Number.MAX_SAFE_INTEGER)),
       bytesOf(KEY_BYTES),
-      z.array(z.string().min(1).max(ADDRESS_CHARS_MAX)).max(TICKET_ADDRESSES_MAX),
-      z.string().min(1).max(RELAY_URL_CHARS_MAX).nullable(),
-    ])).min(1).max(TICKET_MEMBERS_MAX),
+      z.array(z.string().check(z.minLength(1), z.maxLength(ADDRESS_CHARS_MAX))).check(
+        z.maxLength(TICKET_ADDRESSES_MAX),
+      ),
+      z.nullable(z.string().check(z.minLength(1), z.maxLength(RELAY_URL_CHARS_MAX))),
+    ])).check(z.minLength(1), z.maxLength(TICKET_MEMBERS_MAX)),
   ])
 );
 

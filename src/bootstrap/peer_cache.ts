@@ -15,7 +15,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import { z } from "zod";
+import { z } from "../util/zod_mini.ts";
 import { lazySchema } from "../util/lazy_schema.ts";
 import type { SeedCache } from "./bootstrap_client.ts";
 import { type BootstrapInfo, BootstrapInfoSchema } from "./bootstrap_info.ts";
@@ -34,8 +34,8 @@ const fileSchema = lazySchema(() =>
   z.strictObject({
     version: z.literal(1),
     peers: z.record(
-      z.string().min(1).max(ENTRY_KEY_CHARS_MAX),
-      z.strictObject({ info: z.unknown(), verified_at: z.string().max(64) }),
+      z.string().check(z.minLength(1), z.maxLength(ENTRY_KEY_CHARS_MAX)),
+      z.strictObject({ info: z.unknown(), verified_at: z.string().check(z.maxLength(64)) }),
     ),
   })
 );

@@ -22,7 +22,7 @@ import { openDataDir } from "../node/local_state/data_dir.ts";
 import { rotateSecretFingerprint } from "../node/local_state/secret_fingerprint.ts";
 import { parseClusterSecretSource, parseDuration } from "./node_config.ts";
 import { INVITE_LIMITS, type InviteRole } from "../state_machine/invites.ts";
-import type { z } from "zod";
+import type { z } from "../util/zod_mini.ts";
 import type { inviteJsonSchema } from "../transport/invite_rpcs.ts";
 import {
   type ClientCommandSpec,

@@ -15,7 +15,7 @@
  * @module
  */
 
-import { z } from "zod";
+import { z } from "../util/zod_mini.ts";
 import { lazySchema } from "../util/lazy_schema.ts";
 import { TRANSFER_KEY_BYTES } from "../backup/backup_transfer.ts";
 import { decodeMessagePack, encodeMessagePack } from "../state_machine/msgpack_codec.ts";
@@ -37,17 +37,20 @@ export interface SnapshotOffer {
   urls: string[];
 }
 
-const id = lazySchema(() => z.string().min(1).max(64));
+const id = lazySchema(() => z.string().check(z.minLength(1), z.maxLength(64)));
 const httpUrl = lazySchema(() =>
-  z.string().max(256).refine((text) => {
-    try {
-      const url = new URL(text);
-      return url.protocol === "http:" && url.username === "" && url.password === "" &&
-        url.pathname === "/" && url.search === "" && url.hash === "";
-    } catch {
-      return false;
-    }
-  }, "an http://host:port URL")
+  z.string().check(
+    z.maxLength(256),
+    z.refine((text) => {
+      try {
+        const url = new URL(text);
+        return url.protocol === "http:" && url.username === "" && url.password === "" &&
+          url.pathname === "/" && url.search === "" && url.hash === "";
+      } catch {
+        return false;
+      }
+    }, "an http://host:port URL"),
+  )
 );
 const offerSchema = lazySchema(() =>
   z.tuple([
@@ -56,7 +59,7 @@ const offerSchema = lazySchema(() =>
     z.custom<Uint8Array>((value) =>
       value instanceof Uint8Array && value.length === TRANSFER_KEY_BYTES
     ),
-    z.array(httpUrl).min(1).max(OFFER_URLS_MAX),
+    z.array(httpUrl).check(z.minLength(1), z.maxLength(OFFER_URLS_MAX)),
   ])
 );
 const stagedSchema = lazySchema(() => z.tuple([z.literal(STAGED_TAG), id]));

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { z } from "zod";
+import { z } from "../util/zod_mini.ts";
 import { lazySchema } from "../util/lazy_schema.ts";
 import { defineRpc } from "./rpc.ts";
 import { isValidEndpointId } from "./iroh.ts";
@@ -25,23 +25,27 @@ export const VALUE_BYTES_MAX = 256 * 1024;
 export const LIST_RESPONSE_BYTES_MAX = 768 * 1024;
 export { LIST_LIMIT_MAX };
 
-const nodeId = lazySchema(() => z.number().int().min(1).max(Number.MAX_SAFE_INTEGER));
-const index = lazySchema(() => z.number().int().nonnegative());
+const nodeId = lazySchema(() => z.int().check(z.minimum(1), z.maximum(Number.MAX_SAFE_INTEGER)));
+const index = lazySchema(() => z.int().check(z.nonnegative()));
 const p2pNodeId = lazySchema(() =>
-  z.string().refine(isValidEndpointId, "not a valid Iroh endpoint id")
+  z.string().check(z.refine(isValidEndpointId, "not a valid Iroh endpoint id"))
 );
 const bytes = (maxBytes: number) =>
-  z.custom<Uint8Array>((value) => value instanceof Uint8Array, "expected bytes")
-    .refine((value) => value.length <= maxBytes, `at most ${maxBytes} bytes`);
+  z.custom<Uint8Array>((value) => value instanceof Uint8Array, "expected bytes").check(
+    z.refine((value) => value.length <= maxBytes, `at most ${maxBytes} bytes`),
+  );
 
 /** How to reach a member: the wire form of `MemberInfo`. */
 export const memberAddressSchema = lazySchema(() =>
   z.strictObject({
     nodeId,
     p2pNodeId,
-    addresses: z.array(z.string().min(1).max(MEMBER_INFO_LIMITS.addressLengthMax))
-      .max(MEMBER_INFO_LIMITS.addressesMax),
-    relayUrl: z.string().min(1).max(MEMBER_INFO_LIMITS.relayUrlLengthMax).nullable(),
+    addresses: z.array(
+      z.string().check(z.minLength(1), z.maxLength(MEMBER_INFO_LIMITS.addressLengthMax)),
+    ).check(z.maxLength(MEMBER_INFO_LIMITS.addressesMax)),
+    relayUrl: z.nullable(
+      z.string().check(z.minLength(1), z.maxLength(MEMBER_INFO_LIMITS.relayUrlLengthMax)),
+    ),
   })
 );
 
@@ -50,9 +54,9 @@ export const statusMemberSchema = lazySchema(() =>
   z.strictObject({
     node_id: nodeId,
     role: z.enum(["voter", "learner"]),
-    p2p_node_id: z.string().nullable(),
+    p2p_node_id: z.nullable(z.string()),
     p2p_addresses: z.array(z.string()),
-    p2p_relay_url: z.string().nullable(),
+    p2p_relay_url: z.nullable(z.string()),
   })
 );
 
@@ -64,7 +68,7 @@ export const forcedSchema = lazySchema(() =>
   z.strictObject({
     at: z.string(),
     from_index: index,
-    removed: z.array(z.strictObject({ node_id: nodeId, p2p_node_id: z.string().nullable() })),
+    removed: z.array(z.strictObject({ node_id: nodeId, p2p_node_id: z.nullable(z.string()) })),
   })
 );
 
@@ -75,53 +79,57 @@ export type ForcedJson = z.infer<typeof forcedSchema>;
 export const statusSchema = lazySchema(() =>
   z.strictObject({
     node_id: nodeId,
-    cluster_id: z.string().nullable(),
+    cluster_id: z.nullable(z.string()),
     role: z.enum(["leader", "follower", "candidate", "learner", "joining", "stopping"]),
     term: index,
-    leader_id: nodeId.nullable(),
+    leader_id: z.nullable(nodeId),
     commit_index: index,
     applied_index: index,
     members: z.array(statusMemberSchema),
-    join: z.strictObject({
+    join: z.nullable(z.strictObject({
       phase: z.string(),
       since: z.string(),
-      last_error: z.string().nullable(),
+      last_error: z.nullable(z.string()),
       /** The joiner's last index against the commit index it knows; optional for older nodes. */
-      catch_up: z.strictObject({ match_index: index, commit_index: index }).nullable().optional(),
-    }).nullable(),
+      catch_up: z.optional(z.nullable(z.strictObject({ match_index: index, commit_index: index }))),
+    })),
     /** The joins the answering leader serves; absent from older nodes. */
-    joins: z.array(z.strictObject({
-      node_id: nodeId,
-      phase: z.string(),
-      since: z.string(),
-      lag: index.nullable(),
-      /** Why a learner is not promoted yet; absent from older nodes. */
-      learner_reason: z.string().max(256).nullable().optional(),
-    })).max(64).optional(),
+    joins: z.optional(
+      z.array(z.strictObject({
+        node_id: nodeId,
+        phase: z.string(),
+        since: z.string(),
+        lag: z.nullable(index),
+        /** Why a learner is not promoted yet; absent from older nodes. */
+        learner_reason: z.optional(z.nullable(z.string().check(z.maxLength(256)))),
+      })).check(z.maxLength(64)),
+    ),
     /** On a learner: why it is not a voter (the voter cap, or catching up); absent from older nodes. */
-    learner_reason: z.string().max(256).nullable().optional(),
+    learner_reason: z.optional(z.nullable(z.string().check(z.maxLength(256)))),
     /** Present on a node whose membership was forced. */
-    forced: forcedSchema.optional(),
+    forced: z.optional(forcedSchema),
     /**
      * For each member this node has a Raft connection to: the path it takes and its
      * round-trip time in ms (`null` before the first measurement). Absent from older nodes.
      * Kept apart from `members`, which stay the same from one read to the next.
      */
-    paths: z.array(z.strictObject({
-      node_id: nodeId,
-      path: z.enum(["direct", "relay", "none"]),
-      rtt_ms: z.number().nonnegative().nullable(),
-    })).max(1024).optional(),
+    paths: z.optional(
+      z.array(z.strictObject({
+        node_id: nodeId,
+        path: z.enum(["direct", "relay", "none"]),
+        rtt_ms: z.nullable(z.number().check(z.nonnegative())),
+      })).check(z.maxLength(1024)),
+    ),
     /**
      * While this node's disk is full (it holds its Raft state and refuses requests): since
      * when, the storage's error, and the bytes free in its data dir (`null` when unknown).
      * `null` while it has room; absent from older nodes.
      */
-    disk_full: z.strictObject({
+    disk_full: z.optional(z.nullable(z.strictObject({
       since: z.string(),
-      error: z.string().max(1024),
-      free_bytes: z.number().int().nonnegative().nullable(),
-    }).nullable().optional(),
+      error: z.string().check(z.maxLength(1024)),
+      free_bytes: z.nullable(z.int().check(z.nonnegative())),
+    }))),
   })
 );
 
@@ -131,8 +139,8 @@ export type StatusJson = z.infer<typeof statusSchema>;
 /** Identifies a client's write so that a retry is applied once (Raft thesis §6.3). */
 const clientRequest = lazySchema(() =>
   z.strictObject({
-    clientId: z.string().min(1).max(COMMAND_LIMITS.clientIdLengthMax),
-    sequence: z.number().int().min(1),
+    clientId: z.string().check(z.minLength(1), z.maxLength(COMMAND_LIMITS.clientIdLengthMax)),
+    sequence: z.int().check(z.minimum(1)),
   })
 );
 
@@ -152,7 +160,7 @@ export const JOIN_RPC = defineRpc({
   request: () => z.strictObject({ member: memberAddressSchema }),
   response: () =>
     z.strictObject({
-      clusterId: z.string().nullable(),
+      clusterId: z.nullable(z.string()),
       leaderId: nodeId,
       /** The index of the entry that added the joiner. */
       index,
@@ -212,15 +220,17 @@ export const PUT_MANY_RPC = defineRpc({
           value: bytes(VALUE_BYTES_MAX),
           request: clientRequest,
         }),
-      )
-        .min(1).max(PUT_MANY_ITEMS_MAX),
+      ).check(z.minLength(1), z.maxLength(PUT_MANY_ITEMS_MAX)),
     }),
   response: () =>
     z.strictObject({
       results: z.array(z.union([
         z.strictObject({ index }),
         z.strictObject({
-          error: z.strictObject({ code: z.string().max(64), message: z.string().max(1024) }),
+          error: z.strictObject({
+            code: z.string().check(z.maxLength(64)),
+            message: z.string().check(z.maxLength(1024)),
+          }),
         }),
       ])),
     }),
@@ -239,7 +249,7 @@ export const COMPARE_AND_SET_RPC = defineRpc({
   request: () =>
     z.strictObject({
       key: bytes(KEY_BYTES_MAX),
-      expected: bytes(VALUE_BYTES_MAX).nullable(),
+      expected: z.nullable(bytes(VALUE_BYTES_MAX)),
       value: bytes(VALUE_BYTES_MAX),
       request: clientRequest,
     }),
@@ -247,7 +257,7 @@ export const COMPARE_AND_SET_RPC = defineRpc({
     z.strictObject({
       index,
       succeeded: z.boolean(),
-      current: bytes(VALUE_BYTES_MAX).nullable(),
+      current: z.nullable(bytes(VALUE_BYTES_MAX)),
     }),
 });
 
@@ -255,7 +265,8 @@ export const COMPARE_AND_SET_RPC = defineRpc({
 export const GET_RPC = defineRpc({
   method: "kv.get",
   request: () => z.strictObject({ key: bytes(KEY_BYTES_MAX) }),
-  response: () => z.strictObject({ value: bytes(VALUE_BYTES_MAX).nullable(), appliedIndex: index }),
+  response: () =>
+    z.strictObject({ value: z.nullable(bytes(VALUE_BYTES_MAX)), appliedIndex: index }),
 });
 
 /** `kv.list`: a linearizable read of the keys under a prefix, in byte order. */
@@ -265,8 +276,8 @@ export const LIST_RPC = defineRpc({
     z.strictObject({
       prefix: bytes(KEY_BYTES_MAX),
       /** Continue after this key (the last of the previous page), or from the start. */
-      startAfter: bytes(KEY_BYTES_MAX).nullable(),
-      limit: z.number().int().min(1).max(LIST_LIMIT_MAX),
+      startAfter: z.nullable(bytes(KEY_BYTES_MAX)),
+      limit: z.int().check(z.minimum(1), z.maximum(LIST_LIMIT_MAX)),
     }),
   response: () =>
     z.strictObject({

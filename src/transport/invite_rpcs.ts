@@ -10,7 +10,7 @@
  * @module
  */
 
-import { z } from "zod";
+import { z } from "../util/zod_mini.ts";
 import { lazySchema } from "../util/lazy_schema.ts";
 import { INVITE_LIMITS, tokenHashSchema } from "../state_machine/invites.ts";
 import { JOIN_RPC, memberAddressSchema } from "./cluster_rpcs.ts";
@@ -22,25 +22,26 @@ export const INVITE_REFUSED = "invite_refused";
 /** Bytes of a cluster secret handed to an invited joiner (`CLUSTER_SECRET_BYTES`). */
 const SECRET_BYTES = 32;
 
-const index = lazySchema(() => z.number().int().nonnegative());
-const timeMs = lazySchema(() => z.number().int().min(0).max(Number.MAX_SAFE_INTEGER));
+const index = lazySchema(() => z.int().check(z.nonnegative()));
+const timeMs = lazySchema(() => z.int().check(z.minimum(0), z.maximum(Number.MAX_SAFE_INTEGER)));
 const exactBytes = (length: number) =>
-  z.custom<Uint8Array>((value) => value instanceof Uint8Array, "expected bytes")
-    .refine((value) => value.length === length, `exactly ${length} bytes`);
+  z.custom<Uint8Array>((value) => value instanceof Uint8Array, "expected bytes").check(
+    z.refine((value) => value.length === length, `exactly ${length} bytes`),
+  );
 
 /** `cluster.invite`: a new ticket (leader only; members forward). */
 export const INVITE_RPC = defineRpc({
   method: "cluster.invite",
   request: () =>
     z.strictObject({
-      ttlMs: z.number().int().min(1_000).max(INVITE_LIMITS.ttlMsMax),
-      uses: z.number().int().min(1).max(INVITE_LIMITS.usesMax),
+      ttlMs: z.int().check(z.minimum(1_000), z.maximum(INVITE_LIMITS.ttlMsMax)),
+      uses: z.int().check(z.minimum(1), z.maximum(INVITE_LIMITS.usesMax)),
       role: z.enum(["voter", "learner"]),
-      createdBy: z.string().max(INVITE_LIMITS.createdByLengthMax),
+      createdBy: z.string().check(z.maxLength(INVITE_LIMITS.createdByLengthMax)),
     }),
   response: () =>
     z.strictObject({
-      ticket: z.string().min(1).max(INVITE_LIMITS.ticketCharsMax),
+      ticket: z.string().check(z.minLength(1), z.maxLength(INVITE_LIMITS.ticketCharsMax)),
       tokenHash: tokenHashSchema,
       expiresAtMs: timeMs,
       index,
@@ -53,8 +54,8 @@ export const inviteJsonSchema = lazySchema(() =>
     tokenHash: tokenHashSchema,
     role: z.enum(["voter", "learner"]),
     expiresAtMs: timeMs,
-    usesLeft: z.number().int().min(0).max(INVITE_LIMITS.usesMax),
-    createdBy: z.string().max(INVITE_LIMITS.createdByLengthMax),
+    usesLeft: z.int().check(z.minimum(0), z.maximum(INVITE_LIMITS.usesMax)),
+    createdBy: z.string().check(z.maxLength(INVITE_LIMITS.createdByLengthMax)),
     createdAtMs: timeMs,
     state: z.enum(["active", "used", "revoked"]),
   })
@@ -66,7 +67,7 @@ export const INVITES_RPC = defineRpc({
   request: () => z.strictObject({}),
   response: () =>
     z.strictObject({
-      invites: z.array(inviteJsonSchema).max(INVITE_LIMITS.recordsMax),
+      invites: z.array(inviteJsonSchema).check(z.maxLength(INVITE_LIMITS.recordsMax)),
       /** The answering node's wall clock, to tell outstanding from expired. */
       nowMs: timeMs,
     }),
@@ -75,7 +76,7 @@ export const INVITES_RPC = defineRpc({
 /** `cluster.revoke_invite`: revoke the one outstanding invite whose hash starts with `hashPrefix`. */
 export const REVOKE_INVITE_RPC = defineRpc({
   method: "cluster.revoke_invite",
-  request: () => z.strictObject({ hashPrefix: z.string().regex(/^[0-9a-f]{6,64}$/) }),
+  request: () => z.strictObject({ hashPrefix: z.string().check(z.regex(/^[0-9a-f]{6,64}$/)) }),
   response: () => z.strictObject({ tokenHash: tokenHashSchema, index }),
 });
 
@@ -90,9 +91,9 @@ export const JOIN_BY_INVITE_RPC = defineRpc({
   request: () =>
     z.strictObject({
       member: memberAddressSchema,
-      clusterId: z.string().min(1).max(128),
+      clusterId: z.string().check(z.minLength(1), z.maxLength(128)),
       token: exactBytes(INVITE_LIMITS.tokenBytes),
     }),
   // What `cluster.join` answers, and the secret.
-  response: () => JOIN_RPC.response.extend({ secret: exactBytes(SECRET_BYTES).nullable() }),
+  response: () => z.extend(JOIN_RPC.response, { secret: z.nullable(exactBytes(SECRET_BYTES)) }),
 });

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { z } from "zod";
+import { z } from "../util/zod_mini.ts";
 import type { Entry, Message } from "../raft/types.ts";
 import { lazySchema } from "../util/lazy_schema.ts";
 
@@ -19,57 +19,58 @@ import { lazySchema } from "../util/lazy_schema.ts";
  */
 const messageSchema = lazySchema(() => {
   const NODE_ID_MAX = Number.MAX_SAFE_INTEGER;
-  const index = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+  const index = z.int().check(z.nonnegative(), z.maximum(Number.MAX_SAFE_INTEGER));
   const term = index;
-  const positiveNodeId = z.number().int().min(1).max(NODE_ID_MAX);
+  const positiveNodeId = z.int().check(z.minimum(1), z.maximum(NODE_ID_MAX));
   const bytes = z.instanceof(Uint8Array);
 
   const membershipChange = z.discriminatedUnion("type", [
-    z.object({ type: z.literal("addLearner"), nodeId: positiveNodeId, context: bytes }).strict(),
-    z.object({ type: z.literal("promoteLearner"), nodeId: positiveNodeId }).strict(),
-    z.object({ type: z.literal("removeNode"), nodeId: positiveNodeId }).strict(),
+    z.strictObject({ type: z.literal("addLearner"), nodeId: positiveNodeId, context: bytes }),
+    z.strictObject({ type: z.literal("promoteLearner"), nodeId: positiveNodeId }),
+    z.strictObject({ type: z.literal("removeNode"), nodeId: positiveNodeId }),
   ]);
 
-  const entry: z.ZodType<Entry> = z.discriminatedUnion("type", [
-    z.object({ type: z.literal("normal"), term, index, data: bytes }).strict(),
-    z.object({ type: z.literal("membership"), term, index, change: membershipChange }).strict(),
+  const entry: z.ZodMiniType<Entry> = z.discriminatedUnion("type", [
+    z.strictObject({ type: z.literal("normal"), term, index, data: bytes }),
+    z.strictObject({ type: z.literal("membership"), term, index, change: membershipChange }),
   ]);
 
-  const confState = z.object({ voters: z.array(positiveNodeId), learners: z.array(positiveNodeId) })
-    .strict();
+  const confState = z.strictObject({
+    voters: z.array(positiveNodeId),
+    learners: z.array(positiveNodeId),
+  });
 
-  const snapshot = z.object({
-    metadata: z.object({ index, term, confState }).strict(),
+  const snapshot = z.strictObject({
+    metadata: z.strictObject({ index, term, confState }),
     data: bytes,
-  }).strict();
+  });
 
   const header = { term, from: positiveNodeId, to: positiveNodeId };
 
   return z.discriminatedUnion("type", [
-    z.object({
+    z.strictObject({
       type: z.literal("RequestVote"),
       ...header,
       lastLogIndex: index,
       lastLogTerm: term,
       preVote: z.boolean(),
       leadershipTransfer: z.boolean(),
-    }).strict(),
-    z.object({
+    }),
+    z.strictObject({
       type: z.literal("RequestVoteResponse"),
       ...header,
       voteGranted: z.boolean(),
       preVote: z.boolean(),
-    })
-      .strict(),
-    z.object({
+    }),
+    z.strictObject({
       type: z.literal("AppendEntries"),
       ...header,
       prevLogIndex: index,
       prevLogTerm: term,
       entries: z.array(entry),
       leaderCommit: index,
-    }).strict(),
-    z.object({
+    }),
+    z.strictObject({
       type: z.literal("AppendEntriesResponse"),
       ...header,
       success: z.boolean(),
@@ -77,14 +78,13 @@ const messageSchema = lazySchema(() => {
       rejectedIndex: index,
       hintIndex: index,
       hintTerm: term,
-    }).strict(),
-    z.object({ type: z.literal("Heartbeat"), ...header, commit: index, readContext: index })
-      .strict(),
-    z.object({ type: z.literal("HeartbeatResponse"), ...header, readContext: index }).strict(),
-    z.object({ type: z.literal("InstallSnapshot"), ...header, snapshot }).strict(),
-    z.object({ type: z.literal("TimeoutNow"), ...header }).strict(),
-    z.object({ type: z.literal("ReadIndexRequest"), ...header, requestId: index }).strict(),
-    z.object({ type: z.literal("ReadIndexResponse"), ...header, requestId: index, index }).strict(),
+    }),
+    z.strictObject({ type: z.literal("Heartbeat"), ...header, commit: index, readContext: index }),
+    z.strictObject({ type: z.literal("HeartbeatResponse"), ...header, readContext: index }),
+    z.strictObject({ type: z.literal("InstallSnapshot"), ...header, snapshot }),
+    z.strictObject({ type: z.literal("TimeoutNow"), ...header }),
+    z.strictObject({ type: z.literal("ReadIndexRequest"), ...header, requestId: index }),
+    z.strictObject({ type: z.literal("ReadIndexResponse"), ...header, requestId: index, index }),
   ]);
 });
 

@@ -18,7 +18,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import { z } from "zod";
+import { z } from "../util/zod_mini.ts";
 import { assert } from "../util/assert.ts";
 import { lazySchema } from "../util/lazy_schema.ts";
 import { RPC_ALPN } from "./alpn.ts";
@@ -183,7 +183,7 @@ export interface RpcCallOptions {
 const requestEnvelope = lazySchema(() =>
   z.strictObject({
     type: z.literal("rpc_request"),
-    method: z.string().max(64),
+    method: z.string().check(z.maxLength(64)),
     body: z.unknown(),
   })
 );
@@ -195,10 +195,10 @@ const responseEnvelope = lazySchema(() =>
       type: z.literal("rpc_response"),
       ok: z.literal(false),
       error: z.strictObject({
-        code: z.string().regex(METHOD_NAME),
-        message: z.string().max(ERROR_MESSAGE_CHARS_MAX),
+        code: z.string().check(z.regex(METHOD_NAME)),
+        message: z.string().check(z.maxLength(ERROR_MESSAGE_CHARS_MAX)),
         /** Absent from older nodes, and from errors that carry no estimate. */
-        retry_after_ms: z.number().int().min(0).max(RETRY_AFTER_MS_MAX).optional(),
+        retry_after_ms: z.optional(z.int().check(z.minimum(0), z.maximum(RETRY_AFTER_MS_MAX))),
       }),
     }),
   ])
@@ -207,7 +207,7 @@ const responseEnvelope = lazySchema(() =>
 type ResponseEnvelope = z.output<typeof responseEnvelope>;
 
 /** One line naming the first problem zod found: `"field term: expected number"`. */
-function describeIssue(error: z.ZodError): string {
+function describeIssue(error: z.core.$ZodError): string {
   const issue = error.issues[0];
   if (issue === undefined) return "invalid";
   const field = issue.path.length === 0 ? "body" : `field ${issue.path.join(".")}`;

@@ -12,3 +12,30 @@ Deno.test("sha256() gives the FIPS 180-2 digest of 'abc'", () => {
     expected,
   );
 });
+
+const hex = (bytes: Uint8Array) =>
+  Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+
+Deno.test("sha256() gives the FIPS 180-2 digests of '' and of the two-block 448-bit message", () => {
+  assert.equal(
+    hex(sha256("")),
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+  );
+  assert.equal(
+    hex(sha256("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")),
+    "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1",
+  );
+});
+
+Deno.test("sha256() digests small inputs, computed without node:crypto, as node:crypto does", () => {
+  // Every length across the padding's edges (55/56 and 64 bytes) and the 4096-byte switch.
+  const lengths = [...Array(200).keys(), 4095, 4096, 4097, 10_000];
+  for (const length of lengths) {
+    const input = new Uint8Array(length).map((_, i) => (i * 131 + length * 7) & 0xff);
+    assert.equal(
+      hex(sha256(input)),
+      createSha256().update(input).digest("hex"),
+      `length ${length}`,
+    );
+  }
+});

@@ -1,10 +1,11 @@
 /**
  * `zod/mini`, set up as the classic `zod` API sets itself up on its first schema.
  *
- * The schemas a node builds while it starts (its founding commands, member infos, invites)
- * use zod's functional API: the classic API's first schema costs a process about 15 ms of
- * CPU that mini's does not (docs/benchmarks.md, "zod/mini on the start path"). Both share
- * zod's core, so their schemas nest in each other and give the same issues.
+ * Every schema under `src/` uses zod's functional API (`zod_mini_test.ts` keeps it so): the
+ * classic API's first schema costs a process about 15 ms of CPU that mini's does not, and
+ * each classic schema costs more to build and to run (docs/benchmarks.md, "zod/mini on the
+ * start path" and "zod/mini everywhere in src/"). Both share zod's core and give the same
+ * issues, so tests may still build their inputs with the classic API.
  *
  * @module
  */

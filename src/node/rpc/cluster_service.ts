@@ -10,7 +10,7 @@
  * @module
  */
 
-import { z } from "zod";
+import type { z } from "../../util/zod_mini.ts";
 import { NO_NODE, type NodeId } from "../../raft/types.ts";
 import { encodeCommand } from "../../state_machine/commands.ts";
 import type { ApplyResult } from "../../state_machine/apply_result.ts";

@@ -29,7 +29,7 @@ import {
   REVOKE_INVITE_RPC,
 } from "../../transport/invite_rpcs.ts";
 import type { RpcDefinition, RpcHandler, RpcServer } from "../../transport/rpc.ts";
-import type { z } from "zod";
+import type { z } from "../../util/zod_mini.ts";
 import { ClusterError } from "../replication/cluster_error.ts";
 import type { JoinsInFlight } from "../membership/joins_in_flight.ts";
 import type { MembershipManager } from "../membership/membership_manager.ts";
