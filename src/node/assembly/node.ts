@@ -77,6 +77,12 @@ const log = getLogger(["blixard", "node"]);
 const ENDPOINT_CLOSE_WAIT_MS = 300;
 /** Concurrent RPC requests a node serves (clients keep many writes in flight). */
 const RPC_CONCURRENT_REQUESTS_MAX = 1024;
+/**
+ * How long after its start a member builds its parsers (`warmParsersSoon`): after a
+ * supervisor's first health checks, so that start → healthy (wall and CPU) does not carry
+ * the 20 ms, and long before a joiner usually comes.
+ */
+const PARSER_WARM_UP_DELAY_MS = 100;
 
 /** A running node. */
 export interface Node {
@@ -456,16 +462,16 @@ function dialLeader(endpoint: P2pEndpoint, claimed: ClaimedInvite): Promise<P2pC
 
 /**
  * A member that is not joining is the one a joiner's first requests and Raft answers reach
- * (a founder's first joiner, a restarted leader's followers): it builds their parsers as
- * soon as its start has returned, while nothing waits on it, instead of on that first
- * message, where they cost a join 20 ms and more (cold status answer and Raft message
- * schemas). A joiner is left out: its next milliseconds are its join's own.
+ * (a founder's first joiner, a restarted leader's followers): it builds their parsers
+ * shortly after its start (`PARSER_WARM_UP_DELAY_MS`), while nothing waits on it, instead of
+ * on that first message, where they cost a join 20 ms and more (cold status answer and Raft
+ * message schemas). A joiner is left out: its next milliseconds are its join's own.
  */
 function warmParsersSoon(rpcServer: RpcServer, resources: ResourceStack): void {
   const timer = setTimeout(() => {
     rpcServer.warm();
     warmRaftMessageParser();
-  }, 0);
+  }, PARSER_WARM_UP_DELAY_MS);
   resources.push("parser warm-up", () => clearTimeout(timer));
 }
 
