@@ -101,33 +101,3 @@ export function parseRaftMessage(value: unknown): Message {
   const path = issue === undefined || issue.path.length === 0 ? "message" : issue.path.join(".");
   throw new RaftMessageError(`invalid Raft message: ${path}: ${issue?.message ?? "malformed"}`);
 }
-
-/**
- * Builds the schema and runs it once on the messages a member receives most (10 ms of a
- * cold first message here), so that a node can do it while nothing waits on it instead of
- * on its first message, typically a join's. Never throws; returns whether every sample was
- * accepted (a sample the schema refuses warms less of it).
- */
-export function warmRaftMessageParser(): boolean {
-  const header = { term: 1, from: 1, to: 2 };
-  const entries = [
-    { type: "normal", term: 1, index: 1, data: new Uint8Array() },
-    { type: "membership", term: 1, index: 2, change: { type: "promoteLearner", nodeId: 2 } },
-  ];
-  const samples = [
-    {
-      type: "AppendEntriesResponse",
-      ...header,
-      success: true,
-      matchIndex: 1,
-      rejectedIndex: 0,
-      hintIndex: 0,
-      hintTerm: 0,
-    },
-    { type: "HeartbeatResponse", ...header, readContext: 0 },
-    { type: "Heartbeat", ...header, commit: 1, readContext: 0 },
-    { type: "AppendEntries", ...header, prevLogIndex: 0, prevLogTerm: 0, leaderCommit: 0, entries },
-  ];
-  const accepted = samples.map((sample) => messageSchema.safeParse(sample).success);
-  return accepted.every((ok) => ok);
-}

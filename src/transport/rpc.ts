@@ -379,20 +379,6 @@ export class RpcServer {
     return this.#activeRequests;
   }
 
-  /**
-   * Builds the schemas of the envelopes and of every registered method's request and
-   * response, each of which a first call otherwise builds on its way (the status answer's
-   * alone took 10 ms cold here). For a node to call while nothing waits on it.
-   */
-  warm(): void {
-    requestEnvelope.safeParse({ type: "rpc_request", method: "warm", body: {} });
-    responseEnvelope.safeParse({ type: "rpc_response", ok: true, body: {} });
-    for (const { definition } of this.#methods.values()) {
-      z.safeParse(definition.request, {});
-      z.safeParse(definition.response, {});
-    }
-  }
-
   /** Adds a method. Each method name is registered once. */
   register<Definition extends RpcDefinition>(
     definition: Definition,

@@ -42,7 +42,6 @@ import { txtResolverFor } from "../../bootstrap/peer_source.ts";
 import { P2pEndpoint } from "../../transport/p2p_endpoint.ts";
 import type { P2pConnection } from "../../transport/p2p_connection.ts";
 import { dialRaft } from "../../transport/raft_transport.ts";
-import { warmRaftMessageParser } from "../../transport/raft_message_schema.ts";
 import { RpcClient, RpcServer } from "../../transport/rpc.ts";
 import { PING_RPC, pingHandler } from "../../transport/ping_rpc.ts";
 import type { TrustCheck } from "../../transport/stranger_limits.ts";
@@ -77,12 +76,6 @@ const log = getLogger(["blixard", "node"]);
 const ENDPOINT_CLOSE_WAIT_MS = 300;
 /** Concurrent RPC requests a node serves (clients keep many writes in flight). */
 const RPC_CONCURRENT_REQUESTS_MAX = 1024;
-/**
- * How long after its start a member builds its parsers (`warmParsersSoon`): after a
- * supervisor's first health checks, so that start → healthy (wall and CPU) does not carry
- * the 20 ms, and long before a joiner usually comes.
- */
-const PARSER_WARM_UP_DELAY_MS = 100;
 
 /** A running node. */
 export interface Node {
@@ -330,7 +323,6 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
       startMs: Math.round(performance.now() - startedAtMs),
     },
   );
-  if (state.start !== "join") warmParsersSoon(rpcServer, resources);
   if (state.start === "join" && claimed !== null) {
     member.joinedByInvite(claimed.invite, leaderDial);
   } else if (state.start === "join") member.joinInBackground(firstSeed ?? undefined, discoverSeed);
@@ -460,21 +452,6 @@ function dialLeader(endpoint: P2pEndpoint, claimed: ClaimedInvite): Promise<P2pC
     log.debug("cannot dial leader {leaderId} early: {error}", { leaderId: leader.nodeId, error });
     return null;
   });
-}
-
-/**
- * A member that is not joining is the one a joiner's first requests and Raft answers reach
- * (a founder's first joiner, a restarted leader's followers): it builds their parsers
- * shortly after its start (`PARSER_WARM_UP_DELAY_MS`), while nothing waits on it, instead of
- * on that first message, where they cost a join 20 ms and more (cold status answer and Raft
- * message schemas). A joiner is left out: its next milliseconds are its join's own.
- */
-function warmParsersSoon(rpcServer: RpcServer, resources: ResourceStack): void {
-  const timer = setTimeout(() => {
-    rpcServer.warm();
-    warmRaftMessageParser();
-  }, PARSER_WARM_UP_DELAY_MS);
-  resources.push("parser warm-up", () => clearTimeout(timer));
 }
 
 /**
