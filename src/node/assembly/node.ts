@@ -355,20 +355,18 @@ async function assemble(config: NodeConfig, resources: ResourceStack): Promise<N
  * join (`--bootstrap-expect`, `--discovery-wait`); `true` means join. A restart, or a node
  * with `--peers` or without mDNS, does not ask.
  */
-export async function decideMdnsStart(
+async function decideMdnsStart(
   config: NodeConfig,
   context: {
     mdns: NodeDiscovery | null;
     resources: ResourceStack;
     firstStart: boolean;
     /**
-     * Called once when the rule first waits: the storage is opened in that wait, not after
-     * the decision, on the path of the founder and of the joiners waiting for its cluster
-     * (`--bootstrap-expect`: the others' first probes come 0-250 ms after their start), and
-     * of a joiner into a running cluster, whose seed connect starts at the decision and
-     * could not go on until the storage was open. The open can delay the decision itself
-     * (the answer comes within tens of ms), but it is then off the join's path: measured
-     * on the whole, "mDNS on" → voter is shorter (`docs/benchmarks.md`).
+     * Called once when the rule first waits for the other nodes of `--bootstrap-expect`:
+     * the storage is opened in that wait (the others' first probes come 0-250 ms after
+     * their start), not after it, on the path of the founder and of the joiners waiting
+     * for its cluster. Not for a join into a running cluster: its first answer comes
+     * within tens of ms, and an open in front of it would delay the join.
      */
     whileWaiting: () => void;
   },
@@ -384,7 +382,7 @@ export async function decideMdnsStart(
       signal: abort.signal,
       onWait: (reason) => {
         log.info("mDNS: waiting: {reason}", { reason });
-        if (!waited) context.whileWaiting();
+        if (!waited && config.discovery.bootstrapExpect !== null) context.whileWaiting();
         waited = true;
       },
     });
