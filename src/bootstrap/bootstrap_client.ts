@@ -489,6 +489,10 @@ async function connectToSeed<Connection extends SeedConnection>(
  * one `info` describes; the seed's connection is the caller's to close. `info` must be
  * trusted as far as this side can (signed, when it has a secret). Rejects with
  * `BootstrapError` (`wrong_identity`), `TransportError` or `RpcError`.
+ *
+ * With `ping: false` the connection's authenticated key is the whole check: for an `info`
+ * the operator pinned (an invite ticket names each member's key and id), where the ping's
+ * answer would add nothing the key does not prove, and cost a round trip.
  */
 export async function connectSeed(
   info: BootstrapInfo,
@@ -499,6 +503,8 @@ export async function connectSeed(
     signal: AbortSignal;
     /** Where `info` came from, for the error message: `/bootstrap` or `mDNS`. */
     advertisedBy: string;
+    /** `false`: no ping, the key is the check (see above). Default `true`. */
+    ping?: boolean;
   },
 ): Promise<Seed> {
   const { signal } = options;
@@ -507,6 +513,7 @@ export async function connectSeed(
     RPC_ALPN,
     { timeoutMs: remainingMs(options), signal, frameBytesMax: RPC_FRAME_BYTES_MAX },
   );
+  if (options.ping === false) return { peer, info, connection };
   try {
     const pong = await callRpc(connection, PING_RPC, {}, {
       timeoutMs: remainingMs(options),

@@ -171,7 +171,8 @@ const TICKET_ATTEMPT_TIMEOUT_MS = 3_000;
 
 /**
  * Connects to one of `ticket`'s members by its key (no HTTP: the ticket is its own
- * `/bootstrap` answer), all of them at once, in rounds until `timeoutMs`. Rejects with
+ * `/bootstrap` answer, and no ping: the key is the check), all of them at once, in rounds
+ * until `timeoutMs`. Rejects with
  * `TicketMembersGoneError` naming each member's last failure, and saying that the members the
  * ticket lists may all be gone.
  */
@@ -196,6 +197,9 @@ async function findTicketSeed(
           deadlineMs: Math.min(deadlineMs, performance.now() + TICKET_ATTEMPT_TIMEOUT_MS),
           signal,
           advertisedBy: "the ticket",
+          // The ticket pins each member's key and id: the first member to connect is the
+          // seed, with no ping (its round trip and its cold code on a new joiner).
+          ping: false,
         });
       } catch (error) {
         failures.set(member.nodeId, error instanceof Error ? error.message : String(error));
