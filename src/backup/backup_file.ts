@@ -117,7 +117,7 @@ export async function writeBackupFile(
     file.close();
     open = false;
     await Deno.rename(temporary, path);
-    await syncToDisk(directory);
+    syncToDisk(directory);
     return written;
   } catch (error) {
     if (open) file.close();

@@ -38,15 +38,21 @@ export interface Identity {
  *
  * @throws {StartupError} when the file cannot be read or is malformed, or cannot be made.
  */
-export async function loadOrCreateIdentity(dataDirPath: string): Promise<Identity> {
+export function loadOrCreateIdentity(dataDirPath: string): Promise<Identity> {
+  // Synchronous inside, as `openDataDir()`: nothing else runs meanwhile, and asynchronous
+  // file operations each cost a round trip to Deno's blocking-thread pool.
+  return Promise.try(() => loadOrCreateIdentityNow(dataDirPath));
+}
+
+function loadOrCreateIdentityNow(dataDirPath: string): Identity {
   const keyPath = `${dataDirPath}/${IDENTITY_FILE_NAME}`;
-  if (!await pathExists(keyPath)) {
-    const secretKey = await createKeyFile(dataDirPath, keyPath);
+  if (!pathExists(keyPath)) {
+    const secretKey = createKeyFile(dataDirPath, keyPath);
     return { secretKey, created: true };
   }
   let info: Deno.FileInfo;
   try {
-    info = await Deno.stat(keyPath);
+    info = Deno.statSync(keyPath);
   } catch (error) {
     throw unreadable(keyPath, error);
   }
@@ -66,7 +72,7 @@ export async function loadOrCreateIdentity(dataDirPath: string): Promise<Identit
   }
   let text: string;
   try {
-    text = await Deno.readTextFile(keyPath);
+    text = Deno.readTextFileSync(keyPath);
   } catch (error) {
     throw unreadable(keyPath, error);
   }
@@ -78,9 +84,9 @@ export async function loadOrCreateIdentity(dataDirPath: string): Promise<Identit
  * Whether anything, even a dangling symbolic link, is at `path`. A link to a missing
  * secrets mount must be an error, not a reason to create a new key behind it.
  */
-async function pathExists(path: string): Promise<boolean> {
+function pathExists(path: string): boolean {
   try {
-    await Deno.lstat(path);
+    Deno.lstatSync(path);
     return true;
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return false;
@@ -117,18 +123,20 @@ function encodeKey(key: Uint8Array): string {
   return Array.from(key, (byte) => byte.toString(16).padStart(2, "0")).join("") + "\n";
 }
 
-async function createKeyFile(dataDirPath: string, keyPath: string): Promise<Uint8Array> {
+function createKeyFile(dataDirPath: string, keyPath: string): Uint8Array {
   const key = crypto.getRandomValues(new Uint8Array(SECRET_KEY_BYTES));
   const temporaryPath = `${keyPath}.tmp`;
   try {
     // A temporary file left by a crash is incomplete by definition: start afresh.
-    await Deno.remove(temporaryPath).catch((error) => {
+    try {
+      Deno.removeSync(temporaryPath);
+    } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
-    });
-    await Deno.writeTextFile(temporaryPath, encodeKey(key), { createNew: true, mode: 0o600 });
-    await syncToDisk(temporaryPath);
-    await Deno.rename(temporaryPath, keyPath);
-    await syncToDisk(dataDirPath);
+    }
+    Deno.writeTextFileSync(temporaryPath, encodeKey(key), { createNew: true, mode: 0o600 });
+    syncToDisk(temporaryPath);
+    Deno.renameSync(temporaryPath, keyPath);
+    syncToDisk(dataDirPath);
   } catch (error) {
     throw new StartupError(
       `identity key ${keyPath} cannot be created (${
@@ -144,10 +152,10 @@ async function createKeyFile(dataDirPath: string, keyPath: string): Promise<Uint
  * fsyncs a file (its content must be on disk before the rename publishes it) or a
  * directory (the rename itself must survive a crash). Linux syncs through a read-only fd.
  */
-export async function syncToDisk(path: string): Promise<void> {
-  const handle = await Deno.open(path, { read: true });
+export function syncToDisk(path: string): void {
+  const handle = Deno.openSync(path, { read: true });
   try {
-    await handle.sync();
+    handle.syncSync();
   } finally {
     handle.close();
   }
