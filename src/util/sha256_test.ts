@@ -4,7 +4,7 @@ import { createSha256, sha256 } from "./sha256.ts";
 Deno.test("sha256() gives the FIPS 180-2 digest of 'abc'", () => {
   const expected = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
   assert.equal(
-    Array.from(sha256("abc"), (b) => b.toString(16).padStart(2, "0")).join(""),
+    sha256("abc").toHex(),
     expected,
   );
   assert.equal(
@@ -13,16 +13,13 @@ Deno.test("sha256() gives the FIPS 180-2 digest of 'abc'", () => {
   );
 });
 
-const hex = (bytes: Uint8Array) =>
-  Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-
 Deno.test("sha256() gives the FIPS 180-2 digests of '' and of the two-block 448-bit message", () => {
   assert.equal(
-    hex(sha256("")),
+    sha256("").toHex(),
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
   );
   assert.equal(
-    hex(sha256("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")),
+    sha256("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq").toHex(),
     "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1",
   );
 });
@@ -33,7 +30,7 @@ Deno.test("sha256() digests small inputs, computed without node:crypto, as node:
   for (const length of lengths) {
     const input = new Uint8Array(length).map((_, i) => (i * 131 + length * 7) & 0xff);
     assert.equal(
-      hex(sha256(input)),
+      sha256(input).toHex(),
       createSha256().update(input).digest("hex"),
       `length ${length}`,
     );
