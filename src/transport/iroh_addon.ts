@@ -41,15 +41,34 @@ export function irohAddonFile(target: string): string | null {
 }
 
 /**
+ * The addon's path for `file` (as {@linkcode irohAddonFile} names it): the first
+ * `node_modules/FILE` in `fromDir` or a folder above it, as Node resolves packages, or
+ * `null`. Looked up rather than fixed relative to this module, because the same code also
+ * runs from the bundle (`scripts/bundle.ts`, in `dist/`) and from the compiled binary.
+ */
+export function findIrohAddon(file: string, fromDir: URL): string | null {
+  for (let dir = fromDir;; dir = new URL("..", dir)) {
+    const candidate = new URL(`node_modules/${file}`, dir);
+    try {
+      if (Deno.statSync(candidate).isFile) return fileURLToPath(candidate);
+    } catch {
+      // Not in this folder: look one up.
+    }
+    if (dir.pathname === "/" || new URL("..", dir).href === dir.href) return null;
+  }
+}
+
+/**
  * The binding: this platform's addon opened directly, or, when that fails (an unknown
  * target, a missing file), whatever the package's own loader finds, with its errors.
  */
 export function loadIrohBinding(): IrohBinding {
   const file = irohAddonFile(Deno.build.target);
-  if (file !== null) {
+  const path = file === null ? null : findIrohAddon(file, new URL(".", import.meta.url));
+  if (path !== null) {
     const addon = { exports: {} };
     try {
-      process.dlopen(addon, fileURLToPath(new URL(`../../node_modules/${file}`, import.meta.url)));
+      process.dlopen(addon, path);
       return addon.exports as IrohBinding;
     } catch {
       // The package's loader below reports what is missing, platform by platform.

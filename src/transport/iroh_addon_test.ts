@@ -1,5 +1,10 @@
 import { strict as assert } from "node:assert";
-import { IROH_ADDON_PACKAGES, irohAddonFile, loadIrohBinding } from "./iroh_addon.ts";
+import {
+  findIrohAddon,
+  IROH_ADDON_PACKAGES,
+  irohAddonFile,
+  loadIrohBinding,
+} from "./iroh_addon.ts";
 
 Deno.test("irohAddonFile() names the addon file after its platform package", () => {
   assert.equal(
@@ -20,8 +25,28 @@ Deno.test("the addon of this build target is installed where the direct load loo
     `no addon package known for ${Deno.build.target}`,
   );
   const file = irohAddonFile(Deno.build.target)!;
-  const stat = Deno.statSync(new URL(`../../node_modules/${file}`, import.meta.url));
-  assert.ok(stat.isFile && stat.size > 0, file);
+  const path = findIrohAddon(file, new URL(".", import.meta.url));
+  assert.equal(path, new URL(`../../node_modules/${file}`, import.meta.url).pathname);
+  assert.ok(Deno.statSync(path!).size > 0, file);
+});
+
+Deno.test("findIrohAddon() takes the nearest node_modules at or above a folder, or none", () => {
+  const root = Deno.makeTempDirSync({ prefix: "blixard-addon-" });
+  try {
+    const file = "@number0/iroh-test/iroh.test.node";
+    Deno.mkdirSync(`${root}/a/node_modules/@number0/iroh-test`, { recursive: true });
+    Deno.writeTextFileSync(`${root}/a/node_modules/${file}`, "x");
+    Deno.mkdirSync(`${root}/a/b/c`, { recursive: true });
+    const dir = (path: string) => new URL(`file://${root}/${path}/`);
+    assert.equal(findIrohAddon(file, dir("a/b/c")), `${root}/a/node_modules/${file}`);
+    assert.equal(findIrohAddon(file, dir("a")), `${root}/a/node_modules/${file}`);
+    // A folder named like the file does not count.
+    Deno.mkdirSync(`${root}/a/b/node_modules/${file}`, { recursive: true });
+    assert.equal(findIrohAddon(file, dir("a/b/c")), `${root}/a/node_modules/${file}`);
+    assert.equal(findIrohAddon("@number0/none/none.node", dir("a/b/c")), null);
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
 });
 
 Deno.test("loadIrohBinding() gives the classes Blixard uses", () => {
