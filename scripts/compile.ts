@@ -1,9 +1,10 @@
 /**
  * `deno task compile`: builds the single `dist/blixard` binary with `deno compile`.
  *
- * The binary embeds `main.ts`, its npm dependencies from `node_modules` and the Iroh
- * native addon for this platform; the `deno` npm package (the 95 MB Deno binary that `npm
- * ci` installs to run the tooling) is left out. `deno compile` downloads its runtime base
+ * The binary embeds the minified bundle of `main.ts` and its npm dependencies
+ * (`scripts/bundle.ts`, built first: it starts a node ~55 ms sooner than the sources
+ * would) and the Iroh native addon for this platform; the `deno` npm package (the 95 MB
+ * Deno binary that `npm ci` installs to run the tooling) is left out. `deno compile` downloads its runtime base
  * binary (`denort`) from dl.deno.land on first use; on a machine without that access, set
  * `DENORT_BIN=/path/to/denort` (the `denort` of the same Deno version, from the release
  * archive `denort-<target>.zip`) and Deno uses it instead.
@@ -15,6 +16,7 @@
 
 import { parseArgs } from "node:util";
 import { IROH_ADDON_PACKAGES } from "../src/transport/iroh_addon.ts";
+import { BUNDLE_PATH, bundleNode } from "./bundle.ts";
 
 /**
  * V8 flags every node runs with: baked into the binary here, and passed by `deno task node`
@@ -52,6 +54,12 @@ if (import.meta.main) {
     );
     Deno.exit(1);
   }
+  try {
+    await bundleNode(BUNDLE_PATH);
+  } catch (error) {
+    console.error((error as Error).message);
+    Deno.exit(1);
+  }
   const args = [
     "compile",
     "--allow-all",
@@ -66,7 +74,7 @@ if (import.meta.main) {
     addonDir,
     "--exclude",
     "node_modules/deno",
-    "main.ts",
+    BUNDLE_PATH,
   ];
   console.error(`deno ${args.join(" ")}`);
   if (Deno.env.get("DENORT_BIN") === undefined) {

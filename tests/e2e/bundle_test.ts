@@ -1,0 +1,92 @@
+/**
+ * The program as the binary carries it: the minified bundle of `scripts/bundle.ts`, built
+ * from this tree, runs the original usage (a node, and a second one joining it with
+ * `--peers`), serves `/metrics` (prom-client, CommonJS inside the bundle) and answers the
+ * CLI's version and flag errors; inside a network namespace, a node joins another found by
+ * mDNS (multicast-dns, CommonJS too). The rest of the suite runs `main.ts`.
+ */
+
+import assert from "node:assert/strict";
+import { bundleNode } from "../../scripts/bundle.ts";
+import { NodeGroup } from "../helpers/node_process.ts";
+import { statusOf, waitForVoters } from "../helpers/cluster.ts";
+import { childEnv } from "../helpers/child_env.ts";
+import { multicastNetnsUnavailable, withMulticastNetns } from "../helpers/multicast_netns.ts";
+import { VERSION } from "../../src/version.ts";
+
+const DIST = new URL("../../dist/", import.meta.url).pathname;
+const MDNS_ON = { BLIXARD_P2P_ENABLED: "true", BLIXARD_ENABLE_MDNS_DISCOVERY: "true" };
+const netnsUnavailable = multicastNetnsUnavailable();
+
+async function runBundle(bundle: string, args: string[]) {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", bundle, ...args],
+    env: childEnv(),
+    clearEnv: true,
+    stdin: "null",
+  }).output();
+  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes).trim();
+  return { code: output.code, stdout: decode(output.stdout), stderr: decode(output.stderr) };
+}
+
+Deno.test("the minified bundle runs like the sources", async (t) => {
+  Deno.mkdirSync(DIST, { recursive: true });
+  // Under dist/, as the real bundle: the Iroh addon is found in the node_modules above it.
+  const dir = Deno.makeTempDirSync({ dir: DIST, prefix: "bundle-test-" });
+  try {
+    const bundle = await bundleNode(`${dir}/blixard.js`);
+
+    await t.step("the original usage, /metrics, --version and a bad flag", async () => {
+      assert.deepEqual(await runBundle(bundle, ["--version"]), {
+        code: 0,
+        stdout: `blixard ${VERSION}`,
+        stderr: "",
+      });
+      const badFlag = await runBundle(bundle, ["node", "--id", "x"]);
+      assert.equal(badFlag.code, 2);
+      assert.match(badFlag.stderr, /^blixard: --id x: must be an integer/);
+      const group = new NodeGroup();
+      try {
+        const first = await group.start({ id: 1, mainPath: bundle });
+        const second = await group.start({ id: 2, mainPath: bundle, peers: [first.address] });
+        await waitForVoters(second, 2);
+        const status = await statusOf(first);
+        assert.deepEqual(status.members.map((member) => [member.node_id, member.role]), [
+          [1, "voter"],
+          [2, "voter"],
+        ]);
+        assert.equal((await statusOf(second)).cluster_id, status.cluster_id);
+        // The process families come from prom-client, which require()s Node's modules.
+        const metrics = await first.getText("/metrics");
+        assert.equal(metrics.status, 200);
+        assert.match(metrics.text, /^blixard_process_cpu_seconds_total /m);
+        assert.match(metrics.text, /^blixard_http_requests_total\{/m);
+      } finally {
+        await group.cleanup();
+      }
+    });
+
+    await t.step({
+      name: "a node joins another found by mDNS",
+      ignore: netnsUnavailable !== null,
+      fn: () =>
+        withMulticastNetns(async (netns) => {
+          const group = new NodeGroup();
+          try {
+            const start = (id: number, env: Record<string, string>) =>
+              group.start({ id, mainPath: bundle, netns: netns.name, env });
+            const first = await start(1, MDNS_ON);
+            await waitForVoters(first, 1);
+            const second = await start(2, { ...MDNS_ON, BLIXARD_DISCOVERY_WAIT: "20s" });
+            const status = await waitForVoters(second, 2);
+            assert.equal(status.cluster_id, (await statusOf(first)).cluster_id);
+            assert.match(second.stderr, /joined cluster/);
+          } finally {
+            await group.cleanup();
+          }
+        }),
+    });
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
