@@ -41,10 +41,16 @@
  * `--deno-flags` passes flags to Deno in every node instead of the V8 flags the binary is
  * compiled with (`NODE_V8_FLAGS`; `--deno-flags=` runs V8's defaults); `--cpu-prof DIR`
  * writes a V8 CPU profile of each node of the startup, formation and throughput phases into
- * DIR (the nodes are stopped with SIGTERM so that they write it); `--main` runs another tree's `main.ts`, so that two
- * builds can be compared run by run in one sitting; `--ports LOW-HIGH` draws the nodes'
- * bind ports from that range (HTTP 1000 above), so that a bench beside other users of the
- * machine stays in a range agreed with them.
+ * DIR (the nodes are stopped with SIGTERM so that they write it); `--ports LOW-HIGH` draws
+ * the nodes' bind ports from that range (HTTP 1000 above), so that a bench beside other
+ * users of the machine stays in a range agreed with them.
+ *
+ * The nodes run the program as the binary carries it: the minified bundle
+ * (`scripts/bundle.ts`), built from this tree when the bench starts, at `dist/blixard.js`.
+ * `--main PATH` runs another script instead: `main.ts` for the sources as `deno task node`
+ * runs them (about 55 ms slower to start), or another tree's bundle or `main.ts`, so that two
+ * builds can be compared in one sitting. The CLI processes of the cache figures run
+ * `main.ts`.
  *
  * @module
  */
@@ -63,6 +69,7 @@ import {
 import { freeBindPort, parsePortRange, useBindPortRange } from "../tests/helpers/ports.ts";
 import { benchJoinData, keysForMegabytes } from "./bench_join_data.ts";
 import { NODE_V8_FLAGS } from "./compile.ts";
+import { bundleNode } from "./bundle.ts";
 import { summarize, type Summary } from "./bench_summary.ts";
 import {
   benchJoins,
@@ -671,7 +678,9 @@ if (import.meta.main) {
     denoFlags.push("--cpu-prof", `--cpu-prof-dir=${values["cpu-prof"]}`);
   }
   nodeDefaults.denoFlags = denoFlags;
-  if (values.main !== undefined) nodeDefaults.mainPath = values.main;
+  if (values.main === undefined) console.error("bundling the nodes' program…");
+  const mainPath = values.main ?? await bundleNode();
+  nodeDefaults.mainPath = mainPath;
   const concurrencyLevels = values.levels?.split(",").map(Number) ?? CONCURRENCY_LEVELS;
   if (concurrencyLevels.some((level) => !Number.isInteger(level) || level < 1)) {
     throw new Error(`--levels ${values.levels}: give positive integers, e.g. --levels 1,64`);
@@ -694,9 +703,11 @@ if (import.meta.main) {
       deno: Deno.version.deno,
       loadAverage: Deno.loadavg(),
     },
-    nodes: { denoFlags, main: values.main ?? "main.ts" },
+    nodes: { denoFlags, main: mainPath },
   };
-  const lines: string[] = [];
+  const lines: string[] = [
+    `nodes run ${mainPath}${values.main === undefined ? " (the minified bundle, built now)" : ""}`,
+  ];
   if (selected.has("startup")) {
     console.error("startup…");
     const startup = await benchStartup(runs, values["cpu-prof"] !== undefined);
@@ -776,7 +787,7 @@ if (import.meta.main) {
       runs: Math.max(1, Math.min(runs, 3)),
       writeSeconds: 6,
       compactionEntries: 3000,
-      ...(values.main === undefined ? {} : { mainPath: values.main }),
+      mainPath,
     });
     results.joindata = joins;
     const figure = (pick: (run: typeof joins[number]) => number) => summarize(joins.map(pick));
@@ -886,7 +897,7 @@ if (import.meta.main) {
   if (selected.has("mdns")) {
     console.error("mDNS…");
     const { benchMdns, mdnsRows } = await import("./bench_mdns.ts");
-    const mdns = await benchMdns(runs);
+    const mdns = await benchMdns(runs, nodeDefaults);
     results.mdns = mdns;
     lines.push(...mdnsRows(mdns));
   }

@@ -18,7 +18,10 @@
  * timeline across the three nodes: their log lines about mDNS, founding and joining, and
  * every mDNS message on the namespace's link (`mdns_tool.ts trace`), in ms since the spawn.
  *
- * Usage: deno run -A scripts/bench_mdns.ts [--runs 10] [--trace], or
+ * The nodes run as in `bench.ts`: the minified bundle, built now, with the binary's V8 flags;
+ * `--main PATH` runs another script (`main.ts` for the sources).
+ *
+ * Usage: deno run -A scripts/bench_mdns.ts [--runs 10] [--trace] [--main PATH], or
  * `deno task bench --only mdns`.
  *
  * @module
@@ -34,7 +37,13 @@ import {
   multicastNetnsUnavailable,
   withMulticastNetns,
 } from "../tests/helpers/multicast_netns.ts";
-import { NodeGroup, type NodeProcess } from "../tests/helpers/node_process.ts";
+import {
+  NodeGroup,
+  type NodeProcess,
+  type NodeProcessOptions,
+} from "../tests/helpers/node_process.ts";
+import { bundleNode } from "./bundle.ts";
+import { NODE_V8_FLAGS } from "./compile.ts";
 
 const WAIT_MS = 30_000;
 
@@ -44,8 +53,11 @@ async function loggedAtMs(node: NodeProcess, pattern: RegExp): Promise<number> {
   return Date.parse(JSON.parse(line).timestamp);
 }
 
+/** How every node is started: Deno flags and script (`benchMdns` sets them). */
+let nodeDefaults: Pick<NodeProcessOptions, "denoFlags" | "mainPath"> = {};
+
 function start(group: NodeGroup, netns: MulticastNetns, id: number, args: string[] = []) {
-  return group.start({ id, args: ["--mdns", ...args], netns: netns.name });
+  return group.start({ ...nodeDefaults, id, args: ["--mdns", ...args], netns: netns.name });
 }
 
 /**
@@ -231,10 +243,14 @@ export type MdnsFigures =
   | { join: Figures; formation: Figures; goodbye: Summary };
 
 /**
- * The mDNS figures, `runs` runs each (goodbye at most 5), in a namespace of their own;
- * skipped, with the reason, where namespaces cannot be made.
+ * The mDNS figures, `runs` runs each (goodbye at most 5), in a namespace of their own, the
+ * nodes started with `defaults`; skipped, with the reason, where namespaces cannot be made.
  */
-export async function benchMdns(runs: number): Promise<MdnsFigures> {
+export async function benchMdns(
+  runs: number,
+  defaults: Pick<NodeProcessOptions, "denoFlags" | "mainPath">,
+): Promise<MdnsFigures> {
+  nodeDefaults = defaults;
   const unavailable = multicastNetnsUnavailable();
   if (unavailable !== null) return { skipped: unavailable };
   let figures: MdnsFigures | null = null;
@@ -272,8 +288,12 @@ export function mdnsRows(figures: MdnsFigures): string[] {
 if (import.meta.main) {
   const { values } = parseArgs({
     args: Deno.args,
-    options: { runs: { type: "string" }, trace: { type: "boolean" } },
+    options: { runs: { type: "string" }, trace: { type: "boolean" }, main: { type: "string" } },
   });
+  nodeDefaults = {
+    denoFlags: [`--v8-flags=${NODE_V8_FLAGS.join(",")}`],
+    mainPath: values.main ?? await bundleNode(),
+  };
   if (values.trace) {
     const unavailable = multicastNetnsUnavailable();
     if (unavailable !== null) {
@@ -285,7 +305,7 @@ if (import.meta.main) {
     );
     Deno.exit(0);
   }
-  const figures = await benchMdns(Number(values.runs ?? "10"));
+  const figures = await benchMdns(Number(values.runs ?? "10"), nodeDefaults);
   if ("skipped" in figures) {
     console.error(`bench_mdns: ${figures.skipped}`);
     Deno.exit(1);
