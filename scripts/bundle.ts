@@ -72,16 +72,20 @@ export async function bundleNode(output: string = BUNDLE_PATH): Promise<string> 
 const REQUIRE_STAND_IN = "Dynamic require of";
 /** What `deno bundle` names `createRequire` where it defines `require` itself. */
 const DENO_REQUIRE_DEFINITION = "__deno_internal_createRequire";
-/** The line that defines `require` for the bundle's CommonJS modules. */
-export const REQUIRE_DEFINITION =
-  'import { createRequire as __createRequire } from "node:module"; ' +
-  "const require = __createRequire(import.meta.url);";
+/**
+ * The line that defines `require` for the bundle's CommonJS modules. `node:module` loads on
+ * the first call, not at start (~6 ms): a node needs it only for `/metrics` and `--mdns`.
+ */
+export const REQUIRE_DEFINITION = 'import __blixardProcess from "node:process"; ' +
+  "let __blixardRequire; function require(...args) { __blixardRequire ??= " +
+  '__blixardProcess.getBuiltinModule("node:module").createRequire(import.meta.url); ' +
+  "return __blixardRequire(...args); }";
 
 /**
  * A minified bundle (and its source map) with `require` defined in its first line when it
- * has only esbuild's stand-in for it; unchanged otherwise (no CommonJS inside, or a `deno
- * bundle` that defines it itself, or defined here already). The stand-in looks `require` up when called, so a
- * module-level definition is what it finds. The source map gains one empty line in front
+ * has only esbuild's stand-in for it; unchanged otherwise (no CommonJS inside, a `deno
+ * bundle` that defines it itself, or defined here already). The stand-in looks `require` up
+ * when called, so a module-level definition is what it finds. The source map gains one empty line in front
  * (a `;` in its mappings), so that it still points at the same code.
  */
 export function defineRequire(bundle: { code: string; map: string }): {
