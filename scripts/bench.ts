@@ -788,6 +788,7 @@ if (import.meta.main) {
       writeSeconds: 6,
       compactionEntries: 3000,
       mainPath,
+      denoFlags,
     });
     results.joindata = joins;
     const figure = (pick: (run: typeof joins[number]) => number) => summarize(joins.map(pick));

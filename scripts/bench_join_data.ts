@@ -44,8 +44,9 @@ export interface JoinDataOptions {
   writeSeconds: number;
   /** Entries between compactions during those writes. */
   compactionEntries: number;
-  /** Another tree's `main.ts`. */
+  /** The script the nodes run (`bench.ts`: the bundle), and Deno's flags for them. */
   mainPath?: string;
+  denoFlags?: string[];
   /** Progress lines (stderr by default). */
   log?: (line: string) => void;
 }
@@ -162,7 +163,10 @@ const WAIT_MS = 900_000;
 export async function benchJoinData(options: JoinDataOptions): Promise<JoinDataRun[]> {
   const log = options.log ?? ((line: string) => console.error(line));
   const env = { BLIXARD_SNAPSHOT_INTERVAL_ENTRIES: String(options.compactionEntries) };
-  const mainPath = options.mainPath === undefined ? {} : { mainPath: options.mainPath };
+  const mainPath = {
+    ...(options.mainPath === undefined ? {} : { mainPath: options.mainPath }),
+    ...(options.denoFlags === undefined ? {} : { denoFlags: options.denoFlags }),
+  };
   const scratch = Deno.makeTempDirSync({ prefix: "blixard-bench-join-data-" });
   const runs: JoinDataRun[] = [];
   try {
