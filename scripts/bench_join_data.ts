@@ -163,7 +163,7 @@ const WAIT_MS = 900_000;
 export async function benchJoinData(options: JoinDataOptions): Promise<JoinDataRun[]> {
   const log = options.log ?? ((line: string) => console.error(line));
   const env = { BLIXARD_SNAPSHOT_INTERVAL_ENTRIES: String(options.compactionEntries) };
-  const mainPath = {
+  const nodeOptions = {
     ...(options.mainPath === undefined ? {} : { mainPath: options.mainPath }),
     ...(options.denoFlags === undefined ? {} : { denoFlags: options.denoFlags }),
   };
@@ -182,7 +182,7 @@ export async function benchJoinData(options: JoinDataOptions): Promise<JoinDataR
       const group = new NodeGroup();
       let client: BlixardClient | null = null;
       try {
-        const seed = await group.start({ id: 1, args: ["--restore", source], env, ...mainPath });
+        const seed = await group.start({ id: 1, args: ["--restore", source], env, ...nodeOptions });
         await seed.waitForLog(/"restore_ms"/, { timeoutMs: WAIT_MS });
         await seed.waitForHealthy({ timeoutMs: WAIT_MS });
         client = await BlixardClient.connect(seed.address, { timeoutMs: 60_000 });
@@ -195,7 +195,7 @@ export async function benchJoinData(options: JoinDataOptions): Promise<JoinDataR
         const seedCpu = cpuSeconds(seed.pid);
         const seedPeaks = samplePeaks(seed.pid);
         const spawnedAtMs = Date.now();
-        const joiner = await group.start({ id: 2, peers: [seed.address], env, ...mainPath });
+        const joiner = await group.start({ id: 2, peers: [seed.address], env, ...nodeOptions });
         const joinerPeaks = samplePeaks(joiner.pid);
         const line = await joiner.waitForLog(/promoted to voter/, { timeoutMs: WAIT_MS });
         const joinMs = Date.parse(JSON.parse(line).timestamp) - spawnedAtMs;
