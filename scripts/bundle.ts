@@ -12,7 +12,7 @@
  * - `--code-splitting`: what the program imports dynamically becomes chunks of its own
  *   that a node loads only when it needs them: the `cluster` and `kv` commands,
  *   prom-client (on the first `/metrics`), and mDNS discovery (only with mDNS on). A node
- *   then loads ~430 KiB at start instead of ~580 (`docs/benchmarks.md`, "What the bundle
+ *   then loads 420 KiB at start instead of 579 (`docs/benchmarks.md`, "What the bundle
  *   loads"). `deno compile` embeds the chunks too: it follows `import()` of a literal path.
  * - `--keep-names`: functions and classes keep their names, so stack traces and error
  *   names read as in the sources (about 7 ms of start-up).
