@@ -15,7 +15,8 @@
  * Usage: deno run -A scripts/bundle_ab.ts [--runs 12] [--ports LOW-HIGH] [--ticket]
  *          A.js B.js [C.js…]
  *
- * Prints the medians (and quartiles) of each, and the load average before and after.
+ * Prints the medians (and quartiles) of each, the same of each run's difference to the
+ * first build, and the load average before and after.
  *
  * @module
  */
@@ -165,6 +166,18 @@ if (import.meta.main) {
       `${build.path}: ${wallName} ${quartiles(build.wall)} ms, ${otherName} ${
         quartiles(build.other)
       } ms (median (quartiles) of ${runs})`,
+    );
+  }
+  // Each run's builds ran back to back, so a run's differences carry less of the load's drift
+  // than the difference of two medians.
+  const first = builds[0]!;
+  for (const build of builds.slice(1)) {
+    const differences = (of: (b: typeof build) => number[]) =>
+      quartiles(of(build).map((value, run) => value - of(first)[run]!));
+    console.log(
+      `${build.path} − ${first.path}, run by run: ${wallName} ${
+        differences((b) => b.wall)
+      } ms, ${otherName} ${differences((b) => b.other)} ms`,
     );
   }
 }
