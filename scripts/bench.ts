@@ -46,7 +46,7 @@
  * users of the machine stays in a range agreed with them.
  *
  * The nodes run the program as the binary carries it: the minified bundle
- * (`scripts/bundle.ts`), built from this tree when the bench starts, at `dist/blixard.js`.
+ * (`scripts/bundle.ts`), built from this tree when the bench starts, at `dist/bundle/main.js`.
  * `--main PATH` runs another script instead: `main.ts` for the sources as `deno task node`
  * runs them (about 55 ms slower to start), or another tree's bundle or `main.ts`, so that two
  * builds can be compared in one sitting. The CLI processes of the cache figures run

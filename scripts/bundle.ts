@@ -1,6 +1,7 @@
 /**
- * `deno task bundle`: the whole program as one minified JavaScript file, `dist/blixard.js`,
- * which `deno task compile` embeds in the binary and the bench runs its nodes from.
+ * `deno task bundle`: the whole program as minified JavaScript in `dist/bundle/`, entry
+ * `dist/bundle/main.js`, which `deno task compile` embeds in the binary and the bench runs
+ * its nodes from.
  *
  * Why: a node spends most of its start loading code, and how much code counts more than how
  * many modules. From the TypeScript sources Deno loads ~150 modules whose cached output is
@@ -8,36 +9,48 @@
  * A single node then reaches `/health` ~55 ms sooner with ~70 ms less CPU, and a ticket
  * join becomes a voter ~55 ms sooner (`docs/benchmarks.md`, "The minified bundle").
  *
+ * - `--code-splitting`: what the program imports dynamically becomes chunks of its own
+ *   that a node loads only when it needs them: the `cluster` and `kv` commands,
+ *   prom-client (on the first `/metrics`), and mDNS discovery (only with mDNS on). A node
+ *   then loads 420 KiB at start instead of 579 (`docs/benchmarks.md`, "What the bundle
+ *   loads"). `deno compile` embeds the chunks too: it follows `import()` of a literal path.
  * - `--keep-names`: functions and classes keep their names, so stack traces and error
  *   names read as in the sources (about 7 ms of start-up).
- * - The source map is written beside the bundle (`dist/blixard.js.map`) but not linked
- *   from it: Deno reads a linked map whole at start-up, which cost ~110 ms. Map positions
- *   of a stack trace back to the sources with it when needed.
+ * - The source maps are written beside the files (`main.js.map`…) but not linked from
+ *   them: Deno reads a linked map whole at start-up, which cost ~110 ms. Map positions
+ *   of a stack trace back to the sources with them when needed.
  * - The Iroh addon stays a file: `src/transport/iroh_addon.ts` finds it in the nearest
  *   `node_modules` above the bundle.
  * - The CommonJS packages inside (prom-client, multicast-dns, msgpackr) `require()` Node's
  *   modules. Without `--minify`, `deno bundle` defines `require` for them with
  *   `createRequire`; with it (Deno 2.9.6) it leaves esbuild's stand-in, which throws
- *   "Dynamic require of … is not supported". {@linkcode defineRequire} adds the definition.
+ *   "Dynamic require of … is not supported". {@linkcode defineRequire} adds the definition
+ *   to the file that holds the stand-in.
  *
- * Usage: deno task bundle [--output dist/blixard.js]
+ * Usage: deno task bundle [--outdir dist/bundle]
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
 
-/** Where the bundle goes unless told otherwise, relative to the repository. */
-export const BUNDLE_PATH = "dist/blixard.js";
+/** The directory the bundle goes to unless told otherwise, relative to the repository. */
+export const BUNDLE_DIR = "dist/bundle";
+/** The bundle's entry file in its directory: `main.ts`, bundled. */
+export const BUNDLE_ENTRY = "main.js";
 
 const REPO_ROOT = new URL("../", import.meta.url);
 
 /**
- * Builds the bundle of `main.ts` at `output` (relative to the repository, or absolute)
- * and resolves to its absolute path; throws with `deno bundle`'s own message on failure.
+ * Builds the bundle of `main.ts` into the directory `outdir` (relative to the repository,
+ * or absolute) and resolves to the absolute path of its entry file; throws with `deno
+ * bundle`'s own message on failure. The files of an earlier bundle there are removed first:
+ * their chunk names change with their contents.
  */
-export async function bundleNode(output: string = BUNDLE_PATH): Promise<string> {
-  const path = new URL(output, REPO_ROOT).pathname;
+export async function bundleNode(outdir: string = BUNDLE_DIR): Promise<string> {
+  const dir = new URL(`${outdir.replace(/\/+$/, "")}/`, REPO_ROOT).pathname;
+  Deno.mkdirSync(dir, { recursive: true });
+  for (const file of bundleFiles(dir)) Deno.removeSync(`${dir}${file}`);
   const { code, stderr } = await new Deno.Command(Deno.execPath(), {
     args: [
       "bundle",
@@ -45,9 +58,10 @@ export async function bundleNode(output: string = BUNDLE_PATH): Promise<string> 
       "deno",
       "--minify",
       "--keep-names",
+      "--code-splitting",
       "--sourcemap=external",
-      "--output",
-      path,
+      "--outdir",
+      dir,
       "main.ts",
     ],
     cwd: REPO_ROOT,
@@ -59,13 +73,25 @@ export async function bundleNode(output: string = BUNDLE_PATH): Promise<string> 
       `deno bundle failed (exit ${code}): ${new TextDecoder().decode(stderr).trim()}`,
     );
   }
-  const bundled = defineRequire({
-    code: Deno.readTextFileSync(path),
-    map: Deno.readTextFileSync(`${path}.map`),
-  });
-  Deno.writeTextFileSync(path, bundled.code);
-  Deno.writeTextFileSync(`${path}.map`, bundled.map);
-  return path;
+  for (const file of bundleFiles(dir).filter((name) => name.endsWith(".js"))) {
+    const path = `${dir}${file}`;
+    const bundled = {
+      code: Deno.readTextFileSync(path),
+      map: Deno.readTextFileSync(`${path}.map`),
+    };
+    const defined = defineRequire(bundled);
+    if (defined === bundled) continue;
+    Deno.writeTextFileSync(path, defined.code);
+    Deno.writeTextFileSync(`${path}.map`, defined.map);
+  }
+  return `${dir}${BUNDLE_ENTRY}`;
+}
+
+/** The names of the files in `dir` that `deno bundle` writes: JavaScript and source maps. */
+function bundleFiles(dir: string): string[] {
+  return [...Deno.readDirSync(dir)]
+    .filter((entry) => entry.isFile && /\.js(\.map)?$/.test(entry.name))
+    .map((entry) => entry.name);
 }
 
 /** What esbuild's stand-in for an undefined `require` throws. */
@@ -82,8 +108,8 @@ export const REQUIRE_DEFINITION = 'import __blixardProcess from "node:process"; 
   "return __blixardRequire(...args); }";
 
 /**
- * A minified bundle (and its source map) with `require` defined in its first line when it
- * has only esbuild's stand-in for it; unchanged otherwise (no CommonJS inside, a `deno
+ * A minified bundle's file (and its source map) with `require` defined in its first line
+ * when it has only esbuild's stand-in for it; unchanged otherwise (no CommonJS inside, a `deno
  * bundle` that defines it itself, or defined here already). The stand-in looks `require` up
  * when called, so a module-level definition is what it finds. The source map gains one empty line in front
  * (a `;` in its mappings), so that it still points at the same code.
@@ -105,11 +131,11 @@ export function defineRequire(bundle: { code: string; map: string }): {
 if (import.meta.main) {
   const { values } = parseArgs({
     args: Deno.args,
-    options: { output: { type: "string", default: BUNDLE_PATH } },
+    options: { outdir: { type: "string", default: BUNDLE_DIR } },
   });
   try {
-    const path = await bundleNode(values.output);
-    console.error(`${path}: ${(Deno.statSync(path).size / 1024).toFixed(0)} KiB`);
+    const entry = await bundleNode(values.outdir);
+    console.error(entry);
   } catch (error) {
     console.error((error as Error).message);
     Deno.exit(1);

@@ -16,7 +16,7 @@
 
 import { parseArgs } from "node:util";
 import { IROH_ADDON_PACKAGES } from "../src/transport/iroh_addon.ts";
-import { BUNDLE_PATH, bundleNode } from "./bundle.ts";
+import { bundleNode } from "./bundle.ts";
 
 /**
  * V8 flags every node runs with: baked into the binary here, and passed by `deno task node`
@@ -54,8 +54,9 @@ if (import.meta.main) {
     );
     Deno.exit(1);
   }
+  let entry: string;
   try {
-    await bundleNode(BUNDLE_PATH);
+    entry = await bundleNode();
   } catch (error) {
     console.error((error as Error).message);
     Deno.exit(1);
@@ -74,7 +75,8 @@ if (import.meta.main) {
     addonDir,
     "--exclude",
     "node_modules/deno",
-    BUNDLE_PATH,
+    // The chunks come along: deno compile follows their import() of literal paths.
+    entry,
   ];
   console.error(`deno ${args.join(" ")}`);
   if (Deno.env.get("DENORT_BIN") === undefined) {

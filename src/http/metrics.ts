@@ -294,7 +294,11 @@ export class NodeMetrics {
  */
 async function startDefaultMetrics(): Promise<() => Promise<string>> {
   const [{ collectDefaultMetrics, Registry }, { default: process }, { monitorEventLoopDelay }] =
-    await Promise.all([import("prom-client"), import("node:process"), import("node:perf_hooks")]);
+    await Promise.all([
+      import("./prom_client.ts"),
+      import("node:process"),
+      import("node:perf_hooks"),
+    ]);
   const registry = new Registry();
   collectDefaultMetrics({
     register: registry,

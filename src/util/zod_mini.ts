@@ -10,12 +10,14 @@
  * @module
  */
 
-import { z } from "zod/mini";
+import { config, memoizer } from "zod/mini";
+import en from "zod/v4/locales/en.js";
+
+export * as z from "./zod_members.ts";
 
 // Without a locale every issue reads "Invalid input", and users see these messages. Without
 // the memoizer a schema built before the first classic one would parse without zod's
 // reference-cycle handling. Classic zod installs both unless set, so this changes nothing
-// for the schemas it builds.
-z.config({ ...z.locales.en(), memoizer: z.memoizer() });
-
-export { z };
+// for the schemas it builds. `en` comes from its own module, not from `z.locales`, which
+// would bring all of zod's locales into the bundle (zod_members.ts says why).
+config({ ...en(), memoizer: memoizer() });

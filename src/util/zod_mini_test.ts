@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { z } from "./zod_mini.ts";
 
 const SOURCE_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -26,4 +27,16 @@ Deno.test("no file under src/ imports classic zod: schemas use src/util/zod_mini
   }
   assert(files > 100, `only ${files} files found: is the walk broken?`);
   assert.deepEqual(classic, []);
+});
+
+// Users read these issues. This file imports no classic zod, which would set the locale
+// itself: only zod_mini.ts's own configuration makes them English.
+Deno.test("issues of the zod_mini schemas read in English, as with classic zod", () => {
+  const schema = z.strictObject({ id: z.int().check(z.minimum(1)), name: z.string() });
+  const result = z.safeParse(schema, { id: 0, name: 7, extra: true });
+  assert.deepEqual(result.error?.issues.map((issue) => issue.message), [
+    "Too small: expected number to be >=1",
+    "Invalid input: expected string, received number",
+    'Unrecognized key: "extra"',
+  ]);
 });

@@ -1,9 +1,11 @@
 /**
  * The program as the binary carries it: the minified bundle of `scripts/bundle.ts`, built
  * from this tree, runs the original usage (a node, and a second one joining it with
- * `--peers`), serves `/metrics` (prom-client, CommonJS inside the bundle) and answers the
- * CLI's version and flag errors; inside a network namespace, a node joins another found by
- * mDNS (multicast-dns, CommonJS too). The rest of the suite runs `main.ts`.
+ * `--peers`), serves `/metrics` (prom-client, CommonJS inside the bundle), runs the `kv`
+ * and `cluster` commands against it and answers the CLI's version and flag errors; inside a
+ * network namespace, a node joins another found by mDNS (multicast-dns, CommonJS too). The
+ * rest of the suite runs `main.ts`. Code-split chunks load on demand: each of these loads
+ * some (prom-client, mDNS discovery, each command).
  */
 
 import assert from "node:assert/strict";
@@ -34,7 +36,7 @@ Deno.test("the minified bundle runs like the sources", async (t) => {
   // Under dist/, as the real bundle: the Iroh addon is found in the node_modules above it.
   const dir = Deno.makeTempDirSync({ dir: DIST, prefix: "bundle-test-" });
   try {
-    const bundle = await bundleNode(`${dir}/blixard.js`);
+    const bundle = await bundleNode(dir);
 
     await t.step("the original usage, /metrics, --version and a bad flag", async () => {
       assert.deepEqual(await runBundle(bundle, ["--version"]), {
@@ -56,6 +58,18 @@ Deno.test("the minified bundle runs like the sources", async (t) => {
           [2, "voter"],
         ]);
         assert.equal((await statusOf(second)).cluster_id, status.cluster_id);
+        // The cluster and kv commands are chunks of their own, loaded only by these commands.
+        const put = await runBundle(bundle, ["kv", "put", "k", "v", "--peer", first.address]);
+        assert.equal(put.code, 0, put.stderr);
+        const shown = await runBundle(bundle, [
+          "cluster",
+          "status",
+          "--json",
+          "--peer",
+          first.address,
+        ]);
+        assert.equal(shown.code, 0, shown.stderr);
+        assert.equal(JSON.parse(shown.stdout).cluster_id, status.cluster_id);
         // The process families come from prom-client, which require()s Node's modules.
         const metrics = await first.getText("/metrics");
         assert.equal(metrics.status, 200);
