@@ -81,8 +81,12 @@ Deno.test("a backup taken during writes restores every write acknowledged before
           "--cluster-secret-file",
           writeSecretFile(secretDir, "other", OTHER_SECRET_TEXT),
         ];
-        for (const [name, secretArgs] of [["none.bak", []], ["other.bak", other]] as const) {
-          const refused = await backupTo(`${scratch}/${name}`, [...secretArgs]);
+        // Two commands of their own, so they run at once.
+        const attempts = [["none.bak", []], ["other.bak", other]] as const;
+        const runs = await Promise.all(
+          attempts.map(([name, secretArgs]) => backupTo(`${scratch}/${name}`, [...secretArgs])),
+        );
+        for (const refused of runs) {
           assert.equal(refused.code, 1, describeRun(refused));
           assert.equal(refused.stderr.trim().split("\n").length, 1, describeRun(refused));
           assert.match(refused.stderr, /secret/, describeRun(refused));
@@ -162,14 +166,15 @@ Deno.test("a backup taken during writes restores every write acknowledged before
           ["v2.bak", otherVersion, /is a backup of format version 2; this build reads version 1/],
           ["foreign.bak", new TextEncoder().encode("key,value\n"), /is not a Blixard backup/],
         ];
-        for (const [name, content, expected] of cases) {
+        // Each case has its own file and data dir: the four nodes run at once.
+        await Promise.all(cases.map(async ([name, content, expected]) => {
           Deno.writeFileSync(`${scratch}/${name}`, content);
           const dataDir = `${scratch}/data-${name}`;
           const line = await refusedRestore(group, `${scratch}/${name}`, dataDir);
           assert.match(line, expected, name);
           assert.match(line, new RegExp(`--restore ${scratch}/${name}`));
           assert.throws(() => Deno.statSync(dataDir), Deno.errors.NotFound, "nothing written");
-        }
+        }));
       },
     );
   } finally {
@@ -188,11 +193,14 @@ Deno.test("--force-new-cluster makes the survivor of a lost quorum serve; fresh 
     const nodes = await formCluster(group, 3);
     const [survivor, lost2, lost3] = nodes as [NodeProcess, NodeProcess, NodeProcess];
     client = await BlixardClient.connect(survivor.address);
-    for (let i = 0; i < 20; i++) await client.put(`before-${i}`, `value-${i}`);
+    // Twenty writes at once, each acknowledged before the two followers are killed.
+    const connected = client;
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) => connected.put(`before-${i}`, `value-${i}`)),
+    );
     await client.close();
     client = null;
-    await lost2.kill();
-    await lost3.kill();
+    await Promise.all([lost2.kill(), lost3.kill()]);
 
     await t.step("without a leader, /status still shows the applied index", async () => {
       const status = await survivor.waitForStatus(
@@ -218,9 +226,11 @@ Deno.test("--force-new-cluster makes the survivor of a lost quorum serve; fresh 
       assert.match(forced.stderr, /FORCED A NEW CLUSTER/);
       client = await BlixardClient.connect(forced.address);
       await client.put("after-force", "yes");
-      for (let i = 0; i < 20; i++) {
-        assert.equal(decoder.decode((await client.get(`before-${i}`))!), `value-${i}`);
-      }
+      const connected = client;
+      const values = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => connected.get(`before-${i}`)),
+      );
+      values.forEach((value, i) => assert.equal(decoder.decode(value!), `value-${i}`));
     });
 
     await t.step("two fresh nodes join, and all three are voters", async () => {
