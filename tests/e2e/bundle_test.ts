@@ -20,10 +20,11 @@ const DIST = new URL("../../dist/", import.meta.url).pathname;
 const MDNS_ON = { BLIXARD_P2P_ENABLED: "true", BLIXARD_ENABLE_MDNS_DISCOVERY: "true" };
 const netnsUnavailable = multicastNetnsUnavailable();
 
+/** Runs the bundle's CLI; its peer cache goes beside the bundle, not into the user's home. */
 async function runBundle(bundle: string, args: string[]) {
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", bundle, ...args],
-    env: childEnv(),
+    env: { ...childEnv(), XDG_CACHE_HOME: `${bundle}.cache` },
     clearEnv: true,
     stdin: "null",
   }).output();
