@@ -255,6 +255,29 @@ async function leaderOf(nodes: NodeProcess[]): Promise<NodeProcess> {
   });
 }
 
+/**
+ * Starts one node in `group` and waits for its `/health` 200: the node, spawn → healthy in
+ * ms, and the CPU it used until then (what a loaded machine distorts least, and what bounds
+ * many starts at once). Throws if the node exits first.
+ */
+export async function startUntilHealthy(
+  group: NodeGroup,
+  options: Parameters<NodeGroup["start"]>[0],
+): Promise<{ node: NodeProcess; startupMs: number; cpuMs: number }> {
+  const node = await group.start(options);
+  await waitFor("/health", async () => {
+    if (node.exitStatus !== null) throw new Error(`node ${node.id} exited:\n${node.stderr}`);
+    try {
+      const response = await fetch(`http://127.0.0.1:${node.httpPort}/health`);
+      await response.body?.cancel();
+      return response.status === 200 ? true : null;
+    } catch {
+      return null;
+    }
+  });
+  return { node, startupMs: performance.now() - node.startedAtMs, cpuMs: cpuMs(node.pid) };
+}
+
 async function benchStartup(
   runs: number,
   stopGracefully: boolean,
@@ -266,19 +289,12 @@ async function benchStartup(
   for (let run = 0; run < runs; run++) {
     const group = new NodeGroup();
     try {
-      const node = await group.start({ ...nodeDefaults, id: 1 });
-      await waitFor("/health", async () => {
-        try {
-          const response = await fetch(`http://127.0.0.1:${node.httpPort}/health`);
-          await response.body?.cancel();
-          return response.status === 200 ? true : null;
-        } catch {
-          return null;
-        }
+      const { node, startupMs, cpuMs } = await startUntilHealthy(group, {
+        ...nodeDefaults,
+        id: 1,
       });
-      startup.push(performance.now() - node.startedAtMs);
-      // CPU is what a loaded machine distorts least, and what bounds many starts at once.
-      cpu.push(cpuMs(node.pid));
+      startup.push(startupMs);
+      cpu.push(cpuMs);
       await sleep(2000);
       rss.push(residentMiB(node.pid));
       rssAnon.push(residentMiB(node.pid, "RssAnon"));

@@ -26,12 +26,9 @@ import { BlixardClient } from "../src/client/client.ts";
 import { waitForVoters } from "../tests/helpers/cluster.ts";
 import { NodeGroup, type NodeProcess } from "../tests/helpers/node_process.ts";
 import { parsePortRange, useBindPortRange } from "../tests/helpers/ports.ts";
-import { cpuSeconds } from "./bench.ts";
+import { startUntilHealthy } from "./bench.ts";
 import { timeJoin } from "./bench_join_phases.ts";
 import { NODE_V8_FLAGS } from "./compile.ts";
-
-const POLL_MS = 2;
-const WAIT_MS = 30_000;
 
 /** How every node here starts: the binary's V8 flags, P2P on, mDNS off. */
 const nodeSettings = (mainPath: string) => ({
@@ -52,23 +49,8 @@ interface Figures {
 async function startOnce(mainPath: string): Promise<Figures> {
   const group = new NodeGroup();
   try {
-    const node = await group.start({ id: 1, ...nodeSettings(mainPath) });
-    const deadline = node.startedAtMs + WAIT_MS;
-    while (performance.now() < deadline) {
-      if (node.exitStatus !== null) throw new Error(`${mainPath} exited:\n${node.stderr}`);
-      try {
-        const response = await fetch(`http://127.0.0.1:${node.httpPort}/health`);
-        await response.body?.cancel();
-        if (response.status === 200) {
-          const wallMs = performance.now() - node.startedAtMs;
-          return { wallMs, otherMs: cpuSeconds(node.pid) * 1000 };
-        }
-      } catch {
-        // Not listening yet.
-      }
-      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-    }
-    throw new Error(`${mainPath}: no /health 200 within ${WAIT_MS} ms`);
+    const started = await startUntilHealthy(group, { id: 1, ...nodeSettings(mainPath) });
+    return { wallMs: started.startupMs, otherMs: started.cpuMs };
   } finally {
     await group.cleanup();
   }
