@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { bundleNode } from "../../scripts/bundle.ts";
 import { NodeGroup } from "../helpers/node_process.ts";
 import { statusOf, waitForVoters } from "../helpers/cluster.ts";
-import { childEnv } from "../helpers/child_env.ts";
+import { runBlixard } from "../helpers/cli.ts";
 import { multicastNetnsUnavailable, withMulticastNetns } from "../helpers/multicast_netns.ts";
 import { VERSION } from "../../src/version.ts";
 
@@ -20,16 +20,10 @@ const DIST = new URL("../../dist/", import.meta.url).pathname;
 const MDNS_ON = { BLIXARD_P2P_ENABLED: "true", BLIXARD_ENABLE_MDNS_DISCOVERY: "true" };
 const netnsUnavailable = multicastNetnsUnavailable();
 
-/** Runs the bundle's CLI; its peer cache goes beside the bundle, not into the user's home. */
+/** Runs the bundle's CLI, with output trimmed. */
 async function runBundle(bundle: string, args: string[]) {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", bundle, ...args],
-    env: { ...childEnv(), XDG_CACHE_HOME: `${bundle}.cache` },
-    clearEnv: true,
-    stdin: "null",
-  }).output();
-  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes).trim();
-  return { code: output.code, stdout: decode(output.stdout), stderr: decode(output.stderr) };
+  const { code, stdout, stderr } = await runBlixard(args, { mainPath: bundle });
+  return { code, stdout: stdout.trim(), stderr: stderr.trim() };
 }
 
 Deno.test("the minified bundle runs like the sources", async (t) => {

@@ -23,13 +23,14 @@ export interface CliRun {
 }
 
 /**
- * Runs `blixard <args…>` (`main.ts` under the Deno that runs the test) and collects its
- * output. The peer cache lives in `options.cacheHome` (`XDG_CACHE_HOME`) when given, else
- * in a temporary directory of this run alone, so that no run reads another's cache.
+ * Runs `blixard <args…>` (`main.ts` under the Deno that runs the test, or the script at
+ * `options.mainPath`: the bundle) and collects its output. The peer cache lives in
+ * `options.cacheHome` (`XDG_CACHE_HOME`) when given, else in a temporary directory of this
+ * run alone, so that no run reads another's cache.
  */
 export async function runBlixard(
   args: readonly string[],
-  options: { cacheHome?: string } = {},
+  options: { cacheHome?: string; mainPath?: string } = {},
 ): Promise<CliRun> {
   const cacheHome = options.cacheHome ??
     Deno.makeTempDirSync({ prefix: `blixard-cli-cache-${Deno.pid}-` });
@@ -37,7 +38,7 @@ export async function runBlixard(
   const timer = setTimeout(() => killer.abort(), COMMAND_WAIT_MS_MAX);
   try {
     const output = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", MAIN_PATH, ...args],
+      args: ["run", "-A", options.mainPath ?? MAIN_PATH, ...args],
       env: { ...childEnv(), XDG_CACHE_HOME: cacheHome },
       clearEnv: true,
       stdin: "null",
