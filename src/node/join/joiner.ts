@@ -172,9 +172,8 @@ const TICKET_ATTEMPT_TIMEOUT_MS = 3_000;
 /**
  * Connects to one of `ticket`'s members by its key (no HTTP: the ticket is its own
  * `/bootstrap` answer, and no ping: the key is the check), all of them at once, in rounds
- * until `timeoutMs`. Rejects with
- * `TicketMembersGoneError` naming each member's last failure, and saying that the members the
- * ticket lists may all be gone.
+ * until `timeoutMs`. Rejects with `TicketMembersGoneError` naming each member's last
+ * failure, and saying that the members the ticket lists may all be gone.
  */
 async function findTicketSeed(
   ticket: InviteTicket,
